@@ -1,0 +1,156 @@
+package stack
+
+import "net/netip"
+
+// EtherTypes of the network protocols the stack knows.
+const (
+	EtherTypeIPv4 uint16 = 0x0800
+	EtherTypeARP  uint16 = 0x0806
+	EtherTypeVLAN uint16 = 0x8100
+	EtherTypeQinQ uint16 = 0x88a8
+)
+
+// IP protocol numbers of the transports the stack knows.
+const (
+	ProtocolICMP uint8 = 1
+	ProtocolTCP  uint8 = 6
+	ProtocolUDP  uint8 = 17
+)
+
+// LinkEndpoint is an interface's link layer as a NIC sees it: it frames
+// network packets for a link address and hands inbound network packets up.
+// link.Ethernet implements it over a raw frame device such as a TAP.
+type LinkEndpoint interface {
+	// MTU is the largest network-layer packet the link carries.
+	MTU() int
+	// LinkAddress is the endpoint's own hardware address.
+	LinkAddress() MAC
+	// WritePacket frames p (whose data starts at the network header) for
+	// dst with the given EtherType and sends it. It takes ownership of p
+	// whatever it returns.
+	WritePacket(dst MAC, etherType uint16, p *Packet) error
+	// Attach starts delivering inbound packets to d; it is called once.
+	Attach(d NetworkDispatcher)
+	// Close stops delivery and releases the device; it returns only when
+	// no goroutine of the endpoint is left running.
+	Close() error
+}
+
+// Offloader is implemented by link endpoints whose device segments and
+// checksums for us (a TAP with a virtio-net header).
+type Offloader interface {
+	// GSOMaxSize is the largest TCP packet (IP header included) the device
+	// accepts for segmentation, or 0 when it does not segment.
+	GSOMaxSize() int
+	// ChecksumOffload reports whether the device completes transport
+	// checksums of outbound packets marked ChecksumPartial.
+	ChecksumOffload() bool
+}
+
+// NetworkDispatcher receives inbound packets from a LinkEndpoint.
+type NetworkDispatcher interface {
+	// DeliverNetworkPacket takes ownership of p. p.LinkSrc, p.LinkDst and
+	// p.EtherType are set and p's data starts at the network header.
+	DeliverNetworkPacket(p *Packet)
+}
+
+// NetworkProtocol handles one EtherType (IPv4, ARP).
+type NetworkProtocol interface {
+	// EtherType is the protocol's number on the link.
+	EtherType() uint16
+	// HandlePacket processes an inbound packet whose data starts at the
+	// network header; p.NIC is set. It takes ownership of p.
+	HandlePacket(p *Packet)
+}
+
+// LinkResolver maps next-hop network addresses to link addresses (ARP).
+type LinkResolver interface {
+	// WriteTo sends p (a network packet of the given EtherType) to the link
+	// address of nextHop on nic, resolving it first if needed; while it
+	// resolves, p waits in a bounded per-next-hop queue. It takes ownership
+	// of p. When resolution finally fails, each waiting packet is handed to
+	// Stack.ResolutionFailed.
+	WriteTo(nic *NIC, nextHop netip.Addr, etherType uint16, p *Packet) error
+}
+
+// ResolutionFailureHandler is implemented by network protocols that react to
+// a packet whose next hop could not be resolved (IPv4 answers with ICMP host
+// unreachable).
+type ResolutionFailureHandler interface {
+	// HandleResolutionFailure takes ownership of p, a packet that could
+	// not be sent because nextHop did not answer.
+	HandleResolutionFailure(nic *NIC, nextHop netip.Addr, p *Packet)
+}
+
+// AddressObserver is implemented by network protocols that act when an
+// address is added to a NIC (a gratuitous ARP, for instance).
+type AddressObserver interface {
+	// AddressAdded is called after addr was added to nic.
+	AddressAdded(nic *NIC, addr netip.Prefix)
+}
+
+// NetworkParams are the IP header fields a transport chooses per packet.
+type NetworkParams struct {
+	// Protocol is the IP protocol number.
+	Protocol uint8
+	// TTL is the time to live; zero means the default, 64.
+	TTL uint8
+	// TOS is the type-of-service byte (DSCP and ECN).
+	TOS uint8
+	// DontFragment sets DF.
+	DontFragment bool
+}
+
+// IPWriter is the send side of the IP layer as transports use it through a
+// Route. ipv4 implements it.
+type IPWriter interface {
+	// WritePacket prepends an IP header to p (whose data starts at the
+	// transport header) and sends it along r. It takes ownership of p.
+	WritePacket(r *Route, params NetworkParams, p *Packet) error
+}
+
+// TransportProtocol handles one IP protocol number (TCP, UDP).
+type TransportProtocol interface {
+	// Number is the IP protocol number.
+	Number() uint8
+	// HandlePacket processes an inbound packet whose data starts at the
+	// transport header; p.NIC, p.Src, p.Dst are set. It returns false when
+	// no endpoint wants the packet and the network layer should answer
+	// port unreachable; then the caller keeps ownership of p. Otherwise it
+	// takes ownership.
+	HandlePacket(p *Packet) bool
+	// HandleError delivers an ICMP error, or a local failure to resolve the
+	// next hop, about a packet this protocol sent.
+	HandleError(e TransportError)
+}
+
+// ErrorKind classifies a TransportError.
+type ErrorKind uint8
+
+// The kinds of TransportError.
+const (
+	ErrorNetUnreachable ErrorKind = iota + 1
+	ErrorHostUnreachable
+	ErrorProtocolUnreachable
+	ErrorPortUnreachable
+	ErrorFragmentationNeeded
+	ErrorTimeExceeded
+	ErrorParameterProblem
+	ErrorAdministrativelyProhibited
+)
+
+// TransportError is an ICMP error (or local equivalent) about a packet that
+// Src (one of our addresses) sent to Dst.
+type TransportError struct {
+	Kind ErrorKind
+	// Type and Code are the ICMP type and code, zero for local errors.
+	Type, Code uint8
+	// MTU is the next-hop MTU of a fragmentation-needed error.
+	MTU int
+	// Src and Dst are the addresses of the original packet.
+	Src, Dst netip.Addr
+	// Transport is the quoted start of the original transport header (at
+	// least 8 bytes: ports and, for TCP, the sequence number). It is valid
+	// only during the call.
+	Transport []byte
+}

@@ -1,0 +1,168 @@
+package stack
+
+import (
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+)
+
+// NIC is one interface of a stack: a link endpoint with addresses.
+type NIC struct {
+	id    int
+	name  string
+	stack *Stack
+	ep    LinkEndpoint
+	addrs atomic.Pointer[[]netip.Prefix]
+}
+
+// ID is the interface index, starting at 1.
+func (n *NIC) ID() int { return n.id }
+
+// Name is the interface name given to AddNIC.
+func (n *NIC) Name() string { return n.name }
+
+// Stack returns the stack the NIC belongs to.
+func (n *NIC) Stack() *Stack { return n.stack }
+
+// LinkEndpoint returns the NIC's link endpoint.
+func (n *NIC) LinkEndpoint() LinkEndpoint { return n.ep }
+
+// MTU is the largest IP packet the NIC sends unfragmented.
+func (n *NIC) MTU() int { return n.ep.MTU() }
+
+// LinkAddress is the NIC's hardware address.
+func (n *NIC) LinkAddress() MAC { return n.ep.LinkAddress() }
+
+// Addresses returns the NIC's addresses with their prefix lengths.
+func (n *NIC) Addresses() []netip.Prefix { return *n.addrs.Load() }
+
+// HasAddress reports whether a is one of the NIC's addresses.
+func (n *NIC) HasAddress(a netip.Addr) bool {
+	for _, p := range *n.addrs.Load() {
+		if p.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// IsBroadcast reports whether a is the limited broadcast address or the
+// directed broadcast address of one of the NIC's subnets.
+func (n *NIC) IsBroadcast(a netip.Addr) bool {
+	if a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return true
+	}
+	for _, p := range *n.addrs.Load() {
+		if p.Bits() < 31 && a == lastAddr(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastAddr returns the highest address of p (the directed broadcast).
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// AddAddress adds an IPv4 address with its prefix length (10.0.0.2/24) and
+// the connected route for its subnet.
+func (n *NIC) AddAddress(p netip.Prefix) error {
+	if !p.IsValid() || !p.Addr().Is4() {
+		return fmt.Errorf("address %v is not an IPv4 prefix like 10.0.0.2/24", p)
+	}
+	a := p.Addr()
+	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Errorf("address %v cannot be assigned to an interface", a)
+	}
+	s := n.stack
+	s.mu.Lock()
+	for _, m := range s.NICs() {
+		if m.HasAddress(a) {
+			s.mu.Unlock()
+			return fmt.Errorf("address %v is already assigned to %s: %w", a, m.name, ErrAddressInUse)
+		}
+	}
+	old := *n.addrs.Load()
+	next := append(append([]netip.Prefix(nil), old...), p)
+	n.addrs.Store(&next)
+	s.mu.Unlock()
+	if err := s.AddRoute(RouteEntry{Dst: p.Masked(), NIC: n, Src: a}); err != nil {
+		return err
+	}
+	for _, np := range *s.netProto.Load() {
+		if o, ok := np.(AddressObserver); ok {
+			o.AddressAdded(n, p)
+		}
+	}
+	return nil
+}
+
+// RemoveAddress removes an address and its connected route.
+func (n *NIC) RemoveAddress(a netip.Addr) error {
+	s := n.stack
+	s.mu.Lock()
+	old := *n.addrs.Load()
+	var next []netip.Prefix
+	var removed netip.Prefix
+	for _, p := range old {
+		if p.Addr() == a {
+			removed = p
+			continue
+		}
+		next = append(next, p)
+	}
+	if !removed.IsValid() {
+		s.mu.Unlock()
+		return fmt.Errorf("address %v is not on %s: %w", a, n.name, ErrAddressNotLocal)
+	}
+	if next == nil {
+		next = []netip.Prefix{}
+	}
+	n.addrs.Store(&next)
+	s.mu.Unlock()
+	s.RemoveRoute(removed.Masked(), netip.Addr{}, n)
+	return nil
+}
+
+// DeliverNetworkPacket hands an inbound packet to the network protocol of
+// its EtherType; it implements NetworkDispatcher.
+func (n *NIC) DeliverNetworkPacket(p *Packet) {
+	p.NIC = n
+	for _, np := range *n.stack.netProto.Load() {
+		if np.EtherType() == p.EtherType {
+			np.HandlePacket(p)
+			return
+		}
+	}
+	n.stack.rxUnknownEtherType.Inc()
+	p.Release()
+}
+
+// WritePacket sends p, a network packet of the given EtherType, to nextHop:
+// broadcast and multicast addresses map to their link addresses, unicast
+// ones go through the stack's resolver. It takes ownership of p.
+func (n *NIC) WritePacket(nextHop netip.Addr, etherType uint16, p *Packet) error {
+	if n.IsBroadcast(nextHop) {
+		return n.ep.WritePacket(BroadcastMAC, etherType, p)
+	}
+	if nextHop.IsMulticast() {
+		b := nextHop.As4()
+		return n.ep.WritePacket(MAC{0x01, 0x00, 0x5e, b[1] & 0x7f, b[2], b[3]}, etherType, p)
+	}
+	r := n.stack.resolver.Load()
+	if r == nil {
+		p.Release()
+		return fmt.Errorf("stack: no link resolver registered (register arp): %w", ErrHostUnreachable)
+	}
+	return r.r.WriteTo(n, nextHop, etherType, p)
+}
+
+// WriteLinkPacket sends p to a known link address, bypassing resolution.
+// It takes ownership of p.
+func (n *NIC) WriteLinkPacket(dst MAC, etherType uint16, p *Packet) error {
+	return n.ep.WritePacket(dst, etherType, p)
+}
