@@ -1,0 +1,145 @@
+package ipv4
+
+import (
+	"net/netip"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// limitedBroadcast is 255.255.255.255.
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// HandlePacket processes an inbound IPv4 packet whose data starts at the IP
+// header; it implements stack.NetworkProtocol and takes ownership of p.
+func (pr *Protocol) HandlePacket(p *stack.Packet) { pr.handle(p, false) }
+
+// handle is the inbound path; loopback says p was sent by us to one of our
+// own addresses (so a local source address is expected).
+func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
+	c := &pr.c
+	c.rxPackets.Inc()
+	p.MarkNetworkHeader()
+	h := Header(p.Bytes())
+	if err := h.Validate(); err != nil {
+		switch err {
+		case ErrTooShort:
+			c.rxTooShort.Inc()
+		case ErrBadVersion:
+			c.rxBadVersion.Inc()
+		case ErrBadIHL:
+			c.rxBadIHL.Inc()
+		case ErrBadTotalLength:
+			c.rxBadTotalLength.Inc()
+		default:
+			c.rxBadChecksum.Inc()
+		}
+		p.Release()
+		return
+	}
+	// Frames shorter than 60 bytes arrive padded: the IP total length
+	// says where the datagram really ends.
+	tl := int(h.TotalLength())
+	p.Trim(tl)
+	h = h[:tl]
+
+	src, dst := h.Src(), h.Dst()
+	// Martian sources (RFC 1812 5.3.7): never multicast or limited
+	// broadcast; our own address only when we looped the packet back.
+	if src.IsMulticast() || src == limitedBroadcast || (!loopback && pr.s.IsLocalAddress(src)) {
+		c.rxBadSource.Inc()
+		p.Release()
+		return
+	}
+	nic := p.NIC
+	local := (nic != nil && nic.HasAddress(dst)) || pr.s.IsLocalAddress(dst)
+	if !local && dst != limitedBroadcast && (nic == nil || !nic.IsBroadcast(dst)) {
+		pr.forward(p, h)
+		return
+	}
+	if h.IsFragment() {
+		// Reassembly is not implemented yet (RFC 815).
+		c.rxFragmentDropped.Inc()
+		p.Release()
+		return
+	}
+	p.Src, p.Dst, p.Protocol, p.TTL = src, dst, h.Protocol(), h.TTL()
+	// Options are covered by IHL and skipped.
+	p.Pull(h.HeaderLength())
+	p.MarkTransportHeader()
+	pr.deliver(p, h.Protocol())
+}
+
+// forward handles a packet that is not addressed to us. Forwarding (TTL
+// decrement, ICMP time exceeded, frag needed) is a later issue: for now the
+// packet is counted and dropped, like a host with ip_forward=0.
+func (pr *Protocol) forward(p *stack.Packet, _ Header) {
+	pr.c.rxNotForUs.Inc()
+	p.Release()
+}
+
+// deliver hands a packet whose data starts at the transport header to ICMP
+// or to the registered transport, answering protocol or port unreachable.
+// It takes ownership of p.
+func (pr *Protocol) deliver(p *stack.Packet, proto uint8) {
+	c := &pr.c
+	if proto == stack.ProtocolICMP {
+		c.rxDelivered.Inc()
+		pr.handleICMP(p)
+		return
+	}
+	t := pr.s.Transport(proto)
+	if t == nil {
+		c.rxUnknownProtocol.Inc()
+		pr.sendError(p, ICMPDestUnreach, CodeProtocolUnreachable, 0)
+		p.Release()
+		return
+	}
+	c.rxDelivered.Inc()
+	if !t.HandlePacket(p) {
+		// The transport gave p back: nobody listens on that port.
+		c.rxNoPort.Inc()
+		pr.sendError(p, ICMPDestUnreach, CodePortUnreachable, 0)
+		p.Release()
+	}
+}
+
+// HandleResolutionFailure is called when the next hop of p (whose data
+// starts at the IP header) did not answer ARP. When we originated p, its
+// transport gets a host-unreachable error (no ICMP goes on the wire). It
+// implements stack.ResolutionFailureHandler and takes ownership of p.
+func (pr *Protocol) HandleResolutionFailure(nic *stack.NIC, nextHop netip.Addr, p *stack.Packet) {
+	pr.c.txResolutionFailed.Inc()
+	h := Header(p.Bytes())
+	if len(h) < HeaderLen || h[0]>>4 != Version || h.HeaderLength() < HeaderLen || len(h) < h.HeaderLength() {
+		p.Release()
+		return
+	}
+	ihl := h.HeaderLength()
+	end := int(h.TotalLength())
+	if end > len(h) || end < ihl {
+		end = len(h)
+	}
+	if !pr.s.IsLocalAddress(h.Src()) {
+		pr.forwardedResolutionFailure(nic, nextHop, p)
+		return
+	}
+	if t := pr.s.Transport(h.Protocol()); t != nil {
+		t.HandleError(stack.TransportError{
+			Kind:      stack.ErrorHostUnreachable,
+			Src:       h.Src(),
+			Dst:       h.Dst(),
+			Transport: h[ihl:end],
+		})
+	}
+	p.Release()
+}
+
+// forwardedResolutionFailure is the hook for packets we forwarded whose next
+// hop did not resolve: the router issue answers them with a wire ICMP host
+// unreachable (RFC 1812 4.3.3.1), which is what it does already, with the
+// usual suppression rules and rate limit.
+func (pr *Protocol) forwardedResolutionFailure(_ *stack.NIC, _ netip.Addr, p *stack.Packet) {
+	p.MarkNetworkHeader()
+	pr.sendError(p, ICMPDestUnreach, CodeHostUnreachable, 0)
+	p.Release()
+}

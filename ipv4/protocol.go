@@ -1,0 +1,197 @@
+package ipv4
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// DefaultTTL is the TTL of packets we originate when neither Options nor the
+// transport choose one (Linux net.ipv4.ip_default_ttl).
+const DefaultTTL = 64
+
+// Options configure the IPv4 layer. The zero value gives Linux-like
+// defaults.
+type Options struct {
+	// DefaultTTL is the TTL of outbound packets whose transport does not
+	// set one; 0 means 64.
+	DefaultTTL uint8
+	// ICMPErrorRate is how many ICMP error messages per second we send at
+	// most (token bucket refill); 0 means 1000 (Linux icmp_msgs_per_sec),
+	// a negative value disables rate limiting.
+	ICMPErrorRate int
+	// ICMPErrorBurst is the token bucket depth; 0 means 50 (Linux
+	// icmp_msgs_burst).
+	ICMPErrorBurst int
+	// EchoBroadcast answers echo requests sent to a broadcast address.
+	// The default (false) ignores them, like Linux with
+	// icmp_echo_ignore_broadcasts=1.
+	EchoBroadcast bool
+	// LoopbackQueue bounds the packets waiting for delivery to our own
+	// addresses; 0 means 1000 (Linux netdev_max_backlog).
+	LoopbackQueue int
+}
+
+// Protocol is the IPv4 layer of one stack. It implements
+// stack.NetworkProtocol (EtherType 0x0800), stack.IPWriter,
+// stack.ResolutionFailureHandler and io.Closer.
+type Protocol struct {
+	s    *stack.Stack
+	opts Options
+	c    counters
+
+	nextID atomic.Uint32
+	errRL  rateLimiter
+
+	loopMu   sync.RWMutex // guards closed against loopCh sends
+	closed   bool
+	loopCh   chan loopItem
+	stop     chan struct{}
+	loopDone chan struct{}
+}
+
+var (
+	_ stack.NetworkProtocol          = (*Protocol)(nil)
+	_ stack.IPWriter                 = (*Protocol)(nil)
+	_ stack.ResolutionFailureHandler = (*Protocol)(nil)
+)
+
+// Register creates the IPv4 layer and registers it with s as the network
+// protocol for EtherType 0x0800 and as the IP layer transports send
+// through. It starts one goroutine (loopback delivery), ended by Close or
+// by s.Close.
+func Register(s *stack.Stack, opts Options) (*Protocol, error) {
+	if opts.DefaultTTL == 0 {
+		opts.DefaultTTL = DefaultTTL
+	}
+	if opts.ICMPErrorRate == 0 {
+		opts.ICMPErrorRate = 1000
+	}
+	if opts.ICMPErrorBurst <= 0 {
+		opts.ICMPErrorBurst = 50
+	}
+	if opts.LoopbackQueue <= 0 {
+		opts.LoopbackQueue = 1000
+	}
+	pr := &Protocol{
+		s:        s,
+		opts:     opts,
+		loopCh:   make(chan loopItem, opts.LoopbackQueue),
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	pr.c.init(s.Counters())
+	if opts.ICMPErrorRate > 0 {
+		pr.errRL.interval = time.Second / time.Duration(opts.ICMPErrorRate)
+		pr.errRL.burst = opts.ICMPErrorBurst
+	}
+	if err := s.RegisterNetwork(pr); err != nil {
+		return nil, err
+	}
+	go pr.loopbackLoop()
+	return pr, nil
+}
+
+// EtherType returns 0x0800.
+func (pr *Protocol) EtherType() uint16 { return stack.EtherTypeIPv4 }
+
+// Stack returns the stack the protocol is registered with.
+func (pr *Protocol) Stack() *stack.Stack { return pr.s }
+
+// counters are the named events of the IPv4 and ICMP layers, fetched once.
+type counters struct {
+	rxPackets, rxDelivered                                    *stack.Counter
+	rxTooShort, rxBadVersion, rxBadIHL, rxBadTotalLength      *stack.Counter
+	rxBadChecksum, rxBadSource, rxNotForUs, rxFragmentDropped *stack.Counter
+	rxUnknownProtocol, rxNoPort                               *stack.Counter
+
+	txPackets, txTooLong, txNoHeadroom, txInvalidRoute *stack.Counter
+	txLoopback, txLoopbackDropped, txResolutionFailed  *stack.Counter
+
+	icmpRxTooShort, icmpRxBadChecksum, icmpRxEchoRequest, icmpRxEchoReply   *stack.Counter
+	icmpRxEchoBroadcastIgnored, icmpRxBadEchoSource                         *stack.Counter
+	icmpRxDestUnreach, icmpRxTimeExceeded, icmpRxParamProblem               *stack.Counter
+	icmpRxSourceQuench, icmpRxRedirect, icmpRxUnhandled                     *stack.Counter
+	icmpRxBadQuote, icmpRxErrorNotOurs, icmpRxErrorNoTransport              *stack.Counter
+	icmpTxEchoReply, icmpTxDestUnreach, icmpTxTimeExceeded, icmpTxParamProb *stack.Counter
+	icmpTxRateLimited, icmpTxSuppressed, icmpTxNoRoute, icmpTxOtherError    *stack.Counter
+}
+
+func (c *counters) init(cs *stack.Counters) {
+	g := cs.Get
+	c.rxPackets = g("ipv4.rx.packets")
+	c.rxDelivered = g("ipv4.rx.delivered")
+	c.rxTooShort = g("ipv4.rx.too_short")
+	c.rxBadVersion = g("ipv4.rx.bad_version")
+	c.rxBadIHL = g("ipv4.rx.bad_ihl")
+	c.rxBadTotalLength = g("ipv4.rx.bad_total_length")
+	c.rxBadChecksum = g("ipv4.rx.bad_checksum")
+	c.rxBadSource = g("ipv4.rx.bad_source")
+	c.rxNotForUs = g("ipv4.rx.not_for_us")
+	c.rxFragmentDropped = g("ipv4.rx.fragment_dropped")
+	c.rxUnknownProtocol = g("ipv4.rx.unknown_protocol")
+	c.rxNoPort = g("ipv4.rx.no_port")
+
+	c.txPackets = g("ipv4.tx.packets")
+	c.txTooLong = g("ipv4.tx.too_long")
+	c.txNoHeadroom = g("ipv4.tx.no_headroom")
+	c.txInvalidRoute = g("ipv4.tx.invalid_route")
+	c.txLoopback = g("ipv4.tx.loopback")
+	c.txLoopbackDropped = g("ipv4.tx.loopback_dropped")
+	c.txResolutionFailed = g("ipv4.tx.resolution_failed")
+
+	c.icmpRxTooShort = g("icmp.rx.too_short")
+	c.icmpRxBadChecksum = g("icmp.rx.bad_checksum")
+	c.icmpRxEchoRequest = g("icmp.rx.echo_request")
+	c.icmpRxEchoReply = g("icmp.rx.echo_reply")
+	c.icmpRxEchoBroadcastIgnored = g("icmp.rx.echo_broadcast_ignored")
+	c.icmpRxBadEchoSource = g("icmp.rx.bad_echo_source")
+	c.icmpRxDestUnreach = g("icmp.rx.dest_unreachable")
+	c.icmpRxTimeExceeded = g("icmp.rx.time_exceeded")
+	c.icmpRxParamProblem = g("icmp.rx.param_problem")
+	c.icmpRxSourceQuench = g("icmp.rx.source_quench")
+	c.icmpRxRedirect = g("icmp.rx.redirect")
+	c.icmpRxUnhandled = g("icmp.rx.unhandled_type")
+	c.icmpRxBadQuote = g("icmp.rx.bad_quote")
+	c.icmpRxErrorNotOurs = g("icmp.rx.error_not_ours")
+	c.icmpRxErrorNoTransport = g("icmp.rx.error_no_transport")
+	c.icmpTxEchoReply = g("icmp.tx.echo_reply")
+	c.icmpTxDestUnreach = g("icmp.tx.dest_unreachable")
+	c.icmpTxTimeExceeded = g("icmp.tx.time_exceeded")
+	c.icmpTxParamProb = g("icmp.tx.param_problem")
+	c.icmpTxOtherError = g("icmp.tx.other_error")
+	c.icmpTxRateLimited = g("icmp.tx.rate_limited")
+	c.icmpTxSuppressed = g("icmp.tx.suppressed")
+	c.icmpTxNoRoute = g("icmp.tx.no_route")
+}
+
+// rateLimiter is a token bucket in GCRA form: tat is the theoretical arrival
+// time of the next message; up to burst messages may run ahead of it.
+type rateLimiter struct {
+	mu       sync.Mutex
+	interval time.Duration // 0: unlimited
+	burst    int
+	tat      int64 // UnixNano
+}
+
+// allow reports whether one more message may be sent at now.
+func (rl *rateLimiter) allow(now time.Time) bool {
+	if rl.interval == 0 {
+		return true
+	}
+	t := now.UnixNano()
+	iv := int64(rl.interval)
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	tat := rl.tat
+	if tat < t {
+		tat = t
+	}
+	if tat-t > int64(rl.burst-1)*iv {
+		return false
+	}
+	rl.tat = tat + iv
+	return true
+}
