@@ -1,0 +1,191 @@
+package arp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// State is the state of a neighbour cache entry. The names and String words
+// follow Linux (`ip neigh`) and RFC 4861's neighbour unreachability
+// detection, which Linux applies to ARP as well.
+type State uint8
+
+// Entry states.
+//
+// The life of an entry: a send to an unknown next hop creates it
+// INCOMPLETE and broadcasts requests; a reply makes it REACHABLE (a request
+// or an unsolicited update makes it STALE); after ReachableTime a REACHABLE
+// entry becomes STALE, which is still used to send; when resolution gives
+// up the entry becomes FAILED. STALE entries nobody sends through and
+// FAILED entries are removed after GCStaleTime.
+//
+// DELAY and PROBE (unicast reconfirmation of a STALE entry in use) are
+// named here so the cache has room for them, but this version never enters
+// them: a STALE entry stays in use until new ARP traffic updates it.
+const (
+	// Incomplete: a request was sent and no answer came yet; packets for
+	// the next hop wait in the entry's queue.
+	Incomplete State = iota + 1
+	// Reachable: the link address was confirmed within ReachableTime.
+	Reachable
+	// Stale: the link address is known but not recently confirmed. It is
+	// used to send.
+	Stale
+	// Delay: reserved (a STALE entry was used; waiting for upper-layer
+	// confirmation before probing). Not entered yet.
+	Delay
+	// Probe: reserved (unicast requests reconfirming the entry). Not
+	// entered yet.
+	Probe
+	// Failed: resolution gave up; the next send starts it again.
+	Failed
+	numStates
+)
+
+var stateNames = [...]string{
+	Incomplete: "INCOMPLETE",
+	Reachable:  "REACHABLE",
+	Stale:      "STALE",
+	Delay:      "DELAY",
+	Probe:      "PROBE",
+	Failed:     "FAILED",
+}
+
+// String returns the state as `ip neigh` prints it ("REACHABLE").
+func (s State) String() string {
+	if s > 0 && s < numStates {
+		return stateNames[s]
+	}
+	return "NONE"
+}
+
+// usable reports whether packets may be sent to the entry's link address.
+func (s State) usable() bool {
+	return s == Reachable || s == Stale || s == Delay || s == Probe
+}
+
+// Entry is a snapshot of one neighbour cache entry, for status pages.
+type Entry struct {
+	// Addr is the neighbour's IPv4 address.
+	Addr netip.Addr
+	// MAC is its link address; zero while INCOMPLETE (or FAILED).
+	MAC stack.MAC
+	// NIC is the name of the interface the neighbour is on.
+	NIC string
+	// State is the entry's state.
+	State State
+	// Queued is how many packets wait for resolution.
+	Queued int
+}
+
+// key identifies an entry: a next hop on one interface.
+type key struct {
+	nic  *stack.NIC
+	addr netip.Addr
+}
+
+// queued is a packet waiting for its next hop to resolve.
+type queued struct {
+	p         *stack.Packet
+	etherType uint16
+}
+
+// entry is one neighbour. Every field is guarded by Protocol.mu.
+type entry struct {
+	key   key
+	mac   stack.MAC
+	state State
+	// used is set by every send through the entry; the STALE garbage
+	// collector keeps entries that were used since it last looked.
+	used bool
+	// probes is how many requests this resolution attempt has sent.
+	probes int
+	queue  []queued
+	// timer drives the current state's timeout (retransmission,
+	// REACHABLE→STALE, garbage collection); it fires only once the clock
+	// has reached deadline, so a late call of a re-armed timer is ignored.
+	timer    stack.Timer
+	deadline time.Time
+	// prev and next link the entry into the eviction list of its state
+	// (FAILED or STALE), oldest first.
+	prev, next *entry
+	list       *entryList
+}
+
+// entryList is an intrusive doubly-linked list of entries, oldest first.
+type entryList struct {
+	head, tail *entry
+	n          int
+}
+
+func (l *entryList) pushBack(e *entry) {
+	e.list = l
+	e.prev, e.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = e
+	} else {
+		l.head = e
+	}
+	l.tail = e
+	l.n++
+}
+
+func (l *entryList) remove(e *entry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next, e.list = nil, nil, nil
+	l.n--
+}
+
+// cache is the neighbour table with its eviction lists. Protocol.mu guards
+// it.
+type cache struct {
+	m      map[key]*entry
+	failed entryList // FAILED entries, first evicted
+	stale  entryList // STALE entries, evicted next
+}
+
+// setState moves e to state s, keeping the eviction lists in step.
+func (c *cache) setState(e *entry, s State) {
+	if e.list != nil {
+		e.list.remove(e)
+	}
+	e.state = s
+	switch s {
+	case Failed:
+		c.failed.pushBack(e)
+	case Stale:
+		c.stale.pushBack(e)
+	}
+}
+
+// remove deletes e from the table and stops its timer. Its queue must have
+// been taken by the caller.
+func (c *cache) remove(e *entry) {
+	if e.list != nil {
+		e.list.remove(e)
+	}
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	delete(c.m, e.key)
+}
+
+// victim returns the entry to evict when the cache is full: the oldest
+// FAILED entry, else the oldest STALE one, else nil.
+func (c *cache) victim() *entry {
+	if c.failed.head != nil {
+		return c.failed.head
+	}
+	return c.stale.head
+}

@@ -1,0 +1,500 @@
+// Package arp is the Address Resolution Protocol (RFC 826) for Ethernet and
+// IPv4, with a neighbour cache shaped like Linux's: per-next-hop entries in
+// INCOMPLETE, REACHABLE, STALE and FAILED states, a bounded queue of packets
+// waiting for resolution, retransmitted broadcast requests, and a bounded
+// table that a flood of ARP traffic cannot grow.
+//
+// Register it with a stack; it becomes the stack's network protocol for
+// EtherType 0x0806 and the link resolver NICs use for unicast next hops.
+//
+// Behaviour worth knowing, mostly as Linux does it:
+//   - A request for any address of the receiving interface is answered
+//     with a unicast reply, also when its sender address is 0.0.0.0 (an
+//     RFC 5227 probe), which is never learnt.
+//   - RFC 826's merge rule: an ARP packet updates an existing entry for its
+//     sender; a new entry (STALE) is created only from a request for one of
+//     our addresses. Unsolicited replies do not create entries (Linux
+//     arp_accept=0). A reply unicast to us makes an entry REACHABLE, any
+//     other update STALE (keeping REACHABLE if the address is unchanged).
+//   - A send to a FAILED entry starts a new resolution immediately (Linux
+//     has no hold-down either); the FAILED entry itself is removed after
+//     GCStaleTime.
+//   - When the table is full, FAILED then STALE entries are evicted,
+//     oldest first; if there are none, a new resolution fails with ENOBUFS
+//     and a request is answered without being learnt.
+//
+// Not yet: DELAY/PROBE reconfirmation, static and published entries,
+// address conflict detection (RFC 5227), Linux's locktime.
+package arp
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// Protocol is ARP on one stack: the network protocol for EtherType 0x0806,
+// the stack's link resolver, and an address observer that announces new
+// addresses. Its methods are safe for concurrent use.
+type Protocol struct {
+	s     *stack.Stack
+	clock stack.Clock
+	opts  Options
+
+	mu      sync.Mutex
+	idle    sync.Cond // signalled when running drops to zero after close
+	cache   cache
+	closed  bool
+	running int // timer callbacks between their unlock and their writes
+
+	rxMalformed     *stack.Counter
+	rxRequests      *stack.Counter
+	rxReplies       *stack.Counter
+	rxUnknownOp     *stack.Counter
+	rxBadAddress    *stack.Counter
+	rxCacheFull     *stack.Counter
+	txRequests      *stack.Counter
+	txReplies       *stack.Counter
+	txGratuitous    *stack.Counter
+	txQueued        *stack.Counter
+	txQueueOverflow *stack.Counter
+	txUnresolved    *stack.Counter
+	txCacheFull     *stack.Counter
+	txErrors        *stack.Counter
+	cacheEvicted    *stack.Counter
+	cacheFailed     *stack.Counter
+}
+
+var (
+	_ stack.NetworkProtocol = (*Protocol)(nil)
+	_ stack.LinkResolver    = (*Protocol)(nil)
+	_ stack.AddressObserver = (*Protocol)(nil)
+)
+
+// Register creates ARP for s with opts (zero values take Linux-like
+// defaults) and registers it as the network protocol for EtherType 0x0806
+// and as the stack's link resolver.
+func Register(s *stack.Stack, opts Options) (*Protocol, error) {
+	c := s.Counters()
+	p := &Protocol{
+		s:     s,
+		clock: s.Clock(),
+		opts:  opts.withDefaults(),
+		cache: cache{m: make(map[key]*entry)},
+
+		rxMalformed:     c.Get("arp.rx.malformed"),
+		rxRequests:      c.Get("arp.rx.requests"),
+		rxReplies:       c.Get("arp.rx.replies"),
+		rxUnknownOp:     c.Get("arp.rx.unknown_op"),
+		rxBadAddress:    c.Get("arp.rx.bad_address"),
+		rxCacheFull:     c.Get("arp.rx.cache_full"),
+		txRequests:      c.Get("arp.tx.requests"),
+		txReplies:       c.Get("arp.tx.replies"),
+		txGratuitous:    c.Get("arp.tx.gratuitous"),
+		txQueued:        c.Get("arp.tx.queued"),
+		txQueueOverflow: c.Get("arp.tx.queue_overflow"),
+		txUnresolved:    c.Get("arp.tx.unresolved"),
+		txCacheFull:     c.Get("arp.tx.cache_full"),
+		txErrors:        c.Get("arp.tx.errors"),
+		cacheEvicted:    c.Get("arp.cache.evicted"),
+		cacheFailed:     c.Get("arp.cache.failed"),
+	}
+	p.idle.L = &p.mu
+	if err := s.RegisterNetwork(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// EtherType returns 0x0806.
+func (p *Protocol) EtherType() uint16 { return stack.EtherTypeARP }
+
+// arm (re)starts e's timer to fire d from now. p.mu must be held.
+func (p *Protocol) arm(e *entry, d time.Duration) {
+	e.deadline = p.clock.Now().Add(d)
+	if e.timer == nil {
+		e.timer = p.clock.AfterFunc(d, func() { p.fire(e) })
+		return
+	}
+	e.timer.Reset(d)
+}
+
+// newEntry adds an entry for k, evicting a FAILED or STALE one when the
+// table is full. It returns nil when the table is full of entries that
+// cannot be evicted. p.mu must be held.
+func (p *Protocol) newEntry(k key) *entry {
+	if len(p.cache.m) >= p.opts.CacheSize {
+		v := p.cache.victim()
+		if v == nil {
+			return nil
+		}
+		p.cache.remove(v)
+		p.cacheEvicted.Inc()
+	}
+	e := &entry{key: k}
+	p.cache.m[k] = e
+	return e
+}
+
+// enqueue appends a packet to e's queue, dropping the oldest when full.
+// p.mu must be held.
+func (p *Protocol) enqueue(e *entry, pkt *stack.Packet, etherType uint16) {
+	if len(e.queue) >= p.opts.QueueLen {
+		e.queue[0].p.Release()
+		n := copy(e.queue, e.queue[1:])
+		e.queue = e.queue[:n]
+		p.txQueueOverflow.Inc()
+	}
+	if e.queue == nil {
+		e.queue = make([]queued, 0, p.opts.QueueLen)
+	}
+	e.queue = append(e.queue, queued{pkt, etherType})
+	p.txQueued.Inc()
+}
+
+// WriteTo sends pkt, a network packet of the given EtherType, to the link
+// address of nextHop on nic. With a REACHABLE or STALE entry it writes at
+// once and allocates nothing. Otherwise pkt waits in the next hop's queue
+// (the oldest waiting packet is dropped when it is full) while broadcast
+// requests go out every RetransTime, MaxProbes times; if none is answered,
+// each waiting packet goes to Stack.ResolutionFailed. WriteTo takes
+// ownership of pkt. It returns ErrClosed after Close, and ENOBUFS when the
+// table is full of entries that cannot be evicted.
+func (p *Protocol) WriteTo(nic *stack.NIC, nextHop netip.Addr, etherType uint16, pkt *stack.Packet) error {
+	k := key{nic, nextHop}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		pkt.Release()
+		return stack.ErrClosed
+	}
+	e := p.cache.m[k]
+	if e != nil && e.state.usable() {
+		mac := e.mac
+		e.used = true
+		p.mu.Unlock()
+		return nic.WriteLinkPacket(mac, etherType, pkt)
+	}
+	if e != nil && e.state == Incomplete {
+		p.enqueue(e, pkt, etherType)
+		p.mu.Unlock()
+		return nil
+	}
+	if !nextHop.Is4() || nextHop.IsUnspecified() || nextHop.IsMulticast() {
+		p.mu.Unlock()
+		pkt.Release()
+		return fmt.Errorf("arp: cannot resolve next hop %v: %w", nextHop, stack.ErrInvalid)
+	}
+	if e == nil {
+		if e = p.newEntry(k); e == nil {
+			p.mu.Unlock()
+			pkt.Release()
+			p.txCacheFull.Inc()
+			return fmt.Errorf("arp: neighbour table full (%d entries) resolving %v: %w", p.opts.CacheSize, nextHop, stack.ErrNoBufferSpace)
+		}
+	}
+	// A new or FAILED entry: start resolving.
+	p.cache.setState(e, Incomplete)
+	e.mac = stack.MAC{}
+	e.probes = 1
+	p.enqueue(e, pkt, etherType)
+	p.arm(e, p.opts.RetransTime)
+	p.mu.Unlock()
+	p.sendRequest(nic, nextHop)
+	return nil
+}
+
+// sourceFor picks the sender address of a request for target on nic: the
+// NIC's address on target's subnet, else its first address, else 0.0.0.0.
+func sourceFor(nic *stack.NIC, target netip.Addr) netip.Addr {
+	addrs := nic.Addresses()
+	for _, a := range addrs {
+		if a.Contains(target) {
+			return a.Addr()
+		}
+	}
+	if len(addrs) > 0 {
+		return addrs[0].Addr()
+	}
+	return netip.IPv4Unspecified()
+}
+
+// sendRequest broadcasts a request for target. p.mu must not be held.
+func (p *Protocol) sendRequest(nic *stack.NIC, target netip.Addr) {
+	p.send(nic, stack.BroadcastMAC, Fields{
+		Op:        OpRequest,
+		SenderMAC: nic.LinkAddress(),
+		SenderIP:  sourceFor(nic, target),
+		TargetIP:  target,
+	})
+	p.txRequests.Inc()
+}
+
+// send builds an ARP packet in a new packet and writes it to dst. p.mu
+// must not be held: the write may block or re-enter.
+func (p *Protocol) send(nic *stack.NIC, dst stack.MAC, f Fields) {
+	out := stack.NewPacket(stack.Headroom, Len)
+	f.Encode(out.Bytes())
+	if err := nic.WriteLinkPacket(dst, stack.EtherTypeARP, out); err != nil {
+		p.txErrors.Inc()
+	}
+}
+
+// flush writes queued packets to mac. p.mu must not be held.
+func (p *Protocol) flush(nic *stack.NIC, mac stack.MAC, q []queued) {
+	for _, w := range q {
+		if err := nic.WriteLinkPacket(mac, w.etherType, w.p); err != nil {
+			p.txErrors.Inc()
+		}
+	}
+}
+
+// fire is the timer callback of entry e.
+func (p *Protocol) fire(e *entry) {
+	p.mu.Lock()
+	if p.closed || p.cache.m[e.key] != e || p.clock.Now().Before(e.deadline) {
+		// Closed, removed, or a late call of a timer re-armed since.
+		p.mu.Unlock()
+		return
+	}
+	var (
+		request bool
+		failed  []queued
+	)
+	switch e.state {
+	case Incomplete:
+		if e.probes < p.opts.MaxProbes {
+			e.probes++
+			request = true
+			p.arm(e, p.opts.RetransTime)
+		} else {
+			failed, e.queue = e.queue, nil
+			p.cache.setState(e, Failed)
+			p.cacheFailed.Inc()
+			p.arm(e, p.opts.GCStaleTime)
+		}
+	case Reachable:
+		p.cache.setState(e, Stale)
+		e.used = false
+		p.arm(e, p.opts.GCStaleTime)
+	case Stale, Delay, Probe:
+		if e.used {
+			e.used = false
+			p.arm(e, p.opts.GCStaleTime)
+		} else {
+			p.cache.remove(e)
+		}
+	case Failed:
+		p.cache.remove(e)
+	}
+	if !request && failed == nil {
+		p.mu.Unlock()
+		return
+	}
+	p.running++
+	p.mu.Unlock()
+
+	nic, addr := e.key.nic, e.key.addr
+	if request {
+		p.sendRequest(nic, addr)
+	}
+	for _, w := range failed {
+		p.txUnresolved.Inc()
+		nic.Stack().ResolutionFailed(nic, addr, w.etherType, w.p)
+	}
+
+	p.mu.Lock()
+	p.running--
+	if p.running == 0 {
+		p.idle.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// HandlePacket processes an inbound ARP packet (data starting at the ARP
+// header, p.NIC set): it drops and counts malformed ones, updates the cache
+// by RFC 826's merge rule, and answers requests for the NIC's addresses.
+// It takes ownership of pkt.
+func (p *Protocol) HandlePacket(pkt *stack.Packet) {
+	defer pkt.Release()
+	h := Header(pkt.Bytes())
+	if err := h.Validate(); err != nil {
+		p.rxMalformed.Inc()
+		return
+	}
+	op := h.Op()
+	switch op {
+	case OpRequest:
+		p.rxRequests.Inc()
+	case OpReply:
+		p.rxReplies.Inc()
+	default:
+		p.rxUnknownOp.Inc()
+		return
+	}
+	nic := pkt.NIC
+	if nic == nil {
+		p.rxMalformed.Inc()
+		return
+	}
+	sha, spa, tpa := h.SenderMAC(), h.SenderIP(), h.TargetIP()
+	if sha.IsMulticast() || sha.IsZero() || !unicastIP(tpa) ||
+		!(unicastIP(spa) || spa.IsUnspecified()) {
+		p.rxBadAddress.Inc()
+		return
+	}
+	forUs := nic.HasAddress(tpa)
+	// Probes (sender 0.0.0.0) and packets claiming one of our own
+	// addresses (a conflict, handled by a later version) are not learnt.
+	learn := !spa.IsUnspecified() && !nic.HasAddress(spa)
+
+	var (
+		flushMAC stack.MAC
+		flushQ   []queued
+	)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if learn {
+		k := key{nic, spa}
+		e := p.cache.m[k]
+		switch {
+		case e != nil:
+			next := Stale
+			if op == OpReply && pkt.LinkDst == nic.LinkAddress() {
+				next = Reachable
+			}
+			flushQ = p.update(e, sha, next)
+			flushMAC = sha
+		case forUs && op == OpRequest:
+			if e = p.newEntry(k); e == nil {
+				p.rxCacheFull.Inc()
+				break
+			}
+			p.update(e, sha, Stale)
+		}
+	}
+	p.mu.Unlock()
+
+	if flushQ != nil {
+		p.flush(nic, flushMAC, flushQ)
+	}
+	if forUs && op == OpRequest {
+		p.send(nic, sha, Fields{
+			Op:        OpReply,
+			SenderMAC: nic.LinkAddress(),
+			SenderIP:  tpa,
+			TargetMAC: sha,
+			TargetIP:  spa,
+		})
+		p.txReplies.Inc()
+	}
+}
+
+// update records that the neighbour of e is at mac, in state next
+// (REACHABLE for a reply to us, STALE otherwise). It returns the packets
+// that were waiting for resolution, to be sent to mac by the caller after
+// unlocking. p.mu must be held.
+func (p *Protocol) update(e *entry, mac stack.MAC, next State) []queued {
+	old := e.state
+	if old.usable() && e.mac == mac && next == Stale {
+		// Nothing new: the address is confirmed no more than before.
+		return nil
+	}
+	e.mac = mac
+	e.probes = 0
+	p.cache.setState(e, next)
+	if next == Reachable {
+		p.arm(e, p.opts.ReachableTime)
+	} else {
+		e.used = false
+		p.arm(e, p.opts.GCStaleTime)
+	}
+	q := e.queue
+	e.queue = nil
+	return q
+}
+
+// unicastIP reports whether a is an IPv4 address a host may have.
+func unicastIP(a netip.Addr) bool {
+	return a.Is4() && !a.IsUnspecified() && !a.IsMulticast() && !a.IsLoopback() &&
+		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// AddressAdded announces a new address with one gratuitous ARP: a broadcast
+// request whose sender and target are both addr, so neighbours that know
+// the address update their caches.
+func (p *Protocol) AddressAdded(nic *stack.NIC, addr netip.Prefix) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return
+	}
+	p.send(nic, stack.BroadcastMAC, Fields{
+		Op:        OpRequest,
+		SenderMAC: nic.LinkAddress(),
+		SenderIP:  addr.Addr(),
+		TargetIP:  addr.Addr(),
+	})
+	p.txRequests.Inc()
+	p.txGratuitous.Inc()
+}
+
+// Entries returns a snapshot of the neighbour cache, sorted by interface
+// name and address.
+func (p *Protocol) Entries() []Entry {
+	p.mu.Lock()
+	out := make([]Entry, 0, len(p.cache.m))
+	for _, e := range p.cache.m {
+		out = append(out, Entry{
+			Addr:   e.key.addr,
+			MAC:    e.mac,
+			NIC:    e.key.nic.Name(),
+			State:  e.state,
+			Queued: len(e.queue),
+		})
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b Entry) int {
+		if c := strings.Compare(a.NIC, b.NIC); c != 0 {
+			return c
+		}
+		return a.Addr.Compare(b.Addr)
+	})
+	return out
+}
+
+// Close stops every timer, releases every waiting packet and empties the
+// cache. Later sends release their packet and return ErrClosed; inbound
+// packets are dropped. Close returns once no timer callback of ours is
+// still running.
+func (p *Protocol) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	var drop []queued
+	for _, e := range p.cache.m {
+		drop = append(drop, e.queue...)
+		e.queue = nil
+		p.cache.remove(e)
+	}
+	for p.running > 0 {
+		p.idle.Wait()
+	}
+	p.mu.Unlock()
+	for _, w := range drop {
+		w.p.Release()
+	}
+	return nil
+}
