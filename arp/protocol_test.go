@@ -1,0 +1,717 @@
+package arp_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/stack"
+)
+
+func TestAnswersRequests(t *testing.T) {
+	second := netip.MustParseAddr("192.168.7.9")
+	tests := []struct {
+		name      string
+		req       arp.Fields
+		wantReply bool
+		wantFrom  netip.Addr // our address in the reply
+		wantLearn bool
+	}{
+		{
+			name:      "for our address",
+			req:       arp.Fields{Op: arp.OpRequest, SenderMAC: peerMAC, SenderIP: peerIP, TargetIP: ourIP},
+			wantReply: true, wantFrom: ourIP, wantLearn: true,
+		},
+		{
+			name:      "for our second address",
+			req:       arp.Fields{Op: arp.OpRequest, SenderMAC: peerMAC, SenderIP: peerIP, TargetIP: second},
+			wantReply: true, wantFrom: second, wantLearn: true,
+		},
+		{
+			name:      "RFC 5227 probe for our address: answered, not learnt",
+			req:       arp.Fields{Op: arp.OpRequest, SenderMAC: peerMAC, SenderIP: netip.IPv4Unspecified(), TargetIP: ourIP},
+			wantReply: true, wantFrom: ourIP,
+		},
+		{
+			name: "for another host",
+			req:  arp.Fields{Op: arp.OpRequest, SenderMAC: peerMAC, SenderIP: peerIP, TargetIP: otherIP},
+		},
+		{
+			name: "gratuitous from a stranger",
+			req:  arp.Fields{Op: arp.OpRequest, SenderMAC: peerMAC, SenderIP: peerIP, TargetIP: peerIP},
+		},
+		{
+			name: "reply to us (unsolicited)",
+			req:  arp.Fields{Op: arp.OpReply, SenderMAC: peerMAC, SenderIP: peerIP, TargetMAC: ourMAC, TargetIP: ourIP},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, arp.Options{})
+			if err := f.nic.AddAddress(netip.MustParsePrefix("192.168.7.9/24")); err != nil {
+				t.Fatal(err)
+			}
+			f.link.take()
+			f.deliver(tc.req, stack.BroadcastMAC)
+			frames := f.link.take()
+			if !tc.wantReply {
+				if len(frames) != 0 {
+					t.Fatalf("sent %d frames, want none", len(frames))
+				}
+			} else {
+				if len(frames) != 1 {
+					t.Fatalf("sent %d frames, want one reply", len(frames))
+				}
+				fr := frames[0]
+				if fr.dst != tc.req.SenderMAC {
+					t.Errorf("reply sent to %v, want unicast to %v", fr.dst, tc.req.SenderMAC)
+				}
+				want := arp.Fields{Op: arp.OpReply, SenderMAC: ourMAC, SenderIP: tc.wantFrom,
+					TargetMAC: tc.req.SenderMAC, TargetIP: tc.req.SenderIP}
+				if got := decodeARP(t, fr); got != want {
+					t.Errorf("reply\n got %+v\nwant %+v", got, want)
+				}
+				// The same reply through an independent decoder.
+				l, ok := gopacket.NewPacket(fr.data, layers.LayerTypeARP, gopacket.Default).Layer(layers.LayerTypeARP).(*layers.ARP)
+				if !ok {
+					t.Fatal("gopacket cannot decode our reply")
+				}
+				if l.AddrType != layers.LinkTypeEthernet || l.Protocol != layers.EthernetTypeIPv4 ||
+					l.HwAddressSize != 6 || l.ProtAddressSize != 4 || l.Operation != layers.ARPReply ||
+					!bytes.Equal(l.SourceHwAddress, ourMAC[:]) || !bytes.Equal(l.SourceProtAddress, tc.wantFrom.AsSlice()) ||
+					!bytes.Equal(l.DstHwAddress, tc.req.SenderMAC[:]) || !bytes.Equal(l.DstProtAddress, tc.req.SenderIP.AsSlice()) {
+					t.Errorf("gopacket decodes our reply as %+v", l)
+				}
+				if got := f.counter("arp.tx.replies"); got != 1 {
+					t.Errorf("arp.tx.replies = %d, want 1", got)
+				}
+			}
+			e, ok := f.entry(tc.req.SenderIP)
+			if ok != tc.wantLearn {
+				t.Fatalf("learnt %v: %v, want %v (cache %+v)", tc.req.SenderIP, ok, tc.wantLearn, f.arp.Entries())
+			}
+			if ok && (e.MAC != peerMAC || e.State != arp.Stale || e.NIC != "eth0") {
+				t.Errorf("entry %+v, want STALE %v on eth0", e, peerMAC)
+			}
+			if got := len(f.arp.Entries()); got != map[bool]int{false: 0, true: 1}[tc.wantLearn] {
+				t.Errorf("cache has %d entries: %+v", got, f.arp.Entries())
+			}
+		})
+	}
+}
+
+func TestRequestCounters(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	f.request(peerIP, peerMAC, ourIP)
+	f.request(peerIP, peerMAC, otherIP)
+	f.reply(otherIP, otherMAC)
+	for name, want := range map[string]uint64{
+		"arp.rx.requests": 2, "arp.rx.replies": 1, "arp.tx.replies": 1,
+		"arp.tx.requests": 1, "arp.tx.gratuitous": 1, // the announcement of 10.0.0.2
+	} {
+		if got := f.counter(name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+}
+
+func TestGratuitousARPOnAddressAdded(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	a := netip.MustParsePrefix("172.16.0.5/16")
+	if err := f.nic.AddAddress(a); err != nil {
+		t.Fatal(err)
+	}
+	frames := f.link.take()
+	if len(frames) != 1 || frames[0].dst != stack.BroadcastMAC {
+		t.Fatalf("frames %+v, want one broadcast", frames)
+	}
+	want := arp.Fields{Op: arp.OpRequest, SenderMAC: ourMAC, SenderIP: a.Addr(), TargetIP: a.Addr()}
+	if got := decodeARP(t, frames[0]); got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestMergeRule(t *testing.T) {
+	tests := []struct {
+		name      string
+		setup     func(f *fixture)
+		in        arp.Fields
+		linkDst   stack.MAC
+		wantState arp.State // 0: no entry
+		wantMAC   stack.MAC
+	}{
+		{
+			name:  "gratuitous request updates an existing entry",
+			setup: func(f *fixture) { f.request(peerIP, peerMAC, ourIP) },
+			in:    arp.Fields{Op: arp.OpRequest, SenderMAC: otherMAC, SenderIP: peerIP, TargetIP: peerIP},
+			// MAC changed: STALE with the new address.
+			linkDst: stack.BroadcastMAC, wantState: arp.Stale, wantMAC: otherMAC,
+		},
+		{
+			name:      "request for someone else updates an existing entry",
+			setup:     func(f *fixture) { f.request(peerIP, peerMAC, ourIP) },
+			in:        arp.Fields{Op: arp.OpRequest, SenderMAC: otherMAC, SenderIP: peerIP, TargetIP: otherIP},
+			linkDst:   stack.BroadcastMAC,
+			wantState: arp.Stale, wantMAC: otherMAC,
+		},
+		{
+			name:      "unicast reply confirms: REACHABLE",
+			setup:     func(f *fixture) { f.request(peerIP, peerMAC, ourIP) },
+			in:        arp.Fields{Op: arp.OpReply, SenderMAC: peerMAC, SenderIP: peerIP, TargetMAC: ourMAC, TargetIP: ourIP},
+			linkDst:   ourMAC,
+			wantState: arp.Reachable, wantMAC: peerMAC,
+		},
+		{
+			name:      "broadcast reply: STALE",
+			setup:     func(f *fixture) { f.request(peerIP, peerMAC, ourIP) },
+			in:        arp.Fields{Op: arp.OpReply, SenderMAC: otherMAC, SenderIP: peerIP, TargetIP: peerIP},
+			linkDst:   stack.BroadcastMAC,
+			wantState: arp.Stale, wantMAC: otherMAC,
+		},
+		{
+			name: "same address does not demote REACHABLE",
+			setup: func(f *fixture) {
+				f.send(peerIP, "x")
+				f.reply(peerIP, peerMAC)
+			},
+			in:        arp.Fields{Op: arp.OpRequest, SenderMAC: peerMAC, SenderIP: peerIP, TargetIP: otherIP},
+			linkDst:   stack.BroadcastMAC,
+			wantState: arp.Reachable, wantMAC: peerMAC,
+		},
+		{
+			name:    "no entry and not for us: nothing learnt",
+			in:      arp.Fields{Op: arp.OpRequest, SenderMAC: peerMAC, SenderIP: peerIP, TargetIP: otherIP},
+			linkDst: stack.BroadcastMAC,
+		},
+		{
+			name:    "claims our own address: not learnt",
+			in:      arp.Fields{Op: arp.OpRequest, SenderMAC: otherMAC, SenderIP: ourIP, TargetIP: ourIP},
+			linkDst: stack.BroadcastMAC,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, arp.Options{})
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			f.link.take()
+			f.deliver(tc.in, tc.linkDst)
+			e, ok := f.entry(tc.in.SenderIP)
+			if tc.wantState == 0 {
+				if ok {
+					t.Fatalf("learnt %+v, want nothing", e)
+				}
+				return
+			}
+			if !ok || e.State != tc.wantState || e.MAC != tc.wantMAC {
+				t.Fatalf("entry %+v (present %v), want %v %v", e, ok, tc.wantState, tc.wantMAC)
+			}
+		})
+	}
+}
+
+func TestResolveQueueAndFlush(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	for i := range 3 {
+		if err := f.send(peerIP, fmt.Sprintf("packet %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frames := f.link.take()
+	if len(frames) != 1 || frames[0].dst != stack.BroadcastMAC {
+		t.Fatalf("sent %+v, want one broadcast request", frames)
+	}
+	want := arp.Fields{Op: arp.OpRequest, SenderMAC: ourMAC, SenderIP: ourIP, TargetIP: peerIP}
+	if got := decodeARP(t, frames[0]); got != want {
+		t.Fatalf("request %+v, want %+v", got, want)
+	}
+	if e, _ := f.entry(peerIP); e.State != arp.Incomplete || e.Queued != 3 {
+		t.Fatalf("entry %+v, want INCOMPLETE with 3 queued", e)
+	}
+
+	f.reply(peerIP, peerMAC)
+	frames = f.link.take()
+	if len(frames) != 3 {
+		t.Fatalf("flushed %d frames, want 3", len(frames))
+	}
+	for i, fr := range frames {
+		if fr.dst != peerMAC || fr.etherType != stack.EtherTypeIPv4 || string(fr.data) != fmt.Sprintf("packet %d", i) {
+			t.Errorf("frame %d: to %v type %#04x %q", i, fr.dst, fr.etherType, fr.data)
+		}
+	}
+	if e, _ := f.entry(peerIP); e.State != arp.Reachable || e.MAC != peerMAC || e.Queued != 0 {
+		t.Fatalf("entry %+v, want REACHABLE %v", e, peerMAC)
+	}
+
+	// A hit goes straight out.
+	if err := f.send(peerIP, "hit"); err != nil {
+		t.Fatal(err)
+	}
+	frames = f.link.take()
+	if len(frames) != 1 || frames[0].dst != peerMAC || string(frames[0].data) != "hit" {
+		t.Fatalf("hit sent %+v", frames)
+	}
+	if got := f.counter("arp.tx.requests"); got != 2 { // gratuitous + one request
+		t.Errorf("arp.tx.requests = %d, want 2", got)
+	}
+}
+
+func TestRequestResolvesIncompleteEntry(t *testing.T) {
+	// A request from the host we are resolving answers our question too.
+	f := newFixture(t, arp.Options{})
+	f.send(peerIP, "waiting")
+	f.link.take()
+	f.request(peerIP, peerMAC, ourIP)
+	frames := f.link.take()
+	if len(frames) != 2 || string(frames[0].data) != "waiting" || frames[0].dst != peerMAC ||
+		decodeARP(t, frames[1]).Op != arp.OpReply {
+		t.Fatalf("frames %+v, want the queued packet then our reply", frames)
+	}
+	if e, _ := f.entry(peerIP); e.State != arp.Stale {
+		t.Fatalf("entry %+v, want STALE", e)
+	}
+}
+
+func TestRequestSenderAddress(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	if err := f.nic.AddAddress(netip.MustParsePrefix("192.168.1.2/24")); err != nil {
+		t.Fatal(err)
+	}
+	f.link.take()
+	tests := []struct{ nextHop, wantSender string }{
+		{"192.168.1.1", "192.168.1.2"},
+		{"10.0.0.77", "10.0.0.2"},
+		{"172.16.0.1", "10.0.0.2"}, // off every subnet: the first address
+	}
+	for _, tc := range tests {
+		f.send(netip.MustParseAddr(tc.nextHop), "x")
+		frames := f.link.take()
+		if len(frames) != 1 {
+			t.Fatalf("%s: %d frames", tc.nextHop, len(frames))
+		}
+		got := decodeARP(t, frames[0])
+		if got.SenderIP != netip.MustParseAddr(tc.wantSender) || got.TargetIP != netip.MustParseAddr(tc.nextHop) {
+			t.Errorf("request for %s: sender %v target %v, want sender %s", tc.nextHop, got.SenderIP, got.TargetIP, tc.wantSender)
+		}
+	}
+}
+
+func TestRetriesThenFailure(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	f.send(peerIP, "first")
+	f.send(peerIP, "second")
+	if got := len(f.link.take()); got != 1 {
+		t.Fatalf("%d frames at start, want 1 request", got)
+	}
+	// Two retransmissions, one second apart.
+	for i := 0; i < 2; i++ {
+		f.clk.Advance(999 * time.Millisecond)
+		if got := len(f.link.take()); got != 0 {
+			t.Fatalf("retry %d came early", i)
+		}
+		f.clk.Advance(time.Millisecond)
+		frames := f.link.take()
+		if len(frames) != 1 || frames[0].dst != stack.BroadcastMAC || decodeARP(t, frames[0]).TargetIP != peerIP {
+			t.Fatalf("retry %d: frames %+v", i, frames)
+		}
+		if fs := f.ip.take(); len(fs) != 0 {
+			t.Fatalf("failed early: %+v", fs)
+		}
+	}
+	// One more RetransTime with no answer: give up.
+	f.clk.Advance(time.Second)
+	if got := f.link.take(); len(got) != 0 {
+		t.Fatalf("sent %d more frames after MaxProbes", len(got))
+	}
+	fs := f.ip.take()
+	if len(fs) != 2 || fs[0].nextHop != peerIP || string(fs[0].data) != "first" || string(fs[1].data) != "second" {
+		t.Fatalf("resolution failures %+v, want first and second for %v", fs, peerIP)
+	}
+	if e, _ := f.entry(peerIP); e.State != arp.Failed || e.Queued != 0 {
+		t.Fatalf("entry %+v, want FAILED", e)
+	}
+	if got := f.counter("arp.tx.unresolved"); got != 2 {
+		t.Errorf("arp.tx.unresolved = %d, want 2", got)
+	}
+
+	// A new send retries at once (as Linux does).
+	f.send(peerIP, "third")
+	if frames := f.link.take(); len(frames) != 1 || decodeARP(t, frames[0]).TargetIP != peerIP {
+		t.Fatalf("send to FAILED entry sent %+v, want a new request", frames)
+	}
+	if e, _ := f.entry(peerIP); e.State != arp.Incomplete || e.Queued != 1 {
+		t.Fatalf("entry %+v, want INCOMPLETE with 1 queued", e)
+	}
+	f.reply(peerIP, peerMAC)
+	if frames := f.link.take(); len(frames) != 1 || string(frames[0].data) != "third" {
+		t.Fatalf("flushed %+v", frames)
+	}
+}
+
+func TestFailedEntryIsCollected(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	f.send(peerIP, "x")
+	f.clk.Advance(3 * time.Second)
+	f.ip.take()
+	if e, _ := f.entry(peerIP); e.State != arp.Failed {
+		t.Fatalf("entry %+v, want FAILED", e)
+	}
+	f.clk.Advance(arp.DefaultGCStaleTime)
+	if e, ok := f.entry(peerIP); ok {
+		t.Fatalf("FAILED entry %+v still there after GCStaleTime", e)
+	}
+	if n := f.clk.Pending(); n != 0 {
+		t.Fatalf("%d timers still armed", n)
+	}
+}
+
+func TestQueueOverflowDropsOldest(t *testing.T) {
+	for _, qlen := range []int{0, 1, 5} {
+		t.Run(fmt.Sprint("QueueLen=", qlen), func(t *testing.T) {
+			f := newFixture(t, arp.Options{QueueLen: qlen})
+			limit := qlen
+			if limit == 0 {
+				limit = arp.DefaultQueueLen
+			}
+			const sent = 8
+			for i := range sent {
+				if err := f.send(peerIP, fmt.Sprint(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if e, _ := f.entry(peerIP); e.Queued != limit {
+				t.Fatalf("queued %d, want %d", e.Queued, limit)
+			}
+			if got := f.counter("arp.tx.queue_overflow"); got != sent-uint64(limit) {
+				t.Errorf("arp.tx.queue_overflow = %d, want %d", got, sent-limit)
+			}
+			f.link.take()
+			f.reply(peerIP, peerMAC)
+			frames := f.link.take()
+			if len(frames) != limit {
+				t.Fatalf("flushed %d, want %d", len(frames), limit)
+			}
+			for i, fr := range frames {
+				if want := fmt.Sprint(sent - limit + i); string(fr.data) != want {
+					t.Errorf("flushed[%d] = %q, want %q (the newest survive)", i, fr.data, want)
+				}
+			}
+		})
+	}
+}
+
+func TestReachableBecomesStaleAndIsCollected(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	f.send(peerIP, "x")
+	f.reply(peerIP, peerMAC)
+	f.link.take()
+
+	f.clk.Advance(arp.DefaultReachableTime - time.Millisecond)
+	if e, _ := f.entry(peerIP); e.State != arp.Reachable {
+		t.Fatalf("entry %+v, want still REACHABLE", e)
+	}
+	f.clk.Advance(time.Millisecond)
+	if e, _ := f.entry(peerIP); e.State != arp.Stale || e.MAC != peerMAC {
+		t.Fatalf("entry %+v, want STALE", e)
+	}
+	// STALE is still used, without a request.
+	f.send(peerIP, "stale")
+	if frames := f.link.take(); len(frames) != 1 || frames[0].dst != peerMAC {
+		t.Fatalf("send through STALE entry: %+v", frames)
+	}
+	// Used since the collector last looked: kept.
+	f.clk.Advance(arp.DefaultGCStaleTime)
+	if _, ok := f.entry(peerIP); !ok {
+		t.Fatal("a STALE entry in use was collected")
+	}
+	// Unused for GCStaleTime: removed.
+	f.clk.Advance(arp.DefaultGCStaleTime)
+	if e, ok := f.entry(peerIP); ok {
+		t.Fatalf("unused STALE entry %+v kept", e)
+	}
+	// A new reply refreshes REACHABLE from any state.
+	f.send(peerIP, "again")
+	f.reply(peerIP, peerMAC)
+	f.clk.Advance(arp.DefaultReachableTime / 2)
+	f.reply(peerIP, peerMAC)
+	f.clk.Advance(arp.DefaultReachableTime / 2)
+	if e, _ := f.entry(peerIP); e.State != arp.Reachable {
+		t.Fatalf("entry %+v, want REACHABLE (refreshed by the second reply)", e)
+	}
+}
+
+func TestCacheBoundUnderRequestFlood(t *testing.T) {
+	const limit = 64
+	f := newFixture(t, arp.Options{CacheSize: limit})
+	f.link.discard = true
+	// A resolution in progress must survive the flood.
+	f.send(peerIP, "precious")
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 100_000
+	for i := range n {
+		src := netip.AddrFrom4([4]byte{10, byte(rng.IntN(256)), byte(rng.IntN(256)), byte(1 + rng.IntN(254))})
+		mac := stack.MAC{0x02, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i), 0x77}
+		target := ourIP
+		if i%2 == 1 {
+			target = netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + rng.IntN(100))})
+		}
+		f.request(src, mac, target)
+		if i%1000 == 0 {
+			if got := len(f.arp.Entries()); got > limit {
+				t.Fatalf("after %d requests the cache has %d entries, limit %d", i, got, limit)
+			}
+		}
+	}
+	if got := len(f.arp.Entries()); got > limit {
+		t.Fatalf("cache has %d entries, limit %d", got, limit)
+	}
+	if got := f.counter("arp.tx.replies"); got != n/2 {
+		t.Fatalf("answered %d requests for us, want %d", got, n/2)
+	}
+	if e, ok := f.entry(peerIP); !ok || e.State != arp.Incomplete || e.Queued != 1 {
+		t.Fatalf("resolution in progress lost: %+v %v", e, ok)
+	}
+	if f.counter("arp.cache.evicted") == 0 {
+		t.Fatal("nothing evicted")
+	}
+	f.link.discard = false
+	f.reply(peerIP, peerMAC)
+	if frames := f.link.take(); len(frames) != 1 || string(frames[0].data) != "precious" {
+		t.Fatalf("flushed %+v", frames)
+	}
+}
+
+func TestCacheFullOfUnevictableEntries(t *testing.T) {
+	f := newFixture(t, arp.Options{CacheSize: 2})
+	f.send(netip.MustParseAddr("10.0.0.11"), "a")
+	f.send(netip.MustParseAddr("10.0.0.12"), "b")
+	before := stack.LivePackets()
+	err := f.send(netip.MustParseAddr("10.0.0.13"), "c")
+	if !errors.Is(err, syscall.ENOBUFS) {
+		t.Fatalf("third resolution: %v, want ENOBUFS", err)
+	}
+	if stack.LivePackets() != before {
+		t.Fatal("the refused packet was not released")
+	}
+	// A request for us is still answered, just not learnt.
+	f.link.take()
+	f.request(otherIP, otherMAC, ourIP)
+	if frames := f.link.take(); len(frames) != 1 {
+		t.Fatalf("request not answered with a full cache: %+v", frames)
+	}
+	if _, ok := f.entry(otherIP); ok {
+		t.Fatal("learnt into a full cache")
+	}
+	if f.counter("arp.tx.cache_full") != 1 || f.counter("arp.rx.cache_full") != 1 {
+		t.Fatalf("cache_full counters tx %d rx %d", f.counter("arp.tx.cache_full"), f.counter("arp.rx.cache_full"))
+	}
+	// Once one fails it becomes evictable.
+	f.clk.Advance(3 * time.Second)
+	f.ip.take()
+	if err := f.send(netip.MustParseAddr("10.0.0.13"), "c"); err != nil {
+		t.Fatalf("resolution after eviction: %v", err)
+	}
+}
+
+func TestWriteToInvalidNextHop(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	for _, a := range []netip.Addr{{}, netip.IPv4Unspecified(), netip.MustParseAddr("224.0.0.1"), netip.MustParseAddr("::1")} {
+		if err := f.send(a, "x"); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("WriteTo(%v) = %v, want EINVAL", a, err)
+		}
+	}
+	if n := len(f.arp.Entries()); n != 0 {
+		t.Fatalf("%d entries", n)
+	}
+}
+
+func TestMalformedCounted(t *testing.T) {
+	tests := []struct {
+		name    string
+		b       func() []byte
+		counter string
+	}{
+		{"short", func() []byte { return validARP()[:20] }, "arp.rx.malformed"},
+		{"empty", func() []byte { return nil }, "arp.rx.malformed"},
+		{"token ring", func() []byte { b := validARP(); b[1] = 6; return b }, "arp.rx.malformed"},
+		{"IPv6 protocol", func() []byte { b := validARP(); b[2] = 0x86; return b }, "arp.rx.malformed"},
+		{"hlen", func() []byte { b := validARP(); b[4] = 0; return b }, "arp.rx.malformed"},
+		{"plen", func() []byte { b := validARP(); b[5] = 6; return b }, "arp.rx.malformed"},
+		{"RARP op", func() []byte { b := validARP(); b[7] = 3; return b }, "arp.rx.unknown_op"},
+		{"multicast sender MAC", func() []byte { b := validARP(); b[8] = 0x01; return b }, "arp.rx.bad_address"},
+		{"zero sender MAC", func() []byte { b := validARP(); clear(b[8:14]); return b }, "arp.rx.bad_address"},
+		{"multicast target IP", func() []byte { b := validARP(); b[24] = 224; return b }, "arp.rx.bad_address"},
+		{"loopback sender IP", func() []byte { b := validARP(); b[14] = 127; return b }, "arp.rx.bad_address"},
+		{"broadcast sender IP", func() []byte { b := validARP(); copy(b[14:18], []byte{255, 255, 255, 255}); return b }, "arp.rx.bad_address"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, arp.Options{})
+			f.deliverRaw(tc.b(), peerMAC, stack.BroadcastMAC)
+			if got := f.counter(tc.counter); got != 1 {
+				t.Errorf("%s = %d, want 1", tc.counter, got)
+			}
+			if frames := f.link.take(); len(frames) != 0 {
+				t.Errorf("answered a bad packet: %+v", frames)
+			}
+			if n := len(f.arp.Entries()); n != 0 {
+				t.Errorf("learnt from a bad packet: %+v", f.arp.Entries())
+			}
+		})
+	}
+}
+
+func TestCloseReleasesEverything(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	for i := range 20 {
+		f.send(netip.AddrFrom4([4]byte{10, 0, 0, byte(10 + i%7)}), "queued")
+	}
+	f.send(peerIP, "x")
+	f.reply(peerIP, peerMAC)
+	f.link.take()
+	if stack.LivePackets() == f.start {
+		t.Fatal("expected queued packets before Close")
+	}
+	if err := f.arp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := stack.LivePackets() - f.start; n != 0 {
+		t.Fatalf("%d packets still live after Close", n)
+	}
+	if n := f.clk.Pending(); n != 0 {
+		t.Fatalf("%d timers still armed after Close", n)
+	}
+	if len(f.arp.Entries()) != 0 {
+		t.Fatal("entries survive Close")
+	}
+	if err := f.send(peerIP, "late"); !errors.Is(err, stack.ErrClosed) {
+		t.Fatalf("WriteTo after Close = %v, want ErrClosed", err)
+	}
+	f.request(otherIP, otherMAC, ourIP)
+	f.clk.Advance(time.Hour)
+	if frames := f.link.take(); len(frames) != 0 {
+		t.Fatalf("sent %d frames after Close", len(frames))
+	}
+	if fs := f.ip.take(); len(fs) != 0 {
+		t.Fatalf("resolution failures after Close: %+v", fs)
+	}
+	if n := stack.LivePackets() - f.start; n != 0 {
+		t.Fatalf("%d packets leaked after Close", n)
+	}
+	if err := f.arp.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestTwoStacksSynchronousWire connects two stacks by a wire that delivers
+// inside WritePacket, so every ARP write re-enters the other stack (and,
+// through its reply, ours) while the first call is still running: ARP must
+// not hold its lock across writes.
+func TestTwoStacksSynchronousWire(t *testing.T) {
+	a := newFixture(t, arp.Options{})
+	b := newFixture(t, arp.Options{})
+	b.link.mac = peerMAC
+	b.nic.RemoveAddress(ourIP)
+	if err := b.nic.AddAddress(netip.MustParsePrefix("10.0.0.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	a.link.peer, b.link.peer = b.link, a.link
+	a.link.take()
+	b.link.take()
+
+	done := make(chan error, 1)
+	go func() { done <- a.send(peerIP, "over the wire") }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WriteTo deadlocked on a re-entrant link")
+	}
+	// a: request, then the flushed packet; b: the reply.
+	fa := a.link.take()
+	if len(fa) != 2 || decodeARP(t, fa[0]).Op != arp.OpRequest || string(fa[1].data) != "over the wire" || fa[1].dst != peerMAC {
+		t.Fatalf("a sent %+v", fa)
+	}
+	if e, _ := a.entry(peerIP); e.State != arp.Reachable || e.MAC != peerMAC {
+		t.Fatalf("a's entry %+v", e)
+	}
+	if e, _ := b.entry(ourIP); e.State != arp.Stale || e.MAC != ourMAC {
+		t.Fatalf("b's entry %+v", e)
+	}
+}
+
+// TestConcurrentUse runs senders, an inbound reader and the clock at once,
+// for the race detector, then proves nothing leaked.
+func TestConcurrentUse(t *testing.T) {
+	f := newFixture(t, arp.Options{CacheSize: 8})
+	f.link.discard = true
+	hops := make([]netip.Addr, 12)
+	for i := range hops {
+		hops[i] = netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)})
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				f.send(hops[(i*7+w)%len(hops)], "data")
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			h := hops[i%len(hops)]
+			f.reply(h, stack.MAC{0x02, 9, 9, 9, 9, byte(i)})
+			f.request(h, stack.MAC{0x02, 9, 9, 9, 9, byte(i)}, ourIP)
+			_ = f.arp.Entries()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f.clk.Advance(500 * time.Millisecond)
+		}
+	}()
+	// Let the writers finish, then stop the others.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			f.send(hops[i%len(hops)], "more")
+		}
+	}()
+	<-done
+	close(stop)
+	wg.Wait()
+	if got := len(f.arp.Entries()); got > 8 {
+		t.Fatalf("cache has %d entries, limit 8", got)
+	}
+	// The fixture's cleanup closes the stack and checks for leaks.
+}
