@@ -1,0 +1,68 @@
+package arp_test
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// printLink is a link endpoint that prints the ARP packets it is given.
+type printLink struct{ mac stack.MAC }
+
+func (l printLink) MTU() int                       { return 1500 }
+func (l printLink) LinkAddress() stack.MAC         { return l.mac }
+func (l printLink) Attach(stack.NetworkDispatcher) {}
+func (l printLink) Close() error                   { return nil }
+func (l printLink) WritePacket(dst stack.MAC, etherType uint16, p *stack.Packet) error {
+	defer p.Release()
+	h := arp.Header(p.Bytes())
+	if etherType != stack.EtherTypeARP || h.Validate() != nil {
+		fmt.Printf("to %v: %d bytes of EtherType %#04x\n", dst, p.Len(), etherType)
+		return nil
+	}
+	if h.Op() == arp.OpRequest {
+		fmt.Printf("to %v: who-has %v tell %v\n", dst, h.TargetIP(), h.SenderIP())
+	} else {
+		fmt.Printf("to %v: %v is-at %v\n", dst, h.SenderIP(), h.SenderMAC())
+	}
+	return nil
+}
+
+func ExampleRegister() {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	resolver, err := arp.Register(s, arp.Options{}) // Linux-like defaults
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	nic, _ := s.AddNIC("eth0", printLink{stack.MAC{0x02, 0, 0, 0, 0, 0x02}})
+
+	// Adding an address announces it with a gratuitous ARP.
+	nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
+
+	// Sending to an unknown neighbour queues the packet and asks for it.
+	nic.WritePacket(netip.MustParseAddr("10.0.0.1"), stack.EtherTypeIPv4, stack.NewPacketFrom([]byte("hello")))
+
+	// The answer arrives; the queued packet goes out.
+	reply := stack.NewPacket(stack.Headroom, arp.Len)
+	f := arp.Fields{
+		Op:        arp.OpReply,
+		SenderMAC: stack.MAC{0x02, 0, 0, 0, 0, 0x01}, SenderIP: netip.MustParseAddr("10.0.0.1"),
+		TargetMAC: nic.LinkAddress(), TargetIP: netip.MustParseAddr("10.0.0.2"),
+	}
+	f.Encode(reply.Bytes())
+	reply.EtherType, reply.LinkDst = stack.EtherTypeARP, nic.LinkAddress()
+	nic.DeliverNetworkPacket(reply)
+
+	for _, e := range resolver.Entries() {
+		fmt.Println(e.Addr, "dev", e.NIC, "lladdr", e.MAC, e.State)
+	}
+	// Output:
+	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.2 tell 10.0.0.2
+	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.1 tell 10.0.0.2
+	// to 02:00:00:00:00:01: 5 bytes of EtherType 0x0800
+	// 10.0.0.1 dev eth0 lladdr 02:00:00:00:00:01 REACHABLE
+}

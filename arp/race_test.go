@@ -1,0 +1,5 @@
+//go:build race
+
+package arp_test
+
+const raceEnabled = true
