@@ -115,7 +115,15 @@ func (m ICMP) Payload() []byte { return m[ICMPHeaderLen:] }
 func (m ICMP) SetType(typ uint8) {
 	old := binary.BigEndian.Uint16(m[0:])
 	m[0] = typ
-	binary.BigEndian.PutUint16(m[2:], checksum.Update(m.Checksum(), old, binary.BigEndian.Uint16(m[0:])))
+	c := checksum.Update(m.Checksum(), old, binary.BigEndian.Uint16(m[0:]))
+	if c == 0 {
+		// RFC 1624 cannot tell a message whose other words sum to -0
+		// (field 0 is right) from an all-zero one (field 0xffff): rare,
+		// so settle it with a full sum.
+		m[2], m[3] = 0, 0
+		c = checksum.Checksum(m, 0)
+	}
+	binary.BigEndian.PutUint16(m[2:], c)
 }
 
 // EchoRest returns the rest-of-header word of an echo message.
