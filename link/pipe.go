@@ -101,8 +101,18 @@ func (e *PipeEnd) WriteFrame(p *stack.Packet) error {
 		p.Release()
 		return stack.ErrClosed
 	}
-	e.peer.receive(p)
+	e.peer.receive(copyFrame(p))
 	return nil
+}
+
+// copyFrame returns a fresh packet with p's data and releases p. A wire
+// delivers a copy: the writer may hold other references to p (a
+// retransmit queue) that the receiver's Pull must not disturb.
+func copyFrame(p *stack.Packet) *stack.Packet {
+	q := stack.NewPacket(stack.Headroom, p.Len())
+	copy(q.Bytes(), p.Bytes())
+	p.Release()
+	return q
 }
 
 // receive queues p for delivery at e, or drops it.

@@ -149,3 +149,32 @@ func TestPipeTooLong(t *testing.T) {
 	q.Release()
 	checkLive(t, start)
 }
+
+// TestPipeDeliversCopy: the writer keeps a reference (as a retransmit queue
+// does); what the receiver does to its packet must not show in the writer's.
+func TestPipeDeliversCopy(t *testing.T) {
+	start := stack.LivePackets()
+	a, b := Pipe(1500)
+	c := make(chanSink, 1)
+	b.Attach(c)
+	p := frame(macB, macA, 0x88b5, 20)
+	kept := p.Ref()
+	want := append([]byte(nil), p.Bytes()...)
+	if err := a.WriteFrame(p); err != nil {
+		t.Fatal(err)
+	}
+	q := recv(t, c)
+	if q == kept {
+		t.Fatal("receiver got the writer's packet")
+	}
+	q.Pull(EthernetHeaderLen)
+	q.Bytes()[0] ^= 0xff
+	q.Release()
+	if !bytes.Equal(kept.Bytes(), want) {
+		t.Errorf("writer's packet changed: % x", kept.Bytes())
+	}
+	kept.Release()
+	a.Close()
+	b.Close()
+	checkLive(t, start)
+}
