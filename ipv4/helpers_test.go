@@ -36,10 +36,10 @@ type fakeLink struct {
 	frames []frame
 }
 
-func (l *fakeLink) MTU() int                      { return l.mtu }
-func (l *fakeLink) LinkAddress() stack.MAC        { return ourMAC }
+func (l *fakeLink) MTU() int                       { return l.mtu }
+func (l *fakeLink) LinkAddress() stack.MAC         { return ourMAC }
 func (l *fakeLink) Attach(stack.NetworkDispatcher) {}
-func (l *fakeLink) Close() error                  { return nil }
+func (l *fakeLink) Close() error                   { return nil }
 func (l *fakeLink) WritePacket(dst stack.MAC, et uint16, p *stack.Packet) error {
 	if !l.discard {
 		l.mu.Lock()
@@ -77,8 +77,9 @@ type delivered struct {
 // fakeTransport records packets and errors; with refuse its HandlePacket
 // returns false (no endpoint: port unreachable).
 type fakeTransport struct {
-	number uint8
-	refuse bool
+	number  uint8
+	refuse  bool
+	discard bool // release packets without recording them
 
 	mu      sync.Mutex
 	packets []delivered
@@ -89,6 +90,10 @@ func (t *fakeTransport) Number() uint8 { return t.number }
 func (t *fakeTransport) HandlePacket(p *stack.Packet) bool {
 	if t.refuse {
 		return false
+	}
+	if t.discard {
+		p.Release()
+		return true
 	}
 	t.mu.Lock()
 	t.packets = append(t.packets, delivered{p.Src, p.Dst, p.TTL, p.ChecksumOK, append([]byte(nil), p.Bytes()...)})

@@ -1,0 +1,40 @@
+package ipv4_test
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// nullLink is a link endpoint that drops what it is given.
+type nullLink struct{}
+
+func (nullLink) MTU() int                       { return 1500 }
+func (nullLink) LinkAddress() stack.MAC         { return stack.MAC{2, 0, 0, 0, 0, 1} }
+func (nullLink) Attach(stack.NetworkDispatcher) {}
+func (nullLink) Close() error                   { return nil }
+func (nullLink) WritePacket(_ stack.MAC, _ uint16, p *stack.Packet) error {
+	p.Release()
+	return nil
+}
+
+func ExampleRegister() {
+	s := stack.New(stack.Options{})
+	defer s.Close() // also closes the ipv4 Protocol (its loopback goroutine)
+
+	ip, err := ipv4.Register(s, ipv4.Options{}) // TTL 64, Linux-like ICMP rate limit
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	nic, _ := s.AddNIC("eth0", nullLink{})
+	_ = nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
+
+	// Transports now send through the route; ipv4 prepends the header.
+	r, _ := s.FindRoute(netip.MustParseAddr("10.0.0.2"), netip.Addr{})
+	fmt.Printf("EtherType %#04x, IP layer registered: %v, route to ourselves is local: %v\n",
+		ip.EtherType(), s.IP() == stack.IPWriter(ip), r.Local)
+	// Output: EtherType 0x0800, IP layer registered: true, route to ourselves is local: true
+}
