@@ -109,6 +109,7 @@ type counters struct {
 
 	txPackets, txTooLong, txNoHeadroom, txInvalidRoute *stack.Counter
 	txLoopback, txLoopbackDropped, txResolutionFailed  *stack.Counter
+	txFragmented, txFragments                          *stack.Counter
 
 	icmpRxTooShort, icmpRxBadChecksum, icmpRxEchoRequest, icmpRxEchoReply   *stack.Counter
 	icmpRxEchoBroadcastIgnored, icmpRxBadEchoSource                         *stack.Counter
@@ -141,6 +142,8 @@ func (c *counters) init(cs *stack.Counters) {
 	c.txLoopback = g("ipv4.tx.loopback")
 	c.txLoopbackDropped = g("ipv4.tx.loopback_dropped")
 	c.txResolutionFailed = g("ipv4.tx.resolution_failed")
+	c.txFragmented = g("ipv4.tx.fragmented")
+	c.txFragments = g("ipv4.tx.fragments")
 
 	c.icmpRxTooShort = g("icmp.rx.too_short")
 	c.icmpRxBadChecksum = g("icmp.rx.bad_checksum")
