@@ -19,7 +19,8 @@ const PipeQueueLen = 1024
 // that the end's Attach starts; frames written before the receiver attaches
 // wait in its queue. Delivery is never inline, so a protocol may write while
 // holding its locks. When a queue is full the frame is dropped and counted
-// (see PipeEnd.Dropped); a frame to a closed end is silently lost.
+// (see PipeEnd.Dropped); a frame to a closed end is silently lost. The
+// receiver gets a copy of each frame in a fresh packet, never the writer's.
 //
 // The ends are *PipeEnd values.
 func Pipe(mtu int) (a, b Device) {
