@@ -1,0 +1,210 @@
+package tcp
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// endpoint wraps a core with its lock, route, timer and the conditions
+// Read, Write, Dial and Accept wait on.
+//
+// Locking: e.mu is taken before Protocol.mu and Listener.mu, never after.
+// Segments are written with e.mu held: the IP layer below never calls back
+// into the same endpoint synchronously (loopback and pipes deliver from
+// their own goroutines), and nothing under e.mu calls user code or blocks
+// on a condition.
+type endpoint struct {
+	p  *Protocol
+	id tuple
+
+	mu      sync.Mutex
+	c       core
+	route   stack.Route
+	prev    State
+	removed bool
+
+	timer   stack.Timer
+	armedAt time.Time
+
+	rcond, wcond sync.Cond
+
+	// listener is the listener a passive connection belongs to until it
+	// is accepted; queued says it was handed to the accept queue.
+	listener *Listener
+	queued   bool
+	// dialDone is closed when the handshake ends, either way.
+	dialDone chan struct{}
+	dialEnd  bool
+
+	userClosed   bool
+	readers      int // Reads waiting (tests use it to know a Read blocks)
+	rdDeadline   time.Time
+	wrDeadline   time.Time
+	rdTimer      *time.Timer
+	wrTimer      *time.Timer
+	laddr, raddr *net.TCPAddr
+}
+
+func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
+	e := &endpoint{p: p, id: id, route: r, dialDone: make(chan struct{})}
+	e.rcond.L = &e.mu
+	e.wcond.L = &e.mu
+	mss := r.MTU() - 40
+	mss = max(min(mss, stack.MaxPacketSize-stack.Headroom-MaxHeaderLen-20), 536)
+	e.c.init(&p.cfg, p.ctr, p.isn(id, p.clock.Now()), mss)
+	e.laddr = net.TCPAddrFromAddrPort(id.local)
+	e.raddr = net.TCPAddrFromAddrPort(id.remote)
+	return e
+}
+
+// deliver hands an inbound segment to the connection. It returns false
+// when the connection does not take it: a new SYN that may reuse a
+// TIME_WAIT tuple (RFC 9293 3.10.7.4 / RFC 6191) goes to the listener.
+func (e *endpoint) deliver(seg *segment) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.removed {
+		return false
+	}
+	now := e.p.clock.Now()
+	if e.c.state == StateTimeWait && seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.seq.GreaterThan(e.c.rcvNxt) {
+		e.c.closeWith(nil)
+		e.afterCore(now)
+		return false
+	}
+	e.c.handleSegment(now, seg)
+	e.afterCore(now)
+	return true
+}
+
+// afterCore runs after every call into the core, with e.mu held: it sends
+// what the core queued, reacts to state changes, wakes waiters and arms
+// the timer.
+func (e *endpoint) afterCore(now time.Time) {
+	st := e.c.state
+	if st != e.prev && e.prev.handshaking() && !st.handshaking() {
+		if st != StateClosed && e.listener != nil {
+			e.listener.enqueue(e) // may abort e when the listener is gone
+		}
+		e.endDial()
+	}
+	e.flush()
+	if e.c.state == StateClosed && !e.removed {
+		e.removed = true
+		e.p.removeConn(e)
+		if e.timer != nil {
+			e.timer.Stop()
+		}
+		e.armedAt = time.Time{}
+		e.endDial()
+		if e.listener != nil && !e.queued {
+			e.listener.pending.Add(-1)
+			e.queued = true
+		}
+		e.c.snd = ring{} // free the buffers; reads of unread data end
+	}
+	e.prev = e.c.state
+	e.rcond.Broadcast()
+	e.wcond.Broadcast()
+	e.armTimer(now)
+}
+
+func (e *endpoint) endDial() {
+	if !e.dialEnd {
+		e.dialEnd = true
+		close(e.dialDone)
+	}
+}
+
+var tcpParams = stack.NetworkParams{Protocol: stack.ProtocolTCP, DontFragment: true}
+
+// flush builds and sends the segments the core queued.
+func (e *endpoint) flush() {
+	for i := range e.c.out {
+		e.send(&e.c.out[i])
+	}
+	e.c.out = e.c.out[:0]
+}
+
+// send builds one segment in a fresh packet: header, options and the
+// payload copied from the send buffer, then the checksum.
+func (e *endpoint) send(o *outSeg) {
+	optLen := 0
+	var opts SegmentOptions
+	if o.syn {
+		opts.HasMSS, opts.MSS = true, uint16(min(e.c.ourMSS, 0xffff))
+		if e.c.sendWS {
+			opts.HasWindowScale, opts.WindowScale = true, e.c.wsOffer
+		}
+		optLen = opts.EncodedLen()
+	}
+	hl := HeaderLen + optLen
+	pkt := stack.NewPacket(stack.Headroom, hl+o.dataLen)
+	b := pkt.Bytes()
+	f := Fields{
+		SrcPort: e.id.local.Port(), DstPort: e.id.remote.Port(),
+		Seq: uint32(o.seq), Ack: uint32(o.ack), DataOffset: hl, Flags: o.flags, Window: o.wnd,
+	}
+	if o.flags&FlagACK == 0 {
+		f.Ack = 0
+	}
+	f.Encode(b)
+	if optLen > 0 {
+		opts.Encode(b[HeaderLen:hl])
+	}
+	if o.dataLen > 0 {
+		e.c.snd.copyAt(b[hl:], o.dataOff)
+	}
+	Header(b).SetChecksum(e.route.LocalAddr, e.route.RemoteAddr)
+	e.p.ctr.txSegments.Inc()
+	if o.flags&FlagRST != 0 {
+		e.p.ctr.txRst.Inc()
+	}
+	_ = e.route.WritePacket(tcpParams, pkt)
+}
+
+// armTimer makes the clock timer fire no later than the core's deadline.
+// A timer that fires early finds nothing due and re-arms itself.
+func (e *endpoint) armTimer(now time.Time) {
+	dl := e.c.deadline()
+	if dl.IsZero() || e.removed {
+		return
+	}
+	if !e.armedAt.IsZero() && !dl.Before(e.armedAt) {
+		return
+	}
+	d := max(dl.Sub(now), 0)
+	if e.timer == nil {
+		e.timer = e.p.clock.AfterFunc(d, e.onTimer)
+	} else {
+		e.timer.Reset(d)
+	}
+	e.armedAt = dl
+}
+
+func (e *endpoint) onTimer() {
+	if !e.p.enterCB() {
+		return
+	}
+	defer e.p.cbs.Done()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.armedAt = time.Time{}
+	if e.removed {
+		return
+	}
+	now := e.p.clock.Now()
+	if dl := e.c.deadline(); !dl.IsZero() && !now.Before(dl) {
+		e.c.handleTimer(now)
+	}
+	e.afterCore(now)
+}
+
+// abortLocked resets the connection (RST if synchronized) and forgets it.
+func (e *endpoint) abortLocked(now time.Time) {
+	e.c.abort()
+	e.afterCore(now)
+}

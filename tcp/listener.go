@@ -1,0 +1,214 @@
+package tcp
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// Listener accepts TCP connections on one address and port; the address
+// may be 0.0.0.0 to accept on every local address. It implements
+// net.Listener.
+type Listener struct {
+	p       *Protocol
+	addr    netip.AddrPort
+	tcpAddr *net.TCPAddr
+
+	acceptq chan *endpoint
+	done    chan struct{}
+	// pending counts half-open connections (SYN_RECEIVED).
+	pending atomic.Int32
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// Listen starts listening on addr (0.0.0.0 for every local address; port 0
+// picks an ephemeral port) on the stack's TCP protocol.
+func Listen(s *stack.Stack, addr netip.AddrPort) (*Listener, error) {
+	opErr := func(err error) error {
+		return &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: err}
+	}
+	p, err := protocolOf(s)
+	if err != nil {
+		return nil, opErr(err)
+	}
+	a := addr.Addr()
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+	}
+	if !a.Is4() || (!a.IsUnspecified() && !s.IsLocalAddress(a)) {
+		return nil, opErr(stack.ErrAddressNotLocal)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, opErr(stack.ErrClosed)
+	}
+	port := addr.Port()
+	if port == 0 {
+		found := false
+		for range 64 {
+			port, err = p.pickEphemeralLocked(netip.AddrPortFrom(a, 0), netip.AddrPort{})
+			if err != nil {
+				return nil, opErr(err)
+			}
+			if !p.listenConflictLocked(a, port) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, opErr(errNoPorts)
+		}
+	} else if p.listenConflictLocked(a, port) {
+		return nil, opErr(stack.ErrAddressInUse)
+	}
+	l := &Listener{
+		p:       p,
+		addr:    netip.AddrPortFrom(a, port),
+		acceptq: make(chan *endpoint, p.backlog),
+		done:    make(chan struct{}),
+	}
+	l.tcpAddr = net.TCPAddrFromAddrPort(l.addr)
+	p.listeners[l.addr] = l
+	return l, nil
+}
+
+// listenConflictLocked reports whether a listener on (a, port) would clash
+// with an existing one: same port and same or wildcard address.
+func (p *Protocol) listenConflictLocked(a netip.Addr, port uint16) bool {
+	for k := range p.listeners {
+		if k.Port() == port && (k.Addr() == a || k.Addr().IsUnspecified() || a.IsUnspecified()) {
+			return true
+		}
+	}
+	return false
+}
+
+// Addr returns the listening address as a *net.TCPAddr.
+func (l *Listener) Addr() net.Addr { return l.tcpAddr }
+
+// AddrPort returns the listening address.
+func (l *Listener) AddrPort() netip.AddrPort { return l.addr }
+
+// Accept waits for the next connection. After Close it returns an error
+// wrapping net.ErrClosed.
+func (l *Listener) Accept() (net.Conn, error) {
+	return l.AcceptTCP()
+}
+
+// AcceptTCP is Accept returning the concrete *Conn.
+func (l *Listener) AcceptTCP() (*Conn, error) {
+	select {
+	case e := <-l.acceptq:
+		return &Conn{e: e}, nil
+	case <-l.done:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.tcpAddr, Err: net.ErrClosed}
+	}
+}
+
+// Close stops listening, wakes Accept, and resets connections that were
+// not accepted yet.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return &net.OpError{Op: "close", Net: "tcp", Addr: l.tcpAddr, Err: net.ErrClosed}
+	}
+	l.closed = true
+	close(l.done)
+	var drop []*endpoint
+	for {
+		select {
+		case e := <-l.acceptq:
+			drop = append(drop, e)
+			continue
+		default:
+		}
+		break
+	}
+	l.mu.Unlock()
+	p := l.p
+	p.mu.Lock()
+	if p.listeners[l.addr] == l {
+		delete(p.listeners, l.addr)
+	}
+	p.mu.Unlock()
+	now := p.clock.Now()
+	for _, e := range drop {
+		e.mu.Lock()
+		e.abortLocked(now)
+		e.mu.Unlock()
+	}
+	return nil
+}
+
+// enqueue hands an established connection to Accept; called with e.mu held.
+func (l *Listener) enqueue(e *endpoint) {
+	if e.queued {
+		return
+	}
+	e.queued = true
+	l.pending.Add(-1)
+	l.mu.Lock()
+	ok := false
+	if !l.closed {
+		select {
+		case l.acceptq <- e:
+			ok = true
+		default:
+			l.p.ctr.listenOverflow.Inc()
+		}
+	}
+	l.mu.Unlock()
+	if !ok {
+		e.c.abort()
+	}
+}
+
+// handleSegment processes a segment for which no connection exists (RFC
+// 9293 3.10.7.2, LISTEN state).
+func (l *Listener) handleSegment(t tuple, seg *segment) {
+	p := l.p
+	switch {
+	case seg.has(FlagRST):
+		return
+	case seg.has(FlagACK):
+		p.sendReset(t, seg)
+		return
+	case !seg.has(FlagSYN):
+		return
+	}
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		p.sendReset(t, seg)
+		return
+	}
+	if int(l.pending.Load())+len(l.acceptq) >= cap(l.acceptq) {
+		p.ctr.listenOverflow.Inc()
+		return // the peer retransmits its SYN
+	}
+	r, err := p.s.FindRoute(t.remote.Addr(), t.local.Addr())
+	if err != nil || r.Broadcast {
+		return
+	}
+	e := newEndpoint(p, t, r)
+	e.listener = l
+	now := p.clock.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.c.acceptSyn(now, seg)
+	e.prev = e.c.state
+	if err := p.addConn(e); err != nil {
+		e.c.out = e.c.out[:0]
+		return
+	}
+	l.pending.Add(1)
+	e.afterCore(now)
+}

@@ -1,0 +1,200 @@
+package tcp
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// nullLink is a LinkEndpoint that only exists so a NIC can hold addresses.
+type nullLink struct{ mtu int }
+
+func (l nullLink) MTU() int                     { return l.mtu }
+func (nullLink) LinkAddress() stack.MAC         { return stack.MAC{2, 0, 0, 0, 0, 1} }
+func (nullLink) Attach(stack.NetworkDispatcher) {}
+func (nullLink) Close() error                   { return nil }
+func (nullLink) WritePacket(_ stack.MAC, _ uint16, p *stack.Packet) error {
+	p.Release()
+	return nil
+}
+
+// linkFaults describes seeded misbehaviour of a fake wire direction.
+type linkFaults struct {
+	seed    uint64
+	loss    float64 // probability of dropping a packet
+	reorder float64 // probability of holding a packet back behind the next
+}
+
+// fakeIP is a network protocol and IPWriter that hands every transport
+// packet to the peer stack's TCP from its own goroutine, like a wire. The
+// queue is unbounded: a blocking wire could deadlock the two endpoint locks.
+type fakeIP struct {
+	peer   *fakeIP
+	tcp    *Protocol
+	nic    *stack.NIC
+	faults linkFaults
+	rng    *rand.Rand
+
+	mu     sync.Mutex
+	cond   sync.Cond
+	q      []*stack.Packet
+	held   *stack.Packet
+	closed bool
+	done   chan struct{}
+}
+
+func newFakeIP(f linkFaults) *fakeIP {
+	n := &fakeIP{faults: f, rng: rand.New(rand.NewPCG(f.seed, 99)), done: make(chan struct{})}
+	n.cond.L = &n.mu
+	return n
+}
+
+func (n *fakeIP) EtherType() uint16            { return stack.EtherTypeIPv4 }
+func (n *fakeIP) HandlePacket(p *stack.Packet) { p.Release() }
+
+// WritePacket "sends" p to the peer: it is queued for the peer's delivery
+// goroutine with the addresses an IP layer would set.
+func (n *fakeIP) WritePacket(r *stack.Route, _ stack.NetworkParams, p *stack.Packet) error {
+	peer := n.peer
+	p.Src, p.Dst, p.Protocol, p.NIC = r.LocalAddr, r.RemoteAddr, stack.ProtocolTCP, peer.nic
+	peer.mu.Lock()
+	defer peer.mu.Unlock()
+	if peer.closed {
+		p.Release()
+		return stack.ErrClosed
+	}
+	if n.faults.loss > 0 && peer.rng.Float64() < n.faults.loss {
+		p.Release()
+		return nil
+	}
+	if n.faults.reorder > 0 && peer.held == nil && peer.rng.Float64() < n.faults.reorder {
+		peer.held = p
+		return nil
+	}
+	peer.q = append(peer.q, p)
+	if peer.held != nil {
+		peer.q = append(peer.q, peer.held)
+		peer.held = nil
+	}
+	peer.cond.Signal()
+	return nil
+}
+
+func (n *fakeIP) run() {
+	defer close(n.done)
+	for {
+		n.mu.Lock()
+		for len(n.q) == 0 && !n.closed {
+			n.cond.Wait()
+		}
+		if n.closed {
+			n.mu.Unlock()
+			return
+		}
+		p := n.q[0]
+		n.q[0] = nil
+		n.q = n.q[1:]
+		n.mu.Unlock()
+		if !n.tcp.HandlePacket(p) {
+			p.Release()
+		}
+	}
+}
+
+func (n *fakeIP) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	for _, p := range n.q {
+		p.Release()
+	}
+	n.q = nil
+	if n.held != nil {
+		n.held.Release()
+		n.held = nil
+	}
+	n.cond.Broadcast()
+	n.mu.Unlock()
+	<-n.done
+	return nil
+}
+
+// testNet is two stacks, A (10.0.0.1) and B (10.0.0.2), joined by fake wires.
+type testNet struct {
+	a, b   *stack.Stack
+	pa, pb *Protocol
+	ipA    netip.Addr
+	ipB    netip.Addr
+}
+
+func newTestNet(t testing.TB, opts Options, ab, ba linkFaults) *testNet {
+	t.Helper()
+	tn := &testNet{ipA: netip.MustParseAddr("10.0.0.1"), ipB: netip.MustParseAddr("10.0.0.2")}
+	mk := func(addr netip.Addr, f linkFaults) (*stack.Stack, *Protocol, *fakeIP) {
+		s := stack.New(stack.Options{})
+		ip := newFakeIP(f)
+		if err := s.RegisterNetwork(ip); err != nil {
+			t.Fatal(err)
+		}
+		p, err := Register(s, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nic, err := s.AddNIC("eth0", nullLink{1500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nic.AddAddress(netip.PrefixFrom(addr, 24)); err != nil {
+			t.Fatal(err)
+		}
+		ip.tcp, ip.nic = p, nic
+		return s, p, ip
+	}
+	var ipa, ipb *fakeIP
+	tn.a, tn.pa, ipa = mk(tn.ipA, ab)
+	tn.b, tn.pb, ipb = mk(tn.ipB, ba)
+	ipa.peer, ipb.peer = ipb, ipa
+	go ipa.run()
+	go ipb.run()
+	t.Cleanup(func() { tn.close() })
+	return tn
+}
+
+func (tn *testNet) close() {
+	tn.a.Close()
+	tn.b.Close()
+}
+
+// checkNoLeaks closes the network and checks that no goroutine and no
+// packet is left behind. The poll loop is only a guard for goroutines
+// that are on their way out after Close returned.
+func checkNoLeaks(t *testing.T, tn *testNet, goroutinesBefore int, packetsBefore int64) {
+	t.Helper()
+	tn.close()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > goroutinesBefore && time.Now().Before(deadline) {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > goroutinesBefore {
+		buf := make([]byte, 1<<16)
+		t.Errorf("goroutines: %d before, %d after\n%s", goroutinesBefore, g, buf[:runtime.Stack(buf, true)])
+	}
+	if n := stack.LivePackets(); n != packetsBefore {
+		t.Errorf("live packets: %d before, %d after", packetsBefore, n)
+	}
+}
+
+func (e *endpoint) rcondWaiters() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.readers
+}

@@ -1,0 +1,398 @@
+package tcp
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	mrand "math/rand/v2"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// Options configure the protocol. The zero value gives Linux-like defaults.
+type Options struct {
+	// ReceiveBufferSize is each connection's receive buffer and so its
+	// largest window; default 256 KiB.
+	ReceiveBufferSize int
+	// SendBufferSize is each connection's send buffer; default 256 KiB.
+	SendBufferSize int
+	// TimeWait is how long a connection stays in TIME_WAIT (2*MSL);
+	// default 60s like Linux.
+	TimeWait time.Duration
+	// FinTimeout bounds FIN_WAIT_2 after Close (tcp_fin_timeout); default 60s.
+	FinTimeout time.Duration
+	// MinRTO, MaxRTO and InitialRTO bound the retransmission timeout;
+	// defaults 200ms, 120s and 1s (Linux).
+	MinRTO, MaxRTO, InitialRTO time.Duration
+	// MaxRetransmits is how many times a data segment is retransmitted
+	// before the connection fails with ETIMEDOUT; default 15 (tcp_retries2).
+	MaxRetransmits int
+	// SynRetries is the same for a SYN; default 6 (tcp_syn_retries).
+	SynRetries int
+	// SynAckRetries is the same for a SYN-ACK; default 5.
+	SynAckRetries int
+	// Backlog bounds each listener's half-open plus not yet accepted
+	// connections; default 128.
+	Backlog int
+	// DisableWindowScaling turns off the RFC 7323 window scale option,
+	// which caps the window at 64 KiB.
+	DisableWindowScaling bool
+}
+
+func (o Options) config() config {
+	def := func(v, d int) int {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	dur := func(v, d time.Duration) time.Duration {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	return config{
+		rcvBuf:        def(o.ReceiveBufferSize, 256<<10),
+		sndBuf:        def(o.SendBufferSize, 256<<10),
+		timeWait:      dur(o.TimeWait, 60*time.Second),
+		finTimeout:    dur(o.FinTimeout, 60*time.Second),
+		minRTO:        dur(o.MinRTO, 200*time.Millisecond),
+		maxRTO:        dur(o.MaxRTO, 120*time.Second),
+		initRTO:       dur(o.InitialRTO, time.Second),
+		maxRetries:    def(o.MaxRetransmits, 15),
+		synRetries:    def(o.SynRetries, 6),
+		synAckRetries: def(o.SynAckRetries, 5),
+		windowScale:   !o.DisableWindowScaling,
+	}
+}
+
+// Ephemeral port range for Dial (Linux ip_local_port_range).
+const (
+	ephemeralFirst = 32768
+	ephemeralLast  = 60999
+)
+
+// tuple identifies a connection.
+type tuple struct {
+	local, remote netip.AddrPort
+}
+
+// Protocol is TCP registered with one stack. It demultiplexes inbound
+// segments to connections and listeners and answers the rest with RST.
+type Protocol struct {
+	s       *stack.Stack
+	clock   stack.Clock
+	cfg     config
+	backlog int
+	ctr     *counters
+	secret  [16]byte
+
+	mu        sync.RWMutex
+	conns     map[tuple]*endpoint
+	listeners map[netip.AddrPort]*Listener
+	closed    bool
+
+	// cbs counts running timer callbacks so Close can wait for them.
+	cbMu     sync.Mutex
+	cbClosed bool
+	cbs      sync.WaitGroup
+}
+
+// Register creates the TCP protocol and registers it with s.
+func Register(s *stack.Stack, opts Options) (*Protocol, error) {
+	p := &Protocol{
+		s:         s,
+		clock:     s.Clock(),
+		cfg:       opts.config(),
+		backlog:   opts.Backlog,
+		ctr:       newCounters(s.Counters()),
+		conns:     make(map[tuple]*endpoint),
+		listeners: make(map[netip.AddrPort]*Listener),
+	}
+	if p.backlog <= 0 {
+		p.backlog = 128
+	}
+	if _, err := rand.Read(p.secret[:]); err != nil {
+		return nil, err
+	}
+	if err := s.RegisterTransport(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// protocolOf returns the TCP protocol registered with s.
+func protocolOf(s *stack.Stack) (*Protocol, error) {
+	p, ok := s.Transport(stack.ProtocolTCP).(*Protocol)
+	if !ok {
+		return nil, errNoTCP
+	}
+	return p, nil
+}
+
+// Number returns 6.
+func (p *Protocol) Number() uint8 { return stack.ProtocolTCP }
+
+// enterCB registers a running timer callback; it reports false once the
+// protocol is closed.
+func (p *Protocol) enterCB() bool {
+	p.cbMu.Lock()
+	defer p.cbMu.Unlock()
+	if p.cbClosed {
+		return false
+	}
+	p.cbs.Add(1)
+	return true
+}
+
+// isn is the RFC 6528 initial sequence number: a keyed hash of the
+// 4-tuple plus a 4-microsecond clock.
+func (p *Protocol) isn(t tuple, now time.Time) seqnum.Value {
+	var b [16 + 12]byte
+	copy(b[:16], p.secret[:])
+	la, ra := t.local.Addr().As4(), t.remote.Addr().As4()
+	copy(b[16:], la[:])
+	copy(b[20:], ra[:])
+	binary.BigEndian.PutUint16(b[24:], t.local.Port())
+	binary.BigEndian.PutUint16(b[26:], t.remote.Port())
+	h := sha256.Sum256(b[:])
+	return seqnum.Value(binary.BigEndian.Uint32(h[:]) + uint32(now.UnixNano()/4000))
+}
+
+// HandlePacket processes an inbound segment; it always takes ownership of
+// p (a segment nobody wants is answered with RST, never with ICMP).
+func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
+	defer pkt.Release()
+	h := Header(pkt.Bytes())
+	if err := h.Validate(); err != nil {
+		p.ctr.malformed.Inc()
+		return true
+	}
+	if !pkt.ChecksumOK && !h.ChecksumValid(pkt.Src, pkt.Dst) {
+		p.ctr.badChecksum.Inc()
+		return true
+	}
+	p.ctr.rxSegments.Inc()
+	seg := segment{
+		seq:     seqnum.Value(h.Seq()),
+		ack:     seqnum.Value(h.Ack()),
+		flags:   h.Flags(),
+		wnd:     h.Window(),
+		payload: h.Payload(),
+	}
+	if seg.has(FlagSYN) {
+		seg.opts, _ = ParseOptions(h.Options())
+	}
+	if seg.has(FlagRST) {
+		p.ctr.rxRst.Inc()
+	}
+	if !pkt.Dst.Is4() || pkt.Dst.IsMulticast() || (pkt.NIC != nil && pkt.NIC.IsBroadcast(pkt.Dst)) {
+		return true
+	}
+	t := tuple{netip.AddrPortFrom(pkt.Dst, h.DstPort()), netip.AddrPortFrom(pkt.Src, h.SrcPort())}
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return true
+	}
+	e := p.conns[t]
+	p.mu.RUnlock()
+	if e != nil && e.deliver(&seg) {
+		return true
+	}
+	p.mu.RLock()
+	l := p.listeners[t.local]
+	if l == nil {
+		l = p.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), t.local.Port())]
+	}
+	p.mu.RUnlock()
+	if l != nil {
+		l.handleSegment(t, &seg)
+		return true
+	}
+	p.ctr.noEndpoint.Inc()
+	p.sendReset(t, &seg)
+	return true
+}
+
+// sendReset answers seg, which no connection wants, with a RST.
+func (p *Protocol) sendReset(t tuple, seg *segment) {
+	seq, ack, flags, ok := resetFor(seg)
+	if !ok || !t.remote.Addr().IsValid() || t.remote.Addr().IsUnspecified() || t.remote.Addr().IsMulticast() {
+		return
+	}
+	r, err := p.s.FindRoute(t.remote.Addr(), t.local.Addr())
+	if err != nil || r.Broadcast {
+		return
+	}
+	pkt := stack.NewPacket(stack.Headroom, HeaderLen)
+	b := pkt.Bytes()
+	f := Fields{SrcPort: t.local.Port(), DstPort: t.remote.Port(), Seq: uint32(seq), Ack: uint32(ack), Flags: flags}
+	f.Encode(b)
+	Header(b).SetChecksum(r.LocalAddr, r.RemoteAddr)
+	p.ctr.txRst.Inc()
+	p.ctr.txSegments.Inc()
+	_ = r.WritePacket(stack.NetworkParams{Protocol: stack.ProtocolTCP, DontFragment: true}, pkt)
+}
+
+// HandleError fails a connection attempt that an ICMP error (or a local
+// resolution failure) says cannot succeed.
+func (p *Protocol) HandleError(te stack.TransportError) {
+	if len(te.Transport) < 8 {
+		return
+	}
+	h := te.Transport
+	t := tuple{
+		netip.AddrPortFrom(te.Src, binary.BigEndian.Uint16(h[0:])),
+		netip.AddrPortFrom(te.Dst, binary.BigEndian.Uint16(h[2:])),
+	}
+	seq := seqnum.Value(binary.BigEndian.Uint32(h[4:]))
+	p.mu.RLock()
+	e := p.conns[t]
+	p.mu.RUnlock()
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	e.c.handleError(te.Kind, seq)
+	e.afterCore(p.clock.Now())
+	e.mu.Unlock()
+}
+
+// addConn inserts e; it fails if the tuple is taken.
+func (p *Protocol) addConn(e *endpoint) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return stack.ErrClosed
+	}
+	if _, ok := p.conns[e.id]; ok {
+		return stack.ErrAddressInUse
+	}
+	p.conns[e.id] = e
+	return nil
+}
+
+func (p *Protocol) removeConn(e *endpoint) {
+	p.mu.Lock()
+	if p.conns[e.id] == e {
+		delete(p.conns, e.id)
+	}
+	p.mu.Unlock()
+}
+
+// portInUseLocked reports whether a listener owns port on addr (or on the
+// wildcard address). p.mu must be held.
+func (p *Protocol) portInUseLocked(addr netip.Addr, port uint16) bool {
+	if _, ok := p.listeners[netip.AddrPortFrom(addr, port)]; ok {
+		return true
+	}
+	_, ok := p.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]
+	return ok
+}
+
+// pickEphemeralLocked returns a free local port for a connection from local
+// to remote, starting at a random point of the range. p.mu must be held.
+func (p *Protocol) pickEphemeralLocked(local, remote netip.AddrPort) (uint16, error) {
+	n := ephemeralLast - ephemeralFirst + 1
+	start := mrand.IntN(n)
+	for i := range n {
+		port := uint16(ephemeralFirst + (start+i)%n)
+		if p.portInUseLocked(local.Addr(), port) {
+			continue
+		}
+		if _, ok := p.conns[tuple{netip.AddrPortFrom(local.Addr(), port), remote}]; ok {
+			continue
+		}
+		return port, nil
+	}
+	return 0, errNoPorts
+}
+
+// ConnInfo describes one connection or listener for a status page.
+type ConnInfo struct {
+	Local, Remote netip.AddrPort
+	// State is the netstat name: "LISTEN", "ESTABLISHED", "TIME_WAIT"...
+	State string
+	// RecvQueue is received data not yet read (for a listener, connections
+	// not yet accepted); SendQueue is data not yet acknowledged.
+	RecvQueue, SendQueue int
+}
+
+// Connections lists listeners and connections, sorted by local then remote
+// address.
+func (p *Protocol) Connections() []ConnInfo {
+	p.mu.RLock()
+	ls := make([]*Listener, 0, len(p.listeners))
+	for _, l := range p.listeners {
+		ls = append(ls, l)
+	}
+	es := make([]*endpoint, 0, len(p.conns))
+	for _, e := range p.conns {
+		es = append(es, e)
+	}
+	p.mu.RUnlock()
+	out := make([]ConnInfo, 0, len(ls)+len(es))
+	for _, l := range ls {
+		out = append(out, ConnInfo{Local: l.addr, State: StateListen.String(), RecvQueue: len(l.acceptq)})
+	}
+	for _, e := range es {
+		e.mu.Lock()
+		out = append(out, ConnInfo{Local: e.id.local, Remote: e.id.remote, State: e.c.state.String(),
+			RecvQueue: e.c.rcv.n, SendQueue: e.c.snd.n})
+		e.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if c := out[i].Local.Compare(out[j].Local); c != 0 {
+			return c < 0
+		}
+		return out[i].Remote.Compare(out[j].Remote) < 0
+	})
+	return out
+}
+
+// Close aborts every connection (with RST where the peer expects one) and
+// listener, stops every timer, and returns when no goroutine of the
+// package is left running.
+func (p *Protocol) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	ls := make([]*Listener, 0, len(p.listeners))
+	for _, l := range p.listeners {
+		ls = append(ls, l)
+	}
+	es := make([]*endpoint, 0, len(p.conns))
+	for _, e := range p.conns {
+		es = append(es, e)
+	}
+	p.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	now := p.clock.Now()
+	for _, e := range es {
+		e.mu.Lock()
+		e.c.abort()
+		e.afterCore(now)
+		e.mu.Unlock()
+	}
+	p.mu.Lock()
+	clear(p.conns)
+	clear(p.listeners)
+	p.mu.Unlock()
+	p.cbMu.Lock()
+	p.cbClosed = true
+	p.cbMu.Unlock()
+	p.cbs.Wait()
+	return nil
+}
