@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tap"
 )
 
 // Exit codes.
@@ -44,7 +45,7 @@ Flags of up:
   --bridge BR     existing Linux bridge to attach the TAP to
   --gateway IP    default gateway (must be inside the --addr subnet)
   --mac MAC       hardware address (default: random, locally administered)
-  --mtu N         MTU of the TAP (68..65535, default 1500)
+  --mtu N         MTU of the TAP (68..65521, default 1500)
   --pcap FILE     write every frame to FILE in pcap format (if supported by this build)
 
 Exit status: 0 after a clean shutdown, 1 when the host cannot run (permissions,
@@ -212,8 +213,8 @@ func parseUp(args []string) (upConfig, error) {
 	if err != nil {
 		return cfg, usagef("malformed --mtu %q: want a number like 1500", *mtu)
 	}
-	if n < 68 || n > 65535 {
-		return cfg, usagef("--mtu %d is out of range: want 68..65535", n)
+	if n < tap.MinMTU || n > tap.MaxMTU {
+		return cfg, usagef("--mtu %d is out of range: want %d..%d", n, tap.MinMTU, tap.MaxMTU)
 	}
 	cfg.MTU = n
 	cfg.Pcap = *pcap

@@ -1,0 +1,81 @@
+package host
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteStatus writes a plain-text report of the host in the spirit of
+// `ip addr`, `ip route`, `ip neigh` and `ss -t`: interfaces with MAC, MTU
+// and addresses, routes, the ARP cache, TCP connections with their states,
+// and the counters (the non-zero ones, or all of them when all is set).
+func (h *Host) WriteStatus(w io.Writer, all bool) error {
+	var b strings.Builder
+	b.WriteString("# interfaces\n")
+	for _, n := range h.s.NICs() {
+		fmt.Fprintf(&b, "%d: %s: mtu %d\n    link/ether %s\n", n.ID(), n.Name(), n.MTU(), n.LinkAddress())
+		for _, a := range n.Addresses() {
+			fmt.Fprintf(&b, "    inet %s\n", a)
+		}
+	}
+
+	b.WriteString("\n# routes\n")
+	for _, r := range h.s.Routes() {
+		dst := r.Dst.String()
+		if r.Dst.Bits() == 0 {
+			dst = "default"
+		}
+		b.WriteString(dst)
+		if r.Gateway.IsValid() {
+			fmt.Fprintf(&b, " via %s", r.Gateway)
+		}
+		if r.NIC != nil {
+			fmt.Fprintf(&b, " dev %s", r.NIC.Name())
+		}
+		if r.Src.IsValid() {
+			fmt.Fprintf(&b, " src %s", r.Src)
+		}
+		b.WriteByte('\n')
+	}
+
+	b.WriteString("\n# arp (neighbours)\n")
+	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "Address\tHWaddress\tIface\tState\tQueued")
+	for _, e := range h.arp.Entries() {
+		mac := e.MAC.String()
+		if e.MAC.IsZero() {
+			mac = "(incomplete)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", e.Addr, mac, e.NIC, e.State, e.Queued)
+	}
+	tw.Flush()
+
+	b.WriteString("\n# tcp\n")
+	tw = tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal\tPeer")
+	for _, c := range h.tcp.Connections() {
+		peer := "*:*"
+		if c.Remote.IsValid() && c.Remote.Port() != 0 {
+			peer = c.Remote.String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", c.State, c.RecvQueue, c.SendQueue, c.Local, peer)
+	}
+	tw.Flush()
+
+	if all {
+		b.WriteString("\n# counters (all)\n")
+	} else {
+		b.WriteString("\n# counters (non-zero)\n")
+	}
+	tw = tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+	for _, c := range h.s.Counters().Snapshot() {
+		if all || c.Value != 0 {
+			fmt.Fprintf(tw, "%s\t%d\n", c.Name, c.Value)
+		}
+	}
+	tw.Flush()
+	_, err := io.WriteString(w, b.String())
+	return err
+}
