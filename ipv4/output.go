@@ -68,11 +68,11 @@ func (pr *Protocol) writePacket(r *stack.Route, params stack.NetworkParams, p *s
 func (pr *Protocol) fragment(r *stack.Route, f *Fields, p *stack.Packet) error {
 	c := &pr.c
 	data := p.Bytes()
-	max := (r.MTU() - HeaderLen) &^ 7
+	maxData := (r.MTU() - HeaderLen) &^ 7
 	c.txFragmented.Inc()
 	var err error
-	for off := 0; off < len(data) && err == nil; off += max {
-		chunk := data[off:min(off+max, len(data))]
+	for off := 0; off < len(data) && err == nil; off += maxData {
+		chunk := data[off:min(off+maxData, len(data))]
 		q := stack.NewPacket(stack.Headroom+HeaderLen, len(chunk))
 		copy(q.Bytes(), chunk)
 		f.TotalLength = uint16(HeaderLen + len(chunk))
