@@ -18,7 +18,9 @@ func TestEthernetDeliverFrame(t *testing.T) {
 	}{
 		{"unicast for us", func() *stack.Packet { return frame(macA, macB, stack.EtherTypeIPv4, 20) }, true, ""},
 		{"broadcast", func() *stack.Packet { return frame(stack.BroadcastMAC, macB, stack.EtherTypeARP, 28) }, true, ""},
-		{"multicast", func() *stack.Packet { return frame(stack.MAC{0x01, 0x00, 0x5e, 0, 0, 1}, macB, stack.EtherTypeIPv4, 20) }, true, ""},
+		{"multicast", func() *stack.Packet {
+			return frame(stack.MAC{0x01, 0x00, 0x5e, 0, 0, 1}, macB, stack.EtherTypeIPv4, 20)
+		}, true, ""},
 		{"header only", func() *stack.Packet { return frame(macA, macB, stack.EtherTypeIPv4, 0) }, true, ""},
 		{"other unicast", func() *stack.Packet { return frame(macB, macA, stack.EtherTypeIPv4, 20) }, false, CounterRxNotForUs},
 		{"runt", func() *stack.Packet { return stack.NewPacketFrom([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb, 8}) }, false, CounterRxMalformed},

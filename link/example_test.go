@@ -1,6 +1,7 @@
 package link_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 
@@ -79,4 +80,42 @@ func ExampleParseFrame() {
 	}
 	fmt.Printf("vid %d pcp %d type %#04x payload at %d\n", f.Tags[0].VID, f.Tags[0].PCP, f.EtherType, f.HeaderLen)
 	// Output: vid 42 pcp 3 type 0x0806 payload at 18
+}
+
+// A lossy, reordering wire for a simulation, reproducible by its seed.
+func ExampleNewFaulty() {
+	cfg, err := link.ParseFaults("loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7")
+	if err != nil {
+		panic(err)
+	}
+	a, b := link.Pipe(1500)
+	lossy := link.NewFaulty(a, cfg)
+	defer lossy.Close()
+	defer b.Close()
+	fmt.Printf("tx loss %.0f%%, rx corrupt %.1f%%\n", cfg.Tx.Loss*100, cfg.Rx.Corrupt*100)
+	// Output: tx loss 2%, rx corrupt 0.1%
+}
+
+// ParseFaults explains what it cannot parse in one line.
+func ExampleParseFaults() {
+	_, err := link.ParseFaults("loss=2%,jitter=5ms")
+	fmt.Println(err)
+	// Output: unknown fault "jitter" (want loss, duplicate, reorder, corrupt or seed)
+}
+
+// Record both directions of a device to a pcap stream (tcpdump -r reads it).
+func ExampleNewCapture() {
+	var file bytes.Buffer // an *os.File in real use
+	a, b := link.Pipe(1500)
+	defer b.Close()
+	captured, err := link.NewCapture(a, &file)
+	if err != nil {
+		panic(err)
+	}
+	defer captured.Close()
+	p := stack.NewPacket(stack.Headroom, 60)
+	link.EthernetFields{Dst: stack.BroadcastMAC, EtherType: stack.EtherTypeARP}.Encode(p.Bytes())
+	_ = captured.WriteFrame(p)
+	fmt.Println(file.Len(), "bytes: 24 of file header, 16 of record header, 60 of frame")
+	// Output: 100 bytes: 24 of file header, 16 of record header, 60 of frame
 }

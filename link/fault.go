@@ -70,6 +70,11 @@ func ParseFaults(s string) (FaultConfig, error) {
 			}
 			key = name
 		}
+		switch key {
+		case "loss", "duplicate", "reorder", "corrupt":
+		default:
+			return FaultConfig{}, fmt.Errorf("unknown fault %q (want loss, duplicate, reorder, corrupt or seed)", key)
+		}
 		rate, err := parseRate(val)
 		if err != nil {
 			return FaultConfig{}, fmt.Errorf("fault %s=%s: %v", key, val, err)
@@ -84,8 +89,6 @@ func ParseFaults(s string) (FaultConfig, error) {
 				r.Reorder = rate
 			case "corrupt":
 				r.Corrupt = rate
-			default:
-				return FaultConfig{}, fmt.Errorf("unknown fault %q (want loss, duplicate, reorder, corrupt or seed)", key)
 			}
 		}
 	}
