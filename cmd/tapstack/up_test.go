@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,16 +34,16 @@ func TestUpInProcess(t *testing.T) {
 		})
 		outW.Close()
 	}()
-	lines := bufio.NewScanner(outR)
-	first := make(chan string, 1)
+	lines := make(chan string, 16)
 	go func() {
-		if lines.Scan() {
-			first <- lines.Text()
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			lines <- sc.Text()
 		}
-		close(first)
+		close(lines)
 	}()
 	select {
-	case l, ok := <-first:
+	case l, ok := <-lines:
 		want := "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24 mac 02:00:00:00:00:02 mtu 1500, serving http:80 echo:7 discard:9 chargen:19"
 		if !ok || l != want {
 			t.Fatalf("up line %q (stderr %q), want %q", l, stderr.String(), want)
@@ -117,9 +118,10 @@ func TestUpInProcess(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", code, stderr.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("no exit 30s after SIGTERM")
+		buf := make([]byte, 1<<20)
+		t.Fatalf("no exit 30s after SIGTERM:\n%s", buf[:runtime.Stack(buf, true)])
 	}
-	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "tapstack: stopped") {
-		t.Errorf("last line %q, want tapstack: stopped", lines.Text())
+	if l := <-lines; !strings.HasPrefix(l, "tapstack: stopped") {
+		t.Errorf("last line %q, want tapstack: stopped", l)
 	}
 }
