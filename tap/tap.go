@@ -276,9 +276,7 @@ func (d *Device) read(disp link.FrameDispatcher) {
 			// EBADFD: the interface was deleted under us; EIO and the
 			// like will not heal either. Never spin on them.
 			if errors.Is(err, unix.EBADFD) || errors.Is(err, unix.EIO) || errs >= maxReadErrors {
-				err = fmt.Errorf("tap %s: reader stopped: %w", d.name, err)
-				d.readErr.Store(&err)
-				log.Print(err)
+				d.stopReading(err)
 				return
 			}
 			continue
@@ -294,6 +292,14 @@ func (d *Device) read(disp link.FrameDispatcher) {
 		s.rxBytes.Add(uint64(n))
 		disp.DeliverFrame(p)
 	}
+}
+
+// stopReading records why the reader gave up. (A separate function, so
+// that the read loop's err does not escape to the heap on every read.)
+func (d *Device) stopReading(cause error) {
+	err := fmt.Errorf("tap %s: reader stopped: %w", d.name, cause)
+	d.readErr.Store(&err)
+	log.Print(err)
 }
 
 // WriteFrame writes p, a complete Ethernet frame, with one write system
