@@ -139,7 +139,9 @@ type faultDir struct {
 // header) them. Faults come from PCG generators seeded with cfg.Seed, so
 // a run is reproducible for the same sequence of frames. Frames are copied
 // before they are modified, so packets shared with a retransmit queue are
-// never changed. A frame held back when the device closes is released.
+// never changed. A frame held back waits for the next frame in its
+// direction (there is no timer: a quiet link keeps it until the next frame
+// or Close, which releases it).
 func NewFaulty(d Device, cfg FaultConfig) Device {
 	f := &Faulty{dev: d}
 	f.tx.rates, f.rx.rates = cfg.Tx, cfg.Rx

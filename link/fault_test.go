@@ -181,3 +181,22 @@ func TestFaultyRx(t *testing.T) {
 	fb.Close()
 	checkLive(t, start)
 }
+
+func FuzzParseFaults(f *testing.F) {
+	f.Add("loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7")
+	f.Add("rx.loss=0.5,tx.corrupt=100%")
+	f.Add("loss=1e-3%,seed=18446744073709551615")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseFaults(s)
+		if err != nil {
+			return
+		}
+		for _, r := range []FaultRates{c.Tx, c.Rx} {
+			for _, v := range []float64{r.Loss, r.Duplicate, r.Reorder, r.Corrupt} {
+				if !(v >= 0 && v <= 1) {
+					t.Fatalf("ParseFaults(%q) gave rate %v", s, v)
+				}
+			}
+		}
+	})
+}
