@@ -170,6 +170,7 @@ type failure struct {
 type fakeIPv4 struct {
 	mu       sync.Mutex
 	failures []failure
+	notify   chan struct{} // if set, receives a value per failure
 }
 
 func (f *fakeIPv4) EtherType() uint16 { return stack.EtherTypeIPv4 }
@@ -179,8 +180,12 @@ func (f *fakeIPv4) HandlePacket(p *stack.Packet) { p.Release() }
 func (f *fakeIPv4) HandleResolutionFailure(nic *stack.NIC, nextHop netip.Addr, p *stack.Packet) {
 	f.mu.Lock()
 	f.failures = append(f.failures, failure{nextHop, append([]byte(nil), p.Bytes()...)})
+	notify := f.notify
 	f.mu.Unlock()
 	p.Release()
+	if notify != nil {
+		notify <- struct{}{}
+	}
 }
 
 func (f *fakeIPv4) take() []failure {

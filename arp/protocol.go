@@ -10,7 +10,9 @@
 // Behaviour worth knowing, mostly as Linux does it:
 //   - A request for any address of the receiving interface is answered
 //     with a unicast reply, also when its sender address is 0.0.0.0 (an
-//     RFC 5227 probe), which is never learnt.
+//     RFC 5227 probe), which is never learnt. Packets whose sender claims
+//     one of our addresses are neither learnt nor answered (counted as
+//     "arp.rx.conflict"), nor are our own frames looped back.
 //   - RFC 826's merge rule: an ARP packet updates an existing entry for its
 //     sender; a new entry (STALE) is created only from a request for one of
 //     our addresses. Unsolicited replies do not create entries (Linux
@@ -58,6 +60,8 @@ type Protocol struct {
 	rxUnknownOp     *stack.Counter
 	rxBadAddress    *stack.Counter
 	rxCacheFull     *stack.Counter
+	rxLooped        *stack.Counter
+	rxConflict      *stack.Counter
 	txRequests      *stack.Counter
 	txReplies       *stack.Counter
 	txGratuitous    *stack.Counter
@@ -93,6 +97,8 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		rxUnknownOp:     c.Get("arp.rx.unknown_op"),
 		rxBadAddress:    c.Get("arp.rx.bad_address"),
 		rxCacheFull:     c.Get("arp.rx.cache_full"),
+		rxLooped:        c.Get("arp.rx.looped"),
+		rxConflict:      c.Get("arp.rx.conflict"),
 		txRequests:      c.Get("arp.tx.requests"),
 		txReplies:       c.Get("arp.tx.replies"),
 		txGratuitous:    c.Get("arp.tx.gratuitous"),
@@ -348,10 +354,21 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) {
 		p.rxBadAddress.Inc()
 		return
 	}
+	if sha == nic.LinkAddress() {
+		// Our own frame, looped back by the segment.
+		p.rxLooped.Inc()
+		return
+	}
+	if nic.HasAddress(spa) {
+		// Another host claims one of our addresses. Like Linux (whose
+		// route check rejects a local source) we neither learn nor
+		// answer; conflict detection (RFC 5227) acts on this later.
+		p.rxConflict.Inc()
+		return
+	}
 	forUs := nic.HasAddress(tpa)
-	// Probes (sender 0.0.0.0) and packets claiming one of our own
-	// addresses (a conflict, handled by a later version) are not learnt.
-	learn := !spa.IsUnspecified() && !nic.HasAddress(spa)
+	// Probes (sender 0.0.0.0) are answered but not learnt.
+	learn := !spa.IsUnspecified()
 
 	var (
 		flushMAC stack.MAC

@@ -110,6 +110,38 @@ func TestAnswersRequests(t *testing.T) {
 	}
 }
 
+func TestNotAnswered(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      arp.Fields
+		counter string
+	}{
+		{"gratuitous claim of our address (conflict)",
+			arp.Fields{Op: arp.OpRequest, SenderMAC: otherMAC, SenderIP: ourIP, TargetIP: ourIP}, "arp.rx.conflict"},
+		{"request from our address for a neighbour (conflict)",
+			arp.Fields{Op: arp.OpRequest, SenderMAC: otherMAC, SenderIP: ourIP, TargetIP: peerIP}, "arp.rx.conflict"},
+		{"our own announcement looped back",
+			arp.Fields{Op: arp.OpRequest, SenderMAC: ourMAC, SenderIP: ourIP, TargetIP: ourIP}, "arp.rx.looped"},
+		{"our own MAC with another address",
+			arp.Fields{Op: arp.OpRequest, SenderMAC: ourMAC, SenderIP: peerIP, TargetIP: ourIP}, "arp.rx.looped"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, arp.Options{})
+			f.deliver(tc.in, stack.BroadcastMAC)
+			if frames := f.link.take(); len(frames) != 0 {
+				t.Fatalf("answered: %+v", frames)
+			}
+			if n := len(f.arp.Entries()); n != 0 {
+				t.Fatalf("learnt: %+v", f.arp.Entries())
+			}
+			if got := f.counter(tc.counter); got != 1 {
+				t.Fatalf("%s = %d, want 1", tc.counter, got)
+			}
+		})
+	}
+}
+
 func TestRequestCounters(t *testing.T) {
 	f := newFixture(t, arp.Options{})
 	f.request(peerIP, peerMAC, ourIP)
@@ -191,11 +223,6 @@ func TestMergeRule(t *testing.T) {
 		{
 			name:    "no entry and not for us: nothing learnt",
 			in:      arp.Fields{Op: arp.OpRequest, SenderMAC: peerMAC, SenderIP: peerIP, TargetIP: otherIP},
-			linkDst: stack.BroadcastMAC,
-		},
-		{
-			name:    "claims our own address: not learnt",
-			in:      arp.Fields{Op: arp.OpRequest, SenderMAC: otherMAC, SenderIP: ourIP, TargetIP: ourIP},
 			linkDst: stack.BroadcastMAC,
 		},
 	}
