@@ -316,5 +316,4 @@ func datagram(nic *stack.NIC, src, dst netip.AddrPort, payload []byte, csum int)
 	return p
 }
 
-
 func runtimeGosched() { runtime.Gosched() }
