@@ -171,11 +171,17 @@ type fakeIPv4 struct {
 	mu       sync.Mutex
 	failures []failure
 	notify   chan struct{} // if set, receives a value per failure
+	rx       chan []byte   // if set, receives a copy of each inbound packet
 }
 
 func (f *fakeIPv4) EtherType() uint16 { return stack.EtherTypeIPv4 }
 
-func (f *fakeIPv4) HandlePacket(p *stack.Packet) { p.Release() }
+func (f *fakeIPv4) HandlePacket(p *stack.Packet) {
+	if f.rx != nil {
+		f.rx <- append([]byte(nil), p.Bytes()...)
+	}
+	p.Release()
+}
 
 func (f *fakeIPv4) HandleResolutionFailure(nic *stack.NIC, nextHop netip.Addr, p *stack.Packet) {
 	f.mu.Lock()
