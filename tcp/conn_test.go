@@ -147,6 +147,8 @@ func testBulk(t *testing.T, size int, ab, ba linkFaults) {
 				t.Fatal(err)
 			}
 		case <-time.After(60 * time.Second):
+			dumpConns(t, tn.pa)
+			dumpConns(t, tn.pb)
 			t.Fatal("transfer did not finish")
 		}
 	}
@@ -322,4 +324,17 @@ func waitState(t *testing.T, p *Protocol, state string) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("no connection reached %s: %v", state, p.Connections())
+}
+
+func dumpConns(t *testing.T, p *Protocol) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, e := range p.conns {
+		e.mu.Lock()
+		c := &e.c
+		t.Logf("%v->%v %v una %d nxt %d max %d wnd %d cwnd %d ssth %d snd.n %d bufseq %d fin %v/%d rcvNxt %d rcv.n %d free %d ooo %v rtx %v tw %v rto %v retries %d rec %v dup %d armed %v",
+			e.id.local, e.id.remote, c.state, c.sndUna, c.sndNxt, c.sndMax, c.sndWnd, c.cwnd, c.ssthresh, c.snd.n, c.sndBufSeq,
+			c.finQueued, c.finSeq, c.rcvNxt, c.rcv.n, c.rcv.free(), c.ooo, c.rtxAt, c.twAt, c.rtt.rto, c.retries, c.inRecovery, c.dupAcks, e.armedAt)
+		e.mu.Unlock()
+	}
 }

@@ -305,8 +305,21 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 	// First: is the sequence number acceptable?
 	if !c.acceptable(seg) {
 		c.ctr.outOfWindow.Inc()
-		if c.state == StateTimeWait && seg.has(FlagFIN) && !seg.has(FlagRST) {
-			c.twAt = now.Add(c.cfg.timeWait) // the peer lost our last ACK
+		if c.oldDuplicate(seg) {
+			// Entirely old (a retransmission of what we have, or a go-back-N
+			// resend): as BSD does, trim it to nothing but still take its
+			// ACK, so both sides keep learning while they recover.
+			if len(seg.payload) > 0 || seg.has(FlagFIN) {
+				c.ackNow = true
+			}
+			if c.state == StateTimeWait && seg.has(FlagFIN) {
+				c.twAt = now.Add(c.cfg.timeWait) // the peer lost our last ACK
+			}
+			if c.state != StateSynReceived && c.processAck(now, seg) && c.state == StateClosed {
+				return
+			}
+			c.output(now)
+			return
 		}
 		if !seg.has(FlagRST) {
 			c.ackNow = true
@@ -427,6 +440,13 @@ func (c *core) acceptable(seg *segment) bool {
 		return false
 	}
 	return seg.seq.InWindow(c.rcvNxt, wnd) || seg.seq.Add(n-1).InWindow(c.rcvNxt, wnd)
+}
+
+// oldDuplicate reports whether seg lies entirely before rcvNxt and carries
+// only an ACK, data or FIN (no SYN or RST).
+func (c *core) oldDuplicate(seg *segment) bool {
+	return seg.flags&(FlagSYN|FlagRST) == 0 && seg.has(FlagACK) &&
+		seg.seq.Add(seg.seqLen()).LessThanEq(c.rcvNxt) && seg.seq.LessThan(c.rcvNxt)
 }
 
 // handleSynSent processes a segment in SYN_SENT (RFC 9293 section 3.10.7.3).
@@ -728,6 +748,8 @@ func (c *core) output(now time.Time) {
 			if c.rtxAt.IsZero() {
 				c.rtxAt = now.Add(c.rtt.rto)
 			}
+		} else if c.ackNow && c.state == StateSynReceived {
+			c.emit(outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK})
 		}
 		c.ackNow = false
 		return
@@ -784,7 +806,10 @@ func (c *core) output(now time.Time) {
 		}
 	}
 	if !sent && c.ackNow {
-		c.emit(outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK})
+		// sndMax, not sndNxt: after a go-back-N retransmission sndNxt may
+		// lie before what the peer already has, which would make the ACK
+		// unacceptable to it.
+		c.emit(outSeg{seq: c.sndMax, ack: c.rcvNxt, flags: FlagACK})
 	}
 	c.ackNow = false
 	// Persist: a zero window with data waiting and nothing in flight to
@@ -929,7 +954,7 @@ func (c *core) close(now time.Time) {
 func (c *core) abort() {
 	switch c.state {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
-		c.emitReset(c.sndNxt, c.rcvNxt, true)
+		c.emitReset(c.sndMax, c.rcvNxt, true)
 	}
 	c.closeWith(nil)
 }
