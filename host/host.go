@@ -1,8 +1,9 @@
 // Package host wires a complete tapstack virtual host in one call: a Stack
-// with IPv4, ARP and TCP registered, one NIC per link device with its
+// with IPv4, ARP, TCP and UDP registered, one NIC per link device with its
 // address, and an optional default gateway. It is the embedder's entry
-// point: Listen and Dial return net.Listener and net.Conn values that work
-// with net/http and any other Go networking code.
+// point: Listen, ListenPacket and Dial return net.Listener, net.PacketConn
+// and net.Conn values that work with net/http and any other Go networking
+// code.
 //
 //	dev, _ := tap.Open(tap.Config{Name: "tap0", Bridge: "br0"})
 //	h, _ := host.New(host.Config{Interfaces: []host.Interface{{Device: dev, Addr: netip.MustParsePrefix("10.0.0.2/24")}}})
@@ -26,6 +27,7 @@ import (
 	"github.com/tapstack/tapstack/link"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
+	"github.com/tapstack/tapstack/udp"
 )
 
 // Config describes one virtual host.
@@ -37,11 +39,12 @@ type Config struct {
 	// Gateway, when valid, is the default route's next hop; it must be
 	// inside the subnet of one of the interfaces.
 	Gateway netip.Addr
-	// ARP, IPv4 and TCP are the protocols' options; the zero values give
-	// Linux-like defaults.
+	// ARP, IPv4, TCP and UDP are the protocols' options; the zero values
+	// give Linux-like defaults.
 	ARP  arp.Options
 	IPv4 ipv4.Options
 	TCP  tcp.Options
+	UDP  udp.Options
 }
 
 // Interface is one network interface of a host.
@@ -66,6 +69,7 @@ type Host struct {
 	arp  *arp.Protocol
 	ipv4 *ipv4.Protocol
 	tcp  *tcp.Protocol
+	udp  *udp.Protocol
 
 	closeOnce sync.Once
 	closeErr  error
@@ -96,6 +100,9 @@ func New(cfg Config) (h *Host, err error) {
 	}
 	if h.tcp, err = tcp.Register(s, cfg.TCP); err != nil {
 		return nil, fmt.Errorf("host: tcp: %w", err)
+	}
+	if h.udp, err = udp.Register(s, cfg.UDP); err != nil {
+		return nil, fmt.Errorf("host: udp: %w", err)
 	}
 	for i, ifc := range cfg.Interfaces {
 		name := ifc.Name
@@ -161,6 +168,23 @@ func (h *Host) IPv4() *ipv4.Protocol { return h.ipv4 }
 // TCP returns the host's TCP protocol (its connections).
 func (h *Host) TCP() *tcp.Protocol { return h.tcp }
 
+// UDP returns the host's UDP protocol (its endpoints).
+func (h *Host) UDP() *udp.Protocol { return h.udp }
+
+// ListenPacket opens a UDP endpoint on addr, "10.0.0.2:53" or ":53" (every
+// address of the host).
+func (h *Host) ListenPacket(addr string) (net.PacketConn, error) {
+	ap, err := parseAddrPort(addr, true)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "udp", Err: err}
+	}
+	c, err := udp.Listen(h.s, ap)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // Listen listens for TCP connections on addr, "10.0.0.2:80" or ":80" (every
 // address of the host).
 func (h *Host) Listen(addr string) (net.Listener, error) {
@@ -181,15 +205,24 @@ func (h *Host) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	return h.DialContext(ctx, "tcp", addr)
 }
 
-// DialContext is Dial with a network argument ("tcp" or "tcp4"), the shape
-// of http.Transport.DialContext and similar hooks.
+// DialContext is Dial with a network argument ("tcp", "tcp4", "udp" or
+// "udp4"), the shape of http.Transport.DialContext and similar hooks.
 func (h *Host) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	if network != "tcp" && network != "tcp4" {
+	switch network {
+	case "tcp", "tcp4", "udp", "udp4":
+	default:
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
 	ap, err := parseAddrPort(addr, false)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	if network[0] == 'u' {
+		c, err := udp.Dial(ctx, h.s, ap)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	c, err := tcp.Dial(ctx, h.s, ap)
 	if err != nil {

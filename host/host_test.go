@@ -354,3 +354,50 @@ func TestRandomMAC(t *testing.T) {
 		}
 	}
 }
+
+// TestUDP sends datagrams from a dialed UDP conn to a ListenPacket echo.
+func TestUDP(t *testing.T) {
+	a, b := pair(t)
+	pc, err := b.ListenPacket(":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(buf[:n], from)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := a.DialContext(ctx, "udp", "10.0.0.2:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 2048)
+	for i := range 5 {
+		msg := fmt.Sprintf("datagram %d", i)
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != msg {
+			t.Fatalf("got %q, %v; want %q", buf[:n], err, msg)
+		}
+	}
+	var sb strings.Builder
+	b.WriteStatus(&sb, false)
+	if !strings.Contains(sb.String(), "0.0.0.0:7") || !strings.Contains(sb.String(), "# udp") {
+		t.Errorf("status lacks the UDP endpoint:\n%s", sb.String())
+	}
+	pc.Close()
+	<-done
+}

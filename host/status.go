@@ -10,7 +10,7 @@ import (
 // WriteStatus writes a plain-text report of the host in the spirit of
 // `ip addr`, `ip route`, `ip neigh` and `ss -t`: interfaces with MAC, MTU
 // and addresses, routes, the ARP cache, TCP connections with their states,
-// and the counters (the non-zero ones, or all of them when all is set).
+// UDP endpoints, and the counters (the non-zero ones, or all of them when all is set).
 func (h *Host) WriteStatus(w io.Writer, all bool) error {
 	var b strings.Builder
 	b.WriteString("# interfaces\n")
@@ -61,6 +61,18 @@ func (h *Host) WriteStatus(w io.Writer, all bool) error {
 			peer = c.Remote.String()
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", c.State, c.RecvQueue, c.SendQueue, c.Local, peer)
+	}
+	tw.Flush()
+
+	b.WriteString("\n# udp\n")
+	tw = tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "Recv-Q\tLocal\tPeer")
+	for _, e := range h.udp.Endpoints() {
+		peer := "*:*"
+		if e.Remote.IsValid() && e.Remote.Port() != 0 {
+			peer = e.Remote.String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", e.Queued, e.Local, peer)
 	}
 	tw.Flush()
 

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tapstack/tapstack/link"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tap"
 )
@@ -26,7 +27,8 @@ const (
 const helpText = `tapstack: a userspace TCP/IP stack in Go, running a virtual host on a Linux TAP device.
 
 Usage:
-  tapstack up --tap NAME --addr CIDR [--bridge BR] [--gateway IP] [--mac MAC] [--mtu N] [--pcap FILE]
+  tapstack up --tap NAME --addr CIDR [--bridge BR] [--gateway IP] [--mac MAC] [--mtu N]
+              [--pcap FILE] [--faults SPEC]
   tapstack version
   tapstack help
 
@@ -35,7 +37,7 @@ and runs a virtual host with address CIDR on it until SIGINT or SIGTERM.
 It serves:
   http:80     /            status page (addresses, ARP cache, routes, TCP connections, counters)
               /bytes?n=N   N bytes of a fixed pattern (byte i is 'a'+i%26)
-  echo:7      echoes what it receives (RFC 862)
+  echo:7      echoes what it receives, TCP and UDP (RFC 862)
   discard:9   reads and drops (RFC 863)
   chargen:19  rotating 72-character lines (RFC 864)
 
@@ -46,7 +48,9 @@ Flags of up:
   --gateway IP    default gateway (must be inside the --addr subnet)
   --mac MAC       hardware address (default: random, locally administered)
   --mtu N         MTU of the TAP (68..65521, default 1500)
-  --pcap FILE     write every frame to FILE in pcap format (if supported by this build)
+  --pcap FILE     write every frame on the TAP to FILE in pcap format (tcpdump -r FILE)
+  --faults SPEC   inject faults between the stack and the TAP, e.g.
+                  loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7 (rx./tx. prefix: one direction)
 
 Exit status: 0 after a clean shutdown, 1 when the host cannot run (permissions,
 missing bridge, busy TAP), 2 for a malformed command line.
@@ -114,13 +118,15 @@ func version() string {
 
 // upConfig is the validated command line of `tapstack up`.
 type upConfig struct {
-	Tap     string
-	Bridge  string
-	Addr    netip.Prefix
-	Gateway netip.Addr // zero: none
-	MAC     stack.MAC  // zero: random
-	MTU     int
-	Pcap    string
+	Tap       string
+	Bridge    string
+	Addr      netip.Prefix
+	Gateway   netip.Addr // zero: none
+	MAC       stack.MAC  // zero: random
+	MTU       int
+	Pcap      string            // "": no capture
+	Faults    *link.FaultConfig // nil: none
+	FaultSpec string            // the --faults text, for the up line
 }
 
 // parseUp parses and validates the flags of `up`. Every error is a
@@ -137,6 +143,7 @@ func parseUp(args []string) (upConfig, error) {
 		mac     = fs.String("mac", "", "")
 		mtu     = fs.String("mtu", "1500", "")
 		pcap    = fs.String("pcap", "", "")
+		faults  = fs.String("faults", "", "")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -218,6 +225,13 @@ func parseUp(args []string) (upConfig, error) {
 	}
 	cfg.MTU = n
 	cfg.Pcap = *pcap
+	if *faults != "" {
+		fc, err := link.ParseFaults(*faults)
+		if err != nil {
+			return cfg, usagef("malformed --faults %q: %v", *faults, err)
+		}
+		cfg.Faults, cfg.FaultSpec = &fc, *faults
+	}
 	return cfg, nil
 }
 

@@ -63,6 +63,8 @@ func TestUsageErrors(t *testing.T) {
 		{"mtu too large", with("--mtu", "65522"), "out of range"},
 		{"mtu negative", with("--mtu", "-1"), "out of range"},
 		{"bridge equals tap", with("--bridge", "tap0"), "both"},
+		{"faults unknown name", with("--faults", "explode=5%"), "malformed --faults"},
+		{"faults bad rate", with("--faults", "loss=200%"), "malformed --faults"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -170,3 +170,15 @@ func (s *server) stop() {
 	}
 	s.wg.Wait()
 }
+
+// serveUDPEcho answers every datagram with itself until pc is closed.
+func serveUDPEcho(pc net.PacketConn) {
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		pc.WriteTo(buf[:n], from)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +34,23 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		return explainOpenError(cfg, err)
 	}
 	var ldev link.Device = dev
+	var pcapFile *os.File
+	if cfg.Pcap != "" {
+		f, err := os.Create(cfg.Pcap)
+		if err != nil {
+			dev.Close()
+			return fmt.Errorf("cannot create pcap file: %v", err)
+		}
+		pcapFile = f
+		defer f.Close()
+		if ldev, err = link.NewCapture(ldev, f); err != nil {
+			dev.Close()
+			return fmt.Errorf("pcap %s: %v", cfg.Pcap, err)
+		}
+	}
+	if cfg.Faults != nil {
+		ldev = link.NewFaulty(ldev, *cfg.Faults)
+	}
 	mac := cfg.MAC
 	if mac.IsZero() {
 		mac = host.RandomMAC()
@@ -50,18 +68,24 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	if err != nil {
 		return fmt.Errorf("listen on :80: %w", err)
 	}
-	srv := &http.Server{Handler: httpHandler(h), ErrorLog: nil}
+	srv := &http.Server{Handler: httpHandler(h), ErrorLog: log.New(io.Discard, "", 0)}
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
 		srv.Serve(hl)
 	}()
 	var servers []*server
+	var udpEcho net.PacketConn
+	udpDone := make(chan struct{})
 	stopAll := func() {
 		srv.Close()
 		<-httpDone
 		for _, s := range servers {
 			s.stop()
+		}
+		if udpEcho != nil {
+			udpEcho.Close()
+			<-udpDone
 		}
 	}
 	serving := []string{"http:80"}
@@ -75,6 +99,16 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		serving = append(serving, fmt.Sprintf("%s:%d", svc.name, svc.port))
 	}
 
+	if udpEcho, err = h.ListenPacket(":7"); err != nil {
+		stopAll()
+		return fmt.Errorf("listen on udp :7 (echo): %w", err)
+	}
+	go func() {
+		defer close(udpDone)
+		serveUDPEcho(udpEcho)
+	}()
+	serving = append(serving, "udp-echo:7")
+
 	where := cfg.Tap
 	if cfg.Bridge != "" {
 		where += " (bridge " + cfg.Bridge + ")"
@@ -82,6 +116,12 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	extra := ""
 	if cfg.Gateway.IsValid() {
 		extra = " gateway " + cfg.Gateway.String()
+	}
+	if pcapFile != nil {
+		extra += " pcap " + cfg.Pcap
+	}
+	if cfg.Faults != nil {
+		extra += " faults " + cfg.FaultSpec
 	}
 	fmt.Fprintf(stdout, "tapstack: up on %s as %s mac %s mtu %d%s, serving %s\n",
 		where, cfg.Addr, mac, h.Stack().NICs()[0].MTU(), extra, strings.Join(serving, " "))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -23,13 +24,14 @@ func TestUpInProcess(t *testing.T) {
 	ns := netnstest.New(t)
 	ns.AddBridge("br0", "10.0.0.1/24")
 	sig := make(chan os.Signal, 1)
+	pcapPath := filepath.Join(t.TempDir(), "tap0.pcap")
 	outR, outW := io.Pipe()
 	var stderr bytes.Buffer
 	exit := make(chan int, 1)
 	go func() {
 		// tap.Open must run on a thread inside the namespace.
 		ns.Run(func() error {
-			exit <- run([]string{"up", "--tap", "tap0", "--bridge", "br0", "--addr", "10.0.0.2/24", "--mac", "02:00:00:00:00:02"}, outW, &stderr, sig)
+			exit <- run([]string{"up", "--tap", "tap0", "--bridge", "br0", "--addr", "10.0.0.2/24", "--mac", "02:00:00:00:00:02", "--pcap", pcapPath}, outW, &stderr, sig)
 			return nil
 		})
 		outW.Close()
@@ -44,7 +46,7 @@ func TestUpInProcess(t *testing.T) {
 	}()
 	select {
 	case l, ok := <-lines:
-		want := "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24 mac 02:00:00:00:00:02 mtu 1500, serving http:80 echo:7 discard:9 chargen:19"
+		want := "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24 mac 02:00:00:00:00:02 mtu 1500 pcap " + pcapPath + ", serving http:80 echo:7 discard:9 chargen:19 udp-echo:7"
 		if !ok || l != want {
 			t.Fatalf("up line %q (stderr %q), want %q", l, stderr.String(), want)
 		}
@@ -96,6 +98,24 @@ func TestUpInProcess(t *testing.T) {
 	}
 	c.Close()
 
+	// UDP echo.
+	var uc net.Conn
+	if err := ns.Run(func() (err error) {
+		uc, err = net.Dial("udp4", "10.0.0.2:7")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	uc.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := uc.Write([]byte("udp ping")); err != nil {
+		t.Fatal(err)
+	}
+	ubuf := make([]byte, 100)
+	if n, err := uc.Read(ubuf); err != nil || string(ubuf[:n]) != "udp ping" {
+		t.Fatalf("udp echo: %q, %v", ubuf[:n], err)
+	}
+	uc.Close()
+
 	// HTTP status page through a raw request.
 	c = dial("80")
 	io.WriteString(c, "GET / HTTP/1.0\r\nHost: 10.0.0.2\r\n\r\n")
@@ -123,5 +143,13 @@ func TestUpInProcess(t *testing.T) {
 	}
 	if l := <-lines; !strings.HasPrefix(l, "tapstack: stopped") {
 		t.Errorf("last line %q, want tapstack: stopped", l)
+	}
+	// The capture holds a pcap header and at least the frames above.
+	capture, err := os.ReadFile(pcapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(capture) < 24+10*(16+54) || !bytes.Equal(capture[:4], []byte{0xd4, 0xc3, 0xb2, 0xa1}) {
+		t.Errorf("pcap file: %d bytes, starts % x", len(capture), capture[:min(len(capture), 4)])
 	}
 }

@@ -79,12 +79,13 @@ func bridgeNS(t *testing.T) *netnstest.NS {
 	return ns
 }
 
-// startCommand runs `tapstack up` on tap0 in br0 inside ns, waits for its
+// startCommand runs `tapstack up` (with extra flags) on tap0 in br0 inside ns, waits for its
 // "up" line and registers a cleanup that stops it with SIGTERM and checks
 // that it exited 0 and printed nothing on stderr.
-func startCommand(t *testing.T, ns *netnstest.NS) {
+func startCommand(t *testing.T, ns *netnstest.NS, extra ...string) {
 	t.Helper()
-	cmd := ns.Cmd(binary(t), "up", "--tap", "tap0", "--bridge", "br0", "--addr", hostAddr+"/24", "--gateway", bridgeAddr)
+	args := append([]string{"up", "--tap", "tap0", "--bridge", "br0", "--addr", hostAddr + "/24", "--gateway", bridgeAddr}, extra...)
+	cmd := ns.Cmd(binary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
