@@ -17,9 +17,11 @@
 package udp
 
 import (
+	"cmp"
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/tapstack/tapstack/stack"
@@ -298,7 +300,8 @@ func (u *Protocol) Close() error {
 }
 
 // Endpoints returns the local and remote addresses of every endpoint (the
-// remote is zero for unconnected ones), for status pages.
+// remote is zero for unconnected ones), sorted by local port, for status
+// pages.
 func (u *Protocol) Endpoints() []EndpointInfo {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
@@ -308,6 +311,12 @@ func (u *Protocol) Endpoints() []EndpointInfo {
 			out = append(out, EndpointInfo{Local: e.local, Remote: e.remote, Queued: e.queuedBytes()})
 		}
 	}
+	slices.SortFunc(out, func(a, b EndpointInfo) int {
+		if c := cmp.Compare(a.Local.Port(), b.Local.Port()); c != 0 {
+			return c
+		}
+		return a.Local.Addr().Compare(b.Local.Addr())
+	})
 	return out
 }
 
