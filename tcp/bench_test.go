@@ -1,0 +1,82 @@
+package tcp
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// benchConn returns an established connection whose segments go to a sink,
+// driven by hand from the "peer" side.
+func benchConn(b *testing.B) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr) {
+	s := stack.New(stack.Options{})
+	s.RegisterNetwork(&sinkIP{})
+	p, err := Register(s, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	nic, _ := s.AddNIC("eth0", nullLink{1500})
+	nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
+	remote, local := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	r, _ := s.FindRoute(remote, local)
+	e := newEndpoint(p, tuple{netip.AddrPortFrom(local, 81), netip.AddrPortFrom(remote, 40000)}, r)
+	now := time.Now()
+	e.mu.Lock()
+	e.c.acceptSyn(now, &segment{seq: 1, flags: FlagSYN, wnd: 65535, opts: SegmentOptions{HasMSS: true, MSS: 1460}})
+	e.c.handleSegment(now, &segment{seq: 2, ack: e.c.iss + 1, flags: FlagACK, wnd: 65535})
+	e.c.out = e.c.out[:0]
+	e.prev = e.c.state
+	e.mu.Unlock()
+	p.addConn(e)
+	b.Cleanup(func() { s.Close() })
+	return p, &Conn{e: e}, nic, remote, local
+}
+
+func BenchmarkReceiveDataSegment(b *testing.B) {
+	p, c, nic, remote, local := benchConn(b)
+	payload := make([]byte, 1460)
+	buf := make([]byte, 2048)
+	seq := seqnum.Value(2)
+	c.e.mu.Lock()
+	ackNo := uint32(c.e.c.sndNxt)
+	c.e.mu.Unlock()
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		pkt := stack.NewPacket(stack.Headroom, HeaderLen+len(payload))
+		bb := pkt.Bytes()
+		f := Fields{SrcPort: 40000, DstPort: 81, Seq: uint32(seq), Ack: ackNo, Flags: FlagACK | FlagPSH, Window: 65535}
+		f.Encode(bb)
+		copy(bb[HeaderLen:], payload)
+		pkt.Src, pkt.Dst, pkt.NIC, pkt.ChecksumOK = remote, local, nic, true
+		p.HandlePacket(pkt)
+		if n, err := c.Read(buf); n != len(payload) || err != nil {
+			b.Fatal(n, err)
+		}
+		seq = seq.Add(seqnum.Size(len(payload)))
+	}
+}
+
+func BenchmarkSendDataSegment(b *testing.B) {
+	_, c, _, _, _ := benchConn(b)
+	e := c.e
+	msg := make([]byte, 1460)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		before := e.p.ctr.txSegments.Load()
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if e.p.ctr.txSegments.Load() != before+1 {
+			b.Fatal("Write did not produce exactly one segment")
+		}
+		e.mu.Lock()
+		a := segment{seq: e.c.rcvNxt, ack: e.c.sndNxt, flags: FlagACK, wnd: 65535}
+		e.mu.Unlock()
+		e.deliver(&a)
+	}
+}
