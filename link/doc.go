@@ -1,9 +1,13 @@
 // Package link is tapstack's link layer: the Ethernet II and IEEE 802.1Q
 // wire formats, the Ethernet endpoint that turns a raw frame Device into a
-// stack.LinkEndpoint, and devices for tests (an in-memory Pipe).
+// stack.LinkEndpoint, the Trunk that splits one Device into VLAN
+// sub-interfaces, and devices for tests (an in-memory Pipe).
 //
 // A Device moves whole Ethernet frames (a TAP, a pipe, a decorator around
-// either). NewEthernet wraps a Device: outbound it prepends the Ethernet
-// header to network packets, inbound it validates and filters frames and
-// hands the network packet to the NIC.
+// either). NewEthernet wraps a Device for untagged traffic: outbound it
+// prepends the Ethernet header to network packets, inbound it validates and
+// filters frames and hands the network packet to the NIC (it counts and
+// drops tagged frames). NewTrunk wraps a Device as an 802.1Q trunk port:
+// each VLAN, and optionally the untagged native VLAN, becomes its own link
+// endpoint and so its own NIC.
 package link

@@ -12,8 +12,8 @@ const (
 	CounterRxMalformed = "link.rx.malformed"
 	// CounterRxNotForUs counts unicast frames for another MAC address.
 	CounterRxNotForUs = "link.rx.not_for_us"
-	// CounterRxVLANDropped counts 802.1Q/802.1ad tagged frames, which the
-	// endpoint does not carry yet.
+	// CounterRxVLANDropped counts 802.1Q/802.1ad tagged frames, which an
+	// Ethernet endpoint does not carry (a Trunk does).
 	CounterRxVLANDropped = "link.rx.vlan_dropped"
 	// CounterRxNotEthernetII counts IEEE 802.3 LLC frames (a length, not an
 	// EtherType, after the addresses), such as STP BPDUs.
@@ -145,8 +145,7 @@ func (e *Ethernet) DeliverFrame(p *stack.Packet) {
 	et := h.EtherType()
 	switch {
 	case IsVLANTPID(et):
-		// Tagged frames wait for VLAN sub-interfaces (ParseFrame already
-		// reads the tags).
+		// Tagged frames are for a Trunk, not a plain Ethernet endpoint.
 		u.rxVLAN.Inc()
 		p.Release()
 		return

@@ -119,3 +119,40 @@ func ExampleNewCapture() {
 	fmt.Println(file.Len(), "bytes: 24 of file header, 16 of record header, 60 of frame")
 	// Output: 100 bytes: 24 of file header, 16 of record header, 60 of frame
 }
+
+// A trunk carries VLANs 10 and 20 on one device; each VLAN endpoint is its
+// own NIC. Frames of VLAN 10 leave tagged with VID 10 and priority 5.
+func ExampleNewTrunk() {
+	a, b := link.Pipe(1500)
+	mac, _ := stack.ParseMAC("02:00:00:00:00:0a")
+
+	trunk := link.NewTrunk(a, mac)
+	v10, err := trunk.VLAN(10, 5)
+	if err != nil {
+		panic(err)
+	}
+	v20, _ := trunk.VLAN(20, 0)
+
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	nic10, _ := s.AddNIC("eth0.10", v10)
+	nic20, _ := s.AddNIC("eth0.20", v20)
+	_ = nic10.AddAddress(netip.MustParsePrefix("10.0.10.2/24"))
+	_ = nic20.AddAddress(netip.MustParsePrefix("10.0.20.2/24"))
+
+	// The far end of the wire prints the tags of what arrives.
+	got := make(chan string, 1)
+	b.Attach(link.FrameDispatcherFunc(func(p *stack.Packet) {
+		f, _ := link.ParseFrame(p.Bytes())
+		if f.EtherType == stack.EtherTypeIPv4 {
+			got <- fmt.Sprintf("VID %d PCP %d type %#04x, %d bytes", f.Tags[0].VID, f.Tags[0].PCP, f.EtherType, p.Len())
+		}
+		p.Release()
+	}))
+	defer b.Close()
+
+	peer, _ := stack.ParseMAC("02:00:00:00:00:0b")
+	_ = nic10.WriteLinkPacket(peer, stack.EtherTypeIPv4, stack.NewPacketFrom(make([]byte, 100)))
+	fmt.Println(<-got)
+	// Output: VID 10 PCP 5 type 0x0800, 118 bytes
+}
