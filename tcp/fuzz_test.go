@@ -17,55 +17,68 @@ func FuzzHandleSegment(f *testing.F) {
 	f.Add([]byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, FlagRST, 0xff, 0xff, 0, 0, 0, 0}, true, uint32(0))
 	f.Add([]byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, FlagSYN, 0xff, 0xff, 0, 0, 0, 0, 3, 3, 14, 0}, false, uint32(7))
 
-	s := stack.New(stack.Options{})
-	ip := newFakeIP(linkFaults{})
-	sink := &sinkIP{}
-	_ = ip
-	s.RegisterNetwork(sink)
+	rig := newFuzzRig(f)
+	f.Fuzz(func(t *testing.T, b []byte, toConn bool, ackDelta uint32) {
+		if len(b) > 4096 {
+			return // keeps minimization quick; larger segments add nothing
+		}
+		rig.run(t, b, toConn, ackDelta)
+	})
+}
+
+type fuzzRig struct {
+	p             *Protocol
+	e             *endpoint
+	nic           *stack.NIC
+	remote, local netip.Addr
+}
+
+// newFuzzRig is a stack with a listener on port 80 and an established
+// connection on port 81 (peer 10.0.0.1:40000), sending into a sink.
+func newFuzzRig(tb testing.TB) *fuzzRig {
+	s := stack.New(stack.Options{Clock: frozenClock{}})
+	s.RegisterNetwork(&sinkIP{})
 	p, err := Register(s, Options{})
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	nic, _ := s.AddNIC("eth0", nullLink{1500})
 	nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
 	if _, err := Listen(s, netip.MustParseAddrPort("0.0.0.0:80")); err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	remote := netip.MustParseAddr("10.0.0.1")
 	local := netip.MustParseAddr("10.0.0.2")
-
-	// An established connection on port 81, driven by hand.
 	r, _ := s.FindRoute(remote, local)
 	e := newEndpoint(p, tuple{netip.AddrPortFrom(local, 81), netip.AddrPortFrom(remote, 40000)}, r)
 	e.mu.Lock()
-	e.c.acceptSyn(time.Now(), &segment{seq: 1, flags: FlagSYN, wnd: 65535})
-	e.c.handleSegment(time.Now(), &segment{seq: 2, ack: e.c.iss + 1, flags: FlagACK, wnd: 65535})
+	e.c.acceptSyn(frozenNow, &segment{seq: 1, flags: FlagSYN, wnd: 65535})
+	e.c.handleSegment(frozenNow, &segment{seq: 2, ack: e.c.iss + 1, flags: FlagACK, wnd: 65535})
 	e.c.out = e.c.out[:0]
 	e.prev = e.c.state
 	e.mu.Unlock()
 	p.addConn(e)
-	f.Cleanup(func() { s.Close() })
+	tb.Cleanup(func() { s.Close() })
+	return &fuzzRig{p: p, e: e, nic: nic, remote: remote, local: local}
+}
 
-	f.Fuzz(func(t *testing.T, b []byte, toConn bool, ackDelta uint32) {
-		if len(b) >= 20 {
-			if toConn {
-				binary.BigEndian.PutUint16(b[0:], 40000)
-				binary.BigEndian.PutUint16(b[2:], 81)
-				e.mu.Lock()
-				binary.BigEndian.PutUint32(b[8:], uint32(e.c.sndUna)+ackDelta%4)
-				e.mu.Unlock()
-			}
-		}
-		before := stack.LivePackets()
-		pkt := stack.NewPacketFrom(b)
-		pkt.Src, pkt.Dst, pkt.NIC, pkt.ChecksumOK = remote, local, nic, true
-		if !p.HandlePacket(pkt) {
-			pkt.Release()
-		}
-		if n := stack.LivePackets(); n != before {
-			t.Fatalf("packet leak: %d -> %d", before, n)
-		}
-	})
+func (r *fuzzRig) run(t testing.TB, b []byte, toConn bool, ackDelta uint32) {
+	if len(b) >= 20 && toConn {
+		binary.BigEndian.PutUint16(b[0:], 40000)
+		binary.BigEndian.PutUint16(b[2:], 81)
+		r.e.mu.Lock()
+		binary.BigEndian.PutUint32(b[8:], uint32(r.e.c.sndUna)+ackDelta%4)
+		r.e.mu.Unlock()
+	}
+	before := stack.LivePackets()
+	pkt := stack.NewPacketFrom(b)
+	pkt.Src, pkt.Dst, pkt.NIC, pkt.ChecksumOK = r.remote, r.local, r.nic, true
+	if !r.p.HandlePacket(pkt) {
+		pkt.Release()
+	}
+	if n := stack.LivePackets(); n != before {
+		t.Fatalf("packet leak: %d -> %d", before, n)
+	}
 }
 
 // sinkIP is an IPWriter that discards what it is given.
@@ -77,3 +90,17 @@ func (*sinkIP) WritePacket(_ *stack.Route, _ stack.NetworkParams, p *stack.Packe
 	p.Release()
 	return nil
 }
+
+// frozenClock never fires its timers, so fuzzing is deterministic and
+// single-threaded.
+type frozenClock struct{}
+
+var frozenNow = time.Unix(1_700_000_000, 0)
+
+func (frozenClock) Now() time.Time                              { return frozenNow }
+func (frozenClock) AfterFunc(time.Duration, func()) stack.Timer { return frozenTimer{} }
+
+type frozenTimer struct{}
+
+func (frozenTimer) Stop() bool               { return true }
+func (frozenTimer) Reset(time.Duration) bool { return true }
