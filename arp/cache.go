@@ -41,6 +41,9 @@ const (
 	Probe
 	// Failed: resolution gave up; the next send starts it again.
 	Failed
+	// Permanent: a static entry (AddStatic): never aged, never replaced by
+	// traffic, removed only by Delete.
+	Permanent
 	numStates
 )
 
@@ -51,6 +54,7 @@ var stateNames = [...]string{
 	Delay:      "DELAY",
 	Probe:      "PROBE",
 	Failed:     "FAILED",
+	Permanent:  "PERMANENT",
 }
 
 // String returns the state as `ip neigh` prints it ("REACHABLE").
@@ -63,7 +67,35 @@ func (s State) String() string {
 
 // usable reports whether packets may be sent to the entry's link address.
 func (s State) usable() bool {
-	return s == Reachable || s == Stale || s == Delay || s == Probe
+	return s == Reachable || s == Stale || s == Delay || s == Probe || s == Permanent
+}
+
+// Flags are the ATF_* flags of an entry as the Linux `arp` command shows
+// them in its Flags column.
+type Flags uint8
+
+// Entry flags.
+const (
+	// FlagComplete (C): the link address is known.
+	FlagComplete Flags = 1 << iota
+	// FlagPermanent (M): a static entry, never aged or replaced.
+	FlagPermanent
+	// FlagPublished (P): a published (proxy) entry: we answer requests for
+	// its address, or any address of its prefix, on another host's behalf.
+	FlagPublished
+)
+
+// String returns the flags as `arp` prints them: "C", "CM", "MP", "".
+func (f Flags) String() string {
+	var b [3]byte
+	n := 0
+	for i, c := range "CMP" {
+		if f&(1<<i) != 0 {
+			b[n] = byte(c)
+			n++
+		}
+	}
+	return string(b[:n])
 }
 
 // Entry is a snapshot of one neighbour cache entry, for status pages.
@@ -78,6 +110,12 @@ type Entry struct {
 	State State
 	// Queued is how many packets wait for resolution.
 	Queued int
+	// Flags are C (the MAC is known), M (static) and P (published).
+	Flags Flags
+	// Prefix is, for a published entry, the prefix it answers for (a /32
+	// for a single address); Addr is its first address. It is the zero
+	// Prefix for other entries.
+	Prefix netip.Prefix
 }
 
 // key identifies an entry: a next hop on one interface.

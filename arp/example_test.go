@@ -3,6 +3,7 @@ package arp_test
 import (
 	"fmt"
 	"net/netip"
+	"os"
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/stack"
@@ -65,4 +66,63 @@ func ExampleRegister() {
 	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.1 tell 10.0.0.2
 	// to 02:00:00:00:00:01: 5 bytes of EtherType 0x0800
 	// 10.0.0.1 dev eth0 lladdr 02:00:00:00:00:01 REACHABLE
+}
+
+// A static entry (arp -s) is used at once, without a request, and shows
+// flags CM.
+func ExampleProtocol_AddStatic() {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	resolver, _ := arp.Register(s, arp.Options{})
+	nic, _ := s.AddNIC("eth0", printLink{stack.MAC{0x02, 0, 0, 0, 0, 0x02}})
+
+	gw := netip.MustParseAddr("10.0.0.1")
+	mac, _ := stack.ParseMAC("02:00:00:00:00:01")
+	if err := resolver.AddStatic(nic, gw, mac); err != nil {
+		fmt.Println(err)
+		return
+	}
+	nic.WritePacket(gw, stack.EtherTypeIPv4, stack.NewPacketFrom([]byte("hello")))
+	arp.FormatTable(os.Stdout, resolver.Entries())
+	// Output:
+	// to 02:00:00:00:00:01: 5 bytes of EtherType 0x0800
+	// Address                  HWtype  HWaddress           Flags Mask            Iface
+	// 10.0.0.1                 ether   02:00:00:00:00:01   CM                    eth0
+}
+
+// A published prefix (proxy ARP) is answered on other hosts' behalf, here
+// with our own MAC so their traffic comes to us.
+func ExampleProtocol_AddPublished() {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	resolver, _ := arp.Register(s, arp.Options{})
+	ours := stack.MAC{0x02, 0, 0, 0, 0, 0x02}
+	nic, _ := s.AddNIC("eth0", printLink{ours})
+
+	_ = resolver.AddPublished(nic, netip.MustParsePrefix("10.0.0.128/25"), stack.MAC{})
+
+	// Someone asks for 10.0.0.200.
+	req := stack.NewPacket(stack.Headroom, arp.Len)
+	f := arp.Fields{
+		Op:        arp.OpRequest,
+		SenderMAC: stack.MAC{0x02, 0, 0, 0, 0, 0x01}, SenderIP: netip.MustParseAddr("10.0.0.1"),
+		TargetIP: netip.MustParseAddr("10.0.0.200"),
+	}
+	f.Encode(req.Bytes())
+	req.EtherType, req.LinkDst = stack.EtherTypeARP, stack.BroadcastMAC
+	nic.DeliverNetworkPacket(req)
+	// Output:
+	// to 02:00:00:00:00:01: 10.0.0.200 is-at 02:00:00:00:00:02
+}
+
+// FormatTable prints entries the way `arp -n` does.
+func ExampleFormatTable() {
+	arp.FormatTable(os.Stdout, []arp.Entry{
+		{Addr: netip.MustParseAddr("10.0.0.1"), MAC: stack.MAC{0xda, 0x22, 0xd0, 0x85, 0x78, 0xe2}, NIC: "tap0", State: arp.Reachable, Flags: arp.FlagComplete},
+		{Addr: netip.MustParseAddr("10.0.0.9"), NIC: "tap0", State: arp.Incomplete},
+	})
+	// Output:
+	// Address                  HWtype  HWaddress           Flags Mask            Iface
+	// 10.0.0.1                 ether   da:22:d0:85:78:e2   C                     tap0
+	// 10.0.0.9                         (incomplete)                              tap0
 }

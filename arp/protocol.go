@@ -25,8 +25,14 @@
 //     oldest first; if there are none, a new resolution fails with ENOBUFS
 //     and a request is answered without being learnt.
 //
-// Not yet: DELAY/PROBE reconfirmation, static and published entries,
-// address conflict detection (RFC 5227), Linux's locktime.
+//   - Static entries (AddStatic, flag M, state PERMANENT) are never aged,
+//     evicted or changed by traffic. Published entries (AddPublished, flag
+//     P) answer requests for an address or a prefix on another host's
+//     behalf. Delete and Flush remove entries; FormatTable prints Entries
+//     in the layout of Linux's `arp -n`.
+//
+// Not yet: DELAY/PROBE reconfirmation, address conflict detection (RFC
+// 5227), Linux's locktime.
 package arp
 
 import (
@@ -51,7 +57,9 @@ type Protocol struct {
 	mu      sync.Mutex
 	idle    sync.Cond // signalled when running drops to zero after close
 	cache   cache
-	closed  bool
+	// published holds the proxy entries (AddPublished).
+	published []published
+	closed    bool
 	running int // timer callbacks between their unlock and their writes
 
 	rxMalformed     *stack.Counter
@@ -373,16 +381,25 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) {
 	var (
 		flushMAC stack.MAC
 		flushQ   []queued
+		// answerMAC is the address a request is answered with: ours, or
+		// that of a published entry.
+		answer    = forUs && op == OpRequest
+		answerMAC = nic.LinkAddress()
 	)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
+	if !forUs && op == OpRequest && spa != tpa && len(p.published) > 0 {
+		answerMAC, answer = p.publishedFor(nic, tpa)
+	}
 	if learn {
 		k := key{nic, spa}
 		e := p.cache.m[k]
 		switch {
+		case e != nil && e.state == Permanent:
+			// Static entries are not changed by traffic.
 		case e != nil:
 			next := Stale
 			if op == OpReply && pkt.LinkDst == nic.LinkAddress() {
@@ -390,7 +407,7 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) {
 			}
 			flushQ = p.update(e, sha, next)
 			flushMAC = sha
-		case forUs && op == OpRequest:
+		case answer:
 			if e = p.newEntry(k); e == nil {
 				p.rxCacheFull.Inc()
 				break
@@ -403,10 +420,10 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) {
 	if flushQ != nil {
 		p.flush(nic, flushMAC, flushQ)
 	}
-	if forUs && op == OpRequest {
+	if answer {
 		p.send(nic, sha, Fields{
 			Op:        OpReply,
-			SenderMAC: nic.LinkAddress(),
+			SenderMAC: answerMAC,
 			SenderIP:  tpa,
 			TargetMAC: sha,
 			TargetIP:  spa,
@@ -465,26 +482,51 @@ func (p *Protocol) AddressAdded(nic *stack.NIC, addr netip.Prefix) {
 	p.txGratuitous.Inc()
 }
 
-// Entries returns a snapshot of the neighbour cache, sorted by interface
-// name and address.
+// Entries returns a snapshot of the neighbour cache and the published
+// entries, sorted by interface name and address (a neighbour entry before a
+// published one for the same address). FormatTable prints it like `arp -n`.
 func (p *Protocol) Entries() []Entry {
 	p.mu.Lock()
 	out := make([]Entry, 0, len(p.cache.m))
 	for _, e := range p.cache.m {
-		out = append(out, Entry{
+		en := Entry{
 			Addr:   e.key.addr,
 			MAC:    e.mac,
 			NIC:    e.key.nic.Name(),
 			State:  e.state,
 			Queued: len(e.queue),
-		})
+		}
+		if e.state.usable() {
+			en.Flags |= FlagComplete
+		}
+		if e.state == Permanent {
+			en.Flags |= FlagPermanent
+		}
+		out = append(out, en)
+	}
+	for _, pub := range p.published {
+		en := Entry{
+			Addr:   pub.prefix.Addr(),
+			MAC:    pub.mac,
+			NIC:    pub.nic.Name(),
+			State:  Permanent,
+			Flags:  FlagPermanent | FlagPublished,
+			Prefix: pub.prefix,
+		}
+		if !pub.mac.IsZero() {
+			en.Flags |= FlagComplete
+		}
+		out = append(out, en)
 	}
 	p.mu.Unlock()
 	slices.SortFunc(out, func(a, b Entry) int {
 		if c := strings.Compare(a.NIC, b.NIC); c != 0 {
 			return c
 		}
-		return a.Addr.Compare(b.Addr)
+		if c := a.Addr.Compare(b.Addr); c != 0 {
+			return c
+		}
+		return int(a.Flags&FlagPublished) - int(b.Flags&FlagPublished)
 	})
 	return out
 }
