@@ -69,7 +69,9 @@ func lastAddr(p netip.Prefix) netip.Addr {
 }
 
 // AddAddress adds an IPv4 address with its prefix length (10.0.0.2/24) and
-// the connected route for its subnet.
+// the connected route for its subnet. A second address in a subnet the NIC
+// already has is a secondary, as on Linux: it shares the existing route,
+// whose preferred source stays the first address.
 func (n *NIC) AddAddress(p netip.Prefix) error {
 	if !p.IsValid() || !p.Addr().Is4() {
 		return fmt.Errorf("address %v is not an IPv4 prefix like 10.0.0.2/24", p)
@@ -87,11 +89,19 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 		}
 	}
 	old := *n.addrs.Load()
+	secondary := false
+	for _, q := range old {
+		if q.Masked() == p.Masked() {
+			secondary = true // Linux: a second address in a subnet shares its route
+		}
+	}
 	next := append(append([]netip.Prefix(nil), old...), p)
 	n.addrs.Store(&next)
 	s.mu.Unlock()
-	if err := s.AddRoute(RouteEntry{Dst: p.Masked(), NIC: n, Src: a}); err != nil {
-		return err
+	if !secondary {
+		if err := s.AddRoute(RouteEntry{Dst: p.Masked(), NIC: n, Src: a}); err != nil {
+			return err
+		}
 	}
 	for _, np := range *s.netProto.Load() {
 		if o, ok := np.(AddressObserver); ok {
@@ -124,7 +134,14 @@ func (n *NIC) RemoveAddress(a netip.Addr) error {
 	}
 	n.addrs.Store(&next)
 	s.mu.Unlock()
+	// The connected route goes with the last address of its subnet; if it
+	// named the removed address as source, the next one takes over.
 	s.RemoveRoute(removed.Masked(), netip.Addr{}, n)
+	for _, q := range next {
+		if q.Masked() == removed.Masked() {
+			return s.AddRoute(RouteEntry{Dst: q.Masked(), NIC: n, Src: q.Addr()})
+		}
+	}
 	return nil
 }
 

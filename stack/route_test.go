@@ -172,3 +172,28 @@ func TestUnknownEtherTypeCountedAndReleased(t *testing.T) {
 		t.Fatal("unknown EtherType not counted or leaked")
 	}
 }
+
+func TestSecondaryAddress(t *testing.T) {
+	s := New(Options{})
+	n, _ := s.AddNIC("eth0", nullLink{1500})
+	for _, a := range []string{"10.0.0.2/24", "10.0.0.3/24"} {
+		if err := n.AddAddress(mustPrefix(a)); err != nil {
+			t.Fatalf("AddAddress(%s): %v", a, err)
+		}
+	}
+	if rs := s.Routes(); len(rs) != 1 || rs[0].Src != mustAddr("10.0.0.2") {
+		t.Fatalf("routes with a secondary: %v", rs)
+	}
+	if r, err := s.FindRoute(mustAddr("10.0.0.9"), mustAddr("10.0.0.3")); err != nil || r.LocalAddr != mustAddr("10.0.0.3") {
+		t.Fatalf("route from the secondary: %+v %v", r, err)
+	}
+	if err := n.RemoveAddress(mustAddr("10.0.0.2")); err != nil {
+		t.Fatal(err)
+	}
+	if rs := s.Routes(); len(rs) != 1 || rs[0].Src != mustAddr("10.0.0.3") {
+		t.Fatalf("after removing the primary: %v", rs)
+	}
+	if err := n.RemoveAddress(mustAddr("10.0.0.3")); err != nil || len(s.Routes()) != 0 {
+		t.Fatalf("after removing both: %v %v", err, s.Routes())
+	}
+}
