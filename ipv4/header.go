@@ -1,10 +1,47 @@
 // Package ipv4 is the IPv4 network layer of tapstack and its ICMP: the header
 // and ICMP wire formats, inbound validation and delivery to transports,
-// outbound header construction, loopback of packets to our own addresses,
-// echo replies and ICMP error messages (generated and received).
+// reassembly of inbound fragments, outbound header construction and
+// fragmentation, forwarding (when enabled), loopback of packets to our own
+// addresses, echo replies and ICMP error messages (generated and received).
 //
 // Register it with a stack once; it then handles EtherType 0x0800 and is the
 // IP layer transports send through (stack.Route.WritePacket).
+//
+// # Fragments
+//
+// Inbound fragments addressed to us are reassembled (RFC 791, RFC 815) per
+// source, destination, protocol and ID, and the transport sees one packet.
+// Exact duplicate fragments are ignored; any other overlap discards the
+// whole datagram (the RFC 5722 rule, applied to IPv4 as well), as does a
+// datagram that would exceed 65535 bytes. Incomplete datagrams expire
+// after Options.ReassemblyTimeout (30s), answered with ICMP time exceeded
+// (code 1) when the first fragment had arrived; all of them together hold
+// at most Options.ReassemblyMemory (4 MiB), the oldest being evicted first.
+// Fragments we forward are not reassembled.
+//
+// # Forwarding
+//
+// With Options.Forwarding the stack routes packets not addressed to it
+// (RFC 1812): the TTL is decremented with an incremental checksum update
+// (RFC 1624) and the same packet buffer is sent on. TTL expiry, a missing
+// route, a next hop that does not answer ARP and a DF packet over the MTU
+// are answered with ICMP time exceeded, net unreachable, host unreachable
+// and fragmentation needed (with the next-hop MTU); packets over the MTU
+// without DF are fragmented. Never forwarded (each with its counter):
+// multicast, broadcast (limited, directed, or link-layer), sources in 0/8,
+// 127/8, 169.254/16, destinations in 0/8, 127/8, 169.254/16, and
+// source-routed packets. No redirects are sent.
+//
+// # Options
+//
+// IP options are validated (lengths within the header, the fixed minimum
+// lengths and pointers of record route, timestamp, source routes and router
+// alert); a malformed list is answered with ICMP parameter problem pointing
+// at the offending octet and the packet dropped. Otherwise options are not
+// processed: record route and timestamp are passed through untouched when
+// forwarding and ignored when received, like many routers do; when a
+// forwarded packet is fragmented, options without the copied flag are
+// replaced by NOPs in the second and later fragments.
 package ipv4
 
 import (

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/internal/vclock"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -122,29 +123,6 @@ func (t *fakeTransport) takeErrors() []stack.TransportError {
 	return e
 }
 
-// vclock is a manual virtual clock.
-type vclock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *vclock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-func (c *vclock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-func (c *vclock) AfterFunc(time.Duration, func()) stack.Timer { return stoppedTimer{} }
-
-type stoppedTimer struct{}
-
-func (stoppedTimer) Stop() bool               { return false }
-func (stoppedTimer) Reset(time.Duration) bool { return false }
-
 // env is a stack with one NIC (10.0.0.2/24 on a fakeLink), ipv4 and a fake
 // UDP transport (protocol 17).
 type env struct {
@@ -153,13 +131,13 @@ type env struct {
 	nic   *stack.NIC
 	link  *fakeLink
 	udp   *fakeTransport
-	clock *vclock
+	clock *vclock.Clock
 }
 
 func newEnv(tb testing.TB, opts Options) *env {
 	tb.Helper()
 	live := stack.LivePackets()
-	e := &env{link: &fakeLink{mtu: 1500}, udp: &fakeTransport{number: stack.ProtocolUDP}, clock: &vclock{now: time.Unix(1_000_000, 0)}}
+	e := &env{link: &fakeLink{mtu: 1500}, udp: &fakeTransport{number: stack.ProtocolUDP}, clock: vclock.New(time.Unix(1_000_000, 0))}
 	e.s = stack.New(stack.Options{Clock: e.clock})
 	var err error
 	if e.pr, err = Register(e.s, opts); err != nil {

@@ -42,6 +42,16 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 	p.Trim(tl)
 	h = h[:tl]
 
+	if h.HeaderLength() > HeaderLen {
+		// Options are validated, then ignored (see the package doc).
+		if bad := ValidateOptions(h.Options()); bad >= 0 {
+			c.rxBadOptions.Inc()
+			pr.sendError(p, ICMPParamProblem, 0, PointerRest(uint8(HeaderLen+bad)))
+			p.Release()
+			return
+		}
+	}
+
 	src, dst := h.Src(), h.Dst()
 	// Martian sources (RFC 1812 5.3.7): never multicast or limited
 	// broadcast; our own address only when we looped the packet back.
@@ -57,24 +67,17 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 		return
 	}
 	if h.IsFragment() {
-		// Reassembly is not implemented yet (RFC 815).
-		c.rxFragmentDropped.Inc()
-		p.Release()
-		return
+		if p = pr.reassemble(p, h); p == nil {
+			return
+		}
+		p.MarkNetworkHeader()
+		h = Header(p.Bytes())
 	}
 	p.Src, p.Dst, p.Protocol, p.TTL = src, dst, h.Protocol(), h.TTL()
 	// Options are covered by IHL and skipped.
 	p.Pull(h.HeaderLength())
 	p.MarkTransportHeader()
 	pr.deliver(p, h.Protocol())
-}
-
-// forward handles a packet that is not addressed to us. Forwarding (TTL
-// decrement, ICMP time exceeded, frag needed) is a later issue: for now the
-// packet is counted and dropped, like a host with ip_forward=0.
-func (pr *Protocol) forward(p *stack.Packet, _ Header) {
-	pr.c.rxNotForUs.Inc()
-	p.Release()
 }
 
 // deliver hands a packet whose data starts at the transport header to ICMP
@@ -134,11 +137,11 @@ func (pr *Protocol) HandleResolutionFailure(nic *stack.NIC, nextHop netip.Addr, 
 	p.Release()
 }
 
-// forwardedResolutionFailure is the hook for packets we forwarded whose next
-// hop did not resolve: the router issue answers them with a wire ICMP host
-// unreachable (RFC 1812 4.3.3.1), which is what it does already, with the
-// usual suppression rules and rate limit.
+// forwardedResolutionFailure handles a packet we forwarded whose next hop
+// did not resolve: its source hears ICMP host unreachable (RFC 1812
+// 4.3.3.1), with the usual suppression rules and rate limit.
 func (pr *Protocol) forwardedResolutionFailure(_ *stack.NIC, _ netip.Addr, p *stack.Packet) {
+	pr.c.fwdHostUnreachable.Inc()
 	p.MarkNetworkHeader()
 	pr.sendError(p, ICMPDestUnreach, CodeHostUnreachable, 0)
 	p.Release()

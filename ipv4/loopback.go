@@ -72,6 +72,7 @@ func (pr *Protocol) Close() error {
 	pr.loopMu.Unlock()
 	close(pr.stop)
 	<-pr.loopDone
+	pr.reasm.close()
 	for {
 		select {
 		case it := <-pr.loopCh:

@@ -1,6 +1,9 @@
 package ipv4
 
 import (
+	"encoding/binary"
+
+	"github.com/tapstack/tapstack/internal/checksum"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -63,26 +66,56 @@ func (pr *Protocol) writePacket(r *stack.Route, params stack.NetworkParams, p *s
 }
 
 // fragment sends p (data starting at the transport header) in fragments
-// that fit r.MTU() (RFC 791), each in a packet of its own with header f
-// (TotalLength, MF and FragOffset adjusted). It takes ownership of p.
+// that fit r.MTU() (RFC 791), with the header f describes. It takes
+// ownership of p.
 func (pr *Protocol) fragment(r *stack.Route, f *Fields, p *stack.Packet) error {
+	pr.c.txFragmented.Inc()
+	var hdr [MaxHeaderLen]byte
+	hl := f.HeaderLength()
+	f.Encode(hdr[:hl])
+	err := pr.sendFragments(r, hdr[:hl], p.Bytes(), 0, false)
+	p.Release()
+	return err
+}
+
+// sendFragments sends payload in fragments that fit r.MTU(), each in a
+// packet of its own (RFC 791). hdr is the header of the first fragment;
+// every fragment gets a copy with its total length, MF, offset and
+// checksum rewritten, and the second and later ones have the options
+// without the copied flag replaced by NOPs. baseOff is the offset of
+// payload in the original datagram and lastMF the MF flag of its last
+// byte (both non-zero when we re-fragment a fragment we forward). hdr is
+// modified. It does not take ownership of anything.
+func (pr *Protocol) sendFragments(r *stack.Route, hdr, payload []byte, baseOff int, lastMF bool) error {
 	c := &pr.c
-	data := p.Bytes()
-	maxData := (r.MTU() - HeaderLen) &^ 7
-	c.txFragmented.Inc()
+	hl := len(hdr)
+	maxData := (r.MTU() - hl) &^ 7
+	if maxData <= 0 {
+		c.txTooLong.Inc()
+		return stack.ErrMessageTooLong
+	}
+	flags := binary.BigEndian.Uint16(hdr[6:]) & 0xc000 // reserved and DF
 	var err error
-	for off := 0; off < len(data) && err == nil; off += maxData {
-		chunk := data[off:min(off+maxData, len(data))]
-		q := stack.NewPacket(stack.Headroom+HeaderLen, len(chunk))
+	for off := 0; off < len(payload) && err == nil; off += maxData {
+		chunk := payload[off:min(off+maxData, len(payload))]
+		q := stack.NewPacket(stack.Headroom+hl, len(chunk))
 		copy(q.Bytes(), chunk)
-		f.TotalLength = uint16(HeaderLen + len(chunk))
-		f.FragOffset = uint16(off)
-		f.MF = off+len(chunk) < len(data)
-		f.Encode(q.Push(HeaderLen))
+		b := q.Push(hl)
+		copy(b, hdr)
+		binary.BigEndian.PutUint16(b[2:], uint16(hl+len(chunk)))
+		fo := flags | uint16((baseOff+off)/8)&0x1fff
+		if lastMF || off+len(chunk) < len(payload) {
+			fo |= 0x2000
+		}
+		binary.BigEndian.PutUint16(b[6:], fo)
+		b[10], b[11] = 0, 0
+		binary.BigEndian.PutUint16(b[10:], checksum.Checksum(b, 0))
 		c.txFragments.Inc()
 		c.txPackets.Inc()
 		err = r.NIC.WritePacket(r.NextHop, stack.EtherTypeIPv4, q)
+		if off == 0 && hl > HeaderLen {
+			clearUncopiedOptions(hdr[HeaderLen:])
+		}
 	}
-	p.Release()
 	return err
 }

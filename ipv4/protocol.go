@@ -32,6 +32,18 @@ type Options struct {
 	// LoopbackQueue bounds the packets waiting for delivery to our own
 	// addresses; 0 means 1000 (Linux netdev_max_backlog).
 	LoopbackQueue int
+	// Forwarding makes the stack a router (RFC 1812): packets not
+	// addressed to us are forwarded along the route table with their TTL
+	// decremented. The default (false) drops them, like Linux with
+	// net.ipv4.ip_forward=0.
+	Forwarding bool
+	// ReassemblyTimeout is how long the fragments of an incomplete
+	// datagram are kept; 0 means 30s (Linux ipfrag_time).
+	ReassemblyTimeout time.Duration
+	// ReassemblyMemory bounds the bytes held by all incomplete datagrams
+	// (fragment data plus bookkeeping); over it the oldest are evicted.
+	// 0 means 4 MiB (Linux ipfrag_high_thresh).
+	ReassemblyMemory int
 }
 
 // Protocol is the IPv4 layer of one stack. It implements
@@ -44,6 +56,7 @@ type Protocol struct {
 
 	nextID atomic.Uint32
 	errRL  rateLimiter
+	reasm  reassembler
 
 	loopMu   sync.RWMutex // guards closed against loopCh sends
 	closed   bool
@@ -75,6 +88,12 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	if opts.LoopbackQueue <= 0 {
 		opts.LoopbackQueue = 1000
 	}
+	if opts.ReassemblyTimeout <= 0 {
+		opts.ReassemblyTimeout = DefaultReassemblyTimeout
+	}
+	if opts.ReassemblyMemory <= 0 {
+		opts.ReassemblyMemory = DefaultReassemblyMemory
+	}
 	pr := &Protocol{
 		s:        s,
 		opts:     opts,
@@ -83,6 +102,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		loopDone: make(chan struct{}),
 	}
 	pr.c.init(s.Counters())
+	pr.reasm.limit, pr.reasm.timeout = opts.ReassemblyMemory, opts.ReassemblyTimeout
 	if opts.ICMPErrorRate > 0 {
 		pr.errRL.interval = time.Second / time.Duration(opts.ICMPErrorRate)
 		pr.errRL.burst = opts.ICMPErrorBurst
@@ -104,8 +124,15 @@ func (pr *Protocol) Stack() *stack.Stack { return pr.s }
 type counters struct {
 	rxPackets, rxDelivered                                    *stack.Counter
 	rxTooShort, rxBadVersion, rxBadIHL, rxBadTotalLength      *stack.Counter
-	rxBadChecksum, rxBadSource, rxNotForUs, rxFragmentDropped *stack.Counter
-	rxUnknownProtocol, rxNoPort                               *stack.Counter
+	rxBadChecksum, rxBadSource, rxNotForUs                    *stack.Counter
+	rxUnknownProtocol, rxNoPort, rxBadOptions                 *stack.Counter
+
+	reasmFragments, reasmOK, reasmTimeout, reasmOverlap, reasmTooBig *stack.Counter
+	reasmEvicted, reasmDuplicate, reasmMalformed                     *stack.Counter
+
+	fwdForwarded, fwdTTLExceeded, fwdNoRoute, fwdFragNeeded, fwdFragmented *stack.Counter
+	fwdMulticast, fwdBroadcast, fwdLinkBroadcast, fwdBadSource, fwdBadDst  *stack.Counter
+	fwdSourceRoute, fwdHostUnreachable, fwdCannotFragment                  *stack.Counter
 
 	txPackets, txTooLong, txNoHeadroom, txInvalidRoute *stack.Counter
 	txLoopback, txLoopbackDropped, txResolutionFailed  *stack.Counter
@@ -131,9 +158,32 @@ func (c *counters) init(cs *stack.Counters) {
 	c.rxBadChecksum = g("ipv4.rx.bad_checksum")
 	c.rxBadSource = g("ipv4.rx.bad_source")
 	c.rxNotForUs = g("ipv4.rx.not_for_us")
-	c.rxFragmentDropped = g("ipv4.rx.fragment_dropped")
 	c.rxUnknownProtocol = g("ipv4.rx.unknown_protocol")
 	c.rxNoPort = g("ipv4.rx.no_port")
+	c.rxBadOptions = g("ipv4.rx.bad_options")
+
+	c.reasmFragments = g("ipv4.reasm.fragments")
+	c.reasmOK = g("ipv4.reasm.ok")
+	c.reasmTimeout = g("ipv4.reasm.timeout")
+	c.reasmOverlap = g("ipv4.reasm.overlap")
+	c.reasmTooBig = g("ipv4.reasm.too_big")
+	c.reasmEvicted = g("ipv4.reasm.evicted")
+	c.reasmDuplicate = g("ipv4.reasm.duplicate")
+	c.reasmMalformed = g("ipv4.reasm.malformed")
+
+	c.fwdForwarded = g("ipv4.fwd.forwarded")
+	c.fwdTTLExceeded = g("ipv4.fwd.ttl_exceeded")
+	c.fwdNoRoute = g("ipv4.fwd.no_route")
+	c.fwdFragNeeded = g("ipv4.fwd.frag_needed")
+	c.fwdFragmented = g("ipv4.fwd.fragmented")
+	c.fwdMulticast = g("ipv4.fwd.multicast")
+	c.fwdBroadcast = g("ipv4.fwd.broadcast")
+	c.fwdLinkBroadcast = g("ipv4.fwd.link_broadcast")
+	c.fwdBadSource = g("ipv4.fwd.bad_source")
+	c.fwdBadDst = g("ipv4.fwd.bad_destination")
+	c.fwdSourceRoute = g("ipv4.fwd.source_route")
+	c.fwdHostUnreachable = g("ipv4.fwd.host_unreachable")
+	c.fwdCannotFragment = g("ipv4.fwd.cannot_fragment")
 
 	c.txPackets = g("ipv4.tx.packets")
 	c.txTooLong = g("ipv4.tx.too_long")
