@@ -1,9 +1,11 @@
 package arp_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/stack"
@@ -125,4 +127,29 @@ func ExampleFormatTable() {
 	// Address                  HWtype  HWaddress           Flags Mask            Iface
 	// 10.0.0.1                 ether   da:22:d0:85:78:e2   C                     tap0
 	// 10.0.0.9                         (incomplete)                              tap0
+}
+
+// Probe checks that nobody on the segment uses an address before it is
+// assigned (RFC 5227); here nobody answers, so the address is free and
+// AddAddress announces it. The probe delays are shortened for the example.
+func ExampleProtocol_Probe() {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	resolver, _ := arp.Register(s, arp.Options{
+		ProbeWait: time.Millisecond, ProbeMin: time.Millisecond, ProbeMax: time.Millisecond, AnnounceWait: time.Millisecond,
+	})
+	nic, _ := s.AddNIC("eth0", printLink{stack.MAC{0x02, 0, 0, 0, 0, 0x02}})
+
+	addr := netip.MustParsePrefix("10.0.0.2/24")
+	if err := resolver.Probe(context.Background(), nic, addr.Addr()); err != nil {
+		// errors.Is(err, stack.ErrAddressInUse); err names the other MAC.
+		fmt.Println(err)
+		return
+	}
+	nic.AddAddress(addr)
+	// Output:
+	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.2 tell 0.0.0.0
+	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.2 tell 0.0.0.0
+	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.2 tell 0.0.0.0
+	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.2 tell 10.0.0.2
 }

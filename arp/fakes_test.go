@@ -67,6 +67,24 @@ func (t *manualTimer) Reset(d time.Duration) bool {
 	return ok
 }
 
+// runNext advances to the earliest armed timer and fires it (and any due
+// at the same instant); it reports false when none is armed.
+func (c *manualClock) runNext() bool {
+	c.mu.Lock()
+	var next *manualTimer
+	for t := range c.active {
+		if next == nil || t.when.Before(next.when) {
+			next = t
+		}
+	}
+	c.mu.Unlock()
+	if next == nil {
+		return false
+	}
+	c.Advance(next.when.Sub(c.Now()))
+	return true
+}
+
 // Pending reports how many timers are armed.
 func (c *manualClock) Pending() int {
 	c.mu.Lock()
@@ -121,6 +139,9 @@ type fakeLink struct {
 	written int
 	d       stack.NetworkDispatcher
 	peer    *fakeLink
+	// hook, if set, is called with each frame after it is recorded,
+	// outside the lock (it may deliver frames back, re-entrantly).
+	hook func(frame)
 }
 
 func (l *fakeLink) MTU() int                         { return 1500 }
@@ -134,8 +155,11 @@ func (l *fakeLink) WritePacket(dst stack.MAC, etherType uint16, p *stack.Packet)
 	if !l.discard {
 		l.frames = append(l.frames, frame{dst, etherType, append([]byte(nil), p.Bytes()...)})
 	}
-	peer := l.peer
+	peer, hook := l.peer, l.hook
 	l.mu.Unlock()
+	if hook != nil {
+		hook(frame{dst, etherType, append([]byte(nil), p.Bytes()...)})
+	}
 	if peer != nil && (dst == peer.mac || dst.IsBroadcast()) {
 		q := stack.NewPacketFrom(p.Bytes())
 		q.LinkSrc, q.LinkDst, q.EtherType = l.mac, dst, etherType
@@ -226,6 +250,10 @@ type fixture struct {
 
 func newFixture(t testing.TB, opts arp.Options) *fixture {
 	t.Helper()
+	if opts.Rand == nil {
+		// Deterministic: ReachableTime exactly, probe delays mid-range.
+		opts.Rand = func() float64 { return 0.5 }
+	}
 	f := &fixture{t: t, clk: newManualClock(), ip: &fakeIPv4{}, link: &fakeLink{mac: ourMAC}, start: stack.LivePackets()}
 	f.s = stack.New(stack.Options{Clock: f.clk})
 	var err error

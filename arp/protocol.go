@@ -8,19 +8,23 @@
 // EtherType 0x0806 and the link resolver NICs use for unicast next hops.
 //
 // Behaviour worth knowing, mostly as Linux does it:
+//
 //   - A request for any address of the receiving interface is answered
 //     with a unicast reply, also when its sender address is 0.0.0.0 (an
 //     RFC 5227 probe), which is never learnt. Packets whose sender claims
 //     one of our addresses are neither learnt nor answered (counted as
 //     "arp.rx.conflict"), nor are our own frames looped back.
+//
 //   - RFC 826's merge rule: an ARP packet updates an existing entry for its
 //     sender; a new entry (STALE) is created only from a request for one of
 //     our addresses. Unsolicited replies do not create entries (Linux
 //     arp_accept=0). A reply unicast to us makes an entry REACHABLE, any
 //     other update STALE (keeping REACHABLE if the address is unchanged).
+//
 //   - A send to a FAILED entry starts a new resolution immediately (Linux
 //     has no hold-down either); the FAILED entry itself is removed after
 //     GCStaleTime.
+//
 //   - When the table is full, FAILED then STALE entries are evicted,
 //     oldest first; if there are none, a new resolution fails with ENOBUFS
 //     and a request is answered without being learnt.
@@ -31,8 +35,12 @@
 //     behalf. Delete and Flush remove entries; FormatTable prints Entries
 //     in the layout of Linux's `arp -n`.
 //
-// Not yet: DELAY/PROBE reconfirmation, address conflict detection (RFC
-// 5227), Linux's locktime.
+//   - Address conflict detection (RFC 5227): Probe checks that an address
+//     is free before it is assigned; a host claiming one of our addresses
+//     gets one defending announcement per DefendInterval. Requests are
+//     rate-limited by a token bucket (RequestRate, RequestBurst).
+//
+// Not yet: DELAY/PROBE reconfirmation, Linux's locktime.
 package arp
 
 import (
@@ -41,6 +49,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapstack/tapstack/stack"
@@ -54,13 +63,22 @@ type Protocol struct {
 	clock stack.Clock
 	opts  Options
 
-	mu      sync.Mutex
-	idle    sync.Cond // signalled when running drops to zero after close
-	cache   cache
+	mu    sync.Mutex
+	idle  sync.Cond // signalled when running drops to zero after close
+	cache cache
 	// published holds the proxy entries (AddPublished).
 	published []published
-	closed    bool
-	running int // timer callbacks between their unlock and their writes
+	// probing holds the Probes in progress; nprobing counts them so the
+	// inbound path skips the lookup when there are none.
+	probing  map[key]*probeState
+	nprobing atomic.Int32
+	// defended is when each of our addresses was last defended.
+	defended map[key]time.Time
+	// tokens and tokensAt are the request rate limiter's bucket.
+	tokens   float64
+	tokensAt time.Time
+	closed   bool
+	running  int // timer callbacks between their unlock and their writes
 
 	rxMalformed     *stack.Counter
 	rxRequests      *stack.Counter
@@ -80,6 +98,12 @@ type Protocol struct {
 	txErrors        *stack.Counter
 	cacheEvicted    *stack.Counter
 	cacheFailed     *stack.Counter
+	txProbes        *stack.Counter
+	txDefend        *stack.Counter
+	defendLimited   *stack.Counter
+	acdConflict     *stack.Counter
+	txRateLimited   *stack.Counter
+	txUnicastProbes *stack.Counter
 }
 
 var (
@@ -99,6 +123,9 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		opts:  opts.withDefaults(),
 		cache: cache{m: make(map[key]*entry)},
 
+		probing:  make(map[key]*probeState),
+		defended: make(map[key]time.Time),
+
 		rxMalformed:     c.Get("arp.rx.malformed"),
 		rxRequests:      c.Get("arp.rx.requests"),
 		rxReplies:       c.Get("arp.rx.replies"),
@@ -117,7 +144,15 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		txErrors:        c.Get("arp.tx.errors"),
 		cacheEvicted:    c.Get("arp.cache.evicted"),
 		cacheFailed:     c.Get("arp.cache.failed"),
+		txProbes:        c.Get("arp.tx.probes"),
+		txDefend:        c.Get("arp.tx.defend"),
+		defendLimited:   c.Get("arp.tx.defend_limited"),
+		acdConflict:     c.Get("arp.acd.conflict"),
+		txRateLimited:   c.Get("arp.tx.rate_limited"),
+		txUnicastProbes: c.Get("arp.tx.unicast_probes"),
 	}
+	p.tokens = float64(p.opts.RequestBurst)
+	p.tokensAt = p.clock.Now()
 	p.idle.L = &p.mu
 	if err := s.RegisterNetwork(p); err != nil {
 		return nil, err
@@ -238,8 +273,30 @@ func sourceFor(nic *stack.NIC, target netip.Addr) netip.Addr {
 	return netip.IPv4Unspecified()
 }
 
-// sendRequest broadcasts a request for target. p.mu must not be held.
+// allowRequest takes a token from the request rate limiter; it reports
+// false (and counts) when the bucket is empty. p.mu must not be held.
+func (p *Protocol) allowRequest() bool {
+	now := p.clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if dt := now.Sub(p.tokensAt); dt > 0 {
+		p.tokens = min(p.tokens+dt.Seconds()*p.opts.RequestRate, float64(p.opts.RequestBurst))
+		p.tokensAt = now
+	}
+	if p.tokens < 1 {
+		p.txRateLimited.Inc()
+		return false
+	}
+	p.tokens--
+	return true
+}
+
+// sendRequest broadcasts a request for target, unless the rate limiter
+// refuses. p.mu must not be held.
 func (p *Protocol) sendRequest(nic *stack.NIC, target netip.Addr) {
+	if !p.allowRequest() {
+		return
+	}
 	p.send(nic, stack.BroadcastMAC, Fields{
 		Op:        OpRequest,
 		SenderMAC: nic.LinkAddress(),
@@ -357,6 +414,12 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) {
 		return
 	}
 	sha, spa, tpa := h.SenderMAC(), h.SenderIP(), h.TargetIP()
+	if p.nprobing.Load() > 0 && !sha.IsMulticast() && !sha.IsZero() && sha != nic.LinkAddress() &&
+		p.checkProbes(nic, sha, spa, tpa) {
+		// Another host claims, or probes for, an address we are probing
+		// for. (Checked first: a reply to our probe has target 0.0.0.0.)
+		return
+	}
 	if sha.IsMulticast() || sha.IsZero() || !unicastIP(tpa) ||
 		!(unicastIP(spa) || spa.IsUnspecified()) {
 		p.rxBadAddress.Inc()
@@ -370,8 +433,10 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) {
 	if nic.HasAddress(spa) {
 		// Another host claims one of our addresses. Like Linux (whose
 		// route check rejects a local source) we neither learn nor
-		// answer; conflict detection (RFC 5227) acts on this later.
+		// answer; we defend the address with an announcement (RFC 5227
+		// section 2.4 (b)), at most once per DefendInterval.
 		p.rxConflict.Inc()
+		p.defend(nic, spa)
 		return
 	}
 	forUs := nic.HasAddress(tpa)
@@ -472,14 +537,7 @@ func (p *Protocol) AddressAdded(nic *stack.NIC, addr netip.Prefix) {
 	if closed {
 		return
 	}
-	p.send(nic, stack.BroadcastMAC, Fields{
-		Op:        OpRequest,
-		SenderMAC: nic.LinkAddress(),
-		SenderIP:  addr.Addr(),
-		TargetIP:  addr.Addr(),
-	})
-	p.txRequests.Inc()
-	p.txGratuitous.Inc()
+	p.announce(nic, addr.Addr())
 }
 
 // Entries returns a snapshot of the neighbour cache and the published

@@ -129,7 +129,19 @@ func TestNotAnswered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, arp.Options{})
 			f.deliver(tc.in, stack.BroadcastMAC)
-			if frames := f.link.take(); len(frames) != 0 {
+			frames := f.link.take()
+			if tc.counter == "arp.rx.conflict" {
+				// Not answered, but defended with one announcement.
+				if len(frames) != 1 {
+					t.Fatalf("sent %+v, want one defending announcement", frames)
+				}
+				a := decodeARP(t, frames[0])
+				if a.Op != arp.OpRequest || a.SenderIP != ourIP || a.TargetIP != ourIP || a.SenderMAC != ourMAC || frames[0].dst != stack.BroadcastMAC {
+					t.Fatalf("defence %+v", a)
+				}
+				frames = nil
+			}
+			if len(frames) != 0 {
 				t.Fatalf("answered: %+v", frames)
 			}
 			if n := len(f.arp.Entries()); n != 0 {
