@@ -122,10 +122,10 @@ func (pr *Protocol) Stack() *stack.Stack { return pr.s }
 
 // counters are the named events of the IPv4 and ICMP layers, fetched once.
 type counters struct {
-	rxPackets, rxDelivered                                    *stack.Counter
-	rxTooShort, rxBadVersion, rxBadIHL, rxBadTotalLength      *stack.Counter
-	rxBadChecksum, rxBadSource, rxNotForUs                    *stack.Counter
-	rxUnknownProtocol, rxNoPort, rxBadOptions                 *stack.Counter
+	rxPackets, rxDelivered                               *stack.Counter
+	rxTooShort, rxBadVersion, rxBadIHL, rxBadTotalLength *stack.Counter
+	rxBadChecksum, rxBadSource, rxNotForUs               *stack.Counter
+	rxUnknownProtocol, rxNoPort, rxBadOptions            *stack.Counter
 
 	reasmFragments, reasmOK, reasmTimeout, reasmOverlap, reasmTooBig *stack.Counter
 	reasmEvicted, reasmDuplicate, reasmMalformed                     *stack.Counter
