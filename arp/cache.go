@@ -14,16 +14,18 @@ type State uint8
 
 // Entry states.
 //
-// The life of an entry: a send to an unknown next hop creates it
-// INCOMPLETE and broadcasts requests; a reply makes it REACHABLE (a request
-// or an unsolicited update makes it STALE); after ReachableTime a REACHABLE
-// entry becomes STALE, which is still used to send; when resolution gives
-// up the entry becomes FAILED. STALE entries nobody sends through and
-// FAILED entries are removed after GCStaleTime.
-//
-// DELAY and PROBE (unicast reconfirmation of a STALE entry in use) are
-// named here so the cache has room for them, but this version never enters
-// them: a STALE entry stays in use until new ARP traffic updates it.
+// The life of an entry (Linux's neighbour unreachability detection): a
+// send to an unknown next hop creates it INCOMPLETE and broadcasts
+// requests; a reply makes it REACHABLE (a request or an unsolicited update
+// makes it STALE); after a randomised ReachableTime a REACHABLE entry
+// becomes STALE, which is still used to send. The first send through a
+// STALE entry moves it to DELAY; if no reply confirms it within
+// DelayFirstProbeTime it goes to PROBE and unicast requests are sent to
+// the known MAC, RetransTime apart, UcastProbes times; a reply makes it
+// REACHABLE again, silence makes it FAILED. When broadcast resolution
+// gives up the entry becomes FAILED too. STALE entries nobody sends
+// through and FAILED entries are removed after GCStaleTime. Static entries
+// are PERMANENT.
 const (
 	// Incomplete: a request was sent and no answer came yet; packets for
 	// the next hop wait in the entry's queue.
@@ -33,11 +35,11 @@ const (
 	// Stale: the link address is known but not recently confirmed. It is
 	// used to send.
 	Stale
-	// Delay: reserved (a STALE entry was used; waiting for upper-layer
-	// confirmation before probing). Not entered yet.
+	// Delay: a STALE entry was used to send; waiting DelayFirstProbeTime
+	// for a confirmation before probing. Still used to send.
 	Delay
-	// Probe: reserved (unicast requests reconfirming the entry). Not
-	// entered yet.
+	// Probe: unicast requests are reconfirming the entry. Still used to
+	// send.
 	Probe
 	// Failed: resolution gave up; the next send starts it again.
 	Failed
@@ -135,9 +137,6 @@ type entry struct {
 	key   key
 	mac   stack.MAC
 	state State
-	// used is set by every send through the entry; the STALE garbage
-	// collector keeps entries that were used since it last looked.
-	used bool
 	// probes is how many requests this resolution attempt has sent.
 	probes int
 	queue  []queued

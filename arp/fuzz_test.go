@@ -1,7 +1,9 @@
 package arp_test
 
 import (
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/stack"
@@ -20,6 +22,13 @@ func FuzzHandlePacket(f *testing.F) {
 	f.Add(reply, true)
 	f.Fuzz(func(t *testing.T, b []byte, sendFirst bool) {
 		fx := newFixture(t, arp.Options{CacheSize: 4})
+		// A static and a published entry, so their paths are fuzzed too.
+		if err := fx.arp.AddStatic(fx.nic, otherIP, otherMAC); err != nil {
+			t.Fatal(err)
+		}
+		if err := fx.arp.AddPublished(fx.nic, netip.MustParsePrefix("10.0.0.128/25"), stack.MAC{}); err != nil {
+			t.Fatal(err)
+		}
 		if sendFirst {
 			fx.send(peerIP, "queued")
 		}
@@ -31,9 +40,15 @@ func FuzzHandlePacket(f *testing.F) {
 				decodeARP(t, fr)
 			}
 		}
-		if n := len(fx.arp.Entries()); n > 4 {
+		if n := len(fx.arp.Entries()); n > 4+1 { // + the published entry
 			t.Fatalf("%d entries, limit 4", n)
 		}
+		if e, ok := fx.entry(otherIP); !ok || e.MAC != otherMAC || e.State != arp.Permanent {
+			t.Fatalf("traffic changed the static entry: %+v", e)
+		}
+		// Time passes: DELAY, PROBE, FAILED and collection run too.
+		fx.clk.Advance(2 * time.Minute)
+		fx.ip.take()
 		// Cleanup closes the stack and checks for leaked packets.
 	})
 }

@@ -40,7 +40,8 @@
 //     gets one defending announcement per DefendInterval. Requests are
 //     rate-limited by a token bucket (RequestRate, RequestBurst).
 //
-// Not yet: DELAY/PROBE reconfirmation, Linux's locktime.
+// Not yet: upper-layer reachability hints (TCP progress confirming an
+// entry), Linux's locktime.
 package arp
 
 import (
@@ -225,7 +226,14 @@ func (p *Protocol) WriteTo(nic *stack.NIC, nextHop netip.Addr, etherType uint16,
 	e := p.cache.m[k]
 	if e != nil && e.state.usable() {
 		mac := e.mac
-		e.used = true
+		if e.state == Stale {
+			// Reconfirm an entry in use (RFC 4861 7.3.3, as Linux does
+			// for ARP): wait DelayFirstProbeTime for a confirmation, then
+			// probe it with unicast requests.
+			p.cache.setState(e, Delay)
+			e.probes = 0
+			p.arm(e, p.opts.DelayFirstProbeTime)
+		}
 		p.mu.Unlock()
 		return nic.WriteLinkPacket(mac, etherType, pkt)
 	}
@@ -306,6 +314,23 @@ func (p *Protocol) sendRequest(nic *stack.NIC, target netip.Addr) {
 	p.txRequests.Inc()
 }
 
+// sendUnicastRequest sends a request for target to mac, its last known
+// address (a PROBE reconfirmation), unless the rate limiter refuses. p.mu
+// must not be held.
+func (p *Protocol) sendUnicastRequest(nic *stack.NIC, target netip.Addr, mac stack.MAC) {
+	if !p.allowRequest() {
+		return
+	}
+	p.send(nic, mac, Fields{
+		Op:        OpRequest,
+		SenderMAC: nic.LinkAddress(),
+		SenderIP:  sourceFor(nic, target),
+		TargetIP:  target,
+	})
+	p.txRequests.Inc()
+	p.txUnicastProbes.Inc()
+}
+
 // send builds an ARP packet in a new packet and writes it to dst. p.mu
 // must not be held: the write may block or re-enter.
 func (p *Protocol) send(nic *stack.NIC, dst stack.MAC, f Fields) {
@@ -335,6 +360,7 @@ func (p *Protocol) fire(e *entry) {
 	}
 	var (
 		request bool
+		unicast stack.MAC // the address of a unicast probe to send
 		failed  []queued
 	)
 	switch e.state {
@@ -351,19 +377,32 @@ func (p *Protocol) fire(e *entry) {
 		}
 	case Reachable:
 		p.cache.setState(e, Stale)
-		e.used = false
 		p.arm(e, p.opts.GCStaleTime)
-	case Stale, Delay, Probe:
-		if e.used {
-			e.used = false
-			p.arm(e, p.opts.GCStaleTime)
+	case Stale:
+		// Not used for GCStaleTime (a send would have moved it to DELAY).
+		p.cache.remove(e)
+	case Delay:
+		// No confirmation came: reconfirm with unicast requests.
+		p.cache.setState(e, Probe)
+		e.probes = 1
+		unicast = e.mac
+		p.arm(e, p.opts.RetransTime)
+	case Probe:
+		if e.probes < p.opts.UcastProbes {
+			e.probes++
+			unicast = e.mac
+			p.arm(e, p.opts.RetransTime)
 		} else {
-			p.cache.remove(e)
+			// The neighbour is gone; the next send resolves afresh.
+			e.mac = stack.MAC{}
+			p.cache.setState(e, Failed)
+			p.cacheFailed.Inc()
+			p.arm(e, p.opts.GCStaleTime)
 		}
 	case Failed:
 		p.cache.remove(e)
 	}
-	if !request && failed == nil {
+	if !request && failed == nil && unicast.IsZero() {
 		p.mu.Unlock()
 		return
 	}
@@ -373,6 +412,9 @@ func (p *Protocol) fire(e *entry) {
 	nic, addr := e.key.nic, e.key.addr
 	if request {
 		p.sendRequest(nic, addr)
+	}
+	if !unicast.IsZero() {
+		p.sendUnicastRequest(nic, addr, unicast)
 	}
 	for _, w := range failed {
 		p.txUnresolved.Inc()
@@ -511,14 +553,19 @@ func (p *Protocol) update(e *entry, mac stack.MAC, next State) []queued {
 	e.probes = 0
 	p.cache.setState(e, next)
 	if next == Reachable {
-		p.arm(e, p.opts.ReachableTime)
+		p.arm(e, p.reachableTime())
 	} else {
-		e.used = false
 		p.arm(e, p.opts.GCStaleTime)
 	}
 	q := e.queue
 	e.queue = nil
 	return q
+}
+
+// reachableTime returns a random time in [0.5, 1.5) × ReachableTime, as
+// Linux draws reachable_time from base_reachable_time.
+func (p *Protocol) reachableTime() time.Duration {
+	return time.Duration((0.5 + p.opts.Rand()) * float64(p.opts.ReachableTime))
 }
 
 // unicastIP reports whether a is an IPv4 address a host may have.
