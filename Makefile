@@ -12,7 +12,7 @@ FUZZTIME ?= 30s
 # that exist, so the target works while the tree grows).
 RACE_PKGS := $(foreach d,stack link tap arp ipv4 tcp host,$(if $(wildcard $(d)/*.go),./$(d)/...))
 
-.PHONY: all build test vet race deps bench demo fuzz clean
+.PHONY: all build test vet race deps bench demo fuzz sim clean
 
 all: build
 
@@ -32,21 +32,18 @@ test: deps vet
 # The netns integration tests run real ping and curl (and ip). Install them
 # only when one is missing and we are root; otherwise those tests skip and say why.
 deps:
-	@missing=""; \
-	command -v ping >/dev/null 2>&1 || missing="$$missing iputils-ping"; \
-	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
-	command -v ip   >/dev/null 2>&1 || missing="$$missing iproute2"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "deps: installing$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "deps: missing$$missing (not root or no apt-get): the integration tests that need them will skip"; \
-	  fi; \
-	fi
+	@bash scripts/deps.sh
 
+# Go micro-benchmarks of the hot paths, then the whole-system comparison
+# (tapstack vs gVisor netstack vs the Linux kernel) when its script exists.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; fi
+
+# The deterministic fault simulation with many seeds: make sim SEEDS=10000
+SEEDS ?= 1000
+sim:
+	$(GO) test -timeout 120m -run 'TestSim' ./internal/sim -seeds=$(SEEDS) -v=false
 
 demo:
 	bash scripts/demo.sh
