@@ -38,3 +38,31 @@ func ExampleRegister() {
 		ip.EtherType(), s.IP() == stack.IPWriter(ip), r.Local)
 	// Output: EtherType 0x0800, IP layer registered: true, route to ourselves is local: true
 }
+
+func ExampleValidateOptions() {
+	// A record route option with a pointer below its minimum (4), after a
+	// NOP: an ICMP parameter problem would point at octet 20+3.
+	opts := []byte{ipv4.OptionNOP, ipv4.OptionRecordRoute, 7, 3, 0, 0, 0, 0}
+	fmt.Println(ipv4.ValidateOptions(opts), ipv4.ValidateOptions([]byte{ipv4.OptionRouterAlert, 4, 0, 0}))
+	// Output: 3 -1
+}
+
+func ExampleOptions_forwarding() {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	// A router: packets not for us are forwarded; fragments for us are
+	// reassembled within 2 MiB and 15 seconds.
+	ip, err := ipv4.Register(s, ipv4.Options{Forwarding: true, ReassemblyMemory: 2 << 20, ReassemblyTimeout: 15e9})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	lan, _ := s.AddNIC("lan", nullLink{})
+	wan, _ := s.AddNIC("wan", nullLink{})
+	_ = lan.AddAddress(netip.MustParsePrefix("192.168.1.1/24"))
+	_ = wan.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
+	_ = s.AddRoute(stack.RouteEntry{Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.0.0.1")})
+	datagrams, bytes := ip.ReassemblyPending()
+	fmt.Println(datagrams, bytes)
+	// Output: 0 0
+}

@@ -2,9 +2,11 @@ package ipv4
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -653,14 +655,28 @@ func TestResolutionFailure(t *testing.T) {
 	}
 }
 
+// FuzzHandlePacket feeds inputs to the inbound path of a host and of a
+// router (Forwarding on), whole and, when they look like an IP packet,
+// cut into fragments (mode: bit 0 router, bit 1 reverse order, bits 2-4
+// the number of pieces minus one), and checks that nothing leaks, nothing
+// panics and the reassembly memory stays under its cap.
 func FuzzHandlePacket(f *testing.F) {
-	f.Add(ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr}, icmpMsg(ICMPEcho, 0, 1, []byte("x"))), false)
-	f.Add(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: ourAddr}, udpish("hi")), false)
-	f.Add(ipPacket(Fields{Protocol: 99, Src: peerAddr, Dst: ourAddr}, udpish("hi")), false)
+	f.Add(ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr}, icmpMsg(ICMPEcho, 0, 1, []byte("x"))), false, uint8(0))
+	f.Add(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: ourAddr}, udpish("hi")), false, uint8(0))
+	f.Add(ipPacket(Fields{Protocol: 99, Src: peerAddr, Dst: ourAddr}, udpish("hi")), false, uint8(1))
 	f.Add(ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr},
-		icmpMsg(ICMPDestUnreach, 4, 0, ipPacket(Fields{Protocol: 17, Src: ourAddr, Dst: peerAddr}, udpish("")))), true)
-	e := newEnv(f, Options{ICMPErrorRate: -1})
-	f.Fuzz(func(t *testing.T, b []byte, refuse bool) {
+		icmpMsg(ICMPDestUnreach, 4, 0, ipPacket(Fields{Protocol: 17, Src: ourAddr, Dst: peerAddr}, udpish("")))), true, uint8(0))
+	f.Add(ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr}, icmpMsg(ICMPEcho, 0, 1, pattern(700))), false, uint8(3<<2|2))
+	f.Add(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: farAddr, TTL: 5}, pattern(600)), false, uint8(1))
+	f.Add(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: farAddr, DF: true, Options: []byte{7, 3, 4, 0}}, pattern(600)), false, uint8(1|2<<2))
+	f.Add(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: ourAddr, Options: []byte{68, 4, 4, 0}}, pattern(100)), false, uint8(7<<2))
+	host := newEnv(f, Options{ICMPErrorRate: -1, ReassemblyMemory: 64 << 10})
+	rt := newRouter(f, Options{ICMPErrorRate: -1, ReassemblyMemory: 64 << 10}, 576)
+	f.Fuzz(func(t *testing.T, b []byte, refuse bool, mode uint8) {
+		e := host
+		if mode&1 != 0 {
+			e = rt.env
+		}
 		e.udp.refuse = refuse
 		for _, fixed := range []bool{false, true} {
 			in := b
@@ -671,17 +687,63 @@ func FuzzHandlePacket(f *testing.F) {
 					fixChecksum(in)
 				}
 			}
+			pkts := [][]byte{in}
+			if fixed {
+				pkts = fuzzFragments(in, 1+int(mode>>2&7), mode&2 != 0)
+			}
 			before := stack.LivePackets()
-			e.inject(in, ourMAC)
+			for _, pk := range pkts {
+				e.inject(pk, ourMAC)
+			}
 			e.pr.flushLoopback()
 			e.link.take()
+			rt.link1.take()
 			e.udp.takePackets()
 			e.udp.takeErrors()
 			if n := stack.LivePackets(); n != before {
 				t.Fatalf("leak: %d live packets, want %d", n, before)
 			}
+			if _, mem := e.pr.ReassemblyPending(); mem > 64<<10 {
+				t.Fatalf("reassembly holds %d bytes", mem)
+			}
 		}
 	})
+}
+
+// fuzzFragments cuts b, if it starts with a plausible IPv4 header, into n
+// fragments (pieces a multiple of 8 bytes, checksums fixed), in order or
+// reversed; otherwise it returns b alone.
+func fuzzFragments(b []byte, n int, reverse bool) [][]byte {
+	if len(b) < HeaderLen || n < 2 {
+		return [][]byte{b}
+	}
+	hl := int(b[0]&0xf) * 4
+	tl := int(binary.BigEndian.Uint16(b[2:]))
+	if hl < HeaderLen || tl < hl || tl > len(b) {
+		return [][]byte{b}
+	}
+	payload := b[hl:tl]
+	size := max(8, (len(payload)/n+7)&^7)
+	var out [][]byte
+	for off := 0; off < len(payload); off += size {
+		end := min(off+size, len(payload))
+		fr := append(append([]byte(nil), b[:hl]...), payload[off:end]...)
+		binary.BigEndian.PutUint16(fr[2:], uint16(len(fr)))
+		fo := uint16(off/8) | binary.BigEndian.Uint16(b[6:])&0x4000
+		if end < len(payload) {
+			fo |= 0x2000
+		}
+		binary.BigEndian.PutUint16(fr[6:], fo)
+		fixChecksum(fr)
+		out = append(out, fr)
+	}
+	if reverse {
+		slices.Reverse(out)
+	}
+	if len(out) == 0 {
+		return [][]byte{b}
+	}
+	return out
 }
 
 // sameError compares TransportErrors except their Transport bytes.
