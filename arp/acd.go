@@ -44,8 +44,8 @@ type probeState struct {
 // sender address (a reply to our probe, an announcement), or probes for
 // addr itself, Probe returns a *ConflictError naming that host's MAC,
 // which unwraps to stack.ErrAddressInUse. It returns ctx.Err() if ctx ends
-// first. With the default options it takes 4 to 7 seconds of the stack's
-// clock.
+// first, and stack.ErrClosed if the protocol is closed. With the default
+// options it takes 4 to 7 seconds of the stack's clock.
 func (p *Protocol) Probe(ctx context.Context, nic *stack.NIC, addr netip.Addr) error {
 	if nic == nil || !unicastIP(addr) {
 		return fmt.Errorf("arp: cannot probe for %v: %w", addr, stack.ErrInvalid)
@@ -86,6 +86,9 @@ func (p *Protocol) Probe(ctx context.Context, nic *stack.NIC, addr netip.Addr) e
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		case <-p.done:
+			t.Stop()
+			return stack.ErrClosed
 		}
 	}
 	o := &p.opts

@@ -217,3 +217,20 @@ func TestDefendRateLimit(t *testing.T) {
 		t.Errorf("entries %+v", es)
 	}
 }
+
+func TestProbeEndsOnClose(t *testing.T) {
+	f := newFixture(t, arp.Options{})
+	done := make(chan error, 1)
+	go func() { done <- f.arp.Probe(context.Background(), f.nic, probedIP) }()
+	// The clock never moves: only Close can end the Probe (or refuse it,
+	// if Close comes first).
+	f.arp.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, stack.ErrClosed) {
+			t.Fatalf("Probe = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Probe did not end on Close")
+	}
+}

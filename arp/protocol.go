@@ -79,6 +79,7 @@ type Protocol struct {
 	tokens   float64
 	tokensAt time.Time
 	closed   bool
+	done     chan struct{} // closed by Close; ends running Probes
 	running  int // timer callbacks between their unlock and their writes
 
 	rxMalformed     *stack.Counter
@@ -125,6 +126,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		cache: cache{m: make(map[key]*entry)},
 
 		probing:  make(map[key]*probeState),
+		done:     make(chan struct{}),
 		defended: make(map[key]time.Time),
 
 		rxMalformed:     c.Get("arp.rx.malformed"),
@@ -647,6 +649,8 @@ func (p *Protocol) Close() error {
 		return nil
 	}
 	p.closed = true
+	close(p.done)
+	p.published = nil
 	var drop []queued
 	for _, e := range p.cache.m {
 		drop = append(drop, e.queue...)
