@@ -80,7 +80,7 @@ type Protocol struct {
 	tokensAt time.Time
 	closed   bool
 	done     chan struct{} // closed by Close; ends running Probes
-	running  int // timer callbacks between their unlock and their writes
+	running  int           // timer callbacks between their unlock and their writes
 
 	rxMalformed     *stack.Counter
 	rxRequests      *stack.Counter
