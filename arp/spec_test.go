@@ -43,3 +43,23 @@ func TestParsePublished(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseSpecs(f *testing.F) {
+	f.Add("10.0.0.1=02:00:00:00:00:01")
+	f.Add("10.0.0.0/24=02:00:00:00:00:03")
+	f.Add("10.0.0.50")
+	f.Fuzz(func(t *testing.T, s string) {
+		if ip, mac, err := arp.ParseStatic(s); err == nil {
+			if !ip.Is4() || mac.IsZero() || mac.IsMulticast() {
+				t.Fatalf("ParseStatic(%q) = %v %v", s, ip, mac)
+			}
+		} else if strings.Contains(err.Error(), "\n") {
+			t.Fatalf("multi-line error %q", err)
+		}
+		if p, mac, err := arp.ParsePublished(s); err == nil {
+			if !p.Addr().Is4() || p != p.Masked() || mac.IsMulticast() {
+				t.Fatalf("ParsePublished(%q) = %v %v", s, p, mac)
+			}
+		}
+	})
+}

@@ -43,3 +43,24 @@ func TestParseVLANSpec(t *testing.T) {
 		t.Errorf("VLANName = %q", n)
 	}
 }
+
+func FuzzParseVLANSpec(f *testing.F) {
+	f.Add("10:10.0.10.2/24")
+	f.Add("4094:192.168.1.1/30:7")
+	f.Add("10:fe80::1/64")
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseVLANSpec(s)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		if v.VID < MinVID || v.VID > MaxVID || v.PCP > 7 || !v.Addr.Addr().Is4() {
+			t.Fatalf("ParseVLANSpec(%q) = %+v", s, v)
+		}
+		if back, err := ParseVLANSpec(v.String()); err != nil || back != v {
+			t.Fatalf("round trip of %+v: %+v, %v", v, back, err)
+		}
+	})
+}
