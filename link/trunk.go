@@ -116,8 +116,8 @@ func (t *Trunk) Counters() *stack.Counters {
 
 // Native returns the trunk's native endpoint, which carries untagged
 // frames (and receives priority-tagged ones, VID 0). Calling it again
-// returns the same endpoint (until it is closed). Without a native endpoint, untagged frames
-// are counted and dropped.
+// returns the same endpoint (until it is closed). Without a native
+// endpoint, untagged frames are counted and dropped.
 func (t *Trunk) Native() stack.LinkEndpoint {
 	ep, _ := t.port(0, 0) // cannot fail for VID 0
 	return ep
