@@ -176,3 +176,18 @@ func (p *Protocol) announce(nic *stack.NIC, addr netip.Addr) {
 	p.txRequests.Inc()
 	p.txGratuitous.Inc()
 }
+
+// ProbeAndAdd probes for addr's address on nic (see Probe) and, if no
+// other host uses it, adds it to nic, which announces it with a gratuitous
+// ARP. It is what a host does when it brings an address up; a conflict is
+// returned as from Probe (a *ConflictError, EADDRINUSE) and the address is
+// not added.
+func (p *Protocol) ProbeAndAdd(ctx context.Context, nic *stack.NIC, addr netip.Prefix) error {
+	if !addr.IsValid() {
+		return fmt.Errorf("arp: %v is not an address with a prefix length: %w", addr, stack.ErrInvalid)
+	}
+	if err := p.Probe(ctx, nic, addr.Addr()); err != nil {
+		return err
+	}
+	return nic.AddAddress(addr)
+}

@@ -234,3 +234,42 @@ func TestProbeEndsOnClose(t *testing.T) {
 		t.Fatal("Probe did not end on Close")
 	}
 }
+
+func TestProbeAndAdd(t *testing.T) {
+	a := newFixture(t, arp.Options{})
+	b := newFixture(t, arp.Options{})
+	b.link.mac = peerMAC
+	b.nic.RemoveAddress(ourIP)
+	a.link.peer, b.link.peer = b.link, a.link
+	a.link.take()
+
+	// b takes 10.0.0.7 (free), then a cannot.
+	run := func(f *fixture, addr string) error {
+		done := make(chan error, 1)
+		go func() { done <- f.arp.ProbeAndAdd(context.Background(), f.nic, netip.MustParsePrefix(addr)) }()
+		guard := time.Now().Add(10 * time.Second)
+		for {
+			select {
+			case err := <-done:
+				return err
+			default:
+			}
+			if !f.clk.runNext() {
+				runtime.Gosched()
+			}
+			if time.Now().After(guard) {
+				t.Fatal("ProbeAndAdd did not return")
+			}
+		}
+	}
+	if err := run(b, "10.0.0.7/24"); err != nil {
+		t.Fatal(err)
+	}
+	if !b.nic.HasAddress(probedIP) {
+		t.Fatal("address not added")
+	}
+	err := run(a, "10.0.0.7/24")
+	if !errors.Is(err, syscall.EADDRINUSE) || a.nic.HasAddress(probedIP) {
+		t.Fatalf("ProbeAndAdd of b's address = %v (added: %v), want EADDRINUSE and not added", err, a.nic.HasAddress(probedIP))
+	}
+}

@@ -1,8 +1,9 @@
 // Package arp is the Address Resolution Protocol (RFC 826) for Ethernet and
-// IPv4, with a neighbour cache shaped like Linux's: per-next-hop entries in
-// INCOMPLETE, REACHABLE, STALE and FAILED states, a bounded queue of packets
-// waiting for resolution, retransmitted broadcast requests, and a bounded
-// table that a flood of ARP traffic cannot grow.
+// IPv4, with a neighbour cache shaped like Linux's: per-interface,
+// per-next-hop entries in INCOMPLETE, REACHABLE, STALE, DELAY, PROBE,
+// FAILED and PERMANENT states, a bounded queue of packets waiting for
+// resolution, retransmitted and rate-limited requests, and a bounded table
+// that a flood of ARP traffic cannot grow.
 //
 // Register it with a stack; it becomes the stack's network protocol for
 // EtherType 0x0806 and the link resolver NICs use for unicast next hops.
@@ -36,7 +37,7 @@
 //     in the layout of Linux's `arp -n`.
 //
 //   - Address conflict detection (RFC 5227): Probe checks that an address
-//     is free before it is assigned; a host claiming one of our addresses
+//     is free before it is assigned (ProbeAndAdd also assigns it); a host claiming one of our addresses
 //     gets one defending announcement per DefendInterval. Requests are
 //     rate-limited by a token bucket (RequestRate, RequestBurst).
 //
