@@ -39,8 +39,24 @@ type Config struct {
 	// Gateway, when valid, is the default route's next hop; it must be
 	// inside the subnet of one of the interfaces.
 	Gateway netip.Addr
+	// Routes are static routes, added after the interfaces' addresses
+	// (which add their connected routes) and after Gateway.
+	Routes []Route
+	// StaticARP are permanent neighbour entries (flag M, like `arp -s`).
+	StaticARP []StaticARP
+	// ProxyARP are published entries (flag P, like `arp -s IP MAC pub`):
+	// ARP requests for their addresses are answered on another host's
+	// behalf.
+	ProxyARP []ProxyARP
+	// DetectConflicts runs RFC 5227 address conflict detection (an ARP
+	// probe, arp.Protocol.Probe, timed by ARP's Probe* options) for every
+	// interface address before it is assigned; New then fails with an
+	// error wrapping *arp.ConflictError when another host on the segment
+	// already uses one. All interfaces are probed at the same time.
+	DetectConflicts bool
 	// ARP, IPv4, TCP and UDP are the protocols' options; the zero values
-	// give Linux-like defaults.
+	// give Linux-like defaults. IPv4.Forwarding makes the host a router
+	// between its interfaces.
 	ARP  arp.Options
 	IPv4 ipv4.Options
 	TCP  tcp.Options
@@ -61,6 +77,43 @@ type Interface struct {
 	MAC stack.MAC
 	// Addr is the IPv4 address with its prefix length, e.g. 10.0.0.2/24.
 	Addr netip.Prefix
+	// Endpoint, when not nil, is the interface's link endpoint, used
+	// instead of Device and MAC: for example a VLAN port of a link.Trunk
+	// (802.1Q sub-interface). The host owns it from New on.
+	Endpoint stack.LinkEndpoint
+}
+
+// Route is a static route of a host.
+type Route struct {
+	// Dst is the destination prefix; 0.0.0.0/0 is a default route.
+	Dst netip.Prefix
+	// Gateway is the next hop; the zero Addr makes a device route
+	// (destinations in Dst are on-link on Interface).
+	Gateway netip.Addr
+	// Interface names the outgoing interface; empty means the interface
+	// whose subnet holds Gateway.
+	Interface string
+}
+
+// StaticARP is a permanent ARP entry.
+type StaticARP struct {
+	// Addr and MAC are the neighbour's addresses.
+	Addr netip.Addr
+	MAC  stack.MAC
+	// Interface names the interface; empty means the one whose subnet
+	// holds Addr.
+	Interface string
+}
+
+// ProxyARP is a published ARP entry: requests for an address in Prefix
+// are answered with MAC (zero: the interface's own, so the traffic comes
+// to this host, which must then route it, see IPv4.Forwarding).
+type ProxyARP struct {
+	Prefix netip.Prefix
+	MAC    stack.MAC
+	// Interface names the interface that answers; empty means the one
+	// whose subnet overlaps Prefix, else the first.
+	Interface string
 }
 
 // Host is a running virtual host. Its methods are safe for concurrent use.
@@ -70,6 +123,8 @@ type Host struct {
 	ipv4 *ipv4.Protocol
 	tcp  *tcp.Protocol
 	udp  *udp.Protocol
+
+	forwarding bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,7 +138,7 @@ func New(cfg Config) (h *Host, err error) {
 		return nil, errors.New("host: no interfaces configured")
 	}
 	s := stack.New(stack.Options{Clock: cfg.Clock})
-	h = &Host{s: s}
+	h = &Host{s: s, forwarding: cfg.IPv4.Forwarding}
 	added := 0
 	defer func() {
 		if err != nil {
@@ -104,30 +159,43 @@ func New(cfg Config) (h *Host, err error) {
 	if h.udp, err = udp.Register(s, cfg.UDP); err != nil {
 		return nil, fmt.Errorf("host: udp: %w", err)
 	}
+	nics := make([]*stack.NIC, len(cfg.Interfaces))
 	for i, ifc := range cfg.Interfaces {
 		name := ifc.Name
 		if name == "" {
 			name = "eth" + strconv.Itoa(i)
 		}
-		if ifc.Device == nil {
+		if ifc.Device == nil && ifc.Endpoint == nil {
 			return nil, fmt.Errorf("host: interface %s has no device", name)
 		}
 		if !ifc.Addr.IsValid() || !ifc.Addr.Addr().Is4() {
 			return nil, fmt.Errorf("host: interface %s: address %v is not an IPv4 prefix like 10.0.0.2/24", name, ifc.Addr)
 		}
-		mac := ifc.MAC
-		if mac.IsZero() {
-			mac = RandomMAC()
-		} else if mac.IsMulticast() {
-			return nil, fmt.Errorf("host: interface %s: MAC %v is a multicast address", name, mac)
+		ep := ifc.Endpoint
+		if ep == nil {
+			mac := ifc.MAC
+			if mac.IsZero() {
+				mac = RandomMAC()
+			} else if mac.IsMulticast() {
+				return nil, fmt.Errorf("host: interface %s: MAC %v is a multicast address", name, mac)
+			}
+			ep = link.NewEthernet(ifc.Device, mac)
 		}
-		nic, err := s.AddNIC(name, link.NewEthernet(ifc.Device, mac))
+		nic, err := s.AddNIC(name, ep)
 		if err != nil {
 			return nil, fmt.Errorf("host: interface %s: %w", name, err)
 		}
 		added = i + 1
-		if err := nic.AddAddress(ifc.Addr); err != nil {
-			return nil, fmt.Errorf("host: interface %s: %w", name, err)
+		nics[i] = nic
+	}
+	if cfg.DetectConflicts {
+		if err := h.probeAll(cfg.Interfaces, nics); err != nil {
+			return nil, err
+		}
+	}
+	for i, ifc := range cfg.Interfaces {
+		if err := nics[i].AddAddress(ifc.Addr); err != nil {
+			return nil, fmt.Errorf("host: interface %s: %w", nics[i].Name(), err)
 		}
 	}
 	if cfg.Gateway.IsValid() {
@@ -135,12 +203,38 @@ func New(cfg Config) (h *Host, err error) {
 			return nil, fmt.Errorf("host: default gateway: %w", err)
 		}
 	}
+	for _, r := range cfg.Routes {
+		if err := h.AddRoute(r); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range cfg.StaticARP {
+		nic, err := h.nicFor(e.Interface, netip.PrefixFrom(e.Addr, 32), false)
+		if err != nil {
+			return nil, fmt.Errorf("host: static ARP entry %v: %w", e.Addr, err)
+		}
+		if err := h.arp.AddStatic(nic, e.Addr, e.MAC); err != nil {
+			return nil, fmt.Errorf("host: static ARP entry %v: %w", e.Addr, err)
+		}
+	}
+	for _, e := range cfg.ProxyARP {
+		nic, err := h.nicFor(e.Interface, e.Prefix, true)
+		if err != nil {
+			return nil, fmt.Errorf("host: proxy ARP entry %v: %w", e.Prefix, err)
+		}
+		if err := h.arp.AddPublished(nic, e.Prefix, e.MAC); err != nil {
+			return nil, fmt.Errorf("host: proxy ARP entry %v: %w", e.Prefix, err)
+		}
+	}
 	return h, nil
 }
 
 func closeDevices(ifcs []Interface) {
 	for _, ifc := range ifcs {
-		if ifc.Device != nil {
+		switch {
+		case ifc.Endpoint != nil:
+			ifc.Endpoint.Close()
+		case ifc.Device != nil:
 			ifc.Device.Close()
 		}
 	}
@@ -158,6 +252,10 @@ func RandomMAC() stack.MAC {
 
 // Stack returns the host's stack, for routes, counters and NICs.
 func (h *Host) Stack() *stack.Stack { return h.s }
+
+// Forwarding reports whether the host routes packets between its
+// interfaces (Config.IPv4.Forwarding).
+func (h *Host) Forwarding() bool { return h.forwarding }
 
 // ARP returns the host's ARP protocol (its neighbour cache).
 func (h *Host) ARP() *arp.Protocol { return h.arp }

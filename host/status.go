@@ -21,39 +21,18 @@ func (h *Host) WriteStatus(w io.Writer, all bool) error {
 		}
 	}
 
-	b.WriteString("\n# routes\n")
-	for _, r := range h.s.Routes() {
-		dst := r.Dst.String()
-		if r.Dst.Bits() == 0 {
-			dst = "default"
-		}
-		b.WriteString(dst)
-		if r.Gateway.IsValid() {
-			fmt.Fprintf(&b, " via %s", r.Gateway)
-		}
-		if r.NIC != nil {
-			fmt.Fprintf(&b, " dev %s", r.NIC.Name())
-		}
-		if r.Src.IsValid() {
-			fmt.Fprintf(&b, " src %s", r.Src)
-		}
-		b.WriteByte('\n')
+	fwd := "off"
+	if h.forwarding {
+		fwd = "on"
 	}
+	fmt.Fprintf(&b, "\n# routes (forwarding %s)\n", fwd)
+	h.WriteRoutes(&b)
 
-	b.WriteString("\n# arp (neighbours)\n")
-	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "Address\tHWaddress\tIface\tState\tQueued")
-	for _, e := range h.arp.Entries() {
-		mac := e.MAC.String()
-		if e.MAC.IsZero() {
-			mac = "(incomplete)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", e.Addr, mac, e.NIC, e.State, e.Queued)
-	}
-	tw.Flush()
+	b.WriteString("\n# arp\n")
+	h.WriteARP(&b)
 
 	b.WriteString("\n# tcp\n")
-	tw = tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal\tPeer")
 	for _, c := range h.tcp.Connections() {
 		peer := "*:*"

@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/link"
+	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tap"
 )
 
@@ -26,43 +29,136 @@ var services = []struct {
 	{"chargen", 19, serveChargen},
 }
 
+// dadOptions time address conflict detection for `up`: about one second
+// (RFC 5227's 4 to 7 seconds are meant for DHCP clients on busy segments;
+// on a bridge the owner of an address answers a probe at once, and
+// NetworkManager's default probe lasts 200ms).
+func dadOptions(o arp.Options) arp.Options {
+	o.ProbeWait = 100 * time.Millisecond
+	o.ProbeNum = 3
+	o.ProbeMin = 150 * time.Millisecond
+	o.ProbeMax = 250 * time.Millisecond
+	o.AnnounceWait = 400 * time.Millisecond
+	return o
+}
+
+// openTaps opens every TAP of cfg with its capture and faults, and turns
+// them into the host's interfaces: a TAP with VLAN interfaces becomes a
+// link.Trunk. On error it closes what it opened.
+func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, closers []func(), err error) {
+	macs = map[string]stack.MAC{}
+	var devs []link.Device
+	defer func() {
+		if err != nil { // the host owns the devices only from host.New on
+			for _, d := range devs {
+				d.Close()
+			}
+			for _, c := range closers {
+				c()
+			}
+			closers = nil
+		}
+	}()
+	for _, t := range cfg.Taps {
+		dev, err := tap.Open(tap.Config{Name: t.Name, MTU: t.MTU, Bridge: t.Bridge})
+		if err != nil {
+			return nil, nil, nil, explainOpenError(t.Name, err)
+		}
+		var ldev link.Device = dev
+		devs = append(devs, dev)
+		if cfg.Pcap != "" {
+			f, err := os.Create(cfg.Pcap)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("cannot create pcap file: %v", err)
+			}
+			closers = append(closers, func() { f.Close() })
+			if ldev, err = link.NewCapture(ldev, f); err != nil {
+				return nil, nil, nil, fmt.Errorf("pcap %s: %v", cfg.Pcap, err)
+			}
+		}
+		if cfg.Faults != nil {
+			ldev = link.NewFaulty(ldev, *cfg.Faults)
+		}
+		mac := t.MAC
+		if mac.IsZero() {
+			mac = host.RandomMAC()
+		}
+		macs[t.Name] = mac
+		trunked := false
+		for _, n := range cfg.NICs {
+			if n.Tap == t.Name && n.VLAN != 0 {
+				trunked = true
+			}
+		}
+		var trunk *link.Trunk
+		if trunked {
+			trunk = link.NewTrunk(ldev, mac)
+		}
+		for _, n := range cfg.NICs {
+			if n.Tap != t.Name {
+				continue
+			}
+			ifc := host.Interface{Name: n.Name(), Addr: n.Addr}
+			switch {
+			case trunk == nil:
+				ifc.Device, ifc.MAC = ldev, mac
+			case n.VLAN == 0:
+				ifc.Endpoint = trunk.Native()
+			default:
+				if ifc.Endpoint, err = trunk.VLAN(n.VLAN, n.PCP); err != nil {
+					return nil, nil, nil, fmt.Errorf("VLAN %d on %s: %v", n.VLAN, t.Name, err)
+				}
+			}
+			ifcs = append(ifcs, ifc)
+		}
+	}
+	return ifcs, macs, closers, nil
+}
+
 // up runs the host until a value arrives on signals (nil: forever). It
 // prints one line to stdout when the host is up and one when it stopped.
 func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
-	dev, err := tap.Open(tap.Config{Name: cfg.Tap, MTU: cfg.MTU, Bridge: cfg.Bridge})
-	if err != nil {
-		return explainOpenError(cfg, err)
-	}
-	var ldev link.Device = dev
-	var pcapFile *os.File
-	if cfg.Pcap != "" {
-		f, err := os.Create(cfg.Pcap)
-		if err != nil {
-			dev.Close()
-			return fmt.Errorf("cannot create pcap file: %v", err)
-		}
-		pcapFile = f
-		defer f.Close()
-		if ldev, err = link.NewCapture(ldev, f); err != nil {
-			dev.Close()
-			return fmt.Errorf("pcap %s: %v", cfg.Pcap, err)
-		}
-	}
-	if cfg.Faults != nil {
-		ldev = link.NewFaulty(ldev, *cfg.Faults)
-	}
-	mac := cfg.MAC
-	if mac.IsZero() {
-		mac = host.RandomMAC()
-	}
-	h, err := host.New(host.Config{
-		Interfaces: []host.Interface{{Name: cfg.Tap, Device: ldev, MAC: mac, Addr: cfg.Addr}},
-		Gateway:    cfg.Gateway,
-	})
+	ifcs, macs, closers, err := openTaps(cfg)
 	if err != nil {
 		return err
 	}
+	for _, c := range closers {
+		defer c()
+	}
+	hc := host.Config{
+		Interfaces:      ifcs,
+		Gateway:         cfg.Gateway,
+		Routes:          cfg.Routes,
+		StaticARP:       cfg.StaticARP,
+		ProxyARP:        cfg.ProxyARP,
+		DetectConflicts: !cfg.NoDAD,
+		ARP:             dadOptions(arp.Options{}),
+	}
+	hc.IPv4.Forwarding = cfg.Forward
+	h, err := host.New(hc)
+	if err != nil {
+		var ce *arp.ConflictError
+		if errors.As(err, &ce) {
+			where := ce.NIC
+			if n := cfg.nic(ce.NIC); n != nil {
+				if t := cfg.tap(n.Tap); t != nil && t.Bridge != "" {
+					where = t.Bridge
+					if n.VLAN != 0 {
+						where += fmt.Sprintf(" (VLAN %d)", n.VLAN)
+					}
+				}
+			}
+			return fmt.Errorf("%v is already in use on %s by %v; choose another address", ce.Addr, where, ce.MAC)
+		}
+		return err
+	}
 	defer h.Close()
+
+	ctl, err := listenControl(cfg, h)
+	if err != nil {
+		return err
+	}
+	defer ctl.close()
 
 	hl, err := h.Listen(":80")
 	if err != nil {
@@ -109,22 +205,36 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	}()
 	serving = append(serving, "udp-echo:7")
 
-	where := cfg.Tap
-	if cfg.Bridge != "" {
-		where += " (bridge " + cfg.Bridge + ")"
+	var descs []string
+	for _, n := range cfg.NICs {
+		t := cfg.tap(n.Tap)
+		d := n.Name()
+		if t.Bridge != "" {
+			d += " (bridge " + t.Bridge + ")"
+		}
+		mtu := t.MTU
+		if nic := h.Stack().NIC(n.Name()); nic != nil {
+			mtu = nic.MTU()
+		}
+		descs = append(descs, fmt.Sprintf("%s as %s mac %s mtu %d", d, n.Addr, macs[n.Tap], mtu))
 	}
 	extra := ""
 	if cfg.Gateway.IsValid() {
 		extra = " gateway " + cfg.Gateway.String()
 	}
-	if pcapFile != nil {
+	if len(cfg.Routes) > 0 {
+		extra += fmt.Sprintf(" routes %d", len(cfg.Routes))
+	}
+	if cfg.Forward {
+		extra += " forwarding"
+	}
+	if cfg.Pcap != "" {
 		extra += " pcap " + cfg.Pcap
 	}
 	if cfg.Faults != nil {
 		extra += " faults " + cfg.FaultSpec
 	}
-	fmt.Fprintf(stdout, "tapstack: up on %s as %s mac %s mtu %d%s, serving %s\n",
-		where, cfg.Addr, mac, h.Stack().NICs()[0].MTU(), extra, strings.Join(serving, " "))
+	fmt.Fprintf(stdout, "tapstack: up on %s%s, serving %s\n", strings.Join(descs, ", "), extra, strings.Join(serving, " "))
 
 	var sig os.Signal
 	if signals != nil {
@@ -142,10 +252,10 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 
 // explainOpenError turns a failure to open the TAP into one actionable
 // line: tap's operator errors are worded for printing already.
-func explainOpenError(cfg upConfig, err error) error {
+func explainOpenError(name string, err error) error {
 	var te *tap.Error
 	if errors.As(err, &te) {
 		return err
 	}
-	return fmt.Errorf("cannot open TAP %s: %v", cfg.Tap, err)
+	return fmt.Errorf("cannot open TAP %s: %v", name, err)
 }

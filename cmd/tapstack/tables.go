@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// parseQuery parses the flags of route, arp and status (with extra flags
+// added by the caller) and returns the host's control socket.
+func parseQuery(cmd string, args []string, fs *flag.FlagSet) (string, error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	tap := fs.String("tap", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", err
+		}
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+			msg = "unknown flag " + name + " for " + cmd
+		} else if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+			msg = "flag " + name + " needs a value"
+		}
+		return "", usagef("%s", msg)
+	}
+	if fs.NArg() > 0 {
+		return "", usagef("unexpected argument %q to %s", fs.Arg(0), cmd)
+	}
+	if *tap != "" {
+		if err := checkIfName("--tap", *tap); err != nil {
+			return "", err
+		}
+	}
+	return findHost(*tap)
+}
+
+// runRoute is `tapstack route [--tap NAME]`: the route table of a running
+// host, like `ip route`.
+func runRoute(args []string, stdout io.Writer) error {
+	addr, err := parseQuery("route", args, flag.NewFlagSet("route", flag.ContinueOnError))
+	if err != nil {
+		return err
+	}
+	out, err := controlDo(addr, "GET", "/route")
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, out)
+	return err
+}
+
+// runStatus is `tapstack status [--tap NAME] [--all]`: the status page.
+func runStatus(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	all := fs.Bool("all", false, "")
+	addr, err := parseQuery("status", args, fs)
+	if err != nil {
+		return err
+	}
+	path := "/status"
+	if *all {
+		path += "?all"
+	}
+	out, err := controlDo(addr, "GET", path)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, out)
+	return err
+}
+
+// runARP is `tapstack arp [--tap NAME] [-d IP | --flush]`: the ARP table
+// of a running host in the layout of `arp -n`, or a change to it.
+func runARP(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("arp", flag.ContinueOnError)
+	del := fs.String("d", "", "")
+	flush := fs.Bool("flush", false, "")
+	addr, err := parseQuery("arp", args, fs)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *del != "" && *flush:
+		return usagef("arp: -d and --flush exclude each other")
+	case *del != "":
+		ip, err := netip.ParseAddr(*del)
+		if err != nil || !ip.Is4() {
+			return usagef("malformed arp -d %q: want an IPv4 address like 10.0.0.1", *del)
+		}
+		_, err = controlDo(addr, "POST", "/arp/delete?ip="+url.QueryEscape(ip.String()))
+		return err
+	case *flush:
+		out, err := controlDo(addr, "POST", "/arp/flush")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "flushed %s entries\n", strings.TrimSpace(out))
+		return nil
+	}
+	out, err := controlDo(addr, "GET", "/arp")
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, out)
+	return err
+}

@@ -1,0 +1,522 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/link"
+	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tap"
+)
+
+// tapConfig is one TAP device of `up`.
+type tapConfig struct {
+	Name   string
+	Bridge string    // "": not attached
+	MTU    int       // of the TAP and of every interface on it
+	MAC    stack.MAC // zero: random
+}
+
+// nicConfig is one interface of `up`: the TAP's native (untagged)
+// interface, or a VLAN sub-interface on it.
+type nicConfig struct {
+	Tap  string // name of the TAP it is on
+	VLAN uint16 // 0: native
+	PCP  uint8  // priority of the VLAN's tags
+	Addr netip.Prefix
+}
+
+// Name is the interface's name: the TAP's, or TAP.VID for a VLAN.
+func (n nicConfig) Name() string {
+	if n.VLAN == 0 {
+		return n.Tap
+	}
+	return link.VLANName(n.Tap, n.VLAN)
+}
+
+// upConfig is the validated command line of `tapstack up`.
+type upConfig struct {
+	Taps      []tapConfig
+	NICs      []nicConfig
+	Gateway   netip.Addr // zero: none
+	Routes    []host.Route
+	Forward   bool
+	StaticARP []host.StaticARP
+	ProxyARP  []host.ProxyARP
+	NoDAD     bool              // skip address conflict detection
+	Pcap      string            // "": no capture
+	Faults    *link.FaultConfig // nil: none
+	FaultSpec string            // the --faults text, for the up line
+}
+
+// tap returns the TAP called name.
+func (c *upConfig) tap(name string) *tapConfig {
+	for i := range c.Taps {
+		if c.Taps[i].Name == name {
+			return &c.Taps[i]
+		}
+	}
+	return nil
+}
+
+// nic returns the interface called name.
+func (c *upConfig) nic(name string) *nicConfig {
+	for i := range c.NICs {
+		if c.NICs[i].Name() == name {
+			return &c.NICs[i]
+		}
+	}
+	return nil
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// parseUp parses and validates the flags of `up`. Every error is a
+// *usageError (or flag.ErrHelp).
+func parseUp(args []string) (upConfig, error) {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var (
+		tapName = fs.String("tap", "", "")
+		bridge  = fs.String("bridge", "", "")
+		addr    = fs.String("addr", "", "")
+		gateway = fs.String("gateway", "", "")
+		mac     = fs.String("mac", "", "")
+		mtu     = fs.String("mtu", "1500", "")
+		pcap    = fs.String("pcap", "", "")
+		faults  = fs.String("faults", "", "")
+		forward = fs.Bool("forward", false, "")
+		noDAD   = fs.Bool("no-dad", false, "")
+
+		nics, vlans, routes, arps, proxies listFlag
+	)
+	fs.Var(&nics, "nic", "")
+	fs.Var(&vlans, "vlan", "")
+	fs.Var(&routes, "route", "")
+	fs.Var(&arps, "arp", "")
+	fs.Var(&proxies, "arp-proxy", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return upConfig{}, err
+		}
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+			msg = "unknown flag " + name + " for up"
+		} else if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+			msg = "flag " + name + " needs a value"
+		} else if _, rest, ok := strings.Cut(msg, "invalid boolean value "); ok {
+			msg = "malformed boolean " + rest + " (want --flag or --flag=false)"
+		}
+		return upConfig{}, usagef("%s", msg)
+	}
+	if fs.NArg() > 0 {
+		return upConfig{}, usagef("unexpected argument %q to up (flags only)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var cfg upConfig
+	cfg.Forward, cfg.NoDAD = *forward, *noDAD
+
+	// The one-interface shorthand: --tap with --addr and/or --vlan.
+	if *tapName == "" {
+		if len(nics) == 0 {
+			return cfg, usagef("up needs --tap NAME (the TAP device, e.g. tap0) or --nic TAP,addr=CIDR,...")
+		}
+		for _, f := range []string{"bridge", "addr", "mac", "mtu", "vlan"} {
+			if set[f] {
+				return cfg, usagef("--%s goes with --tap (with --nic, write %s= inside the --nic value)", f, f)
+			}
+		}
+	} else {
+		if err := checkIfName("--tap", *tapName); err != nil {
+			return cfg, err
+		}
+		t := tapConfig{Name: *tapName}
+		if *bridge != "" {
+			if err := checkIfName("--bridge", *bridge); err != nil {
+				return cfg, err
+			}
+			if *bridge == *tapName {
+				return cfg, usagef("--bridge and --tap are both %q", *bridge)
+			}
+			t.Bridge = *bridge
+		}
+		if *mac != "" {
+			m, err := parseMAC("--mac", *mac)
+			if err != nil {
+				return cfg, err
+			}
+			t.MAC = m
+		}
+		n, err := parseMTU("--mtu", *mtu)
+		if err != nil {
+			return cfg, err
+		}
+		t.MTU = n
+		if *addr == "" && len(vlans) == 0 {
+			return cfg, usagef("up needs --addr CIDR (the host's address, e.g. 10.0.0.2/24) or --vlan VID:CIDR")
+		}
+		cfg.Taps = append(cfg.Taps, t)
+		if *addr != "" {
+			p, err := parseHostPrefix("--addr", *addr)
+			if err != nil {
+				return cfg, err
+			}
+			cfg.NICs = append(cfg.NICs, nicConfig{Tap: t.Name, Addr: p})
+		}
+		for _, v := range vlans {
+			spec, err := link.ParseVLANSpec(v)
+			if err != nil {
+				return cfg, usagef("malformed --vlan: %v", err)
+			}
+			if err := checkHostPrefix("--vlan "+v, spec.Addr); err != nil {
+				return cfg, err
+			}
+			cfg.NICs = append(cfg.NICs, nicConfig{Tap: t.Name, VLAN: spec.VID, PCP: spec.PCP, Addr: spec.Addr})
+		}
+	}
+	for _, v := range nics {
+		if err := parseNIC(&cfg, v); err != nil {
+			return cfg, err
+		}
+	}
+	// Interfaces: unique names and addresses.
+	for i, a := range cfg.NICs {
+		for _, b := range cfg.NICs[:i] {
+			if a.Name() == b.Name() {
+				if a.VLAN == 0 {
+					return cfg, usagef("TAP %s has two untagged interfaces (%v and %v): give one of them vlan=VID, or use one TAP per interface", a.Tap, b.Addr, a.Addr)
+				}
+				return cfg, usagef("VLAN %d on TAP %s is configured twice", a.VLAN, a.Tap)
+			}
+			if a.Addr.Addr() == b.Addr.Addr() {
+				return cfg, usagef("address %v is on both %s and %s", a.Addr.Addr(), b.Name(), a.Name())
+			}
+		}
+	}
+	for _, t := range cfg.Taps {
+		for _, b := range cfg.Taps {
+			if t.Name == b.Bridge {
+				return cfg, usagef("%s is both a TAP and a bridge", t.Name)
+			}
+		}
+	}
+
+	if *gateway != "" {
+		g, err := netip.ParseAddr(*gateway)
+		if err != nil || !g.Is4() {
+			return cfg, usagef("malformed --gateway %q: want an IPv4 address like 10.0.0.1", *gateway)
+		}
+		if err := checkNextHop(&cfg, "--gateway", g, ""); err != nil {
+			return cfg, err
+		}
+		cfg.Gateway = g
+	}
+	for _, r := range routes {
+		rt, err := parseRoute(&cfg, r)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Routes = append(cfg.Routes, rt)
+	}
+	for _, a := range arps {
+		ip, m, err := arp.ParseStatic(a)
+		if err != nil {
+			return cfg, usagef("malformed --arp: %v", err)
+		}
+		if !inSubnet(&cfg, ip, "") {
+			return cfg, usagef("--arp %s: %v is not inside any interface's subnet", a, ip)
+		}
+		cfg.StaticARP = append(cfg.StaticARP, host.StaticARP{Addr: ip, MAC: m})
+	}
+	for _, a := range proxies {
+		p, m, err := arp.ParsePublished(a)
+		if err != nil {
+			return cfg, usagef("malformed --arp-proxy: %v", err)
+		}
+		cfg.ProxyARP = append(cfg.ProxyARP, host.ProxyARP{Prefix: p, MAC: m})
+	}
+
+	if *pcap != "" && len(cfg.Taps) > 1 {
+		return cfg, usagef("--pcap captures one TAP: with several TAPs, capture on the bridges with tcpdump instead")
+	}
+	cfg.Pcap = *pcap
+	if *faults != "" {
+		fc, err := link.ParseFaults(*faults)
+		if err != nil {
+			return cfg, usagef("malformed --faults %q: %v", *faults, err)
+		}
+		cfg.Faults, cfg.FaultSpec = &fc, *faults
+	}
+	return cfg, nil
+}
+
+// parseNIC adds the interface of one --nic TAP,bridge=BR,addr=CIDR[,mtu=N][,mac=MAC][,vlan=VID[:PCP]].
+func parseNIC(cfg *upConfig, v string) error {
+	parts := strings.Split(v, ",")
+	if err := checkIfName("--nic "+v+": TAP", parts[0]); err != nil {
+		return err
+	}
+	n := nicConfig{Tap: parts[0]}
+	t := tapConfig{Name: parts[0]}
+	seen := map[string]bool{}
+	for _, kv := range parts[1:] {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || val == "" {
+			return usagef("malformed --nic %q: %q is not KEY=VALUE (keys: bridge, addr, mtu, mac, vlan)", v, kv)
+		}
+		if seen[k] {
+			return usagef("malformed --nic %q: %s given twice", v, k)
+		}
+		seen[k] = true
+		var err error
+		switch k {
+		case "bridge":
+			if err = checkIfName("--nic "+v+": bridge", val); err == nil && val == t.Name {
+				err = usagef("--nic %q: the bridge and the TAP are both %q", v, val)
+			}
+			t.Bridge = val
+		case "addr":
+			n.Addr, err = parseHostPrefix("--nic "+v+": addr", val)
+		case "mtu":
+			t.MTU, err = parseMTU("--nic "+v+": mtu", val)
+		case "mac":
+			t.MAC, err = parseMAC("--nic "+v+": mac", val)
+		case "vlan":
+			vid, pcp, ok := strings.Cut(val, ":")
+			x, perr := strconv.ParseUint(vid, 10, 16)
+			if perr != nil || x < link.MinVID || x > link.MaxVID {
+				return usagef("malformed --nic %q: vlan %q is not a VLAN ID in %d..%d", v, vid, link.MinVID, link.MaxVID)
+			}
+			n.VLAN = uint16(x)
+			if ok {
+				y, perr := strconv.ParseUint(pcp, 10, 8)
+				if perr != nil || y > 7 {
+					return usagef("malformed --nic %q: priority %q is not in 0..7", v, pcp)
+				}
+				n.PCP = uint8(y)
+			}
+		default:
+			return usagef("malformed --nic %q: unknown key %q (keys: bridge, addr, mtu, mac, vlan)", v, k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if !n.Addr.IsValid() {
+		return usagef("--nic %q needs addr=CIDR, e.g. --nic %s,addr=10.0.0.2/24", v, v)
+	}
+	// Several --nic on one TAP (VLANs on a trunk) share the TAP's settings:
+	// each may repeat them, but not contradict them.
+	if old := cfg.tap(t.Name); old != nil {
+		if t.Bridge != "" {
+			if old.Bridge != "" && old.Bridge != t.Bridge {
+				return usagef("TAP %s is given bridges %s and %s", t.Name, old.Bridge, t.Bridge)
+			}
+			old.Bridge = t.Bridge
+		}
+		if t.MTU != 0 {
+			if old.MTU != 0 && old.MTU != t.MTU {
+				return usagef("TAP %s is given MTUs %d and %d", t.Name, old.MTU, t.MTU)
+			}
+			old.MTU = t.MTU
+		}
+		if !t.MAC.IsZero() {
+			if !old.MAC.IsZero() && old.MAC != t.MAC {
+				return usagef("TAP %s is given MACs %v and %v", t.Name, old.MAC, t.MAC)
+			}
+			old.MAC = t.MAC
+		}
+	} else {
+		if t.MTU == 0 {
+			t.MTU = tap.DefaultMTU
+		}
+		cfg.Taps = append(cfg.Taps, t)
+	}
+	cfg.NICs = append(cfg.NICs, n)
+	return nil
+}
+
+// parseRoute parses --route PREFIX,via=IP[,dev=NAME] (PREFIX may be
+// "default"; a route may name dev= without via= for an on-link prefix).
+func parseRoute(cfg *upConfig, v string) (host.Route, error) {
+	var r host.Route
+	parts := strings.Split(v, ",")
+	dst := parts[0]
+	if dst == "default" {
+		dst = "0.0.0.0/0"
+	}
+	p, err := netip.ParsePrefix(dst)
+	if err != nil || !p.Addr().Is4() {
+		return r, usagef("malformed --route %q: %q is not an IPv4 prefix like 10.1.0.0/16 or default", v, parts[0])
+	}
+	if p != p.Masked() {
+		return r, usagef("malformed --route %q: %v has host bits set (did you mean %v?)", v, p, p.Masked())
+	}
+	r.Dst = p
+	for _, kv := range parts[1:] {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || val == "" {
+			return r, usagef("malformed --route %q: %q is not KEY=VALUE (keys: via, dev)", v, kv)
+		}
+		switch k {
+		case "via":
+			if r.Gateway.IsValid() {
+				return r, usagef("malformed --route %q: via given twice", v)
+			}
+			g, err := netip.ParseAddr(val)
+			if err != nil || !g.Is4() {
+				return r, usagef("malformed --route %q: via %q is not an IPv4 address", v, val)
+			}
+			r.Gateway = g
+		case "dev":
+			if r.Interface != "" {
+				return r, usagef("malformed --route %q: dev given twice", v)
+			}
+			if cfg.nic(val) == nil {
+				return r, usagef("--route %q: no interface %q (interfaces: %s)", v, val, nicNames(cfg))
+			}
+			r.Interface = val
+		default:
+			return r, usagef("malformed --route %q: unknown key %q (keys: via, dev)", v, k)
+		}
+	}
+	switch {
+	case r.Gateway.IsValid():
+		if err := checkNextHop(cfg, "--route "+v+": via", r.Gateway, r.Interface); err != nil {
+			return r, err
+		}
+	case r.Interface == "":
+		return r, usagef("--route %q needs via=IP (a gateway) or dev=NAME", v)
+	}
+	for _, o := range cfg.Routes {
+		if o.Dst == r.Dst && o.Gateway == r.Gateway && o.Interface == r.Interface {
+			return r, usagef("--route %q is given twice", v)
+		}
+	}
+	if r.Dst.Bits() == 0 && cfg.Gateway.IsValid() && cfg.Gateway == r.Gateway {
+		return r, usagef("--route %q repeats --gateway", v)
+	}
+	return r, nil
+}
+
+// checkNextHop checks that g is a neighbour: inside the subnet of an
+// interface (of dev, when given) and not our own address.
+func checkNextHop(cfg *upConfig, what string, g netip.Addr, dev string) error {
+	for _, n := range cfg.NICs {
+		if n.Addr.Addr() == g {
+			return usagef("%s %v is the host's own address", what, g)
+		}
+	}
+	if inSubnet(cfg, g, dev) {
+		return nil
+	}
+	if len(cfg.NICs) == 1 && what == "--gateway" {
+		return usagef("--gateway %v is not inside --addr subnet %v", g, cfg.NICs[0].Addr.Masked())
+	}
+	if dev != "" {
+		return usagef("%s %v is not inside the subnet of %s (%v)", what, g, dev, cfg.nic(dev).Addr.Masked())
+	}
+	return usagef("%s %v is not inside the subnet of any interface (%s)", what, g, subnets(cfg))
+}
+
+// inSubnet reports whether a is inside the subnet of an interface (of dev,
+// when given).
+func inSubnet(cfg *upConfig, a netip.Addr, dev string) bool {
+	for _, n := range cfg.NICs {
+		if (dev == "" || n.Name() == dev) && n.Addr.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func nicNames(cfg *upConfig) string {
+	var s []string
+	for _, n := range cfg.NICs {
+		s = append(s, n.Name())
+	}
+	return strings.Join(s, ", ")
+}
+
+func subnets(cfg *upConfig) string {
+	var s []string
+	for _, n := range cfg.NICs {
+		s = append(s, n.Addr.Masked().String())
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkIfName checks a Linux interface name.
+func checkIfName(what, name string) error {
+	switch {
+	case name == "":
+		return usagef("%s: empty interface name", what)
+	case len(name) > 15:
+		return usagef("%s %q is too long: interface names have at most 15 characters", what, name)
+	case strings.ContainsAny(name, "/:=, \t\n") || name == "." || name == "..":
+		return usagef("%s %q is not a valid interface name", what, name)
+	}
+	return nil
+}
+
+// parseHostPrefix parses an interface address like 10.0.0.2/24.
+func parseHostPrefix(what, s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() {
+		return p, usagef("malformed %s %q: want an IPv4 address with prefix length like 10.0.0.2/24", what, s)
+	}
+	return p, checkHostPrefix(what, p)
+}
+
+func checkHostPrefix(what string, p netip.Prefix) error {
+	if a := p.Addr(); a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return usagef("%s %v cannot be a host address", what, p)
+	}
+	if p.Bits() < 31 && (p.Addr() == p.Masked().Addr() || p.Addr() == lastAddr(p)) {
+		return usagef("%s %v is the network or broadcast address of its subnet", what, p)
+	}
+	return nil
+}
+
+func parseMAC(what, s string) (stack.MAC, error) {
+	m, err := stack.ParseMAC(s)
+	if err != nil {
+		return m, usagef("malformed %s %q: want six hex bytes like 02:00:00:00:00:01", what, s)
+	}
+	if m.IsZero() || m.IsMulticast() {
+		return m, usagef("%s %v is not a unicast address: the first byte must be even, e.g. 02:00:00:00:00:01", what, m)
+	}
+	return m, nil
+}
+
+func parseMTU(what, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, usagef("malformed %s %q: want a number like 1500", what, s)
+	}
+	if n < tap.MinMTU || n > tap.MaxMTU {
+		return 0, usagef("%s %d is out of range: want %d..%d", what, n, tap.MinMTU, tap.MaxMTU)
+	}
+	return n, nil
+}
+
+// lastAddr is the directed broadcast address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v |= uint32(1)<<(32-p.Bits()) - 1
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
