@@ -7,7 +7,15 @@
 // non-blocking descriptor wrapped in an *os.File, so reads wait in Go's
 // network poller and Close wakes a blocked read. (water, which does the same
 // open, leaks the descriptor when TUNSETIFF fails and cannot set
-// IFF_VNET_HDR, which the offload mode will need.)
+// IFF_VNET_HDR, which the offload mode needs.)
+//
+// Offloads (Config.Offload): the TAP is opened with IFF_VNET_HDR, a 12-byte
+// virtio-net header and TUNSETOFFLOAD CSUM|TSO4. Inbound, the kernel then
+// hands us TCP super-segments of up to 64 KiB (GRO/GSO) with checksums it
+// vouches for (Packet.ChecksumOK); outbound, a Packet with GSOSize or
+// ChecksumPartial is segmented and checksummed by the kernel. The Device
+// implements link.OffloadDevice, so link.Ethernet reports the capabilities
+// to the stack as a stack.Offloader.
 //
 // Namespaces: Open works in the network namespace of the calling OS thread
 // (lock the goroutine to a thread that entered a namespace, as
@@ -41,6 +49,13 @@ type Config struct {
 	MTU int
 	// Bridge, if set, is an existing Linux bridge the TAP is attached to.
 	Bridge string
+	// Offload opens the TAP with the virtio-net header (IFF_VNET_HDR) and
+	// asks the kernel for checksum and TCP segmentation offload (CSUM,
+	// TSO4): the kernel then hands us TCP super-segments of up to 64 KiB
+	// with verified checksums and segments and checksums ours. When the
+	// kernel refuses, Open logs one line and opens the TAP plain (see
+	// Device.Offload).
+	Offload bool
 }
 
 // DefaultMTU is the MTU of a TAP when Config.MTU is zero.
@@ -65,8 +80,9 @@ type Device struct {
 	name     string
 	mtu      int
 	file     *os.File
-	bufLen   int // read buffer: MTU + 14 + readSlack
+	bufLen   int // read buffer: MTU + 14 + readSlack (+ header and GSO room with vnet)
 	maxFrame int // largest frame delivered: MTU + 14 + tags
+	vnet     bool
 
 	mu       sync.Mutex
 	attached bool
@@ -79,6 +95,7 @@ type Device struct {
 
 type deviceStats struct {
 	rxFrames, rxBytes, rxErrors, rxTooLong, txFrames, txBytes, txErrors atomic.Uint64
+	rxGSO, rxCsumOK, rxBadVnet, txGSO, txCsumPartial                    atomic.Uint64
 }
 
 // Stats are a Device's frame counts.
@@ -90,6 +107,13 @@ type Stats struct {
 	TxFrames, TxBytes   uint64
 	// TxErrors counts failed writes.
 	TxErrors uint64
+	// With offloads: RxGSO counts received TCP super-segments (frames
+	// longer than the MTU allows), RxChecksumOK frames whose checksum the
+	// kernel vouched for, RxBadVirtioNet frames dropped for a GSO type we
+	// did not ask for; TxGSO and TxChecksumPartial count frames written
+	// for the kernel to segment or to checksum.
+	RxGSO, RxChecksumOK, RxBadVirtioNet uint64
+	TxGSO, TxChecksumPartial            uint64
 }
 
 // Open opens the TAP cfg.Name, creating it if absent, sets its MTU,
@@ -126,22 +150,57 @@ func Open(cfg Config) (*Device, error) {
 		}
 	}
 
-	file, name, err := openTAP(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI)
-	if err != nil {
-		return nil, err
+	var file *os.File
+	var name string
+	vnet := false
+	if cfg.Offload {
+		file, name, err = openTAP(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI|unix.IFF_VNET_HDR, setOffloads)
+		switch {
+		case err == nil:
+			vnet = true
+		case errors.Is(err, errNoOffload):
+			log.Printf("tap %s: no offloads (%v); using the plain TAP", cfg.Name, err)
+		default:
+			return nil, err
+		}
+	}
+	if !vnet {
+		if file, name, err = openTAP(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI, nil); err != nil {
+			return nil, err
+		}
 	}
 	if err := setUp(nl, name, mtu, bridge); err != nil {
 		file.Close()
 		return nil, err
 	}
-	return &Device{
+	d := &Device{
 		name:     name,
 		mtu:      mtu,
 		file:     file,
 		bufLen:   mtu + link.EthernetHeaderLen + readSlack,
 		maxFrame: mtu + link.EthernetHeaderLen + link.MaxVLANTags*link.VLANTagLen,
+		vnet:     vnet,
 		done:     make(chan struct{}),
-	}, nil
+	}
+	if vnet {
+		d.bufLen = VirtioNetHeaderLen + gsoFrameMax + 1
+	}
+	return d, nil
+}
+
+// errNoOffload wraps the kernel's refusal of IFF_VNET_HDR or of an offload.
+var errNoOffload = errors.New("offload refused")
+
+// setOffloads sets the 12-byte virtio-net header and asks for CSUM and
+// TSO4 on a TAP opened with IFF_VNET_HDR.
+func setOffloads(fd int) error {
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, VirtioNetHeaderLen); err != nil {
+		return fmt.Errorf("%w: TUNSETVNETHDRSZ: %v", errNoOffload, err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4); err != nil {
+		return fmt.Errorf("%w: TUNSETOFFLOAD CSUM|TSO4: %v", errNoOffload, err)
+	}
+	return nil
 }
 
 // checkName rejects names the kernel would refuse (dev_valid_name).
@@ -174,9 +233,10 @@ func findBridge(nl *netlink.Handle, name string) (netlink.Link, error) {
 }
 
 // openTAP opens /dev/net/tun and attaches the descriptor to the TAP name
-// with the given IFF_* flags (a vnet-header mode adds IFF_VNET_HDR here). It
-// returns a pollable file and the interface's name.
-func openTAP(name string, flags uint16) (*os.File, string, error) {
+// with the given IFF_* flags, then runs setup (if not nil) on the
+// descriptor. It returns a pollable file and the interface's name. A
+// refusal of IFF_VNET_HDR is reported wrapping errNoOffload.
+func openTAP(name string, flags uint16, setup func(fd int) error) (*os.File, string, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, "", openTunError(err)
@@ -189,7 +249,16 @@ func openTAP(name string, flags uint16) (*os.File, string, error) {
 	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
+		if flags&unix.IFF_VNET_HDR != 0 && errors.Is(err, syscall.EINVAL) {
+			return nil, "", fmt.Errorf("%w: TUNSETIFF IFF_VNET_HDR: %v", errNoOffload, err)
+		}
 		return nil, "", setIffError(name, err)
+	}
+	if setup != nil {
+		if err := setup(fd); err != nil {
+			unix.Close(fd)
+			return nil, "", err
+		}
 	}
 	// The descriptor is non-blocking, so os.NewFile registers it with the
 	// runtime poller: Read parks the goroutine, Close wakes it.
@@ -230,6 +299,8 @@ func (d *Device) Stats() Stats {
 		RxErrors: s.rxErrors.Load(), RxTooLong: s.rxTooLong.Load(),
 		TxFrames: s.txFrames.Load(), TxBytes: s.txBytes.Load(),
 		TxErrors: s.txErrors.Load(),
+		RxGSO:    s.rxGSO.Load(), RxChecksumOK: s.rxCsumOK.Load(), RxBadVirtioNet: s.rxBadVnet.Load(),
+		TxGSO: s.txGSO.Load(), TxChecksumPartial: s.txCsumPartial.Load(),
 	}
 }
 
@@ -263,6 +334,37 @@ func (d *Device) read(disp link.FrameDispatcher) {
 	defer close(d.done)
 	s := &d.stats
 	errs := 0
+	if d.vnet {
+		// The vnet reader keeps one 64 KiB packet to read into and
+		// copies small frames out (see readVnet).
+		headroom := stack.MaxPacketSize - d.bufLen
+		var p *stack.Packet
+		defer func() {
+			if p != nil {
+				p.Release()
+			}
+		}()
+		for {
+			if p == nil {
+				p = stack.NewPacket(headroom, d.bufLen)
+			}
+			n, err := d.file.Read(p.Bytes())
+			if err != nil {
+				if errors.Is(err, os.ErrClosed) {
+					return
+				}
+				s.rxErrors.Add(1)
+				errs++
+				if errors.Is(err, unix.EBADFD) || errors.Is(err, unix.EIO) || errs >= maxReadErrors {
+					d.stopReading(err)
+					return
+				}
+				continue
+			}
+			errs = 0
+			p = d.deliverVnet(p, n, disp)
+		}
+	}
 	for {
 		p := stack.NewPacket(stack.Headroom, d.bufLen)
 		n, err := d.file.Read(p.Bytes())
@@ -294,6 +396,57 @@ func (d *Device) read(disp link.FrameDispatcher) {
 	}
 }
 
+// smallFrame is the largest frame the vnet reader copies into a small
+// packet (leaving the 64 KiB read buffer for the next read).
+const smallFrame = 2048 - stack.Headroom
+
+// deliverVnet handles n bytes read into p (a virtio-net header and a
+// frame): it sets the checksum metadata from the header, and delivers the
+// frame either in a copy (small frames: p is kept for the next read) or in
+// p itself (then it returns nil and the reader takes a new packet).
+func (d *Device) deliverVnet(p *stack.Packet, n int, disp link.FrameDispatcher) *stack.Packet {
+	s := &d.stats
+	b := p.Bytes()[:n]
+	h := VirtioNetHeader(b)
+	if h.Validate() != nil {
+		s.rxBadVnet.Add(1)
+		return p
+	}
+	frame := b[VirtioNetHeaderLen:]
+	switch gso := h.GSOType() &^ VirtioNetGSOECN; {
+	case gso == VirtioNetGSONone:
+		if len(frame) > d.maxFrame {
+			s.rxTooLong.Add(1)
+			return p
+		}
+	case gso == VirtioNetGSOTCPv4:
+		s.rxGSO.Add(1)
+	default: // we offered only TSO4
+		s.rxBadVnet.Add(1)
+		return p
+	}
+	// NEEDS_CSUM: the checksum is partial, but the frame comes from the
+	// local kernel, intact. DATA_VALID: the kernel checked it.
+	ok := h.Flags()&(VirtioNetNeedsCsum|VirtioNetDataValid) != 0
+	if ok {
+		s.rxCsumOK.Add(1)
+	}
+	s.rxFrames.Add(1)
+	s.rxBytes.Add(uint64(len(frame)))
+	if len(frame) <= smallFrame {
+		q := stack.NewPacket(stack.Headroom, len(frame))
+		copy(q.Bytes(), frame)
+		q.ChecksumOK = ok
+		disp.DeliverFrame(q)
+		return p
+	}
+	p.SetLen(n)
+	p.Pull(VirtioNetHeaderLen)
+	p.ChecksumOK = ok
+	disp.DeliverFrame(p)
+	return nil
+}
+
 // stopReading records why the reader gave up. (A separate function, so
 // that the read loop's err does not escape to the heap on every read.)
 func (d *Device) stopReading(cause error) {
@@ -305,13 +458,70 @@ func (d *Device) stopReading(cause error) {
 // WriteFrame writes p, a complete Ethernet frame, with one write system
 // call, and releases it. It takes ownership of p. After Close it returns
 // stack.ErrClosed.
+//
+// Offloads: a packet with GSOSize > 0 (TSO; its TCP checksum field must
+// hold the pseudo-header sum, as with ChecksumPartial) may be up to
+// MaxGSOSize plus the Ethernet header; the kernel cuts it into segments of
+// GSOSize payload bytes. A ChecksumPartial packet's transport checksum is
+// completed by the kernel, or here in software on a TAP without offloads.
 func (d *Device) WriteFrame(p *stack.Packet) error {
+	if d.vnet {
+		return d.writeVnet(p)
+	}
 	defer p.Release()
+	if p.GSOSize > 0 {
+		d.stats.txErrors.Add(1)
+		return fmt.Errorf("tap %s: %w", d.name, ErrGSOUnsupported)
+	}
 	if p.Len() > d.maxFrame {
 		d.stats.txErrors.Add(1)
 		return fmt.Errorf("tap %s: %w: %d bytes, at most %d", d.name, link.ErrFrameTooLong, p.Len(), d.maxFrame)
 	}
-	n, err := d.file.Write(p.Bytes())
+	if p.ChecksumPartial {
+		if err := completeChecksum(p.Bytes()); err != nil {
+			d.stats.txErrors.Add(1)
+			return fmt.Errorf("tap %s: %w", d.name, err)
+		}
+	}
+	return d.write(p.Bytes(), 0)
+}
+
+// writeVnet writes p behind a virtio-net header describing its offloads.
+func (d *Device) writeVnet(p *stack.Packet) error {
+	max := d.maxFrame
+	if p.GSOSize > 0 {
+		max = gsoFrameMax
+	}
+	if p.Len() > max {
+		p.Release()
+		d.stats.txErrors.Add(1)
+		return fmt.Errorf("tap %s: %w: %d bytes, at most %d", d.name, link.ErrFrameTooLong, p.Len(), max)
+	}
+	f, err := txHeader(p.Bytes(), p.GSOSize, p.ChecksumPartial)
+	if err != nil {
+		p.Release()
+		d.stats.txErrors.Add(1)
+		return fmt.Errorf("tap %s: %w", d.name, err)
+	}
+	if p.Headroom() < VirtioNetHeaderLen { // not from NewPacket(stack.Headroom, ...): rare
+		q := stack.NewPacketFrom(p.Bytes())
+		p.Release()
+		p = q
+	}
+	defer p.Release()
+	f.Encode(p.Push(VirtioNetHeaderLen))
+	if f.GSOType != VirtioNetGSONone {
+		d.stats.txGSO.Add(1)
+	} else if f.Flags&VirtioNetNeedsCsum != 0 {
+		d.stats.txCsumPartial.Add(1)
+	}
+	return d.write(p.Bytes(), VirtioNetHeaderLen)
+}
+
+// write writes b (a frame behind hdr bytes of virtio-net header) with one
+// system call and counts it.
+func (d *Device) write(b []byte, hdr int) error {
+	n, err := d.file.Write(b)
 	if err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			return stack.ErrClosed
@@ -320,7 +530,7 @@ func (d *Device) WriteFrame(p *stack.Packet) error {
 		return fmt.Errorf("tap %s: write: %w", d.name, err)
 	}
 	d.stats.txFrames.Add(1)
-	d.stats.txBytes.Add(uint64(n))
+	d.stats.txBytes.Add(uint64(n - hdr))
 	return nil
 }
 

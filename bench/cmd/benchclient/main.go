@@ -1,0 +1,242 @@
+// Command benchclient is the Linux-side client of the whole-system
+// benchmark (scripts/bench.sh); it runs in the namespace of the bridge,
+// with kernel sockets.
+//
+//	benchclient tput  -addr 10.0.0.2 -dir up|down -streams N -dur 5s [-pid P]
+//	benchclient conns -addr 10.0.0.2 -n 5000 -pid P
+//	benchclient table -in results.tsv
+//
+// tput prints "gbps=G bytes=B secs=S cpu=C" (C: the server process's
+// user+system CPU seconds during the run, from /proc/P/stat). conns opens N
+// connections to the echo port, echoes one byte on each (so the server has
+// accepted and served it), and prints "kib_per_conn=K" from the server's
+// VmRSS before and after. table prints the results file as one table.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("benchclient: ")
+	if len(os.Args) < 2 {
+		log.Fatal("usage: benchclient tput|conns|table ...")
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	addr := fs.String("addr", "10.0.0.2", "server address")
+	dir := fs.String("dir", "down", "tput: up (client sends) or down (server sends)")
+	streams := fs.Int("streams", 1, "tput: parallel connections")
+	dur := fs.Duration("dur", 5*time.Second, "tput: duration")
+	pid := fs.Int("pid", 0, "server process id (for CPU and RSS)")
+	n := fs.Int("n", 5000, "conns: connections to open")
+	in := fs.String("in", "", "table: results file (metric<TAB>stack<TAB>value)")
+	fs.Parse(os.Args[2:])
+	switch os.Args[1] {
+	case "tput":
+		tput(*addr, *dir, *streams, *dur, *pid)
+	case "conns":
+		conns(*addr, *n, *pid)
+	case "table":
+		table(*in)
+	default:
+		log.Fatalf("unknown command %q", os.Args[1])
+	}
+}
+
+// cpuSeconds returns utime+stime of pid in seconds.
+func cpuSeconds(pid int) float64 {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Fields after the ")" that ends the command name: state is field 3;
+	// utime and stime are fields 14 and 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// rssKiB returns VmRSS of pid in KiB.
+func rssKiB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			v, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return v
+		}
+	}
+	log.Fatal("no VmRSS")
+	return 0
+}
+
+func tput(addr, dir string, streams int, dur time.Duration, pid int) {
+	port := "19"
+	if dir == "up" {
+		port = "9"
+	}
+	cs := make([]net.Conn, streams)
+	for i := range cs {
+		c, err := net.DialTimeout("tcp4", net.JoinHostPort(addr, port), 5*time.Second)
+		if err != nil {
+			log.Fatal(err)
+		}
+		cs[i] = c
+	}
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	cpu0 := cpuSeconds(pid)
+	start := time.Now()
+	deadline := start.Add(dur)
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			buf := make([]byte, 256<<10)
+			if dir == "up" {
+				for time.Now().Before(deadline) {
+					n, err := c.Write(buf)
+					total.Add(int64(n))
+					if err != nil {
+						log.Fatalf("upload: %v", err)
+					}
+				}
+				// Every byte is counted once the server has read it all
+				// and closed in turn.
+				c.(*net.TCPConn).CloseWrite()
+				c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				if _, err := io.Copy(io.Discard, c); err != nil {
+					log.Fatalf("upload: waiting for the server's close: %v", err)
+				}
+				return
+			}
+			c.SetReadDeadline(deadline)
+			for {
+				n, err := c.Read(buf)
+				total.Add(int64(n))
+				if err != nil {
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						log.Fatalf("download: %v", err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	cpu := cpuSeconds(pid) - cpu0
+	b := total.Load()
+	fmt.Printf("gbps=%.3f bytes=%d secs=%.3f cpu=%.2f\n", float64(b)*8/secs/1e9, b, secs, cpu)
+}
+
+func conns(addr string, n, pid int) {
+	before := rssKiB(pid)
+	cs := make([]net.Conn, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var d net.Dialer
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b [1]byte
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				c, err := d.DialContext(ctx, "tcp4", net.JoinHostPort(addr, "7"))
+				if err != nil {
+					log.Fatalf("conn %d: %v", i, err)
+				}
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				if _, err := c.Write([]byte{'x'}); err != nil {
+					log.Fatalf("conn %d: %v", i, err)
+				}
+				if _, err := io.ReadFull(c, b[:]); err != nil {
+					log.Fatalf("conn %d: echo: %v", i, err)
+				}
+				cs[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	time.Sleep(500 * time.Millisecond) // let the server settle (a measurement, not a synchronisation)
+	after := rssKiB(pid)
+	fmt.Printf("kib_per_conn=%.2f before=%.0f after=%.0f\n", (after-before)/float64(n), before, after)
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+// table prints metric rows with one column per stack and the ratios.
+func table(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	vals := map[string]map[string]string{}
+	var order []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		p := strings.Split(sc.Text(), "\t")
+		if len(p) != 3 {
+			continue
+		}
+		if vals[p[0]] == nil {
+			vals[p[0]] = map[string]string{}
+			order = append(order, p[0])
+		}
+		vals[p[0]][p[1]] = p[2]
+	}
+	ratio := func(a, b string) string {
+		x, err1 := strconv.ParseFloat(a, 64)
+		y, err2 := strconv.ParseFloat(b, 64)
+		if err1 != nil || err2 != nil || y == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fx", x/y)
+	}
+	get := func(m map[string]string, k string) string {
+		if v, ok := m[k]; ok && v != "" {
+			return v
+		}
+		return "-"
+	}
+	w := 0
+	for _, m := range order {
+		w = max(w, len(m))
+	}
+	fmt.Printf("%-*s | %10s | %10s | %10s | %15s | %15s\n", w, "metric", "tapstack", "gVisor", "kernel", "tapstack/gVisor", "tapstack/kernel")
+	fmt.Println(strings.Repeat("-", w+75))
+	for _, m := range order {
+		v := vals[m]
+		t, g, k := get(v, "tapstack"), get(v, "gvisor"), get(v, "kernel")
+		fmt.Printf("%-*s | %10s | %10s | %10s | %15s | %15s\n", w, m, t, g, k, ratio(t, g), ratio(t, k))
+	}
+}

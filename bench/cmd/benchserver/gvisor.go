@@ -1,0 +1,108 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// gvisorListen runs gVisor's netstack on a plain TAP (IFF_TAP|IFF_NO_PI:
+// fdbased cannot use a TAP's virtio-net header) on bridge, configured the
+// way embedders usually do (SACK and receive-buffer moderation on).
+func gvisorListen(tapName, bridge string, addr netip.Prefix) (func(int) (net.Listener, error), func(), error) {
+	const mtu = 1500
+	fd, err := openPlainTAP(tapName)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := bringUp(tapName, bridge, mtu); err != nil {
+		return nil, nil, err
+	}
+	var mac [6]byte
+	rand.Read(mac[:])
+	mac[0] = mac[0]&^1 | 2
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
+	ep, err := fdbased.New(&fdbased.Options{
+		FDs:            []int{fd},
+		MTU:            mtu,
+		EthernetHeader: true,
+		Address:        tcpip.LinkAddress(mac[:]),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("fdbased: %v", err)
+	}
+	if terr := s.CreateNIC(1, ep); terr != nil {
+		return nil, nil, fmt.Errorf("CreateNIC: %v", terr)
+	}
+	a4 := addr.Addr().As4()
+	pa := tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(a4), PrefixLen: addr.Bits()},
+	}
+	if terr := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); terr != nil {
+		return nil, nil, fmt.Errorf("AddProtocolAddress: %v", terr)
+	}
+	s.SetRouteTable([]tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: 1}})
+	listen := func(port int) (net.Listener, error) {
+		return gonet.ListenTCP(s, tcpip.FullAddress{NIC: 1, Port: uint16(port)}, ipv4.ProtocolNumber)
+	}
+	return listen, func() { s.Close(); unix.Close(fd) }, nil
+}
+
+// openPlainTAP opens /dev/net/tun as the TAP name without packet info or
+// virtio-net header.
+func openPlainTAP(name string) (int, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open /dev/net/tun: %w", err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("TUNSETIFF %s: %w", name, err)
+	}
+	return fd, nil
+}
+
+// bringUp sets the MTU, attaches the link to bridge and brings it up.
+func bringUp(name, bridge string, mtu int) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetMTU(l, mtu); err != nil {
+		return err
+	}
+	br, err := netlink.LinkByName(bridge)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", bridge, err)
+	}
+	if err := netlink.LinkSetMaster(l, br); err != nil {
+		return err
+	}
+	return netlink.LinkSetUp(l)
+}

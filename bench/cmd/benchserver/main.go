@@ -1,0 +1,171 @@
+// Command benchserver is the server side of the whole-system benchmark
+// (scripts/bench.sh). It runs the same services over one of three TCP/IP
+// stacks, so that only the stack differs between the columns of the table:
+//
+//	-stack tapstack  tapstack embedded (package host over tap.Open) on a TAP
+//	-stack gvisor    gVisor's netstack (fdbased endpoint) on a plain TAP
+//	-stack kernel    the Linux kernel's sockets (run it in a namespace)
+//
+// Services: HTTP on :80 (a 6-byte body), echo on :7 (a small buffer, for
+// the idle-connection test), discard on :9 (upload sink) and an endless
+// source on :19 (download). It prints "ready" once listening, writes a CPU
+// profile between SIGUSR1 and SIGUSR2 when -profile is set, and exits on
+// SIGTERM or SIGINT.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+)
+
+func main() {
+	stackName := flag.String("stack", "tapstack", "tapstack, gvisor or kernel")
+	tapName := flag.String("tap", "tap0", "TAP name (tapstack, gvisor)")
+	bridge := flag.String("bridge", "br0", "bridge the TAP joins (tapstack, gvisor)")
+	addr := flag.String("addr", "10.0.0.2/24", "the server's address (tapstack, gvisor)")
+	offload := flag.Bool("offload", false, "tapstack: open the TAP with the virtio-net header (CSUM, TSO4)")
+	profile := flag.String("profile", "", "CPU profile path prefix: SIGUSR1 starts <prefix>N.pprof, SIGUSR2 stops it")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("benchserver: ")
+
+	prefix, err := netip.ParsePrefix(*addr)
+	if err != nil {
+		log.Fatalf("-addr: %v", err)
+	}
+	var listen func(port int) (net.Listener, error)
+	var closeStack func()
+	switch *stackName {
+	case "tapstack":
+		listen, closeStack, err = tapstackListen(*tapName, *bridge, prefix, *offload)
+	case "gvisor":
+		listen, closeStack, err = gvisorListen(*tapName, *bridge, prefix)
+	case "kernel":
+		listen = func(port int) (net.Listener, error) { return net.Listen("tcp4", fmt.Sprintf(":%d", port)) }
+		closeStack = func() {}
+	default:
+		log.Fatalf("unknown -stack %q", *stackName)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	services := []struct {
+		port  int
+		serve func(net.Conn)
+	}{{7, serveEcho}, {9, serveDiscard}, {19, serveSource}}
+	for _, s := range services {
+		l, err := listen(s.port)
+		if err != nil {
+			log.Fatalf("listen :%d: %v", s.port, err)
+		}
+		go acceptLoop(l, s.serve)
+	}
+	hl, err := listen(80)
+	if err != nil {
+		log.Fatalf("listen :80: %v", err)
+	}
+	body := []byte("hello\n")
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write(body)
+		}),
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	go srv.Serve(hl)
+	fmt.Println("ready")
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	var prof *os.File
+	n := 0
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGUSR1:
+			if *profile == "" || prof != nil {
+				continue
+			}
+			n++
+			if prof, err = os.Create(fmt.Sprintf("%s%d.pprof", *profile, n)); err != nil {
+				log.Printf("profile: %v", err)
+				prof = nil
+				continue
+			}
+			pprof.StartCPUProfile(prof)
+		case syscall.SIGUSR2:
+			if prof != nil {
+				pprof.StopCPUProfile()
+				prof.Close()
+				prof = nil
+			}
+		default:
+			if prof != nil {
+				pprof.StopCPUProfile()
+				prof.Close()
+			}
+			srv.Close()
+			closeStack()
+			return
+		}
+	}
+}
+
+func acceptLoop(l net.Listener, serve func(net.Conn)) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			serve(c)
+		}()
+	}
+}
+
+// serveEcho echoes with a small buffer, so that an idle connection costs
+// the server little more than its goroutine and the stack's own state.
+func serveEcho(c net.Conn) {
+	var buf [512]byte
+	for {
+		n, err := c.Read(buf[:])
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// serveDiscard reads and drops until EOF, then closes (the client waits
+// for that close to know every byte arrived).
+func serveDiscard(c net.Conn) {
+	buf := make([]byte, 256<<10)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// serveSource writes until the client goes away.
+func serveSource(c net.Conn) {
+	buf := make([]byte, 256<<10)
+	for {
+		if _, err := c.Write(buf); err != nil {
+			return
+		}
+	}
+}

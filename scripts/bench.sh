@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# bench.sh: the whole-system benchmark of issue 5. One run puts three servers
+# side by side, one after the other, each in its own throwaway network
+# namespace with the Linux client on a bridge 10.0.0.1/24 and the server at
+# 10.0.0.2:
+#   tapstack  bench/cmd/benchserver -stack tapstack: tapstack embedded (host
+#             over tap.Open) on a TAP on the bridge (offloads on unless
+#             TAPSTACK_OFFLOAD=0)
+#   gVisor    the same server over gVisor's netstack (fdbased) on a plain TAP
+#             on the bridge
+#   kernel    the same server on kernel sockets in a second namespace, joined
+#             to the bridge by a veth pair
+# and prints one table with ratios. Needs root; installs wrk and ping with
+# apt-get when missing. Never touches the root namespace: the namespaces
+# tsbench-$$-* are removed on exit, also on failure.
+#
+# Environment: DUR (seconds per throughput/HTTP run, default 5), CONNS (idle
+# connections for the RSS row, default 5000), STACKS (default
+# "tapstack gvisor kernel"), PROFILE_DIR (write CPU profiles of the tapstack
+# server during the 1-stream download and upload there and print their top).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench.sh: needs root (network namespaces, bridges, TAPs): run sudo make bench" >&2
+	exit 1
+fi
+
+DUR="${DUR:-5}"
+CONNS="${CONNS:-5000}"
+STACKS="${STACKS:-tapstack gvisor kernel}"
+TAPSTACK_OFFLOAD="${TAPSTACK_OFFLOAD:-1}"
+PROFILE_DIR="${PROFILE_DIR:-}"
+
+missing=""
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+if [ -n "$missing" ]; then
+	echo "== installing$missing"
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+echo "== building bench/cmd/benchserver and benchclient (module bench/, with gVisor)"
+(cd bench && go build -o ../bin/benchserver ./cmd/benchserver && go build -o ../bin/benchclient ./cmd/benchclient)
+
+PREFIX="tsbench-$$"
+RESULTS="$(mktemp -t tsbench.XXXXXX)"
+LOG="$(mktemp -t tsbench-server.XXXXXX)"
+PID=""
+stop_server() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -TERM "$PID" 2>/dev/null || true
+		for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$PID" 2>/dev/null || true
+		wait "$PID" 2>/dev/null || true
+	fi
+	PID=""
+}
+del_namespaces() {
+	for ns in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-" || true); do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+}
+cleanup() {
+	status=$?
+	stop_server
+	del_namespaces
+	rm -f "$RESULTS" "$LOG"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# client_ns NAME: a namespace with lo up and bridge br0 10.0.0.1/24.
+client_ns() {
+	ip netns add "$1"
+	ip -n "$1" link set lo up
+	ip -n "$1" link add br0 type bridge
+	ip -n "$1" addr add 10.0.0.1/24 dev br0
+	ip -n "$1" link set br0 up
+}
+
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+kv() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
+
+run_stack() {
+	local name=$1 ns="$PREFIX-$1" srvns="$PREFIX-$1" args=()
+	client_ns "$ns"
+	case "$name" in
+	tapstack)
+		args=(-stack tapstack -tap tap0 -bridge br0 -addr 10.0.0.2/24)
+		[ "$TAPSTACK_OFFLOAD" = 1 ] && args+=(-offload)
+		[ -n "$PROFILE_DIR" ] && mkdir -p "$PROFILE_DIR" && args+=(-profile "$PROFILE_DIR/tapstack-")
+		;;
+	gvisor)
+		args=(-stack gvisor -tap tap0 -bridge br0 -addr 10.0.0.2/24)
+		;;
+	kernel)
+		srvns="$PREFIX-$1-srv"
+		ip netns add "$srvns"
+		ip -n "$srvns" link set lo up
+		ip -n "$ns" link add veth0 type veth peer name veth1 netns "$srvns"
+		ip -n "$ns" link set veth0 master br0
+		ip -n "$ns" link set veth0 up
+		ip -n "$srvns" addr add 10.0.0.2/24 dev veth1
+		ip -n "$srvns" link set veth1 up
+		args=(-stack kernel)
+		;;
+	esac
+	echo "== $name: benchserver ${args[*]}"
+	ip netns exec "$srvns" ./bin/benchserver "${args[@]}" >"$LOG" 2>&1 &
+	PID=$!
+	for _ in $(seq 1 100); do
+		grep -q '^ready' "$LOG" && break
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q '^ready' "$LOG"; then
+		echo "bench.sh: $name server did not come up:" >&2
+		cat "$LOG" >&2
+		exit 1
+	fi
+	local C=(timeout 180 ip netns exec "$ns")
+	# Wait until the server answers (ARP, listeners), then measure.
+	"${C[@]}" ping -c 1 -W 5 10.0.0.2 >/dev/null
+
+	local out avg
+	out="$("${C[@]}" ping -q -c 50 -i 0.01 10.0.0.2)"
+	avg="$(echo "$out" | awk -F/ '/^rtt/ {print $5}')"
+	echo "   ping avg ${avg} ms"
+	record "ping RTT avg, ms (lower is better)" "$name" "$avg"
+
+	out="$("${C[@]}" ./bin/benchclient conns -n "$CONNS" -pid "$PID")"
+	echo "   $CONNS idle connections: $out"
+	record "RSS per idle connection, KiB (lower is better)" "$name" "$(kv "$out" kib_per_conn)"
+
+	local dir streams label
+	for dir in up down; do
+		for streams in 1 4; do
+			[ "$dir" = up ] && label="TCP upload (client->server)" || label="TCP download (server->client)"
+			local prof=0
+			if [ -n "$PROFILE_DIR" ] && [ "$name" = tapstack ] && [ "$streams" = 1 ]; then prof=1; kill -USR1 "$PID"; fi
+			out="$("${C[@]}" ./bin/benchclient tput -dir "$dir" -streams "$streams" -dur "${DUR}s" -pid "$PID")"
+			[ "$prof" = 1 ] && kill -USR2 "$PID"
+			echo "   $dir x$streams: $out"
+			record "$label, $streams stream(s), Gbit/s" "$name" "$(kv "$out" gbps)"
+			if [ "$streams" = 1 ]; then
+				record "CPU-s per GiB, $([ "$dir" = up ] && echo upload || echo download) (lower is better)" "$name" \
+					"$(awk -v c="$(kv "$out" cpu)" -v b="$(kv "$out" bytes)" 'BEGIN {printf "%.2f", c / (b / 1073741824)}')"
+			fi
+		done
+	done
+
+	out="$("${C[@]}" wrk -t 2 -c 16 -d "${DUR}s" http://10.0.0.2/)"
+	local rps
+	rps="$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')"
+	echo "   HTTP keep-alive: $rps req/s"
+	record "HTTP req/s, keep-alive (wrk -c16 -t2)" "$name" "$rps"
+	out="$("${C[@]}" wrk -t 2 -c 16 -d "${DUR}s" -H 'Connection: close' http://10.0.0.2/)"
+	rps="$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')"
+	echo "   HTTP new connection per request: $rps req/s"
+	record "HTTP req/s, new connection per request" "$name" "$rps"
+
+	stop_server
+	ip netns del "$ns"
+	[ "$srvns" != "$ns" ] && ip netns del "$srvns"
+	return 0
+}
+
+for s in $STACKS; do
+	run_stack "$s"
+done
+
+echo
+echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run"
+./bin/benchclient table -in "$RESULTS"
+
+if [ -n "$PROFILE_DIR" ] && ls "$PROFILE_DIR"/tapstack-*.pprof >/dev/null 2>&1; then
+	for f in "$PROFILE_DIR"/tapstack-*.pprof; do
+		echo
+		echo "== $f ($([ "$f" = "$PROFILE_DIR/tapstack-1.pprof" ] && echo 'upload, 1 stream' || echo 'download, 1 stream'))"
+		go tool pprof -top -nodecount=25 bin/benchserver "$f" 2>/dev/null | tail -n +4
+	done
+fi

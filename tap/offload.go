@@ -1,0 +1,117 @@
+package tap
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/link"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// MaxGSOSize is what GSOMaxSize reports for an offloading TAP: the largest
+// IPv4 packet, the most one TSO super-segment can carry.
+const MaxGSOSize = 65535
+
+// gsoFrameMax is the largest frame of an offloading TAP: a 64 KiB IP packet
+// behind Ethernet and two VLAN tags.
+const gsoFrameMax = MaxGSOSize + link.EthernetHeaderLen + link.MaxVLANTags*link.VLANTagLen
+
+// Offload errors WriteFrame returns for packets it cannot describe.
+var (
+	// ErrOffloadNotIPv4 is a ChecksumPartial or GSO frame that is not a
+	// well-formed IPv4 TCP (or, without GSO, UDP) packet.
+	ErrOffloadNotIPv4 = errors.New("tap: offload requested for a frame that is not IPv4 TCP/UDP")
+	// ErrGSOUnsupported is a GSO frame on a TAP without offloads.
+	ErrGSOUnsupported = errors.New("tap: GSO frame on a TAP without offloads")
+)
+
+// GSOMaxSize is the largest TCP packet (IP header included) the device
+// segments for us: MaxGSOSize with offloads, 0 without.
+func (d *Device) GSOMaxSize() int {
+	if d.vnet {
+		return MaxGSOSize
+	}
+	return 0
+}
+
+// ChecksumOffload reports whether the device completes the transport
+// checksum of frames marked ChecksumPartial (true with offloads; without,
+// WriteFrame completes it in software).
+func (d *Device) ChecksumOffload() bool { return d.vnet }
+
+// Offload reports whether the TAP was opened with the virtio-net header
+// and the kernel accepted CSUM and TSO4.
+func (d *Device) Offload() bool { return d.vnet }
+
+// l4Offsets finds, in an Ethernet frame, where the IPv4 payload starts
+// (csumStart), where its checksum field is from there (csumOffset) and
+// the header length through the TCP header (hdrLen, TCP only).
+func l4Offsets(frame []byte) (csumStart, csumOffset, hdrLen int, proto uint8, err error) {
+	eth := link.EthernetHeader(frame)
+	if eth.Validate() != nil {
+		return 0, 0, 0, 0, ErrOffloadNotIPv4
+	}
+	off := link.EthernetHeaderLen
+	et := eth.EtherType()
+	for link.IsVLANTPID(et) && off+link.VLANTagLen <= len(frame) {
+		et = binary.BigEndian.Uint16(frame[off+2:])
+		off += link.VLANTagLen
+	}
+	if et != stack.EtherTypeIPv4 || off+20 > len(frame) || frame[off]>>4 != 4 {
+		return 0, 0, 0, 0, ErrOffloadNotIPv4
+	}
+	ihl := int(frame[off]&0xf) * 4
+	start := off + ihl
+	proto = frame[off+9]
+	switch {
+	case ihl < 20:
+	case proto == stack.ProtocolTCP && start+20 <= len(frame):
+		doff := int(frame[start+12]>>4) * 4
+		if doff >= 20 && start+doff <= len(frame) {
+			return start, 16, start + doff, proto, nil
+		}
+	case proto == stack.ProtocolUDP && start+8 <= len(frame):
+		return start, 6, start + 8, proto, nil
+	}
+	return 0, 0, 0, 0, ErrOffloadNotIPv4
+}
+
+// txHeader describes frame (with p's offload requests) in a virtio-net
+// header.
+func txHeader(frame []byte, gsoSize uint16, partial bool) (VirtioNetFields, error) {
+	if gsoSize == 0 && !partial {
+		return VirtioNetFields{}, nil
+	}
+	start, off, hdrLen, proto, err := l4Offsets(frame)
+	if err != nil {
+		return VirtioNetFields{}, err
+	}
+	f := VirtioNetFields{Flags: VirtioNetNeedsCsum, CsumStart: uint16(start), CsumOffset: uint16(off)}
+	if gsoSize > 0 {
+		if proto != stack.ProtocolTCP {
+			return VirtioNetFields{}, ErrOffloadNotIPv4
+		}
+		f.GSOType, f.GSOSize, f.HdrLen = VirtioNetGSOTCPv4, gsoSize, uint16(hdrLen)
+	}
+	return f, nil
+}
+
+// completeChecksum does in software what NEEDS_CSUM asks of the device:
+// the checksum field holds the pseudo-header sum; sum the transport header
+// and payload over it and store the complement.
+func completeChecksum(frame []byte) error {
+	start, off, _, proto, err := l4Offsets(frame)
+	if err != nil {
+		return err
+	}
+	field := frame[start+off : start+off+2]
+	c := checksum.Checksum(frame[start:], 0) // the field's pseudo-header sum is summed in
+	if c == 0 && proto == stack.ProtocolUDP {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(field, c)
+	return nil
+}
+
+var _ link.OffloadDevice = (*Device)(nil)
