@@ -76,8 +76,8 @@ func newRouterTopo(t *testing.T, kernel bool) *routerTopo {
 // startTapstack runs `tapstack args...` inside ns, waits for its up line
 // (which must start with want) and registers a cleanup that stops it with
 // SIGTERM and checks it exited 0 with an empty stderr. It returns the up
-// line.
-func startTapstack(t *testing.T, ns *netnstest.NS, want string, args ...string) string {
+// line and the process ID.
+func startTapstack(t *testing.T, ns *netnstest.NS, want string, args ...string) (string, int) {
 	t.Helper()
 	cmd := ns.Cmd(binary(t), args...)
 	stdout, err := cmd.StdoutPipe()
@@ -122,11 +122,11 @@ func startTapstack(t *testing.T, ns *netnstest.NS, want string, args ...string) 
 			t.Fatalf("tapstack did not come up: first line %q, stderr %q", line, stderr.String())
 		}
 		t.Log(line)
-		return line
+		return line, cmd.Process.Pid
 	case <-time.After(30 * time.Second):
 		t.Fatalf("tapstack printed no up line in 30s; stderr %q", stderr.String())
 	}
-	return ""
+	return "", 0
 }
 
 // startRouter runs tapstack as the router of tp (extra flags appended).
@@ -136,7 +136,7 @@ func startRouter(t *testing.T, tp *routerTopo, extra ...string) {
 		"--nic", "tap1,bridge=br1,addr=" + routerIn + "/24",
 		"--nic", "tap2,bridge=br2,addr=" + routerOut + "/24,mtu=1400",
 		"--forward"}, extra...)
-	startTapstack(t, tp.r, "tapstack: up on tap1 (bridge br1) as "+routerIn+"/24", args...)
+	startTapstack(t, tp.r, "tapstack: up on tap1 (bridge br1) as "+routerIn+"/24", args...) // nolint
 }
 
 // runOut runs a command in ns and returns its combined output whatever its
