@@ -220,7 +220,7 @@ func TestRenewRetransmitHalfRemaining(t *testing.T) {
 	l, _ := m.Lease()
 	mustSend(t, m.Tick(l.RenewAt()), Request, l.Addr.Addr(), serverA)
 	next, _ := m.Next()
-	if want := l.RenewAt().Add(l.T2 - l.T1).Sub(l.RenewAt()) / 2; next.Sub(l.RenewAt()) != want {
+	if want := l.RenewAt().Add(l.T2-l.T1).Sub(l.RenewAt()) / 2; next.Sub(l.RenewAt()) != want {
 		t.Errorf("renew retransmission after %v, want half the time to T2, %v", next.Sub(l.RenewAt()), want)
 	}
 }
