@@ -13,7 +13,7 @@ type segment struct {
 	seq, ack seqnum.Value
 	flags    uint8
 	wnd      uint16
-	opts     SegmentOptions // parsed only for SYN segments
+	opts     SegmentOptions
 	payload  []byte
 }
 
@@ -38,9 +38,15 @@ type outSeg struct {
 	seq, ack seqnum.Value
 	flags    uint8
 	wnd      uint16
-	syn      bool // carries the SYN options (MSS, window scale)
+	syn      bool // carries the SYN options (MSS, window scale, SACK-permitted)
 	dataOff  int
 	dataLen  int
+	// ts says the segment carries a timestamps option (RFC 7323).
+	ts           bool
+	tsVal, tsEcr uint32
+	// sack holds the first nsack SACK blocks to send (RFC 2018).
+	nsack uint8
+	sack  [4]SACKBlock
 }
 
 // config is the resolved Options a connection runs with.
@@ -52,6 +58,15 @@ type config struct {
 	synRetries              int
 	synAckRetries           int
 	windowScale             bool
+	timestamps, sack        bool
+	cc                      string
+	maxRcvBuf               int
+	delAck                  time.Duration
+	kaIdle, kaIntvl         time.Duration
+	kaProbes                int
+	synBacklog              int
+	synCookies              bool
+	challenge               *rateLimiter
 }
 
 // counters are the protocol's named events.
@@ -60,6 +75,9 @@ type counters struct {
 	rxRst, txRst, badChecksum, malformed, outOfOrder, noEndpoint     *stack.Counter
 	outOfWindow, challengeAcks, activeOpens, passiveOpens, resets    *stack.Counter
 	timeouts, listenOverflow, dataAfterClose, refused                *stack.Counter
+	pawsRejected, challengeLimited, sackRecoveries, dsacks           *stack.Counter
+	synCookiesSent, synCookiesOK, synCookiesBad, keepaliveTimeouts   *stack.Counter
+	pmtuUpdates, delayedAcks, rcvBufGrown                            *stack.Counter
 }
 
 func newCounters(cs *stack.Counters) *counters {
@@ -84,6 +102,18 @@ func newCounters(cs *stack.Counters) *counters {
 		listenOverflow:  cs.Get("tcp.conn.listen_overflow"),
 		dataAfterClose:  cs.Get("tcp.conn.data_after_close"),
 		refused:         cs.Get("tcp.conn.refused"),
+
+		pawsRejected:      cs.Get("tcp.rx.paws_rejected"),
+		challengeLimited:  cs.Get("tcp.tx.challenge_acks_limited"),
+		sackRecoveries:    cs.Get("tcp.recovery.sack"),
+		dsacks:            cs.Get("tcp.tx.dsack"),
+		synCookiesSent:    cs.Get("tcp.syncookies.sent"),
+		synCookiesOK:      cs.Get("tcp.syncookies.recv"),
+		synCookiesBad:     cs.Get("tcp.syncookies.failed"),
+		keepaliveTimeouts: cs.Get("tcp.conn.keepalive_timeouts"),
+		pmtuUpdates:       cs.Get("tcp.pmtu.updates"),
+		delayedAcks:       cs.Get("tcp.tx.delayed_acks"),
+		rcvBufGrown:       cs.Get("tcp.rcvbuf.autotuned"),
 	}
 }
 
@@ -107,18 +137,23 @@ type core struct {
 	// userClosed says the application closed the connection: data that
 	// arrives afterwards is answered with RST (as Linux does).
 	userClosed bool
+	// readShut says the application shut down reading (CloseRead): data
+	// is still acknowledged but discarded.
+	readShut bool
 
 	// Send sequence space.
 	iss, sndUna, sndNxt, sndMax seqnum.Value
 	sndWnd, maxSndWnd           uint32
 	sndWL1, sndWL2              seqnum.Value
 	sndShift                    uint8
-	mss                         int // effective send MSS
 	ourMSS                      int // MSS we advertise
+	peerMSS                     int // MSS the peer advertised
+	pmtuMSS                     int // MSS from path MTU discovery, 0 if none
 	snd                         ring
 	sndBufSeq                   seqnum.Value // sequence number of snd's first byte
 	finQueued                   bool
 	finSeq                      seqnum.Value
+	noDelay                     bool // Nagle off (Go's default)
 
 	// Receive sequence space.
 	irs, rcvNxt  seqnum.Value
@@ -132,6 +167,24 @@ type core struct {
 	finRcvd      bool
 	lastAdvRight seqnum.Value
 
+	// Timestamps (RFC 7323).
+	tsOffer     bool   // offer (active) or answer (passive) timestamps in the SYN
+	tsOn        bool   // negotiated
+	tsOffset    uint32 // per-connection random offset of our TSval clock
+	tsRecent    uint32
+	tsRecentAt  time.Time
+	lastAckSent seqnum.Value
+
+	// SACK (RFC 2018, 2883, 6675).
+	sackOffer bool
+	sackOn    bool
+	recent    [4]seqRange // out-of-order blocks, most recently changed first
+	nrecent   int
+	dsack     seqRange // a duplicate to report once (RFC 2883)
+	dsackOn   bool
+	sb        scoreboard // what the peer SACKed
+	rxtNext   seqnum.Value
+
 	// Retransmission.
 	rtt       rttEstimator
 	rttTiming bool
@@ -141,29 +194,63 @@ type core struct {
 	rtxAt     time.Time // retransmission or persist deadline
 	twAt      time.Time // TIME_WAIT or orphaned FIN_WAIT_2 deadline
 
-	// Congestion control (Reno with NewReno recovery, RFC 5681/6582).
-	cwnd, ssthresh int
-	dupAcks        int
-	inRecovery     bool
-	recover        seqnum.Value
+	// Congestion control: the algorithm adjusts the embedded window; the
+	// core runs NewReno (RFC 6582) or SACK (RFC 6675) recovery.
+	ccWindow
+	ca         congestionControl
+	dupAcks    int
+	inRecovery bool
+	recover    seqnum.Value
 
-	ackNow bool
-	out    []outSeg
+	// Delayed ACK.
+	ackNow     bool
+	ackAt      time.Time
+	quickAcks  int
+	rcvUnacked int
+	rcvMSS     int
+
+	// Keepalive.
+	kaOn            bool
+	kaIdle, kaIntvl time.Duration
+	kaSent          int
+	kaAt, lastRcv   time.Time
+
+	// Receive buffer auto-tuning.
+	rcvLocked  bool
+	tuneStart  time.Time
+	tuneCopied int
+	tuneSpace  int
+
+	out []outSeg
 }
 
-// init prepares a closed core with initial sequence number iss and the MSS
-// we advertise.
-func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int) {
-	*c = core{cfg: cfg, ctr: ctr, iss: iss, ourMSS: ourMSS, out: c.out[:0]}
+// maxQuickAcks is how many segments are acknowledged at once at the start
+// of a connection (Linux TCP_MAX_QUICKACKS).
+const maxQuickAcks = 16
+
+// init prepares a closed core with initial sequence number iss, timestamp
+// offset tsOffset and the MSS we advertise.
+func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
+	ca, ok := newCongestionControl(cfg.cc)
+	if !ok {
+		ca = &cubic{}
+	}
+	*c = core{cfg: cfg, ctr: ctr, iss: iss, ourMSS: ourMSS, out: c.out[:0], ooo: c.ooo[:0], sb: scoreboard{blocks: c.sb.blocks[:0]}}
+	c.ca = ca
+	c.tsOffset = tsOffset
 	c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss
 	c.sndBufSeq = iss.Add(1)
 	c.recover = iss
 	c.snd = newRing(cfg.sndBuf)
 	c.rcv = newRing(cfg.rcvBuf)
 	c.mss = 536 // RFC 9293 default until the peer tells us
+	c.noDelay = true
+	c.quickAcks = maxQuickAcks
+	c.kaIdle, c.kaIntvl = cfg.kaIdle, cfg.kaIntvl
+	c.tsOffer, c.sackOffer = cfg.timestamps, cfg.sack
 	if cfg.windowScale {
 		c.sendWS = true
-		for cfg.rcvBuf>>c.wsOffer > 0xffff && c.wsOffer < MaxWindowScale {
+		for cfg.maxRcvBuf>>c.wsOffer > 0xffff && c.wsOffer < MaxWindowScale {
 			c.wsOffer++
 		}
 	}
@@ -172,6 +259,15 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int) {
 	if c.ooo == nil {
 		c.ooo = make([]seqRange, 0, maxOOO)
 	}
+}
+
+// setCongestionControl switches the algorithm; the window is kept.
+func (c *core) setCongestionControl(name string) bool {
+	ca, ok := newCongestionControl(name)
+	if ok {
+		c.ca = ca
+	}
+	return ok
 }
 
 // connect starts an active open: SYN_SENT and a SYN on the wire.
@@ -186,37 +282,58 @@ func (c *core) acceptSyn(now time.Time, seg *segment) {
 	c.state = StateSynReceived
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq.Add(1)
-	c.peerSynOptions(seg)
+	c.peerSynOptions(now, seg)
 	c.sndWnd = uint32(seg.wnd)
 	c.maxSndWnd = c.sndWnd
 	c.sndWL1, c.sndWL2 = seg.seq, c.iss
 	c.output(now)
 }
 
-// peerSynOptions applies the options of the peer's SYN.
-func (c *core) peerSynOptions(seg *segment) {
-	peerMSS := 536
+// peerSynOptions applies the options of the peer's SYN (or SYN-ACK).
+func (c *core) peerSynOptions(now time.Time, seg *segment) {
+	c.peerMSS = 536
 	if seg.opts.HasMSS && seg.opts.MSS > 0 {
-		peerMSS = int(seg.opts.MSS)
+		c.peerMSS = int(seg.opts.MSS)
 	}
-	c.mss = max(min(peerMSS, c.ourMSS), 64)
 	if c.sendWS && seg.opts.HasWindowScale {
 		c.sndShift, c.rcvShift = seg.opts.WindowScale, c.wsOffer
 	} else {
 		c.sendWS, c.sndShift, c.rcvShift = false, 0, 0
 	}
+	c.tsOn = c.tsOffer && seg.opts.HasTimestamps
+	c.tsOffer = c.tsOn
+	if c.tsOn {
+		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, now
+	}
+	c.sackOn = c.sackOffer && seg.opts.SACKPermitted
+	c.sackOffer = c.sackOn
+	c.setMSS()
+	c.rcvMSS = min(c.mss, 536)
 	c.cwnd = 10 * c.mss // RFC 6928 initial window
+}
+
+// setMSS sets the send MSS from the peer's MSS, our own and the path's:
+// the fixed options (timestamps) come off it.
+func (c *core) setMSS() {
+	m := min(c.peerMSS, c.ourMSS)
+	if c.pmtuMSS > 0 {
+		m = min(m, c.pmtuMSS)
+	}
+	if c.tsOn {
+		m -= tsOptLen
+	}
+	c.mss = max(m, 64)
 }
 
 // deadline is when handleTimer must next run, zero if no timer is pending.
 func (c *core) deadline() time.Time {
-	switch {
-	case c.rtxAt.IsZero():
-		return c.twAt
-	case c.twAt.IsZero() || c.rtxAt.Before(c.twAt):
-		return c.rtxAt
+	d := c.rtxAt
+	for _, t := range [...]time.Time{c.twAt, c.ackAt, c.kaAt} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
 	}
-	return c.twAt
+	return d
 }
 
 // rcvWnd is the receive window: the free space of the receive buffer.
@@ -235,8 +352,24 @@ func (c *core) advertise(syn bool) uint16 {
 	return uint16(w)
 }
 
-func (c *core) emit(o outSeg) {
+// emit queues o with the window, timestamps and SACK blocks it carries.
+func (c *core) emit(now time.Time, o outSeg) {
 	o.wnd = c.advertise(o.syn)
+	if c.tsOffer && o.flags&FlagRST == 0 {
+		o.ts, o.tsVal = true, c.tsNow(now)
+		if o.flags&FlagACK != 0 {
+			o.tsEcr = c.tsRecent
+		}
+	}
+	if o.flags&FlagACK != 0 {
+		if c.sackOn && !o.syn {
+			c.fillSACK(&o)
+		}
+		c.lastAckSent = o.ack
+		c.ackNow = false
+		c.ackAt = time.Time{}
+		c.rcvUnacked = 0
+	}
 	c.out = append(c.out, o)
 }
 
@@ -275,13 +408,25 @@ func (c *core) closeWith(err error) {
 	if c.err == nil {
 		c.err = err
 	}
-	c.rtxAt, c.twAt = time.Time{}, time.Time{}
+	c.rtxAt, c.twAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 }
 
 func (c *core) enterTimeWait(now time.Time) {
 	c.state = StateTimeWait
-	c.rtxAt = time.Time{}
+	c.rtxAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}
 	c.twAt = now.Add(c.cfg.timeWait)
+}
+
+// challengeAck answers a suspicious segment with an ACK (RFC 5961),
+// within the stack-wide rate limit.
+func (c *core) challengeAck(now time.Time) {
+	if !c.cfg.challenge.allow(now) {
+		c.ctr.challengeLimited.Inc()
+		return
+	}
+	c.ctr.challengeAcks.Inc()
+	c.ackNow = true
+	c.output(now)
 }
 
 // handleSegment processes one inbound segment (RFC 9293 section 3.10.7).
@@ -301,6 +446,16 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 			return
 		}
 	}
+	c.lastRcv = now
+	c.kaSent = 0
+
+	// PAWS (RFC 7323 section 5.3 R1) before the sequence number test.
+	if c.pawsReject(now, seg) {
+		c.ctr.pawsRejected.Inc()
+		c.ackNow = true
+		c.output(now)
+		return
+	}
 
 	// First: is the sequence number acceptable?
 	if !c.acceptable(seg) {
@@ -311,6 +466,11 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 			// ACK, so both sides keep learning while they recover.
 			if len(seg.payload) > 0 || seg.has(FlagFIN) {
 				c.ackNow = true
+				if c.sackOn && len(seg.payload) > 0 {
+					c.dsack, c.dsackOn = seqRange{seg.seq, seg.seq.Add(seqnum.Size(len(seg.payload)))}, true
+				}
+			} else if seg.seq.Add(1) == c.rcvNxt {
+				c.ackNow = true // a keepalive probe
 			}
 			if c.state == StateTimeWait && seg.has(FlagFIN) {
 				c.twAt = now.Add(c.cfg.timeWait) // the peer lost our last ACK
@@ -327,14 +487,13 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 		}
 		return
 	}
+	c.updateTSRecent(now, seg)
 
 	// Second: RST (RFC 5961 section 3: exact match resets, anything else
 	// in the window gets a challenge ACK).
 	if seg.has(FlagRST) {
 		if seg.seq != c.rcvNxt {
-			c.ctr.challengeAcks.Inc()
-			c.ackNow = true
-			c.output(now)
+			c.challengeAck(now)
 			return
 		}
 		c.handleReset()
@@ -344,9 +503,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 	// Fourth: a SYN in a synchronized state gets a challenge ACK (RFC 5961
 	// section 4).
 	if seg.has(FlagSYN) {
-		c.ctr.challengeAcks.Inc()
-		c.ackNow = true
-		c.output(now)
+		c.challengeAck(now)
 		return
 	}
 
@@ -383,6 +540,9 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 	hasFin := seg.has(FlagFIN)
 	if dataSeq.LessThan(c.rcvNxt) {
 		d := int(dataSeq.Size(c.rcvNxt))
+		if c.sackOn && d > 0 && len(payload) > 0 {
+			c.dsack, c.dsackOn = seqRange{dataSeq, dataSeq.Add(seqnum.Size(min(d, len(payload))))}, true
+		}
 		payload = payload[min(d, len(payload)):]
 		dataSeq = c.rcvNxt
 	}
@@ -400,7 +560,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 				c.abort()
 				return
 			}
-			c.receiveData(dataSeq, payload)
+			c.receiveData(now, dataSeq, payload)
 		}
 	}
 
@@ -471,10 +631,11 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	}
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq.Add(1)
-	c.peerSynOptions(seg)
+	c.peerSynOptions(now, seg)
 	c.sndWnd = uint32(seg.wnd) // never scaled in a SYN
 	c.maxSndWnd = c.sndWnd
 	c.sndWL1, c.sndWL2 = seg.seq, seg.ack
+	c.lastRcv = now
 	if !ackOK {
 		// Simultaneous open: answer with SYN-ACK.
 		c.state = StateSynReceived
@@ -483,7 +644,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 		return
 	}
 	c.sndUna = seg.ack
-	if c.rttTiming && c.rttSeq.LessThanEq(seg.ack) {
+	if !c.tsSample(now, seg) && c.rttTiming && c.rttSeq.LessThanEq(seg.ack) {
 		c.rtt.sample(now.Sub(c.rttStart))
 	}
 	c.rttTiming = false
@@ -524,6 +685,12 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		return false
 	}
 	if ack.LessThan(c.sndUna) {
+		// RFC 5961 section 5: an ACK older than the largest window the
+		// peer ever offered is blind or stale: challenge and drop.
+		if ack.LessThan(c.sndUna.Sub(seqnum.Size(max(c.maxSndWnd, 1)))) {
+			c.challengeAck(now)
+			return false
+		}
 		return true // old duplicate
 	}
 	windowChanged := false
@@ -534,12 +701,18 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		c.maxSndWnd = max(c.maxSndWnd, w)
 		c.sndWL1, c.sndWL2 = seg.seq, ack
 	}
+	sackNew := false
+	if c.sackOn && seg.opts.NumSACK > 0 {
+		sackNew = c.sb.update(&seg.opts, ack, c.sndMax)
+	}
 	if ack == c.sndUna {
 		if c.sndWnd == 0 {
 			c.retries = 0 // the peer is alive, probing goes on
 		}
-		if len(seg.payload) == 0 && seg.flags&(FlagSYN|FlagFIN) == 0 && !windowChanged && c.sndMax != c.sndUna {
-			c.dupAcks++
+		if len(seg.payload) == 0 && seg.flags&(FlagSYN|FlagFIN) == 0 && (!windowChanged || sackNew) && c.sndMax != c.sndUna {
+			if !c.sackOn || sackNew || seg.opts.NumSACK == 0 {
+				c.dupAcks++
+			}
 			c.onDupAck(now)
 		}
 		return true
@@ -549,7 +722,9 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	acked := int(c.sndUna.Size(ack))
 	c.dupAcks = 0
 	c.retries = 0
-	if c.rttTiming && c.rttSeq.LessThanEq(ack) {
+	if c.tsSample(now, seg) {
+		c.rttTiming = false
+	} else if c.rttTiming && c.rttSeq.LessThanEq(ack) {
 		c.rtt.sample(now.Sub(c.rttStart))
 		c.rttTiming = false
 	}
@@ -559,23 +734,27 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		c.sndBufSeq = c.sndBufSeq.Add(seqnum.Size(dataAcked))
 	}
 	c.sndUna = ack
+	c.sb.advance(ack)
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
+	}
+	if c.rxtNext.LessThan(ack) {
+		c.rxtNext = ack
 	}
 
 	if c.inRecovery {
 		if ack.GreaterThanEq(c.recover) {
 			c.cwnd = min(c.ssthresh, int(c.sndUna.Size(c.sndMax))+c.mss)
+			c.cwnd = max(c.cwnd, c.mss)
 			c.inRecovery = false
-		} else {
+		} else if !c.sackOn {
 			// Partial ACK: the next hole is lost too (RFC 6582 3.2 step 5).
-			c.retransmitFirst()
+			c.retransmitFirst(now)
 			c.cwnd = max(c.cwnd-acked+c.mss, c.mss)
 		}
-	} else if c.cwnd < c.ssthresh {
-		c.cwnd += min(acked, c.mss)
+		// With SACK, output runs RFC 6675's NextSeg against the pipe.
 	} else {
-		c.cwnd += max(1, c.mss*c.mss/c.cwnd)
+		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
 	c.cwnd = min(c.cwnd, 1<<30)
 
@@ -601,48 +780,79 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	return true
 }
 
-// onDupAck runs fast retransmit and recovery (RFC 5681 3.2, RFC 6582).
+// dupThresh is RFC 5681's duplicate ACK threshold.
+const dupThresh = 3
+
+// onDupAck runs fast retransmit and recovery: RFC 6675 with SACK, RFC
+// 5681/6582 NewReno without.
 func (c *core) onDupAck(now time.Time) {
-	switch {
-	case c.inRecovery:
-		c.cwnd += c.mss
-	case c.dupAcks == 3 && c.sndUna.GreaterThan(c.recover):
-		flight := int(c.sndUna.Size(c.sndMax))
-		c.ssthresh = max(flight/2, 2*c.mss)
-		c.cwnd = c.ssthresh + 3*c.mss
-		c.recover = c.sndMax
-		c.inRecovery = true
-		c.ctr.fastRetransmits.Inc()
-		c.retransmitFirst()
-		c.rtxAt = now.Add(c.rtt.rto)
+	if c.inRecovery {
+		if !c.sackOn {
+			c.cwnd += c.mss
+		}
+		return
 	}
+	if !c.sndUna.GreaterThan(c.recover) {
+		return // still the same window of data (RFC 6582 section 3.2 step 2)
+	}
+	lost := c.dupAcks >= dupThresh || (c.sackOn && c.sb.isLost(c.sndUna, c.mss))
+	if !lost {
+		return
+	}
+	flight := int(c.sndUna.Size(c.sndMax))
+	c.ca.onLoss(&c.ccWindow, now, flight)
+	c.recover = c.sndMax
+	c.inRecovery = true
+	c.ctr.fastRetransmits.Inc()
+	c.rttTiming = false
+	if c.sackOn {
+		// RFC 6675 section 5: cwnd = ssthresh, retransmit the first
+		// segment, then send what the pipe allows (in output).
+		c.ctr.sackRecoveries.Inc()
+		c.cwnd = c.ssthresh
+		c.rxtNext = c.sndUna
+		c.sendRange(now, c.sndUna, c.mss)
+	} else {
+		c.cwnd = c.ssthresh + 3*c.mss
+		c.retransmitFirst(now)
+	}
+	c.rtxAt = now.Add(c.rtt.rto)
 }
 
 // retransmitFirst resends the oldest unacknowledged segment regardless of
 // the windows, and returns its length in sequence space.
-func (c *core) retransmitFirst() seqnum.Size {
+func (c *core) retransmitFirst(now time.Time) seqnum.Size {
 	c.rttTiming = false // Karn: no sample from a retransmitted segment
 	if c.state.handshaking() {
 		c.sndNxt = c.iss
-		c.emitSyn()
+		c.emitSyn(now)
 		return 1
 	}
-	off := int(c.sndBufSeq.Size(c.sndUna))
-	outstanding := int(c.sndUna.Size(c.sndMax))
-	n := min(c.mss, c.snd.n-off, outstanding)
-	n = max(n, 0)
+	return c.sendRange(now, c.sndUna, c.mss)
+}
+
+// sendRange retransmits up to n bytes from seq (which must lie in
+// [sndUna, sndMax)), with the FIN if the range reaches it, and returns the
+// sequence space sent. It ignores the windows.
+func (c *core) sendRange(now time.Time, seq seqnum.Value, n int) seqnum.Size {
+	off := int(c.sndBufSeq.Size(seq))
+	outstanding := int(seq.Size(c.sndMax))
+	if seq.LessThan(c.sndBufSeq) || outstanding <= 0 {
+		return 0
+	}
+	n = max(min(n, c.snd.n-off, outstanding, c.mss-c.sackOptLen()), 0)
 	flags := FlagACK
 	if n > 0 {
 		flags |= FlagPSH
 	}
-	if c.finQueued && c.sndUna.Add(seqnum.Size(n)) == c.finSeq && c.sndMax.GreaterThan(c.finSeq) {
+	if c.finQueued && seq.Add(seqnum.Size(n)) == c.finSeq && c.sndMax.GreaterThan(c.finSeq) {
 		flags |= FlagFIN
 	}
 	if n == 0 && flags&FlagFIN == 0 {
 		return 0
 	}
 	c.ctr.retransmits.Inc()
-	c.emit(outSeg{seq: c.sndUna, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
+	c.emit(now, outSeg{seq: seq, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
 	l := seqnum.Size(n)
 	if flags&FlagFIN != 0 {
 		l++
@@ -651,16 +861,18 @@ func (c *core) retransmitFirst() seqnum.Size {
 }
 
 // receiveData stores in-window data starting at seq (>= rcvNxt).
-func (c *core) receiveData(seq seqnum.Value, p []byte) {
-	c.ackNow = true
+func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
 	pos := c.rcv.n + int(c.rcvNxt.Size(seq))
 	c.rcv.writeAt(pos, p)
 	end := seq.Add(seqnum.Size(len(p)))
 	if seq != c.rcvNxt {
 		c.ctr.outOfOrder.Inc()
 		c.addOOO(seq, end)
+		c.noteSACK(seq)
+		c.ackNow = true // out-of-order data is acknowledged at once
 		return
 	}
+	filled := len(c.ooo) > 0
 	c.advanceRcv(end)
 	// Pull in out-of-order ranges the new data reaches.
 	for len(c.ooo) > 0 && c.ooo[0].start.LessThanEq(c.rcvNxt) {
@@ -668,6 +880,25 @@ func (c *core) receiveData(seq seqnum.Value, p []byte) {
 			c.advanceRcv(c.ooo[0].end)
 		}
 		c.ooo = append(c.ooo[:0], c.ooo[1:]...)
+	}
+	if c.readShut {
+		c.rcv.discard(c.rcv.n)
+	}
+	// Delayed ACK, Linux style: quick ACKs at the start, then an ACK for
+	// every second full segment, at once when a hole was filled, else
+	// within the delayed-ACK timeout.
+	c.rcvUnacked += len(p)
+	c.rcvMSS = max(c.rcvMSS, min(len(p), c.ourMSS))
+	switch {
+	case c.cfg.delAck == 0 || filled:
+		c.ackNow = true
+	case c.quickAcks > 0:
+		c.quickAcks--
+		c.ackNow = true
+	case c.rcvUnacked > c.rcvMSS:
+		c.ackNow = true
+	case c.ackAt.IsZero():
+		c.ackAt = now.Add(c.cfg.delAck)
 	}
 }
 
@@ -724,12 +955,12 @@ func (c *core) receiveFin(now time.Time) {
 }
 
 // emitSyn queues our SYN (or SYN-ACK) at iss.
-func (c *core) emitSyn() {
+func (c *core) emitSyn(now time.Time) {
 	f := FlagSYN
 	if c.state == StateSynReceived {
 		f |= FlagACK
 	}
-	c.emit(outSeg{seq: c.iss, ack: c.rcvNxt, flags: f, syn: true})
+	c.emit(now, outSeg{seq: c.iss, ack: c.rcvNxt, flags: f, syn: true})
 	c.sndNxt = c.iss.Add(1)
 	if c.sndMax.LessThan(c.sndNxt) {
 		c.sndMax = c.sndNxt
@@ -744,12 +975,12 @@ func (c *core) output(now time.Time) {
 			if c.retries == 0 && !c.rttTiming {
 				c.rttTiming, c.rttSeq, c.rttStart = true, c.iss.Add(1), now
 			}
-			c.emitSyn()
+			c.emitSyn(now)
 			if c.rtxAt.IsZero() {
 				c.rtxAt = now.Add(c.rtt.rto)
 			}
 		} else if c.ackNow && c.state == StateSynReceived {
-			c.emit(outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK})
+			c.emit(now, outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK})
 		}
 		c.ackNow = false
 		return
@@ -757,59 +988,17 @@ func (c *core) output(now time.Time) {
 		c.ackNow = false
 		return
 	}
-	sent := false
-	for {
-		off := int(c.sndBufSeq.Size(c.sndNxt))
-		avail := max(c.snd.n-off, 0)
-		inflight := int(c.sndUna.Size(c.sndNxt))
-		space := min(int(c.sndWnd), c.cwnd) - inflight
-		n := max(min(avail, space, c.mss), 0)
-		fin := c.finQueued && off <= c.snd.n && off+n == c.snd.n && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq
-		if n == 0 && !fin {
-			break
-		}
-		// Sender silly window avoidance (RFC 9293 3.8.6.2.1), with
-		// Nagle off as Go's net package sets it: a short segment goes only
-		// when it carries everything queued, fills half the largest
-		// window, or nothing is in flight.
-		if n < c.mss && n < avail && uint32(n) < c.maxSndWnd/2 && inflight > 0 {
-			break
-		}
-		flags := FlagACK
-		if n > 0 && off+n == c.snd.n {
-			flags |= FlagPSH
-		}
-		if fin {
-			flags |= FlagFIN
-		}
-		if c.sndNxt.LessThan(c.sndMax) {
-			c.ctr.retransmits.Inc()
-		}
-		c.emit(outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
-		l := seqnum.Size(n)
-		if fin {
-			l++
-		}
-		if c.sndNxt.GreaterThanEq(c.sndMax) && n > 0 && !c.rttTiming {
-			c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt.Add(l), now
-		}
-		c.sndNxt = c.sndNxt.Add(l)
-		if c.sndMax.LessThan(c.sndNxt) {
-			c.sndMax = c.sndNxt
-		}
-		if c.rtxAt.IsZero() {
-			c.rtxAt = now.Add(c.rtt.rto)
-		}
-		sent = true
-		if fin {
-			break
+	if c.inRecovery && c.sackOn {
+		c.sackRecover(now)
+	} else {
+		for c.sendNew(now, c.cwnd-int(c.sndUna.Size(c.sndNxt))) {
 		}
 	}
-	if !sent && c.ackNow {
+	if c.ackNow {
 		// sndMax, not sndNxt: after a go-back-N retransmission sndNxt may
 		// lie before what the peer already has, which would make the ACK
 		// unacceptable to it.
-		c.emit(outSeg{seq: c.sndMax, ack: c.rcvNxt, flags: FlagACK})
+		c.emit(now, outSeg{seq: c.sndMax, ack: c.rcvNxt, flags: FlagACK})
 	}
 	c.ackNow = false
 	// Persist: a zero window with data waiting and nothing in flight to
@@ -817,6 +1006,63 @@ func (c *core) output(now time.Time) {
 	if c.sndUna == c.sndMax && c.rtxAt.IsZero() && c.sndWnd == 0 && c.snd.n > int(c.sndBufSeq.Size(c.sndNxt)) {
 		c.rtxAt = now.Add(c.rtt.rto)
 	}
+}
+
+// sendNew sends one segment from sndNxt if the send window, room bytes of
+// congestion window, the silly window rules and Nagle allow it. It
+// reports whether it sent one.
+func (c *core) sendNew(now time.Time, room int) bool {
+	// After a timeout (go-back-N) skip what the peer has SACKed.
+	limit := c.sb.skip(&c.sndNxt, c.sndMax)
+	off := int(c.sndBufSeq.Size(c.sndNxt))
+	avail := max(c.snd.n-off, 0)
+	inflight := int(c.sndUna.Size(c.sndNxt))
+	segMax := c.mss - c.sackOptLen()
+	n := max(min(avail, int(c.sndWnd)-inflight, room, segMax), 0)
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	fin := c.finQueued && off <= c.snd.n && off+n == c.snd.n && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq
+	if n == 0 && !fin {
+		return false
+	}
+	// Sender silly window avoidance (RFC 9293 3.8.6.2.1): a short
+	// segment goes only when it carries everything queued, fills half the
+	// largest window, or nothing is in flight.
+	if n < segMax && n < avail && uint32(n) < c.maxSndWnd/2 && inflight > 0 {
+		return false
+	}
+	// Nagle (RFC 9293 3.7.4) when enabled: no short segment while data is
+	// unacknowledged, unless it carries the FIN.
+	if !c.noDelay && n < segMax && !fin && inflight > 0 {
+		return false
+	}
+	flags := FlagACK
+	if n > 0 && off+n == c.snd.n {
+		flags |= FlagPSH
+	}
+	if fin {
+		flags |= FlagFIN
+	}
+	if c.sndNxt.LessThan(c.sndMax) {
+		c.ctr.retransmits.Inc()
+	}
+	c.emit(now, outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
+	l := seqnum.Size(n)
+	if fin {
+		l++
+	}
+	if c.sndNxt.GreaterThanEq(c.sndMax) && n > 0 && !c.rttTiming {
+		c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt.Add(l), now
+	}
+	c.sndNxt = c.sndNxt.Add(l)
+	if c.sndMax.LessThan(c.sndNxt) {
+		c.sndMax = c.sndNxt
+	}
+	if c.rtxAt.IsZero() {
+		c.rtxAt = now.Add(c.rtt.rto)
+	}
+	return !fin
 }
 
 // handleTimer runs the timers that are due at now.
@@ -828,10 +1074,34 @@ func (c *core) handleTimer(now time.Time) {
 			return
 		}
 	}
-	if c.rtxAt.IsZero() || now.Before(c.rtxAt) {
-		return
+	if !c.ackAt.IsZero() && !now.Before(c.ackAt) {
+		c.ackAt = time.Time{}
+		if c.state.synchronized() && c.state != StateTimeWait {
+			c.ctr.delayedAcks.Inc()
+			c.ackNow = true
+		}
 	}
-	c.rtxAt = time.Time{}
+	if !c.kaAt.IsZero() && !now.Before(c.kaAt) {
+		c.kaAt = time.Time{}
+		c.keepalive(now)
+		if c.state == StateClosed {
+			return
+		}
+	}
+	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
+		c.rtxAt = time.Time{}
+		c.retransmitTimer(now)
+		if c.state == StateClosed {
+			return
+		}
+	}
+	if c.ackNow {
+		c.output(now)
+	}
+}
+
+// retransmitTimer is the RTO (or persist) timer's expiry.
+func (c *core) retransmitTimer(now time.Time) {
 	switch c.state {
 	case StateClosed, StateListen, StateTimeWait:
 		return
@@ -841,7 +1111,7 @@ func (c *core) handleTimer(now time.Time) {
 		// 3.8.6.1); the byte is then in flight and retransmitted as usual.
 		if c.sndWnd == 0 && c.snd.n > int(c.sndBufSeq.Size(c.sndNxt)) {
 			off := int(c.sndBufSeq.Size(c.sndNxt))
-			c.emit(outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK, dataOff: off, dataLen: 1})
+			c.emit(now, outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK, dataOff: off, dataLen: 1})
 			c.sndNxt = c.sndNxt.Add(1)
 			c.sndMax = c.sndNxt
 			c.rtt.backoff()
@@ -866,15 +1136,15 @@ func (c *core) handleTimer(now time.Time) {
 	c.rtt.backoff()
 	if !c.state.handshaking() {
 		flight := int(c.sndUna.Size(c.sndMax))
-		c.ssthresh = max(flight/2, 2*c.mss)
+		c.ca.onTimeout(&c.ccWindow, now, flight)
 		c.cwnd = c.mss
 		c.inRecovery = false
 		c.recover = c.sndMax
 		c.dupAcks = 0
 	}
 	// Retransmit the first segment, then go back N: the rest follows as
-	// the congestion window opens again.
-	l := c.retransmitFirst()
+	// the congestion window opens again (skipping SACKed data).
+	l := c.retransmitFirst(now)
 	c.sndNxt = c.sndUna.Add(l)
 	c.rtxAt = now.Add(c.rtt.rto)
 }
@@ -904,6 +1174,7 @@ func (c *core) read(now time.Time, p []byte) int {
 	if k == 0 {
 		return 0
 	}
+	c.autotune(now, k)
 	switch c.state {
 	case StateEstablished, StateFinWait1, StateFinWait2:
 		w := min(c.rcvWnd()>>c.rcvShift, 0xffff) << c.rcvShift
@@ -950,6 +1221,13 @@ func (c *core) close(now time.Time) {
 	}
 }
 
+// shutdownRead is CloseRead: unread data is dropped and later data is
+// acknowledged and discarded.
+func (c *core) shutdownRead() {
+	c.readShut = true
+	c.rcv.discard(c.rcv.n)
+}
+
 // abort ends the connection at once, with a RST if it was synchronized.
 func (c *core) abort() {
 	switch c.state {
@@ -959,9 +1237,40 @@ func (c *core) abort() {
 	c.closeWith(nil)
 }
 
+// minPathMTU is the smallest MTU a fragmentation-needed error may set
+// (Linux min_pmtu).
+const minPathMTU = 552
+
 // handleError applies an ICMP error (or local failure) about a segment
-// with sequence number seq. Only a connection attempt fails from it.
-func (c *core) handleError(kind stack.ErrorKind, seq seqnum.Value) {
+// with sequence number seq. A connection attempt fails from a hard error;
+// a fragmentation-needed error lowers the MSS of any connection and
+// resends what is in flight in smaller segments (RFC 1191, RFC 5927:
+// only for a sequence number in flight).
+func (c *core) handleError(now time.Time, kind stack.ErrorKind, seq seqnum.Value, mtu int) {
+	if kind == stack.ErrorFragmentationNeeded {
+		if !c.state.synchronized() && !c.state.handshaking() || !seq.InRange(c.sndUna, c.sndMax) || mtu <= 0 {
+			return
+		}
+		old, oldPMTU := c.mss, c.pmtuMSS
+		c.pmtuMSS = max(mtu, minPathMTU) - 40
+		if c.peerMSS == 0 {
+			c.peerMSS = 536
+		}
+		c.setMSS()
+		if c.mss >= old {
+			c.mss, c.pmtuMSS = old, oldPMTU
+			return
+		}
+		c.ctr.pmtuUpdates.Inc()
+		if c.state.synchronized() {
+			// Resend everything in flight in the new size, without a
+			// congestion response (Linux tcp_simple_retransmit).
+			c.rttTiming = false
+			c.sndNxt = c.sndUna
+			c.output(now)
+		}
+		return
+	}
 	if c.state != StateSynSent || !seq.InRange(c.sndUna, c.sndMax) {
 		return
 	}

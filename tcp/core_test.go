@@ -19,8 +19,10 @@ const (
 	testMSS = 1000
 )
 
+// testConfig is the default configuration with NewReno, whose loss
+// response (ssthresh = FlightSize/2) the recovery tests spell out.
 func testConfig() *config {
-	c := Options{TimeWait: 60 * time.Second}.config()
+	c := Options{TimeWait: 60 * time.Second, CongestionControl: "reno"}.config()
 	return &c
 }
 
@@ -28,7 +30,7 @@ func newTestCore(t *testing.T) *core {
 	t.Helper()
 	var cs stack.Counters
 	c := new(core)
-	c.init(testConfig(), newCounters(&cs), testISS, testMSS)
+	c.init(testConfig(), newCounters(&cs), testISS, testMSS, 0)
 	return c
 }
 
@@ -563,7 +565,7 @@ func TestReceiveWindowFlow(t *testing.T) {
 	cfg.windowScale = false
 	var cs stack.Counters
 	c := new(core)
-	c.init(cfg, newCounters(&cs), testISS, testMSS)
+	c.init(cfg, newCounters(&cs), testISS, testMSS, 0)
 	c.connect(t0)
 	takeOut(c)
 	c.handleSegment(t0, &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535})
@@ -600,11 +602,11 @@ func TestHandleErrorFailsConnect(t *testing.T) {
 	for _, tt := range tests {
 		c := newTestCore(t)
 		c.connect(t0)
-		c.handleError(tt.kind, testISS+50) // not our SYN: ignored
+		c.handleError(t0, tt.kind, testISS+50, 0) // not our SYN: ignored
 		if c.state != StateSynSent {
 			t.Fatal("error for a foreign sequence number accepted")
 		}
-		c.handleError(tt.kind, testISS)
+		c.handleError(t0, tt.kind, testISS, 0)
 		if c.state != StateClosed || !errors.Is(c.err, tt.want) {
 			t.Errorf("%v: %v %v", tt.kind, c.state, c.err)
 		}

@@ -52,12 +52,18 @@ func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 	e := &endpoint{p: p, id: id, route: r, dialDone: make(chan struct{})}
 	e.rcond.L = &e.mu
 	e.wcond.L = &e.mu
-	mss := r.MTU() - 40
-	mss = max(min(mss, stack.MaxPacketSize-stack.Headroom-MaxHeaderLen-20), 536)
-	e.c.init(&p.cfg, p.ctr, p.isn(id, p.clock.Now()), mss)
+	iss, tsOff := p.isn(id, p.clock.Now())
+	e.c.init(&p.cfg, p.ctr, iss, routeMSS(r), tsOff)
 	e.laddr = net.TCPAddrFromAddrPort(id.local)
 	e.raddr = net.TCPAddrFromAddrPort(id.remote)
 	return e
+}
+
+// routeMSS is the MSS we advertise on route r: its MTU less the IPv4 and
+// TCP headers.
+func routeMSS(r stack.Route) int {
+	mss := r.MTU() - 40
+	return max(min(mss, stack.MaxPacketSize-stack.Headroom-MaxHeaderLen-20), 536)
 }
 
 // deliver hands an inbound segment to the connection. It returns false
@@ -132,15 +138,22 @@ func (e *endpoint) flush() {
 // send builds one segment in a fresh packet: header, options and the
 // payload copied from the send buffer, then the checksum.
 func (e *endpoint) send(o *outSeg) {
-	optLen := 0
 	var opts SegmentOptions
 	if o.syn {
 		opts.HasMSS, opts.MSS = true, uint16(min(e.c.ourMSS, 0xffff))
 		if e.c.sendWS {
 			opts.HasWindowScale, opts.WindowScale = true, e.c.wsOffer
 		}
-		optLen = opts.EncodedLen()
+		opts.SACKPermitted = e.c.sackOffer
 	}
+	if o.ts {
+		opts.HasTimestamps, opts.TSVal, opts.TSEcr = true, o.tsVal, o.tsEcr
+	}
+	if o.nsack > 0 {
+		opts.NumSACK = int(o.nsack)
+		opts.SACK = o.sack
+	}
+	optLen := opts.EncodedLen()
 	hl := HeaderLen + optLen
 	pkt := stack.NewPacket(stack.Headroom, hl+o.dataLen)
 	b := pkt.Bytes()

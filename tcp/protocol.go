@@ -7,7 +7,9 @@ import (
 	mrand "math/rand/v2"
 	"net/netip"
 	"sort"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
@@ -16,9 +18,13 @@ import (
 
 // Options configure the protocol. The zero value gives Linux-like defaults.
 type Options struct {
-	// ReceiveBufferSize is each connection's receive buffer and so its
-	// largest window; default 256 KiB.
+	// ReceiveBufferSize is each connection's initial receive buffer (and so
+	// its initial window); default 256 KiB. Auto-tuning grows it up to
+	// MaxReceiveBuffer while the application keeps up.
 	ReceiveBufferSize int
+	// MaxReceiveBuffer bounds receive-buffer auto-tuning (tcp_rmem[2]);
+	// default 6 MiB. It also sets the window scale offered in the SYN.
+	MaxReceiveBuffer int
 	// SendBufferSize is each connection's send buffer; default 256 KiB.
 	SendBufferSize int
 	// TimeWait is how long a connection stays in TIME_WAIT (2*MSL);
@@ -36,12 +42,40 @@ type Options struct {
 	SynRetries int
 	// SynAckRetries is the same for a SYN-ACK; default 5.
 	SynAckRetries int
-	// Backlog bounds each listener's half-open plus not yet accepted
-	// connections; default 128.
+	// Backlog bounds each listener's queue of established connections not
+	// yet accepted; default 128. A SYN that arrives while it is full is
+	// dropped (the peer retransmits), as on Linux.
 	Backlog int
+	// SynBacklog bounds each listener's half-open connections (the SYN
+	// queue); default 256. Beyond it the listener answers with SYN
+	// cookies (RFC 4987) and keeps no state, unless DisableSynCookies.
+	SynBacklog int
+	// DisableSynCookies drops SYNs beyond SynBacklog instead.
+	DisableSynCookies bool
 	// DisableWindowScaling turns off the RFC 7323 window scale option,
 	// which caps the window at 64 KiB.
 	DisableWindowScaling bool
+	// DisableTimestamps turns off RFC 7323 timestamps (and so PAWS and
+	// timestamp RTT measurement).
+	DisableTimestamps bool
+	// DisableSACK turns off selective acknowledgments (RFC 2018) and
+	// SACK-based loss recovery (RFC 6675).
+	DisableSACK bool
+	// CongestionControl names the congestion control algorithm:
+	// "cubic" (RFC 9438, the default, as on Linux) or "reno" (NewReno,
+	// RFC 5681/6582).
+	CongestionControl string
+	// DelayedAck is the delayed-ACK timeout; default 40ms (Linux's
+	// minimum ATO). A negative value acknowledges every segment at once.
+	DelayedAck time.Duration
+	// KeepAliveIdle, KeepAliveInterval and KeepAliveProbes are the
+	// keepalive parameters of a connection that enables keepalive;
+	// defaults 2h, 75s and 9 (tcp_keepalive_time, _intvl, _probes).
+	KeepAliveIdle, KeepAliveInterval time.Duration
+	KeepAliveProbes                  int
+	// ChallengeAckLimit bounds RFC 5961 challenge ACKs per second over
+	// all connections; default 1000 (tcp_challenge_ack_limit).
+	ChallengeAckLimit int
 }
 
 func (o Options) config() config {
@@ -57,8 +91,9 @@ func (o Options) config() config {
 		}
 		return v
 	}
-	return config{
+	cfg := config{
 		rcvBuf:        def(o.ReceiveBufferSize, 256<<10),
+		maxRcvBuf:     def(o.MaxReceiveBuffer, 6<<20),
 		sndBuf:        def(o.SendBufferSize, 256<<10),
 		timeWait:      dur(o.TimeWait, 60*time.Second),
 		finTimeout:    dur(o.FinTimeout, 60*time.Second),
@@ -69,7 +104,25 @@ func (o Options) config() config {
 		synRetries:    def(o.SynRetries, 6),
 		synAckRetries: def(o.SynAckRetries, 5),
 		windowScale:   !o.DisableWindowScaling,
+		timestamps:    !o.DisableTimestamps,
+		sack:          !o.DisableSACK,
+		cc:            o.CongestionControl,
+		delAck:        dur(o.DelayedAck, 40*time.Millisecond),
+		kaIdle:        dur(o.KeepAliveIdle, 2*time.Hour),
+		kaIntvl:       dur(o.KeepAliveInterval, 75*time.Second),
+		kaProbes:      def(o.KeepAliveProbes, 9),
+		synBacklog:    def(o.SynBacklog, 256),
+		synCookies:    !o.DisableSynCookies,
+		challenge:     newRateLimiter(def(o.ChallengeAckLimit, 1000)),
 	}
+	if o.DelayedAck < 0 {
+		cfg.delAck = 0
+	}
+	if cfg.cc == "" {
+		cfg.cc = "cubic"
+	}
+	cfg.maxRcvBuf = max(cfg.maxRcvBuf, cfg.rcvBuf)
+	return cfg
 }
 
 // Ephemeral port range for Dial (Linux ip_local_port_range).
@@ -118,6 +171,9 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	if p.backlog <= 0 {
 		p.backlog = 128
 	}
+	if _, ok := newCongestionControl(p.cfg.cc); !ok {
+		return nil, stack.NewError("tcp: unknown congestion control "+strconv.Quote(p.cfg.cc)+" (want cubic or reno)", syscall.EINVAL)
+	}
 	if _, err := rand.Read(p.secret[:]); err != nil {
 		return nil, err
 	}
@@ -152,8 +208,9 @@ func (p *Protocol) enterCB() bool {
 }
 
 // isn is the RFC 6528 initial sequence number: a keyed hash of the
-// 4-tuple plus a 4-microsecond clock.
-func (p *Protocol) isn(t tuple, now time.Time) seqnum.Value {
+// 4-tuple plus a 4-microsecond clock. tsOff is the connection's random
+// timestamp offset, from the same hash (RFC 7323 section 5.4).
+func (p *Protocol) isn(t tuple, now time.Time) (iss seqnum.Value, tsOff uint32) {
 	var b [16 + 12]byte
 	copy(b[:16], p.secret[:])
 	la, ra := t.local.Addr().As4(), t.remote.Addr().As4()
@@ -162,7 +219,7 @@ func (p *Protocol) isn(t tuple, now time.Time) seqnum.Value {
 	binary.BigEndian.PutUint16(b[24:], t.local.Port())
 	binary.BigEndian.PutUint16(b[26:], t.remote.Port())
 	h := sha256.Sum256(b[:])
-	return seqnum.Value(binary.BigEndian.Uint32(h[:]) + uint32(now.UnixNano()/4000))
+	return seqnum.Value(binary.BigEndian.Uint32(h[:]) + uint32(now.UnixNano()/4000)), binary.BigEndian.Uint32(h[4:])
 }
 
 // HandlePacket processes an inbound segment; it always takes ownership of
@@ -186,7 +243,7 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 		wnd:     h.Window(),
 		payload: h.Payload(),
 	}
-	if seg.has(FlagSYN) {
+	if h.DataOffset() > HeaderLen {
 		seg.opts, _ = ParseOptions(h.Options())
 	}
 	if seg.has(FlagRST) {
@@ -242,7 +299,8 @@ func (p *Protocol) sendReset(t tuple, seg *segment) {
 }
 
 // HandleError fails a connection attempt that an ICMP error (or a local
-// resolution failure) says cannot succeed.
+// resolution failure) says cannot succeed, and applies a fragmentation-
+// needed error's MTU to the connection it is about (path MTU discovery).
 func (p *Protocol) HandleError(te stack.TransportError) {
 	if len(te.Transport) < 8 {
 		return
@@ -260,8 +318,9 @@ func (p *Protocol) HandleError(te stack.TransportError) {
 		return
 	}
 	e.mu.Lock()
-	e.c.handleError(te.Kind, seq)
-	e.afterCore(p.clock.Now())
+	now := p.clock.Now()
+	e.c.handleError(now, te.Kind, seq, te.MTU)
+	e.afterCore(now)
 	e.mu.Unlock()
 }
 

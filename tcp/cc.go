@@ -1,0 +1,141 @@
+package tcp
+
+import (
+	"math"
+	"time"
+)
+
+// ccWindow is the congestion state a congestion control algorithm
+// adjusts: the congestion window and slow-start threshold in bytes and the
+// sender's MSS. The core embeds it, so c.cwnd, c.ssthresh and c.mss are
+// these fields.
+type ccWindow struct {
+	cwnd, ssthresh int
+	mss            int // effective send MSS (payload bytes per full segment)
+	caAcc          int // bytes acknowledged towards the next Reno increase
+}
+
+// congestionControl is a pluggable congestion control algorithm. The core
+// runs slow start / congestion avoidance through onAck outside loss
+// recovery, and calls onLoss or onTimeout when it detects a loss; the
+// recovery itself (NewReno or RFC 6675 SACK) is the core's. Methods get
+// the time from the caller: implementations stay clock-free.
+type congestionControl interface {
+	// name is the Linux name of the algorithm ("cubic", "reno").
+	name() string
+	// onAck grows the window for acked newly acknowledged bytes; rtt is
+	// the smoothed RTT (zero before the first sample).
+	onAck(w *ccWindow, now time.Time, acked int, rtt time.Duration)
+	// onLoss reacts to a loss found by duplicate ACKs or SACK (or an ECN
+	// echo): it sets ssthresh; the core then sets cwnd for recovery.
+	onLoss(w *ccWindow, now time.Time, flight int)
+	// onTimeout reacts to a retransmission timeout: it sets ssthresh; the
+	// core then sets cwnd to one segment.
+	onTimeout(w *ccWindow, now time.Time, flight int)
+}
+
+// newCongestionControl returns the algorithm called name.
+func newCongestionControl(name string) (congestionControl, bool) {
+	switch name {
+	case "cubic", "":
+		return &cubic{}, true
+	case "reno", "newreno":
+		return &newReno{}, true
+	}
+	return nil, false
+}
+
+// slowStart is the RFC 5681 / RFC 3465 (L = 2) slow-start increase.
+func slowStart(w *ccWindow, acked int) {
+	w.cwnd += min(acked, 2*w.mss)
+}
+
+// newReno is Reno's congestion avoidance (RFC 5681) with byte counting
+// (RFC 3465): one MSS per window of acknowledged bytes.
+type newReno struct{}
+
+func (*newReno) name() string { return "reno" }
+
+func (*newReno) onAck(w *ccWindow, _ time.Time, acked int, _ time.Duration) {
+	if w.cwnd < w.ssthresh {
+		slowStart(w, acked)
+		return
+	}
+	w.caAcc += acked
+	if w.caAcc >= w.cwnd {
+		w.caAcc -= w.cwnd
+		w.cwnd += w.mss
+	}
+}
+
+func (*newReno) onLoss(w *ccWindow, _ time.Time, flight int) {
+	w.ssthresh = max(flight/2, 2*w.mss)
+	w.caAcc = 0
+}
+
+func (r *newReno) onTimeout(w *ccWindow, now time.Time, flight int) { r.onLoss(w, now, flight) }
+
+// CUBIC constants (RFC 9438 section 4).
+const (
+	cubicC    = 0.4
+	cubicBeta = 0.7
+	// cubicAlpha is the Reno-friendly additive increase, 3(1-β)/(1+β).
+	cubicAlpha = 3 * (1 - cubicBeta) / (1 + cubicBeta)
+)
+
+// cubic is CUBIC (RFC 9438) with fast convergence and the Reno-friendly
+// region; windows are computed in segments.
+type cubic struct {
+	wMax  float64   // window before the last reduction, segments
+	k     float64   // seconds from the epoch start to reach wMax
+	epoch time.Time // start of the current congestion avoidance epoch
+	wEst  float64   // Reno-friendly estimate, segments
+}
+
+func (*cubic) name() string { return "cubic" }
+
+func (c *cubic) onAck(w *ccWindow, now time.Time, acked int, rtt time.Duration) {
+	if w.cwnd < w.ssthresh {
+		slowStart(w, acked)
+		return
+	}
+	mss := float64(w.mss)
+	cw := float64(w.cwnd) / mss
+	if c.epoch.IsZero() {
+		c.epoch = now
+		if cw < c.wMax {
+			c.k = math.Cbrt((c.wMax - cw) / cubicC)
+		} else {
+			c.k, c.wMax = 0, cw
+		}
+		c.wEst = cw
+	}
+	segs := float64(acked) / mss
+	t := now.Sub(c.epoch).Seconds() + rtt.Seconds()
+	d := t - c.k
+	target := cubicC*d*d*d + c.wMax
+	target = min(max(target, cw), 1.5*cw)
+	alpha := cubicAlpha
+	if c.wEst >= c.wMax {
+		alpha = 1
+	}
+	c.wEst += alpha * segs / cw
+	next := cw + (target-cw)/cw*segs
+	if c.wEst > next {
+		next = c.wEst // the Reno-friendly region
+	}
+	w.cwnd = max(int(next*mss), w.cwnd)
+}
+
+func (c *cubic) onLoss(w *ccWindow, _ time.Time, _ int) {
+	cw := float64(w.cwnd) / float64(w.mss)
+	if cw < c.wMax {
+		c.wMax = cw * (1 + cubicBeta) / 2 // fast convergence
+	} else {
+		c.wMax = cw
+	}
+	w.ssthresh = max(int(cw*cubicBeta*float64(w.mss)), 2*w.mss)
+	c.epoch = time.Time{}
+}
+
+func (c *cubic) onTimeout(w *ccWindow, now time.Time, flight int) { c.onLoss(w, now, flight) }

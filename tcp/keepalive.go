@@ -1,0 +1,93 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// setKeepAlive turns keepalive probing on or off.
+func (c *core) setKeepAlive(now time.Time, on bool) {
+	c.kaOn = on
+	c.kaSent = 0
+	c.kaAt = time.Time{}
+	if on {
+		from := c.lastRcv
+		if from.IsZero() {
+			from = now
+		}
+		c.kaAt = from.Add(c.kaIdle)
+	}
+}
+
+// setKeepAlivePeriod sets the idle time and the probe interval, as Go's
+// net.TCPConn.SetKeepAlivePeriod does.
+func (c *core) setKeepAlivePeriod(now time.Time, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.kaIdle, c.kaIntvl = d, d
+	if c.kaOn {
+		c.setKeepAlive(now, true)
+	}
+}
+
+// keepalive runs when the keepalive timer is due: after kaIdle without a
+// segment from the peer it sends a probe (an ACK for SND.UNA-1, which the
+// peer must answer), every kaIntvl; after kaProbes unanswered probes the
+// connection is reset and fails with ETIMEDOUT.
+func (c *core) keepalive(now time.Time) {
+	if !c.kaOn {
+		return
+	}
+	switch c.state {
+	case StateEstablished, StateCloseWait, StateFinWait1, StateFinWait2:
+	default:
+		return
+	}
+	if c.sndUna != c.sndMax {
+		c.kaAt = now.Add(c.kaIdle) // the retransmission timer is in charge
+		return
+	}
+	if c.kaSent == 0 && now.Sub(c.lastRcv) < c.kaIdle {
+		c.kaAt = c.lastRcv.Add(c.kaIdle)
+		return
+	}
+	if c.kaSent >= c.cfg.kaProbes {
+		c.ctr.keepaliveTimeouts.Inc()
+		c.emitReset(c.sndMax, c.rcvNxt, true)
+		c.closeWith(stack.ErrTimedOut)
+		return
+	}
+	c.emit(now, outSeg{seq: c.sndUna.Sub(1), ack: c.rcvNxt, flags: FlagACK})
+	c.kaSent++
+	c.kaAt = now.Add(c.kaIntvl)
+}
+
+// autotune grows the receive buffer (Linux's dynamic right-sizing) when
+// the application read more in the last round trip than ever before:
+// the buffer becomes four times that, up to the configured maximum, so
+// the window stays ahead of the bandwidth-delay product.
+func (c *core) autotune(now time.Time, k int) {
+	if c.rcvLocked || c.rcv.max >= c.cfg.maxRcvBuf {
+		return
+	}
+	c.tuneCopied += k
+	if c.tuneStart.IsZero() {
+		c.tuneStart = now
+		return
+	}
+	if now.Sub(c.tuneStart) < max(c.rtt.srtt, time.Millisecond) {
+		return
+	}
+	copied := c.tuneCopied
+	c.tuneStart, c.tuneCopied = now, 0
+	if copied <= c.tuneSpace {
+		return
+	}
+	c.tuneSpace = copied
+	if want := min(4*copied, c.cfg.maxRcvBuf); want > c.rcv.max {
+		c.rcv.max = want
+		c.ctr.rcvBufGrown.Inc()
+	}
+}
