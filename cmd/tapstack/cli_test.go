@@ -183,8 +183,8 @@ func TestParseUpVLANsAndARP(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := upConfig{
-		Taps: []tapConfig{{Name: "tap0", Bridge: "br0", MTU: 1500}},
-		NICs: []nicConfig{{Tap: "tap0", VLAN: 10, Addr: netip.MustParsePrefix("10.0.10.2/24")}, {Tap: "tap0", VLAN: 20, PCP: 5, Addr: netip.MustParsePrefix("10.0.20.2/24")}},
+		Taps:      []tapConfig{{Name: "tap0", Bridge: "br0", MTU: 1500}},
+		NICs:      []nicConfig{{Tap: "tap0", VLAN: 10, Addr: netip.MustParsePrefix("10.0.10.2/24")}, {Tap: "tap0", VLAN: 20, PCP: 5, Addr: netip.MustParsePrefix("10.0.20.2/24")}},
 		StaticARP: []host.StaticARP{{Addr: netip.MustParseAddr("10.0.10.7"), MAC: stack.MAC{2, 0, 0, 0, 0, 7}}},
 		ProxyARP: []host.ProxyARP{
 			{Prefix: netip.MustParsePrefix("10.0.20.128/25")},
