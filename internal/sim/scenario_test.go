@@ -205,3 +205,15 @@ func (sc *scenario) faultless() bool {
 	}
 	return true
 }
+
+// corrupts reports whether some wire of the scenario corrupts frames.
+func (sc *scenario) corrupts() bool {
+	for _, pair := range sc.faults {
+		for _, fc := range pair {
+			if fc.Tx.Corrupt > 0 || fc.Rx.Corrupt > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}

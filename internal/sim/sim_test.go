@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/internal/checksum"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/link"
 	"github.com/tapstack/tapstack/stack"
@@ -112,6 +113,7 @@ func TestSim(t *testing.T) {
 		worst.udpSent, worst.udpEchoed, worst.redials,
 		worst.maxConn.Round(time.Millisecond), worstConnSeed, worst.retransmits, worstRtxSeed, worst.rtoExpired,
 		worst.closed.Round(time.Millisecond))
+	summary += fmt.Sprintf("; %d UDP datagrams corrupted undetectably (flips cancelling in the Internet checksum)", collisions.Load())
 	t.Log(summary)
 	if path := os.Getenv("TAPSTACK_SIM_SUMMARY"); path != "" {
 		os.WriteFile(path, []byte(summary+"\n"), 0o644)
@@ -218,6 +220,9 @@ func run(t *testing.T, sc *scenario) (res result) {
 	w := build(t, sc)
 	closed := false
 	defer func() {
+		if t.Failed() {
+			t.Logf("counters:\n%s", counterTable(w))
+		}
 		if !closed {
 			for _, h := range w.all {
 				h.Close()
@@ -328,6 +333,7 @@ func run(t *testing.T, sc *scenario) (res result) {
 		mu.Lock()
 		aborted = true
 		mu.Unlock()
+		t.Logf("counters:\n%s", counterTable(w))
 		for _, h := range w.all {
 			h.Close()
 		}
@@ -415,6 +421,21 @@ func connTable(w *world) string {
 		for _, c := range h.TCP().Connections() {
 			fmt.Fprintf(&b, "  host %d: %v → %v %s recvq %d sendq %d\n", i, c.Local, c.Remote, c.State, c.RecvQueue, c.SendQueue)
 		}
+	}
+	return b.String()
+}
+
+// counterTable lists every host's non-zero counters for a failure message.
+func counterTable(w *world) string {
+	var b bytes.Buffer
+	for i, h := range w.all {
+		fmt.Fprintf(&b, "  host %d:", i)
+		for _, c := range h.Stack().Counters().Snapshot() {
+			if c.Value != 0 {
+				fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)
+			}
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -509,6 +530,10 @@ func writeStream(conn net.Conn, key [32]byte, n, wmax int, sizes *rand.Rand) err
 	}
 	return nil
 }
+
+// collisions counts UDP datagrams whose corruption the checksum could not
+// see (see checkDatagram).
+var collisions atomic.Int64
 
 // received counts the TCP payload bytes verified by readStream.
 var received atomic.Int64
@@ -637,7 +662,27 @@ func checkDatagram(sc *scenario, b []byte) error {
 		return fmt.Errorf("datagram index %d of %d", i, len(sc.udp))
 	}
 	if want := datagram(sc.seed, i, sc.udp[i]); !bytes.Equal(b, want) {
-		return fmt.Errorf("datagram %d: %d bytes differ from the %d sent", i, len(b), len(want))
+		if len(b) != len(want) {
+			return fmt.Errorf("datagram %d: %d bytes, %d sent", i, len(b), len(want))
+		}
+		first, last, n := -1, 0, 0
+		for j := range b {
+			if b[j] != want[j] {
+				if first < 0 {
+					first = j
+				}
+				last, n = j, n+1
+			}
+		}
+		if checksum.Sum(b, 0) == checksum.Sum(want, 0) && sc.corrupts() {
+			// Several fragments of one datagram were each
+			// corrupted and the flips cancel in the Internet
+			// checksum (same bit mod 16, opposite directions):
+			// undetectable by design, not a stack bug.
+			collisions.Add(1)
+			return nil
+		}
+		return fmt.Errorf("datagram %d (%d bytes): %d bytes differ, from payload offset %d to %d, and the payload sums differ", i, len(b), n, first, last)
 	}
 	return nil
 }
