@@ -228,3 +228,16 @@ func (s *Stack) localNIC(a netip.Addr) *NIC {
 
 // IsLocalAddress reports whether a is one of the stack's addresses.
 func (s *Stack) IsLocalAddress(a netip.Addr) bool { return s.localNIC(a) != nil }
+
+// BroadcastRoute returns a route for the limited broadcast address
+// 255.255.255.255 out of this NIC, from src (0.0.0.0 when the NIC has no
+// address yet, as a DHCP client sends). FindRoute picks the first NIC for
+// limited broadcasts; this is the SO_BINDTODEVICE equivalent for senders
+// that must choose the interface.
+func (n *NIC) BroadcastRoute(src netip.Addr) Route {
+	if !src.IsValid() {
+		src = netip.IPv4Unspecified()
+	}
+	b := netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	return Route{NIC: n, LocalAddr: src, RemoteAddr: b, NextHop: b, Broadcast: true, stack: n.stack}
+}

@@ -197,3 +197,13 @@ func TestSecondaryAddress(t *testing.T) {
 		t.Fatalf("after removing both: %v %v", err, s.Routes())
 	}
 }
+
+func TestBroadcastRoute(t *testing.T) {
+	s := New(Options{})
+	s.AddNIC("eth0", nullLink{1500})
+	n, _ := s.AddNIC("eth1", nullLink{1400})
+	r := n.BroadcastRoute(netip.Addr{})
+	if r.NIC != n || r.LocalAddr != netip.IPv4Unspecified() || !r.Broadcast || r.Stack() != s || r.MTU() != 1400 {
+		t.Fatalf("%+v", r)
+	}
+}
