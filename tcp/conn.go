@@ -106,6 +106,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, c.opErr("read", net.ErrClosed)
 		case deadlinePassed(e.rdDeadline):
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
+		case e.c.readShut:
+			return 0, io.EOF
 		case e.c.rcv.n > 0:
 			if len(b) == 0 {
 				return 0, nil
@@ -177,7 +179,7 @@ func (c *Conn) Close() error {
 		e.wrTimer.Stop()
 	}
 	now := e.p.clock.Now()
-	if e.c.rcv.n > 0 {
+	if e.c.rcv.n > 0 || e.lingerZero {
 		e.c.abort()
 	} else {
 		e.c.close(now)

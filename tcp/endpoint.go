@@ -40,7 +40,8 @@ type endpoint struct {
 	dialEnd  bool
 
 	userClosed   bool
-	readers      int // Reads waiting (tests use it to know a Read blocks)
+	lingerZero   bool // SetLinger(0): Close resets
+	readers      int  // Reads waiting (tests use it to know a Read blocks)
 	rdDeadline   time.Time
 	wrDeadline   time.Time
 	rdTimer      *time.Timer
@@ -80,6 +81,14 @@ func (e *endpoint) deliver(seg *segment) bool {
 		e.c.closeWith(nil)
 		e.afterCore(now)
 		return false
+	}
+	if e.c.state == StateSynReceived && e.listener != nil && seg.flags&(FlagACK|FlagSYN|FlagRST) == FlagACK && e.listener.full() {
+		// The accept queue is full: drop the ACK that would complete the
+		// handshake and stay in SYN_RECEIVED; the SYN-ACK is retransmitted
+		// and the peer's answer tried again (Linux with
+		// tcp_abort_on_overflow = 0).
+		e.p.ctr.listenOverflow.Inc()
+		return true
 	}
 	e.c.handleSegment(now, seg)
 	e.afterCore(now)

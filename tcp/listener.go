@@ -21,6 +21,8 @@ type Listener struct {
 	done    chan struct{}
 	// pending counts half-open connections (SYN_RECEIVED).
 	pending atomic.Int32
+	// lastCookie is when the last SYN cookie was sent (Unix nanoseconds).
+	lastCookie atomic.Int64
 
 	mu     sync.Mutex
 	closed bool
@@ -147,6 +149,15 @@ func (l *Listener) Close() error {
 	return nil
 }
 
+// full reports whether the accept queue has no room.
+func (l *Listener) full() bool { return len(l.acceptq) >= cap(l.acceptq) }
+
+func (l *Listener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
 // enqueue hands an established connection to Accept; called with e.mu held.
 func (l *Listener) enqueue(e *endpoint) {
 	if e.queued {
@@ -177,6 +188,12 @@ func (l *Listener) handleSegment(t tuple, seg *segment) {
 	switch {
 	case seg.has(FlagRST):
 		return
+	case seg.has(FlagACK) && !seg.has(FlagSYN):
+		if p.cfg.synCookies && !l.isClosed() && l.acceptCookie(t, seg) {
+			return
+		}
+		p.sendReset(t, seg)
+		return
 	case seg.has(FlagACK):
 		p.sendReset(t, seg)
 		return
@@ -190,9 +207,17 @@ func (l *Listener) handleSegment(t tuple, seg *segment) {
 		p.sendReset(t, seg)
 		return
 	}
-	if int(l.pending.Load())+len(l.acceptq) >= cap(l.acceptq) {
+	if len(l.acceptq) >= cap(l.acceptq) {
 		p.ctr.listenOverflow.Inc()
 		return // the peer retransmits its SYN
+	}
+	if int(l.pending.Load()) >= p.cfg.synBacklog {
+		if p.cfg.synCookies {
+			l.sendCookie(t, seg)
+			return
+		}
+		p.ctr.listenOverflow.Inc()
+		return
 	}
 	r, err := p.s.FindRoute(t.remote.Addr(), t.local.Addr())
 	if err != nil || r.Broadcast {

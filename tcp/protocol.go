@@ -43,11 +43,12 @@ type Options struct {
 	// SynAckRetries is the same for a SYN-ACK; default 5.
 	SynAckRetries int
 	// Backlog bounds each listener's queue of established connections not
-	// yet accepted; default 128. A SYN that arrives while it is full is
-	// dropped (the peer retransmits), as on Linux.
+	// yet accepted; default 4096 (somaxconn, which Go's net.Listen uses).
+	// While it is full, SYNs and handshake-completing ACKs are dropped (the
+	// peer retransmits), as on Linux.
 	Backlog int
 	// SynBacklog bounds each listener's half-open connections (the SYN
-	// queue); default 256. Beyond it the listener answers with SYN
+	// queue); default 1024. Beyond it the listener answers with SYN
 	// cookies (RFC 4987) and keeps no state, unless DisableSynCookies.
 	SynBacklog int
 	// DisableSynCookies drops SYNs beyond SynBacklog instead.
@@ -111,7 +112,7 @@ func (o Options) config() config {
 		kaIdle:        dur(o.KeepAliveIdle, 2*time.Hour),
 		kaIntvl:       dur(o.KeepAliveInterval, 75*time.Second),
 		kaProbes:      def(o.KeepAliveProbes, 9),
-		synBacklog:    def(o.SynBacklog, 256),
+		synBacklog:    def(o.SynBacklog, 1024),
 		synCookies:    !o.DisableSynCookies,
 		challenge:     newRateLimiter(def(o.ChallengeAckLimit, 1000)),
 	}
@@ -145,6 +146,8 @@ type Protocol struct {
 	backlog int
 	ctr     *counters
 	secret  [16]byte
+	// cookieSecret keys SYN cookies.
+	cookieSecret [16]byte
 
 	mu        sync.RWMutex
 	conns     map[tuple]*endpoint
@@ -169,12 +172,15 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		listeners: make(map[netip.AddrPort]*Listener),
 	}
 	if p.backlog <= 0 {
-		p.backlog = 128
+		p.backlog = 4096
 	}
 	if _, ok := newCongestionControl(p.cfg.cc); !ok {
 		return nil, stack.NewError("tcp: unknown congestion control "+strconv.Quote(p.cfg.cc)+" (want cubic or reno)", syscall.EINVAL)
 	}
 	if _, err := rand.Read(p.secret[:]); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(p.cookieSecret[:]); err != nil {
 		return nil, err
 	}
 	if err := s.RegisterTransport(p); err != nil {
