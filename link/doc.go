@@ -10,4 +10,10 @@
 // drops tagged frames). NewTrunk wraps a Device as an 802.1Q trunk port:
 // each VLAN, and optionally the untagged native VLAN, becomes its own link
 // endpoint and so its own NIC.
+//
+// Decorators wrap a Device: NewCapture writes a pcap stream of both
+// directions; NewFaulty injects seeded faults per direction (loss,
+// duplication, reordering, corruption of IPv4 frames where a checksum can
+// catch it, delay with jitter, and a rate limit with a bounded queue), as
+// ParseFaults reads them from a string like "loss=2%,delay=1ms,rate=100mbit".
 package link

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"time"
 
+	"github.com/tapstack/tapstack/internal/vclock"
 	"github.com/tapstack/tapstack/link"
 	"github.com/tapstack/tapstack/stack"
 )
@@ -96,11 +98,38 @@ func ExampleNewFaulty() {
 	// Output: tx loss 2%, rx corrupt 0.1%
 }
 
+// A slow, long wire: 1 ms away at 8 Mbit/s. With a virtual clock the test
+// decides when time passes; a 1000-byte frame arrives after 1 ms of
+// transmission and 1 ms of delay.
+func ExampleNewFaulty_delay() {
+	cfg, err := link.ParseFaults("tx.delay=1ms,tx.rate=8mbit")
+	if err != nil {
+		panic(err)
+	}
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := vclock.New(start)
+	cfg.Clock = clk
+	a, b := link.Pipe(1500)
+	defer b.Close()
+	arrived := make(chan time.Duration, 1)
+	b.Attach(link.FrameDispatcherFunc(func(p *stack.Packet) {
+		arrived <- clk.Now().Sub(start)
+		p.Release()
+	}))
+	slow := link.NewFaulty(a, cfg)
+	defer slow.Close()
+
+	_ = slow.WriteFrame(stack.NewPacket(stack.Headroom, 1000))
+	clk.RunNext() // the timer passes the frame on to the pipe
+	fmt.Println("arrived after", <-arrived)
+	// Output: arrived after 2ms
+}
+
 // ParseFaults explains what it cannot parse in one line.
 func ExampleParseFaults() {
-	_, err := link.ParseFaults("loss=2%,jitter=5ms")
+	_, err := link.ParseFaults("loss=2%,rate=100mbps")
 	fmt.Println(err)
-	// Output: unknown fault "jitter" (want loss, duplicate, reorder, corrupt or seed)
+	// Output: fault rate=100mbps: want bits per second with a unit, like 100mbit (bit, kbit, mbit, gbit)
 }
 
 // Record both directions of a device to a pcap stream (tcpdump -r reads it).

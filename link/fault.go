@@ -1,18 +1,18 @@
 package link
 
 import (
-	"fmt"
+	"encoding/binary"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tapstack/tapstack/stack"
 )
 
-// FaultRates are the probabilities (0 to 1) of each fault for one
-// direction.
+// FaultRates are the faults of one direction: the probabilities (0 to 1)
+// of loss, duplication, reordering and corruption, and the delay and rate
+// limit of the link.
 type FaultRates struct {
 	// Loss drops the frame.
 	Loss float64
@@ -20,9 +20,49 @@ type FaultRates struct {
 	Duplicate float64
 	// Reorder holds the frame back and sends it after the next one.
 	Reorder float64
-	// Corrupt flips one random bit after the Ethernet header.
+	// Corrupt flips one random bit of a frame that carries IPv4 (EtherType
+	// 0x0800, also behind VLAN tags), in the IPv4 packet (header or
+	// payload, not the Ethernet padding), where the IPv4 header checksum
+	// or the transport checksum catches it. Other frames (ARP above all)
+	// have no checksum of their own: on a real wire the Ethernet FCS drops
+	// them, so a corrupted one would only poison caches, and they are
+	// passed unharmed (and not counted). Exactly one bit is flipped per
+	// corrupted frame: the Internet checksum always detects a single
+	// flipped bit, while two flips in one packet cancel when they hit the
+	// same bit position (mod 16) in opposite directions.
 	Corrupt float64
+	// CorruptAll makes Corrupt apply to any frame, flipping a bit anywhere
+	// after the first 14 bytes (VLAN tags and ARP included), as NewFaulty
+	// did before corruption was limited to IPv4.
+	CorruptAll bool
+
+	// Delay holds every frame this long before it is passed on (the
+	// propagation delay of the link).
+	Delay time.Duration
+	// Jitter varies Delay per frame, uniformly in [Delay-Jitter,
+	// Delay+Jitter] (never below zero). Frames still leave in the order
+	// they entered: a frame whose draw is shorter than its predecessor's
+	// waits for it, so only Reorder reorders.
+	Jitter time.Duration
+	// Rate limits the link to this many bits per second (0: unlimited).
+	// A frame of n bytes occupies the link n*8/Rate seconds (the frame as
+	// the device sees it, without preamble or FCS); frames wait for the
+	// link in order and are passed on when their last bit is sent (plus
+	// Delay).
+	Rate uint64
+	// Queue bounds the frames the direction holds, waiting for the link or
+	// in the delay line, like netem's limit; a frame arriving at a full
+	// queue is dropped (tail drop, counted in FaultStats.Overflowed).
+	// Zero means DefaultFaultQueue. Used only with Delay, Jitter or Rate.
+	Queue int
 }
+
+// DefaultFaultQueue is the default FaultRates.Queue (netem's default
+// limit).
+const DefaultFaultQueue = 1000
+
+// delays reports whether frames go through the delay line.
+func (r *FaultRates) delays() bool { return r.Delay > 0 || r.Jitter > 0 || r.Rate > 0 }
 
 // FaultConfig configures NewFaulty.
 type FaultConfig struct {
@@ -32,94 +72,25 @@ type FaultConfig struct {
 	// Tx applies to frames written to the device, Rx to frames it
 	// delivers.
 	Tx, Rx FaultRates
-}
-
-// ParseFaults parses a fault specification such as
-// "loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7". A fault name
-// alone sets both directions; prefixed with "tx." or "rx." it sets one
-// ("rx.loss=5%"). Rates are percentages ("2%") or fractions ("0.02").
-func ParseFaults(s string) (FaultConfig, error) {
-	var c FaultConfig
-	for _, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		key, val, ok := strings.Cut(item, "=")
-		if !ok {
-			return FaultConfig{}, fmt.Errorf("fault %q: want name=value, like loss=2%%", item)
-		}
-		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
-		if key == "seed" {
-			n, err := strconv.ParseUint(val, 10, 64)
-			if err != nil {
-				return FaultConfig{}, fmt.Errorf("fault seed %q: want a non-negative integer", val)
-			}
-			c.Seed = n
-			continue
-		}
-		dirs := []*FaultRates{&c.Tx, &c.Rx}
-		if d, name, ok := strings.Cut(key, "."); ok {
-			switch d {
-			case "tx":
-				dirs = dirs[:1]
-			case "rx":
-				dirs = dirs[1:]
-			default:
-				return FaultConfig{}, fmt.Errorf("fault %q: direction must be tx or rx", key)
-			}
-			key = name
-		}
-		switch key {
-		case "loss", "duplicate", "reorder", "corrupt":
-		default:
-			return FaultConfig{}, fmt.Errorf("unknown fault %q (want loss, duplicate, reorder, corrupt or seed)", key)
-		}
-		rate, err := parseRate(val)
-		if err != nil {
-			return FaultConfig{}, fmt.Errorf("fault %s=%s: %v", key, val, err)
-		}
-		for _, r := range dirs {
-			switch key {
-			case "loss":
-				r.Loss = rate
-			case "duplicate":
-				r.Duplicate = rate
-			case "reorder":
-				r.Reorder = rate
-			case "corrupt":
-				r.Corrupt = rate
-			}
-		}
-	}
-	return c, nil
-}
-
-// parseRate parses "2%" or "0.02" into 0.02.
-func parseRate(s string) (float64, error) {
-	pct := strings.HasSuffix(s, "%")
-	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-	if err != nil {
-		return 0, fmt.Errorf("want a percentage like 2%% or a fraction like 0.02")
-	}
-	if pct {
-		v /= 100
-	}
-	if v < 0 || v > 1 || v != v {
-		return 0, fmt.Errorf("rate must be between 0%% and 100%%")
-	}
-	return v, nil
+	// Clock times Delay and Rate. Nil means stack.RealClock{} (whose
+	// timers are virtual inside a testing/synctest bubble); tests may
+	// pass a virtual clock.
+	Clock stack.Clock
 }
 
 // FaultStats counts the faults a Faulty device injected in one direction.
 type FaultStats struct {
 	Lost, Duplicated, Reordered, Corrupted uint64
+	// Overflowed counts frames dropped because the direction's Queue was
+	// full.
+	Overflowed uint64
 }
 
 // Faulty is a Device decorator that injects faults; see NewFaulty.
 type Faulty struct {
 	dev    Device
 	tx, rx faultDir
+	closed atomic.Bool
 }
 
 // faultDir is the state of one direction.
@@ -128,25 +99,48 @@ type faultDir struct {
 	mu    sync.Mutex
 	rng   *rand.Rand
 	held  *stack.Packet // a frame held back for reordering
+	line  *delayLine    // nil without Delay, Jitter and Rate
 
-	lost, duplicated, reordered, corrupted atomic.Uint64
+	lost, duplicated, reordered, corrupted, overflowed atomic.Uint64
 }
 
 // NewFaulty returns a Device that passes frames between d and its user
-// while, in each direction independently and by the configured
-// probabilities, dropping, duplicating, reordering (holding a frame back
-// behind the next one) and corrupting (flipping a bit after the Ethernet
-// header) them. Faults come from PCG generators seeded with cfg.Seed, so
-// a run is reproducible for the same sequence of frames. Frames are copied
-// before they are modified, so packets shared with a retransmit queue are
-// never changed. A frame held back waits for the next frame in its
-// direction (there is no timer: a quiet link keeps it until the next frame
-// or Close, which releases it).
+// while, in each direction independently, it injects the faults of cfg:
+//
+//   - by the configured probabilities, it drops, duplicates, reorders
+//     (holds a frame back behind the next one) and corrupts frames (see
+//     FaultRates.Corrupt: one bit of IPv4 frames unless CorruptAll);
+//   - with Delay, Jitter or Rate, frames pass through a delay line: each
+//     waits for a link of Rate bits per second, then Delay (± Jitter), and
+//     leaves in order from a timer of cfg.Clock; at most Queue frames
+//     wait, later ones are dropped.
+//
+// Faults come from PCG generators seeded with cfg.Seed, so a run is
+// reproducible for the same sequence of frames (and, with a delay, the
+// same clock readings). Frames are copied before they are modified, so
+// packets shared with a retransmit queue are never changed. A frame held
+// back for reordering waits for the next frame in its direction (there is
+// no timer: a quiet link keeps it until the next frame or Close).
+//
+// Close releases every frame still held or delayed, and returns only
+// when no timer callback is running. Errors of the device on delayed
+// writes are lost, like frames a wire loses. Without a delay, passing a
+// frame allocates nothing.
 func NewFaulty(d Device, cfg FaultConfig) Device {
 	f := &Faulty{dev: d}
 	f.tx.rates, f.rx.rates = cfg.Tx, cfg.Rx
 	f.tx.rng = rand.New(rand.NewPCG(cfg.Seed, 0x7478)) // "tx"
 	f.rx.rng = rand.New(rand.NewPCG(cfg.Seed, 0x7278)) // "rx"
+	clock := cfg.Clock
+	if clock == nil {
+		clock = stack.RealClock{}
+	}
+	if cfg.Tx.delays() {
+		f.tx.line = newDelayLine(&f.tx, clock, func(p *stack.Packet) { _ = d.WriteFrame(p) })
+	}
+	if cfg.Rx.delays() {
+		f.rx.line = newDelayLine(&f.rx, clock, nil) // deliver is set by Attach
+	}
 	return f
 }
 
@@ -160,21 +154,31 @@ func (f *Faulty) TxStats() FaultStats { return f.tx.stats() }
 func (f *Faulty) RxStats() FaultStats { return f.rx.stats() }
 
 func (d *faultDir) stats() FaultStats {
-	return FaultStats{d.lost.Load(), d.duplicated.Load(), d.reordered.Load(), d.corrupted.Load()}
+	return FaultStats{d.lost.Load(), d.duplicated.Load(), d.reordered.Load(), d.corrupted.Load(), d.overflowed.Load()}
 }
 
 // Attach attaches the underlying device, delivering through the rx faults
 // to disp.
 func (f *Faulty) Attach(disp FrameDispatcher) {
+	if l := f.rx.line; l != nil {
+		f.rx.mu.Lock()
+		l.deliver = disp.DeliverFrame
+		f.rx.mu.Unlock()
+	}
 	f.dev.Attach(FrameDispatcherFunc(func(p *stack.Packet) {
 		f.rx.apply(p, disp.DeliverFrame)
 	}))
 }
 
 // WriteFrame sends p through the tx faults. It takes ownership of p. A
-// lost frame is not an error (the wire lost it); errors of the underlying
-// device are returned.
+// lost or delayed frame is not an error (the wire has it); errors of the
+// underlying device on frames passed on at once are returned, and
+// stack.ErrClosed after Close.
 func (f *Faulty) WriteFrame(p *stack.Packet) error {
+	if f.closed.Load() {
+		p.Release()
+		return stack.ErrClosed
+	}
 	var err error
 	f.tx.apply(p, func(q *stack.Packet) {
 		if e := f.dev.WriteFrame(q); e != nil && err == nil {
@@ -184,8 +188,11 @@ func (f *Faulty) WriteFrame(p *stack.Packet) error {
 	return err
 }
 
-// Close closes the underlying device and releases held frames.
+// Close closes the underlying device, stops the delay lines (waiting for a
+// timer callback that is passing frames on) and releases held and delayed
+// frames.
 func (f *Faulty) Close() error {
+	f.closed.Store(true)
 	err := f.dev.Close()
 	for _, d := range []*faultDir{&f.tx, &f.rx} {
 		d.mu.Lock()
@@ -193,13 +200,17 @@ func (f *Faulty) Close() error {
 			d.held.Release()
 			d.held = nil
 		}
+		if d.line != nil {
+			d.line.stop()
+		}
 		d.mu.Unlock()
 	}
 	return err
 }
 
 // apply decides the faults for p and passes the resulting frames (none,
-// one, or several) to send, in order, outside the lock.
+// one, or several) to send, in order, outside the lock, or into the delay
+// line.
 func (d *faultDir) apply(p *stack.Packet, send func(*stack.Packet)) {
 	var out [3]*stack.Packet
 	n := 0
@@ -216,12 +227,14 @@ func (d *faultDir) apply(p *stack.Packet, send func(*stack.Packet)) {
 		d.lost.Add(1)
 		p.Release()
 	default:
-		if corrupt && p.Len() > EthernetHeaderLen {
-			p = copyFrame(p)
-			nbits := uint64(p.Len()-EthernetHeaderLen) * 8
-			i := bit % nbits
-			p.Bytes()[EthernetHeaderLen+int(i/8)] ^= 1 << (i % 8)
-			d.corrupted.Add(1)
+		if corrupt {
+			if from, to := d.corruptible(p.Bytes()); to > from {
+				p = copyFrame(p)
+				nbits := uint64(to-from) * 8
+				i := bit % nbits
+				p.Bytes()[from+int(i/8)] ^= 1 << (i % 8)
+				d.corrupted.Add(1)
+			}
 		}
 		var dupe *stack.Packet
 		if dup {
@@ -249,8 +262,47 @@ func (d *faultDir) apply(p *stack.Packet, send func(*stack.Packet)) {
 			}
 		}
 	}
+	if d.line != nil {
+		for _, q := range out[:n] {
+			d.line.push(q)
+		}
+		d.mu.Unlock()
+		return
+	}
 	d.mu.Unlock()
 	for _, q := range out[:n] {
 		send(q)
 	}
+}
+
+// corruptible returns the byte range [from, to) of frame b that corruption
+// may hit: with CorruptAll everything after the 14-byte Ethernet header;
+// otherwise the IPv4 packet of an IPv4 frame (behind up to MaxVLANTags
+// tags, without Ethernet padding when the total length says so), and an
+// empty range for any other frame.
+func (d *faultDir) corruptible(b []byte) (from, to int) {
+	if d.rates.CorruptAll {
+		return EthernetHeaderLen, len(b)
+	}
+	off := 12
+	for tags := 0; ; tags++ {
+		if len(b) < off+2 {
+			return 0, 0
+		}
+		et := binary.BigEndian.Uint16(b[off:])
+		if et == stack.EtherTypeIPv4 {
+			break
+		}
+		if !IsVLANTPID(et) || tags == MaxVLANTags {
+			return 0, 0
+		}
+		off += VLANTagLen
+	}
+	from, to = off+2, len(b)
+	if len(b) >= from+4 {
+		if tl := int(binary.BigEndian.Uint16(b[from+2:])); tl >= 20 && from+tl < to {
+			to = from + tl
+		}
+	}
+	return from, to
 }

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tapstack/tapstack/stack"
 )
@@ -27,7 +28,25 @@ func TestParseFaults(t *testing.T) {
 		{"loss=150%", FaultConfig{}, "fault loss=150%: rate must be between 0% and 100%"},
 		{"loss=-1%", FaultConfig{}, "fault loss=-1%: rate must be between 0% and 100%"},
 		{"loss=NaN", FaultConfig{}, "fault loss=NaN: rate must be between 0% and 100%"},
-		{"jitter=1%", FaultConfig{}, `unknown fault "jitter" (want loss, duplicate, reorder, corrupt or seed)`},
+		{"jitter=1%", FaultConfig{}, "fault jitter=1%: want a duration like 1ms or 200us"},
+		{"delay=1ms,jitter=200us,rate=100mbit,queue=50", FaultConfig{
+			Tx: FaultRates{Delay: time.Millisecond, Jitter: 200 * time.Microsecond, Rate: 100e6, Queue: 50},
+			Rx: FaultRates{Delay: time.Millisecond, Jitter: 200 * time.Microsecond, Rate: 100e6, Queue: 50}}, ""},
+		{"tx.rate=1.5Gbit,rx.rate=64kbit,rx.delay=0", FaultConfig{Tx: FaultRates{Rate: 1.5e9}, Rx: FaultRates{Rate: 64e3}}, ""},
+		{"rate=9600bit,tx.rate=0bit", FaultConfig{Rx: FaultRates{Rate: 9600}}, ""},
+		{"corrupt-all=1%,rx.corrupt=2%", FaultConfig{Tx: FaultRates{Corrupt: 0.01, CorruptAll: true}, Rx: FaultRates{Corrupt: 0.02}}, ""},
+		{"delay=-1ms", FaultConfig{}, "fault delay=-1ms: must not be negative"},
+		{"delay=2h", FaultConfig{}, "fault delay=2h: at most 1h0m0s"},
+		{"delay=5", FaultConfig{}, "fault delay=5: want a duration like 1ms or 200us"},
+		{"rate=100", FaultConfig{}, "fault rate=100: want bits per second with a unit, like 100mbit (bit, kbit, mbit, gbit)"},
+		{"rate=100mbps", FaultConfig{}, "fault rate=100mbps: want bits per second with a unit, like 100mbit (bit, kbit, mbit, gbit)"},
+		{"rate=-1mbit", FaultConfig{}, "fault rate=-1mbit: must not be negative"},
+		{"rate=0.5bit", FaultConfig{}, "fault rate=0.5bit: at least 1bit per second"},
+		{"rate=1e30gbit", FaultConfig{}, "fault rate=1e30gbit: too large"},
+		{"rate=NaNbit", FaultConfig{}, "fault rate=NaNbit: want bits per second with a unit, like 100mbit (bit, kbit, mbit, gbit)"},
+		{"queue=0", FaultConfig{}, "fault queue=0: want a number of frames from 1 to 16777216"},
+		{"queue=x", FaultConfig{}, "fault queue=x: want a number of frames from 1 to 16777216"},
+		{"speed=1%", FaultConfig{}, `unknown fault "speed" (want loss, duplicate, reorder, corrupt, corrupt-all, delay, jitter, rate, queue or seed)`},
 		{"up.loss=1%", FaultConfig{}, `fault "up.loss": direction must be tx or rx`},
 		{"seed=-3", FaultConfig{}, `fault seed "-3": want a non-negative integer`},
 	}
@@ -98,10 +117,10 @@ func TestFaultyEachFault(t *testing.T) {
 	}
 }
 
-func TestFaultyCorruptFlipsOneBitOfACopy(t *testing.T) {
+func TestFaultyCorruptAllFlipsOneBitOfACopy(t *testing.T) {
 	start := stack.LivePackets()
 	dev := &frameDev{mtu: 1500}
-	f := NewFaulty(dev, FaultConfig{Seed: 3, Tx: FaultRates{Corrupt: 1}})
+	f := NewFaulty(dev, FaultConfig{Seed: 3, Tx: FaultRates{Corrupt: 1, CorruptAll: true}})
 	for i := range 50 {
 		p := numbered(i)
 		kept := p.Ref()
@@ -186,6 +205,8 @@ func FuzzParseFaults(f *testing.F) {
 	f.Add("loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7")
 	f.Add("rx.loss=0.5,tx.corrupt=100%")
 	f.Add("loss=1e-3%,seed=18446744073709551615")
+	f.Add("delay=1ms,jitter=200us,rate=100mbit,queue=50")
+	f.Add("tx.rate=1.5gbit,rx.corrupt-all=1%,rx.queue=16777216")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseFaults(s)
 		if err != nil {
@@ -197,6 +218,130 @@ func FuzzParseFaults(f *testing.F) {
 					t.Fatalf("ParseFaults(%q) gave rate %v", s, v)
 				}
 			}
+			if r.Delay < 0 || r.Delay > MaxFaultDelay || r.Jitter < 0 || r.Jitter > MaxFaultDelay {
+				t.Fatalf("ParseFaults(%q) gave delay %v jitter %v", s, r.Delay, r.Jitter)
+			}
+			if r.Queue < 0 || r.Queue > MaxFaultQueue {
+				t.Fatalf("ParseFaults(%q) gave queue %d", s, r.Queue)
+			}
+			if r.Rate > 0 {
+				_ = transmitTime(65535+EthernetHeaderLen, r.Rate) // must not panic
+			}
 		}
 	})
+}
+
+// ipv4Frame builds a frame carrying an IPv4 packet of ipLen bytes (its
+// total length) padded to frameLen, behind the given VLAN TPIDs.
+func ipv4Frame(tpids []uint16, ipLen, frameLen int) (p *stack.Packet, ipStart int) {
+	p = stack.NewPacket(stack.Headroom, frameLen)
+	b := p.Bytes()
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	off := 12
+	for _, tpid := range tpids {
+		binary.BigEndian.PutUint16(b[off:], tpid)
+		binary.BigEndian.PutUint16(b[off+2:], 10) // VID 10
+		off += VLANTagLen
+	}
+	binary.BigEndian.PutUint16(b[off:], stack.EtherTypeIPv4)
+	ipStart = off + 2
+	b[ipStart] = 0x45
+	binary.BigEndian.PutUint16(b[ipStart+2:], uint16(ipLen))
+	return p, ipStart
+}
+
+// TestFaultyCorruptOnlyIPv4 checks that by default corruption flips one
+// bit of the IPv4 packet of IPv4 frames (untagged, 802.1Q, QinQ; never the
+// tags or the padding) and leaves every other frame alone.
+func TestFaultyCorruptOnlyIPv4(t *testing.T) {
+	type tc struct {
+		name     string
+		make     func() (*stack.Packet, int, int) // frame, first and end of the corruptible range (0, 0: none)
+		corrupts bool
+	}
+	ip := func(tpids []uint16, ipLen, frameLen int) func() (*stack.Packet, int, int) {
+		return func() (*stack.Packet, int, int) {
+			p, start := ipv4Frame(tpids, ipLen, frameLen)
+			return p, start, start + ipLen
+		}
+	}
+	other := func(tpids []uint16, et uint16, n int) func() (*stack.Packet, int, int) {
+		return func() (*stack.Packet, int, int) {
+			p, start := ipv4Frame(tpids, 20, max(n, 14+4*len(tpids)+4))
+			binary.BigEndian.PutUint16(p.Bytes()[start-2:], et)
+			p.SetLen(n)
+			return p, 0, 0
+		}
+	}
+	tests := []tc{
+		{"ipv4", ip(nil, 1500, 1514), true},
+		{"ipv4 padded", ip(nil, 28, 60), true},
+		{"ipv4 802.1Q", ip([]uint16{stack.EtherTypeVLAN}, 100, 118), true},
+		{"ipv4 QinQ", ip([]uint16{stack.EtherTypeQinQ, stack.EtherTypeVLAN}, 100, 122), true},
+		// A bogus total length: the whole rest of the frame may be hit.
+		{"ipv4 bad length", func() (*stack.Packet, int, int) {
+			p, start := ipv4Frame(nil, 3, 60)
+			return p, start, 60
+		}, true},
+		{"arp", other(nil, stack.EtherTypeARP, 60), false},
+		{"arp 802.1Q", other([]uint16{stack.EtherTypeVLAN}, stack.EtherTypeARP, 64), false},
+		{"three tags", other([]uint16{stack.EtherTypeVLAN, stack.EtherTypeVLAN, stack.EtherTypeVLAN}, stack.EtherTypeIPv4, 80), false},
+		{"ipv6", other(nil, 0x86dd, 80), false},
+		{"header only", other(nil, stack.EtherTypeIPv4, 14), false},
+		{"runt", other(nil, stack.EtherTypeIPv4, 13), false},
+		{"tag cut", other([]uint16{stack.EtherTypeVLAN}, stack.EtherTypeIPv4, 16), false},
+	}
+	for _, tt := range tests {
+		start := stack.LivePackets()
+		dev := &frameDev{mtu: 9000}
+		f := NewFaulty(dev, FaultConfig{Seed: 5, Tx: FaultRates{Corrupt: 1}}).(*Faulty)
+		const n = 200
+		for range n {
+			p, from, to := tt.make()
+			orig := slices.Clone(p.Bytes())
+			f.WriteFrame(p)
+			got := dev.written[len(dev.written)-1].Bytes()
+			var flipped []int
+			for j := range got {
+				for range bits.OnesCount8(got[j] ^ orig[j]) {
+					flipped = append(flipped, j)
+				}
+			}
+			switch {
+			case !tt.corrupts && len(flipped) != 0:
+				t.Fatalf("%s: bytes %v changed", tt.name, flipped)
+			case tt.corrupts && (len(flipped) != 1 || flipped[0] < from || flipped[0] >= to):
+				t.Fatalf("%s: flipped bits in bytes %v, want one in [%d, %d)", tt.name, flipped, from, to)
+			}
+		}
+		want := uint64(0)
+		if tt.corrupts {
+			want = n
+		}
+		if s := f.TxStats(); s.Corrupted != want {
+			t.Errorf("%s: %d counted corrupted, want %d", tt.name, s.Corrupted, want)
+		}
+		dev.release()
+		f.Close()
+		checkLive(t, start)
+	}
+}
+
+// TestFaultyCorruptDrawsUnchanged: frames that are not corrupted still
+// consume the same random draws, so the other faults of a seed do not
+// depend on which frames carry IPv4.
+func TestFaultyCorruptDrawsUnchanged(t *testing.T) {
+	base := FaultConfig{Seed: 9, Tx: FaultRates{Loss: 0.3, Reorder: 0.2}}
+	withCorrupt := base
+	withCorrupt.Tx.Corrupt = 0.5
+	a, _ := runTx(t, base, 500)
+	b, f := runTx(t, withCorrupt, 500) // numbered frames are not IPv4
+	if !slices.Equal(a, b) {
+		t.Error("enabling corruption of non-IPv4 frames changed the other faults")
+	}
+	if s := f.TxStats(); s.Corrupted != 0 {
+		t.Errorf("%d non-IPv4 frames corrupted", s.Corrupted)
+	}
 }
