@@ -69,7 +69,17 @@ func (pr *Protocol) forward(p *stack.Packet, h Header) {
 		return
 	}
 	mtu := r.MTU()
-	if len(h) > mtu && h.DF() {
+	// A TCP super-segment (GSO, from an offloading TAP) stands for
+	// segments of GSOSize payload bytes: those must fit the MTU.
+	size, gso := len(h), int(p.GSOSize)
+	if gso > 0 {
+		if size = gsoSegmentLen(h, gso); size == 0 {
+			c.fwdBadGSO.Inc()
+			p.Release()
+			return
+		}
+	}
+	if size > mtu && h.DF() {
 		c.fwdFragNeeded.Inc()
 		pr.sendError(p, ICMPDestUnreach, CodeFragmentationNeeded, MTURest(uint16(min(mtu, 0xffff))))
 		p.Release()
@@ -77,7 +87,35 @@ func (pr *Protocol) forward(p *stack.Packet, h Header) {
 	}
 	h.SetTTL(h.TTL() - 1)
 	p.ChecksumOK = false
-	if len(h) > mtu {
+	gsoMax, csumOffload := offloader(r.NIC)
+	switch {
+	case gso > 0 && size > mtu:
+		// Segments that would need fragmenting (DF clear): rare enough
+		// (every TCP sets DF) not to be worth a second software pass.
+		c.fwdCannotFragment.Inc()
+		p.Release()
+		return
+	case gso > 0 && (!csumOffload || gsoMax < len(h) || !p.ChecksumPartial):
+		// The output device does not segment: do it here (see
+		// forward_offload.go).
+		c.fwdGSOSegmented.Inc()
+		c.fwdForwarded.Inc()
+		_ = pr.segment(&r, p, h, gso)
+		p.Release()
+		return
+	case gso > 0:
+		c.fwdGSOPassed.Inc() // the device segments and checksums it
+	case p.ChecksumPartial && csumOffload && len(h) <= mtu:
+		c.fwdCsumOffloaded.Inc() // the device completes the checksum
+	case p.ChecksumPartial:
+		// The output device would send the partial sum as it is, and
+		// fragments cannot be checksummed by a device: complete it.
+		if completeChecksum(h) {
+			c.fwdCsumCompleted.Inc()
+		}
+		p.ChecksumPartial = false
+	}
+	if len(h) > mtu && gso == 0 {
 		ihl := h.HeaderLength()
 		if pr.sendFragments(&r, h[:ihl], h[ihl:], int(h.FragmentOffset()), h.MF()) != nil {
 			c.fwdCannotFragment.Inc()
@@ -91,6 +129,7 @@ func (pr *Protocol) forward(p *stack.Packet, h Header) {
 		q := stack.NewPacket(stack.Headroom, p.Len())
 		copy(q.Bytes(), p.Bytes())
 		q.NIC, q.LinkSrc, q.LinkDst, q.EtherType = p.NIC, p.LinkSrc, p.LinkDst, p.EtherType
+		q.ChecksumPartial, q.GSOSize = p.ChecksumPartial, p.GSOSize
 		p.Release()
 		p = q
 		p.MarkNetworkHeader()

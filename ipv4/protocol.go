@@ -133,6 +133,8 @@ type counters struct {
 	fwdForwarded, fwdTTLExceeded, fwdNoRoute, fwdFragNeeded, fwdFragmented *stack.Counter
 	fwdMulticast, fwdBroadcast, fwdLinkBroadcast, fwdBadSource, fwdBadDst  *stack.Counter
 	fwdSourceRoute, fwdHostUnreachable, fwdCannotFragment                  *stack.Counter
+	fwdCsumCompleted, fwdCsumOffloaded, fwdBadGSO                          *stack.Counter
+	fwdGSOPassed, fwdGSOSegmented, fwdGSOSegments                          *stack.Counter
 
 	txPackets, txTooLong, txNoHeadroom, txInvalidRoute *stack.Counter
 	txLoopback, txLoopbackDropped, txResolutionFailed  *stack.Counter
@@ -184,6 +186,12 @@ func (c *counters) init(cs *stack.Counters) {
 	c.fwdSourceRoute = g("ipv4.fwd.source_route")
 	c.fwdHostUnreachable = g("ipv4.fwd.host_unreachable")
 	c.fwdCannotFragment = g("ipv4.fwd.cannot_fragment")
+	c.fwdCsumCompleted = g("ipv4.fwd.csum_completed")
+	c.fwdCsumOffloaded = g("ipv4.fwd.csum_offloaded")
+	c.fwdBadGSO = g("ipv4.fwd.bad_gso")
+	c.fwdGSOPassed = g("ipv4.fwd.gso_passed")
+	c.fwdGSOSegmented = g("ipv4.fwd.gso_segmented")
+	c.fwdGSOSegments = g("ipv4.fwd.gso_segments")
 
 	c.txPackets = g("ipv4.tx.packets")
 	c.txTooLong = g("ipv4.tx.too_long")

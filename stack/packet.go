@@ -59,9 +59,14 @@ type Packet struct {
 	// ChecksumPartial, outbound, says the transport wrote only the
 	// pseudo-header sum and the device completes it (CSUM offload), and
 	// CsumStart/CsumOffset (relative to the network header) say where.
+	// Inbound (an offloading TAP, NEEDS_CSUM), it says the same of the
+	// sender: a router must complete the checksum or leave it to its
+	// output device.
 	ChecksumPartial bool
 	// GSOSize, outbound, asks the device to cut the TCP payload into
 	// segments of at most this many bytes (TSO). Zero means no GSO.
+	// Inbound, it marks a TCP super-segment (GRO/GSO from an offloading
+	// TAP) with the sender's segment size.
 	GSOSize uint16
 }
 

@@ -12,8 +12,12 @@
 // Offloads (Config.Offload): the TAP is opened with IFF_VNET_HDR, a 12-byte
 // virtio-net header and TUNSETOFFLOAD CSUM|TSO4. Inbound, the kernel then
 // hands us TCP super-segments of up to 64 KiB (GRO/GSO) with checksums it
-// vouches for (Packet.ChecksumOK); outbound, a Packet with GSOSize or
-// ChecksumPartial is segmented and checksummed by the kernel. The Device
+// vouches for (Packet.ChecksumOK; a checksum left partial, NEEDS_CSUM, is
+// also marked Packet.ChecksumPartial, and a super-segment carries the
+// sender's segment size in Packet.GSOSize, so that ipv4's forwarding can
+// pass both on to an offloading device or finish them in software);
+// outbound, a Packet with GSOSize or ChecksumPartial is segmented and
+// checksummed by the kernel. The Device
 // implements link.OffloadDevice, so link.Ethernet reports the capabilities
 // to the stack as a stack.Offloader.
 //
@@ -95,7 +99,7 @@ type Device struct {
 
 type deviceStats struct {
 	rxFrames, rxBytes, rxErrors, rxTooLong, txFrames, txBytes, txErrors atomic.Uint64
-	rxGSO, rxCsumOK, rxBadVnet, txGSO, txCsumPartial                    atomic.Uint64
+	rxGSO, rxCsumOK, rxCsumPartial, rxBadVnet, txGSO, txCsumPartial     atomic.Uint64
 }
 
 // Stats are a Device's frame counts.
@@ -109,11 +113,13 @@ type Stats struct {
 	TxErrors uint64
 	// With offloads: RxGSO counts received TCP super-segments (frames
 	// longer than the MTU allows), RxChecksumOK frames whose checksum the
-	// kernel vouched for, RxBadVirtioNet frames dropped for a GSO type we
-	// did not ask for; TxGSO and TxChecksumPartial count frames written
+	// kernel vouched for, RxChecksumPartial those of them whose checksum
+	// field holds only the pseudo-header sum (NEEDS_CSUM; the packet is
+	// marked ChecksumPartial), RxBadVirtioNet frames dropped for a GSO type
+	// we did not ask for; TxGSO and TxChecksumPartial count frames written
 	// for the kernel to segment or to checksum.
-	RxGSO, RxChecksumOK, RxBadVirtioNet uint64
-	TxGSO, TxChecksumPartial            uint64
+	RxGSO, RxChecksumOK, RxChecksumPartial, RxBadVirtioNet uint64
+	TxGSO, TxChecksumPartial                               uint64
 }
 
 // Open opens the TAP cfg.Name, creating it if absent, sets its MTU,
@@ -299,8 +305,9 @@ func (d *Device) Stats() Stats {
 		RxErrors: s.rxErrors.Load(), RxTooLong: s.rxTooLong.Load(),
 		TxFrames: s.txFrames.Load(), TxBytes: s.txBytes.Load(),
 		TxErrors: s.txErrors.Load(),
-		RxGSO:    s.rxGSO.Load(), RxChecksumOK: s.rxCsumOK.Load(), RxBadVirtioNet: s.rxBadVnet.Load(),
-		TxGSO: s.txGSO.Load(), TxChecksumPartial: s.txCsumPartial.Load(),
+		RxGSO:    s.rxGSO.Load(), RxChecksumOK: s.rxCsumOK.Load(), RxChecksumPartial: s.rxCsumPartial.Load(),
+		RxBadVirtioNet: s.rxBadVnet.Load(),
+		TxGSO:          s.txGSO.Load(), TxChecksumPartial: s.txCsumPartial.Load(),
 	}
 }
 
@@ -426,23 +433,34 @@ func (d *Device) deliverVnet(p *stack.Packet, n int, disp link.FrameDispatcher) 
 		return p
 	}
 	// NEEDS_CSUM: the checksum is partial, but the frame comes from the
-	// local kernel, intact. DATA_VALID: the kernel checked it.
+	// local kernel, intact. DATA_VALID: the kernel checked it. A partial
+	// checksum is also marked ChecksumPartial: the field holds only the
+	// pseudo-header sum, which a router must complete before the packet
+	// goes out of a device that does not (ipv4's forward does).
 	ok := h.Flags()&(VirtioNetNeedsCsum|VirtioNetDataValid) != 0
+	partial := h.Flags()&VirtioNetNeedsCsum != 0
+	var gsoSize uint16
+	if h.GSOType() != VirtioNetGSONone {
+		gsoSize = h.GSOSize()
+	}
 	if ok {
 		s.rxCsumOK.Add(1)
+	}
+	if partial {
+		s.rxCsumPartial.Add(1)
 	}
 	s.rxFrames.Add(1)
 	s.rxBytes.Add(uint64(len(frame)))
 	if len(frame) <= smallFrame {
 		q := stack.NewPacket(stack.Headroom, len(frame))
 		copy(q.Bytes(), frame)
-		q.ChecksumOK = ok
+		q.ChecksumOK, q.ChecksumPartial, q.GSOSize = ok, partial, gsoSize
 		disp.DeliverFrame(q)
 		return p
 	}
 	p.SetLen(n)
 	p.Pull(VirtioNetHeaderLen)
-	p.ChecksumOK = ok
+	p.ChecksumOK, p.ChecksumPartial, p.GSOSize = ok, partial, gsoSize
 	disp.DeliverFrame(p)
 	return nil
 }
