@@ -110,8 +110,10 @@ type Entry struct {
 	NIC string
 	// State is the entry's state.
 	State State
-	// Queued is how many packets wait for resolution.
-	Queued int
+	// Queued is how many packets wait for resolution, QueuedBytes their
+	// total size.
+	Queued      int
+	QueuedBytes int
 	// Flags are C (the MAC is known), M (static) and P (published).
 	Flags Flags
 	// Prefix is, for a published entry, the prefix it answers for (a /32
@@ -130,6 +132,7 @@ type key struct {
 type queued struct {
 	p         *stack.Packet
 	etherType uint16
+	size      int // p.Len() when queued, for the byte limit
 }
 
 // entry is one neighbour. Every field is guarded by Protocol.mu.
@@ -139,7 +142,10 @@ type entry struct {
 	state State
 	// probes is how many requests this resolution attempt has sent.
 	probes int
+	// queue holds the packets waiting for resolution, oldest first;
+	// qbytes is the sum of their sizes. Take it with takeQueue.
 	queue  []queued
+	qbytes int
 	// timer drives the current state's timeout (retransmission,
 	// REACHABLE→STALE, garbage collection); it fires only once the clock
 	// has reached deadline, so a late call of a re-armed timer is ignored.
@@ -149,6 +155,13 @@ type entry struct {
 	// (FAILED or STALE), oldest first.
 	prev, next *entry
 	list       *entryList
+}
+
+// takeQueue empties e's queue and returns what it held.
+func (e *entry) takeQueue() []queued {
+	q := e.queue
+	e.queue, e.qbytes = nil, 0
+	return q
 }
 
 // entryList is an intrusive doubly-linked list of entries, oldest first.

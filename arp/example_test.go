@@ -153,3 +153,25 @@ func ExampleProtocol_Probe() {
 	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.2 tell 0.0.0.0
 	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.2 tell 10.0.0.2
 }
+
+// Packets for an unresolved neighbour wait in a queue bounded by bytes
+// (QueueBytes, Linux's unres_qlen_bytes), so every fragment of a large
+// datagram survives resolution.
+func ExampleOptions() {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	resolver, _ := arp.Register(s, arp.Options{}) // QueueBytes 212992, QueueLen 101
+	nic, _ := s.AddNIC("eth0", printLink{stack.MAC{0x02, 0, 0, 0, 0, 0x02}})
+	nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
+
+	for range 6 {
+		nic.WritePacket(netip.MustParseAddr("10.0.0.1"), stack.EtherTypeIPv4, stack.NewPacket(stack.Headroom, 1500))
+	}
+	for _, e := range resolver.Entries() {
+		fmt.Printf("%v %v: %d packets, %d bytes queued\n", e.Addr, e.State, e.Queued, e.QueuedBytes)
+	}
+	// Output:
+	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.2 tell 10.0.0.2
+	// to ff:ff:ff:ff:ff:ff: who-has 10.0.0.1 tell 10.0.0.2
+	// 10.0.0.1 INCOMPLETE: 6 packets, 9000 bytes queued
+}

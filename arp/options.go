@@ -9,10 +9,21 @@ import (
 // defaults (the net.ipv4.neigh.default.* sysctls); each field documents its
 // default and the sysctl it mirrors.
 type Options struct {
-	// QueueLen is how many packets may wait for one unresolved next hop.
-	// When the queue is full the oldest packet is dropped (counted as
-	// "arp.tx.queue_overflow"). Default 3 (Linux bounds the queue in bytes,
-	// unres_qlen_bytes; three packets is the classic unres_qlen).
+	// QueueBytes bounds the packets waiting for one unresolved next hop
+	// by their total size (the network packets, without link headers).
+	// When a new packet would take the queue over it, the oldest packets
+	// are dropped (each counted as "arp.tx.queue_overflow"); a packet
+	// larger than QueueBytes on its own still waits, alone. Default
+	// 212992 (unres_qlen_bytes, Linux's limit since 3.3, which counts the
+	// kernel's buffer sizes rather than packet lengths), so that all the
+	// fragments of a large datagram survive resolution.
+	QueueBytes int
+	// QueueLen additionally caps how many packets may wait for one
+	// unresolved next hop, oldest dropped first as for QueueBytes; it
+	// keeps a stream of tiny packets from holding thousands of buffers.
+	// Default 101, the unres_qlen Linux derives from unres_qlen_bytes for
+	// full-size frames; a negative value means no packet cap (bytes
+	// only).
 	QueueLen int
 	// RetransTime is the interval between broadcast requests while a next
 	// hop is unresolved, and the wait after the last one before giving up.
@@ -80,7 +91,8 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultQueueLen      = 3
+	DefaultQueueBytes    = 212992
+	DefaultQueueLen      = 101
 	DefaultRetransTime   = time.Second
 	DefaultMaxProbes     = 3
 	DefaultReachableTime = 30 * time.Second
@@ -102,7 +114,10 @@ const (
 
 // withDefaults fills zero (or negative) fields with their defaults.
 func (o Options) withDefaults() Options {
-	if o.QueueLen <= 0 {
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = DefaultQueueBytes
+	}
+	if o.QueueLen == 0 {
 		o.QueueLen = DefaultQueueLen
 	}
 	if o.RetransTime <= 0 {

@@ -1,9 +1,10 @@
 // Package arp is the Address Resolution Protocol (RFC 826) for Ethernet and
 // IPv4, with a neighbour cache shaped like Linux's: per-interface,
 // per-next-hop entries in INCOMPLETE, REACHABLE, STALE, DELAY, PROBE,
-// FAILED and PERMANENT states, a bounded queue of packets waiting for
-// resolution, retransmitted and rate-limited requests, and a bounded table
-// that a flood of ARP traffic cannot grow.
+// FAILED and PERMANENT states, a queue of packets waiting for resolution
+// bounded by bytes as Linux bounds it (Options.QueueBytes), retransmitted
+// and rate-limited requests, and a bounded table that a flood of ARP
+// traffic cannot grow.
 //
 // Register it with a stack; it becomes the stack's network protocol for
 // EtherType 0x0806 and the link resolver NICs use for unicast next hops.
@@ -194,19 +195,30 @@ func (p *Protocol) newEntry(k key) *entry {
 	return e
 }
 
-// enqueue appends a packet to e's queue, dropping the oldest when full.
-// p.mu must be held.
+// enqueue appends a packet to e's queue, first dropping the oldest
+// packets (each counted as "arp.tx.queue_overflow") while the new one
+// would take the queue over QueueBytes or QueueLen. Like Linux, a packet
+// larger than QueueBytes on its own still waits, alone. p.mu must be held.
 func (p *Protocol) enqueue(e *entry, pkt *stack.Packet, etherType uint16) {
-	if len(e.queue) >= p.opts.QueueLen {
-		e.queue[0].p.Release()
-		n := copy(e.queue, e.queue[1:])
-		e.queue = e.queue[:n]
+	size := pkt.Len()
+	drop := 0
+	for drop < len(e.queue) && (e.qbytes+size > p.opts.QueueBytes ||
+		(p.opts.QueueLen > 0 && len(e.queue)-drop >= p.opts.QueueLen)) {
+		e.queue[drop].p.Release()
+		e.qbytes -= e.queue[drop].size
+		drop++
 		p.txQueueOverflow.Inc()
 	}
-	if e.queue == nil {
-		e.queue = make([]queued, 0, p.opts.QueueLen)
+	if drop > 0 {
+		n := copy(e.queue, e.queue[drop:])
+		clear(e.queue[n:])
+		e.queue = e.queue[:n]
 	}
-	e.queue = append(e.queue, queued{pkt, etherType})
+	if e.queue == nil {
+		e.queue = make([]queued, 0, 4)
+	}
+	e.queue = append(e.queue, queued{pkt, etherType, size})
+	e.qbytes += size
 	p.txQueued.Inc()
 }
 
@@ -373,7 +385,7 @@ func (p *Protocol) fire(e *entry) {
 			request = true
 			p.arm(e, p.opts.RetransTime)
 		} else {
-			failed, e.queue = e.queue, nil
+			failed = e.takeQueue()
 			p.cache.setState(e, Failed)
 			p.cacheFailed.Inc()
 			p.arm(e, p.opts.GCStaleTime)
@@ -560,9 +572,7 @@ func (p *Protocol) update(e *entry, mac stack.MAC, next State) []queued {
 	} else {
 		p.arm(e, p.opts.GCStaleTime)
 	}
-	q := e.queue
-	e.queue = nil
-	return q
+	return e.takeQueue()
 }
 
 // reachableTime returns a random time in [0.5, 1.5) × ReachableTime, as
@@ -598,11 +608,12 @@ func (p *Protocol) Entries() []Entry {
 	out := make([]Entry, 0, len(p.cache.m))
 	for _, e := range p.cache.m {
 		en := Entry{
-			Addr:   e.key.addr,
-			MAC:    e.mac,
-			NIC:    e.key.nic.Name(),
-			State:  e.state,
-			Queued: len(e.queue),
+			Addr:        e.key.addr,
+			MAC:         e.mac,
+			NIC:         e.key.nic.Name(),
+			State:       e.state,
+			Queued:      len(e.queue),
+			QueuedBytes: e.qbytes,
 		}
 		if e.state.usable() {
 			en.Flags |= FlagComplete
@@ -654,8 +665,7 @@ func (p *Protocol) Close() error {
 	p.published = nil
 	var drop []queued
 	for _, e := range p.cache.m {
-		drop = append(drop, e.queue...)
-		e.queue = nil
+		drop = append(drop, e.takeQueue()...)
 		p.cache.remove(e)
 	}
 	for p.running > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -415,39 +416,81 @@ func TestFailedEntryIsCollected(t *testing.T) {
 	}
 }
 
+// sizedPayload is packet i of a queue test: its number, padded to size
+// bytes.
+func sizedPayload(i, size int) string {
+	s := fmt.Sprint(i, ":")
+	return s + strings.Repeat("x", max(size-len(s), 0))
+}
+
 func TestQueueOverflowDropsOldest(t *testing.T) {
-	for _, qlen := range []int{0, 1, 5} {
-		t.Run(fmt.Sprint("QueueLen=", qlen), func(t *testing.T) {
-			f := newFixture(t, arp.Options{QueueLen: qlen})
-			limit := qlen
-			if limit == 0 {
-				limit = arp.DefaultQueueLen
-			}
-			const sent = 8
-			for i := range sent {
-				if err := f.send(peerIP, fmt.Sprint(i)); err != nil {
+	small := func(n int) []int { // n packets of 10 bytes
+		sizes := make([]int, n)
+		for i := range sizes {
+			sizes[i] = 10
+		}
+		return sizes
+	}
+	tests := []struct {
+		name  string
+		opts  arp.Options
+		sizes []int // the packets sent, in order
+		kept  []int // the indices flushed after the reply
+	}{
+		{"defaults keep 8 small", arp.Options{}, small(8), []int{0, 1, 2, 3, 4, 5, 6, 7}},
+		{"default packet cap", arp.Options{}, small(arp.DefaultQueueLen + 5), indices(5, arp.DefaultQueueLen+5)},
+		{"QueueLen=1", arp.Options{QueueLen: 1}, small(8), []int{7}},
+		{"QueueLen=5", arp.Options{QueueLen: 5}, small(8), []int{3, 4, 5, 6, 7}},
+		{"QueueBytes=25", arp.Options{QueueBytes: 25}, small(8), []int{6, 7}},
+		{"bytes only", arp.Options{QueueBytes: 10_000, QueueLen: -1}, small(900), indices(0, 900)},
+		// A packet over the limit on its own waits alone; the next one
+		// pushes it out.
+		{"oversize", arp.Options{QueueBytes: 25}, []int{10, 10, 10, 40, 5}, []int{4}},
+		{"default bytes", arp.Options{}, []int{60_000, 60_000, 60_000, 60_000, 2}, []int{1, 2, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.opts)
+			for i, size := range tt.sizes {
+				if err := f.send(peerIP, sizedPayload(i, size)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if e, _ := f.entry(peerIP); e.Queued != limit {
-				t.Fatalf("queued %d, want %d", e.Queued, limit)
+			wantBytes := 0
+			for _, i := range tt.kept {
+				wantBytes += tt.sizes[i]
 			}
-			if got := f.counter("arp.tx.queue_overflow"); got != sent-uint64(limit) {
-				t.Errorf("arp.tx.queue_overflow = %d, want %d", got, sent-limit)
+			if e, _ := f.entry(peerIP); e.Queued != len(tt.kept) || e.QueuedBytes != wantBytes {
+				t.Fatalf("queued %d packets, %d bytes; want %d, %d", e.Queued, e.QueuedBytes, len(tt.kept), wantBytes)
+			}
+			if got, want := f.counter("arp.tx.queue_overflow"), uint64(len(tt.sizes)-len(tt.kept)); got != want {
+				t.Errorf("arp.tx.queue_overflow = %d, want %d", got, want)
 			}
 			f.link.take()
 			f.reply(peerIP, peerMAC)
 			frames := f.link.take()
-			if len(frames) != limit {
-				t.Fatalf("flushed %d, want %d", len(frames), limit)
+			if len(frames) != len(tt.kept) {
+				t.Fatalf("flushed %d, want %d", len(frames), len(tt.kept))
 			}
-			for i, fr := range frames {
-				if want := fmt.Sprint(sent - limit + i); string(fr.data) != want {
-					t.Errorf("flushed[%d] = %q, want %q (the newest survive)", i, fr.data, want)
+			for j, fr := range frames {
+				if want := sizedPayload(tt.kept[j], tt.sizes[tt.kept[j]]); string(fr.data) != want {
+					t.Errorf("flushed[%d] = %.20q, want %.20q (the newest survive, in order)", j, fr.data, want)
 				}
+			}
+			if e, _ := f.entry(peerIP); e.Queued != 0 || e.QueuedBytes != 0 {
+				t.Errorf("after the reply: queued %d, %d bytes", e.Queued, e.QueuedBytes)
 			}
 		})
 	}
+}
+
+// indices returns from, from+1, ..., to-1.
+func indices(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 func TestReachableBecomesStaleAndIsCollected(t *testing.T) {

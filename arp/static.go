@@ -54,8 +54,7 @@ func (p *Protocol) AddStatic(nic *stack.NIC, ip netip.Addr, mac stack.MAC) error
 	e.mac = mac
 	e.probes = 0
 	p.cache.setState(e, Permanent)
-	q := e.queue
-	e.queue = nil
+	q := e.takeQueue()
 	p.mu.Unlock()
 	p.flush(nic, mac, q)
 	return nil
@@ -128,8 +127,7 @@ func (p *Protocol) Delete(nic *stack.NIC, ip netip.Addr) error {
 	n := 0
 	for k, e := range p.cache.m {
 		if k.addr == ip && (nic == nil || k.nic == nic) {
-			drop = append(drop, e.queue...)
-			e.queue = nil
+			drop = append(drop, e.takeQueue()...)
 			p.cache.remove(e)
 			n++
 		}
@@ -164,8 +162,7 @@ func (p *Protocol) Flush(nic *stack.NIC) int {
 	n := 0
 	for k, e := range p.cache.m {
 		if e.state != Permanent && (nic == nil || k.nic == nic) {
-			drop = append(drop, e.queue...)
-			e.queue = nil
+			drop = append(drop, e.takeQueue()...)
 			p.cache.remove(e)
 			n++
 		}
