@@ -21,8 +21,11 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/dhcp"
+	"github.com/tapstack/tapstack/dns"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/link"
 	"github.com/tapstack/tapstack/stack"
@@ -54,6 +57,14 @@ type Config struct {
 	// error wrapping *arp.ConflictError when another host on the segment
 	// already uses one. All interfaces are probed at the same time.
 	DetectConflicts bool
+	// DNS are the name servers of Resolver (port 53). When empty and an
+	// interface uses DHCP, the servers of its lease are used.
+	DNS []netip.Addr
+	// DHCP are the options of the DHCP client of the interface with
+	// Interface.DHCP set. Probe defaults to the host's ARP probe
+	// (RFC 5227: an offered address in use is declined); OnBound and
+	// OnUnbound are called after the host's own bookkeeping.
+	DHCP dhcp.Options
 	// ARP, IPv4, TCP and UDP are the protocols' options; the zero values
 	// give Linux-like defaults. IPv4.Forwarding makes the host a router
 	// between its interfaces.
@@ -76,7 +87,13 @@ type Interface struct {
 	// random locally administered unicast address.
 	MAC stack.MAC
 	// Addr is the IPv4 address with its prefix length, e.g. 10.0.0.2/24.
+	// It must be the zero Prefix when DHCP is set.
 	Addr netip.Prefix
+	// DHCP makes the interface get its address, default route and DNS
+	// servers from a DHCP server (RFC 2131): New starts a dhcp.Client on
+	// it and returns at once; WaitDHCP waits for the lease. At most one
+	// interface of a host can use DHCP (the client owns UDP port 68).
+	DHCP bool
 	// Endpoint, when not nil, is the interface's link endpoint, used
 	// instead of Device and MAC: for example a VLAN port of a link.Trunk
 	// (802.1Q sub-interface). The host owns it from New on.
@@ -126,6 +143,11 @@ type Host struct {
 
 	forwarding bool
 
+	dhcp     *dhcp.Client // nil: no interface uses DHCP
+	dhcpNIC  *stack.NIC
+	dns      []netip.Addr                 // Config.DNS
+	resolver atomic.Pointer[dns.Resolver] // replaced, never modified
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -159,6 +181,14 @@ func New(cfg Config) (h *Host, err error) {
 	if h.udp, err = udp.Register(s, cfg.UDP); err != nil {
 		return nil, fmt.Errorf("host: udp: %w", err)
 	}
+	for _, a := range cfg.DNS {
+		if !a.Is4() {
+			return nil, fmt.Errorf("host: DNS server %v is not an IPv4 address", a)
+		}
+	}
+	h.dns = cfg.DNS
+	h.setResolver(cfg.DNS)
+	dhcpAt, dhcpName := -1, ""
 	nics := make([]*stack.NIC, len(cfg.Interfaces))
 	for i, ifc := range cfg.Interfaces {
 		name := ifc.Name
@@ -168,7 +198,14 @@ func New(cfg Config) (h *Host, err error) {
 		if ifc.Device == nil && ifc.Endpoint == nil {
 			return nil, fmt.Errorf("host: interface %s has no device", name)
 		}
-		if !ifc.Addr.IsValid() || !ifc.Addr.Addr().Is4() {
+		switch {
+		case ifc.DHCP && ifc.Addr.IsValid():
+			return nil, fmt.Errorf("host: interface %s: a static address (%v) and DHCP exclude each other", name, ifc.Addr)
+		case ifc.DHCP && dhcpAt >= 0:
+			return nil, fmt.Errorf("host: interfaces %s and %s both use DHCP: at most one can (the client owns UDP port 68)", dhcpName, name)
+		case ifc.DHCP:
+			dhcpAt, dhcpName = i, name
+		case !ifc.Addr.IsValid() || !ifc.Addr.Addr().Is4():
 			return nil, fmt.Errorf("host: interface %s: address %v is not an IPv4 prefix like 10.0.0.2/24", name, ifc.Addr)
 		}
 		ep := ifc.Endpoint
@@ -194,6 +231,9 @@ func New(cfg Config) (h *Host, err error) {
 		}
 	}
 	for i, ifc := range cfg.Interfaces {
+		if ifc.DHCP {
+			continue
+		}
 		if err := nics[i].AddAddress(ifc.Addr); err != nil {
 			return nil, fmt.Errorf("host: interface %s: %w", nics[i].Name(), err)
 		}
@@ -225,6 +265,9 @@ func New(cfg Config) (h *Host, err error) {
 		if err := h.arp.AddPublished(nic, e.Prefix, e.MAC); err != nil {
 			return nil, fmt.Errorf("host: proxy ARP entry %v: %w", e.Prefix, err)
 		}
+	}
+	if dhcpAt >= 0 {
+		h.startDHCP(nics[dhcpAt], cfg.DHCP)
 	}
 	return h, nil
 }
@@ -297,20 +340,33 @@ func (h *Host) Listen(addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// Dial connects to addr ("10.0.0.1:80") over TCP. There is no name
-// resolution: the host part must be an IPv4 address.
+// Dial connects to addr ("10.0.0.1:80" or "name:80") over TCP. A host
+// name is looked up with Resolver.
 func (h *Host) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	return h.DialContext(ctx, "tcp", addr)
 }
 
 // DialContext is Dial with a network argument ("tcp", "tcp4", "udp" or
-// "udp4"), the shape of http.Transport.DialContext and similar hooks.
+// "udp4"), the shape of http.Transport.DialContext and similar hooks: an
+// http.Client whose Transport dials with it fetches http://name/ over the
+// stack. A host name is looked up with Resolver (over the stack) and its
+// addresses are tried in turn.
 func (h *Host) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "udp", "udp4":
 	default:
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
+	if hostPart, _, err := net.SplitHostPort(addr); err == nil && hostPart != "" {
+		if _, err := netip.ParseAddr(hostPart); err != nil {
+			return h.Resolver().DialContext(h.dialIP)(ctx, network, addr)
+		}
+	}
+	return h.dialIP(ctx, network, addr)
+}
+
+// dialIP dials addr, whose host part is an IPv4 address.
+func (h *Host) dialIP(ctx context.Context, network, addr string) (net.Conn, error) {
 	ap, err := parseAddrPort(addr, false)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
@@ -347,15 +403,23 @@ func parseAddrPort(s string, wildcard bool) (netip.AddrPort, error) {
 	}
 	a, err := netip.ParseAddr(hostPart)
 	if err != nil || !a.Unmap().Is4() {
-		return netip.AddrPort{}, fmt.Errorf("address %q: host must be an IPv4 address (tapstack has no name resolution)", s)
+		return netip.AddrPort{}, fmt.Errorf("address %q: host must be an IPv4 address", s)
 	}
 	return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 }
 
-// Close stops the host: every listener and connection is closed, then the
-// protocols and the devices. It returns when every goroutine of the host
+// Close stops the host: a DHCP lease is released first (DHCPRELEASE), then
+// every listener and connection is closed, then the protocols and the
+// devices. It returns when every goroutine of the host
 // has ended. Calling it again returns the first result.
 func (h *Host) Close() error {
-	h.closeOnce.Do(func() { h.closeErr = h.s.Close() })
+	h.closeOnce.Do(func() {
+		if h.dhcp != nil {
+			// The lease goes back (DHCPRELEASE) while the stack can still
+			// send it.
+			h.dhcp.Close()
+		}
+		h.closeErr = h.s.Close()
+	})
 	return h.closeErr
 }

@@ -89,6 +89,10 @@ func (h *Host) probeAll(ifcs []Interface, nics []*stack.NIC) error {
 	errs := make(chan error, len(ifcs))
 	for i, ifc := range ifcs {
 		go func() {
+			if ifc.DHCP { // the DHCP client probes what it is offered
+				errs <- nil
+				return
+			}
 			errs <- h.arp.Probe(context.Background(), nics[i], ifc.Addr.Addr())
 		}()
 	}

@@ -9,7 +9,8 @@ import (
 
 // WriteStatus writes a plain-text report of the host in the spirit of
 // `ip addr`, `ip route`, `ip neigh` and `ss -t`: interfaces with MAC, MTU
-// and addresses, routes, the ARP cache, TCP connections with their states,
+// and addresses, routes, the DHCP lease (address, server, router, DNS,
+// obtained, renew, rebind and expiry times) and DNS servers, the ARP cache, TCP connections with their states,
 // UDP endpoints, and the counters (the non-zero ones, or all of them when all is set).
 func (h *Host) WriteStatus(w io.Writer, all bool) error {
 	var b strings.Builder
@@ -27,6 +28,8 @@ func (h *Host) WriteStatus(w io.Writer, all bool) error {
 	}
 	fmt.Fprintf(&b, "\n# routes (forwarding %s)\n", fwd)
 	h.WriteRoutes(&b)
+
+	h.writeDHCP(&b)
 
 	b.WriteString("\n# arp\n")
 	h.WriteARP(&b)

@@ -21,7 +21,8 @@ const (
 const helpText = `tapstack: a userspace TCP/IP stack in Go, running a virtual host on a Linux TAP device.
 
 Usage:
-  tapstack up --tap NAME [--addr CIDR] [--bridge BR] [--mac MAC] [--mtu N] [--vlan VID:CIDR[:PCP]]...
+  tapstack up --tap NAME [--addr CIDR | --dhcp [--hostname NAME]] [--bridge BR] [--mac MAC] [--mtu N]
+              [--vlan VID:CIDR[:PCP]]... [--dns IP]... [--no-offload]
               [--nic TAP,addr=CIDR[,bridge=BR][,mtu=N][,mac=MAC][,vlan=VID[:PCP]]]...
               [--gateway IP] [--route PREFIX,via=IP[,dev=NAME]]... [--forward]
               [--arp IP=MAC]... [--arp-proxy PREFIX[=MAC]]... [--no-dad]
@@ -31,6 +32,7 @@ Usage:
   tapstack arp    [--tap NAME] -d IP       delete an ARP entry
   tapstack arp    [--tap NAME] --flush     delete every learned ARP entry
   tapstack status [--tap NAME] [--all]     the status page
+  tapstack resolve [--tap NAME] HOSTNAME   look a name up with a running host's resolver
   tapstack version
   tapstack help
 
@@ -43,7 +45,9 @@ SIGINT or SIGTERM. It serves on every address:
   echo:7      echoes what it receives, TCP and UDP (RFC 862)
   discard:9   reads and drops (RFC 863)
   chargen:19  rotating 72-character lines (RFC 864)
-route, arp and status talk to a running host in the same network namespace
+With --dhcp, up waits (at most 30 seconds) for a lease before it prints its
+up line, renews and rebinds it, and releases it (DHCPRELEASE) when it stops.
+route, arp, status and resolve talk to a running host in the same network namespace
 through its control socket (abstract unix socket @tapstack/TAP); --tap picks
 the host when several run.
 
@@ -52,6 +56,11 @@ Flags of up:
                   the one-TAP shorthand of --nic
   --addr CIDR     IPv4 address with prefix length of the TAP's untagged interface,
                   e.g. 10.0.0.2/24
+  --dhcp          get the untagged interface's address, default route and DNS
+                  servers from a DHCP server on the bridge (instead of --addr)
+  --hostname NAME host name sent to the DHCP server (dnsmasq puts it in its DNS)
+  --dns IP        a DNS server for the host's resolver (repeatable; default: the
+                  DHCP lease's servers)
   --bridge BR     existing Linux bridge to attach the TAP to
   --mac MAC       hardware address (default: random, locally administered)
   --mtu N         MTU of the TAP (68..65521, default 1500)
@@ -72,18 +81,23 @@ Flags of up:
                   answer ARP requests for an address or prefix on another host's
                   behalf, with MAC or our own (repeatable)
   --no-dad        skip address conflict detection at start
+  --no-offload    open the TAPs without the virtio-net header (by default they ask
+                  the kernel for checksum and TCP segmentation offload, and fall
+                  back with one log line when it refuses; --faults implies it)
   --pcap FILE     write every frame on the TAP to FILE in pcap format (one TAP only)
   --faults SPEC   inject faults between the stack and the TAPs, e.g.
                   loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7 (rx./tx. prefix: one direction)
 
 Examples:
   tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --gateway 10.0.0.1
+  tapstack up --tap tap0 --bridge br0 --dhcp --hostname vm1
   tapstack up --nic tap1,bridge=br1,addr=10.0.1.254/24 --nic tap2,bridge=br2,addr=10.0.2.254/24,mtu=1400 --forward
   tapstack up --tap tap0 --bridge br0 --vlan 10:10.0.10.2/24 --vlan 20:10.0.20.2/24
   tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --route 10.9.0.0/16,via=10.0.0.7 --arp 10.0.0.7=02:00:00:00:00:07
 
 Exit status: 0 after a clean shutdown, 1 when the host cannot run (permissions,
-missing bridge, busy TAP, an address in use on the segment, no running host),
+missing bridge, busy TAP, an address in use on the segment, no DHCP lease, no
+running host, a name that does not resolve),
 2 for a malformed command line.
 `
 
@@ -99,7 +113,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 // and returns the exit status.
 func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
 	if len(args) == 0 {
-		return fail(stderr, usagef("missing command: want up, route, arp, status, version or help"))
+		return fail(stderr, usagef("missing command: want up, route, arp, status, resolve, version or help"))
 	}
 	switch args[0] {
 	case "up":
@@ -112,8 +126,8 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 			return fail(stderr, err)
 		}
 		return fail(stderr, up(cfg, stdout, signals))
-	case "route", "arp", "status":
-		f := map[string]func([]string, io.Writer) error{"route": runRoute, "arp": runARP, "status": runStatus}[args[0]]
+	case "route", "arp", "status", "resolve":
+		f := map[string]func([]string, io.Writer) error{"route": runRoute, "arp": runARP, "status": runStatus, "resolve": runResolve}[args[0]]
 		err := f(args[1:], stdout)
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, helpText)
@@ -127,7 +141,7 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 		fmt.Fprint(stdout, helpText)
 		return exitOK
 	default:
-		return fail(stderr, usagef("unknown command %q: want up, route, arp, status, version or help", args[0]))
+		return fail(stderr, usagef("unknown command %q: want up, route, arp, status, resolve, version or help", args[0]))
 	}
 }
 

@@ -89,6 +89,7 @@ func (c *control) close() {
 //	GET  /status[?all]   the status page
 //	GET  /route          the route table (ip route)
 //	GET  /arp            the ARP table (arp -n)
+//	GET  /resolve?name=  the IPv4 addresses of a name (the host's resolver)
 //	POST /arp/delete?ip= arp -d IP
 //	POST /arp/flush      flush learned entries
 //	GET  /id             pid and TAPs, to tell hosts apart
@@ -108,6 +109,20 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 	mux.HandleFunc("GET /arp", func(w http.ResponseWriter, r *http.Request) {
 		text(w)
 		h.WriteARP(w)
+	})
+	mux.HandleFunc("GET /resolve", func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("name")
+		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+		defer cancel()
+		addrs, err := h.Resolver().LookupHost(ctx, name)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		text(w)
+		for _, a := range addrs {
+			fmt.Fprintln(w, a)
+		}
 	})
 	mux.HandleFunc("GET /id", func(w http.ResponseWriter, r *http.Request) {
 		text(w)

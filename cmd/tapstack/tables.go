@@ -109,3 +109,23 @@ func runARP(args []string, stdout io.Writer) error {
 	_, err = io.WriteString(stdout, out)
 	return err
 }
+
+// runResolve is `tapstack resolve [--tap NAME] HOSTNAME`: the IPv4
+// addresses of HOSTNAME, looked up by a running host's resolver (its --dns
+// servers or its DHCP lease's), over the stack.
+func runResolve(args []string, stdout io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[len(args)-1], "-") {
+		return usagef("resolve needs a host name: tapstack resolve [--tap NAME] HOSTNAME")
+	}
+	name := args[len(args)-1]
+	addr, err := parseQuery("resolve", args[:len(args)-1], flag.NewFlagSet("resolve", flag.ContinueOnError))
+	if err != nil {
+		return err
+	}
+	out, err := controlDo(addr, "GET", "/resolve?name="+url.QueryEscape(name))
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, out)
+	return err
+}

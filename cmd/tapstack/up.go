@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/dhcp"
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/link"
 	"github.com/tapstack/tapstack/stack"
@@ -44,8 +46,17 @@ func dadOptions(o arp.Options) arp.Options {
 
 // openTaps opens every TAP of cfg with its capture and faults, and turns
 // them into the host's interfaces: a TAP with VLAN interfaces becomes a
-// link.Trunk. On error it closes what it opened.
-func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, closers []func(), err error) {
+// link.Trunk. On error it closes what it opened. offload says what the
+// TAPs offload, for the up line.
+//
+// TAPs are opened with offloads (virtio-net header, CSUM and TSO4) unless
+// --no-offload, or --faults: the fault injector corrupts frames that the
+// stack must then reject by their checksums, which it skips for frames
+// the kernel vouches for. With --pcap the TAP keeps its offloads, but the
+// capture decorator hides them from the stack (link.OffloadDevice), so
+// the stack sends MTU-sized, fully checksummed frames and only the
+// receive side is offloaded.
+func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, closers []func(), offload string, err error) {
 	macs = map[string]stack.MAC{}
 	var devs []link.Device
 	defer func() {
@@ -59,21 +70,26 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 			closers = nil
 		}
 	}()
+	want := !cfg.NoOffload && cfg.Faults == nil
+	offloaded := 0
 	for _, t := range cfg.Taps {
-		dev, err := tap.Open(tap.Config{Name: t.Name, MTU: t.MTU, Bridge: t.Bridge})
+		dev, err := tap.Open(tap.Config{Name: t.Name, MTU: t.MTU, Bridge: t.Bridge, Offload: want})
 		if err != nil {
-			return nil, nil, nil, explainOpenError(t.Name, err)
+			return nil, nil, nil, "", explainOpenError(t.Name, err)
+		}
+		if dev.Offload() {
+			offloaded++
 		}
 		var ldev link.Device = dev
 		devs = append(devs, dev)
 		if cfg.Pcap != "" {
 			f, err := os.Create(cfg.Pcap)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("cannot create pcap file: %v", err)
+				return nil, nil, nil, "", fmt.Errorf("cannot create pcap file: %v", err)
 			}
 			closers = append(closers, func() { f.Close() })
 			if ldev, err = link.NewCapture(ldev, f); err != nil {
-				return nil, nil, nil, fmt.Errorf("pcap %s: %v", cfg.Pcap, err)
+				return nil, nil, nil, "", fmt.Errorf("pcap %s: %v", cfg.Pcap, err)
 			}
 		}
 		if cfg.Faults != nil {
@@ -98,7 +114,7 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 			if n.Tap != t.Name {
 				continue
 			}
-			ifc := host.Interface{Name: n.Name(), Addr: n.Addr}
+			ifc := host.Interface{Name: n.Name(), Addr: n.Addr, DHCP: n.DHCP}
 			switch {
 			case trunk == nil:
 				ifc.Device, ifc.MAC = ldev, mac
@@ -106,19 +122,33 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 				ifc.Endpoint = trunk.Native()
 			default:
 				if ifc.Endpoint, err = trunk.VLAN(n.VLAN, n.PCP); err != nil {
-					return nil, nil, nil, fmt.Errorf("VLAN %d on %s: %v", n.VLAN, t.Name, err)
+					return nil, nil, nil, "", fmt.Errorf("VLAN %d on %s: %v", n.VLAN, t.Name, err)
 				}
 			}
 			ifcs = append(ifcs, ifc)
 		}
 	}
-	return ifcs, macs, closers, nil
+	switch {
+	case cfg.NoOffload:
+		offload = "off"
+	case cfg.Faults != nil:
+		offload = "off (--faults)"
+	case offloaded == 0:
+		offload = "off (refused by the kernel)"
+	case cfg.Pcap != "":
+		offload = "rx only (--pcap)"
+	case offloaded < len(cfg.Taps):
+		offload = fmt.Sprintf("tso+csum on %d of %d TAPs", offloaded, len(cfg.Taps))
+	default:
+		offload = "tso+csum"
+	}
+	return ifcs, macs, closers, offload, nil
 }
 
 // up runs the host until a value arrives on signals (nil: forever). It
 // prints one line to stdout when the host is up and one when it stopped.
 func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
-	ifcs, macs, closers, err := openTaps(cfg)
+	ifcs, macs, closers, offload, err := openTaps(cfg)
 	if err != nil {
 		return err
 	}
@@ -133,6 +163,8 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		ProxyARP:        cfg.ProxyARP,
 		DetectConflicts: !cfg.NoDAD,
 		ARP:             dadOptions(arp.Options{}),
+		DNS:             cfg.DNS,
+		DHCP:            dhcp.Options{Hostname: cfg.Hostname, RenewAfter: cfg.DHCPRenew},
 	}
 	hc.IPv4.Forwarding = cfg.Forward
 	h, err := host.New(hc)
@@ -153,6 +185,22 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		return err
 	}
 	defer h.Close()
+
+	var lease dhcp.Lease
+	if n := cfg.dhcpNIC(); n != nil {
+		var sig os.Signal
+		lease, sig, err = waitLease(cfg, n, h, signals)
+		if sig != nil { // stopped while waiting
+			if err := h.Close(); err != nil {
+				return fmt.Errorf("shutting down: %w", err)
+			}
+			fmt.Fprintf(stdout, "tapstack: stopped (%v)\n", sig)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 
 	ctl, err := listenControl(cfg, h)
 	if err != nil {
@@ -216,11 +264,25 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		if nic := h.Stack().NIC(n.Name()); nic != nil {
 			mtu = nic.MTU()
 		}
+		if n.DHCP {
+			descs = append(descs, fmt.Sprintf("%s as %s via DHCP from %v mac %s mtu %d", d, lease.Addr, lease.Server, macs[n.Tap], mtu))
+			continue
+		}
 		descs = append(descs, fmt.Sprintf("%s as %s mac %s mtu %d", d, n.Addr, macs[n.Tap], mtu))
 	}
 	extra := ""
 	if cfg.Gateway.IsValid() {
 		extra = " gateway " + cfg.Gateway.String()
+	}
+	if lease.Router.IsValid() {
+		extra += " gateway " + lease.Router.String()
+	}
+	if r := h.Resolver(); len(r.Servers) > 0 {
+		var ds []string
+		for _, s := range r.Servers {
+			ds = append(ds, s.Addr().String())
+		}
+		extra += " dns " + strings.Join(ds, ",")
 	}
 	if len(cfg.Routes) > 0 {
 		extra += fmt.Sprintf(" routes %d", len(cfg.Routes))
@@ -234,6 +296,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	if cfg.Faults != nil {
 		extra += " faults " + cfg.FaultSpec
 	}
+	extra += " offload: " + offload
 	fmt.Fprintf(stdout, "tapstack: up on %s%s, serving %s\n", strings.Join(descs, ", "), extra, strings.Join(serving, " "))
 
 	var sig os.Signal
@@ -243,6 +306,8 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		select {}
 	}
 	stopAll()
+	// Close releases the DHCP lease (DHCPRELEASE) before it stops the
+	// stack.
 	if err := h.Close(); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
@@ -258,4 +323,43 @@ func explainOpenError(name string, err error) error {
 		return err
 	}
 	return fmt.Errorf("cannot open TAP %s: %v", name, err)
+}
+
+// waitLease waits for the DHCP lease of n, at most cfg.DHCPWait, or for a
+// signal (then sig is set and err nil).
+func waitLease(cfg upConfig, n *nicConfig, h *host.Host, signals <-chan os.Signal) (l dhcp.Lease, sig os.Signal, err error) {
+	wait := cfg.DHCPWait
+	if wait == 0 {
+		wait = defaultDHCPWait
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	type result struct {
+		l   dhcp.Lease
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		l, err := h.WaitDHCP(ctx)
+		res <- result{l, err}
+	}()
+	select {
+	case r := <-res:
+		if r.err != nil {
+			where := n.Tap
+			if t := cfg.tap(n.Tap); t != nil && t.Bridge != "" {
+				where = t.Bridge
+			}
+			what := "no DHCP offer"
+			if st := h.DHCP().State(); st != dhcp.StateSelecting && st != dhcp.StateInit {
+				what = fmt.Sprintf("no DHCP lease (client %v)", st)
+			}
+			return l, nil, fmt.Errorf("%s on %s after %v (is a DHCP server on the bridge?)", what, where, wait)
+		}
+		return r.l, nil, nil
+	case sig = <-signals:
+		cancel()
+		<-res
+		return l, sig, nil
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/host"
@@ -30,6 +31,7 @@ type nicConfig struct {
 	VLAN uint16 // 0: native
 	PCP  uint8  // priority of the VLAN's tags
 	Addr netip.Prefix
+	DHCP bool // the address comes from DHCP (Addr is zero)
 }
 
 // Name is the interface's name: the TAP's, or TAP.VID for a VLAN.
@@ -53,6 +55,26 @@ type upConfig struct {
 	Pcap      string            // "": no capture
 	Faults    *link.FaultConfig // nil: none
 	FaultSpec string            // the --faults text, for the up line
+	NoOffload bool              // open the TAPs without the virtio-net header
+	DNS       []netip.Addr      // --dns: name servers (else the lease's)
+	Hostname  string            // --hostname: DHCP option 12
+	// DHCPWait bounds the wait for the first lease (hidden flag
+	// --dhcp-wait; 0 means defaultDHCPWait); DHCPRenew, when positive, renews that
+	// long after each request (hidden --dhcp-renew, for tests).
+	DHCPWait, DHCPRenew time.Duration
+}
+
+// defaultDHCPWait is how long up waits for a DHCP lease.
+const defaultDHCPWait = 30 * time.Second
+
+// dhcpNIC returns the interface that uses DHCP, or nil.
+func (c *upConfig) dhcpNIC() *nicConfig {
+	for i := range c.NICs {
+		if c.NICs[i].DHCP {
+			return &c.NICs[i]
+		}
+	}
+	return nil
 }
 
 // tap returns the TAP called name.
@@ -98,9 +120,15 @@ func parseUp(args []string) (upConfig, error) {
 		faults  = fs.String("faults", "", "")
 		forward = fs.Bool("forward", false, "")
 		noDAD   = fs.Bool("no-dad", false, "")
+		useDHCP = fs.Bool("dhcp", false, "")
+		noOff   = fs.Bool("no-offload", false, "")
+		hname   = fs.String("hostname", "", "")
+		dwait   = fs.Duration("dhcp-wait", 0, "")                 // hidden; 0: defaultDHCPWait
+		drenew  = fs.Duration("dhcp-renew", 0, "")              // hidden, for tests
 
-		nics, vlans, routes, arps, proxies listFlag
+		nics, vlans, routes, arps, proxies, dnss listFlag
 	)
+	fs.Var(&dnss, "dns", "")
 	fs.Var(&nics, "nic", "")
 	fs.Var(&vlans, "vlan", "")
 	fs.Var(&routes, "route", "")
@@ -117,6 +145,8 @@ func parseUp(args []string) (upConfig, error) {
 			msg = "flag " + name + " needs a value"
 		} else if _, rest, ok := strings.Cut(msg, "invalid boolean value "); ok {
 			msg = "malformed boolean " + rest + " (want --flag or --flag=false)"
+		} else if _, rest, ok := strings.Cut(msg, "parse error"); ok && strings.Contains(msg, "-dhcp-") {
+			msg = "malformed duration" + rest + " (want e.g. 30s)"
 		}
 		return upConfig{}, usagef("%s", msg)
 	}
@@ -127,7 +157,32 @@ func parseUp(args []string) (upConfig, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	var cfg upConfig
-	cfg.Forward, cfg.NoDAD = *forward, *noDAD
+	cfg.Forward, cfg.NoDAD, cfg.NoOffload = *forward, *noDAD, *noOff
+	cfg.DHCPWait, cfg.DHCPRenew = *dwait, *drenew
+	if cfg.DHCPWait < 0 || cfg.DHCPRenew < 0 {
+		return cfg, usagef("--dhcp-wait and --dhcp-renew cannot be negative")
+	}
+	if *hname != "" {
+		if len(*hname) > 63 || strings.ContainsAny(*hname, " \t\n.,/") {
+			return cfg, usagef("malformed --hostname %q: want one DNS label like vm1", *hname)
+		}
+		if !*useDHCP {
+			return cfg, usagef("--hostname is sent to the DHCP server: it goes with --dhcp")
+		}
+		cfg.Hostname = *hname
+	}
+	for _, d := range dnss {
+		a, err := netip.ParseAddr(d)
+		if err != nil || !a.Is4() || a.IsUnspecified() || a.IsMulticast() {
+			return cfg, usagef("malformed --dns %q: want the IPv4 address of a name server like 10.0.0.1", d)
+		}
+		for _, o := range cfg.DNS {
+			if o == a {
+				return cfg, usagef("--dns %v is given twice", a)
+			}
+		}
+		cfg.DNS = append(cfg.DNS, a)
+	}
 
 	// The one-interface shorthand: --tap with --addr and/or --vlan.
 	if *tapName == "" {
@@ -138,6 +193,9 @@ func parseUp(args []string) (upConfig, error) {
 			if set[f] {
 				return cfg, usagef("--%s goes with --tap (with --nic, write %s= inside the --nic value)", f, f)
 			}
+		}
+		if *useDHCP {
+			return cfg, usagef("--dhcp goes with --tap: the TAP's untagged interface gets its address from DHCP")
 		}
 	} else {
 		if err := checkIfName("--tap", *tapName); err != nil {
@@ -165,10 +223,16 @@ func parseUp(args []string) (upConfig, error) {
 			return cfg, err
 		}
 		t.MTU = n
-		if *addr == "" && len(vlans) == 0 {
-			return cfg, usagef("up needs --addr CIDR (the host's address, e.g. 10.0.0.2/24) or --vlan VID:CIDR")
+		if *useDHCP && *addr != "" {
+			return cfg, usagef("--dhcp and --addr exclude each other: the address comes from the DHCP server (drop one)")
+		}
+		if *addr == "" && len(vlans) == 0 && !*useDHCP {
+			return cfg, usagef("up needs --addr CIDR (the host's address, e.g. 10.0.0.2/24), --dhcp or --vlan VID:CIDR")
 		}
 		cfg.Taps = append(cfg.Taps, t)
+		if *useDHCP {
+			cfg.NICs = append(cfg.NICs, nicConfig{Tap: t.Name, DHCP: true})
+		}
 		if *addr != "" {
 			p, err := parseHostPrefix("--addr", *addr)
 			if err != nil {
@@ -201,7 +265,7 @@ func parseUp(args []string) (upConfig, error) {
 				}
 				return cfg, usagef("VLAN %d on TAP %s is configured twice", a.VLAN, a.Tap)
 			}
-			if a.Addr.Addr() == b.Addr.Addr() {
+			if a.Addr.IsValid() && a.Addr.Addr() == b.Addr.Addr() {
 				return cfg, usagef("address %v is on both %s and %s", a.Addr.Addr(), b.Name(), a.Name())
 			}
 		}
@@ -214,6 +278,9 @@ func parseUp(args []string) (upConfig, error) {
 		}
 	}
 
+	if *gateway != "" && *useDHCP {
+		return cfg, usagef("--gateway and --dhcp exclude each other: the lease gives the default router")
+	}
 	if *gateway != "" {
 		g, err := netip.ParseAddr(*gateway)
 		if err != nil || !g.Is4() {
@@ -454,6 +521,10 @@ func nicNames(cfg *upConfig) string {
 func subnets(cfg *upConfig) string {
 	var s []string
 	for _, n := range cfg.NICs {
+		if n.DHCP {
+			s = append(s, n.Name()+" from DHCP, unknown yet")
+			continue
+		}
 		s = append(s, n.Addr.Masked().String())
 	}
 	return strings.Join(s, ", ")
