@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
 	mrand "math/rand/v2"
 	"net/netip"
 	"sort"
@@ -77,6 +78,12 @@ type Options struct {
 	// ChallengeAckLimit bounds RFC 5961 challenge ACKs per second over
 	// all connections; default 1000 (tcp_challenge_ack_limit).
 	ChallengeAckLimit int
+	// Rand is the source of the protocol's random choices: the ISN and
+	// timestamp-offset secret (RFC 6528), the SYN cookie secret and the
+	// ephemeral ports Dial and Listen pick. Nil means crypto/rand. A
+	// simulation passes a seeded reader to make runs reproducible; never
+	// do that on a real network (predictable ISNs invite blind attacks).
+	Rand io.Reader
 }
 
 func (o Options) config() config {
@@ -148,6 +155,8 @@ type Protocol struct {
 	secret  [16]byte
 	// cookieSecret keys SYN cookies.
 	cookieSecret [16]byte
+	// portRand picks where the ephemeral port search starts; guarded by mu.
+	portRand *mrand.Rand
 
 	mu        sync.RWMutex
 	conns     map[tuple]*endpoint
@@ -177,12 +186,17 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	if _, ok := newCongestionControl(p.cfg.cc); !ok {
 		return nil, stack.NewError("tcp: unknown congestion control "+strconv.Quote(p.cfg.cc)+" (want cubic or reno)", syscall.EINVAL)
 	}
-	if _, err := rand.Read(p.secret[:]); err != nil {
-		return nil, err
+	src := opts.Rand
+	if src == nil {
+		src = rand.Reader
 	}
-	if _, err := rand.Read(p.cookieSecret[:]); err != nil {
-		return nil, err
+	var portSeed [16]byte
+	for _, b := range [][]byte{p.secret[:], p.cookieSecret[:], portSeed[:]} {
+		if _, err := io.ReadFull(src, b); err != nil {
+			return nil, err
+		}
 	}
+	p.portRand = mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(portSeed[:8]), binary.BigEndian.Uint64(portSeed[8:])))
 	if err := s.RegisterTransport(p); err != nil {
 		return nil, err
 	}
@@ -366,7 +380,7 @@ func (p *Protocol) portInUseLocked(addr netip.Addr, port uint16) bool {
 // to remote, starting at a random point of the range. p.mu must be held.
 func (p *Protocol) pickEphemeralLocked(local, remote netip.AddrPort) (uint16, error) {
 	n := ephemeralLast - ephemeralFirst + 1
-	start := mrand.IntN(n)
+	start := p.portRand.IntN(n)
 	for i := range n {
 		port := uint16(ephemeralFirst + (start+i)%n)
 		if p.portInUseLocked(local.Addr(), port) {
