@@ -45,9 +45,13 @@ func newCongestionControl(name string) (congestionControl, bool) {
 	return nil, false
 }
 
-// slowStart is the RFC 5681 / RFC 3465 (L = 2) slow-start increase.
+// slowStart is the slow-start increase by the bytes acknowledged, as
+// Linux does (RFC 3465 without its L = 2 limit): a receiver of TSO
+// super-segments (a Linux peer behind an offloading TAP gets them whole)
+// acknowledges 64 KiB at once, and L = 2 would let the window grow by two
+// segments per 45 acknowledged.
 func slowStart(w *ccWindow, acked int) {
-	w.cwnd += min(acked, 2*w.mss)
+	w.cwnd += acked
 }
 
 // newReno is Reno's congestion avoidance (RFC 5681) with byte counting

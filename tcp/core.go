@@ -41,6 +41,10 @@ type outSeg struct {
 	syn      bool // carries the SYN options (MSS, window scale, SACK-permitted)
 	dataOff  int
 	dataLen  int
+	// gso, when non-zero, makes the segment a TSO super-segment: the
+	// device cuts its payload into gso-byte segments, each with this
+	// header (so gso is the MSS less this segment's options).
+	gso int
 	// ts says the segment carries a timestamps option (RFC 7323).
 	ts           bool
 	tsVal, tsEcr uint32
@@ -149,6 +153,7 @@ type core struct {
 	ourMSS                      int // MSS we advertise
 	peerMSS                     int // MSS the peer advertised
 	pmtuMSS                     int // MSS from path MTU discovery, 0 if none
+	gsoMax                      int // payload one TSO super-segment may carry; 0: no TSO
 	snd                         ring
 	sndBufSeq                   seqnum.Value // sequence number of snd's first byte
 	finQueued                   bool
@@ -1018,9 +1023,14 @@ func (c *core) sendNew(now time.Time, room int) bool {
 	avail := max(c.snd.n-off, 0)
 	inflight := int(c.sndUna.Size(c.sndNxt))
 	segMax := c.mss - c.sackOptLen()
-	n := max(min(avail, int(c.sndWnd)-inflight, room, segMax), 0)
+	n := max(min(avail, int(c.sndWnd)-inflight, room, c.superMax(segMax)), 0)
 	if limit > 0 {
 		n = min(n, limit)
+	}
+	if n > segMax && n < avail {
+		// A super-segment that does not carry the last queued byte is
+		// cut into full segments only; the rest waits its turn.
+		n -= n % segMax
 	}
 	fin := c.finQueued && off <= c.snd.n && off+n == c.snd.n && c.sndNxt.Add(seqnum.Size(n)) == c.finSeq
 	if n == 0 && !fin {
@@ -1047,7 +1057,11 @@ func (c *core) sendNew(now time.Time, room int) bool {
 	if c.sndNxt.LessThan(c.sndMax) {
 		c.ctr.retransmits.Inc()
 	}
-	c.emit(now, outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
+	o := outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n}
+	if n > segMax {
+		o.gso = segMax
+	}
+	c.emit(now, o)
 	l := seqnum.Size(n)
 	if fin {
 		l++
@@ -1063,6 +1077,17 @@ func (c *core) sendNew(now time.Time, room int) bool {
 		c.rtxAt = now.Add(c.rtt.rto)
 	}
 	return !fin
+}
+
+// superMax is the most payload sendNew may put in one segment of
+// segMax-byte segments: segMax, or with TSO as many whole segments as a
+// super-segment holds. Retransmissions (below sndMax) stay single
+// segments.
+func (c *core) superMax(segMax int) int {
+	if c.gsoMax <= segMax || c.sndNxt.LessThan(c.sndMax) {
+		return segMax
+	}
+	return c.gsoMax / segMax * segMax
 }
 
 // handleTimer runs the timers that are due at now.

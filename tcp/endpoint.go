@@ -1,10 +1,12 @@
 package tcp
 
 import (
+	"encoding/binary"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/tapstack/tapstack/internal/checksum"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -39,6 +41,10 @@ type endpoint struct {
 	dialDone chan struct{}
 	dialEnd  bool
 
+	// csumOffload says the route's device completes our checksums: we
+	// write the pseudo-header sum and mark packets ChecksumPartial.
+	csumOffload bool
+
 	userClosed   bool
 	lingerZero   bool // SetLinger(0): Close resets
 	readers      int  // Reads waiting (tests use it to know a Read blocks)
@@ -55,6 +61,7 @@ func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 	e.wcond.L = &e.mu
 	iss, tsOff := p.isn(id, p.clock.Now())
 	e.c.init(&p.cfg, p.ctr, iss, routeMSS(r), tsOff)
+	e.csumOffload, e.c.gsoMax = routeOffloads(r)
 	e.laddr = net.TCPAddrFromAddrPort(id.local)
 	e.raddr = net.TCPAddrFromAddrPort(id.remote)
 	return e
@@ -65,6 +72,24 @@ func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 func routeMSS(r stack.Route) int {
 	mss := r.MTU() - 40
 	return max(min(mss, stack.MaxPacketSize-stack.Headroom-MaxHeaderLen-20), 536)
+}
+
+// routeOffloads reports what the device of route r does for us: whether
+// it completes checksums, and how much payload one TSO super-segment may
+// carry (0: no TSO). A local route (loopback) offloads nothing.
+func routeOffloads(r stack.Route) (csum bool, gsoMax int) {
+	if r.Local || r.NIC == nil {
+		return false, 0
+	}
+	o, ok := r.NIC.LinkEndpoint().(stack.Offloader)
+	if !ok || !o.ChecksumOffload() {
+		return false, 0
+	}
+	if g := o.GSOMaxSize(); g > 0 {
+		// The IPv4 header and the largest TCP header come off.
+		gsoMax = max(min(g, stack.MaxPacketSize-stack.Headroom)-20-MaxHeaderLen, 0)
+	}
+	return true, gsoMax
 }
 
 // deliver hands an inbound segment to the connection. It returns false
@@ -180,7 +205,18 @@ func (e *endpoint) send(o *outSeg) {
 	if o.dataLen > 0 {
 		e.c.snd.copyAt(b[hl:], o.dataOff)
 	}
-	Header(b).SetChecksum(e.route.LocalAddr, e.route.RemoteAddr)
+	if e.csumOffload {
+		// The device sums header and payload over the pseudo-header sum
+		// (for the whole packet's length; for each cut segment when it
+		// segments) and stores the complement.
+		binary.BigEndian.PutUint16(b[16:], checksum.PseudoHeader(e.route.LocalAddr, e.route.RemoteAddr, stack.ProtocolTCP, uint16(len(b))))
+		pkt.ChecksumPartial = true
+		if o.gso > 0 {
+			pkt.GSOSize = uint16(o.gso)
+		}
+	} else {
+		Header(b).SetChecksum(e.route.LocalAddr, e.route.RemoteAddr)
+	}
 	e.p.ctr.txSegments.Inc()
 	if o.flags&FlagRST != 0 {
 		e.p.ctr.txRst.Inc()

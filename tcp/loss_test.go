@@ -18,6 +18,8 @@ type bulkResult struct {
 	elapsed              time.Duration
 	retransmits, rtos    uint64
 	fastRtx, sackRecover uint64
+	// wireA and wireB are what the offloading wires saw (linkFaults.offload).
+	wireA, wireB *segmentingWire
 }
 
 // runBulk sends size bytes from A to B (and size/4 back, so both
@@ -84,7 +86,7 @@ func runBulk(tb testing.TB, opts Options, size int, ab, ba linkFaults) bulkResul
 			tb.Fatal(errors.New("transfer did not finish in 60s"))
 		}
 	}
-	res := bulkResult{elapsed: time.Since(start)}
+	res := bulkResult{elapsed: time.Since(start), wireA: tn.wireA, wireB: tn.wireB}
 	cs := tn.a.Counters()
 	res.retransmits = cs.Value("tcp.tx.retransmits")
 	res.rtos = cs.Value("tcp.timer.rto_expired")

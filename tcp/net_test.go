@@ -28,6 +28,11 @@ type linkFaults struct {
 	seed    uint64
 	loss    float64 // probability of dropping a packet
 	reorder float64 // probability of holding a packet back behind the next
+	// offload gives the sender's NIC a device that completes checksums
+	// (any value but 0) and segments super-segments of up to offload
+	// bytes (> 0), like an offloading TAP; the wire then checks and cuts
+	// what the sender wrote (see segmentingWire).
+	offload int
 }
 
 // fakeIP is a network protocol and IPWriter that hands every transport
@@ -39,6 +44,7 @@ type fakeIP struct {
 	nic    *stack.NIC
 	faults linkFaults
 	rng    *rand.Rand
+	wire   segmentingWire // with faults.offload
 
 	mu     sync.Mutex
 	cond   sync.Cond
@@ -60,6 +66,20 @@ func (n *fakeIP) HandlePacket(p *stack.Packet) { p.Release() }
 // WritePacket "sends" p to the peer: it is queued for the peer's delivery
 // goroutine with the addresses an IP layer would set.
 func (n *fakeIP) WritePacket(r *stack.Route, _ stack.NetworkParams, p *stack.Packet) error {
+	if n.faults.offload == 0 {
+		return n.put(r, p)
+	}
+	var err error
+	for _, q := range n.wire.cut(r, p) {
+		if e := n.put(r, q); e != nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// put queues one packet for the peer, through the faults.
+func (n *fakeIP) put(r *stack.Route, p *stack.Packet) error {
 	peer := n.peer
 	p.Src, p.Dst, p.Protocol, p.NIC = r.LocalAddr, r.RemoteAddr, stack.ProtocolTCP, peer.nic
 	peer.mu.Lock()
@@ -133,6 +153,8 @@ type testNet struct {
 	pa, pb *Protocol
 	ipA    netip.Addr
 	ipB    netip.Addr
+	// wireA and wireB are what A's and B's offloading wires saw.
+	wireA, wireB *segmentingWire
 }
 
 func newTestNet(t testing.TB, opts Options, ab, ba linkFaults) *testNet {
@@ -148,7 +170,11 @@ func newTestNet(t testing.TB, opts Options, ab, ba linkFaults) *testNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nic, err := s.AddNIC("eth0", nullLink{1500})
+		var ep stack.LinkEndpoint = nullLink{1500}
+		if f.offload != 0 {
+			ep = offloadLink{nullLink{1500}, max(f.offload, 0)}
+		}
+		nic, err := s.AddNIC("eth0", ep)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,6 +187,7 @@ func newTestNet(t testing.TB, opts Options, ab, ba linkFaults) *testNet {
 	var ipa, ipb *fakeIP
 	tn.a, tn.pa, ipa = mk(tn.ipA, ab)
 	tn.b, tn.pb, ipb = mk(tn.ipB, ba)
+	tn.wireA, tn.wireB = &ipa.wire, &ipb.wire
 	ipa.peer, ipb.peer = ipb, ipa
 	go ipa.run()
 	go ipb.run()
