@@ -15,6 +15,8 @@ type segment struct {
 	wnd      uint16
 	opts     SegmentOptions
 	payload  []byte
+	// ce says the IP header carried Congestion Experienced (RFC 3168).
+	ce bool
 }
 
 func (s *segment) has(f uint8) bool { return s.flags&f != 0 }
@@ -45,6 +47,8 @@ type outSeg struct {
 	// device cuts its payload into gso-byte segments, each with this
 	// header (so gso is the MSS less this segment's options).
 	gso int
+	// ect sends the segment ECN-capable (ECT(0) in the IP header).
+	ect bool
 	// ts says the segment carries a timestamps option (RFC 7323).
 	ts           bool
 	tsVal, tsEcr uint32
@@ -71,6 +75,7 @@ type config struct {
 	synBacklog              int
 	synCookies              bool
 	challenge               *rateLimiter
+	ecnRequest, ecnAccept   bool
 }
 
 // counters are the protocol's named events.
@@ -82,6 +87,7 @@ type counters struct {
 	pawsRejected, challengeLimited, sackRecoveries, dsacks           *stack.Counter
 	synCookiesSent, synCookiesOK, synCookiesBad, keepaliveTimeouts   *stack.Counter
 	pmtuUpdates, delayedAcks, rcvBufGrown                            *stack.Counter
+	ecnNegotiated, ecnCE, ecnReductions                              *stack.Counter
 }
 
 func newCounters(cs *stack.Counters) *counters {
@@ -118,6 +124,9 @@ func newCounters(cs *stack.Counters) *counters {
 		pmtuUpdates:       cs.Get("tcp.pmtu.updates"),
 		delayedAcks:       cs.Get("tcp.tx.delayed_acks"),
 		rcvBufGrown:       cs.Get("tcp.rcvbuf.autotuned"),
+		ecnNegotiated:     cs.Get("tcp.ecn.negotiated"),
+		ecnCE:             cs.Get("tcp.ecn.ce_received"),
+		ecnReductions:     cs.Get("tcp.ecn.cwnd_reductions"),
 	}
 }
 
@@ -207,6 +216,9 @@ type core struct {
 	inRecovery bool
 	recover    seqnum.Value
 
+	// ECN (RFC 3168).
+	ecnState
+
 	// Delayed ACK.
 	ackNow     bool
 	ackAt      time.Time
@@ -253,6 +265,8 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 	c.quickAcks = maxQuickAcks
 	c.kaIdle, c.kaIntvl = cfg.kaIdle, cfg.kaIntvl
 	c.tsOffer, c.sackOffer = cfg.timestamps, cfg.sack
+	c.ecnOffer = cfg.ecnRequest
+	c.ecnRecover = iss
 	if cfg.windowScale {
 		c.sendWS = true
 		for cfg.maxRcvBuf>>c.wsOffer > 0xffff && c.wsOffer < MaxWindowScale {
@@ -288,6 +302,7 @@ func (c *core) acceptSyn(now time.Time, seg *segment) {
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq.Add(1)
 	c.peerSynOptions(now, seg)
+	c.ecnOn = c.cfg.ecnAccept && seg.flags&(FlagECE|FlagCWR) == FlagECE|FlagCWR
 	c.sndWnd = uint32(seg.wnd)
 	c.maxSndWnd = c.sndWnd
 	c.sndWL1, c.sndWL2 = seg.seq, c.iss
@@ -369,6 +384,9 @@ func (c *core) emit(now time.Time, o outSeg) {
 	if o.flags&FlagACK != 0 {
 		if c.sackOn && !o.syn {
 			c.fillSACK(&o)
+		}
+		if c.ecnOn && c.ecnEcho && !o.syn {
+			o.flags |= FlagECE
 		}
 		c.lastAckSent = o.ack
 		c.ackNow = false
@@ -493,6 +511,9 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 		return
 	}
 	c.updateTSRecent(now, seg)
+	if c.ecnOn && !seg.has(FlagRST) {
+		c.ecnReceive(seg)
+	}
 
 	// Second: RST (RFC 5961 section 3: exact match resets, anything else
 	// in the window gets a challenge ACK).
@@ -523,6 +544,9 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 		}
 		c.state = StateEstablished
 		c.ctr.passiveOpens.Inc()
+		if c.ecnOn {
+			c.ctr.ecnNegotiated.Inc()
+		}
 		c.sndWnd = uint32(seg.wnd) << c.sndShift
 		c.maxSndWnd = c.sndWnd
 		c.sndWL1, c.sndWL2 = seg.seq, seg.ack
@@ -637,6 +661,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq.Add(1)
 	c.peerSynOptions(now, seg)
+	c.ecnOn = ackOK && c.ecnOffer && seg.flags&(FlagECE|FlagCWR) == FlagECE
 	c.sndWnd = uint32(seg.wnd) // never scaled in a SYN
 	c.maxSndWnd = c.sndWnd
 	c.sndWL1, c.sndWL2 = seg.seq, seg.ack
@@ -657,6 +682,9 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	c.rtxAt = time.Time{}
 	c.state = StateEstablished
 	c.ctr.activeOpens.Inc()
+	if c.ecnOn {
+		c.ctr.ecnNegotiated.Inc()
+	}
 	if c.finQueued {
 		c.state = StateFinWait1
 	}
@@ -709,6 +737,9 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	sackNew := false
 	if c.sackOn && seg.opts.NumSACK > 0 {
 		sackNew = c.sb.update(&seg.opts, ack, c.sndMax)
+	}
+	if c.ecnOn && seg.has(FlagECE) {
+		c.onECE(now, ack)
 	}
 	if ack == c.sndUna {
 		if c.sndWnd == 0 {
@@ -965,6 +996,7 @@ func (c *core) emitSyn(now time.Time) {
 	if c.state == StateSynReceived {
 		f |= FlagACK
 	}
+	f |= c.ecnSynFlags()
 	c.emit(now, outSeg{seq: c.iss, ack: c.rcvNxt, flags: f, syn: true})
 	c.sndNxt = c.iss.Add(1)
 	if c.sndMax.LessThan(c.sndNxt) {
@@ -1061,6 +1093,15 @@ func (c *core) sendNew(now time.Time, room int) bool {
 	if n > segMax {
 		o.gso = segMax
 	}
+	if c.ecnOn && n > 0 && c.sndNxt.GreaterThanEq(c.sndMax) {
+		// New data is ECN-capable (never a retransmission, RFC 3168
+		// 6.1.5); the first after a reduction carries CWR.
+		o.ect = true
+		if c.ecnCWR {
+			o.flags |= FlagCWR
+			c.ecnCWR = false
+		}
+	}
 	c.emit(now, o)
 	l := seqnum.Size(n)
 	if fin {
@@ -1084,8 +1125,8 @@ func (c *core) sendNew(now time.Time, room int) bool {
 // super-segment holds. Retransmissions (below sndMax) stay single
 // segments.
 func (c *core) superMax(segMax int) int {
-	if c.gsoMax <= segMax || c.sndNxt.LessThan(c.sndMax) {
-		return segMax
+	if c.gsoMax <= segMax || c.sndNxt.LessThan(c.sndMax) || c.ecnCWR {
+		return segMax // a CWR segment goes alone (TSO with CWR needs the device's ECN GSO type)
 	}
 	return c.gsoMax / segMax * segMax
 }

@@ -221,7 +221,11 @@ func (e *endpoint) send(o *outSeg) {
 	if o.flags&FlagRST != 0 {
 		e.p.ctr.txRst.Inc()
 	}
-	_ = e.route.WritePacket(tcpParams, pkt)
+	params := tcpParams
+	if o.ect {
+		params.TOS = ecnECT0
+	}
+	_ = e.route.WritePacket(params, pkt)
 }
 
 // armTimer makes the clock timer fire no later than the core's deadline.

@@ -20,6 +20,8 @@ type bulkResult struct {
 	fastRtx, sackRecover uint64
 	// wireA and wireB are what the offloading wires saw (linkFaults.offload).
 	wireA, wireB *segmentingWire
+	// ecnReductions (A) and ceReceived (B) are the ECN counters.
+	ecnReductions, ceReceived uint64
 }
 
 // runBulk sends size bytes from A to B (and size/4 back, so both
@@ -92,6 +94,8 @@ func runBulk(tb testing.TB, opts Options, size int, ab, ba linkFaults) bulkResul
 	res.rtos = cs.Value("tcp.timer.rto_expired")
 	res.fastRtx = cs.Value("tcp.tx.fast_retransmits")
 	res.sackRecover = cs.Value("tcp.recovery.sack")
+	res.ecnReductions = cs.Value("tcp.ecn.cwnd_reductions")
+	res.ceReceived = tn.b.Counters().Value("tcp.ecn.ce_received")
 	c.Close()
 	s.Close()
 	return res

@@ -33,6 +33,9 @@ type linkFaults struct {
 	// bytes (> 0), like an offloading TAP; the wire then checks and cuts
 	// what the sender wrote (see segmentingWire).
 	offload int
+	// ce is the probability of marking an ECN-capable packet Congestion
+	// Experienced.
+	ce float64
 }
 
 // fakeIP is a network protocol and IPWriter that hands every transport
@@ -65,22 +68,37 @@ func (n *fakeIP) HandlePacket(p *stack.Packet) { p.Release() }
 
 // WritePacket "sends" p to the peer: it is queued for the peer's delivery
 // goroutine with the addresses an IP layer would set.
-func (n *fakeIP) WritePacket(r *stack.Route, _ stack.NetworkParams, p *stack.Packet) error {
+func (n *fakeIP) WritePacket(r *stack.Route, params stack.NetworkParams, p *stack.Packet) error {
 	if n.faults.offload == 0 {
-		return n.put(r, p)
+		return n.put(r, params, p)
 	}
 	var err error
 	for _, q := range n.wire.cut(r, p) {
-		if e := n.put(r, q); e != nil {
+		if e := n.put(r, params, q); e != nil {
 			err = e
 		}
 	}
 	return err
 }
 
-// put queues one packet for the peer, through the faults.
-func (n *fakeIP) put(r *stack.Route, p *stack.Packet) error {
+// put queues one packet for the peer, through the faults. A minimal IPv4
+// header in front of it (marked as its network header, as ipv4 does)
+// carries the TOS byte, so the receiver sees ECN marks.
+func (n *fakeIP) put(r *stack.Route, params stack.NetworkParams, p *stack.Packet) error {
 	peer := n.peer
+	tos := params.TOS
+	if n.faults.ce > 0 && tos&3 != 0 {
+		peer.mu.Lock()
+		if peer.rng.Float64() < n.faults.ce {
+			tos |= 3
+		}
+		peer.mu.Unlock()
+	}
+	nh := p.Push(20)
+	clear(nh)
+	nh[0], nh[1] = 0x45, tos
+	p.MarkNetworkHeader()
+	p.Pull(20)
 	p.Src, p.Dst, p.Protocol, p.NIC = r.LocalAddr, r.RemoteAddr, stack.ProtocolTCP, peer.nic
 	peer.mu.Lock()
 	defer peer.mu.Unlock()

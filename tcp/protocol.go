@@ -78,6 +78,13 @@ type Options struct {
 	// ChallengeAckLimit bounds RFC 5961 challenge ACKs per second over
 	// all connections; default 1000 (tcp_challenge_ack_limit).
 	ChallengeAckLimit int
+	// RequestECN asks for Explicit Congestion Notification (RFC 3168) in
+	// the SYNs of Dial (Linux tcp_ecn = 1). By default ECN is only
+	// accepted when a peer asks for it (tcp_ecn = 2); DisableECN refuses
+	// it too (tcp_ecn = 0). With ECN, new data is sent ECN-capable, a
+	// congestion mark is echoed, and an echoed mark halves the window
+	// as a loss would, at most once per window, without a retransmission.
+	RequestECN, DisableECN bool
 	// Rand is the source of the protocol's random choices: the ISN and
 	// timestamp-offset secret (RFC 6528), the SYN cookie secret and the
 	// ephemeral ports Dial and Listen pick. Nil means crypto/rand. A
@@ -122,6 +129,8 @@ func (o Options) config() config {
 		synBacklog:    def(o.SynBacklog, 1024),
 		synCookies:    !o.DisableSynCookies,
 		challenge:     newRateLimiter(def(o.ChallengeAckLimit, 1000)),
+		ecnRequest:    o.RequestECN && !o.DisableECN,
+		ecnAccept:     !o.DisableECN,
 	}
 	if o.DelayedAck < 0 {
 		cfg.delAck = 0
@@ -265,6 +274,9 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 	}
 	if h.DataOffset() > HeaderLen {
 		seg.opts, _ = ParseOptions(h.Options())
+	}
+	if nh := pkt.NetworkHeader(); len(nh) >= 20 && nh[0]>>4 == 4 {
+		seg.ce = nh[1]&ecnMask == ecnCE
 	}
 	if seg.has(FlagRST) {
 		p.ctr.rxRst.Inc()

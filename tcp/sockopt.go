@@ -124,6 +124,8 @@ type Info struct {
 	// ReceiveBuffer is the current receive buffer limit (it grows with
 	// auto-tuning).
 	ReceiveBuffer int
+	// ECN reports whether the handshake negotiated ECN (RFC 3168).
+	ECN bool
 }
 
 // Info returns a snapshot of the connection's TCP state.
@@ -137,6 +139,7 @@ func (c *Conn) Info() Info {
 		CongestionWindow: k.cwnd, SlowStartThreshold: k.ssthresh, CongestionControl: k.ca.name(),
 		Timestamps: k.tsOn, SACK: k.sackOn, WindowScale: k.sendWS,
 		SendWindowShift: k.sndShift, ReceiveWindowShift: k.rcvShift, ReceiveBuffer: k.rcv.max,
+		ECN: k.ecnOn,
 	}
 }
 

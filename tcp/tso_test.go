@@ -99,6 +99,9 @@ func (w *segmentingWire) cut(r *stack.Route, p *stack.Packet) []*stack.Packet {
 		w.fail("super-segment of %d bytes with GSOSize %d", payload, gso)
 	}
 	flags := h.Flags()
+	if flags&FlagCWR != 0 {
+		w.fail("super-segment with CWR (the device would copy it into every segment)")
+	}
 	if payload%gso != 0 && flags&(FlagPSH|FlagFIN) == 0 {
 		w.fail("super-segment of %d bytes (GSOSize %d) leaves a short segment but is not the last data", payload, gso)
 	}
