@@ -118,6 +118,17 @@ func newScenario(seed uint64) *scenario {
 			if kinds&8 != 0 && w == corruptWire {
 				rates.Corrupt = r.Float64() * maxCorrupt
 			}
+			// Delay and rate come from a generator of their own, so
+			// adding them left every earlier seed's other faults as
+			// they were: half the directions get a delay with
+			// jitter, half a bandwidth limit.
+			dr := rand.New(rand.NewPCG(seed, uint64(w*2+dir)))
+			if dr.IntN(2) == 0 {
+				rates.Delay = time.Duration(dr.Int64N(int64(5 * time.Millisecond)))
+				rates.Jitter = time.Duration(dr.Int64N(int64(time.Millisecond)))
+			} else {
+				rates.Rate = []uint64{10e6, 100e6, 1e9}[dr.IntN(3)]
+			}
 			if r.IntN(2) == 0 {
 				pair[dir].Tx = rates
 			} else {
@@ -190,15 +201,20 @@ func (sc *scenario) String() string {
 }
 
 func rates(r link.FaultRates) string {
-	return fmt.Sprintf("loss %.1f%% reorder %.1f%% dup %.1f%% corrupt %.1f%%",
-		100*r.Loss, 100*r.Reorder, 100*r.Duplicate, 100*r.Corrupt)
+	return fmt.Sprintf("loss %.1f%% reorder %.1f%% dup %.1f%% corrupt %.1f%% delay %v±%v rate %dbit/s",
+		100*r.Loss, 100*r.Reorder, 100*r.Duplicate, 100*r.Corrupt, r.Delay, r.Jitter, r.Rate)
 }
 
-// faultless reports whether no wire of the scenario injects any fault.
+// faultless reports whether no wire of the scenario loses, reorders,
+// duplicates or corrupts frames (delay and rate limits lose nothing).
 func (sc *scenario) faultless() bool {
+	lossless := func(r link.FaultRates) bool {
+		r.Delay, r.Jitter, r.Rate = 0, 0, 0
+		return r == link.FaultRates{}
+	}
 	for _, pair := range sc.faults {
 		for _, fc := range pair {
-			if fc.Tx != (link.FaultRates{}) || fc.Rx != (link.FaultRates{}) {
+			if !lossless(fc.Tx) || !lossless(fc.Rx) {
 				return false
 			}
 		}
