@@ -177,6 +177,9 @@ func build(t *testing.T, sc *scenario) *world {
 	}
 	newHost := func(cfg host.Config) *host.Host {
 		cfg.TCP = tcpOpts
+		// TCP's secrets (ISNs, cookies) and ephemeral ports come from
+		// the seed, so a replay makes the same choices.
+		cfg.TCP.Rand = rand.NewChaCha8([32]byte{byte(sc.seed), byte(sc.seed >> 8), byte(sc.seed >> 16), byte(sc.seed >> 24), byte(len(w.all))})
 		h, err := host.New(cfg)
 		if err != nil {
 			t.Fatalf("host.New: %v", err)
