@@ -218,7 +218,7 @@ func TestForwardChecksumPartialBeforeFragmenting(t *testing.T) {
 func TestForwardGSO(t *testing.T) {
 	const mss = 1448
 	payload := pattern(10*mss + 500) // 11 segments
-	const seq = 0xfffff000            // wraps inside the super-segment
+	const seq = 0xfffff000           // wraps inside the super-segment
 	in := ipPacket(Fields{Protocol: stack.ProtocolTCP, TTL: 64, DF: true, ID: 100, Src: peerAddr, Dst: farAddr},
 		partialTCP(seq, 0x18|0x80|0x01, payload)) // PSH, CWR, FIN
 

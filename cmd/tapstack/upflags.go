@@ -123,8 +123,8 @@ func parseUp(args []string) (upConfig, error) {
 		useDHCP = fs.Bool("dhcp", false, "")
 		noOff   = fs.Bool("no-offload", false, "")
 		hname   = fs.String("hostname", "", "")
-		dwait   = fs.Duration("dhcp-wait", 0, "")                 // hidden; 0: defaultDHCPWait
-		drenew  = fs.Duration("dhcp-renew", 0, "")              // hidden, for tests
+		dwait   = fs.Duration("dhcp-wait", 0, "")  // hidden; 0: defaultDHCPWait
+		drenew  = fs.Duration("dhcp-renew", 0, "") // hidden, for tests
 
 		nics, vlans, routes, arps, proxies, dnss listFlag
 	)
