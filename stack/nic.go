@@ -53,15 +53,16 @@ func (n *NIC) IsBroadcast(a netip.Addr) bool {
 		return true
 	}
 	for _, p := range *n.addrs.Load() {
-		if p.Bits() < 31 && a == lastAddr(p) {
+		if p.Bits() < 31 && a == DirectedBroadcast(p) {
 			return true
 		}
 	}
 	return false
 }
 
-// lastAddr returns the highest address of p (the directed broadcast).
-func lastAddr(p netip.Prefix) netip.Addr {
+// DirectedBroadcast returns the highest address of the IPv4 prefix p, its
+// directed broadcast address (10.0.0.255 for 10.0.0.2/24).
+func DirectedBroadcast(p netip.Prefix) netip.Addr {
 	b := p.Masked().Addr().As4()
 	host := uint32(1)<<(32-p.Bits()) - 1
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host

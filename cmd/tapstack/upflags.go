@@ -556,7 +556,7 @@ func checkHostPrefix(what string, p netip.Prefix) error {
 	if a := p.Addr(); a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return usagef("%s %v cannot be a host address", what, p)
 	}
-	if p.Bits() < 31 && (p.Addr() == p.Masked().Addr() || p.Addr() == lastAddr(p)) {
+	if p.Bits() < 31 && (p.Addr() == p.Masked().Addr() || p.Addr() == stack.DirectedBroadcast(p)) {
 		return usagef("%s %v is the network or broadcast address of its subnet", what, p)
 	}
 	return nil
@@ -584,10 +584,3 @@ func parseMTU(what, s string) (int, error) {
 	return n, nil
 }
 
-// lastAddr is the directed broadcast address of p.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v |= uint32(1)<<(32-p.Bits()) - 1
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
