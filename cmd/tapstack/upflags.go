@@ -583,4 +583,3 @@ func parseMTU(what, s string) (int, error) {
 	}
 	return n, nil
 }
-
