@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -10,11 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/internal/netnstest"
@@ -79,58 +75,12 @@ func bridgeNS(t *testing.T) *netnstest.NS {
 	return ns
 }
 
-// startCommand runs `tapstack up` (with extra flags) on tap0 in br0 inside ns, waits for its
-// "up" line and registers a cleanup that stops it with SIGTERM and checks
-// that it exited 0 and printed nothing on stderr.
+// startCommand runs `tapstack up` (with extra flags) on tap0 in br0 inside
+// ns, as 10.0.0.2/24; see startTapstack.
 func startCommand(t *testing.T, ns *netnstest.NS, extra ...string) {
 	t.Helper()
 	args := append([]string{"up", "--tap", "tap0", "--bridge", "br0", "--addr", hostAddr + "/24", "--gateway", bridgeAddr}, extra...)
-	cmd := ns.Cmd(binary(t), args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		for range lines {
-		}
-		return cmd.Wait()
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("tapstack exited with %v; stderr: %s", err, stderr.String())
-		} else if stderr.Len() != 0 {
-			t.Errorf("tapstack wrote to stderr: %s", stderr.String())
-		}
-	})
-	select {
-	case line, ok := <-lines:
-		if !ok || !strings.HasPrefix(line, "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24") {
-			stop()
-			t.Fatalf("tapstack did not come up: first line %q, stderr %q", line, stderr.String())
-		}
-		t.Log(line)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("tapstack printed no up line in 30s; stderr %q", stderr.String())
-	}
+	startTapstack(t, ns, "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24", args...)
 }
 
 // startHost opens tap0 (attached to br0) inside ns and runs a host on it
