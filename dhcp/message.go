@@ -3,6 +3,7 @@ package dhcp
 import (
 	"encoding/binary"
 	"errors"
+	"iter"
 	"net/netip"
 
 	"github.com/tapstack/tapstack/stack"
@@ -138,26 +139,35 @@ func (m Message) Options() []byte { return m[MinLen:] }
 
 // Option returns the data of the first option with the given code.
 func (m Message) Option(code uint8) ([]byte, bool) {
-	opts := m.Options()
-	for i := 0; i < len(opts); {
-		c := opts[i]
-		if c == OptPad {
-			i++
-			continue
-		}
-		if c == OptEnd || i+1 >= len(opts) {
-			break
-		}
-		n := int(opts[i+1])
-		if i+2+n > len(opts) {
-			break
-		}
+	for c, data := range m.options() {
 		if c == code {
-			return opts[i+2 : i+2+n], true
+			return data, true
 		}
-		i += 2 + n
 	}
 	return nil, false
+}
+
+// options yields each option's code and data in order, skipping pads and
+// stopping at End or at an option that runs past the field.
+func (m Message) options() iter.Seq2[uint8, []byte] {
+	return func(yield func(uint8, []byte) bool) {
+		opts := m.Options()
+		for i := 0; i < len(opts); {
+			c := opts[i]
+			if c == OptPad {
+				i++
+				continue
+			}
+			if c == OptEnd || i+1 >= len(opts) {
+				return
+			}
+			n := int(opts[i+1])
+			if i+2+n > len(opts) || !yield(c, opts[i+2:i+2+n]) {
+				return
+			}
+			i += 2 + n
+		}
+	}
 }
 
 // MessageType returns the DHCP message type (option 53), or 0 for a plain
@@ -185,22 +195,8 @@ func (m Message) Fields() Fields {
 		GIAddr: m.GIAddr(),
 		CHAddr: m.CHAddr(),
 	}
-	opts := m.Options()
-	for i := 0; i < len(opts); {
-		c := opts[i]
-		if c == OptPad {
-			i++
-			continue
-		}
-		if c == OptEnd || i+1 >= len(opts) {
-			break
-		}
-		n := int(opts[i+1])
-		if i+2+n > len(opts) {
-			break
-		}
-		f.setOption(c, opts[i+2:i+2+n])
-		i += 2 + n
+	for c, data := range m.options() {
+		f.setOption(c, data)
 	}
 	return f
 }
