@@ -37,8 +37,13 @@ func TestCLIDHCPFromDnsmasq(t *testing.T) {
 	if !inRange(addr) {
 		t.Fatalf("leased %v, not in dnsmasq's range 10.0.0.50-60", addr)
 	}
-	if ls := dm.leases(); !strings.Contains(ls, addr.String()) || !strings.Contains(ls, m[2]) || !strings.Contains(ls, "clivm") {
-		t.Errorf("dnsmasq lease file does not show %v %s clivm:\n%s", addr, m[2], ls)
+	// dnsmasq writes its lease file after it sends the ACK, in its own time.
+	shows := func() bool {
+		ls := dm.leases()
+		return strings.Contains(ls, addr.String()) && strings.Contains(ls, m[2]) && strings.Contains(ls, "clivm")
+	}
+	if !poll(10*time.Second, shows) {
+		t.Errorf("dnsmasq lease file does not show %v %s clivm:\n%s", addr, m[2], dm.leases())
 	}
 
 	if out, err := ns.Output("ping", "-c", "2", "-W", "5", addr.String()); err != nil || !strings.Contains(out, " 0% packet loss") {

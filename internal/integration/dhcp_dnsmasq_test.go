@@ -55,8 +55,13 @@ func TestDHCPFromDnsmasq(t *testing.T) {
 		t.Fatalf("NIC addresses %v", h.nic.Addresses())
 	}
 	mac := h.nic.LinkAddress().String()
-	if ls := dm.leases(); !strings.Contains(ls, addr.String()) || !strings.Contains(ls, mac) || !strings.Contains(ls, "tapvm") {
-		t.Errorf("dnsmasq lease file does not show %v %v tapvm:\n%s", addr, mac, ls)
+	// dnsmasq writes its lease file after it sends the ACK, in its own time.
+	shows := func() bool {
+		ls := dm.leases()
+		return strings.Contains(ls, addr.String()) && strings.Contains(ls, mac) && strings.Contains(ls, "tapvm")
+	}
+	if !poll(10*time.Second, shows) {
+		t.Errorf("dnsmasq lease file does not show %v %v tapvm:\n%s", addr, mac, dm.leases())
 	}
 
 	// Reachable there: ping and curl from Linux.
