@@ -51,6 +51,7 @@ func Dial(ctx context.Context, s *stack.Stack, addr netip.AddrPort) (*Conn, erro
 		return nil, opErr(nil, err)
 	}
 	e := newEndpoint(p, tuple{netip.AddrPortFrom(r.LocalAddr, port), addr}, r)
+	e.dialDone = make(chan struct{})
 	p.conns[e.id] = e
 	p.mu.Unlock()
 
@@ -82,13 +83,13 @@ func Dial(ctx context.Context, s *stack.Stack, addr netip.AddrPort) (*Conn, erro
 			e.c.abort()
 			e.afterCore(p.clock.Now())
 		}
-		return nil, opErr(e.laddr, err)
+		return nil, opErr(e.laddr(), err)
 	}
 	return &Conn{e: e}, nil
 }
 
 func (c *Conn) opErr(op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.e.laddr, Addr: c.e.raddr, Err: err}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.e.laddr(), Addr: c.e.raddr(), Err: err}
 }
 
 // deadlinePassed reports whether d is set and has passed.
@@ -104,7 +105,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		switch {
 		case e.userClosed:
 			return 0, c.opErr("read", net.ErrClosed)
-		case deadlinePassed(e.rdDeadline):
+		case deadlinePassed(e.rdDeadline()):
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		case e.c.readShut:
 			return 0, io.EOF
@@ -126,7 +127,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, nil
 		}
 		e.readers++
-		e.rcond.Wait()
+		e.cond.Wait()
 		e.readers--
 	}
 }
@@ -146,7 +147,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return n, c.opErr("write", e.c.err)
 		case e.c.finQueued || e.c.state == StateClosed:
 			return n, c.opErr("write", errBrokenPipe)
-		case deadlinePassed(e.wrDeadline):
+		case deadlinePassed(e.wrDeadline()):
 			return n, c.opErr("write", os.ErrDeadlineExceeded)
 		case n == len(b):
 			return n, nil
@@ -157,7 +158,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			e.afterCore(now)
 			continue
 		}
-		e.wcond.Wait()
+		e.cond.Wait()
 	}
 }
 
@@ -172,11 +173,8 @@ func (c *Conn) Close() error {
 		return c.opErr("close", net.ErrClosed)
 	}
 	e.userClosed = true
-	if e.rdTimer != nil {
-		e.rdTimer.Stop()
-	}
-	if e.wrTimer != nil {
-		e.wrTimer.Stop()
+	if e.dl != nil {
+		e.dl.stop()
 	}
 	now := e.p.clock.Now()
 	if e.c.rcv.n > 0 || e.lingerZero {
@@ -210,10 +208,10 @@ func (c *Conn) CloseWrite() error {
 }
 
 // LocalAddr returns the local address as a *net.TCPAddr.
-func (c *Conn) LocalAddr() net.Addr { return c.e.laddr }
+func (c *Conn) LocalAddr() net.Addr { return c.e.laddr() }
 
 // RemoteAddr returns the peer's address as a *net.TCPAddr.
-func (c *Conn) RemoteAddr() net.Addr { return c.e.raddr }
+func (c *Conn) RemoteAddr() net.Addr { return c.e.raddr() }
 
 // LocalAddrPort returns the local address.
 func (c *Conn) LocalAddrPort() netip.AddrPort { return c.e.id.local }
@@ -246,9 +244,15 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if e.userClosed {
 		return c.opErr("set", net.ErrClosed)
 	}
-	e.rdDeadline = t
-	e.rdTimer = e.armDeadline(e.rdTimer, t)
-	e.rcond.Broadcast()
+	if e.dl == nil {
+		if t.IsZero() {
+			return nil
+		}
+		e.dl = new(deadlines)
+	}
+	e.dl.rd = t
+	e.dl.rdTimer = e.armDeadline(e.dl.rdTimer, t)
+	e.cond.Broadcast()
 	return nil
 }
 
@@ -260,9 +264,15 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if e.userClosed {
 		return c.opErr("set", net.ErrClosed)
 	}
-	e.wrDeadline = t
-	e.wrTimer = e.armDeadline(e.wrTimer, t)
-	e.wcond.Broadcast()
+	if e.dl == nil {
+		if t.IsZero() {
+			return nil
+		}
+		e.dl = new(deadlines)
+	}
+	e.dl.wr = t
+	e.dl.wrTimer = e.armDeadline(e.dl.wrTimer, t)
+	e.cond.Broadcast()
 	return nil
 }
 
@@ -285,14 +295,23 @@ func (e *endpoint) armDeadline(tm *time.Timer, t time.Time) *time.Timer {
 	return tm
 }
 
+// stop stops both timers (the connection is closed).
+func (d *deadlines) stop() {
+	if d.rdTimer != nil {
+		d.rdTimer.Stop()
+	}
+	if d.wrTimer != nil {
+		d.wrTimer.Stop()
+	}
+}
+
 func (e *endpoint) wakeWaiters() {
 	if !e.p.enterCB() {
 		return
 	}
 	defer e.p.cbs.Done()
 	e.mu.Lock()
-	e.rcond.Broadcast()
-	e.wcond.Broadcast()
+	e.cond.Broadcast()
 	e.mu.Unlock()
 }
 

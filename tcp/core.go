@@ -143,8 +143,6 @@ type core struct {
 	cfg   *config
 	ctr   *counters
 	state State
-	// err is the terminal error (reset, refused, timed out), nil otherwise.
-	err error
 	// passive says the connection came from a listener.
 	passive bool
 	// userClosed says the application closed the connection: data that
@@ -153,6 +151,14 @@ type core struct {
 	// readShut says the application shut down reading (CloseRead): data
 	// is still acknowledged but discarded.
 	readShut bool
+	// Flags of the groups below, kept here so that the struct packs
+	// tightly: ackNow (delayed ACK) says an ACK goes out at once; kaOn
+	// (keepalive) says SO_KEEPALIVE is on; rcvLocked (auto-tuning) says
+	// the application set the receive buffer size; dsackOn (SACK) says
+	// dsack holds a duplicate to report.
+	ackNow, kaOn, rcvLocked, dsackOn bool
+	// err is the terminal error (reset, refused, timed out), nil otherwise.
+	err error
 
 	// Send sequence space.
 	iss, sndUna, sndNxt, sndMax seqnum.Value
@@ -194,8 +200,7 @@ type core struct {
 	sackOn    bool
 	recent    [4]seqRange // out-of-order blocks, most recently changed first
 	nrecent   int
-	dsack     seqRange // a duplicate to report once (RFC 2883)
-	dsackOn   bool
+	dsack     seqRange   // a duplicate to report once (RFC 2883)
 	sb        scoreboard // what the peer SACKed
 	rxtNext   seqnum.Value
 
@@ -220,20 +225,17 @@ type core struct {
 	ecnState
 
 	// Delayed ACK.
-	ackNow     bool
 	ackAt      time.Time
 	quickAcks  int
 	rcvUnacked int
 	rcvMSS     int
 
 	// Keepalive.
-	kaOn            bool
 	kaIdle, kaIntvl time.Duration
 	kaSent          int
 	kaAt, lastRcv   time.Time
 
 	// Receive buffer auto-tuning.
-	rcvLocked  bool
 	tuneStart  time.Time
 	tuneCopied int
 	tuneSpace  int
@@ -275,9 +277,6 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 	}
 	c.rtt.init(cfg.initRTO, cfg.minRTO, cfg.maxRTO)
 	c.ssthresh = 1 << 30
-	if c.ooo == nil {
-		c.ooo = make([]seqRange, 0, maxOOO)
-	}
 }
 
 // setCongestionControl switches the algorithm; the window is kept.
@@ -768,6 +767,9 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	if dataAcked > 0 && ack.GreaterThan(c.sndBufSeq) {
 		c.snd.discard(dataAcked)
 		c.sndBufSeq = c.sndBufSeq.Add(seqnum.Size(dataAcked))
+		if c.snd.n == 0 {
+			c.snd.release() // everything sent was acknowledged
+		}
 	}
 	c.sndUna = ack
 	c.sb.advance(ack)
@@ -919,6 +921,7 @@ func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
 	}
 	if c.readShut {
 		c.rcv.discard(c.rcv.n)
+		c.releaseRcv()
 	}
 	// Delayed ACK, Linux style: quick ACKs at the start, then an ACK for
 	// every second full segment, at once when a hole was filled, else
@@ -956,8 +959,11 @@ func (c *core) addOOO(start, end seqnum.Value) {
 		j++
 	}
 	if i == j {
-		if len(c.ooo) == cap(c.ooo) {
+		if len(c.ooo) == maxOOO {
 			return // too fragmented: drop, the peer retransmits
+		}
+		if c.ooo == nil {
+			c.ooo = make([]seqRange, 0, maxOOO) // on first reordering only
 		}
 		c.ooo = append(c.ooo, seqRange{})
 		copy(c.ooo[i+1:], c.ooo[i:])
@@ -1240,6 +1246,7 @@ func (c *core) read(now time.Time, p []byte) int {
 	if k == 0 {
 		return 0
 	}
+	c.releaseRcv()
 	c.autotune(now, k)
 	switch c.state {
 	case StateEstablished, StateFinWait1, StateFinWait2:
@@ -1292,6 +1299,15 @@ func (c *core) close(now time.Time) {
 func (c *core) shutdownRead() {
 	c.readShut = true
 	c.rcv.discard(c.rcv.n)
+	c.releaseRcv()
+}
+
+// releaseRcv gives the receive buffer back when it holds nothing, in
+// order or out of order: an idle connection keeps no buffer.
+func (c *core) releaseRcv() {
+	if c.rcv.n == 0 && len(c.ooo) == 0 {
+		c.rcv.release()
+	}
 }
 
 // abort ends the connection at once, with a RST if it was synchronized.

@@ -22,48 +22,72 @@ type endpoint struct {
 	p  *Protocol
 	id tuple
 
-	mu      sync.Mutex
-	c       core
-	route   stack.Route
-	prev    State
-	removed bool
+	mu    sync.Mutex
+	c     core
+	route stack.Route
 
 	timer   stack.Timer
 	armedAt time.Time
 
-	rcond, wcond sync.Cond
+	// cond is what Read and Write wait on; afterCore wakes them all after
+	// every core call, so one condition serves both directions.
+	cond sync.Cond
 
 	// listener is the listener a passive connection belongs to until it
 	// is accepted; queued says it was handed to the accept queue.
 	listener *Listener
-	queued   bool
-	// dialDone is closed when the handshake ends, either way.
+	// dialDone, made by Dial only, is closed when the handshake ends,
+	// either way (dialEnd).
 	dialDone chan struct{}
-	dialEnd  bool
+	dl       *deadlines // nil until a deadline is set
+	readers  int        // Reads waiting (tests use it to know a Read blocks)
 
+	// The flags are kept together, so that the struct packs tightly.
+	prev    State
+	removed bool
+	queued  bool
+	dialEnd bool
 	// csumOffload says the route's device completes our checksums: we
 	// write the pseudo-header sum and mark packets ChecksumPartial.
 	csumOffload bool
-
-	userClosed   bool
-	lingerZero   bool // SetLinger(0): Close resets
-	readers      int  // Reads waiting (tests use it to know a Read blocks)
-	rdDeadline   time.Time
-	wrDeadline   time.Time
-	rdTimer      *time.Timer
-	wrTimer      *time.Timer
-	laddr, raddr *net.TCPAddr
+	userClosed  bool
+	lingerZero  bool // SetLinger(0): Close resets
 }
 
+// deadlines are a connection's read and write deadlines with the timers
+// that wake its waiters; most connections never set one, so they live
+// apart from the endpoint.
+type deadlines struct {
+	rd, wr           time.Time
+	rdTimer, wrTimer *time.Timer
+}
+
+// rdDeadline and wrDeadline are the deadlines, zero when unset.
+func (e *endpoint) rdDeadline() time.Time {
+	if e.dl == nil {
+		return time.Time{}
+	}
+	return e.dl.rd
+}
+
+func (e *endpoint) wrDeadline() time.Time {
+	if e.dl == nil {
+		return time.Time{}
+	}
+	return e.dl.wr
+}
+
+// laddr and raddr are the addresses as package net has them, made on
+// demand: an idle connection should not carry two more allocations.
+func (e *endpoint) laddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id.local) }
+func (e *endpoint) raddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id.remote) }
+
 func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
-	e := &endpoint{p: p, id: id, route: r, dialDone: make(chan struct{})}
-	e.rcond.L = &e.mu
-	e.wcond.L = &e.mu
+	e := &endpoint{p: p, id: id, route: r}
+	e.cond.L = &e.mu
 	iss, tsOff := p.isn(id, p.clock.Now())
 	e.c.init(&p.cfg, p.ctr, iss, routeMSS(r), tsOff)
 	e.csumOffload, e.c.gsoMax = routeOffloads(r)
-	e.laddr = net.TCPAddrFromAddrPort(id.local)
-	e.raddr = net.TCPAddrFromAddrPort(id.remote)
 	return e
 }
 
@@ -144,18 +168,23 @@ func (e *endpoint) afterCore(now time.Time) {
 			e.listener.pending.Add(-1)
 			e.queued = true
 		}
-		e.c.snd = ring{} // free the buffers; reads of unread data end
+		// Nothing is sent any more: the send buffer goes back to its
+		// pool; the receive buffer too unless unread data is left.
+		e.c.snd.release()
+		e.c.snd = ring{}
+		e.c.releaseRcv()
 	}
 	e.prev = e.c.state
-	e.rcond.Broadcast()
-	e.wcond.Broadcast()
+	e.cond.Broadcast()
 	e.armTimer(now)
 }
 
 func (e *endpoint) endDial() {
 	if !e.dialEnd {
 		e.dialEnd = true
-		close(e.dialDone)
+		if e.dialDone != nil {
+			close(e.dialDone)
+		}
 	}
 }
 
@@ -233,6 +262,13 @@ func (e *endpoint) send(o *outSeg) {
 func (e *endpoint) armTimer(now time.Time) {
 	dl := e.c.deadline()
 	if dl.IsZero() || e.removed {
+		// Nothing is due: stop the timer rather than let an idle
+		// connection's timer fire for nothing (each firing costs a
+		// goroutine).
+		if !e.armedAt.IsZero() {
+			e.timer.Stop()
+			e.armedAt = time.Time{}
+		}
 		return
 	}
 	if !e.armedAt.IsZero() && !dl.Before(e.armedAt) {

@@ -1,5 +1,7 @@
 package tcp
 
+import "sync"
+
 // ring is a byte ring buffer that grows on demand up to max bytes. Logical
 // positions count from the oldest byte (head). The first n bytes are the
 // committed contents; the receive side also writes out-of-order data at
@@ -9,14 +11,72 @@ package tcp
 // packet at once; keeping the packets themselves would avoid that copy but
 // tie up a pooled buffer per segment (a 2 KiB or 64 KiB buffer for a few
 // bytes), so memory would not be bounded by the advertised window.
+//
+// The buffer comes from a size-class pool and goes back to it when the
+// ring empties (release), so an idle connection holds no buffer at all,
+// like a Linux socket whose queues are empty; the next grow starts at the
+// size the ring had, so a busy connection does not grow again step by step.
 type ring struct {
-	buf  []byte
-	head int
-	n    int
-	max  int
+	buf   []byte
+	chunk *ringChunk // where buf came from; nil when buf is not pooled
+	head  int
+	n     int
+	max   int
+	hint  int // length before the last release
+}
+
+// ringChunk is a pooled ring buffer. The pools hold pointers, so that
+// putting a buffer back allocates nothing.
+type ringChunk struct{ b []byte }
+
+const (
+	minRingBuf  = 4096
+	ringClasses = 12 // pooled sizes: 4 KiB << 0..11, up to 8 MiB
+)
+
+// ringPools[k] holds chunks of minRingBuf<<k bytes.
+var ringPools [ringClasses]sync.Pool
+
+// getChunk returns a pooled chunk of at least n bytes, or nil when n is
+// beyond the largest class.
+func getChunk(n int) *ringChunk {
+	for k := range ringClasses {
+		size := minRingBuf << k
+		if size < n {
+			continue
+		}
+		if c, ok := ringPools[k].Get().(*ringChunk); ok {
+			return c
+		}
+		return &ringChunk{b: make([]byte, size)}
+	}
+	return nil
+}
+
+// putChunk gives c back to its pool.
+func putChunk(c *ringChunk) {
+	for k := range ringClasses {
+		if len(c.b) == minRingBuf<<k {
+			ringPools[k].Put(c)
+			return
+		}
+	}
 }
 
 func newRing(max int) ring { return ring{max: max} }
+
+// release gives the buffer back to its pool. The ring must hold nothing:
+// no committed bytes and (receive side) no out-of-order data.
+func (r *ring) release() {
+	if r.buf == nil {
+		return
+	}
+	r.hint = len(r.buf)
+	if r.chunk != nil {
+		putChunk(r.chunk)
+	}
+	r.buf, r.chunk, r.head = nil, nil, 0
+}
 
 // free is the room left for committed data.
 func (r *ring) free() int { return r.max - r.n }
@@ -24,17 +84,26 @@ func (r *ring) free() int { return r.max - r.n }
 // grow makes the buffer at least need bytes long, keeping every logical
 // position below the old length.
 func (r *ring) grow(need int) {
-	nl := max(2*len(r.buf), 4096)
+	nl := max(2*len(r.buf), r.hint, minRingBuf)
 	for nl < need {
 		nl *= 2
 	}
 	nl = min(nl, r.max)
-	nb := make([]byte, nl)
+	var nb []byte
+	c := getChunk(nl)
+	if c != nil {
+		nb = c.b[:nl]
+	} else {
+		nb = make([]byte, nl)
+	}
 	if len(r.buf) > 0 {
 		k := copy(nb, r.buf[r.head:])
 		copy(nb[k:], r.buf[:r.head])
 	}
-	r.buf, r.head = nb, 0
+	if r.chunk != nil {
+		putChunk(r.chunk)
+	}
+	r.buf, r.chunk, r.head = nb, c, 0
 }
 
 // writeAt copies p to logical position pos; pos+len(p) must not exceed max.
