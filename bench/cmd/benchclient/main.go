@@ -214,6 +214,30 @@ func table(path string) {
 		}
 		vals[p[0]][p[1]] = p[2]
 	}
+	// The kernel column's RSS per idle connection is the application's
+	// share alone (its goroutine, buffer and file; kernel socket memory is
+	// not in the process's RSS): less it, what is left is the user-space
+	// stack's own state.
+	const rssRow = "RSS per idle connection, KiB (lower is better)"
+	if v := vals[rssRow]; v != nil {
+		k, err := strconv.ParseFloat(v["kernel"], 64)
+		if err == nil {
+			own := map[string]string{}
+			for _, s := range []string{"tapstack", "gvisor"} {
+				if x, err := strconv.ParseFloat(v[s], 64); err == nil {
+					own[s] = fmt.Sprintf("%.2f", x-k)
+				}
+			}
+			for i, m := range order {
+				if m == rssRow {
+					const ownRow = "  less the kernel's: the stack's own, KiB"
+					order = append(order[:i+1], append([]string{ownRow}, order[i+1:]...)...)
+					vals[ownRow] = own
+					break
+				}
+			}
+		}
+	}
 	ratio := func(a, b string) string {
 		x, err1 := strconv.ParseFloat(a, 64)
 		y, err2 := strconv.ParseFloat(b, 64)
