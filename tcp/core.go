@@ -1250,14 +1250,31 @@ func (c *core) read(now time.Time, p []byte) int {
 	c.autotune(now, k)
 	switch c.state {
 	case StateEstablished, StateFinWait1, StateFinWait2:
-		w := min(c.rcvWnd()>>c.rcvShift, 0xffff) << c.rcvShift
-		newRight := c.rcvNxt.Add(seqnum.Size(w))
-		if newRight.GreaterThan(c.lastAdvRight) && int(c.lastAdvRight.Size(newRight)) >= min(c.rcv.max/2, c.ourMSS) {
+		if c.windowUpdateDue() {
 			c.ackNow = true
 			c.output(now)
 		}
 	}
 	return k
+}
+
+// windowUpdateDue says whether reading opened the window enough to tell
+// the peer at once rather than with the next ACK: by at least
+// min(buffer/2, MSS) (RFC 1122 receiver SWS avoidance), and, as Linux
+// (__tcp_cleanup_rbuf), only when the window the peer knows is down to
+// half the buffer or less and the new one is at least twice it. A reader
+// that keeps up then sends no update per Read, only the ACKs of the data.
+func (c *core) windowUpdateDue() bool {
+	w := min(c.rcvWnd()>>c.rcvShift, 0xffff) << c.rcvShift
+	newRight := c.rcvNxt.Add(seqnum.Size(w))
+	if !newRight.GreaterThan(c.lastAdvRight) || int(c.lastAdvRight.Size(newRight)) < min(c.rcv.max/2, c.ourMSS) {
+		return false
+	}
+	known := 0 // the window the peer knows
+	if c.lastAdvRight.GreaterThan(c.rcvNxt) {
+		known = int(c.rcvNxt.Size(c.lastAdvRight))
+	}
+	return 2*known <= c.rcv.max && w >= 2*known
 }
 
 // shutdown closes the sending direction: a FIN follows the queued data.

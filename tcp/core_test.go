@@ -3,6 +3,7 @@ package tcp
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -587,6 +588,50 @@ func TestReceiveWindowFlow(t *testing.T) {
 	out = takeOut(c)
 	if len(out) != 1 || out[0].wnd != 2000 {
 		t.Fatalf("window update %+v", out)
+	}
+}
+
+// TestWindowUpdateAfterRead: a Read sends a window update only when the
+// window the peer knows is down to half the buffer or less and at least
+// doubles (Linux), and grows by min(buffer/2, MSS) (RFC 1122 SWS).
+func TestWindowUpdateAfterRead(t *testing.T) {
+	tests := []struct {
+		name       string
+		fill, read int
+		update     bool
+	}{
+		{"closed window, half read", 4000, 2000, true},
+		{"closed window, less than an MSS read", 4000, 999, false},
+		{"closed window, one MSS read", 4000, 1000, true},
+		{"half known, grows by an MSS only", 2000, 1000, false},
+		{"half known, all read", 2000, 2000, true},
+		{"more than half known, all read", 1000, 1000, false},
+		{"a quarter known, less than doubles", 3000, 500, false},
+		{"a quarter known, window doubles", 3000, 1000, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.rcvBuf = 4000
+			cfg.windowScale = false
+			var cs stack.Counters
+			c := new(core)
+			c.init(cfg, newCounters(&cs), testISS, testMSS, 0)
+			c.connect(t0)
+			takeOut(c)
+			c.handleSegment(t0, &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535})
+			takeOut(c)
+			c.handleSegment(t0, data(peerISS+1, testISS+1, strings.Repeat("x", tt.fill)))
+			takeOut(c)
+			c.read(t0, make([]byte, tt.read))
+			out := takeOut(c)
+			if got := len(out) == 1; got != tt.update {
+				t.Fatalf("update sent %v, want %v (%+v)", got, tt.update, out)
+			}
+			if tt.update && int(out[0].wnd) != 4000-tt.fill+tt.read {
+				t.Fatalf("window %d, want %d", out[0].wnd, 4000-tt.fill+tt.read)
+			}
+		})
 	}
 }
 
