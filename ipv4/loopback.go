@@ -89,9 +89,14 @@ func (pr *Protocol) Close() error {
 
 // flushLoopback waits until every packet looped back so far, and every
 // packet their delivery looped back in turn, has been delivered. Tests use
-// it instead of sleeping.
+// it instead of sleeping. A marker goes through the queue behind what is
+// there; when no packet was queued between sending it and its return,
+// everything queued before it, and everything their delivery queued, has
+// been delivered (the queue's length alone would miss a packet that the
+// loop goroutine has taken but not yet delivered).
 func (pr *Protocol) flushLoopback() {
 	for {
+		before := pr.c.txLoopback.Load()
 		done := make(chan struct{})
 		select {
 		case pr.loopCh <- loopItem{done: done}:
@@ -103,7 +108,7 @@ func (pr *Protocol) flushLoopback() {
 		case <-pr.loopDone:
 			return
 		}
-		if len(pr.loopCh) == 0 {
+		if pr.c.txLoopback.Load() == before {
 			return
 		}
 	}
