@@ -24,7 +24,11 @@ type Device interface {
 // FrameDispatcher receives frames from a Device.
 type FrameDispatcher interface {
 	// DeliverFrame takes ownership of p, whose data is a complete
-	// Ethernet frame. A device calls it from one goroutine at a time.
+	// Ethernet frame. A device may call it from several goroutines at
+	// once (a multiqueue TAP has one reader per queue, each flow on one
+	// of them), so a dispatcher must be safe for concurrent use; every
+	// one in tapstack is (the stack's inbound path already runs
+	// concurrently with its loopback, timers and user goroutines).
 	DeliverFrame(p *stack.Packet)
 }
 

@@ -20,6 +20,8 @@ var (
 	ErrNotTAP = errors.New("not a TAP")
 	// ErrBadMTU: the MTU is out of range.
 	ErrBadMTU = errors.New("bad MTU")
+	// ErrBadQueues: the number of queues is out of range.
+	ErrBadQueues = errors.New("bad number of queues")
 	// ErrBridgeNotFound: the bridge to attach to does not exist.
 	ErrBridgeNotFound = errors.New("bridge not found")
 	// ErrNotBridge: the link named as the bridge is not a bridge.

@@ -1,7 +1,13 @@
 // Package tap is a Linux TAP device as a link.Device: the virtual host's
 // wire to the kernel. Open creates (or opens) the TAP, sets its MTU,
 // attaches it to a bridge and brings it up; the Device then reads frames
-// on one goroutine and hands them, inline, to its dispatcher.
+// on one goroutine per queue and hands them, inline, to its dispatcher.
+//
+// Queues: by default the TAP is multiqueue (IFF_MULTI_QUEUE) with one
+// queue per CPU (Config.Queues). The kernel puts each flow it sends us on
+// one queue by the flow's hash, so different flows are received in
+// parallel and each in order; WriteFrame likewise sends each flow's frames
+// on one queue, chosen by a hash of its addresses and ports.
 //
 // The TAP is opened with x/sys/unix (TUNSETIFF with IFF_TAP|IFF_NO_PI) on a
 // non-blocking descriptor wrapped in an *os.File, so reads wait in Go's
@@ -60,7 +66,20 @@ type Config struct {
 	// kernel refuses, Open logs one line and opens the TAP plain (see
 	// Device.Offload).
 	Offload bool
+	// Queues is the number of queues of a multiqueue TAP
+	// (IFF_MULTI_QUEUE): each has its own descriptor and reader goroutine,
+	// and the kernel keeps each flow on one queue, so several flows are
+	// received on several cores. Zero means one per CPU, at most
+	// MaxQueues; 1 opens a single-queue TAP. When the kernel refuses
+	// multiqueue (an existing single-queue TAP), Open uses one queue.
+	Queues int
 }
+
+// MaxQueues bounds Config.Queues.
+const MaxQueues = 16
+
+// defaultMaxQueues caps the default (one per CPU) number of queues.
+const defaultMaxQueues = 8
 
 // DefaultMTU is the MTU of a TAP when Config.MTU is zero.
 const DefaultMTU = 1500
@@ -83,15 +102,16 @@ const maxReadErrors = 64
 type Device struct {
 	name     string
 	mtu      int
-	file     *os.File
-	bufLen   int // read buffer: MTU + 14 + readSlack (+ header and GSO room with vnet)
-	maxFrame int // largest frame delivered: MTU + 14 + tags
+	files    []*os.File // one per queue
+	bufLen   int        // read buffer: MTU + 14 + readSlack (+ header and GSO room with vnet)
+	maxFrame int        // largest frame delivered: MTU + 14 + tags
 	vnet     bool
 
 	mu       sync.Mutex
 	attached bool
 	closed   bool
-	done     chan struct{} // closed when the reader ends
+	running  atomic.Int32  // reader goroutines (one per queue) still running
+	done     chan struct{} // closed when the last reader ends
 	readErr  atomic.Pointer[error]
 
 	stats deviceStats
@@ -100,6 +120,7 @@ type Device struct {
 type deviceStats struct {
 	rxFrames, rxBytes, rxErrors, rxTooLong, txFrames, txBytes, txErrors atomic.Uint64
 	rxGSO, rxCsumOK, rxCsumPartial, rxBadVnet, txGSO, txCsumPartial     atomic.Uint64
+	rxQueue                                                             []atomic.Uint64 // reads per queue
 }
 
 // Stats are a Device's frame counts.
@@ -120,6 +141,8 @@ type Stats struct {
 	// for the kernel to segment or to checksum.
 	RxGSO, RxChecksumOK, RxChecksumPartial, RxBadVirtioNet uint64
 	TxGSO, TxChecksumPartial                               uint64
+	// RxQueueFrames counts the frames read on each queue.
+	RxQueueFrames []uint64
 }
 
 // Open opens the TAP cfg.Name, creating it if absent, sets its MTU,
@@ -156,11 +179,27 @@ func Open(cfg Config) (*Device, error) {
 		}
 	}
 
-	var file *os.File
+	// A multiqueue TAP in use takes more queues instead of answering
+	// EBUSY: refuse it here, so that two programs never share a TAP.
+	if cfg.Name != "" {
+		if l, err := nl.LinkByName(cfg.Name); err == nil {
+			if tt, ok := l.(*netlink.Tuntap); ok && tt.Queues > 0 {
+				return nil, newError(ErrBusy, syscall.EBUSY, "TAP %q is busy: another process has it open", cfg.Name)
+			}
+		}
+	}
+	queues := cfg.Queues
+	switch {
+	case queues == 0:
+		queues = min(runtime.NumCPU(), defaultMaxQueues)
+	case queues < 0 || queues > MaxQueues:
+		return nil, newError(ErrBadQueues, nil, "%d queues is out of range (1 to %d)", cfg.Queues, MaxQueues)
+	}
+	var files []*os.File
 	var name string
 	vnet := false
 	if cfg.Offload {
-		file, name, err = openTAP(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI|unix.IFF_VNET_HDR, setOffloads)
+		files, name, err = openQueues(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI|unix.IFF_VNET_HDR, queues, setOffloads)
 		switch {
 		case err == nil:
 			vnet = true
@@ -171,23 +210,24 @@ func Open(cfg Config) (*Device, error) {
 		}
 	}
 	if !vnet {
-		if file, name, err = openTAP(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI, nil); err != nil {
+		if files, name, err = openQueues(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI, queues, nil); err != nil {
 			return nil, err
 		}
 	}
 	if err := setUp(nl, name, mtu, bridge); err != nil {
-		file.Close()
+		closeAll(files)
 		return nil, err
 	}
 	d := &Device{
 		name:     name,
 		mtu:      mtu,
-		file:     file,
+		files:    files,
 		bufLen:   mtu + link.EthernetHeaderLen + readSlack,
 		maxFrame: mtu + link.EthernetHeaderLen + link.MaxVLANTags*link.VLANTagLen,
 		vnet:     vnet,
 		done:     make(chan struct{}),
 	}
+	d.stats.rxQueue = make([]atomic.Uint64, len(files))
 	if vnet {
 		d.bufLen = VirtioNetHeaderLen + gsoFrameMax + 1
 	}
@@ -236,6 +276,41 @@ func findBridge(nl *netlink.Handle, name string) (netlink.Link, error) {
 		return nil, newError(ErrNotBridge, nil, "link %q exists but is not a bridge (type %s)", name, l.Type())
 	}
 	return l, nil
+}
+
+// openQueues opens n queues of the TAP name (a multiqueue TAP when n > 1;
+// one queue when the kernel refuses multiqueue) and returns their files
+// and the interface's name.
+func openQueues(name string, flags uint16, n int, setup func(fd int) error) ([]*os.File, string, error) {
+	if n > 1 {
+		f, got, err := openTAP(name, flags|unix.IFF_MULTI_QUEUE, setup)
+		if err == nil {
+			files := []*os.File{f}
+			for len(files) < n {
+				f, _, err := openTAP(got, flags|unix.IFF_MULTI_QUEUE, setup)
+				if err != nil {
+					closeAll(files)
+					return nil, "", err
+				}
+				files = append(files, f)
+			}
+			return files, got, nil
+		}
+		// The kernel refused multiqueue (an existing single-queue TAP
+		// answers EINVAL): try one queue, which reports any error that
+		// is not about queues.
+	}
+	f, got, err := openTAP(name, flags, setup)
+	if err != nil {
+		return nil, "", err
+	}
+	return []*os.File{f}, got, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 // openTAP opens /dev/net/tun and attaches the descriptor to the TAP name
@@ -300,8 +375,13 @@ func (d *Device) MTU() int { return d.mtu }
 // Stats returns the device's frame counts.
 func (d *Device) Stats() Stats {
 	s := &d.stats
+	q := make([]uint64, len(s.rxQueue))
+	for i := range s.rxQueue {
+		q[i] = s.rxQueue[i].Load()
+	}
 	return Stats{
-		RxFrames: s.rxFrames.Load(), RxBytes: s.rxBytes.Load(),
+		RxQueueFrames: q,
+		RxFrames:      s.rxFrames.Load(), RxBytes: s.rxBytes.Load(),
 		RxErrors: s.rxErrors.Load(), RxTooLong: s.rxTooLong.Load(),
 		TxFrames: s.txFrames.Load(), TxBytes: s.txBytes.Load(),
 		TxErrors: s.txErrors.Load(),
@@ -320,8 +400,9 @@ func (d *Device) ReadErr() error {
 	return nil
 }
 
-// Attach starts the reader goroutine, which delivers each frame to disp
-// inline. It is called once; after Close it does nothing.
+// Attach starts the reader goroutines, one per queue, which deliver each
+// frame to disp inline (so disp is called concurrently when there are
+// several queues). It is called once; after Close it does nothing.
 func (d *Device) Attach(disp link.FrameDispatcher) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -332,13 +413,24 @@ func (d *Device) Attach(disp link.FrameDispatcher) {
 		return
 	}
 	d.attached = true
-	go d.read(disp)
+	d.running.Store(int32(len(d.files)))
+	for i, f := range d.files {
+		go d.read(f, &d.stats.rxQueue[i], disp)
+	}
 }
 
-// read is the reader goroutine: it reads frames into pooled packets and
-// hands each to disp, until Close or a persistent error.
-func (d *Device) read(disp link.FrameDispatcher) {
-	defer close(d.done)
+// Queues is the number of queues (reader goroutines) of the TAP.
+func (d *Device) Queues() int { return len(d.files) }
+
+// read is the reader goroutine of one queue: it reads frames from file
+// into pooled packets, counts them in reads and hands each to disp, until
+// Close or a persistent error.
+func (d *Device) read(file *os.File, reads *atomic.Uint64, disp link.FrameDispatcher) {
+	defer func() {
+		if d.running.Add(-1) == 0 {
+			close(d.done)
+		}
+	}()
 	s := &d.stats
 	errs := 0
 	if d.vnet {
@@ -355,7 +447,7 @@ func (d *Device) read(disp link.FrameDispatcher) {
 			if p == nil {
 				p = stack.NewPacket(headroom, d.bufLen)
 			}
-			n, err := d.file.Read(p.Bytes())
+			n, err := file.Read(p.Bytes())
 			if err != nil {
 				if errors.Is(err, os.ErrClosed) {
 					return
@@ -369,12 +461,13 @@ func (d *Device) read(disp link.FrameDispatcher) {
 				continue
 			}
 			errs = 0
+			reads.Add(1)
 			p = d.deliverVnet(p, n, disp)
 		}
 	}
 	for {
 		p := stack.NewPacket(stack.Headroom, d.bufLen)
-		n, err := d.file.Read(p.Bytes())
+		n, err := file.Read(p.Bytes())
 		if err != nil {
 			p.Release()
 			if errors.Is(err, os.ErrClosed) {
@@ -391,6 +484,7 @@ func (d *Device) read(disp link.FrameDispatcher) {
 			continue
 		}
 		errs = 0
+		reads.Add(1)
 		if n > d.maxFrame {
 			s.rxTooLong.Add(1)
 			p.Release()
@@ -469,8 +563,9 @@ func (d *Device) deliverVnet(p *stack.Packet, n int, disp link.FrameDispatcher) 
 // that the read loop's err does not escape to the heap on every read.)
 func (d *Device) stopReading(cause error) {
 	err := fmt.Errorf("tap %s: reader stopped: %w", d.name, cause)
-	d.readErr.Store(&err)
-	log.Print(err)
+	if d.readErr.CompareAndSwap(nil, &err) { // once, not once per queue
+		log.Print(err)
+	}
 }
 
 // WriteFrame writes p, a complete Ethernet frame, with one write system
@@ -539,7 +634,7 @@ func (d *Device) writeVnet(p *stack.Packet) error {
 // write writes b (a frame behind hdr bytes of virtio-net header) with one
 // system call and counts it.
 func (d *Device) write(b []byte, hdr int) error {
-	n, err := d.file.Write(b)
+	n, err := d.txFile(b, hdr).Write(b)
 	if err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			return stack.ErrClosed
@@ -553,7 +648,7 @@ func (d *Device) write(b []byte, hdr int) error {
 }
 
 // Close closes the TAP (which removes a non-persistent TAP from the
-// system), wakes the reader and returns when it has ended. It must not be
+// system), wakes the readers and returns when they have ended. It must not be
 // called from inside the dispatcher.
 func (d *Device) Close() error {
 	d.mu.Lock()
@@ -564,7 +659,12 @@ func (d *Device) Close() error {
 	d.closed = true
 	attached := d.attached
 	d.mu.Unlock()
-	err := d.file.Close()
+	var err error
+	for _, f := range d.files {
+		if e := f.Close(); err == nil {
+			err = e
+		}
+	}
 	if attached {
 		<-d.done
 	}

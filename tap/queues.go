@@ -1,0 +1,42 @@
+package tap
+
+import (
+	"encoding/binary"
+	"os"
+
+	"github.com/tapstack/tapstack/link"
+)
+
+// txFile picks the queue to write frame b (behind hdr bytes of virtio-net
+// header) on: by a hash of its IPv4 addresses and TCP/UDP ports, so that
+// every packet of a flow leaves on one queue, and flows written from
+// several goroutines at once use several queues. (tun may also learn the
+// queue of a flow from it; the kernel seen here steers what it sends us by
+// its own flow hash instead, which keeps each flow on one queue as well.)
+// Other frames use queue 0.
+func (d *Device) txFile(b []byte, hdr int) *os.File {
+	if len(d.files) == 1 {
+		return d.files[0]
+	}
+	return d.files[flowHash(b[hdr:])%uint32(len(d.files))]
+}
+
+// flowHash hashes an Ethernet frame's IPv4 addresses, protocol and (for
+// unfragmented TCP and UDP) ports; 0 for anything else.
+func flowHash(f []byte) uint32 {
+	const ipv4 = link.EthernetHeaderLen
+	if len(f) < ipv4+20 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+		return 0
+	}
+	ip := f[ipv4:]
+	ihl := int(ip[0]&0x0f) * 4
+	h := binary.BigEndian.Uint32(ip[12:]) ^ binary.BigEndian.Uint32(ip[16:])*0x9e3779b1 ^ uint32(ip[9])
+	frag := binary.BigEndian.Uint16(ip[6:]) & 0x3fff // MF or an offset
+	if (ip[9] == 6 || ip[9] == 17) && frag == 0 && ihl >= 20 && len(ip) >= ihl+4 {
+		h ^= binary.BigEndian.Uint32(ip[ihl:]) * 0x85ebca6b
+	}
+	h ^= h >> 16
+	h *= 0x7feb352d
+	h ^= h >> 15
+	return h
+}
