@@ -44,8 +44,10 @@ bench:
 
 # The deterministic fault simulation with many seeds: make sim SEEDS=10000
 SEEDS ?= 1000
+# prints the run's summary line (run time, faults, worst cases) at the end.
 sim:
-	$(GO) test -timeout 120m -run 'TestSim' ./internal/sim -seeds=$(SEEDS) -v=false
+	@f=$$(mktemp); TAPSTACK_SIM_SUMMARY=$$f $(GO) test -timeout 120m -run 'TestSim' ./internal/sim -seeds=$(SEEDS) -v=false; \
+	rc=$$?; cat $$f; rm -f $$f; exit $$rc
 
 demo:
 	bash scripts/demo.sh
