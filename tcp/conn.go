@@ -237,27 +237,13 @@ func (c *Conn) SetDeadline(t time.Time) error {
 // SetReadDeadline sets the time after which Read fails with an error
 // wrapping os.ErrDeadlineExceeded; pending Reads are woken. Deadlines are
 // wall-clock times, as for every net.Conn.
-func (c *Conn) SetReadDeadline(t time.Time) error {
-	e := c.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.userClosed {
-		return c.opErr("set", net.ErrClosed)
-	}
-	if e.dl == nil {
-		if t.IsZero() {
-			return nil
-		}
-		e.dl = new(deadlines)
-	}
-	e.dl.rd = t
-	e.dl.rdTimer = e.armDeadline(e.dl.rdTimer, t)
-	e.cond.Broadcast()
-	return nil
-}
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.setDeadline(t, true, false) }
 
 // SetWriteDeadline is SetReadDeadline for Write.
-func (c *Conn) SetWriteDeadline(t time.Time) error {
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, false, true) }
+
+// setDeadline sets the read and/or write deadline and wakes the waiters.
+func (c *Conn) setDeadline(t time.Time, rd, wr bool) error {
 	e := c.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -270,8 +256,14 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 		}
 		e.dl = new(deadlines)
 	}
-	e.dl.wr = t
-	e.dl.wrTimer = e.armDeadline(e.dl.wrTimer, t)
+	if rd {
+		e.dl.rd = t
+		e.dl.rdTimer = e.armDeadline(e.dl.rdTimer, t)
+	}
+	if wr {
+		e.dl.wr = t
+		e.dl.wrTimer = e.armDeadline(e.dl.wrTimer, t)
+	}
 	e.cond.Broadcast()
 	return nil
 }

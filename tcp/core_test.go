@@ -560,7 +560,9 @@ func TestFastRetransmit(t *testing.T) {
 	}
 }
 
-func TestReceiveWindowFlow(t *testing.T) {
+// smallBufferCore is an established connection with a 4000-byte receive
+// buffer and no window scaling.
+func smallBufferCore() *core {
 	cfg := testConfig()
 	cfg.rcvBuf = 4000
 	cfg.windowScale = false
@@ -571,6 +573,11 @@ func TestReceiveWindowFlow(t *testing.T) {
 	takeOut(c)
 	c.handleSegment(t0, &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535})
 	takeOut(c)
+	return c
+}
+
+func TestReceiveWindowFlow(t *testing.T) {
+	c := smallBufferCore()
 	c.handleSegment(t0, data(peerISS+1, testISS+1, string(bytes.Repeat([]byte("x"), 4000))))
 	out := takeOut(c)
 	if out[0].wnd != 0 {
@@ -611,16 +618,7 @@ func TestWindowUpdateAfterRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig()
-			cfg.rcvBuf = 4000
-			cfg.windowScale = false
-			var cs stack.Counters
-			c := new(core)
-			c.init(cfg, newCounters(&cs), testISS, testMSS, 0)
-			c.connect(t0)
-			takeOut(c)
-			c.handleSegment(t0, &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535})
-			takeOut(c)
+			c := smallBufferCore()
 			c.handleSegment(t0, data(peerISS+1, testISS+1, strings.Repeat("x", tt.fill)))
 			takeOut(c)
 			c.read(t0, make([]byte, tt.read))
