@@ -227,12 +227,7 @@ func (c *Conn) State() State {
 }
 
 // SetDeadline sets the read and write deadlines.
-func (c *Conn) SetDeadline(t time.Time) error {
-	if err := c.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.SetWriteDeadline(t)
-}
+func (c *Conn) SetDeadline(t time.Time) error { return c.setDeadline(t, true, true) }
 
 // SetReadDeadline sets the time after which Read fails with an error
 // wrapping os.ErrDeadlineExceeded; pending Reads are woken. Deadlines are
