@@ -3,8 +3,8 @@
 // attaches it to a bridge and brings it up; the Device then reads frames
 // on one goroutine per queue and hands them, inline, to its dispatcher.
 //
-// Queues: by default the TAP is multiqueue (IFF_MULTI_QUEUE) with one
-// queue per CPU (Config.Queues). The kernel puts each flow it sends us on
+// Queues: by default the TAP is multiqueue (IFF_MULTI_QUEUE) with
+// DefaultQueues queues (Config.Queues). The kernel puts each flow it sends us on
 // one queue by the flow's hash, so different flows are received in
 // parallel and each in order; WriteFrame likewise sends each flow's frames
 // on one queue, chosen by a hash of its addresses and ports.
@@ -69,17 +69,23 @@ type Config struct {
 	// Queues is the number of queues of a multiqueue TAP
 	// (IFF_MULTI_QUEUE): each has its own descriptor and reader goroutine,
 	// and the kernel keeps each flow on one queue, so several flows are
-	// received on several cores. Zero means one per CPU, at most
-	// MaxQueues; 1 opens a single-queue TAP. When the kernel refuses
-	// multiqueue (an existing single-queue TAP), Open uses one queue.
+	// received on several cores. Zero means DefaultQueues; 1 opens a
+	// single-queue TAP. When the kernel refuses multiqueue (an existing
+	// single-queue TAP), Open uses one queue.
 	Queues int
 }
 
+// DefaultQueues is the number of queues when Config.Queues is zero. It is
+// more than the CPUs of most machines on purpose: the kernel puts flows on
+// queues by hash, so with few queues a handful of flows often share one
+// (4 flows on 2 queues: 5 times in 8), while the Go scheduler spreads the
+// queues' reader goroutines over the CPUs whatever their number. Each
+// queue costs a reader goroutine and its read buffer (64 KiB with
+// offloads).
+const DefaultQueues = 8
+
 // MaxQueues bounds Config.Queues.
 const MaxQueues = 16
-
-// defaultMaxQueues caps the default (one per CPU) number of queues.
-const defaultMaxQueues = 8
 
 // DefaultMTU is the MTU of a TAP when Config.MTU is zero.
 const DefaultMTU = 1500
@@ -191,7 +197,7 @@ func Open(cfg Config) (*Device, error) {
 	queues := cfg.Queues
 	switch {
 	case queues == 0:
-		queues = min(runtime.NumCPU(), defaultMaxQueues)
+		queues = DefaultQueues
 	case queues < 0 || queues > MaxQueues:
 		return nil, newError(ErrBadQueues, nil, "%d queues is out of range (1 to %d)", cfg.Queues, MaxQueues)
 	}
