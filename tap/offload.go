@@ -44,21 +44,32 @@ func (d *Device) ChecksumOffload() bool { return d.vnet }
 // and the kernel accepted CSUM and TSO4.
 func (d *Device) Offload() bool { return d.vnet }
 
-// l4Offsets finds, in an Ethernet frame, where the IPv4 payload starts
-// (csumStart), where its checksum field is from there (csumOffset) and
-// the header length through the TCP header (hdrLen, TCP only).
-func l4Offsets(frame []byte) (csumStart, csumOffset, hdrLen int, proto uint8, err error) {
+// ipv4Offset finds where the IPv4 header of an Ethernet frame starts,
+// behind any VLAN tags; ok is false when the frame does not carry at least
+// 20 bytes of an IPv4 header.
+func ipv4Offset(frame []byte) (off int, ok bool) {
 	eth := link.EthernetHeader(frame)
 	if eth.Validate() != nil {
-		return 0, 0, 0, 0, ErrOffloadNotIPv4
+		return 0, false
 	}
-	off := link.EthernetHeaderLen
+	off = link.EthernetHeaderLen
 	et := eth.EtherType()
 	for link.IsVLANTPID(et) && off+link.VLANTagLen <= len(frame) {
 		et = binary.BigEndian.Uint16(frame[off+2:])
 		off += link.VLANTagLen
 	}
 	if et != stack.EtherTypeIPv4 || off+20 > len(frame) || frame[off]>>4 != 4 {
+		return 0, false
+	}
+	return off, true
+}
+
+// l4Offsets finds, in an Ethernet frame, where the IPv4 payload starts
+// (csumStart), where its checksum field is from there (csumOffset) and
+// the header length through the TCP header (hdrLen, TCP only).
+func l4Offsets(frame []byte) (csumStart, csumOffset, hdrLen int, proto uint8, err error) {
+	off, ok := ipv4Offset(frame)
+	if !ok {
 		return 0, 0, 0, 0, ErrOffloadNotIPv4
 	}
 	ihl := int(frame[off]&0xf) * 4

@@ -3,8 +3,6 @@ package tap
 import (
 	"encoding/binary"
 	"os"
-
-	"github.com/tapstack/tapstack/link"
 )
 
 // txFile picks the queue to write frame b (behind hdr bytes of virtio-net
@@ -13,7 +11,7 @@ import (
 // several goroutines at once use several queues. (tun may also learn the
 // queue of a flow from it; the kernel seen here steers what it sends us by
 // its own flow hash instead, which keeps each flow on one queue as well.)
-// Other frames use queue 0.
+// Frames that are not IPv4 use queue 0.
 func (d *Device) txFile(b []byte, hdr int) *os.File {
 	if len(d.files) == 1 {
 		return d.files[0]
@@ -22,13 +20,14 @@ func (d *Device) txFile(b []byte, hdr int) *os.File {
 }
 
 // flowHash hashes an Ethernet frame's IPv4 addresses, protocol and (for
-// unfragmented TCP and UDP) ports; 0 for anything else.
+// unfragmented TCP and UDP) ports, behind any VLAN tags; 0 for anything
+// else.
 func flowHash(f []byte) uint32 {
-	const ipv4 = link.EthernetHeaderLen
-	if len(f) < ipv4+20 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+	off, ok := ipv4Offset(f)
+	if !ok {
 		return 0
 	}
-	ip := f[ipv4:]
+	ip := f[off:]
 	ihl := int(ip[0]&0x0f) * 4
 	h := binary.BigEndian.Uint32(ip[12:]) ^ binary.BigEndian.Uint32(ip[16:])*0x9e3779b1 ^ uint32(ip[9])
 	frag := binary.BigEndian.Uint16(ip[6:]) & 0x3fff // MF or an offset

@@ -40,6 +40,7 @@ func TestFlowHash(t *testing.T) {
 	frag[14+6] = 0x20 // MF: the ports are not looked at
 	fragOther := append([]byte(nil), port...)
 	fragOther[14+6] = 0x20
+	tagged := append(append(append([]byte(nil), base[:12]...), 0x81, 0x00, 0x00, 10), base[12:]...) // VLAN 10
 	arp := make([]byte, 42)
 	arp[12], arp[13] = 0x08, 0x06
 
@@ -48,6 +49,9 @@ func TestFlowHash(t *testing.T) {
 	}
 	if flowHash(base) == flowHash(port) {
 		t.Error("flows differing in a port hash the same (possible, but not for these)")
+	}
+	if flowHash(tagged) != flowHash(base) {
+		t.Error("a VLAN-tagged frame hashes unlike its flow untagged")
 	}
 	if flowHash(frag) != flowHash(fragOther) {
 		t.Error("fragments hash by their ports")
