@@ -18,7 +18,7 @@ import "sync"
 // size the ring had, so a busy connection does not grow again step by step.
 type ring struct {
 	buf   []byte
-	chunk *ringChunk // where buf came from; nil when buf is not pooled
+	chunk *ringChunk // what buf is a view of; nil with buf
 	head  int
 	n     int
 	max   int
@@ -37,8 +37,8 @@ const (
 // ringPools[k] holds chunks of minRingBuf<<k bytes.
 var ringPools [ringClasses]sync.Pool
 
-// getChunk returns a pooled chunk of at least n bytes, or nil when n is
-// beyond the largest class.
+// getChunk returns a chunk of at least n bytes: a pooled one, or beyond
+// the largest class a new one of n bytes, which putChunk does not keep.
 func getChunk(n int) *ringChunk {
 	for k := range ringClasses {
 		size := minRingBuf << k
@@ -50,10 +50,10 @@ func getChunk(n int) *ringChunk {
 		}
 		return &ringChunk{b: make([]byte, size)}
 	}
-	return nil
+	return &ringChunk{b: make([]byte, n)}
 }
 
-// putChunk gives c back to its pool.
+// putChunk gives c back to its pool, if it is of a pooled size.
 func putChunk(c *ringChunk) {
 	for k := range ringClasses {
 		if len(c.b) == minRingBuf<<k {
@@ -65,16 +65,15 @@ func putChunk(c *ringChunk) {
 
 func newRing(max int) ring { return ring{max: max} }
 
-// release gives the buffer back to its pool. The ring must hold nothing:
-// no committed bytes and (receive side) no out-of-order data.
+// release gives the buffer back to its pool. Nothing the ring holds may be
+// needed any more: no committed bytes and (receive side) no out-of-order
+// data, or a connection that is closed.
 func (r *ring) release() {
-	if r.buf == nil {
+	if r.chunk == nil {
 		return
 	}
 	r.hint = len(r.buf)
-	if r.chunk != nil {
-		putChunk(r.chunk)
-	}
+	putChunk(r.chunk)
 	r.buf, r.chunk, r.head = nil, nil, 0
 }
 
@@ -89,13 +88,8 @@ func (r *ring) grow(need int) {
 		nl *= 2
 	}
 	nl = min(nl, r.max)
-	var nb []byte
 	c := getChunk(nl)
-	if c != nil {
-		nb = c.b[:nl]
-	} else {
-		nb = make([]byte, nl)
-	}
+	nb := c.b[:nl]
 	if len(r.buf) > 0 {
 		k := copy(nb, r.buf[r.head:])
 		copy(nb[k:], r.buf[:r.head])
