@@ -59,7 +59,7 @@ func Dial(ctx context.Context, s *stack.Stack, addr netip.AddrPort) (*Conn, erro
 	e.mu.Lock()
 	e.c.connect(now)
 	e.prev = e.c.state
-	e.afterCore(now)
+	e.afterUser(now)
 	e.mu.Unlock()
 
 	select {
@@ -68,7 +68,7 @@ func Dial(ctx context.Context, s *stack.Stack, addr netip.AddrPort) (*Conn, erro
 		e.mu.Lock()
 		if e.c.state.handshaking() {
 			e.c.closeWith(ctx.Err())
-			e.afterCore(p.clock.Now())
+			e.afterUser(p.clock.Now())
 		}
 		e.mu.Unlock()
 	}
@@ -81,7 +81,7 @@ func Dial(ctx context.Context, s *stack.Stack, addr netip.AddrPort) (*Conn, erro
 		}
 		if e.c.state != StateClosed {
 			e.c.abort()
-			e.afterCore(p.clock.Now())
+			e.afterUser(p.clock.Now())
 		}
 		return nil, opErr(e.laddr(), err)
 	}
@@ -115,7 +115,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			}
 			now := e.p.clock.Now()
 			n := e.c.read(now, b)
-			e.afterCore(now)
+			e.afterUser(now)
 			return n, nil
 		case e.c.finRcvd:
 			return 0, io.EOF
@@ -155,7 +155,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		now := e.p.clock.Now()
 		if k := e.c.write(now, b[n:]); k > 0 {
 			n += k
-			e.afterCore(now)
+			e.afterUser(now)
 			continue
 		}
 		e.cond.Wait()
@@ -182,7 +182,7 @@ func (c *Conn) Close() error {
 	} else {
 		e.c.close(now)
 	}
-	e.afterCore(now)
+	e.afterUser(now)
 	return nil
 }
 
@@ -203,7 +203,7 @@ func (c *Conn) CloseWrite() error {
 	}
 	now := e.p.clock.Now()
 	e.c.shutdown(now)
-	e.afterCore(now)
+	e.afterUser(now)
 	return nil
 }
 

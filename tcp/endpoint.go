@@ -52,6 +52,9 @@ type endpoint struct {
 	csumOffload bool
 	userClosed  bool
 	lingerZero  bool // SetLinger(0): Close resets
+	// txQueued says the endpoint waits in the protocol's sender for its
+	// queued segments to be sent (afterUser).
+	txQueued bool
 }
 
 // deadlines are a connection's read and write deadlines with the timers
@@ -125,6 +128,7 @@ func (e *endpoint) deliver(seg *segment) bool {
 	if e.removed {
 		return false
 	}
+	e.flushPending()
 	now := e.p.clock.Now()
 	if e.c.state == StateTimeWait && seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.seq.GreaterThan(e.c.rcvNxt) {
 		e.c.closeWith(nil)
@@ -147,7 +151,21 @@ func (e *endpoint) deliver(seg *segment) bool {
 // afterCore runs after every call into the core, with e.mu held: it sends
 // what the core queued, reacts to state changes, wakes waiters and arms
 // the timer.
-func (e *endpoint) afterCore(now time.Time) {
+func (e *endpoint) afterCore(now time.Time) { e.after(now, false) }
+
+// afterUser is afterCore for the calls of the application (Read, Write,
+// Close, Dial, socket options): the segments the core queued are handed to
+// the protocol's sender goroutine instead of being written from the
+// application's goroutine. The whole transmit path, down to the TAP's
+// write system call, needs some 2.5 KiB of stack; run inline it would
+// grow every connection's handler goroutine from 2 to 4 KiB for good (Go
+// does not shrink it back), doubling what an idle connection costs. The
+// segments are built from the send buffer by the sender, so no ACK may
+// move the buffer under them: every other way into the core first sends
+// what is pending (flushPending).
+func (e *endpoint) afterUser(now time.Time) { e.after(now, true) }
+
+func (e *endpoint) after(now time.Time, user bool) {
 	st := e.c.state
 	if st != e.prev && e.prev.handshaking() && !st.handshaking() {
 		if st != StateClosed && e.listener != nil {
@@ -155,7 +173,9 @@ func (e *endpoint) afterCore(now time.Time) {
 		}
 		e.endDial()
 	}
-	e.flush()
+	if !user || e.c.state == StateClosed || len(e.c.out) == 0 || !e.p.senderOf(e).queue(e) {
+		e.flush()
+	}
 	if e.c.state == StateClosed && !e.removed {
 		e.removed = true
 		e.p.removeConn(e)
@@ -189,6 +209,14 @@ func (e *endpoint) endDial() {
 }
 
 var tcpParams = stack.NetworkParams{Protocol: stack.ProtocolTCP, DontFragment: true}
+
+// flushPending sends what an application call left queued for the
+// sender, before anything else enters the core.
+func (e *endpoint) flushPending() {
+	if len(e.c.out) > 0 {
+		e.flush()
+	}
+}
 
 // flush builds and sends the segments the core queued.
 func (e *endpoint) flush() {
@@ -294,6 +322,7 @@ func (e *endpoint) onTimer() {
 	if e.removed {
 		return
 	}
+	e.flushPending()
 	now := e.p.clock.Now()
 	if dl := e.c.deadline(); !dl.IsZero() && !now.Before(dl) {
 		e.c.handleTimer(now)

@@ -48,6 +48,9 @@ type fakeIP struct {
 	faults linkFaults
 	rng    *rand.Rand
 	wire   segmentingWire // with faults.offload
+	// onWrite, when set, is called at every WritePacket (before the
+	// faults), on the writing goroutine.
+	onWrite func()
 
 	mu     sync.Mutex
 	cond   sync.Cond
@@ -69,6 +72,9 @@ func (n *fakeIP) HandlePacket(p *stack.Packet) { p.Release() }
 // WritePacket "sends" p to the peer: it is queued for the peer's delivery
 // goroutine with the addresses an IP layer would set.
 func (n *fakeIP) WritePacket(r *stack.Route, params stack.NetworkParams, p *stack.Packet) error {
+	if n.onWrite != nil {
+		n.onWrite()
+	}
 	if n.faults.offload == 0 {
 		return n.put(r, params, p)
 	}
@@ -173,6 +179,8 @@ type testNet struct {
 	ipB    netip.Addr
 	// wireA and wireB are what A's and B's offloading wires saw.
 	wireA, wireB *segmentingWire
+	// fipA and fipB are A's and B's wires.
+	fipA, fipB *fakeIP
 }
 
 func newTestNet(t testing.TB, opts Options, ab, ba linkFaults) *testNet {
@@ -206,6 +214,7 @@ func newTestNet(t testing.TB, opts Options, ab, ba linkFaults) *testNet {
 	tn.a, tn.pa, ipa = mk(tn.ipA, ab)
 	tn.b, tn.pb, ipb = mk(tn.ipB, ba)
 	tn.wireA, tn.wireB = &ipa.wire, &ipb.wire
+	tn.fipA, tn.fipB = ipa, ipb
 	ipa.peer, ipb.peer = ipb, ipa
 	go ipa.run()
 	go ipb.run()

@@ -7,6 +7,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -176,6 +177,11 @@ type Protocol struct {
 	cbMu     sync.Mutex
 	cbClosed bool
 	cbs      sync.WaitGroup
+
+	// tx are the senders of what application calls queue (afterUser),
+	// one per CPU so that their system calls run in parallel; an
+	// endpoint always uses the same one (senderOf).
+	tx []sender
 }
 
 // Register creates the TCP protocol and registers it with s.
@@ -192,6 +198,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	if p.backlog <= 0 {
 		p.backlog = 4096
 	}
+	p.tx = make([]sender, min(runtime.GOMAXPROCS(0), maxSenders))
 	if _, ok := newCongestionControl(p.cfg.cc); !ok {
 		return nil, stack.NewError("tcp: unknown congestion control "+strconv.Quote(p.cfg.cc)+" (want cubic or reno)", syscall.EINVAL)
 	}
@@ -350,6 +357,7 @@ func (p *Protocol) HandleError(te stack.TransportError) {
 		return
 	}
 	e.mu.Lock()
+	e.flushPending()
 	now := p.clock.Now()
 	e.c.handleError(now, te.Kind, seq, te.MTU)
 	e.afterCore(now)
@@ -476,6 +484,9 @@ func (p *Protocol) Close() error {
 		e.c.abort()
 		e.afterCore(now)
 		e.mu.Unlock()
+	}
+	for i := range p.tx {
+		p.tx[i].close()
 	}
 	p.mu.Lock()
 	clear(p.conns)

@@ -21,7 +21,7 @@ func (c *Conn) locked(op string, f func(now time.Time)) error {
 	}
 	now := e.p.clock.Now()
 	f(now)
-	e.afterCore(now)
+	e.afterUser(now)
 	return nil
 }
 

@@ -1,0 +1,172 @@
+package tcp
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// writers records, for every segment a wire writes, which goroutine wrote
+// it: the application (a *Conn method on the stack), the protocol's sender
+// or the stack's own paths (delivery, timers).
+type writers struct {
+	mu                  sync.Mutex
+	app, sender, others int
+	appStack            string
+}
+
+func (w *writers) record() {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	var app, snd bool
+	var trace strings.Builder
+	for {
+		f, more := frames.Next()
+		trace.WriteString(f.Function + "\n")
+		app = app || strings.Contains(f.Function, "tcp.(*Conn).") || strings.HasPrefix(f.Function, "github.com/tapstack/tapstack/tcp.Dial")
+		snd = snd || strings.Contains(f.Function, "tcp.(*sender).run")
+		if !more {
+			break
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case app:
+		w.app++
+		w.appStack = trace.String()
+	case snd:
+		w.sender++
+	default:
+		w.others++
+	}
+}
+
+// TestApplicationGoroutinesDoNotTransmit checks that no segment is written
+// from an application's call (Dial, Write, Read, CloseWrite, Close, socket
+// options): the protocol's sender writes them, so that the transmit path
+// never grows an application goroutine's stack.
+func TestApplicationGoroutinesDoNotTransmit(t *testing.T) {
+	g, pk := runtime.NumGoroutine(), stack.LivePackets()
+	tn := newTestNet(t, Options{}, linkFaults{}, linkFaults{})
+	var wa, wb writers
+	tn.fipA.onWrite, tn.fipB.onWrite = wa.record, wb.record
+	c, s, ln := pair(t, tn)
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(s, s)
+		if err == nil {
+			err = s.CloseWrite()
+		}
+		done <- err
+	}()
+	if err := c.SetNoDelay(false); err != nil {
+		t.Fatal(err)
+	}
+	msg := bytes.Repeat([]byte("tapstack "), 50000) // a few windows' worth
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(msg)
+		if err == nil {
+			err = c.CloseWrite()
+		}
+		werr <- err
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo: %d bytes of %d, %v", len(got), len(msg), err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	s.Close()
+	ln.Close()
+	checkNoLeaks(t, tn, g, pk)
+	for name, w := range map[string]*writers{"A": &wa, "B": &wb} {
+		t.Logf("%s: %d segments written by the sender, %d by delivery and timers, %d by the application", name, w.sender, w.others, w.app)
+		if w.app > 0 {
+			t.Errorf("%s: %d segments were written from an application call, the last from:\n%s", name, w.app, w.appStack)
+		}
+		if w.sender == 0 {
+			t.Errorf("%s: the sender wrote nothing", name)
+		}
+	}
+}
+
+// payloadIP is a network protocol that records the payload of every
+// segment written to it.
+type payloadIP struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (*payloadIP) EtherType() uint16            { return stack.EtherTypeIPv4 }
+func (*payloadIP) HandlePacket(p *stack.Packet) { p.Release() }
+func (n *payloadIP) WritePacket(_ *stack.Route, _ stack.NetworkParams, p *stack.Packet) error {
+	h := Header(p.Bytes())
+	if pl := p.Bytes()[h.DataOffset():]; len(pl) > 0 {
+		n.mu.Lock()
+		n.sent = append(n.sent, string(pl))
+		n.mu.Unlock()
+	}
+	p.Release()
+	return nil
+}
+
+// TestPendingSegmentsGoBeforeTheCore checks that segments an application
+// call queued for the sender are sent before an arriving segment is
+// processed: they are built from the send buffer, which the ACK it carries
+// may move. The sender is held busy, so what Write queues leaves only when
+// the peer's next segment arrives.
+func TestPendingSegmentsGoBeforeTheCore(t *testing.T) {
+	ip := &payloadIP{}
+	p, c, _, _, _ := handConn(t, ip)
+	// Keep the sender busy: it waits for the lock of a queued endpoint
+	// the test holds, and what is queued after it waits too.
+	busy := &endpoint{p: p, id: c.e.id} // the same sender as c
+	busy.mu.Lock()
+	if !p.senderOf(busy).queue(busy) {
+		t.Fatal("the sender is closed")
+	}
+	defer busy.mu.Unlock()
+
+	e := c.e
+	peer := func(ack seqnum.Value) {
+		e.mu.Lock()
+		seg := segment{seq: e.c.rcvNxt, ack: ack, flags: FlagACK, wnd: 65535}
+		e.mu.Unlock()
+		e.deliver(&seg)
+	}
+	write := func(s string) {
+		if _, err := c.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if len(e.c.out) == 0 {
+			t.Fatalf("Write(%q) was sent from the application's goroutine, not queued", s)
+		}
+	}
+	e.mu.Lock()
+	una := e.c.sndUna
+	e.mu.Unlock()
+	write("first")
+	peer(una) // a duplicate ACK: "first" leaves before it is processed
+	write("second")
+	peer(una.Add(5)) // acknowledges "first": "second" must leave before
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	if got := strings.Join(ip.sent, "|"); got != "first|second" {
+		t.Errorf("payloads sent: %q, want %q", got, "first|second")
+	}
+}
