@@ -115,7 +115,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			}
 			now := e.p.clock.Now()
 			n := e.c.read(now, b)
-			e.afterUser(now)
+			e.afterIO(now, len(b))
 			return n, nil
 		case e.c.finRcvd:
 			return 0, io.EOF
@@ -155,7 +155,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		now := e.p.clock.Now()
 		if k := e.c.write(now, b[n:]); k > 0 {
 			n += k
-			e.afterUser(now)
+			e.afterIO(now, len(b))
 			continue
 		}
 		e.cond.Wait()

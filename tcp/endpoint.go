@@ -165,6 +165,16 @@ func (e *endpoint) afterCore(now time.Time) { e.after(now, false) }
 // what is pending (flushPending).
 func (e *endpoint) afterUser(now time.Time) { e.after(now, true) }
 
+// inlineIO is the buffer size from which a Read or Write sends from the
+// caller's goroutine after all: a goroutine that moves data in buffers this
+// large gains little from a smaller stack, and a bulk transfer keeps its
+// system calls on its own goroutine, in parallel with the others', instead
+// of queueing them behind other connections' in a sender.
+const inlineIO = 16 << 10
+
+// afterIO is afterUser for a Read or Write with a buffer of n bytes.
+func (e *endpoint) afterIO(now time.Time, n int) { e.after(now, n < inlineIO) }
+
 func (e *endpoint) after(now time.Time, user bool) {
 	st := e.c.state
 	if st != e.prev && e.prev.handshaking() && !st.handshaking() {

@@ -48,58 +48,78 @@ func (w *writers) record() {
 	}
 }
 
-// TestApplicationGoroutinesDoNotTransmit checks that no segment is written
-// from an application's call (Dial, Write, Read, CloseWrite, Close, socket
-// options): the protocol's sender writes them, so that the transmit path
-// never grows an application goroutine's stack.
-func TestApplicationGoroutinesDoNotTransmit(t *testing.T) {
-	g, pk := runtime.NumGoroutine(), stack.LivePackets()
-	tn := newTestNet(t, Options{}, linkFaults{}, linkFaults{})
-	var wa, wb writers
-	tn.fipA.onWrite, tn.fipB.onWrite = wa.record, wb.record
-	c, s, ln := pair(t, tn)
-	done := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(s, s)
-		if err == nil {
-			err = s.CloseWrite()
-		}
-		done <- err
-	}()
-	if err := c.SetNoDelay(false); err != nil {
-		t.Fatal(err)
-	}
-	msg := bytes.Repeat([]byte("tapstack "), 50000) // a few windows' worth
-	werr := make(chan error, 1)
-	go func() {
-		_, err := c.Write(msg)
-		if err == nil {
-			err = c.CloseWrite()
-		}
-		werr <- err
-	}()
-	got, err := io.ReadAll(c)
-	if err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("echo: %d bytes of %d, %v", len(got), len(msg), err)
-	}
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	s.Close()
-	ln.Close()
-	checkNoLeaks(t, tn, g, pk)
-	for name, w := range map[string]*writers{"A": &wa, "B": &wb} {
-		t.Logf("%s: %d segments written by the sender, %d by delivery and timers, %d by the application", name, w.sender, w.others, w.app)
-		if w.app > 0 {
-			t.Errorf("%s: %d segments were written from an application call, the last from:\n%s", name, w.app, w.appStack)
-		}
-		if w.sender == 0 {
-			t.Errorf("%s: the sender wrote nothing", name)
-		}
+// TestApplicationGoroutines checks who writes segments. With buffers
+// under inlineIO no segment is written from an application's call (Dial,
+// Write, Read, CloseWrite, Close, socket options): the protocol's senders
+// write them, so that the transmit path never grows an application
+// goroutine's stack. With larger buffers, Read and Write send inline.
+func TestApplicationGoroutines(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		buf    int
+		inline bool // some segments are written from application calls
+	}{
+		{"small calls", 4 << 10, false},
+		{"bulk calls", inlineIO, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, pk := runtime.NumGoroutine(), stack.LivePackets()
+			tn := newTestNet(t, Options{}, linkFaults{}, linkFaults{})
+			var wa, wb writers
+			tn.fipA.onWrite, tn.fipB.onWrite = wa.record, wb.record
+			c, s, ln := pair(t, tn)
+			done := make(chan error, 1)
+			go func() {
+				_, err := io.CopyBuffer(struct{ io.Writer }{s}, struct{ io.Reader }{s}, make([]byte, tc.buf))
+				if err == nil {
+					err = s.CloseWrite()
+				}
+				done <- err
+			}()
+			if err := c.SetNoDelay(false); err != nil {
+				t.Fatal(err)
+			}
+			msg := bytes.Repeat([]byte("tapstack "), 50000) // a few windows' worth
+			werr := make(chan error, 1)
+			go func() {
+				var err error
+				for b := msg; len(b) > 0 && err == nil; {
+					k := min(len(b), tc.buf)
+					_, err = c.Write(b[:k])
+					b = b[k:]
+				}
+				if err == nil {
+					err = c.CloseWrite()
+				}
+				werr <- err
+			}()
+			var got bytes.Buffer
+			if _, err := io.CopyBuffer(struct{ io.Writer }{&got}, struct{ io.Reader }{c}, make([]byte, tc.buf)); err != nil || !bytes.Equal(got.Bytes(), msg) {
+				t.Fatalf("echo: %d bytes of %d, %v", got.Len(), len(msg), err)
+			}
+			if err := <-werr; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			s.Close()
+			ln.Close()
+			checkNoLeaks(t, tn, g, pk)
+			for name, w := range map[string]*writers{"A": &wa, "B": &wb} {
+				t.Logf("%s: %d segments written by a sender, %d by delivery and timers, %d by application calls", name, w.sender, w.others, w.app)
+				if w.sender == 0 {
+					t.Errorf("%s: no sender wrote anything", name)
+				}
+				if !tc.inline && w.app > 0 {
+					t.Errorf("%s: %d segments were written from an application call, the last from:\n%s", name, w.app, w.appStack)
+				}
+				if tc.inline && w.app == 0 {
+					t.Errorf("%s: no segment was written from an application call", name)
+				}
+			}
+		})
 	}
 }
 
