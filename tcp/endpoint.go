@@ -52,7 +52,7 @@ type endpoint struct {
 	csumOffload bool
 	userClosed  bool
 	lingerZero  bool // SetLinger(0): Close resets
-	// txQueued says the endpoint waits in the protocol's sender for its
+	// txQueued says the endpoint waits in its sender (senderOf) for its
 	// queued segments to be sent (afterUser).
 	txQueued bool
 }
@@ -155,11 +155,11 @@ func (e *endpoint) afterCore(now time.Time) { e.after(now, false) }
 
 // afterUser is afterCore for the calls of the application (Read, Write,
 // Close, Dial, socket options): the segments the core queued are handed to
-// the protocol's sender goroutine instead of being written from the
+// one of the protocol's sender goroutines instead of being written from the
 // application's goroutine. The whole transmit path, down to the TAP's
 // write system call, needs some 2.5 KiB of stack; run inline it would
 // grow every connection's handler goroutine from 2 to 4 KiB for good (Go
-// does not shrink it back), doubling what an idle connection costs. The
+// does not shrink it back): 2 KiB more for every idle connection. The
 // segments are built from the send buffer by the sender, so no ACK may
 // move the buffer under them: every other way into the core first sends
 // what is pending (flushPending).
