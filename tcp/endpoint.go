@@ -128,7 +128,7 @@ func (e *endpoint) deliver(seg *segment) bool {
 	if e.removed {
 		return false
 	}
-	e.flushPending()
+	e.flush() // what an application call left for the sender goes first (afterUser)
 	now := e.p.clock.Now()
 	if e.c.state == StateTimeWait && seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.seq.GreaterThan(e.c.rcvNxt) {
 		e.c.closeWith(nil)
@@ -162,7 +162,7 @@ func (e *endpoint) afterCore(now time.Time) { e.after(now, false) }
 // does not shrink it back): 2 KiB more for every idle connection. The
 // segments are built from the send buffer by the sender, so no ACK may
 // move the buffer under them: every other way into the core first sends
-// what is pending (flushPending).
+// what is pending (flush).
 func (e *endpoint) afterUser(now time.Time) { e.after(now, true) }
 
 // inlineIO is the buffer size from which a Read or Write sends from the
@@ -219,14 +219,6 @@ func (e *endpoint) endDial() {
 }
 
 var tcpParams = stack.NetworkParams{Protocol: stack.ProtocolTCP, DontFragment: true}
-
-// flushPending sends what an application call left queued for the
-// sender, before anything else enters the core.
-func (e *endpoint) flushPending() {
-	if len(e.c.out) > 0 {
-		e.flush()
-	}
-}
 
 // flush builds and sends the segments the core queued.
 func (e *endpoint) flush() {
@@ -332,7 +324,7 @@ func (e *endpoint) onTimer() {
 	if e.removed {
 		return
 	}
-	e.flushPending()
+	e.flush() // what an application call left for the sender goes first (afterUser)
 	now := e.p.clock.Now()
 	if dl := e.c.deadline(); !dl.IsZero() && !now.Before(dl) {
 		e.c.handleTimer(now)

@@ -357,7 +357,7 @@ func (p *Protocol) HandleError(te stack.TransportError) {
 		return
 	}
 	e.mu.Lock()
-	e.flushPending()
+	e.flush() // what an application call left for the sender goes first (afterUser)
 	now := p.clock.Now()
 	e.c.handleError(now, te.Kind, seq, te.MTU)
 	e.afterCore(now)

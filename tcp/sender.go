@@ -74,7 +74,7 @@ func (s *sender) run() {
 		for i, e := range batch {
 			e.mu.Lock()
 			e.txQueued = false
-			e.flushPending()
+			e.flush()
 			e.mu.Unlock()
 			batch[i] = nil
 		}
