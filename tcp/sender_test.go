@@ -51,8 +51,11 @@ func (w *writers) record() {
 // TestApplicationGoroutines checks who writes segments. With buffers
 // under inlineIO no segment is written from an application's call (Dial,
 // Write, Read, CloseWrite, Close, socket options): the protocol's senders
-// write them, so that the transmit path never grows an application
-// goroutine's stack. With larger buffers, Read and Write send inline.
+// write them (or an arriving segment's delivery does, if it comes first),
+// so that the transmit path never grows an application goroutine's stack.
+// With larger buffers, Read and Write send inline. (That queued segments
+// wait for the sender is TestPendingSegmentsGoBeforeTheCore's to show:
+// here which of the two sends them is a race.)
 func TestApplicationGoroutines(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -109,9 +112,6 @@ func TestApplicationGoroutines(t *testing.T) {
 			checkNoLeaks(t, tn, g, pk)
 			for name, w := range map[string]*writers{"A": &wa, "B": &wb} {
 				t.Logf("%s: %d segments written by a sender, %d by delivery and timers, %d by application calls", name, w.sender, w.others, w.app)
-				if w.sender == 0 {
-					t.Errorf("%s: no sender wrote anything", name)
-				}
 				if !tc.inline && w.app > 0 {
 					t.Errorf("%s: %d segments were written from an application call, the last from:\n%s", name, w.app, w.appStack)
 				}
