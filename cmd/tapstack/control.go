@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tapstack/tapstack/host"
 )
 
@@ -27,8 +25,10 @@ import (
 // `tapstack status` connect to it. Abstract sockets belong to the network
 // namespace, like the TAP names themselves, so two hosts in two namespaces
 // never collide, and nothing is left behind on disk when a host dies.
-// Requests that change state need the caller to be root or the user
-// running the host (SO_PEERCRED).
+// Anyone can take or connect to an abstract name, so both ends check the
+// other's credentials and believe only root or their own user
+// (control_cred.go), and the server has timeouts and caps
+// (control_limits.go).
 
 // controlPrefix starts the abstract socket name of every host.
 const controlPrefix = "@tapstack/"
@@ -43,37 +43,56 @@ type control struct {
 	n    int
 }
 
-type connKey struct{}
+type peerKey struct{}
 
 // listenControl starts the control server of h on one socket per TAP.
 func listenControl(cfg upConfig, h *host.Host) (*control, error) {
-	c := &control{done: make(chan struct{})}
-	c.srv = &http.Server{
-		Handler:  controlHandler(cfg, h),
-		ErrorLog: log.New(io.Discard, "", 0),
-		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, nc)
-		},
-	}
 	var ls []net.Listener
 	for _, t := range cfg.Taps {
-		l, err := net.Listen("unix", controlAddr(t.Name))
+		addr := controlAddr(t.Name)
+		l, err := net.Listen("unix", addr)
 		if err != nil {
 			for _, l := range ls {
 				l.Close()
 			}
-			return nil, fmt.Errorf("control socket %s: %v (is another tapstack running on %s in this network namespace?)", controlAddr(t.Name), err, t.Name)
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, squattedError(addr, t.Name, err)
+			}
+			return nil, fmt.Errorf("control socket %s: %v", addr, err)
 		}
 		ls = append(ls, l)
 	}
-	c.n = len(ls)
+	return serveControl(ls, controlHandler(cfg, h), defaultControlLimits), nil
+}
+
+// serveControl serves handler on the listeners to believed clients only,
+// within lim.
+func serveControl(ls []net.Listener, handler http.Handler, lim controlLimits) *control {
+	c := &control{done: make(chan struct{}), n: len(ls)}
+	c.srv = &http.Server{
+		Handler:           bodiless(handler),
+		ErrorLog:          log.New(io.Discard, "", 0),
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		WriteTimeout:      lim.write,
+		IdleTimeout:       lim.idle,
+		MaxHeaderBytes:    lim.maxHeaderBytes,
+		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
+			if sc, ok := nc.(*slotConn); ok {
+				return context.WithValue(ctx, peerKey{}, sc.p)
+			}
+			return ctx
+		},
+	}
+	self := uint32(os.Geteuid())
 	for _, l := range ls {
+		gl := newGuardedListener(l, self, &lim)
 		go func() {
-			c.srv.Serve(l)
+			c.srv.Serve(gl)
 			c.done <- struct{}{}
 		}()
 	}
-	return c, nil
+	return c
 }
 
 // close stops the server and waits for its goroutines.
@@ -157,53 +176,61 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 	return mux
 }
 
-// allowed lets root and the host's own user change state.
+// allowed lets root and the host's own user change state. The listener
+// lets no one else in; this checks again where state changes.
 func allowed(w http.ResponseWriter, r *http.Request) bool {
-	uc, ok := r.Context().Value(connKey{}).(*net.UnixConn)
-	if ok {
-		if raw, err := uc.SyscallConn(); err == nil {
-			var cred *unix.Ucred
-			var cerr error
-			raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-			if cerr == nil && (cred.Uid == 0 || int(cred.Uid) == os.Geteuid()) {
-				return true
-			}
-		}
+	if p, ok := r.Context().Value(peerKey{}).(peer); ok && believed(p.uid, uint32(os.Geteuid())) {
+		return true
 	}
 	http.Error(w, "permission denied: run as root or as the user running tapstack up", http.StatusForbidden)
 	return false
 }
 
-// controlClient talks to the host whose control socket is addr.
+// controlClient talks to the host whose control socket is addr, once it
+// has checked who serves it (dialControl).
 func controlClient(addr string) *http.Client {
 	return &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, "unix", addr)
+				return dialControl(ctx, addr)
 			},
+			DisableKeepAlives:      true,
+			MaxResponseHeaderBytes: controlMaxReplyHeader,
 		},
 	}
 }
 
 // controlDo sends one request and returns the body of a 2xx answer; any
-// other answer's body is the error.
+// other answer's body is the error. It reads at most controlMaxReply
+// bytes of it.
 func controlDo(addr, method, path string) (string, error) {
 	req, err := http.NewRequest(method, "http://tapstack"+path, nil)
 	if err != nil {
 		return "", err
 	}
+	tap := strings.TrimPrefix(addr, controlPrefix)
 	resp, err := controlClient(addr).Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
-			return "", fmt.Errorf("no tapstack host on %s in this network namespace", strings.TrimPrefix(addr, controlPrefix))
+		var ue *untrustedError
+		var de *deniedError
+		switch {
+		case errors.As(err, &ue):
+			return "", ue
+		case errors.As(err, &de):
+			return "", de
+		case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT):
+			return "", fmt.Errorf("no tapstack host on %s in this network namespace", tap)
 		}
-		return "", fmt.Errorf("talking to tapstack on %s: %v", strings.TrimPrefix(addr, controlPrefix), err)
+		return "", fmt.Errorf("talking to tapstack on %s: %v", tap, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, controlMaxReply+1))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("reading the reply of tapstack on %s: %v", tap, err)
+	}
+	if len(body) > controlMaxReply {
+		return "", fmt.Errorf("the reply of tapstack on %s is longer than %d MiB: refusing it", tap, controlMaxReply>>20)
 	}
 	if resp.StatusCode/100 != 2 {
 		return "", errors.New(strings.TrimSpace(string(body)))
@@ -254,10 +281,18 @@ func findHost(tap string) (string, error) {
 		return "", errors.New("no tapstack host is running in this network namespace (start one with tapstack up)")
 	}
 	// One host serves a socket per TAP: group them by process.
+	// Sockets served by someone we do not believe are skipped, and
+	// named when nothing else answers.
 	pids := map[string][]string{}
+	var refused error
 	for _, t := range taps {
 		id, err := controlDo(controlAddr(t), "GET", "/id")
 		if err != nil {
+			var ue *untrustedError
+			var de *deniedError
+			if refused == nil && (errors.As(err, &ue) || errors.As(err, &de)) {
+				refused = err
+			}
 			continue
 		}
 		pid, _, _ := strings.Cut(id, " ")
@@ -267,6 +302,9 @@ func findHost(tap string) (string, error) {
 		for _, ts := range pids {
 			return controlAddr(ts[0]), nil
 		}
+	}
+	if len(pids) == 0 && refused != nil {
+		return "", refused
 	}
 	if len(pids) == 0 {
 		return "", errors.New("no tapstack host is answering in this network namespace")
