@@ -245,8 +245,9 @@ func TestControlTimeouts(t *testing.T) {
 }
 
 // TestControlDoReplyLimit: the CLI reads at most controlMaxReply bytes of
-// a reply and refuses a longer one in one line; one of exactly that size
-// is accepted.
+// a reply and refuses a longer one in one line, without reading the rest
+// (the server could write gigabytes); one of exactly that size is
+// accepted.
 func TestControlDoReplyLimit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ctl")
 	l, err := net.Listen("unix", path)
@@ -254,15 +255,18 @@ func TestControlDoReplyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunk := strings.Repeat("x", 1<<20)
+	written := make(chan int, 2)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := controlMaxReply
+		n, sent := controlMaxReply, 0
 		if r.URL.Path == "/huge" {
-			n = 64 << 20 // a squatter would send gigabytes
+			n = 1 << 30
 		}
+		defer func() { written <- sent }()
 		for ; n >= len(chunk); n -= len(chunk) {
 			if _, err := io.WriteString(w, chunk); err != nil {
 				return
 			}
+			sent += len(chunk)
 		}
 	})}
 	go srv.Serve(l)
@@ -272,8 +276,18 @@ func TestControlDoReplyLimit(t *testing.T) {
 	if err != nil || len(out) != controlMaxReply {
 		t.Errorf("reply of exactly %d bytes: %d bytes, %v", controlMaxReply, len(out), err)
 	}
+	<-written
 	out, err = controlDo(path, "GET", "/huge")
 	if err == nil || !strings.Contains(err.Error(), "longer than 16 MiB: refusing it") || out != "" {
-		t.Errorf("64 MiB reply: %d bytes, %v, want refused", len(out), err)
+		t.Errorf("1 GiB reply: %d bytes, %v, want refused", len(out), err)
+	}
+	select {
+	case n := <-written:
+		// What the CLI read plus what the socket buffers held.
+		if n > controlMaxReply+8<<20 {
+			t.Errorf("the server wrote %d MiB of its 1 GiB reply before the CLI gave up, want about 16", n>>20)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the CLI kept the 1 GiB reply's connection open")
 	}
 }
