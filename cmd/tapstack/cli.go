@@ -49,7 +49,9 @@ With --dhcp, up waits (at most 30 seconds) for a lease before it prints its
 up line, renews and rebinds it, and releases it (DHCPRELEASE) when it stops.
 route, arp, status and resolve talk to a running host in the same network namespace
 through its control socket (abstract unix socket @tapstack/TAP); --tap picks
-the host when several run.
+the host when several run. Both ends check who the other is: the host serves
+only root and the user running it, and the commands believe only a host
+running as root or as their own user.
 
 Flags of up:
   --tap NAME      TAP device name (at most 15 characters); with --addr and/or --vlan

@@ -75,15 +75,15 @@ func (e *untrustedError) Error() string {
 	return fmt.Sprintf("%s is served by uid %d (pid %d), not by root or you: refusing to trust it", e.addr, e.p.uid, e.p.pid)
 }
 
-// deniedError: the host is believed but would not believe the CLI (it runs
-// as root and the CLI does not).
+// deniedError: the host is believed but would not believe the CLI: it
+// runs as root and the CLI does not (the only such case).
 type deniedError struct {
 	addr string
 	p    peer
 }
 
 func (e *deniedError) Error() string {
-	return fmt.Sprintf("the host on %s runs as uid %d (pid %d) and answers only root or uid %d: run this command as root", strings.TrimPrefix(e.addr, controlPrefix), e.p.uid, e.p.pid, e.p.uid)
+	return fmt.Sprintf("the host on %s runs as root (pid %d) and answers only root: run this command as root", strings.TrimPrefix(e.addr, controlPrefix), e.p.pid)
 }
 
 // checkServer decides whether a CLI running as self may talk to the

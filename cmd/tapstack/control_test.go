@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestBelievedRootOrSameUser: the control socket's rule, both ways
@@ -52,7 +54,7 @@ func TestCheckServerSaysWhy(t *testing.T) {
 		{peer{1000, 10}, 1000, ""},
 		{peer{65534, 1234}, 0, "@tapstack/tap0 is served by uid 65534 (pid 1234), not by root or you: refusing to trust it"},
 		{peer{1001, 77}, 1000, "@tapstack/tap0 is served by uid 1001 (pid 77), not by root or you: refusing to trust it"},
-		{peer{0, 55}, 1000, "the host on tap0 runs as uid 0 (pid 55) and answers only root or uid 0: run this command as root"},
+		{peer{0, 55}, 1000, "the host on tap0 runs as root (pid 55) and answers only root: run this command as root"},
 	} {
 		err := checkServer("@tapstack/tap0", tt.p, tt.self)
 		switch {
@@ -289,5 +291,40 @@ func TestControlDoReplyLimit(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("the CLI kept the 1 GiB reply's connection open")
+	}
+}
+
+// TestSquattedErrorNamesHolder: when up cannot take its socket name, it
+// names the holder: a listener (SO_PEERCRED) or a socket bound without
+// listening (found through /proc); a holder of our own user keeps the
+// "another tapstack" hint. (This test holds the name itself, so it is
+// believed; the integration test squats as uid 65534.)
+func TestSquattedErrorNamesHolder(t *testing.T) {
+	dir := t.TempDir()
+	listening := filepath.Join(dir, "listening")
+	l, err := net.Listen("unix", listening)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	bound := filepath.Join(dir, "bound")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: bound}); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{listening, bound} {
+		p, err := holderOf(addr)
+		if err != nil || p.pid != int32(os.Getpid()) || p.uid != uint32(os.Geteuid()) {
+			t.Errorf("holderOf(%s) = %+v, %v; want pid %d uid %d", addr, p, err, os.Getpid(), os.Geteuid())
+		}
+		msg := squattedError(addr, "tap0", errors.New("address already in use")).Error()
+		want := fmt.Sprintf("is another tapstack running on tap0 in this network namespace? pid %d holds it", os.Getpid())
+		if !strings.Contains(msg, want) {
+			t.Errorf("squattedError(%s) = %q, want it to contain %q", addr, msg, want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,24 @@ func runCLI(t *testing.T, ns *netnstest.NS, args ...string) (stdout, stderr stri
 	return o.String(), e.String(), cmd.ProcessState.ExitCode()
 }
 
+// nobodyBinary is a copy of the tapstack binary that uid 65534 may run.
+func nobodyBinary(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "tapstack")
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestControlSquatterMakesUpFail: uid 65534 holding @tapstack/tap0 (as a
 // listener, or bound without listening) makes root's `tapstack up` fail
 // with one line naming its uid and pid and what to do.
@@ -194,7 +213,8 @@ func TestControlSquatterNeverAnswersRootCLI(t *testing.T) {
 // TestControlIdleConnectionsFromNobody: 200 connections from uid 65534 to
 // a root host's control socket, each with a 1,000,000-byte unfinished
 // header, raise the host's RSS by under 4 MB (they are closed at accept),
-// and root's CLI still works meanwhile.
+// and root's CLI still works meanwhile; uid 65534's own CLI is told in one
+// line to run as root.
 func TestControlIdleConnectionsFromNobody(t *testing.T) {
 	ns := bridgeNS(t)
 	_, pid := startTapstack(t, ns, "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24",
@@ -221,5 +241,14 @@ func TestControlIdleConnectionsFromNobody(t *testing.T) {
 	}
 	if stdout, stderr, code := runCLI(t, ns, "arp", "--flush"); code != 0 || !strings.HasPrefix(stdout, "flushed ") {
 		t.Errorf("tapstack arp --flush with uid 65534's connections held: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	bin := nobodyBinary(t)
+	cmd := ns.Cmd("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "arp", "--flush")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Run()
+	want := fmt.Sprintf("tapstack: the host on tap0 runs as root (pid %d) and answers only root: run this command as root\n", pid)
+	if code := cmd.ProcessState.ExitCode(); code != 1 || stdout.String() != "" || stderr.String() != want {
+		t.Errorf("tapstack arp --flush as uid 65534: exit %d, stdout %q, stderr %q; want exit 1 and %q", code, stdout.String(), stderr.String(), want)
 	}
 }
