@@ -71,6 +71,7 @@ type untrustedError struct {
 	p    peer
 }
 
+// Error names the server's uid and pid.
 func (e *untrustedError) Error() string {
 	return fmt.Sprintf("%s is served by uid %d (pid %d), not by root or you: refusing to trust it", e.addr, e.p.uid, e.p.pid)
 }
@@ -82,6 +83,7 @@ type deniedError struct {
 	p    peer
 }
 
+// Error says to run as root.
 func (e *deniedError) Error() string {
 	return fmt.Sprintf("the host on %s runs as root (pid %d) and answers only root: run this command as root", strings.TrimPrefix(e.addr, controlPrefix), e.p.pid)
 }
