@@ -49,11 +49,13 @@
 // IP options are validated (lengths within the header, the fixed minimum
 // lengths and pointers of record route, timestamp, source routes and router
 // alert); a malformed list is answered with ICMP parameter problem pointing
-// at the offending octet and the packet dropped. Otherwise options are not
-// processed: record route and timestamp are passed through untouched when
-// forwarding and ignored when received, like many routers do; when a
-// forwarded packet is fragmented, options without the copied flag are
-// replaced by NOPs in the second and later fragments.
+// at the offending octet and the packet dropped. An echo reply carries the
+// request's record route and timestamp options with our address and time
+// added (RFC 1122 3.2.2.6). Otherwise options are not processed: record
+// route and timestamp are passed through untouched when forwarding and
+// ignored when received, like many routers do; when a forwarded packet is
+// fragmented, options without the copied flag are replaced by NOPs in the
+// second and later fragments.
 package ipv4
 
 import (

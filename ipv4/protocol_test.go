@@ -672,6 +672,14 @@ func FuzzHandlePacket(f *testing.F) {
 	f.Add(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: farAddr, TTL: 5}, pattern(600)), false, uint8(1))
 	f.Add(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: farAddr, DF: true, Options: []byte{7, 3, 4, 0}}, pattern(600)), false, uint8(1|2<<2))
 	f.Add(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: ourAddr, Options: []byte{68, 4, 4, 0}}, pattern(100)), false, uint8(7<<2))
+	// Echo requests whose record route and timestamp options are
+	// reflected and updated, and martians.
+	f.Add(ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr, Options: append([]byte{1, 7, 39, 4}, make([]byte, 36)...)},
+		icmpMsg(ICMPEcho, 0, 1, []byte("rr"))), false, uint8(0))
+	f.Add(ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr, Options: []byte{68, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0}},
+		icmpMsg(ICMPEcho, 0, 1, []byte("ts"))), false, uint8(0))
+	f.Add(ipPacket(Fields{Protocol: 1, Src: netip.MustParseAddr("127.0.0.1"), Dst: ourAddr}, icmpMsg(ICMPEcho, 0, 1, nil)), false, uint8(0))
+	f.Add(ipPacket(Fields{Protocol: 17, Src: netip.IPv4Unspecified(), Dst: netip.MustParseAddr("255.255.255.255")}, udpish("dhcp")), false, uint8(0))
 	host := newEnv(f, Options{ICMPErrorRate: -1, ReassemblyMemory: 64 << 10})
 	rt := newRouter(f, Options{ICMPErrorRate: -1, ReassemblyMemory: 64 << 10}, 576)
 	f.Fuzz(func(t *testing.T, b []byte, refuse bool, mode uint8) {
