@@ -15,13 +15,14 @@ import (
 // in the reply, without truncation. Record route gets self (the reply's
 // source address) when it has room for it; timestamp gets the time (and,
 // with flag 1, self; with flag 3, only when the next prespecified address
-// is self) when it has room, and otherwise its overflow count is raised
+// is one of ours: self, or any address local reports as ours, as Linux
+// checks) when it has room, and otherwise its overflow count is raised
 // (RFC 791). Other options are not reflected, like Linux's
 // ip_options_echo, which reflects only these two, a source route (which
 // tapstack does not honour) and CIPSO. Unlike Linux, which records itself
 // once on receipt and again on sending, we record ourselves once: the RFC
 // asks for the current host to be included, not twice.
-func echoOptions(dst *[MaxHeaderLen - HeaderLen]byte, req []byte, self netip.Addr, now time.Time) int {
+func echoOptions(dst *[MaxHeaderLen - HeaderLen]byte, req []byte, self netip.Addr, now time.Time, local localAddresses) int {
 	n := 0
 	for i := 0; i < len(req); {
 		t := req[i]
@@ -43,7 +44,7 @@ func echoOptions(dst *[MaxHeaderLen - HeaderLen]byte, req []byte, self netip.Add
 			if t == OptionRecordRoute {
 				recordRoute(o, self)
 			} else {
-				recordTimestamp(o, self, now)
+				recordTimestamp(o, self, now, local)
 			}
 			n += l
 		}
@@ -55,6 +56,9 @@ func echoOptions(dst *[MaxHeaderLen - HeaderLen]byte, req []byte, self netip.Add
 	}
 	return n
 }
+
+// localAddresses says which addresses are ours (a *stack.Stack does).
+type localAddresses interface{ IsLocalAddress(netip.Addr) bool }
 
 // recordRoute adds a to a record route option o (type, length, pointer,
 // route data) when the data area has room for it, and advances the
@@ -75,9 +79,9 @@ func recordRoute(o []byte, a netip.Addr) {
 // recordTimestamp updates an internet timestamp option o (type, length,
 // pointer, overflow and flag, data) for host a at now (RFC 791): flag 0
 // records the time, 1 the address and the time, 3 the time when the next
-// prespecified address is a. A full option has its overflow count raised
-// (up to its 4-bit maximum).
-func recordTimestamp(o []byte, a netip.Addr, now time.Time) {
+// prespecified address is a or another of local's. A full option has its
+// overflow count raised (up to its 4-bit maximum).
+func recordTimestamp(o []byte, a netip.Addr, now time.Time, local localAddresses) {
 	if len(o) < 4 {
 		return
 	}
@@ -101,7 +105,7 @@ func recordTimestamp(o []byte, a netip.Addr, now time.Time) {
 		copy(o[ptr-1:ptr+3], b[:])
 		binary.BigEndian.PutUint32(o[ptr+3:], ts)
 	case 3:
-		if [4]byte(o[ptr-1:ptr+3]) != b {
+		if p := [4]byte(o[ptr-1 : ptr+3]); p != b && (local == nil || !local.IsLocalAddress(netip.AddrFrom4(p))) {
 			return // another host's turn
 		}
 		binary.BigEndian.PutUint32(o[ptr+3:], ts)

@@ -151,7 +151,27 @@ func TestEchoOptionsWithoutHeadroom(t *testing.T) {
 func TestEchoOptionsDoesNotReadPastList(t *testing.T) {
 	var dst [MaxHeaderLen - HeaderLen]byte
 	// A truncated list (not validated) is cut where it breaks.
-	if n := echoOptions(&dst, []byte{OptionRecordRoute, 39, 4}, netip.MustParseAddr("10.0.0.2"), time.Unix(0, 0)); n != 0 {
+	if n := echoOptions(&dst, []byte{OptionRecordRoute, 39, 4}, netip.MustParseAddr("10.0.0.2"), time.Unix(0, 0), nil); n != 0 {
 		t.Errorf("truncated record route reflected: %d bytes", n)
+	}
+}
+
+// TestEchoTimestampPrespecifiedOtherLocalAddress: with flag 3 the time is
+// recorded when the next prespecified address is any of ours, not only the
+// reply's source (Linux checks inet_addr_type the same way).
+func TestEchoTimestampPrespecifiedOtherLocalAddress(t *testing.T) {
+	e := newEnv(t, Options{})
+	if err := e.nic.AddAddress(netip.MustParsePrefix("192.168.5.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	opts := []byte{OptionTimestamp, 12, 5, 3, 192, 168, 5, 1, 0, 0, 0, 0}
+	req := ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr, Options: opts}, icmpMsg(ICMPEcho, 0, EchoRest(1, 1), nil))
+	e.inject(req, ourMAC)
+	fr := oneFrame(t, e.link)
+	decodeICMP(t, fr.data)
+	want := []byte{OptionTimestamp, 12, 13, 3, 192, 168, 5, 1}
+	want = binary.BigEndian.AppendUint32(want, 49_600_000)
+	if got := fr.data[HeaderLen : HeaderLen+12]; !bytes.Equal(got, want) {
+		t.Errorf("options % x, want % x", got, want)
 	}
 }

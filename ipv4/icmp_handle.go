@@ -96,7 +96,7 @@ func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 	if nh := Header(p.NetworkHeader()); len(nh) > 1 {
 		params.TOS = nh[1]
 		if len(nh) >= HeaderLen && nh.HeaderLength() > HeaderLen && len(nh) >= nh.HeaderLength() {
-			nOpts = echoOptions(&optBuf, nh.Options(), r.LocalAddr, pr.s.Clock().Now())
+			nOpts = echoOptions(&optBuf, nh.Options(), r.LocalAddr, pr.s.Clock().Now(), pr.s)
 		}
 	}
 	if p.Headroom() < replyHeadroom+nOpts {
