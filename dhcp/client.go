@@ -287,6 +287,13 @@ type runner struct {
 
 func (r *runner) apply(out Output) {
 	c := r.c
+	if out.Ignored != NotIgnored {
+		// Counted, not logged: other clients' broadcast replies and
+		// anyone's forgeries arrive here, as many as a sender wants.
+		// (Not the packet path: a lookup per ignored message is cheap.)
+		c.s.Counters().Get("dhcp.rx." + out.Ignored.String()).Inc()
+		return
+	}
 	if out.Send != nil {
 		if err := r.send(out); err != nil {
 			c.logf("dhcp: send %v to %v: %v", out.Send.MessageType, out.To, err)

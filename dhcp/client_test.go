@@ -61,6 +61,10 @@ type fakeServer struct {
 	lease time.Duration
 	msgs  chan seen
 	wg    sync.WaitGroup
+	// rogue, when valid, is the server identifier of a forged ACK (for
+	// another address, via another router) sent just before each
+	// renewal's real one.
+	rogue netip.Addr
 }
 
 func startServer(t *testing.T, dev link.Device, offer netip.Addr, lease time.Duration) *fakeServer {
@@ -114,6 +118,11 @@ func (srv *fakeServer) serve() {
 		to := netip.MustParseAddrPort("255.255.255.255:68")
 		if req.CIAddr.IsValid() && !req.CIAddr.IsUnspecified() {
 			to = netip.AddrPortFrom(req.CIAddr, dhcp.ClientPort) // renewing: unicast
+			if srv.rogue.IsValid() {
+				forged := rep
+				forged.ServerID, forged.YIAddr, forged.Router = srv.rogue, rogueLease, []netip.Addr{srv.rogue}
+				srv.conn.WriteToUDPAddrPort(forged.Marshal(), to)
+			}
 		}
 		srv.conn.WriteToUDPAddrPort(rep.Marshal(), to)
 	}
@@ -221,6 +230,39 @@ func TestClientOverPipe(t *testing.T) {
 	}
 	if _, ok := c.Lease(); ok || c.State() != dhcp.StateStopped {
 		t.Errorf("after Close: lease held %v, state %v", ok, c.State())
+	}
+}
+
+var rogueLease = netip.MustParseAddr("10.0.0.66")
+
+// RFC 2131 4.4.5: while renewing, the client takes only the ACK of the
+// server that gave the lease. Another server's ACK, with the right xid,
+// arriving first, is counted (dhcp.rx.wrong_server) and ignored; the
+// lease's server's ACK renews the lease.
+func TestClientIgnoresAnotherServersRenewalACK(t *testing.T) {
+	a, b := link.Pipe(1500)
+	srv := startServer(t, b, leaseAddr, time.Hour)
+	srv.rogue = netip.MustParseAddr("10.0.0.99")
+	s, nic, _ := bareStack(t, a, arp.Options{})
+	bound := make(chan dhcp.Lease, 8)
+	c := dhcp.New(s, nic, dhcp.Options{RenewAfter: 100 * time.Millisecond, OnBound: func(l dhcp.Lease) { bound <- l }})
+	c.Start()
+	defer c.Close()
+	for i := range 2 {
+		select {
+		case l := <-bound:
+			if l.Addr.Addr() != leaseAddr || l.Server != serverAddr || l.Router != serverAddr {
+				t.Fatalf("bind %d: lease %v, want %v from %v", i, l, leaseAddr, serverAddr)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("bind %d: none within 30s", i)
+		}
+	}
+	if n := s.Counters().Value("dhcp.rx.wrong_server"); n == 0 {
+		t.Error("dhcp.rx.wrong_server = 0 after a forged renewal ACK")
+	}
+	if nic.HasAddress(rogueLease) {
+		t.Errorf("the forged lease's address was configured: %v", nic.Addresses())
 	}
 }
 

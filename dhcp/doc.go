@@ -18,4 +18,11 @@
 // their answers (our IP layer drops unicast to an address it does not have
 // yet). Renewals are unicast to the server from the leased address;
 // rebinding broadcasts again.
+//
+// Replies are checked against the server identifier (option 54) in every
+// state: the selected server's while requesting, the lease's server's
+// while renewing and for a NAK while rebinding, any server's ACK while
+// rebinding (that server becomes the lease's). Every reply the client does
+// not act on is counted by reason: dhcp.rx.malformed, dhcp.rx.not_ours,
+// dhcp.rx.unexpected, dhcp.rx.wrong_server, dhcp.rx.bad_address.
 package dhcp

@@ -12,6 +12,8 @@ import (
 func FuzzMessage(f *testing.F) {
 	f.Add(fullFields().Marshal())
 	f.Add(Fields{Op: OpReply, MessageType: Nak}.Marshal())
+	f.Add(Fields{Op: OpReply, MessageType: Ack, YIAddr: offered, ServerID: serverB}.Marshal())
+	f.Add(Fields{Op: OpReply, MessageType: Ack, YIAddr: offered}.Marshal()) // no server identifier
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m := Message(b)

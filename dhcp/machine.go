@@ -105,6 +105,9 @@ type Output struct {
 	From netip.Addr
 	// To is the destination: 255.255.255.255 or the server.
 	To netip.Addr
+	// Ignored, when not NotIgnored, says why a received message was
+	// ignored; nothing else is set then.
+	Ignored Ignored
 }
 
 // Machine is the sans-IO DHCP client: it holds the state, the lease and the
@@ -303,21 +306,38 @@ func (m *Machine) expire(now time.Time) Output {
 
 // Receive handles a message that arrived on port 68. Messages that do not
 // validate, are not replies to our current transaction and hardware
-// address, or are unexpected in the current state are ignored (an empty
-// Output).
+// address, are unexpected in the current state, or come from a server we
+// are not talking to are ignored: the Output only says why (Ignored).
+//
+// The server identifier (option 54, a server's MUST in every OFFER, ACK
+// and NAK, RFC 2131 table 3) is checked in every state: SELECTING takes
+// only offers that carry one; REQUESTING only the ACK or NAK of the server
+// it selected (RFC 2131 3.1.4, 4.4.1: the others read the broadcast
+// REQUEST as declining their offer); RENEWING only the server that gave
+// the lease, whom the REQUEST was unicast to (RFC 2131 4.4.5); REBINDING
+// an ACK from any server, which becomes the lease's server (4.4.5), but a
+// NAK only from the lease's server, as systemd-networkd does, so that
+// another host answering the broadcast cannot take the address away.
+// Other states take nothing.
 func (m *Machine) Receive(now time.Time, msg Message) Output {
-	if msg.Validate() != nil || msg.Op() != OpReply || msg.XID() != m.xid || msg.CHAddr() != m.cfg.MAC {
-		return Output{}
+	if msg.Validate() != nil {
+		return ignore(IgnoredMalformed)
+	}
+	if msg.Op() != OpReply || msg.XID() != m.xid || msg.CHAddr() != m.cfg.MAC {
+		return ignore(IgnoredNotOurs)
 	}
 	t := msg.MessageType()
 	switch m.state {
 	case StateSelecting:
 		if t != Offer {
-			return Output{}
+			return ignore(IgnoredUnexpected)
 		}
 		f := msg.Fields()
-		if !usableAddr(f.YIAddr) || !f.ServerID.IsValid() {
-			return Output{}
+		if !f.ServerID.IsValid() {
+			return ignore(IgnoredWrongServer)
+		}
+		if !usableAddr(f.YIAddr) {
+			return ignore(IgnoredBadAddress)
 		}
 		m.offer = f
 		m.state = StateRequesting
@@ -325,44 +345,44 @@ func (m *Machine) Receive(now time.Time, msg Message) Output {
 		m.attempts = 0
 		return m.transmit(now)
 	case StateRequesting:
-		f := msg.Fields()
-		if f.ServerID.IsValid() && f.ServerID != m.offer.ServerID {
-			return Output{} // another server's answer to our broadcast
+		if t != Ack && t != Nak {
+			return ignore(IgnoredUnexpected)
 		}
-		switch t {
-		case Ack:
-			if !usableAddr(f.YIAddr) {
-				return Output{}
-			}
-			if !f.ServerID.IsValid() {
-				f.ServerID = m.offer.ServerID
-			}
-			l := leaseFrom(&f, m.sentAt, m.cfg.RenewAfter)
-			if m.cfg.Probe {
-				m.state = StateChecking
-				m.pending = l
-				return Output{Probe: l.Addr.Addr()}
-			}
-			return m.bind(l)
-		case Nak:
+		f := msg.Fields()
+		if !f.ServerID.IsValid() || f.ServerID != m.offer.ServerID {
+			return ignore(IgnoredWrongServer) // another server's answer to our broadcast
+		}
+		if t == Nak {
 			return m.discover(now)
 		}
+		if !usableAddr(f.YIAddr) {
+			return ignore(IgnoredBadAddress)
+		}
+		l := leaseFrom(&f, m.sentAt, m.cfg.RenewAfter)
+		if m.cfg.Probe {
+			m.state = StateChecking
+			m.pending = l
+			return Output{Probe: l.Addr.Addr()}
+		}
+		return m.bind(l)
 	case StateRenewing, StateRebinding:
+		if t != Ack && t != Nak {
+			return ignore(IgnoredUnexpected)
+		}
 		f := msg.Fields()
-		switch t {
-		case Ack:
-			if !usableAddr(f.YIAddr) {
-				return Output{}
-			}
-			if !f.ServerID.IsValid() {
-				f.ServerID = m.lease.Server
-			}
-			return m.bind(leaseFrom(&f, m.sentAt, m.cfg.RenewAfter))
-		case Nak:
+		anyServer := m.state == StateRebinding && t == Ack
+		if !f.ServerID.IsValid() || (!anyServer && f.ServerID != m.lease.Server) {
+			return ignore(IgnoredWrongServer)
+		}
+		if t == Nak {
 			return m.expire(now)
 		}
+		if !usableAddr(f.YIAddr) {
+			return ignore(IgnoredBadAddress)
+		}
+		return m.bind(leaseFrom(&f, m.sentAt, m.cfg.RenewAfter))
 	}
-	return Output{}
+	return ignore(IgnoredUnexpected)
 }
 
 // bind enters BOUND with l.

@@ -561,7 +561,20 @@ func fzSeeds(tb testing.TB) [][]byte {
 		fzIPv4("10.0.0.1", "10.0.0.2", layers.IPProtocolICMPv4, 64),
 		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 9, Seq: 3}, gopacket.Payload("tagged"))
 
+	// Issue 13: a priority-tagged echo (answered untagged), a ping -R
+	// (answered with the route recorded) and a martian echo (dropped).
+	prio := fzSerialize(fzEth(fzMAC0, fzPeer01, layers.EthernetTypeDot1Q), &layers.Dot1Q{Priority: 6, VLANIdentifier: 0, Type: layers.EthernetTypeIPv4},
+		fzIPv4("10.0.0.1", "10.0.0.2", layers.IPProtocolICMPv4, 64),
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 9, Seq: 4}, gopacket.Payload("priority"))
+	pingR := fzIPv4("10.0.0.1", "10.0.0.2", layers.IPProtocolICMPv4, 64)
+	pingR.Options = []layers.IPv4Option{{OptionType: 1}, {OptionType: 7, OptionLength: 39, OptionData: append([]byte{4}, make([]byte, 36)...)}}
+	pingRFrame := fzSerialize(fzEth(fzMAC0, fzPeer01, layers.EthernetTypeIPv4), pingR,
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 9, Seq: 5}, gopacket.Payload("ping -R"))
+
 	seeds := [][]fzFrame{
+		{arpReq, {b: prio}},
+		{arpReq, {b: pingRFrame}},
+		{arpReq, {b: fzEcho(fzMAC0, fzPeer01, "127.0.0.1", "10.0.0.2", 64, []byte("martian"))}},
 		{arpReq},
 		{echo},
 		{arpReq, echo},

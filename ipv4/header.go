@@ -19,6 +19,18 @@
 // at most Options.ReassemblyMemory (4 MiB), the oldest being evicted first.
 // Fragments we forward are not reassembled.
 //
+// # Martians
+//
+// Inbound datagrams with impossible addresses are silently discarded
+// before delivery or forwarding (RFC 1122 3.2.1.3, RFC 1812 5.3.7), with
+// Linux's rules: sources that are multicast, the limited broadcast, one of
+// our subnets' broadcast addresses, one of our own addresses (unless we
+// looped the packet back), in 127/8, or in 0/8 (except to
+// 255.255.255.255, as DHCP clients send) count as ipv4.rx.martian_source;
+// destinations in 0/8 or 127/8 as ipv4.rx.martian_destination. Link-local
+// (169.254/16) and class E sources are delivered, as Linux does; see
+// martian.go.
+//
 // # Forwarding
 //
 // With Options.Forwarding the stack routes packets not addressed to it
@@ -28,20 +40,22 @@
 // are answered with ICMP time exceeded, net unreachable, host unreachable
 // and fragmentation needed (with the next-hop MTU); packets over the MTU
 // without DF are fragmented. Never forwarded (each with its counter):
-// multicast, broadcast (limited, directed, or link-layer), sources in 0/8,
-// 127/8, 169.254/16, destinations in 0/8, 127/8, 169.254/16, and
-// source-routed packets. No redirects are sent.
+// martians, multicast, broadcast (limited, directed, or link-layer),
+// link-local (169.254/16) sources and destinations (RFC 3927 section 7),
+// and source-routed packets. No redirects are sent.
 //
 // # Options
 //
 // IP options are validated (lengths within the header, the fixed minimum
 // lengths and pointers of record route, timestamp, source routes and router
 // alert); a malformed list is answered with ICMP parameter problem pointing
-// at the offending octet and the packet dropped. Otherwise options are not
-// processed: record route and timestamp are passed through untouched when
-// forwarding and ignored when received, like many routers do; when a
-// forwarded packet is fragmented, options without the copied flag are
-// replaced by NOPs in the second and later fragments.
+// at the offending octet and the packet dropped. An echo reply carries the
+// request's record route and timestamp options with our address and time
+// added (RFC 1122 3.2.2.6). Otherwise options are not processed: record
+// route and timestamp are passed through untouched when forwarding and
+// ignored when received, like many routers do; when a forwarded packet is
+// fragmented, options without the copied flag are replaced by NOPs in the
+// second and later fragments.
 package ipv4
 
 import (

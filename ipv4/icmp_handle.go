@@ -89,10 +89,17 @@ func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 		return
 	}
 	params := stack.NetworkParams{Protocol: stack.ProtocolICMP}
-	if nh := p.NetworkHeader(); len(nh) > 1 {
+	// Record route and timestamp options are reflected, with us added
+	// (RFC 1122 3.2.2.6; echo_options.go).
+	var optBuf [MaxHeaderLen - HeaderLen]byte
+	nOpts := 0
+	if nh := Header(p.NetworkHeader()); len(nh) > 1 {
 		params.TOS = nh[1]
+		if len(nh) >= HeaderLen && nh.HeaderLength() > HeaderLen && len(nh) >= nh.HeaderLength() {
+			nOpts = echoOptions(&optBuf, nh.Options(), r.LocalAddr, pr.s.Clock().Now(), pr.s)
+		}
 	}
-	if p.Headroom() < replyHeadroom {
+	if p.Headroom() < replyHeadroom+nOpts {
 		q := stack.NewPacket(stack.Headroom, p.Len())
 		copy(q.Bytes(), p.Bytes())
 		p.Release()
@@ -101,7 +108,7 @@ func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 	}
 	m.SetType(ICMPEchoReply)
 	p.ChecksumOK, p.ChecksumPartial, p.GSOSize = false, false, 0
-	if pr.writePacket(&r, params, p) == nil {
+	if pr.writePacketOptions(&r, params, optBuf[:nOpts], p) == nil {
 		c.icmpTxEchoReply.Inc()
 	}
 }

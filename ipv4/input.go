@@ -42,6 +42,20 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 	p.Trim(tl)
 	h = h[:tl]
 
+	src, dst := h.Src(), h.Dst()
+	// Martians (RFC 1122 3.2.1.3, RFC 1812 5.3.7; see martian.go) are
+	// dropped before delivery and forwarding alike, and before their
+	// options could earn them an ICMP error (Linux's order too).
+	if pr.martianSource(src, dst, loopback) {
+		c.rxMartianSource.Inc()
+		p.Release()
+		return
+	}
+	if martianDestination(dst) {
+		c.rxMartianDst.Inc()
+		p.Release()
+		return
+	}
 	if h.HeaderLength() > HeaderLen {
 		// Options are validated, then ignored (see the package doc).
 		if bad := ValidateOptions(h.Options()); bad >= 0 {
@@ -52,14 +66,6 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 		}
 	}
 
-	src, dst := h.Src(), h.Dst()
-	// Martian sources (RFC 1812 5.3.7): never multicast or limited
-	// broadcast; our own address only when we looped the packet back.
-	if src.IsMulticast() || src == limitedBroadcast || (!loopback && pr.s.IsLocalAddress(src)) {
-		c.rxBadSource.Inc()
-		p.Release()
-		return
-	}
 	nic := p.NIC
 	local := (nic != nil && nic.HasAddress(dst)) || pr.s.IsLocalAddress(dst)
 	if !local && dst != limitedBroadcast && (nic == nil || !nic.IsBroadcast(dst)) {

@@ -22,20 +22,27 @@ func (pr *Protocol) WritePacket(r *stack.Route, params stack.NetworkParams, p *s
 }
 
 func (pr *Protocol) writePacket(r *stack.Route, params stack.NetworkParams, p *stack.Packet) error {
+	return pr.writePacketOptions(r, params, nil, p)
+}
+
+// writePacketOptions is writePacket with IP options (a multiple of 4
+// bytes, at most 40) in the header.
+func (pr *Protocol) writePacketOptions(r *stack.Route, params stack.NetworkParams, opts []byte, p *stack.Packet) error {
 	c := &pr.c
 	if r == nil || r.NIC == nil || !r.LocalAddr.Is4() || !r.RemoteAddr.Is4() {
 		c.txInvalidRoute.Inc()
 		p.Release()
 		return stack.ErrNoRoute
 	}
-	n := p.Len() + HeaderLen
+	hl := HeaderLen + len(opts)
+	n := p.Len() + hl
 	fragment := n > r.MTU() && p.GSOSize == 0
 	if n > 0xffff || (fragment && (params.DontFragment || p.ChecksumPartial || r.MTU() < 68)) {
 		c.txTooLong.Inc()
 		p.Release()
 		return stack.ErrMessageTooLong
 	}
-	if p.Headroom() < HeaderLen {
+	if p.Headroom() < hl {
 		c.txNoHeadroom.Inc()
 		p.Release()
 		return stack.ErrInvalid
@@ -53,11 +60,12 @@ func (pr *Protocol) writePacket(r *stack.Route, params stack.NetworkParams, p *s
 		Protocol:    params.Protocol,
 		Src:         r.LocalAddr,
 		Dst:         r.RemoteAddr,
+		Options:     opts,
 	}
 	if fragment {
 		return pr.fragment(r, &f, p)
 	}
-	f.Encode(p.Push(HeaderLen))
+	f.Encode(p.Push(hl))
 	if r.Local {
 		return pr.loopback(r.NIC, p)
 	}

@@ -124,7 +124,8 @@ func (pr *Protocol) Stack() *stack.Stack { return pr.s }
 type counters struct {
 	rxPackets, rxDelivered                               *stack.Counter
 	rxTooShort, rxBadVersion, rxBadIHL, rxBadTotalLength *stack.Counter
-	rxBadChecksum, rxBadSource, rxNotForUs               *stack.Counter
+	rxBadChecksum, rxMartianSource, rxMartianDst         *stack.Counter
+	rxNotForUs                                           *stack.Counter
 	rxUnknownProtocol, rxNoPort, rxBadOptions            *stack.Counter
 
 	reasmFragments, reasmOK, reasmTimeout, reasmOverlap, reasmTooBig *stack.Counter
@@ -158,7 +159,8 @@ func (c *counters) init(cs *stack.Counters) {
 	c.rxBadIHL = g("ipv4.rx.bad_ihl")
 	c.rxBadTotalLength = g("ipv4.rx.bad_total_length")
 	c.rxBadChecksum = g("ipv4.rx.bad_checksum")
-	c.rxBadSource = g("ipv4.rx.bad_source")
+	c.rxMartianSource = g("ipv4.rx.martian_source")
+	c.rxMartianDst = g("ipv4.rx.martian_destination")
 	c.rxNotForUs = g("ipv4.rx.not_for_us")
 	c.rxUnknownProtocol = g("ipv4.rx.unknown_protocol")
 	c.rxNoPort = g("ipv4.rx.no_port")

@@ -6,8 +6,10 @@
 // A Device moves whole Ethernet frames (a TAP, a pipe, a decorator around
 // either). NewEthernet wraps a Device for untagged traffic: outbound it
 // prepends the Ethernet header to network packets, inbound it validates and
-// filters frames and hands the network packet to the NIC (it counts and
-// drops tagged frames). NewTrunk wraps a Device as an 802.1Q trunk port:
+// filters frames and hands the network packet to the NIC (it takes
+// priority-tagged frames, VID 0, as untagged, like Linux, and counts and
+// drops frames tagged with a VLAN ID). NewTrunk wraps a Device as an
+// 802.1Q trunk port:
 // each VLAN, and optionally the untagged native VLAN, becomes its own link
 // endpoint and so its own NIC.
 //

@@ -12,9 +12,12 @@ const (
 	CounterRxMalformed = "link.rx.malformed"
 	// CounterRxNotForUs counts unicast frames for another MAC address.
 	CounterRxNotForUs = "link.rx.not_for_us"
-	// CounterRxVLANDropped counts 802.1Q/802.1ad tagged frames, which an
-	// Ethernet endpoint does not carry (a Trunk does).
+	// CounterRxVLANDropped counts 802.1Q/802.1ad tagged frames with a
+	// VLAN ID, which an Ethernet endpoint does not carry (a Trunk does).
 	CounterRxVLANDropped = "link.rx.vlan_dropped"
+	// CounterRxPriorityTagged counts frames received with a priority tag
+	// (an 802.1Q or 802.1ad tag with VID 0), taken as untagged.
+	CounterRxPriorityTagged = "link.rx.priority_tagged"
 	// CounterRxNotEthernetII counts IEEE 802.3 LLC frames (a length, not an
 	// EtherType, after the addresses), such as STP BPDUs.
 	CounterRxNotEthernetII = "link.rx.not_ethernet2"
@@ -49,7 +52,7 @@ type ethernetUp struct {
 	counters *stack.Counters
 
 	rxMalformed, rxNotForUs, rxVLAN, rxLLC *stack.Counter
-	txTooBig, txError                      *stack.Counter
+	rxPriorityTagged, txTooBig, txError    *stack.Counter
 }
 
 // NewEthernet returns an Ethernet endpoint with address mac over d. The
@@ -84,14 +87,15 @@ func (e *Ethernet) Attach(d stack.NetworkDispatcher) {
 		cs = s.Stack().Counters()
 	}
 	u := &ethernetUp{
-		d:           d,
-		counters:    cs,
-		rxMalformed: cs.Get(CounterRxMalformed),
-		rxNotForUs:  cs.Get(CounterRxNotForUs),
-		rxVLAN:      cs.Get(CounterRxVLANDropped),
-		rxLLC:       cs.Get(CounterRxNotEthernetII),
-		txTooBig:    cs.Get(CounterTxTooBig),
-		txError:     cs.Get(CounterTxError),
+		d:                d,
+		counters:         cs,
+		rxMalformed:      cs.Get(CounterRxMalformed),
+		rxNotForUs:       cs.Get(CounterRxNotForUs),
+		rxVLAN:           cs.Get(CounterRxVLANDropped),
+		rxLLC:            cs.Get(CounterRxNotEthernetII),
+		rxPriorityTagged: cs.Get(CounterRxPriorityTagged),
+		txTooBig:         cs.Get(CounterTxTooBig),
+		txError:          cs.Get(CounterTxError),
 	}
 	if !e.up.CompareAndSwap(nil, u) {
 		panic("link: Ethernet attached twice")
@@ -142,20 +146,32 @@ func (e *Ethernet) DeliverFrame(p *stack.Packet) {
 		p.Release()
 		return
 	}
-	et := h.EtherType()
-	switch {
-	case IsVLANTPID(et):
-		// Tagged frames are for a Trunk, not a plain Ethernet endpoint.
-		u.rxVLAN.Inc()
-		p.Release()
-		return
-	case et < MinEtherType:
+	et, hdrLen := h.EtherType(), EthernetHeaderLen
+	if IsVLANTPID(et) {
+		// A priority tag (VID 0) says only the frame's priority: the
+		// frame is untagged (IEEE 802.1Q), and Linux receives it so,
+		// ignoring the priority. Other tagged frames are for a Trunk,
+		// not a plain Ethernet endpoint.
+		if len(p.Bytes()) < EthernetHeaderLen+VLANTagLen {
+			u.rxMalformed.Inc()
+			p.Release()
+			return
+		}
+		et, hdrLen = priorityTagged(p.Bytes())
+		if hdrLen == 0 {
+			u.rxVLAN.Inc()
+			p.Release()
+			return
+		}
+		u.rxPriorityTagged.Inc()
+	}
+	if et < MinEtherType {
 		u.rxLLC.Inc()
 		p.Release()
 		return
 	}
 	p.LinkDst, p.LinkSrc, p.EtherType = dst, h.Src(), et
-	p.Pull(EthernetHeaderLen)
+	p.Pull(hdrLen)
 	u.d.DeliverNetworkPacket(p)
 }
 

@@ -31,6 +31,13 @@ func TestEthernetDeliverFrame(t *testing.T) {
 			return p
 		}, false, CounterRxVLANDropped},
 		{"qinq tagged", func() *stack.Packet { return frame(macA, macB, stack.EtherTypeQinQ, 24) }, false, CounterRxVLANDropped},
+		{"tag cut short", func() *stack.Packet { return frame(macA, macB, stack.EtherTypeVLAN, 3) }, false, CounterRxMalformed},
+		{"priority tag before a c-tag", func() *stack.Packet {
+			p := frame(macA, macB, stack.EtherTypeVLAN, 24)
+			VLANFields{VID: 0}.Encode(p.Bytes()[12:])
+			VLANFields{VID: 7}.Encode(p.Bytes()[16:])
+			return p
+		}, false, CounterRxVLANDropped},
 		{"802.3 llc", func() *stack.Packet { return frame(stack.MAC{0x01, 0x80, 0xc2, 0, 0, 0}, macB, 0x0026, 38) }, false, CounterRxNotEthernetII},
 	}
 	for _, tt := range tests {
@@ -211,6 +218,8 @@ func FuzzEthernetDeliverFrame(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb, 0x08, 0x00, 0x45})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 0xb, 0x81, 0x00, 0, 1, 8, 6})
 	f.Add([]byte{1})
+	f.Add([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb, 0x81, 0x00, 0xc0, 0, 8, 0, 0x45}) // priority tag
+	f.Add([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb, 0x88, 0xa8, 0, 0, 0x81, 0, 0, 5}) // priority tag, then a C-tag
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > 4096 {
 			return
@@ -223,7 +232,11 @@ func FuzzEthernetDeliverFrame(f *testing.F) {
 		e.DeliverFrame(stack.NewPacketFrom(b))
 		if len(sink.got) == 1 {
 			q := sink.got[0]
-			if q.Len() != len(b)-EthernetHeaderLen || q.EtherType < MinEtherType || IsVLANTPID(q.EtherType) {
+			hl := EthernetHeaderLen
+			if IsVLANTPID(EthernetHeader(b).EtherType()) {
+				hl += VLANTagLen // a priority tag, stripped
+			}
+			if q.Len() != len(b)-hl || q.EtherType < MinEtherType || IsVLANTPID(q.EtherType) {
 				t.Fatalf("delivered len %d type %#04x from % x", q.Len(), q.EtherType, b)
 			}
 		}

@@ -16,7 +16,8 @@ const (
 	// endpoint on the trunk (and frames with the reserved VID 4095).
 	CounterRxVLANUnknown = "link.rx.vlan_unknown"
 	// CounterRxQinQDropped counts frames with an 802.1ad S-tag (TPID
-	// 0x88a8) or with stacked 802.1Q tags, which a trunk does not carry.
+	// 0x88a8) with a VLAN ID or with stacked 802.1Q tags, which a trunk
+	// does not carry.
 	CounterRxQinQDropped = "link.rx.qinq_dropped"
 	// CounterRxNoNative counts untagged (or priority-tagged) frames on a
 	// trunk without a native endpoint.
@@ -40,10 +41,13 @@ const (
 // own addresses and neighbour entries.
 //
 // Inbound, a frame goes to the endpoint of its VID with the tag stripped.
-// Untagged and priority-tagged (VID 0) frames go to the native endpoint.
-// Frames for a VID without an endpoint are counted (link.rx.vlan_unknown)
-// and dropped, as are untagged frames without a native endpoint
-// (link.rx.no_native) and 802.1ad / stacked tags (link.rx.qinq_dropped).
+// Untagged and priority-tagged (VID 0, TPID 0x8100 or 0x88a8) frames go
+// to the native endpoint; a priority tag before an 802.1Q tag is stripped
+// and the frame goes to the endpoint of the inner VID (both as Linux
+// does). Frames for a VID without an endpoint are counted
+// (link.rx.vlan_unknown) and dropped, as are untagged frames without a
+// native endpoint (link.rx.no_native) and 802.1ad tags with a VID or
+// stacked 802.1Q tags (link.rx.qinq_dropped).
 // Outbound, a VLAN endpoint tags every frame with its VID and PCP.
 //
 // The MTU of every endpoint is the device's MTU: as on Linux, the tag does
@@ -234,21 +238,33 @@ func (t *Trunk) DeliverFrame(p *stack.Packet) {
 	et := h.EtherType()
 	hdrLen := EthernetHeaderLen
 	var vid uint16
-	switch et {
-	case stack.EtherTypeQinQ:
-		c.rxQinQ.Inc()
-		p.Release()
-		return
-	case stack.EtherTypeVLAN:
+	if IsVLANTPID(et) {
 		if len(b) < EthernetHeaderLen+VLANTagLen {
 			c.rxMalformed.Inc()
 			p.Release()
 			return
 		}
+		outer := et
 		vid = binary.BigEndian.Uint16(b[14:16]) & 0x0fff
 		et = binary.BigEndian.Uint16(b[16:18])
 		hdrLen += VLANTagLen
-		if IsVLANTPID(et) {
+		if vid == 0 && et == stack.EtherTypeVLAN {
+			// A priority tag (802.1Q or 802.1ad, VID 0) before a
+			// C-tag: Linux strips it and demultiplexes the C-tag.
+			if len(b) < EthernetHeaderLen+2*VLANTagLen {
+				c.rxMalformed.Inc()
+				p.Release()
+				return
+			}
+			outer = et
+			vid = binary.BigEndian.Uint16(b[18:20]) & 0x0fff
+			et = binary.BigEndian.Uint16(b[20:22])
+			hdrLen += VLANTagLen
+		}
+		// An S-tag with a VLAN ID, or tags stacked on a C-tag, are
+		// not for us; a priority tag alone (VID 0, either TPID) is
+		// an untagged frame with a priority, like Linux takes it.
+		if IsVLANTPID(et) || (outer == stack.EtherTypeQinQ && vid != 0) {
 			c.rxQinQ.Inc()
 			p.Release()
 			return

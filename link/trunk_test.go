@@ -91,6 +91,18 @@ func TestTrunkDeliverFrame(t *testing.T) {
 		{"untagged without native", false, func() *stack.Packet { return tagged(macA, nil, 0x0800, 40) }, "", 0, 0, CounterRxNoNative},
 		{"priority tag to native", true, func() *stack.Packet { return tagged(macA, [][2]uint16{{q, 6 << 13}}, 0x0800, 40) }, "native", 0x0800, 40, ""},
 		{"priority tag without native", false, func() *stack.Packet { return tagged(macA, [][2]uint16{{q, 0}}, 0x0800, 40) }, "", 0, 0, CounterRxNoNative},
+		// IEEE 802.1Q: VID 0 is a priority tag only; Linux takes an
+		// 802.1ad tag with VID 0 the same way, and strips a priority
+		// tag before a C-tag to demultiplex the C-tag.
+		{"802.1ad priority tag to native", true, func() *stack.Packet { return tagged(macA, [][2]uint16{{ad, 5 << 13}}, 0x0800, 40) }, "native", 0x0800, 40, ""},
+		{"priority tag before vid 10", true, func() *stack.Packet { return tagged(macA, [][2]uint16{{q, 3 << 13}, {q, 10}}, 0x0800, 40) }, "10", 0x0800, 40, ""},
+		{"802.1ad priority tag before vid 20", false, func() *stack.Packet { return tagged(macA, [][2]uint16{{ad, 0}, {q, 20}}, 0x0806, 28) }, "20", 0x0806, 28, ""},
+		{"priority tag before an s-tag", true, func() *stack.Packet { return tagged(macA, [][2]uint16{{q, 0}, {ad, 10}}, 0x0800, 40) }, "", 0, 0, CounterRxQinQDropped},
+		{"priority tag before stacked tags", true, func() *stack.Packet { return tagged(macA, [][2]uint16{{q, 0}, {q, 10}, {q, 20}}, 0x0800, 40) }, "", 0, 0, CounterRxQinQDropped},
+		{"priority tag before an unknown vid", true, func() *stack.Packet { return tagged(macA, [][2]uint16{{q, 0}, {q, 30}}, 0x0800, 40) }, "", 0, 0, CounterRxVLANUnknown},
+		{"priority tag, inner tag cut short", true, func() *stack.Packet {
+			return cut(tagged(macA, [][2]uint16{{q, 0}, {q, 10}}, 0x0800, 0), 20)
+		}, "", 0, 0, CounterRxMalformed},
 		{"vid 10", true, func() *stack.Packet { return tagged(macA, [][2]uint16{{q, 10}}, 0x0800, 40) }, "10", 0x0800, 40, ""},
 		{"vid 20 pcp 7 dei broadcast", false, func() *stack.Packet { return tagged(stack.BroadcastMAC, [][2]uint16{{q, 0xf000 | 20}}, 0x0806, 46) }, "20", 0x0806, 46, ""},
 		{"unknown vid", true, func() *stack.Packet { return tagged(macA, [][2]uint16{{q, 30}}, 0x0800, 40) }, "", 0, 0, CounterRxVLANUnknown},
@@ -341,6 +353,8 @@ func FuzzTrunkDeliverFrame(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb, 0x81, 0x00, 0xa0, 20, 8, 0, 0})
 	f.Add([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb, 0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 10, 8, 0})
 	f.Add([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb, 0x81, 0x00})
+	f.Add([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb, 0x88, 0xa8, 0xe0, 0, 8, 0, 0x45})              // 802.1ad priority tag
+	f.Add([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb, 0x81, 0x00, 0x20, 0, 0x81, 0x00, 0, 10, 8, 0}) // priority tag, VID 10
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > 4096 {
 			return
@@ -356,11 +370,17 @@ func FuzzTrunkDeliverFrame(f *testing.F) {
 				if err != nil {
 					t.Fatalf("delivered a frame ParseFrame rejects (%v): % x", err, b)
 				}
-				wantVID := uint16(0)
-				if fr.NumTags == 1 {
-					wantVID = fr.Tags[0].VID
+				// Untagged, one C-tag, a priority tag (VID 0, either
+				// TPID) alone or before one C-tag.
+				tags := fr.Tags[:fr.NumTags]
+				if len(tags) > 0 && tags[0].VID == 0 && (len(tags) == 1 || tags[1].TPID == stack.EtherTypeVLAN) {
+					tags = tags[1:]
 				}
-				if fr.NumTags > 1 || wantVID != vid || fr.Tags[0].TPID == stack.EtherTypeQinQ {
+				wantVID := uint16(0)
+				if len(tags) == 1 {
+					wantVID = tags[0].VID
+				}
+				if len(tags) > 1 || wantVID != vid || (len(tags) == 1 && tags[0].TPID == stack.EtherTypeQinQ) {
 					t.Fatalf("frame % x delivered to VID %d", b, vid)
 				}
 				if q.EtherType != fr.EtherType || q.EtherType < MinEtherType || q.Len() != len(b)-fr.HeaderLen {

@@ -139,3 +139,20 @@ func ParseFrame(b []byte) (Frame, error) {
 		off += VLANTagLen
 	}
 }
+
+// priorityTagged looks at a frame whose EtherType field (at offset 12) is
+// a VLAN TPID. When its tag is a priority tag (VID 0) followed by an
+// EtherType that is not another TPID, it returns that EtherType and the
+// length of the headers (18): the frame is untagged with a priority
+// (IEEE 802.1Q; Linux takes an 802.1ad tag with VID 0 the same way).
+// Otherwise, or when b ends inside the tag, hdrLen is 0.
+func priorityTagged(b []byte) (etherType uint16, hdrLen int) {
+	if len(b) < EthernetHeaderLen+VLANTagLen || binary.BigEndian.Uint16(b[14:16])&0x0fff != 0 {
+		return 0, 0
+	}
+	et := binary.BigEndian.Uint16(b[16:18])
+	if IsVLANTPID(et) {
+		return 0, 0
+	}
+	return et, EthernetHeaderLen + VLANTagLen
+}
