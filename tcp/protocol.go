@@ -95,11 +95,11 @@ type Options struct {
 	// over all connections at a budget drawn at random each second from
 	// [ChallengeAckLimit/2, 3*ChallengeAckLimit/2) (Linux 4.7 to 5.19,
 	// tcp_challenge_ack_limit). The default, 0, is no global cap, as on
-	// Linux since 6.0: InvalidAckInterval already bounds each connection
-	// to 1000/InvalidAckInterval-in-ms challenge ACKs per second; a
-	// shared budget lets one attacker spend it so that other connections
-	// cannot answer a peer that lost its state, and, randomised or not,
-	// it is state an attacker can sample. Values above 2^30 count as 2^30.
+	// Linux since 6.0: InvalidAckInterval already bounds what each
+	// connection sends (2 challenge ACKs per second by default); a shared
+	// budget lets one attacker spend it so that other connections cannot
+	// answer a peer that lost its state, and, randomised or not, it is
+	// state an attacker can sample. Values above 2^30 count as 2^30.
 	ChallengeAckLimit int
 	// RequestECN asks for Explicit Congestion Notification (RFC 3168) in
 	// the SYNs of Dial (Linux tcp_ecn = 1). By default ECN is only
