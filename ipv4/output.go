@@ -47,7 +47,7 @@ func (pr *Protocol) writePacket(r *stack.Route, params stack.NetworkParams, p *s
 	f := Fields{
 		TOS:         params.TOS,
 		TotalLength: uint16(n),
-		ID:          uint16(pr.nextID.Add(1)),
+		ID:          pr.ident(params.DontFragment),
 		DF:          params.DontFragment,
 		TTL:         ttl,
 		Protocol:    params.Protocol,
