@@ -54,7 +54,7 @@ func (pr *Protocol) writePacketOptions(r *stack.Route, params stack.NetworkParam
 	f := Fields{
 		TOS:         params.TOS,
 		TotalLength: uint16(n),
-		ID:          uint16(pr.nextID.Add(1)),
+		ID:          pr.ident(params.DontFragment),
 		DF:          params.DontFragment,
 		TTL:         ttl,
 		Protocol:    params.Protocol,

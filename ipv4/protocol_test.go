@@ -465,7 +465,9 @@ func TestWritePacket(t *testing.T) {
 				}
 				ids = append(ids, ip.Id)
 			}
-			if ids[0] == ids[1] {
+			if tc.params.DontFragment && (ids[0] != 0 || ids[1] != 0) {
+				t.Errorf("IDs %v with DF, want 0 (RFC 6864)", ids)
+			} else if !tc.params.DontFragment && ids[0] == ids[1] {
 				t.Errorf("IDs repeat: %v", ids)
 			}
 		})

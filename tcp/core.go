@@ -74,7 +74,9 @@ type config struct {
 	kaProbes                int
 	synBacklog              int
 	synCookies              bool
-	challenge               *rateLimiter
+	invalidAckMs            uint32        // InvalidAckInterval in ms; 0: no limit
+	challengeMax            int           // ChallengeAckLimit; 0: no global cap
+	challenge               *challengeCap // nil: no global cap
 	ecnRequest, ecnAccept   bool
 }
 
@@ -88,6 +90,7 @@ type counters struct {
 	synCookiesSent, synCookiesOK, synCookiesBad, keepaliveTimeouts   *stack.Counter
 	pmtuUpdates, delayedAcks, rcvBufGrown                            *stack.Counter
 	ecnNegotiated, ecnCE, ecnReductions                              *stack.Counter
+	challengeCapped, invalidAckLimited                               *stack.Counter
 }
 
 func newCounters(cs *stack.Counters) *counters {
@@ -127,6 +130,8 @@ func newCounters(cs *stack.Counters) *counters {
 		ecnNegotiated:     cs.Get("tcp.ecn.negotiated"),
 		ecnCE:             cs.Get("tcp.ecn.ce_received"),
 		ecnReductions:     cs.Get("tcp.ecn.cwnd_reductions"),
+		challengeCapped:   cs.Get("tcp.tx.challenge_acks_capped"),
+		invalidAckLimited: cs.Get("tcp.tx.invalid_acks_limited"),
 	}
 }
 
@@ -192,6 +197,7 @@ type core struct {
 	tsOn        bool   // negotiated
 	tsOffset    uint32 // per-connection random offset of our TSval clock
 	tsRecent    uint32
+	lastOOWAck  uint32 // ms clock of the last ACK for a rejected segment (ratelimit.go)
 	tsRecentAt  time.Time
 	lastAckSent seqnum.Value
 
@@ -439,18 +445,6 @@ func (c *core) enterTimeWait(now time.Time) {
 	c.twAt = now.Add(c.cfg.timeWait)
 }
 
-// challengeAck answers a suspicious segment with an ACK (RFC 5961),
-// within the stack-wide rate limit.
-func (c *core) challengeAck(now time.Time) {
-	if !c.cfg.challenge.allow(now) {
-		c.ctr.challengeLimited.Inc()
-		return
-	}
-	c.ctr.challengeAcks.Inc()
-	c.ackNow = true
-	c.output(now)
-}
-
 // handleSegment processes one inbound segment (RFC 9293 section 3.10.7).
 func (c *core) handleSegment(now time.Time, seg *segment) {
 	switch c.state {
@@ -463,8 +457,10 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 	case StateSynReceived:
 		// A retransmitted SYN: our SYN-ACK was lost, send it again.
 		if seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.seq == c.irs {
-			c.sndNxt = c.iss
-			c.output(now)
+			if c.oowAckAllowed(now, seg) {
+				c.sndNxt = c.iss
+				c.output(now)
+			}
 			return
 		}
 	}
@@ -474,8 +470,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 	// PAWS (RFC 7323 section 5.3 R1) before the sequence number test.
 	if c.pawsReject(now, seg) {
 		c.ctr.pawsRejected.Inc()
-		c.ackNow = true
-		c.output(now)
+		c.ackInvalid(now, seg)
 		return
 	}
 
@@ -492,7 +487,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 					c.dsack, c.dsackOn = seqRange{seg.seq, seg.seq.Add(seqnum.Size(len(seg.payload)))}, true
 				}
 			} else if seg.seq.Add(1) == c.rcvNxt {
-				c.ackNow = true // a keepalive probe
+				c.ackNow = c.oowAckAllowed(now, seg) // a keepalive probe
 			}
 			if c.state == StateTimeWait && seg.has(FlagFIN) {
 				c.twAt = now.Add(c.cfg.timeWait) // the peer lost our last ACK
@@ -504,8 +499,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 			return
 		}
 		if !seg.has(FlagRST) {
-			c.ackNow = true
-			c.output(now)
+			c.ackInvalid(now, seg)
 		}
 		return
 	}
@@ -713,7 +707,8 @@ func (c *core) handleReset() {
 func (c *core) processAck(now time.Time, seg *segment) bool {
 	ack := seg.ack
 	if ack.GreaterThan(c.sndMax) {
-		c.ackNow = true
+		// RFC 5961 section 5.2: acknowledges what was never sent.
+		c.challengeAck(now)
 		return false
 	}
 	if ack.LessThan(c.sndUna) {

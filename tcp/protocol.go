@@ -76,8 +76,30 @@ type Options struct {
 	// defaults 2h, 75s and 9 (tcp_keepalive_time, _intvl, _probes).
 	KeepAliveIdle, KeepAliveInterval time.Duration
 	KeepAliveProbes                  int
-	// ChallengeAckLimit bounds RFC 5961 challenge ACKs per second over
-	// all connections; default 1000 (tcp_challenge_ack_limit).
+	// InvalidAckInterval is the least time between two ACKs one
+	// connection sends in answer to segments it rejects (Linux
+	// tcp_invalid_ratelimit); default 500ms, rounded up to whole
+	// milliseconds; negative: no limit. It covers RFC 5961 challenge ACKs
+	// (for an in-window RST or SYN, an ACK older than the peer's largest
+	// window or beyond what was sent) and the duplicate ACKs for pure ACKs
+	// and SYNs that fail the sequence number or PAWS test or that repeat
+	// the SYN in SYN_RECEIVED. Rejected segments that carry data or a FIN
+	// are always acknowledged, as on Linux: they are no ACK loop, and
+	// their sender (a retransmission, a zero-window probe) needs the ACK.
+	// The limit is per connection so that what a connection sends depends
+	// only on what arrives for it: a stack-wide budget is a side channel
+	// that lets an off-path attacker reset connections and inject data
+	// into them (CVE-2016-5696).
+	InvalidAckInterval time.Duration
+	// ChallengeAckLimit, when positive, also caps RFC 5961 challenge ACKs
+	// over all connections at a budget drawn at random each second from
+	// [ChallengeAckLimit/2, 3*ChallengeAckLimit/2) (Linux 4.7 to 5.19,
+	// tcp_challenge_ack_limit). The default, 0, is no global cap, as on
+	// Linux since 6.0: InvalidAckInterval already bounds what each
+	// connection sends (2 challenge ACKs per second by default); a shared
+	// budget lets one attacker spend it so that other connections cannot
+	// answer a peer that lost its state, and, randomised or not, it is
+	// state an attacker can sample. Values above 2^30 count as 2^30.
 	ChallengeAckLimit int
 	// RequestECN asks for Explicit Congestion Notification (RFC 3168) in
 	// the SYNs of Dial (Linux tcp_ecn = 1). By default ECN is only
@@ -129,7 +151,8 @@ func (o Options) config() config {
 		kaProbes:      def(o.KeepAliveProbes, 9),
 		synBacklog:    def(o.SynBacklog, 1024),
 		synCookies:    !o.DisableSynCookies,
-		challenge:     newRateLimiter(def(o.ChallengeAckLimit, 1000)),
+		invalidAckMs:  invalidAckMs(o.InvalidAckInterval),
+		challengeMax:  max(o.ChallengeAckLimit, 0),
 		ecnRequest:    o.RequestECN && !o.DisableECN,
 		ecnAccept:     !o.DisableECN,
 	}
@@ -212,6 +235,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 			return nil, err
 		}
 	}
+	p.cfg.challenge = newChallengeCap(p.cfg.challengeMax, p.secret)
 	p.portRand = mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(portSeed[:8]), binary.BigEndian.Uint64(portSeed[8:])))
 	if err := s.RegisterTransport(p); err != nil {
 		return nil, err

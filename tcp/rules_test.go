@@ -14,30 +14,6 @@ import (
 	"github.com/tapstack/tapstack/stack"
 )
 
-// TestChallengeAckRateLimit is RFC 5961 section 7: challenge ACKs for
-// in-window RSTs and SYNs share a per-second budget.
-func TestChallengeAckRateLimit(t *testing.T) {
-	c := establishedCore(t)
-	c.cfg.challenge = newRateLimiter(2)
-	segs := []*segment{
-		{seq: peerISS + 100, flags: FlagRST},
-		{seq: peerISS + 200, flags: FlagSYN},
-		{seq: peerISS + 300, flags: FlagRST},
-	}
-	sent := 0
-	for _, s := range segs {
-		c.handleSegment(t0, s)
-		sent += len(takeOut(c))
-	}
-	if sent != 2 || c.ctr.challengeLimited.Load() != 1 || c.state != StateEstablished {
-		t.Fatalf("sent %d challenge ACKs, limited %d, state %v", sent, c.ctr.challengeLimited.Load(), c.state)
-	}
-	c.handleSegment(t0.Add(time.Second), segs[0])
-	if len(takeOut(c)) != 1 {
-		t.Fatal("budget not renewed in the next second")
-	}
-}
-
 // TestAckAcceptability is RFC 5961 section 5: an ACK below SND.UNA -
 // MAX.SND.WND is answered with a challenge ACK and its data dropped.
 func TestAckAcceptability(t *testing.T) {
