@@ -154,7 +154,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return n, nil
 		}
 		now := e.p.clock.Now()
-		gen := e.p.cfg.mem.freed.Load()
+		gen := e.p.cfg.mem.freed()
 		if k := e.c.write(now, b[n:]); k > 0 {
 			n += k
 			e.afterIO(now, len(b))

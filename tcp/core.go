@@ -662,6 +662,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	}
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq.Add(1)
+	c.lastAdvRight = c.rcvNxt // our SYN's window was relative to nothing
 	c.peerSynOptions(now, seg)
 	c.ecnOn = ackOK && c.ecnOffer && seg.flags&(FlagECE|FlagCWR) == FlagECE
 	c.sndWnd = uint32(seg.wnd) // never scaled in a SYN

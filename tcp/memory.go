@@ -40,16 +40,23 @@ const (
 	memMinimum = minRingBuf
 )
 
+const (
+	usedBits = 40 // up to 1 TiB charged
+	usedMask = 1<<usedBits - 1
+	freedOne = 1 << usedBits
+)
+
 // memBudget is the protocol's TCP memory budget. A nil *memBudget (a
 // bare ring's) charges nothing and refuses nothing.
 type memBudget struct {
 	limit, high, low int64
 	unlimited        bool
-	used             atomic.Int64
-	pressure         atomic.Bool
-	// freed counts releases, so that a Write that found the budget full
-	// can tell whether memory was freed since it tried (memWait).
-	freed atomic.Uint64
+	// state is the bytes charged (the low usedBits bits) and a count of
+	// releases (the bits above), in one word so that a charge or a
+	// release is one atomic operation. The count tells a Write that found
+	// the budget full whether memory was freed since it tried (memWait).
+	state    atomic.Uint64
+	pressure atomic.Bool
 
 	pressureEntered, rxDropped, txWaits, oooDropped, oooPruned *stack.Counter
 
@@ -100,12 +107,13 @@ func (m *memBudget) charge(delta, held int) bool {
 		return true
 	}
 	for {
-		u := m.used.Load()
-		if u+int64(delta) > m.limit {
+		s := m.state.Load()
+		u := int64(s&usedMask) + int64(delta)
+		if u > m.limit {
 			return false
 		}
-		if m.used.CompareAndSwap(u, u+int64(delta)) {
-			m.notePressure(u + int64(delta))
+		if m.state.CompareAndSwap(s, s+uint64(delta)) {
+			m.notePressure(u)
 			return true
 		}
 	}
@@ -116,15 +124,14 @@ func (m *memBudget) add(delta int) {
 	if m == nil || delta == 0 {
 		return
 	}
-	u := m.used.Add(int64(delta))
 	if delta > 0 {
-		m.notePressure(u)
+		m.notePressure(int64(m.state.Add(uint64(delta)) & usedMask))
 		return
 	}
+	u := int64(m.state.Add(freedOne-uint64(-delta)) & usedMask)
 	if u < m.low && m.pressure.Load() {
 		m.pressure.Store(false)
 	}
-	m.freed.Add(1)
 	if m.nwait.Load() > 0 {
 		m.wake()
 	}
@@ -135,6 +142,12 @@ func (m *memBudget) notePressure(u int64) {
 		m.pressureEntered.Inc()
 	}
 }
+
+// inUse is the bytes charged now.
+func (m *memBudget) inUse() int64 { return int64(m.state.Load() & usedMask) }
+
+// freed is the count of releases (modulo 2^24).
+func (m *memBudget) freed() uint64 { return m.state.Load() >> usedBits }
 
 // underPressure says whether buffers should stop growing.
 func (m *memBudget) underPressure() bool { return m != nil && m.pressure.Load() }
@@ -157,14 +170,14 @@ type MemoryStats struct {
 func (p *Protocol) Memory() MemoryStats {
 	m := p.cfg.mem
 	if m.unlimited {
-		return MemoryStats{InUse: m.used.Load()}
+		return MemoryStats{InUse: m.inUse()}
 	}
-	return MemoryStats{InUse: m.used.Load(), Limit: m.limit, Pressure: m.high, UnderPressure: m.pressure.Load()}
+	return MemoryStats{InUse: m.inUse(), Limit: m.limit, Pressure: m.high, UnderPressure: m.pressure.Load()}
 }
 
 // MemoryInUse is the memory TCP buffers take now (Memory().InUse), for a
 // caller that decides when to give memory back to the system after load.
-func (p *Protocol) MemoryInUse() int64 { return p.cfg.mem.used.Load() }
+func (p *Protocol) MemoryInUse() int64 { return p.cfg.mem.inUse() }
 
 // advWnd is the receive window to advertise: the free space of the
 // receive buffer, under memory pressure no more than the buffer the
@@ -175,7 +188,7 @@ func (c *core) advWnd() int {
 	w := c.rcv.free()
 	if m := c.cfg.mem; m.underPressure() {
 		size := max(c.rcv.alloc(), memMinimum)
-		if m.used.Load() < m.limit {
+		if m.inUse() < m.limit {
 			size = max(size, c.rcv.hint)
 		}
 		w = min(w, max(size-c.rcv.n, 0))
@@ -232,7 +245,7 @@ func (m *memBudget) memWait(e *endpoint, gen uint64) bool {
 		m.nwait.Store(int32(len(m.waiters)))
 		m.mu.Unlock()
 	}
-	return m.freed.Load() != gen
+	return m.freed() != gen
 }
 
 // wake has the waker goroutine wake the waiting writers; a release while

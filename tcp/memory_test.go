@@ -65,7 +65,7 @@ func TestOutOfOrderChargedBySize(t *testing.T) {
 		}
 		cores[i] = c
 	}
-	if used := cfg.mem.used.Load(); used != conns*minChunk {
+	if used := cfg.mem.inUse(); used != conns*minChunk {
 		t.Fatalf("%d one-byte segments charged %d bytes, want %d", conns, used, conns*minChunk)
 	}
 	// The gap fills: the byte joins the ring and the piece goes back.
@@ -79,7 +79,7 @@ func TestOutOfOrderChargedBySize(t *testing.T) {
 	if c.oooq.alloc != 0 || c.rcv.alloc() != 0 {
 		t.Fatalf("drained connection holds ring %d, pieces %d", c.rcv.alloc(), c.oooq.alloc)
 	}
-	if used := cfg.mem.used.Load(); used != (conns-1)*minChunk {
+	if used := cfg.mem.inUse(); used != (conns-1)*minChunk {
 		t.Fatalf("after one connection drained: charged %d, want %d", used, (conns-1)*minChunk)
 	}
 }
@@ -123,9 +123,9 @@ func TestOutOfOrderReassemblyExact(t *testing.T) {
 		if !bytes.Equal(got, stream) {
 			t.Fatalf("seed %d: reassembled %d bytes, differ from the %d sent", seed, len(got), len(stream))
 		}
-		if c.rcv.alloc() != 0 || c.oooq.alloc != 0 || len(c.ooo) != 0 || cfg.mem.used.Load() != 0 {
+		if c.rcv.alloc() != 0 || c.oooq.alloc != 0 || len(c.ooo) != 0 || cfg.mem.inUse() != 0 {
 			t.Fatalf("seed %d: after reading everything: ring %d, pieces %d, ranges %v, charged %d",
-				seed, c.rcv.alloc(), c.oooq.alloc, c.ooo, cfg.mem.used.Load())
+				seed, c.rcv.alloc(), c.oooq.alloc, c.ooo, cfg.mem.inUse())
 		}
 	}
 }
@@ -140,7 +140,7 @@ func TestMemoryPressureStopsWindowGrowth(t *testing.T) {
 	m := cfg.mem
 	m.add(600 << 10) // other connections' buffers
 	if !m.underPressure() || m.pressureEntered.Load() != 1 {
-		t.Fatalf("at %d of %d: pressure %v, entered %d", m.used.Load(), m.limit, m.underPressure(), m.pressureEntered.Load())
+		t.Fatalf("at %d of %d: pressure %v, entered %d", m.inUse(), m.limit, m.underPressure(), m.pressureEntered.Load())
 	}
 	c := new(core)
 	var cs stack.Counters
@@ -174,7 +174,7 @@ func TestMemoryPressureStopsWindowGrowth(t *testing.T) {
 	}
 	m.add(-600 << 10)
 	if m.underPressure() {
-		t.Fatalf("pressure at %d of %d", m.used.Load(), m.limit)
+		t.Fatalf("pressure at %d of %d", m.inUse(), m.limit)
 	}
 	c.ackNow = true
 	c.output(t0)
@@ -199,7 +199,7 @@ func TestMemoryLimitDropsInOrderData(t *testing.T) {
 	if c.oooq.alloc != 1024 {
 		t.Fatalf("1000 bytes out of order take %d", c.oooq.alloc)
 	}
-	m.add(int(m.limit - m.used.Load())) // others hold the rest
+	m.add(int(m.limit - m.inUse())) // others hold the rest
 	// 4000 bytes need a 4 KiB ring: beyond the minimum with the piece, so
 	// the piece goes first.
 	c.handleSegment(t0, data(base, testISS+1, string(make([]byte, 4000))))
@@ -220,8 +220,8 @@ func TestMemoryLimitDropsInOrderData(t *testing.T) {
 	if len(out) != 1 || out[0].ack != base.Add(4000) {
 		t.Fatalf("no ACK at once for the dropped segment: %+v", out)
 	}
-	if m.used.Load() != m.limit+int64(memMinimum)-1024 {
-		t.Fatalf("charged %d, want the limit less the pruned piece plus the minimum", m.used.Load())
+	if m.inUse() != m.limit+int64(memMinimum)-1024 {
+		t.Fatalf("charged %d, want the limit less the pruned piece plus the minimum", m.inUse())
 	}
 	// Another connection still gets its minimum both ways.
 	d := establishedWith(t, cfg)
@@ -370,5 +370,22 @@ func TestWriteMemoryBounded(t *testing.T) {
 	}
 	if queued < limit/2 {
 		t.Fatalf("only %d bytes queued under a %d budget", queued, limit)
+	}
+}
+
+// TestActiveOpenWindowNotFromTheSYN: the window our SYN advertised was
+// relative to no sequence number; after the SYN-ACK the window must come
+// from the buffer, not from that stale right edge (which advWnd keeps
+// from shrinking).
+func TestActiveOpenWindowNotFromTheSYN(t *testing.T) {
+	c := newTestCore(t)
+	c.connect(t0)
+	takeOut(c)
+	far := seqnum.Value(65535).Sub(1 << 30) // the SYN's right edge lies 2^30 ahead
+	c.handleSegment(t0, &segment{seq: far, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535,
+		opts: SegmentOptions{HasMSS: true, MSS: testMSS, HasWindowScale: true, WindowScale: 7}})
+	out := takeOut(c)
+	if len(out) == 0 || int(out[0].wnd)<<c.rcvShift > c.rcv.free() {
+		t.Fatalf("ACK of the SYN-ACK %+v: window beyond the %d-byte buffer", out, c.rcv.free())
 	}
 }

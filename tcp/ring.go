@@ -1,6 +1,9 @@
 package tcp
 
-import "sync"
+import (
+	"math/bits"
+	"sync"
+)
 
 // ring is a byte ring buffer that grows on demand up to max bytes. Logical
 // positions count from the oldest byte (head); the first n bytes are the
@@ -35,9 +38,10 @@ type ring struct {
 type ringChunk struct{ b []byte }
 
 const (
-	minRingBuf   = 4096
-	minChunk     = 256 // the smallest pooled size (a piece of out-of-order data)
-	chunkClasses = 16  // pooled sizes: 256 B << 0..15, up to 8 MiB
+	minRingBuf    = 4096
+	minChunkShift = 8
+	minChunk      = 1 << minChunkShift // the smallest pooled size (a piece of out-of-order data)
+	chunkClasses  = 16                 // pooled sizes: 256 B << 0..15, up to 8 MiB
 )
 
 // chunkPools[k] holds chunks of minChunk<<k bytes. sync.Pool drops what
@@ -45,13 +49,20 @@ const (
 // for long after a load has gone.
 var chunkPools [chunkClasses]sync.Pool
 
+// chunkClass is the pool class of a chunk of at least n bytes;
+// chunkClasses and beyond are not pooled.
+func chunkClass(n int) int {
+	if n <= minChunk {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - minChunkShift
+}
+
 // chunkSize is the length of the chunk getChunk(n) returns: what a
 // buffer of n bytes really takes, and so what it is charged.
 func chunkSize(n int) int {
-	for k := range chunkClasses {
-		if size := minChunk << k; size >= n {
-			return size
-		}
+	if k := chunkClass(n); k < chunkClasses {
+		return minChunk << k
 	}
 	return n
 }
@@ -59,26 +70,20 @@ func chunkSize(n int) int {
 // getChunk returns a chunk of chunkSize(n) bytes: a pooled one, or beyond
 // the largest class a new one of n bytes, which putChunk does not keep.
 func getChunk(n int) *ringChunk {
-	for k := range chunkClasses {
-		size := minChunk << k
-		if size < n {
-			continue
-		}
-		if c, ok := chunkPools[k].Get().(*ringChunk); ok {
-			return c
-		}
-		return &ringChunk{b: make([]byte, size)}
+	k := chunkClass(n)
+	if k >= chunkClasses {
+		return &ringChunk{b: make([]byte, n)}
 	}
-	return &ringChunk{b: make([]byte, n)}
+	if c, ok := chunkPools[k].Get().(*ringChunk); ok {
+		return c
+	}
+	return &ringChunk{b: make([]byte, minChunk<<k)}
 }
 
 // putChunk gives c back to its pool, if it is of a pooled size.
 func putChunk(c *ringChunk) {
-	for k := range chunkClasses {
-		if len(c.b) == minChunk<<k {
-			chunkPools[k].Put(c)
-			return
-		}
+	if k := chunkClass(len(c.b)); k < chunkClasses && len(c.b) == minChunk<<k {
+		chunkPools[k].Put(c)
 	}
 }
 
