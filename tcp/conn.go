@@ -132,8 +132,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 }
 
-// Write sends b; it blocks while the send buffer is full and returns only
-// when all of b is queued or an error (reset, deadline, close) stops it.
+// Write sends b; it blocks while the send buffer is full, or the stack's
+// TCP memory budget (Options.MemoryLimit), and returns only when all of b
+// is queued or an error (reset, deadline, close) stops it.
 func (c *Conn) Write(b []byte) (int, error) {
 	e := c.e
 	e.mu.Lock()
@@ -153,10 +154,14 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return n, nil
 		}
 		now := e.p.clock.Now()
+		gen := e.p.cfg.mem.freed()
 		if k := e.c.write(now, b[n:]); k > 0 {
 			n += k
 			e.afterIO(now, len(b))
 			continue
+		}
+		if e.c.memBlocked() && e.p.cfg.mem.memWait(e, gen) {
+			continue // memory was freed since the write tried
 		}
 		e.cond.Wait()
 	}

@@ -78,6 +78,7 @@ type config struct {
 	challengeMax            int           // ChallengeAckLimit; 0: no global cap
 	challenge               *challengeCap // nil: no global cap
 	ecnRequest, ecnAccept   bool
+	mem                     *memBudget // stack-wide, shared (memory.go)
 }
 
 // counters are the protocol's named events.
@@ -184,9 +185,10 @@ type core struct {
 	irs, rcvNxt  seqnum.Value
 	rcv          ring
 	rcvShift     uint8
-	wsOffer      uint8 // shift we offer in our SYN
-	sendWS       bool  // put a window scale option in our SYN
-	ooo          []seqRange
+	wsOffer      uint8      // shift we offer in our SYN
+	sendWS       bool       // put a window scale option in our SYN
+	ooo          []seqRange // out-of-order ranges held, sorted; their data in oooq (ooo.go)
+	oooq         oooQueue
 	rcvFinOOO    bool
 	rcvFinSeq    seqnum.Value
 	finRcvd      bool
@@ -268,6 +270,7 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 	c.recover = iss
 	c.snd = newRing(cfg.sndBuf)
 	c.rcv = newRing(cfg.rcvBuf)
+	c.snd.mem, c.rcv.mem = cfg.mem, cfg.mem
 	c.mss = 536 // RFC 9293 default until the peer tells us
 	c.noDelay = true
 	c.quickAcks = maxQuickAcks
@@ -366,7 +369,7 @@ func (c *core) rcvWnd() int { return c.rcv.free() }
 
 // advertise returns the window field for an outgoing segment.
 func (c *core) advertise(syn bool) uint16 {
-	free := c.rcvWnd()
+	free := c.advWnd()
 	if syn {
 		w := min(free, 0xffff)
 		c.lastAdvRight = c.rcvNxt.Add(seqnum.Size(w))
@@ -653,6 +656,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	}
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq.Add(1)
+	c.lastAdvRight = c.rcvNxt // our SYN's window was relative to nothing
 	c.peerSynOptions(now, seg)
 	c.ecnOn = ackOK && c.ecnOffer && seg.flags&(FlagECE|FlagCWR) == FlagECE
 	c.sndWnd = uint32(seg.wnd) // never scaled in a SYN
@@ -893,27 +897,25 @@ func (c *core) sendRange(now time.Time, seq seqnum.Value, n int) seqnum.Size {
 	return l
 }
 
-// receiveData stores in-window data starting at seq (>= rcvNxt).
+// receiveData stores in-window data starting at seq (>= rcvNxt), as far
+// as the memory budget allows (memory.go).
 func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
-	pos := c.rcv.n + int(c.rcvNxt.Size(seq))
-	c.rcv.writeAt(pos, p)
-	end := seq.Add(seqnum.Size(len(p)))
 	if seq != c.rcvNxt {
 		c.ctr.outOfOrder.Inc()
-		c.addOOO(seq, end)
-		c.noteSACK(seq)
+		if c.queueOOO(seq, p) {
+			c.noteSACK(seq)
+		}
 		c.ackNow = true // out-of-order data is acknowledged at once
 		return
 	}
-	filled := len(c.ooo) > 0
-	c.advanceRcv(end)
-	// Pull in out-of-order ranges the new data reaches.
-	for len(c.ooo) > 0 && c.ooo[0].start.LessThanEq(c.rcvNxt) {
-		if c.ooo[0].end.GreaterThan(c.rcvNxt) {
-			c.advanceRcv(c.ooo[0].end)
-		}
-		c.ooo = append(c.ooo[:0], c.ooo[1:]...)
+	if !c.rcvAdmit(len(p)) {
+		c.ackNow = true // dropped for want of memory: tell the peer our window
+		return
 	}
+	c.rcv.writeAt(c.rcv.n, p)
+	filled := len(c.ooo) > 0
+	c.advanceRcv(seq.Add(seqnum.Size(len(p))))
+	c.pullOOO() // the out-of-order data the new data reaches
 	if c.readShut {
 		c.rcv.discard(c.rcv.n)
 		c.releaseRcv()
@@ -1260,7 +1262,7 @@ func (c *core) read(now time.Time, p []byte) int {
 // half the buffer or less and the new one is at least twice it. A reader
 // that keeps up then sends no update per Read, only the ACKs of the data.
 func (c *core) windowUpdateDue() bool {
-	w := min(c.rcvWnd()>>c.rcvShift, 0xffff) << c.rcvShift
+	w := min(c.advWnd()>>c.rcvShift, 0xffff) << c.rcvShift
 	newRight := c.rcvNxt.Add(seqnum.Size(w))
 	if !newRight.GreaterThan(c.lastAdvRight) || int(c.lastAdvRight.Size(newRight)) < min(c.rcv.max/2, c.ourMSS) {
 		return false
@@ -1314,10 +1316,10 @@ func (c *core) shutdownRead() {
 	c.releaseRcv()
 }
 
-// releaseRcv gives the receive buffer back when it holds nothing, in
-// order or out of order: an idle connection keeps no buffer.
+// releaseRcv gives the receive buffer back when it holds nothing (data
+// out of order waits elsewhere): an idle connection keeps no buffer.
 func (c *core) releaseRcv() {
-	if c.rcv.n == 0 && len(c.ooo) == 0 {
+	if c.rcv.n == 0 {
 		c.rcv.release()
 	}
 }

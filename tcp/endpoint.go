@@ -55,6 +55,8 @@ type endpoint struct {
 	// txQueued says the endpoint waits in its sender (senderOf) for its
 	// queued segments to be sent (afterUser).
 	txQueued bool
+	// memWaiting says a Write waits among the budget's waiters (memWait).
+	memWaiting bool
 }
 
 // deadlines are a connection's read and write deadlines with the timers
@@ -203,6 +205,9 @@ func (e *endpoint) after(now time.Time, user bool) {
 		e.c.snd.release()
 		e.c.snd = ring{}
 		e.c.releaseRcv()
+	}
+	if e.c.state == StateClosed {
+		e.c.releaseClosed(e.userClosed)
 	}
 	e.prev = e.c.state
 	e.cond.Broadcast()

@@ -69,7 +69,7 @@ func (c *core) keepalive(now time.Time) {
 // the buffer becomes four times that, up to the configured maximum, so
 // the window stays ahead of the bandwidth-delay product.
 func (c *core) autotune(now time.Time, k int) {
-	if c.rcvLocked || c.rcv.max >= c.cfg.maxRcvBuf {
+	if c.rcvLocked || c.rcv.max >= c.cfg.maxRcvBuf || c.cfg.mem.underPressure() {
 		return
 	}
 	c.tuneCopied += k

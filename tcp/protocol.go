@@ -108,6 +108,22 @@ type Options struct {
 	// congestion mark is echoed, and an echoed mark halves the window
 	// as a loss would, at most once per window, without a retransmission.
 	RequestECN, DisableECN bool
+	// MemoryLimit bounds the memory of all connections' send, receive and
+	// out-of-order buffers together, in allocated bytes (Linux tcp_mem[2]);
+	// default 48 MiB (DefaultMemoryLimit); negative: no limit. At the
+	// limit Write waits until memory is freed, in-order data beyond the
+	// buffers connections have is dropped (the peer retransmits; counter
+	// tcp.mem.rx_dropped_nomem) after their out-of-order data, and windows
+	// advertise only what fits. Each direction of a connection may always
+	// hold 4 KiB (tcp_rmem[0], tcp_wmem[0]), beyond the limit if need be,
+	// so that connections keep working while others hold the budget.
+	MemoryLimit int
+	// MemoryPressure is the use from which receive windows stop growing
+	// (tcp_mem[1]): no auto-tuning, no window beyond the buffer a
+	// connection already has, out-of-order data only within the 4 KiB
+	// minimum; default 3/4 of MemoryLimit. Pressure ends when use falls
+	// below half the limit (tcp_mem[0]).
+	MemoryPressure int
 	// Rand is the source of the protocol's random choices: the ISN and
 	// timestamp-offset secret (RFC 6528), the SYN cookie secret and the
 	// ephemeral ports Dial and Listen pick. Nil means crypto/rand. A
@@ -155,6 +171,7 @@ func (o Options) config() config {
 		challengeMax:  max(o.ChallengeAckLimit, 0),
 		ecnRequest:    o.RequestECN && !o.DisableECN,
 		ecnAccept:     !o.DisableECN,
+		mem:           newMemBudget(o.MemoryLimit, o.MemoryPressure),
 	}
 	if o.DelayedAck < 0 {
 		cfg.delAck = 0
@@ -221,6 +238,8 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	if p.backlog <= 0 {
 		p.backlog = 4096
 	}
+	p.cfg.mem.setCounters(s.Counters())
+	p.cfg.mem.p = p
 	p.tx = make([]sender, min(runtime.GOMAXPROCS(0), maxSenders))
 	if _, ok := newCongestionControl(p.cfg.cc); !ok {
 		return nil, stack.NewError("tcp: unknown congestion control "+strconv.Quote(p.cfg.cc)+" (want cubic or reno)", syscall.EINVAL)

@@ -1,11 +1,15 @@
 package tcp
 
-import "sync"
+import (
+	"math/bits"
+	"sync"
+)
 
 // ring is a byte ring buffer that grows on demand up to max bytes. Logical
-// positions count from the oldest byte (head). The first n bytes are the
-// committed contents; the receive side also writes out-of-order data at
-// positions beyond n (up to max) and commits it once the gap fills.
+// positions count from the oldest byte (head); the first n bytes are the
+// committed contents. It holds in-order data only: out-of-order data waits
+// in pieces sized to it (ooo.go), so a byte far ahead in the window does
+// not make the ring grow to its offset.
 //
 // The receive path copies each payload into the ring once and releases the
 // packet at once; keeping the packets themselves would avoid that copy but
@@ -23,56 +27,85 @@ type ring struct {
 	n     int
 	max   int
 	hint  int // length before the last release
+	// mem is the stack-wide budget the chunk is charged to (memory.go);
+	// nil charges nothing.
+	mem *memBudget
 }
 
-// ringChunk is a pooled ring buffer. The pools hold pointers, so that
-// putting a buffer back allocates nothing.
+// ringChunk is a pooled buffer: a ring's, or a piece of out-of-order data
+// (ooo.go). The pools hold pointers, so that putting a buffer back
+// allocates nothing.
 type ringChunk struct{ b []byte }
 
 const (
-	minRingBuf  = 4096
-	ringClasses = 12 // pooled sizes: 4 KiB << 0..11, up to 8 MiB
+	minRingBuf    = 4096
+	minChunkShift = 8
+	minChunk      = 1 << minChunkShift // the smallest pooled size (a piece of out-of-order data)
+	chunkClasses  = 16                 // pooled sizes: 256 B << 0..15, up to 8 MiB
 )
 
-// ringPools[k] holds chunks of minRingBuf<<k bytes.
-var ringPools [ringClasses]sync.Pool
+// chunkPools[k] holds chunks of minChunk<<k bytes. sync.Pool drops what
+// it holds within two garbage collections, so the pools keep no memory
+// for long after a load has gone.
+var chunkPools [chunkClasses]sync.Pool
 
-// getChunk returns a chunk of at least n bytes: a pooled one, or beyond
+// chunkClass is the pool class of a chunk of at least n bytes;
+// chunkClasses and beyond are not pooled.
+func chunkClass(n int) int {
+	if n <= minChunk {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - minChunkShift
+}
+
+// chunkSize is the length of the chunk getChunk(n) returns: what a
+// buffer of n bytes really takes, and so what it is charged.
+func chunkSize(n int) int {
+	if k := chunkClass(n); k < chunkClasses {
+		return minChunk << k
+	}
+	return n
+}
+
+// getChunk returns a chunk of chunkSize(n) bytes: a pooled one, or beyond
 // the largest class a new one of n bytes, which putChunk does not keep.
 func getChunk(n int) *ringChunk {
-	for k := range ringClasses {
-		size := minRingBuf << k
-		if size < n {
-			continue
-		}
-		if c, ok := ringPools[k].Get().(*ringChunk); ok {
-			return c
-		}
-		return &ringChunk{b: make([]byte, size)}
+	k := chunkClass(n)
+	if k >= chunkClasses {
+		return &ringChunk{b: make([]byte, n)}
 	}
-	return &ringChunk{b: make([]byte, n)}
+	if c, ok := chunkPools[k].Get().(*ringChunk); ok {
+		return c
+	}
+	return &ringChunk{b: make([]byte, minChunk<<k)}
 }
 
 // putChunk gives c back to its pool, if it is of a pooled size.
 func putChunk(c *ringChunk) {
-	for k := range ringClasses {
-		if len(c.b) == minRingBuf<<k {
-			ringPools[k].Put(c)
-			return
-		}
+	if k := chunkClass(len(c.b)); k < chunkClasses && len(c.b) == minChunk<<k {
+		chunkPools[k].Put(c)
 	}
 }
 
 func newRing(max int) ring { return ring{max: max} }
 
-// release gives the buffer back to its pool. Nothing the ring holds may be
-// needed any more: no committed bytes and (receive side) no out-of-order
-// data, or a connection that is closed.
+// alloc is the memory the ring's buffer takes: its chunk's size.
+func (r *ring) alloc() int {
+	if r.chunk == nil {
+		return 0
+	}
+	return len(r.chunk.b)
+}
+
+// release gives the buffer back to its pool (and its charge back to the
+// budget). Nothing the ring holds may be needed any more: no committed
+// bytes, or a connection that is closed.
 func (r *ring) release() {
 	if r.chunk == nil {
 		return
 	}
 	r.hint = len(r.buf)
+	r.mem.add(-len(r.chunk.b))
 	putChunk(r.chunk)
 	r.buf, r.chunk, r.head = nil, nil, 0
 }
@@ -80,14 +113,50 @@ func (r *ring) release() {
 // free is the room left for committed data.
 func (r *ring) free() int { return r.max - r.n }
 
-// grow makes the buffer at least need bytes long, keeping every logical
-// position below the old length.
-func (r *ring) grow(need int) {
+// growLen is the length grow gives a buffer that must hold need bytes:
+// double the old one (or the length before the last release), at least
+// need, at most max.
+func (r *ring) growLen(need int) int {
 	nl := max(2*len(r.buf), r.hint, minRingBuf)
 	for nl < need {
 		nl *= 2
 	}
-	nl = min(nl, r.max)
+	return min(nl, r.max)
+}
+
+// grow makes the buffer at least need bytes long, keeping every logical
+// position below the old length. The budget is charged whatever its state:
+// callers that may be refused use reserve first.
+func (r *ring) grow(need int) {
+	nl := r.growLen(need)
+	r.mem.add(chunkSize(nl) - r.alloc())
+	r.resize(nl)
+}
+
+// reserve makes the buffer hold at least need bytes if the budget allows
+// it, other being what the same direction of the connection holds
+// besides (its out-of-order data): the usual growth, else a doubling. It
+// reports whether the buffer now holds need bytes; it may have grown
+// anyway.
+func (r *ring) reserve(need, other int) bool {
+	if need <= len(r.buf) {
+		return true
+	}
+	for _, nl := range [2]int{r.growLen(need), min(max(2*len(r.buf), minRingBuf), r.max)} {
+		if nl <= len(r.buf) {
+			continue
+		}
+		size := chunkSize(nl)
+		if r.mem.charge(size-r.alloc(), size+other) {
+			r.resize(nl)
+			return nl >= need
+		}
+	}
+	return false
+}
+
+// resize moves the contents into a new buffer of nl bytes, already charged.
+func (r *ring) resize(nl int) {
 	c := getChunk(nl)
 	nb := c.b[:nl]
 	if len(r.buf) > 0 {
@@ -123,9 +192,13 @@ func (r *ring) copyAt(dst []byte, pos int) {
 	copy(dst[k:], r.buf)
 }
 
-// append commits as much of p as fits and returns how much that was.
+// append commits as much of p as fits, in the buffer and in the budget,
+// and returns how much that was.
 func (r *ring) append(p []byte) int {
 	k := min(len(p), r.free())
+	if r.n+k > len(r.buf) && !r.reserve(r.n+k, 0) {
+		k = len(r.buf) - r.n // what the buffer holds without more memory
+	}
 	r.writeAt(r.n, p[:k])
 	r.n += k
 	return k
