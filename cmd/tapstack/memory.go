@@ -13,9 +13,10 @@ import (
 // process may not run for two minutes. After an attack of thousands of
 // connections the process kept 1.2 GB resident for more than five minutes
 // (issue 13). `up` therefore samples its load every reclaimSample and,
-// when the load fell a lot since its peak (reclaimDue), calls
-// debug.FreeOSMemory: one garbage collection that returns every free page
-// at once, at most once per reclaimEvery.
+// when the load fell a lot since its peak (reclaimDue), runs a garbage
+// collection and debug.FreeOSMemory (a second one, which also empties the
+// sync.Pools' victim caches, and returns every free page at once), at
+// most once per reclaimEvery.
 
 const (
 	reclaimSample = 5 * time.Second
@@ -95,6 +96,10 @@ func (r *reclaimer) step(now time.Time) bool {
 	if !reclaimDue(r.peak, cur, r.last, now) {
 		return false
 	}
+	// Two collections: sync.Pools (tcp's buffers, echo's) keep what the
+	// first one finds in a victim cache, which the second frees;
+	// FreeOSMemory's collection then returns it.
+	runtime.GC()
 	debug.FreeOSMemory()
 	r.peak, r.last = r.load(), now
 	return true
