@@ -282,6 +282,68 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+// TestPublicStatusHidesPeers: the page served to the network shows every
+// TCP and UDP peer as "*" and no counters (CVE-2016-5696: a connection's
+// address/port pair and the challenge-ACK and transmit counters are what an
+// off-path attacker needs), while WriteStatus shows them to the operator.
+func TestPublicStatusHidesPeers(t *testing.T) {
+	a, b := pair(t)
+	l, err := b.Listen(":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := a.Dial(ctx, "10.0.0.2:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if sc := <-accepted; sc != nil {
+		defer sc.Close()
+	}
+	uc, err := b.DialContext(ctx, "udp", "10.0.0.1:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	tcpPeer := c.LocalAddr().String()                 // a's side, 10.0.0.1:port
+	udpPeer := "10.0.0.1:9"                           // b's connected UDP endpoint
+	local := uc.LocalAddr().(*net.UDPAddr).AddrPort() // b's ephemeral UDP port
+
+	var full, public strings.Builder
+	if err := b.WriteStatus(&full, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WritePublicStatus(&public); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{tcpPeer, udpPeer, "# counters (non-zero)", "tcp."} {
+		if !strings.Contains(full.String(), want) {
+			t.Errorf("operator page lacks %q:\n%s", want, full.String())
+		}
+	}
+	for _, hidden := range []string{tcpPeer, udpPeer, "10.0.0.1:", "# counters (non-zero)", "tcp.", "ipv4.tx"} {
+		if strings.Contains(public.String(), hidden) {
+			t.Errorf("public page shows %q:\n%s", hidden, public.String())
+		}
+	}
+	for _, want := range []string{"inet 10.0.0.2/24", "default via 10.0.0.1 dev eth0", "10.0.0.1 ", "LISTEN", "ESTABLISHED", "10.0.0.2:7", local.String(), "# counters: not shown"} {
+		if !strings.Contains(public.String(), want) {
+			t.Errorf("public page lacks %q:\n%s", want, public.String())
+		}
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	tests := []struct {
 		name string

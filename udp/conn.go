@@ -185,11 +185,37 @@ func (c *Conn) RemoteAddr() net.Addr { return udpAddr(c.remote) }
 // connected conn (ECONNREFUSED and the like, once), or c is closed
 // (net.ErrClosed). It does not allocate.
 func (c *Conn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
-	n, from, err := c.dequeue(b)
+	n, m, err := c.dequeue(b)
 	if err != nil {
 		return 0, netip.AddrPort{}, c.opError("read", c.remote, err)
 	}
-	return n, from, nil
+	return n, m.From, nil
+}
+
+// MsgInfo says where a received datagram came from and where it was sent,
+// what Linux reports with IP_PKTINFO.
+type MsgInfo struct {
+	// From is the sender's address and port.
+	From netip.AddrPort
+	// To is the datagram's destination address and port: one of the
+	// host's addresses, a broadcast address or a multicast group.
+	To netip.AddrPort
+	// Group reports that To is a broadcast address (255.255.255.255 or
+	// the directed broadcast of the receiving interface's subnet) or a
+	// multicast group, so the datagram went to many hosts. Services that
+	// answer every datagram (echo, chargen) must not answer these: one
+	// spoofed broadcast would make every host answer the victim.
+	Group bool
+}
+
+// ReadMsg is ReadFromUDPAddrPort that also reports the datagram's
+// destination (MsgInfo). It does not allocate.
+func (c *Conn) ReadMsg(b []byte) (int, MsgInfo, error) {
+	n, m, err := c.dequeue(b)
+	if err != nil {
+		return 0, MsgInfo{}, c.opError("read", c.remote, err)
+	}
+	return n, m, nil
 }
 
 // ReadFromUDP is ReadFromUDPAddrPort returning a *net.UDPAddr.

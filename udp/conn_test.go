@@ -282,9 +282,15 @@ func TestHandlePacketDemux(t *testing.T) {
 				return
 			}
 			buf := make([]byte, 100)
-			n, from, err := tt.to.ReadFromUDPAddrPort(buf)
-			if err != nil || string(buf[:n]) != tt.name || from != tt.src {
-				t.Errorf("read %q from %v, %v", buf[:n], from, err)
+			n, m, err := tt.to.ReadMsg(buf)
+			if err != nil || string(buf[:n]) != tt.name || m.From != tt.src {
+				t.Errorf("read %q from %v, %v", buf[:n], m.From, err)
+			}
+			// IP_PKTINFO: the destination as sent, and whether it reached
+			// many hosts (what echo services check, the fraggle rule).
+			group := tt.dst.Addr().IsMulticast() || b.nic.IsBroadcast(tt.dst.Addr())
+			if m.To != tt.dst || m.Group != group {
+				t.Errorf("ReadMsg: to %v group %v, want %v group %v", m.To, m.Group, tt.dst, group)
 			}
 		})
 	}

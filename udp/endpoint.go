@@ -7,10 +7,12 @@ import (
 )
 
 // entry is one queued datagram: the packet, its data starting at the
-// payload, and the sender.
+// payload (its Dst still the datagram's destination address), the sender,
+// and whether it was sent to a broadcast or multicast address.
 type entry struct {
-	p    *stack.Packet
-	from netip.AddrPort
+	p     *stack.Packet
+	from  netip.AddrPort
+	multi bool
 }
 
 // ring is a FIFO of entries that reuses its storage, so steady-state
@@ -75,8 +77,9 @@ func (c *Conn) matchesMulti(src, dst netip.AddrPort) bool {
 }
 
 // enqueue takes ownership of p (data at the payload) and queues it, or
-// drops it when the queue is full or c is closed.
-func (c *Conn) enqueue(p *stack.Packet, from netip.AddrPort) {
+// drops it when the queue is full or c is closed. multi says that p was
+// sent to a broadcast or multicast address.
+func (c *Conn) enqueue(p *stack.Packet, from netip.AddrPort, multi bool) {
 	n := cost(p.Len())
 	c.mu.Lock()
 	if c.closed {
@@ -90,7 +93,7 @@ func (c *Conn) enqueue(p *stack.Packet, from netip.AddrPort) {
 		p.Release()
 		return
 	}
-	c.q.push(entry{p, from})
+	c.q.push(entry{p, from, multi})
 	c.used += n
 	c.mu.Unlock()
 	c.u.rxDelivered.Inc()
@@ -126,20 +129,20 @@ func (c *Conn) takeError() error {
 // dequeue copies the next datagram into b, blocking until one arrives, the
 // read deadline passes, an error is reported or c is closed. It returns the
 // bare cause; callers wrap it in a *net.OpError.
-func (c *Conn) dequeue(b []byte) (int, netip.AddrPort, error) {
+func (c *Conn) dequeue(b []byte) (int, MsgInfo, error) {
 	if c.rd.expired() {
-		return 0, netip.AddrPort{}, errDeadline
+		return 0, MsgInfo{}, errDeadline
 	}
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return 0, netip.AddrPort{}, errClosed
+			return 0, MsgInfo{}, errClosed
 		}
 		if err := c.softErr; err != nil {
 			c.softErr = nil
 			c.mu.Unlock()
-			return 0, netip.AddrPort{}, err
+			return 0, MsgInfo{}, err
 		}
 		if c.q.n > 0 {
 			e := c.q.pop()
@@ -150,15 +153,16 @@ func (c *Conn) dequeue(b []byte) (int, netip.AddrPort, error) {
 				c.signal() // pass the wake-up on to another blocked reader
 			}
 			n := copy(b, e.p.Bytes())
+			m := MsgInfo{From: e.from, To: netip.AddrPortFrom(e.p.Dst, c.local.Port()), Group: e.multi}
 			e.p.Release()
-			return n, e.from, nil
+			return n, m, nil
 		}
 		c.mu.Unlock()
 		select {
 		case <-c.ready:
 		case <-c.done:
 		case <-c.rd.wait():
-			return 0, netip.AddrPort{}, errDeadline
+			return 0, MsgInfo{}, errDeadline
 		}
 	}
 }

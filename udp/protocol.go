@@ -161,7 +161,7 @@ func (u *Protocol) HandlePacket(p *stack.Packet) bool {
 		}
 		for _, e := range eps {
 			if e.matchesMulti(src, dst) {
-				e.enqueue(p, src)
+				e.enqueue(p, src, true)
 			}
 		}
 		return true
@@ -181,7 +181,7 @@ func (u *Protocol) HandlePacket(p *stack.Packet) bool {
 	p.Trim(int(h.Length()))
 	p.MarkTransportHeader()
 	p.Pull(HeaderLen)
-	best.enqueue(p, src)
+	best.enqueue(p, src, false)
 	return true
 }
 

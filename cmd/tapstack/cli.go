@@ -27,6 +27,7 @@ Usage:
               [--gateway IP] [--route PREFIX,via=IP[,dev=NAME]]... [--forward]
               [--arp IP=MAC]... [--arp-proxy PREFIX[=MAC]]... [--no-dad]
               [--pcap FILE] [--faults SPEC]
+              [--status public|full|off] [--max-conns N] [--idle-timeout DUR] [--memory-limit SIZE]
   tapstack route  [--tap NAME]             routing table of a running host (like ip route)
   tapstack arp    [--tap NAME]             ARP table of a running host (like arp -n)
   tapstack arp    [--tap NAME] -d IP       delete an ARP entry
@@ -40,7 +41,8 @@ up opens (or creates) its TAP devices, attaches them to bridges, checks that
 no other host on the segment uses its addresses (ARP conflict detection, about
 one second), announces them (gratuitous ARP) and runs a virtual host until
 SIGINT or SIGTERM. It serves on every address:
-  http:80     /            status page (interfaces, routes, ARP table, TCP connections, counters)
+  http:80     /            status page (interfaces, routes, ARP table, TCP connections;
+                           see --status for what the network sees)
               /bytes?n=N   N bytes of a fixed pattern (byte i is 'a'+i%26)
   echo:7      echoes what it receives, TCP and UDP (RFC 862)
   discard:9   reads and drops (RFC 863)
@@ -89,6 +91,28 @@ Flags of up:
   --pcap FILE     write every frame on the TAP to FILE in pcap format (one TAP only)
   --faults SPEC   inject faults between the stack and the TAPs, e.g.
                   loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7 (rx./tx. prefix: one direction)
+  --status MODE   who reads the status page: public (default) serves it on :80 with
+                  every TCP/UDP peer shown as * and no counters, since a connection's
+                  address/port pair and the counters a spoofed segment moves are what an
+                  off-path attacker needs to reset or inject into it (CVE-2016-5696);
+                  full serves the whole page on :80; off serves none there. tapstack
+                  status always shows the whole page, on the host only
+  --max-conns N   connections per TCP service (http, echo, discard, chargen; default
+                  256); more are reset at once and counted (svc.NAME.over_limit)
+  --idle-timeout DUR
+                  close a service connection that moves no byte in either direction
+                  for DUR (default 2m; at least 1s; counted in svc.NAME.idle_closed);
+                  a transfer that keeps moving is never cut. HTTP also has fixed
+                  limits: the request header within 10s, the request within 30s,
+                  60s between kept-alive requests, 8 KiB of header
+  --memory-limit SIZE
+                  soft limit of the Go runtime's memory, e.g. 512MiB (default none):
+                  near it the garbage collector works harder. Independently, after a
+                  load drops (connections end), up returns the freed memory to the
+                  kernel, at most every 20s
+UDP echo does not answer datagrams from source ports below 1024 (other services,
+e.g. another echo: the echo loop) nor sent to a broadcast or multicast address
+(fraggle); they are counted in svc.udp_echo.*.
 
 Examples:
   tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --gateway 10.0.0.1

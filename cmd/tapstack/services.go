@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -28,12 +27,22 @@ var patternChunk = func() []byte {
 // maxBytes bounds /bytes?n=.
 const maxBytes = 1 << 40
 
-// httpHandler serves the status page at / and the byte stream at /bytes.
-func httpHandler(h *host.Host) http.Handler {
+// httpHandler serves the status page at / (as mode says) and the byte
+// stream at /bytes.
+func httpHandler(h *host.Host, mode statusMode) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		h.WriteStatus(w, r.URL.Query().Has("all"))
+		switch mode {
+		case statusOff:
+			http.Error(w, "no status page here (tapstack up --status off): run tapstack status on the host", http.StatusNotFound)
+			return
+		case statusFull:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			h.WriteStatus(w, r.URL.Query().Has("all"))
+		default:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			h.WritePublicStatus(w)
+		}
 	})
 	mux.HandleFunc("/bytes", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
@@ -66,29 +75,51 @@ func writePattern(w io.Writer, n int64) error {
 	return nil
 }
 
-// serveEcho sends back whatever it receives (RFC 862).
-func serveEcho(c net.Conn) { io.Copy(c, c) }
+// serveEcho sends back whatever it receives (RFC 862). Behind a
+// limitListener, a peer that neither sends nor reads for the idle timeout
+// is closed.
+func serveEcho(c net.Conn) { pump(c, func(b []byte) error { _, err := c.Write(b); return err }) }
 
 // serveDiscard reads and drops (RFC 863).
-func serveDiscard(c net.Conn) { io.Copy(io.Discard, c) }
+func serveDiscard(c net.Conn) { pump(c, func([]byte) error { return nil }) }
 
 // serveChargen sends rotating 72-character lines of the 95 printable ASCII
 // characters, each followed by CR LF, until the peer goes away (RFC 864).
+// Every connection writes from one shared buffer of whole periods, so a
+// peer that never reads pins no buffer of its own; behind a limitListener
+// it is closed when it takes no byte for the idle timeout.
 func serveChargen(c net.Conn) {
 	done := make(chan struct{})
 	go func() { // the RFC says to ignore input; reading it keeps the window open
 		defer close(done)
-		io.Copy(io.Discard, c)
+		buf := make([]byte, 256)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
 	}()
-	bw := bufio.NewWriterSize(c, 32*1024)
-	for i := 0; ; i = (i + 1) % 95 {
-		if _, err := bw.Write(chargenLine(i)); err != nil {
+	for {
+		if _, err := c.Write(chargenBlock); err != nil {
 			break
 		}
 	}
 	c.Close()
 	<-done
 }
+
+// chargenBlock is three periods of the chargen stream (95 lines of 74
+// bytes each, 21,090 bytes: over tcp's 16 KiB, so each write is a bulk
+// one), shared by every connection.
+var chargenBlock = func() []byte {
+	b := make([]byte, 0, 3*95*74)
+	for range 3 {
+		for i := range 95 {
+			b = append(b, chargenLine(i)...)
+		}
+	}
+	return b
+}()
 
 // chargenRing is the 95 printable characters twice, so every line is a slice.
 var chargenRing = func() []byte {
@@ -169,16 +200,4 @@ func (s *server) stop() {
 		c.Close()
 	}
 	s.wg.Wait()
-}
-
-// serveUDPEcho answers every datagram with itself until pc is closed.
-func serveUDPEcho(pc net.PacketConn) {
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		pc.WriteTo(buf[:n], from)
-	}
 }

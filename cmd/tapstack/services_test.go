@@ -70,7 +70,7 @@ func TestServeEchoAndDiscard(t *testing.T) {
 }
 
 func TestBytesHandler(t *testing.T) {
-	h := httpHandler(nil)
+	h := httpHandler(nil, statusPublic)
 	tests := []struct {
 		url    string
 		status int

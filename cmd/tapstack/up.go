@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
-	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -20,15 +19,18 @@ import (
 	"github.com/tapstack/tapstack/tap"
 )
 
-// services are the TCP services `up` runs besides HTTP.
+// services are the TCP services `up` runs besides HTTP. readIdle says
+// that a peer sending nothing for the idle timeout is idle; chargen's
+// peers only read, so only its writes are timed.
 var services = []struct {
-	name  string
-	port  int
-	serve func(net.Conn)
+	name     string
+	port     int
+	serve    func(net.Conn)
+	readIdle bool
 }{
-	{"echo", 7, serveEcho},
-	{"discard", 9, serveDiscard},
-	{"chargen", 19, serveChargen},
+	{"echo", 7, serveEcho, true},
+	{"discard", 9, serveDiscard, true},
+	{"chargen", 19, serveChargen, false},
 }
 
 // dadOptions time address conflict detection for `up`: about one second
@@ -208,15 +210,39 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	}
 	defer ctl.close()
 
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
+	reclaimStop := make(chan struct{})
+	reclaimDone := make(chan struct{})
+	go func() {
+		defer close(reclaimDone)
+		runReclaimer(reclaimStop)
+	}()
+	defer func() {
+		close(reclaimStop)
+		<-reclaimDone
+	}()
+
+	cs := h.Stack().Counters()
+	lim := limits{MaxConns: cfg.MaxConns, Idle: cfg.Idle, ReadIdle: true}
+	if lim.MaxConns == 0 {
+		lim.MaxConns = defaultMaxConns
+	}
+	if lim.Idle == 0 {
+		lim.Idle = defaultIdle
+	}
 	hl, err := h.Listen(":80")
 	if err != nil {
 		return fmt.Errorf("listen on :80: %w", err)
 	}
-	srv := &http.Server{Handler: httpHandler(h), ErrorLog: log.New(io.Discard, "", 0)}
+	httpLim := lim
+	httpLim.ReadIdle = false // net/http times its reads
+	srv := newHTTPServer(httpHandler(h, cfg.Status))
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
-		srv.Serve(hl)
+		srv.Serve(newLimitListener(hl, "http", httpLim, cs))
 	}()
 	var servers []*server
 	var udpEcho net.PacketConn
@@ -239,7 +265,9 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 			stopAll()
 			return fmt.Errorf("listen on :%d (%s): %w", svc.port, svc.name, err)
 		}
-		servers = append(servers, startServer(l, svc.serve))
+		svcLim := lim
+		svcLim.ReadIdle = svc.readIdle
+		servers = append(servers, startServer(newLimitListener(l, svc.name, svcLim, cs), svc.serve))
 		serving = append(serving, fmt.Sprintf("%s:%d", svc.name, svc.port))
 	}
 
@@ -249,7 +277,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	}
 	go func() {
 		defer close(udpDone)
-		serveUDPEcho(udpEcho)
+		serveUDPEcho(udpEcho.(udpEchoConn), cs)
 	}()
 	serving = append(serving, "udp-echo:7")
 

@@ -62,7 +62,33 @@ type upConfig struct {
 	// --dhcp-wait; 0 means defaultDHCPWait); DHCPRenew, when positive, renews that
 	// long after each request (hidden --dhcp-renew, for tests).
 	DHCPWait, DHCPRenew time.Duration
+	// Status says where the status page is served (--status).
+	Status statusMode
+	// MaxConns caps each built-in TCP service's connections (--max-conns,
+	// 0: defaultMaxConns); Idle closes a service connection that moves no
+	// byte for that long (--idle-timeout, 0: defaultIdle). See limits.go.
+	MaxConns int
+	Idle     time.Duration
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (--memory-limit; 0: none).
+	MemoryLimit int64
 }
+
+// statusMode says who may read the status page.
+type statusMode int
+
+const (
+	// statusPublic serves the page on :80 without peer addresses and
+	// counters (host.WritePublicStatus): the default.
+	statusPublic statusMode = iota
+	// statusFull serves the operator's whole page on :80.
+	statusFull
+	// statusOff serves no page on :80; tapstack status still shows it.
+	statusOff
+)
+
+// statusModes names the --status values.
+var statusModes = map[string]statusMode{"public": statusPublic, "full": statusFull, "off": statusOff}
 
 // defaultDHCPWait is how long up waits for a DHCP lease.
 const defaultDHCPWait = 30 * time.Second
@@ -125,6 +151,10 @@ func parseUp(args []string) (upConfig, error) {
 		hname   = fs.String("hostname", "", "")
 		dwait   = fs.Duration("dhcp-wait", 0, "")  // hidden; 0: defaultDHCPWait
 		drenew  = fs.Duration("dhcp-renew", 0, "") // hidden, for tests
+		status  = fs.String("status", "public", "")
+		maxConn = fs.Int("max-conns", defaultMaxConns, "")
+		idle    = fs.String("idle-timeout", defaultIdle.String(), "")
+		memLim  = fs.String("memory-limit", "", "")
 
 		nics, vlans, routes, arps, proxies, dnss listFlag
 	)
@@ -147,6 +177,8 @@ func parseUp(args []string) (upConfig, error) {
 			msg = "malformed boolean " + rest + " (want --flag or --flag=false)"
 		} else if _, rest, ok := strings.Cut(msg, "parse error"); ok && strings.Contains(msg, "-dhcp-") {
 			msg = "malformed duration" + rest + " (want e.g. 30s)"
+		} else if strings.Contains(msg, "-max-conns") {
+			msg = "malformed --max-conns: want a number of connections per service like 256"
 		}
 		return upConfig{}, usagef("%s", msg)
 	}
@@ -158,6 +190,9 @@ func parseUp(args []string) (upConfig, error) {
 
 	var cfg upConfig
 	cfg.Forward, cfg.NoDAD, cfg.NoOffload = *forward, *noDAD, *noOff
+	if err := parseLimits(&cfg, set, *status, *maxConn, *idle, *memLim); err != nil {
+		return cfg, err
+	}
 	cfg.DHCPWait, cfg.DHCPRenew = *dwait, *drenew
 	if cfg.DHCPWait < 0 || cfg.DHCPRenew < 0 {
 		return cfg, usagef("--dhcp-wait and --dhcp-renew cannot be negative")
@@ -328,6 +363,58 @@ func parseUp(args []string) (upConfig, error) {
 		cfg.Faults, cfg.FaultSpec = &fc, *faults
 	}
 	return cfg, nil
+}
+
+// parseLimits checks --status, --max-conns, --idle-timeout and
+// --memory-limit into cfg; MaxConns and Idle stay zero (the defaults)
+// unless given.
+func parseLimits(cfg *upConfig, set map[string]bool, status string, maxConns int, idle, memLimit string) error {
+	m, ok := statusModes[status]
+	if !ok {
+		return usagef("malformed --status %q: want public (the default: the page on :80 without peer addresses and counters), full or off", status)
+	}
+	cfg.Status = m
+	if maxConns < 1 || maxConns > 65535 {
+		return usagef("--max-conns %d is out of range: want 1..65535 connections per service", maxConns)
+	}
+	if set["max-conns"] {
+		cfg.MaxConns = maxConns
+	}
+	d, err := time.ParseDuration(idle)
+	if err != nil || d < time.Second {
+		return usagef("malformed --idle-timeout %q: want a duration of at least 1s, e.g. 2m", idle)
+	}
+	if set["idle-timeout"] {
+		cfg.Idle = d
+	}
+	if memLimit != "" {
+		n, err := parseSize(memLimit)
+		if err != nil || n < 16<<20 {
+			return usagef("malformed --memory-limit %q: want a size of at least 16MiB, e.g. 256MiB or 1GiB", memLimit)
+		}
+		cfg.MemoryLimit = n
+	}
+	return nil
+}
+
+// parseSize parses a byte count with an optional binary suffix: 1048576,
+// 512KiB, 256MiB, 1GiB.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = v, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, errors.New("malformed size")
+	}
+	return n * mult, nil
 }
 
 // parseNIC adds the interface of one --nic TAP,bridge=BR,addr=CIDR[,mtu=N][,mac=MAC][,vlan=VID[:PCP]].

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Giving memory back after load. Go returns freed heap to the kernel only
+// slowly (its background scavenger), and a heap full of dead connection
+// state is not even freed until the next garbage collection, which an idle
+// process may not run for two minutes. After an attack of thousands of
+// connections the process kept 1.2 GB resident for more than five minutes
+// (issue 13). `up` therefore samples its load every reclaimSample and,
+// when the load fell a lot since its peak (reclaimDue), runs a garbage
+// collection and debug.FreeOSMemory (a second one, which also empties the
+// sync.Pools' victim caches, and returns every free page at once), at
+// most once per reclaimEvery.
+
+const (
+	reclaimSample = 5 * time.Second
+	reclaimEvery  = 20 * time.Second
+	// reclaimHeapDrop is how far the live heap must fall below its peak.
+	reclaimHeapDrop = 32 << 20
+	// reclaimFree is how much free, unreturned heap is worth returning.
+	reclaimFree = 64 << 20
+	// reclaimGoroutineDrop: every connection of a service runs one or two
+	// goroutines, so their number is the load the heap lags behind.
+	reclaimGoroutineDrop = 256
+)
+
+// memLoad is one sample of the process's load.
+type memLoad struct {
+	// Heap is the heap in objects (live, or dead but not yet collected).
+	Heap uint64
+	// Free is heap memory that is free but not returned to the kernel.
+	Free uint64
+	// Goroutines is the number of goroutines.
+	Goroutines int
+}
+
+// reclaimDue reports whether to return memory now: at least reclaimEvery
+// after the last time (last), when the heap fell reclaimHeapDrop below
+// the peak since then, the goroutines fell by reclaimGoroutineDrop to at
+// most half their peak (connections ended; their garbage is not collected
+// yet), or reclaimFree bytes of free heap wait to be returned.
+func reclaimDue(peak, cur memLoad, last, now time.Time) bool {
+	if now.Sub(last) < reclaimEvery {
+		return false
+	}
+	return peak.Heap >= cur.Heap+reclaimHeapDrop ||
+		(peak.Goroutines >= cur.Goroutines+reclaimGoroutineDrop && cur.Goroutines <= peak.Goroutines/2) ||
+		cur.Free >= reclaimFree
+}
+
+// maxLoad is the element-wise maximum of a and b.
+func maxLoad(a, b memLoad) memLoad {
+	return memLoad{Heap: max(a.Heap, b.Heap), Free: max(a.Free, b.Free), Goroutines: max(a.Goroutines, b.Goroutines)}
+}
+
+// reclaimer samples the load and returns memory when reclaimDue says so.
+type reclaimer struct {
+	samples []metrics.Sample
+	peak    memLoad
+	last    time.Time
+}
+
+func newReclaimer(now time.Time) *reclaimer {
+	r := &reclaimer{samples: []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}, last: now}
+	r.peak = r.load()
+	return r
+}
+
+func (r *reclaimer) load() memLoad {
+	metrics.Read(r.samples)
+	var l memLoad
+	if r.samples[0].Value.Kind() == metrics.KindUint64 {
+		l.Heap = r.samples[0].Value.Uint64()
+	}
+	if r.samples[1].Value.Kind() == metrics.KindUint64 {
+		l.Free = r.samples[1].Value.Uint64()
+	}
+	l.Goroutines = runtime.NumGoroutine()
+	return l
+}
+
+// step takes one sample at now and returns memory if due. It reports
+// whether it did.
+func (r *reclaimer) step(now time.Time) bool {
+	cur := r.load()
+	r.peak = maxLoad(r.peak, cur)
+	if !reclaimDue(r.peak, cur, r.last, now) {
+		return false
+	}
+	// Two collections: sync.Pools (tcp's buffers, echo's) keep what the
+	// first one finds in a victim cache, which the second frees;
+	// FreeOSMemory's collection then returns it.
+	runtime.GC()
+	debug.FreeOSMemory()
+	r.peak, r.last = r.load(), now
+	return true
+}
+
+// runReclaimer samples every reclaimSample until stop is closed.
+func runReclaimer(stop <-chan struct{}) {
+	r := newReclaimer(time.Now())
+	t := time.NewTicker(reclaimSample)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			r.step(now)
+		}
+	}
+}

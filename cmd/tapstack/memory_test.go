@@ -1,0 +1,54 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestReclaimDue: memory goes back to the kernel when the load fell a lot
+// since its peak, at most once per reclaimEvery, and never while the load
+// holds.
+func TestReclaimDue(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	later := t0.Add(reclaimEvery)
+	const MiB = 1 << 20
+	tests := []struct {
+		name      string
+		peak, cur memLoad
+		last, now time.Time
+		want      bool
+	}{
+		{"steady load", memLoad{Heap: 500 * MiB, Goroutines: 4000}, memLoad{Heap: 500 * MiB, Goroutines: 4000}, t0, later, false},
+		{"heap fell 400 MiB", memLoad{Heap: 500 * MiB}, memLoad{Heap: 100 * MiB}, t0, later, true},
+		{"heap fell, too soon after the last", memLoad{Heap: 500 * MiB}, memLoad{Heap: 100 * MiB}, t0, later.Add(-time.Second), false},
+		{"heap fell less than the threshold", memLoad{Heap: 40 * MiB}, memLoad{Heap: 40*MiB - reclaimHeapDrop + 1}, t0, later, false},
+		{"heap fell by the threshold", memLoad{Heap: 40 * MiB}, memLoad{Heap: 40*MiB - reclaimHeapDrop}, t0, later, true},
+		{"connections ended, heap not collected yet", memLoad{Heap: 500 * MiB, Goroutines: 4010}, memLoad{Heap: 500 * MiB, Goroutines: 10}, t0, later, true},
+		{"a few connections ended", memLoad{Goroutines: 300}, memLoad{Goroutines: 200}, t0, later, false},
+		{"many ended, most still open", memLoad{Goroutines: 4000}, memLoad{Goroutines: 3000}, t0, later, false},
+		{"free heap waiting", memLoad{Free: reclaimFree}, memLoad{Free: reclaimFree}, t0, later, true},
+		{"little free heap", memLoad{Free: reclaimFree - 1}, memLoad{Free: reclaimFree - 1}, t0, later, false},
+	}
+	for _, tt := range tests {
+		if got := reclaimDue(tt.peak, tt.cur, tt.last, tt.now); got != tt.want {
+			t.Errorf("%s: reclaimDue = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestReclaimerStep: a step right after the start never reclaims (the
+// interval), and the peak follows the load.
+func TestReclaimerStep(t *testing.T) {
+	now := time.Now()
+	r := newReclaimer(now)
+	if r.step(now.Add(time.Second)) {
+		t.Error("reclaimed within reclaimEvery of the start")
+	}
+	r.peak = memLoad{Heap: 1 << 40} // as after a huge load
+	if !r.step(now.Add(reclaimEvery)) {
+		t.Error("no reclaim after the heap fell from 1 TiB")
+	}
+	if r.peak.Heap >= 1<<40 || r.last != now.Add(reclaimEvery) {
+		t.Errorf("after a reclaim: peak %d, last %v; want the current load and now", r.peak.Heap, r.last)
+	}
+}
