@@ -12,6 +12,8 @@ missing=""
 for tool in "${!pkg[@]}"; do
 	command -v "$tool" >/dev/null 2>&1 || missing="$missing ${pkg[$tool]}"
 done
+# The off-path attacker of the integration tests is a scapy script.
+/usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || missing="$missing python3-scapy"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "deps: installing$missing"
