@@ -21,13 +21,19 @@ import (
 const (
 	reclaimSample = 5 * time.Second
 	reclaimEvery  = 20 * time.Second
-	// reclaimHeapDrop is how far the live heap must fall below its peak.
-	reclaimHeapDrop = 32 << 20
+	// reclaimHeapDrop is how far the live heap must fall below its peak:
+	// a quarter of the attack budget (64 MiB over baseline), so what an
+	// ended attack leaves is returned while it still matters. With 32 MiB
+	// the decision did not fire after 1,000 chargen clients left (RSS
+	// stayed 55.8 MiB over baseline a minute later, issue 13).
+	reclaimHeapDrop = 16 << 20
 	// reclaimFree is how much free, unreturned heap is worth returning.
-	reclaimFree = 64 << 20
+	reclaimFree = 16 << 20
 	// reclaimGoroutineDrop: every connection of a service runs one or two
-	// goroutines, so their number is the load the heap lags behind.
-	reclaimGoroutineDrop = 256
+	// goroutines, so their number is the load the heap lags behind. The
+	// services' cap (--max-conns 256) runs 256 to 512 of them, so the
+	// threshold is a quarter of that.
+	reclaimGoroutineDrop = 64
 )
 
 // memLoad is one sample of the process's load.
