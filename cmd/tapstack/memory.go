@@ -44,11 +44,17 @@ type memLoad struct {
 	Free uint64
 	// Goroutines is the number of goroutines.
 	Goroutines int
+	// Buffers is the memory TCP buffers take (tcp.Protocol.MemoryInUse).
+	// Unlike Heap it falls as soon as connections end, without waiting
+	// for a garbage collection that an idle process does not run: after
+	// 300 header-line connections ended, Heap stayed at its peak and RSS
+	// 54 MiB over baseline for a minute.
+	Buffers uint64
 }
 
 // reclaimDue reports whether to return memory now: at least reclaimEvery
-// after the last time (last), when the heap fell reclaimHeapDrop below
-// the peak since then, the goroutines fell by reclaimGoroutineDrop to at
+// after the last time (last), when the heap or the TCP buffers fell
+// reclaimHeapDrop below the peak since then, the goroutines fell by reclaimGoroutineDrop to at
 // most half their peak (connections ended; their garbage is not collected
 // yet), or reclaimFree bytes of free heap wait to be returned.
 func reclaimDue(peak, cur memLoad, last, now time.Time) bool {
@@ -56,13 +62,14 @@ func reclaimDue(peak, cur memLoad, last, now time.Time) bool {
 		return false
 	}
 	return peak.Heap >= cur.Heap+reclaimHeapDrop ||
+		peak.Buffers >= cur.Buffers+reclaimHeapDrop ||
 		(peak.Goroutines >= cur.Goroutines+reclaimGoroutineDrop && cur.Goroutines <= peak.Goroutines/2) ||
 		cur.Free >= reclaimFree
 }
 
 // maxLoad is the element-wise maximum of a and b.
 func maxLoad(a, b memLoad) memLoad {
-	return memLoad{Heap: max(a.Heap, b.Heap), Free: max(a.Free, b.Free), Goroutines: max(a.Goroutines, b.Goroutines)}
+	return memLoad{Heap: max(a.Heap, b.Heap), Free: max(a.Free, b.Free), Goroutines: max(a.Goroutines, b.Goroutines), Buffers: max(a.Buffers, b.Buffers)}
 }
 
 // reclaimer samples the load and returns memory when reclaimDue says so.
@@ -70,10 +77,12 @@ type reclaimer struct {
 	samples []metrics.Sample
 	peak    memLoad
 	last    time.Time
+	// buffers returns the TCP buffer memory in use (nil: none).
+	buffers func() int64
 }
 
-func newReclaimer(now time.Time) *reclaimer {
-	r := &reclaimer{samples: []metrics.Sample{
+func newReclaimer(now time.Time, buffers func() int64) *reclaimer {
+	r := &reclaimer{buffers: buffers, samples: []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
 	}, last: now}
@@ -91,6 +100,9 @@ func (r *reclaimer) load() memLoad {
 		l.Free = r.samples[1].Value.Uint64()
 	}
 	l.Goroutines = runtime.NumGoroutine()
+	if r.buffers != nil {
+		l.Buffers = uint64(max(r.buffers(), 0))
+	}
 	return l
 }
 
@@ -111,9 +123,10 @@ func (r *reclaimer) step(now time.Time) bool {
 	return true
 }
 
-// runReclaimer samples every reclaimSample until stop is closed.
-func runReclaimer(stop <-chan struct{}) {
-	r := newReclaimer(time.Now())
+// runReclaimer samples every reclaimSample until stop is closed; buffers
+// returns the TCP buffer memory in use.
+func runReclaimer(stop <-chan struct{}, buffers func() int64) {
+	r := newReclaimer(time.Now(), buffers)
 	t := time.NewTicker(reclaimSample)
 	defer t.Stop()
 	for {

@@ -26,6 +26,8 @@ func TestReclaimDue(t *testing.T) {
 		{"connections ended, heap not collected yet", memLoad{Heap: 500 * MiB, Goroutines: 4010}, memLoad{Heap: 500 * MiB, Goroutines: 10}, t0, later, true},
 		{"a few connections ended", memLoad{Goroutines: 300}, memLoad{Goroutines: 200}, t0, later, false},
 		{"the 200 header-line connections of :80 ended", memLoad{Heap: 60 * MiB, Goroutines: 220}, memLoad{Heap: 60 * MiB, Goroutines: 20}, t0, later, true},
+		{"TCP buffers of ended connections freed, heap not collected yet", memLoad{Heap: 70 * MiB, Buffers: 40 * MiB}, memLoad{Heap: 70 * MiB, Buffers: 1 * MiB}, t0, later, true},
+		{"TCP buffers fell a little", memLoad{Buffers: 40 * MiB}, memLoad{Buffers: 40*MiB - reclaimHeapDrop + 1}, t0, later, false},
 		{"heap fell 20 MiB after an attack", memLoad{Heap: 70 * MiB}, memLoad{Heap: 50 * MiB}, t0, later, true},
 		{"free heap of an ended attack waiting", memLoad{Free: 20 * MiB}, memLoad{Free: 20 * MiB}, t0, later, true},
 		{"many ended, most still open", memLoad{Goroutines: 4000}, memLoad{Goroutines: 3000}, t0, later, false},
@@ -43,7 +45,7 @@ func TestReclaimDue(t *testing.T) {
 // interval), and the peak follows the load.
 func TestReclaimerStep(t *testing.T) {
 	now := time.Now()
-	r := newReclaimer(now)
+	r := newReclaimer(now, nil)
 	if r.step(now.Add(time.Second)) {
 		t.Error("reclaimed within reclaimEvery of the start")
 	}

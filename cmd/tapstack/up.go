@@ -217,7 +217,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	reclaimDone := make(chan struct{})
 	go func() {
 		defer close(reclaimDone)
-		runReclaimer(reclaimStop)
+		runReclaimer(reclaimStop, h.TCP().MemoryInUse)
 	}()
 	defer func() {
 		close(reclaimStop)
