@@ -27,6 +27,9 @@ const (
 	// the decision did not fire after 1,000 chargen clients left (RSS
 	// stayed 55.8 MiB over baseline a minute later, issue 13).
 	reclaimHeapDrop = 16 << 20
+	// reclaimQuiet: a heap that grew less than this in one sample belongs
+	// to an idle process, which runs no collection of its own.
+	reclaimQuiet = 1 << 20
 	// reclaimFree is how much free, unreturned heap is worth returning.
 	reclaimFree = 16 << 20
 	// reclaimGoroutineDrop: every connection of a service runs one or two
@@ -44,6 +47,10 @@ type memLoad struct {
 	Free uint64
 	// Goroutines is the number of goroutines.
 	Goroutines int
+	// Live is the heap that was live at the end of the last garbage
+	// collection: Heap - Live is what was allocated since, mostly garbage
+	// after a load has gone.
+	Live uint64
 	// Buffers is the memory TCP buffers take (tcp.Protocol.MemoryInUse).
 	// Unlike Heap it falls as soon as connections end, without waiting
 	// for a garbage collection that an idle process does not run: after
@@ -54,15 +61,21 @@ type memLoad struct {
 
 // reclaimDue reports whether to return memory now: at least reclaimEvery
 // after the last time (last), when the heap or the TCP buffers fell
-// reclaimHeapDrop below the peak since then, the goroutines fell by reclaimGoroutineDrop to at
-// most half their peak (connections ended; their garbage is not collected
-// yet), or reclaimFree bytes of free heap wait to be returned.
-func reclaimDue(peak, cur memLoad, last, now time.Time) bool {
+// reclaimHeapDrop below the peak since then, reclaimHeapDrop bytes were
+// allocated since the last collection and the process is quiet (the heap
+// grew less than reclaimQuiet since the previous sample, prev; a load that comes and goes
+// between two samples shows no drop at all: after 300 header-line
+// connections, 52 MiB of garbage waited and no collection ran for
+// minutes), the goroutines fell by reclaimGoroutineDrop to at most half
+// their peak (connections ended; their garbage is not collected yet), or
+// reclaimFree bytes of free heap wait to be returned.
+func reclaimDue(peak, prev, cur memLoad, last, now time.Time) bool {
 	if now.Sub(last) < reclaimEvery {
 		return false
 	}
 	return peak.Heap >= cur.Heap+reclaimHeapDrop ||
 		peak.Buffers >= cur.Buffers+reclaimHeapDrop ||
+		(cur.Heap >= cur.Live+reclaimHeapDrop && cur.Heap <= prev.Heap+reclaimQuiet) ||
 		(peak.Goroutines >= cur.Goroutines+reclaimGoroutineDrop && cur.Goroutines <= peak.Goroutines/2) ||
 		cur.Free >= reclaimFree
 }
@@ -76,6 +89,7 @@ func maxLoad(a, b memLoad) memLoad {
 type reclaimer struct {
 	samples []metrics.Sample
 	peak    memLoad
+	prev    memLoad
 	last    time.Time
 	// buffers returns the TCP buffer memory in use (nil: none).
 	buffers func() int64
@@ -85,8 +99,10 @@ func newReclaimer(now time.Time, buffers func() int64) *reclaimer {
 	r := &reclaimer{buffers: buffers, samples: []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/heap/live:bytes"},
 	}, last: now}
 	r.peak = r.load()
+	r.prev = r.peak
 	return r
 }
 
@@ -98,6 +114,9 @@ func (r *reclaimer) load() memLoad {
 	}
 	if r.samples[1].Value.Kind() == metrics.KindUint64 {
 		l.Free = r.samples[1].Value.Uint64()
+	}
+	if r.samples[2].Value.Kind() == metrics.KindUint64 {
+		l.Live = r.samples[2].Value.Uint64()
 	}
 	l.Goroutines = runtime.NumGoroutine()
 	if r.buffers != nil {
@@ -111,7 +130,9 @@ func (r *reclaimer) load() memLoad {
 func (r *reclaimer) step(now time.Time) bool {
 	cur := r.load()
 	r.peak = maxLoad(r.peak, cur)
-	if !reclaimDue(r.peak, cur, r.last, now) {
+	prev := r.prev
+	r.prev = cur
+	if !reclaimDue(r.peak, prev, cur, r.last, now) {
 		return false
 	}
 	// Two collections: sync.Pools (tcp's buffers, echo's) keep what the
@@ -120,6 +141,7 @@ func (r *reclaimer) step(now time.Time) bool {
 	runtime.GC()
 	debug.FreeOSMemory()
 	r.peak, r.last = r.load(), now
+	r.prev = r.peak
 	return true
 }
 
