@@ -47,10 +47,13 @@ type memLoad struct {
 	Free uint64
 	// Goroutines is the number of goroutines.
 	Goroutines int
-	// Live is the heap that was live at the end of the last garbage
-	// collection: Heap - Live is what was allocated since, mostly garbage
-	// after a load has gone.
-	Live uint64
+	// Base is the heap right after the last reclaim (or at the start):
+	// Heap - Base is what was allocated since, mostly garbage after a
+	// load has gone. (The live heap of the last collection is no
+	// baseline: a collection during an attack sees the attack's buffers
+	// live; after 1,000 chargen clients it left 44 MiB of garbage within
+	// 16 MiB of it.)
+	Base uint64
 	// Buffers is the memory TCP buffers take (tcp.Protocol.MemoryInUse).
 	// Unlike Heap it falls as soon as connections end, without waiting
 	// for a garbage collection that an idle process does not run: after
@@ -61,8 +64,8 @@ type memLoad struct {
 
 // reclaimDue reports whether to return memory now: at least reclaimEvery
 // after the last time (last), when the heap or the TCP buffers fell
-// reclaimHeapDrop below the peak since then, reclaimHeapDrop bytes were
-// allocated since the last collection and the process is quiet (the heap
+// reclaimHeapDrop below the peak since then, the heap is reclaimHeapDrop
+// over its size after the last reclaim and the process is quiet (the heap
 // grew less than reclaimQuiet since the previous sample, prev; a load that comes and goes
 // between two samples shows no drop at all: after 300 header-line
 // connections, 52 MiB of garbage waited and no collection ran for
@@ -75,7 +78,7 @@ func reclaimDue(peak, prev, cur memLoad, last, now time.Time) bool {
 	}
 	return peak.Heap >= cur.Heap+reclaimHeapDrop ||
 		peak.Buffers >= cur.Buffers+reclaimHeapDrop ||
-		(cur.Heap >= cur.Live+reclaimHeapDrop && cur.Heap <= prev.Heap+reclaimQuiet) ||
+		(cur.Heap >= cur.Base+reclaimHeapDrop && cur.Heap <= prev.Heap+reclaimQuiet) ||
 		(peak.Goroutines >= cur.Goroutines+reclaimGoroutineDrop && cur.Goroutines <= peak.Goroutines/2) ||
 		cur.Free >= reclaimFree
 }
@@ -90,6 +93,7 @@ type reclaimer struct {
 	samples []metrics.Sample
 	peak    memLoad
 	prev    memLoad
+	base    uint64
 	last    time.Time
 	// buffers returns the TCP buffer memory in use (nil: none).
 	buffers func() int64
@@ -99,9 +103,10 @@ func newReclaimer(now time.Time, buffers func() int64) *reclaimer {
 	r := &reclaimer{buffers: buffers, samples: []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
-		{Name: "/gc/heap/live:bytes"},
 	}, last: now}
 	r.peak = r.load()
+	r.base = r.peak.Heap
+	r.peak.Base = r.base
 	r.prev = r.peak
 	return r
 }
@@ -115,9 +120,7 @@ func (r *reclaimer) load() memLoad {
 	if r.samples[1].Value.Kind() == metrics.KindUint64 {
 		l.Free = r.samples[1].Value.Uint64()
 	}
-	if r.samples[2].Value.Kind() == metrics.KindUint64 {
-		l.Live = r.samples[2].Value.Uint64()
-	}
+	l.Base = r.base
 	l.Goroutines = runtime.NumGoroutine()
 	if r.buffers != nil {
 		l.Buffers = uint64(max(r.buffers(), 0))
@@ -140,6 +143,7 @@ func (r *reclaimer) step(now time.Time) bool {
 	// FreeOSMemory's collection then returns it.
 	runtime.GC()
 	debug.FreeOSMemory()
+	r.base = r.load().Heap
 	r.peak, r.last = r.load(), now
 	r.prev = r.peak
 	return true
