@@ -13,7 +13,8 @@ import (
 // process may not run for two minutes. After an attack of thousands of
 // connections the process kept 1.2 GB resident for more than five minutes
 // (issue 13). `up` therefore samples its load every reclaimSample and,
-// when the load fell a lot since its peak (reclaimDue), runs a garbage
+// when the load fell a lot since its peak or garbage waits in a quiet
+// process (reclaimDue), runs a garbage
 // collection and debug.FreeOSMemory (a second one, which also empties the
 // sync.Pools' victim caches, and returns every free page at once), at
 // most once per reclaimEvery.
