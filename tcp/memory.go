@@ -32,10 +32,10 @@ import (
 // (RFC 9293 3.8.6.2.2): the budget makes new windows smaller instead.
 
 const (
-	// DefaultMemoryLimit is the default Options.MemoryLimit: 48 MiB, so
+	// DefaultMemoryLimit is the default Options.MemoryLimit: 40 MiB, so
 	// that with the connections' minimums a host stays within 64 MiB of
 	// TCP buffers however many peers fill their windows.
-	DefaultMemoryLimit = 48 << 20
+	DefaultMemoryLimit = 40 << 20
 	// memMinimum is what each direction of a connection may always hold.
 	memMinimum = minRingBuf
 )

@@ -57,6 +57,9 @@ type limitListener struct {
 	active     atomic.Int64
 	overLimit  *stack.Counter
 	idleClosed *stack.Counter
+	// evict, when set, is asked at the cap to close an older connection
+	// (see headerWaiters); when it does, the new one is taken.
+	evict func() bool
 }
 
 // newLimitListener wraps l for the service called name; its counters are
@@ -79,7 +82,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.active.Add(1) > int64(l.lim.MaxConns) {
+		if l.active.Add(1) > int64(l.lim.MaxConns) && (l.evict == nil || !l.evict()) {
 			l.active.Add(-1)
 			l.overLimit.Inc()
 			if lc, ok := c.(interface{ SetLinger(int) error }); ok {

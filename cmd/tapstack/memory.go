@@ -13,7 +13,8 @@ import (
 // process may not run for two minutes. After an attack of thousands of
 // connections the process kept 1.2 GB resident for more than five minutes
 // (issue 13). `up` therefore samples its load every reclaimSample and,
-// when the load fell a lot since its peak (reclaimDue), runs a garbage
+// when the load fell a lot since its peak or garbage waits in a quiet
+// process (reclaimDue), runs a garbage
 // collection and debug.FreeOSMemory (a second one, which also empties the
 // sync.Pools' victim caches, and returns every free page at once), at
 // most once per reclaimEvery.
@@ -21,13 +22,22 @@ import (
 const (
 	reclaimSample = 5 * time.Second
 	reclaimEvery  = 20 * time.Second
-	// reclaimHeapDrop is how far the live heap must fall below its peak.
-	reclaimHeapDrop = 32 << 20
+	// reclaimHeapDrop is how far the live heap must fall below its peak:
+	// a quarter of the attack budget (64 MiB over baseline), so what an
+	// ended attack leaves is returned while it still matters. With 32 MiB
+	// the decision did not fire after 1,000 chargen clients left (RSS
+	// stayed 55.8 MiB over baseline a minute later, issue 13).
+	reclaimHeapDrop = 16 << 20
+	// reclaimQuiet: a heap that grew less than this in one sample belongs
+	// to an idle process, which runs no collection of its own.
+	reclaimQuiet = 1 << 20
 	// reclaimFree is how much free, unreturned heap is worth returning.
-	reclaimFree = 64 << 20
+	reclaimFree = 16 << 20
 	// reclaimGoroutineDrop: every connection of a service runs one or two
-	// goroutines, so their number is the load the heap lags behind.
-	reclaimGoroutineDrop = 256
+	// goroutines, so their number is the load the heap lags behind. The
+	// services' cap (--max-conns 256) runs 256 to 512 of them, so the
+	// threshold is a quarter of that.
+	reclaimGoroutineDrop = 64
 )
 
 // memLoad is one sample of the process's load.
@@ -38,40 +48,67 @@ type memLoad struct {
 	Free uint64
 	// Goroutines is the number of goroutines.
 	Goroutines int
+	// Base is the heap right after the last reclaim (or at the start):
+	// Heap - Base is what was allocated since, mostly garbage after a
+	// load has gone. (The live heap of the last collection is no
+	// baseline: a collection during an attack sees the attack's buffers
+	// live; after 1,000 chargen clients it left 44 MiB of garbage within
+	// 16 MiB of it.)
+	Base uint64
+	// Buffers is the memory TCP buffers take (tcp.Protocol.MemoryInUse).
+	// Unlike Heap it falls as soon as connections end, without waiting
+	// for a garbage collection that an idle process does not run: after
+	// 300 header-line connections ended, Heap stayed at its peak and RSS
+	// 54 MiB over baseline for a minute.
+	Buffers uint64
 }
 
 // reclaimDue reports whether to return memory now: at least reclaimEvery
-// after the last time (last), when the heap fell reclaimHeapDrop below
-// the peak since then, the goroutines fell by reclaimGoroutineDrop to at
-// most half their peak (connections ended; their garbage is not collected
-// yet), or reclaimFree bytes of free heap wait to be returned.
-func reclaimDue(peak, cur memLoad, last, now time.Time) bool {
+// after the last time (last), when the heap or the TCP buffers fell
+// reclaimHeapDrop below the peak since then, the heap is reclaimHeapDrop
+// over its size after the last reclaim and the process is quiet (the heap
+// grew less than reclaimQuiet since the previous sample, prev; a load that comes and goes
+// between two samples shows no drop at all: after 300 header-line
+// connections, 52 MiB of garbage waited and no collection ran for
+// minutes), the goroutines fell by reclaimGoroutineDrop to at most half
+// their peak (connections ended; their garbage is not collected yet), or
+// reclaimFree bytes of free heap wait to be returned.
+func reclaimDue(peak, prev, cur memLoad, last, now time.Time) bool {
 	if now.Sub(last) < reclaimEvery {
 		return false
 	}
 	return peak.Heap >= cur.Heap+reclaimHeapDrop ||
+		peak.Buffers >= cur.Buffers+reclaimHeapDrop ||
+		(cur.Heap >= cur.Base+reclaimHeapDrop && cur.Heap <= prev.Heap+reclaimQuiet) ||
 		(peak.Goroutines >= cur.Goroutines+reclaimGoroutineDrop && cur.Goroutines <= peak.Goroutines/2) ||
 		cur.Free >= reclaimFree
 }
 
 // maxLoad is the element-wise maximum of a and b.
 func maxLoad(a, b memLoad) memLoad {
-	return memLoad{Heap: max(a.Heap, b.Heap), Free: max(a.Free, b.Free), Goroutines: max(a.Goroutines, b.Goroutines)}
+	return memLoad{Heap: max(a.Heap, b.Heap), Free: max(a.Free, b.Free), Goroutines: max(a.Goroutines, b.Goroutines), Buffers: max(a.Buffers, b.Buffers)}
 }
 
 // reclaimer samples the load and returns memory when reclaimDue says so.
 type reclaimer struct {
 	samples []metrics.Sample
 	peak    memLoad
+	prev    memLoad
+	base    uint64
 	last    time.Time
+	// buffers returns the TCP buffer memory in use (nil: none).
+	buffers func() int64
 }
 
-func newReclaimer(now time.Time) *reclaimer {
-	r := &reclaimer{samples: []metrics.Sample{
+func newReclaimer(now time.Time, buffers func() int64) *reclaimer {
+	r := &reclaimer{buffers: buffers, samples: []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
 	}, last: now}
 	r.peak = r.load()
+	r.base = r.peak.Heap
+	r.peak.Base = r.base
+	r.prev = r.peak
 	return r
 }
 
@@ -84,7 +121,11 @@ func (r *reclaimer) load() memLoad {
 	if r.samples[1].Value.Kind() == metrics.KindUint64 {
 		l.Free = r.samples[1].Value.Uint64()
 	}
+	l.Base = r.base
 	l.Goroutines = runtime.NumGoroutine()
+	if r.buffers != nil {
+		l.Buffers = uint64(max(r.buffers(), 0))
+	}
 	return l
 }
 
@@ -93,7 +134,9 @@ func (r *reclaimer) load() memLoad {
 func (r *reclaimer) step(now time.Time) bool {
 	cur := r.load()
 	r.peak = maxLoad(r.peak, cur)
-	if !reclaimDue(r.peak, cur, r.last, now) {
+	prev := r.prev
+	r.prev = cur
+	if !reclaimDue(r.peak, prev, cur, r.last, now) {
 		return false
 	}
 	// Two collections: sync.Pools (tcp's buffers, echo's) keep what the
@@ -101,13 +144,16 @@ func (r *reclaimer) step(now time.Time) bool {
 	// FreeOSMemory's collection then returns it.
 	runtime.GC()
 	debug.FreeOSMemory()
+	r.base = r.load().Heap
 	r.peak, r.last = r.load(), now
+	r.prev = r.peak
 	return true
 }
 
-// runReclaimer samples every reclaimSample until stop is closed.
-func runReclaimer(stop <-chan struct{}) {
-	r := newReclaimer(time.Now())
+// runReclaimer samples every reclaimSample until stop is closed; buffers
+// returns the TCP buffer memory in use.
+func runReclaimer(stop <-chan struct{}, buffers func() int64) {
+	r := newReclaimer(time.Now(), buffers)
 	t := time.NewTicker(reclaimSample)
 	defer t.Stop()
 	for {

@@ -15,22 +15,35 @@ func TestReclaimDue(t *testing.T) {
 	tests := []struct {
 		name      string
 		peak, cur memLoad
+		prev      memLoad // the sample before cur; zero: cur (quiet)
 		last, now time.Time
 		want      bool
 	}{
-		{"steady load", memLoad{Heap: 500 * MiB, Goroutines: 4000}, memLoad{Heap: 500 * MiB, Goroutines: 4000}, t0, later, false},
-		{"heap fell 400 MiB", memLoad{Heap: 500 * MiB}, memLoad{Heap: 100 * MiB}, t0, later, true},
-		{"heap fell, too soon after the last", memLoad{Heap: 500 * MiB}, memLoad{Heap: 100 * MiB}, t0, later.Add(-time.Second), false},
-		{"heap fell less than the threshold", memLoad{Heap: 40 * MiB}, memLoad{Heap: 40*MiB - reclaimHeapDrop + 1}, t0, later, false},
-		{"heap fell by the threshold", memLoad{Heap: 40 * MiB}, memLoad{Heap: 40*MiB - reclaimHeapDrop}, t0, later, true},
-		{"connections ended, heap not collected yet", memLoad{Heap: 500 * MiB, Goroutines: 4010}, memLoad{Heap: 500 * MiB, Goroutines: 10}, t0, later, true},
-		{"a few connections ended", memLoad{Goroutines: 300}, memLoad{Goroutines: 200}, t0, later, false},
-		{"many ended, most still open", memLoad{Goroutines: 4000}, memLoad{Goroutines: 3000}, t0, later, false},
-		{"free heap waiting", memLoad{Free: reclaimFree}, memLoad{Free: reclaimFree}, t0, later, true},
-		{"little free heap", memLoad{Free: reclaimFree - 1}, memLoad{Free: reclaimFree - 1}, t0, later, false},
+		{"steady load", memLoad{Heap: 500 * MiB, Goroutines: 4000}, memLoad{Heap: 500 * MiB, Goroutines: 4000}, memLoad{Heap: 400 * MiB}, t0, later, false},
+		{"heap fell 400 MiB", memLoad{Heap: 500 * MiB}, memLoad{Heap: 100 * MiB}, memLoad{}, t0, later, true},
+		{"heap fell, too soon after the last", memLoad{Heap: 500 * MiB}, memLoad{Heap: 100 * MiB}, memLoad{}, t0, later.Add(-time.Second), false},
+		{"heap fell less than the threshold", memLoad{Heap: 40 * MiB}, memLoad{Heap: 40*MiB - reclaimHeapDrop + 1, Base: 40*MiB - reclaimHeapDrop + 1}, memLoad{}, t0, later, false},
+		{"heap fell by the threshold", memLoad{Heap: 40 * MiB}, memLoad{Heap: 40*MiB - reclaimHeapDrop}, memLoad{}, t0, later, true},
+		{"connections ended, heap not collected yet", memLoad{Heap: 500 * MiB, Goroutines: 4010}, memLoad{Heap: 500 * MiB, Goroutines: 10}, memLoad{}, t0, later, true},
+		{"a few connections ended", memLoad{Goroutines: 300}, memLoad{Goroutines: 200}, memLoad{}, t0, later, false},
+		{"the 200 header-line connections of :80 ended", memLoad{Heap: 60 * MiB, Goroutines: 220}, memLoad{Heap: 60 * MiB, Goroutines: 20}, memLoad{}, t0, later, true},
+		{"TCP buffers of ended connections freed, heap not collected yet", memLoad{Heap: 70 * MiB, Buffers: 40 * MiB}, memLoad{Heap: 70 * MiB, Buffers: 1 * MiB}, memLoad{}, t0, later, true},
+		{"TCP buffers fell a little", memLoad{Buffers: 40 * MiB}, memLoad{Buffers: 40*MiB - reclaimHeapDrop + 1}, memLoad{}, t0, later, false},
+		{"44 MiB uncollected after a load that came and went between samples", memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{}, t0, later, true},
+		{"44 MiB uncollected while the process allocates", memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{Heap: 50 * MiB}, t0, later, false},
+		{"a little allocated since the last collection", memLoad{Heap: 20 * MiB, Base: 5 * MiB}, memLoad{Heap: 20 * MiB, Base: 5 * MiB}, memLoad{}, t0, later, false},
+		{"heap fell 20 MiB after an attack", memLoad{Heap: 70 * MiB}, memLoad{Heap: 50 * MiB}, memLoad{}, t0, later, true},
+		{"free heap of an ended attack waiting", memLoad{Free: 20 * MiB}, memLoad{Free: 20 * MiB}, memLoad{}, t0, later, true},
+		{"many ended, most still open", memLoad{Goroutines: 4000}, memLoad{Goroutines: 3000}, memLoad{}, t0, later, false},
+		{"free heap waiting", memLoad{Free: reclaimFree}, memLoad{Free: reclaimFree}, memLoad{}, t0, later, true},
+		{"little free heap", memLoad{Free: reclaimFree - 1}, memLoad{Free: reclaimFree - 1}, memLoad{}, t0, later, false},
 	}
 	for _, tt := range tests {
-		if got := reclaimDue(tt.peak, tt.cur, tt.last, tt.now); got != tt.want {
+		prev := tt.prev
+		if prev == (memLoad{}) {
+			prev = tt.cur // a quiet process
+		}
+		if got := reclaimDue(tt.peak, prev, tt.cur, tt.last, tt.now); got != tt.want {
 			t.Errorf("%s: reclaimDue = %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -40,7 +53,7 @@ func TestReclaimDue(t *testing.T) {
 // interval), and the peak follows the load.
 func TestReclaimerStep(t *testing.T) {
 	now := time.Now()
-	r := newReclaimer(now)
+	r := newReclaimer(now, nil)
 	if r.step(now.Add(time.Second)) {
 		t.Error("reclaimed within reclaimEvery of the start")
 	}

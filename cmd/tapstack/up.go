@@ -217,7 +217,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	reclaimDone := make(chan struct{})
 	go func() {
 		defer close(reclaimDone)
-		runReclaimer(reclaimStop)
+		runReclaimer(reclaimStop, h.TCP().MemoryInUse)
 	}()
 	defer func() {
 		close(reclaimStop)
@@ -239,10 +239,14 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	httpLim := lim
 	httpLim.ReadIdle = false // net/http times its reads
 	srv := newHTTPServer(httpHandler(h, cfg.Status))
+	waiters := newHeaderWaiters("http", cs)
+	srv.ConnState = waiters.connState
+	httpL := newLimitListener(hl, "http", httpLim, cs)
+	httpL.evict = waiters.evictOldest
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
-		srv.Serve(newLimitListener(hl, "http", httpLim, cs))
+		srv.Serve(httpL)
 	}()
 	var servers []*server
 	var udpEcho net.PacketConn
