@@ -12,14 +12,14 @@ import (
 // benchConn returns an established connection whose segments go to a sink,
 // driven by hand from the "peer" side.
 func benchConn(b *testing.B) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr) {
-	return handConn(b, &sinkIP{})
+	return handConn(b, &sinkIP{}, Options{})
 }
 
-// handConn is benchConn with its segments going to ip.
-func handConn(b testing.TB, ip stack.NetworkProtocol) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr) {
+// handConn is benchConn with its segments going to ip and options o.
+func handConn(b testing.TB, ip stack.NetworkProtocol, o Options) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr) {
 	s := stack.New(stack.Options{})
 	s.RegisterNetwork(ip)
-	p, err := Register(s, Options{})
+	p, err := Register(s, o)
 	if err != nil {
 		b.Fatal(err)
 	}

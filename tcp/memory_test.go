@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"runtime"
 	"testing"
@@ -241,27 +240,8 @@ func TestMemoryLimitDropsInOrderData(t *testing.T) {
 // memConn is an established Conn of a stack whose TCP has a memory
 // budget of limit bytes, its segments going to a sink.
 func memConn(t *testing.T, limit int) (*Protocol, *Conn) {
-	s := stack.New(stack.Options{})
-	s.RegisterNetwork(&sinkIP{})
-	p, err := Register(s, Options{MemoryLimit: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nic, _ := s.AddNIC("eth0", nullLink{1500})
-	nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
-	remote, local := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	r, _ := s.FindRoute(remote, local)
-	e := newEndpoint(p, tuple{netip.AddrPortFrom(local, 81), netip.AddrPortFrom(remote, 40000)}, r)
-	now := time.Now()
-	e.mu.Lock()
-	e.c.acceptSyn(now, &segment{seq: 1, flags: FlagSYN, wnd: 65535, opts: SegmentOptions{HasMSS: true, MSS: 1460}})
-	e.c.handleSegment(now, &segment{seq: 2, ack: e.c.iss + 1, flags: FlagACK, wnd: 65535})
-	e.c.out = e.c.out[:0]
-	e.prev = e.c.state
-	e.mu.Unlock()
-	p.addConn(e)
-	t.Cleanup(func() { s.Close() })
-	return p, &Conn{e: e}
+	p, c, _, _, _ := handConn(t, &sinkIP{}, Options{MemoryLimit: limit})
+	return p, c
 }
 
 // waitMemWaiting waits, bounded, until a Write of c waits for memory.

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -284,25 +285,13 @@ func TestLinuxChallengeAckGlobalCapRandomised(t *testing.T) {
 	// The draw is a function of the key: reproducible with the same one
 	// (a seeded simulation), different with another.
 	a, b, other := budgets(1000, key, 10), budgets(1000, key, 10), budgets(1000, [16]byte{'o'}, 10)
-	if !equalInts(a, b) || equalInts(a, other) {
+	if !slices.Equal(a, b) || slices.Equal(a, other) {
 		t.Errorf("budgets %v, again %v, with another key %v", a, b, other)
 	}
 	// Off (the default): no cap at all.
 	if g := newChallengeCap(0, key); g != nil || !g.allow(tB) {
 		t.Errorf("ChallengeAckLimit 0 gives cap %+v", g)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestChallengeAckGlobalCapConcurrent: the lock-free cap hands out exactly

@@ -150,7 +150,7 @@ func (n *payloadIP) WritePacket(_ *stack.Route, _ stack.NetworkParams, p *stack.
 // the peer's next segment arrives.
 func TestPendingSegmentsGoBeforeTheCore(t *testing.T) {
 	ip := &payloadIP{}
-	p, c, _, _, _ := handConn(t, ip)
+	p, c, _, _, _ := handConn(t, ip, Options{})
 	// Keep the sender busy: it waits for the lock of a queued endpoint
 	// the test holds, and what is queued after it waits too.
 	busy := &endpoint{p: p, id: c.e.id} // the same sender as c

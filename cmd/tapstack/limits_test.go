@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -207,24 +208,12 @@ func TestPumpWaitsWithSmallBuffer(t *testing.T) {
 		t.Fatalf("pump: %v", err)
 	}
 	want := []int{smallBuf, smallBuf, bulkBuf, bulkBuf, bulkBuf, smallBuf, smallBuf}
-	if !equalInts(c.sizes, want) {
+	if !slices.Equal(c.sizes, want) {
 		t.Errorf("read buffer sizes %v, want %v", c.sizes, want)
 	}
 	if got != 10+smallBuf+2*bulkBuf+500+3 {
 		t.Errorf("pumped %d bytes", got)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestHTTPServerLimits: the :80 server has header, read and idle timeouts
