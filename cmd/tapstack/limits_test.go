@@ -122,6 +122,10 @@ func TestIdleDeadline(t *testing.T) {
 			defer s.stop()
 			c := pl.dial(t)
 			defer c.Close()
+			// dial returns when Accept has the connection, maybe before the
+			// listener counted it: without this, chargen (which needs no
+			// read below) could see 0 active before its connection began.
+			waitFor(t, "the accept", func() bool { return ll.active.Load() == 1 || cs.Value("svc."+tt.name+".idle_closed") == 1 })
 			if tt.name != "chargen" { // chargen's writes block: it is closed without our read
 				if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 					t.Fatalf("silent client: read %v, want EOF", err)
