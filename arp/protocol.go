@@ -290,8 +290,10 @@ func sourceFor(nic *stack.NIC, target netip.Addr) netip.Addr {
 			return a.Addr()
 		}
 	}
-	if len(addrs) > 0 {
-		return addrs[0].Addr()
+	for _, a := range addrs {
+		if a.Addr().Is4() {
+			return a.Addr()
+		}
 	}
 	return netip.IPv4Unspecified()
 }
@@ -594,7 +596,7 @@ func (p *Protocol) AddressAdded(nic *stack.NIC, addr netip.Prefix) {
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
-	if closed {
+	if closed || !addr.Addr().Is4() {
 		return
 	}
 	p.announce(nic, addr.Addr())

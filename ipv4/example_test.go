@@ -35,7 +35,7 @@ func ExampleRegister() {
 	// Transports now send through the route; ipv4 prepends the header.
 	r, _ := s.FindRoute(netip.MustParseAddr("10.0.0.2"), netip.Addr{})
 	fmt.Printf("EtherType %#04x, IP layer registered: %v, route to ourselves is local: %v\n",
-		ip.EtherType(), s.IP() == stack.IPWriter(ip), r.Local)
+		ip.EtherType(), s.IP(stack.EtherTypeIPv4) == stack.IPWriter(ip), r.Local)
 	// Output: EtherType 0x0800, IP layer registered: true, route to ourselves is local: true
 }
 

@@ -325,7 +325,7 @@ func TestNeverForward(t *testing.T) {
 // answer ARP; the source hears host unreachable on the wire.
 func TestForwardResolutionFailure(t *testing.T) {
 	e := newRouter(t, Options{}, 1500)
-	e.s.SetResolver(failingResolver{fail: farAddr})
+	e.s.SetResolver(stack.EtherTypeIPv4, failingResolver{fail: farAddr})
 	in := ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: farAddr, TTL: 10}, udpish("anyone?"))
 	e.inject(in, ourMAC)
 	// The quote is of the packet as forwarded: TTL already decremented.

@@ -143,7 +143,7 @@ func newEnv(tb testing.TB, opts Options) *env {
 	if e.pr, err = Register(e.s, opts); err != nil {
 		tb.Fatal(err)
 	}
-	e.s.SetResolver(fakeResolver{})
+	e.s.SetResolver(stack.EtherTypeIPv4, fakeResolver{})
 	if err := e.s.RegisterTransport(e.udp); err != nil {
 		tb.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func TestIEEE8021QPriorityTaggedFrameIsUntagged(t *testing.T) {
 			if _, err := ipv4.Register(s, ipv4.Options{}); err != nil {
 				t.Fatal(err)
 			}
-			s.SetResolver(peerResolver{})
+			s.SetResolver(stack.EtherTypeIPv4, peerResolver{})
 			dev := &capDev{}
 			nic, err := s.AddNIC("eth0", link.NewEthernet(dev, ptOurMAC))
 			if err != nil {

@@ -7,14 +7,17 @@ const (
 	EtherTypeIPv4 uint16 = 0x0800
 	EtherTypeARP  uint16 = 0x0806
 	EtherTypeVLAN uint16 = 0x8100
+	EtherTypeIPv6 uint16 = 0x86dd
 	EtherTypeQinQ uint16 = 0x88a8
 )
 
 // IP protocol numbers of the transports the stack knows.
 const (
-	ProtocolICMP uint8 = 1
-	ProtocolTCP  uint8 = 6
-	ProtocolUDP  uint8 = 17
+	ProtocolICMP   uint8 = 1
+	ProtocolIGMP   uint8 = 2
+	ProtocolTCP    uint8 = 6
+	ProtocolUDP    uint8 = 17
+	ProtocolICMPv6 uint8 = 58
 )
 
 // LinkEndpoint is an interface's link layer as a NIC sees it: it frames
@@ -54,7 +57,7 @@ type NetworkDispatcher interface {
 	DeliverNetworkPacket(p *Packet)
 }
 
-// NetworkProtocol handles one EtherType (IPv4, ARP).
+// NetworkProtocol handles one EtherType (IPv4, ARP, IPv6).
 type NetworkProtocol interface {
 	// EtherType is the protocol's number on the link.
 	EtherType() uint16
@@ -63,7 +66,8 @@ type NetworkProtocol interface {
 	HandlePacket(p *Packet)
 }
 
-// LinkResolver maps next-hop network addresses to link addresses (ARP).
+// LinkResolver maps next-hop network addresses to link addresses: ARP for
+// IPv4, Neighbour Discovery for IPv6 (see Stack.SetResolver).
 type LinkResolver interface {
 	// WriteTo sends p (a network packet of the given EtherType) to the link
 	// address of nextHop on nic, resolving it first if needed; while it
@@ -82,27 +86,57 @@ type ResolutionFailureHandler interface {
 	HandleResolutionFailure(nic *NIC, nextHop netip.Addr, p *Packet)
 }
 
-// AddressObserver is implemented by network protocols that act when an
-// address is added to a NIC (a gratuitous ARP, for instance).
+// AddressObserver is implemented by network protocols, and by observers
+// given to Stack.AddObserver, that act when an address is added to a NIC (a
+// gratuitous ARP, joining an IPv6 solicited-node group, for instance).
 type AddressObserver interface {
 	// AddressAdded is called after addr was added to nic.
 	AddressAdded(nic *NIC, addr netip.Prefix)
+}
+
+// AddressRemovalObserver is implemented by observers that act when an
+// address leaves a NIC.
+type AddressRemovalObserver interface {
+	// AddressRemoved is called after addr was removed from nic.
+	AddressRemoved(nic *NIC, addr netip.Prefix)
+}
+
+// GroupObserver is implemented by observers (IGMP, MLD) that report a NIC's
+// multicast group memberships to the routers and snooping bridges of its
+// link.
+type GroupObserver interface {
+	// GroupJoined is called when nic joins group (its first member).
+	GroupJoined(nic *NIC, group netip.Addr)
+	// GroupLeft is called when the last member of group on nic leaves.
+	GroupLeft(nic *NIC, group netip.Addr)
+}
+
+// ICMPv6Handler handles inbound ICMPv6 messages of the types it is
+// registered for with Stack.SetICMPv6Handler (Neighbour Discovery, MLD).
+type ICMPv6Handler interface {
+	// HandleICMPv6 takes ownership of p, whose data starts at the ICMPv6
+	// header. The IPv6 layer has verified the checksum and set p.NIC,
+	// p.Src, p.Dst and p.TTL (the hop limit).
+	HandleICMPv6(p *Packet)
 }
 
 // NetworkParams are the IP header fields a transport chooses per packet.
 type NetworkParams struct {
 	// Protocol is the IP protocol number.
 	Protocol uint8
-	// TTL is the time to live; zero means the default, 64.
+	// TTL is the time to live (IPv6: the hop limit); zero means the
+	// default, 64.
 	TTL uint8
 	// TOS is the type-of-service byte (DSCP and ECN).
 	TOS uint8
-	// DontFragment sets DF.
+	// DontFragment sets DF. IPv6 never fragments in routers; there it
+	// forbids fragmenting at the source too.
 	DontFragment bool
 }
 
 // IPWriter is the send side of the IP layer as transports use it through a
-// Route. ipv4 implements it.
+// Route. ipv4 and ipv6 implement it; a Route picks the one of its
+// RemoteAddr's family.
 type IPWriter interface {
 	// WritePacket prepends an IP header to p (whose data starts at the
 	// transport header) and sends it along r. It takes ownership of p.
@@ -133,7 +167,7 @@ const (
 	ErrorHostUnreachable
 	ErrorProtocolUnreachable
 	ErrorPortUnreachable
-	ErrorFragmentationNeeded
+	ErrorFragmentationNeeded // IPv4 fragmentation needed, IPv6 packet too big
 	ErrorTimeExceeded
 	ErrorParameterProblem
 	ErrorAdministrativelyProhibited

@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 )
 
@@ -13,6 +14,9 @@ type NIC struct {
 	stack *Stack
 	ep    LinkEndpoint
 	addrs atomic.Pointer[[]netip.Prefix]
+
+	groupMu sync.Mutex
+	groups  atomic.Pointer[map[netip.Addr]int] // multicast group -> members
 }
 
 // ID is the interface index, starting at 1.
@@ -38,6 +42,7 @@ func (n *NIC) Addresses() []netip.Prefix { return *n.addrs.Load() }
 
 // HasAddress reports whether a is one of the NIC's addresses.
 func (n *NIC) HasAddress(a netip.Addr) bool {
+	a = a.WithZone("")
 	for _, p := range *n.addrs.Load() {
 		if p.Addr() == a {
 			return true
@@ -53,7 +58,7 @@ func (n *NIC) IsBroadcast(a netip.Addr) bool {
 		return true
 	}
 	for _, p := range *n.addrs.Load() {
-		if p.Bits() < 31 && a == DirectedBroadcast(p) {
+		if p.Addr().Is4() && p.Bits() < 31 && a == DirectedBroadcast(p) {
 			return true
 		}
 	}
@@ -74,11 +79,12 @@ func DirectedBroadcast(p netip.Prefix) netip.Addr {
 // already has is a secondary, as on Linux: it shares the existing route,
 // whose preferred source stays the first address.
 func (n *NIC) AddAddress(p netip.Prefix) error {
-	if !p.IsValid() || !p.Addr().Is4() {
-		return fmt.Errorf("address %v is not an IPv4 prefix like 10.0.0.2/24", p)
+	if !p.IsValid() || p.Addr().Is4In6() {
+		return fmt.Errorf("address %v is not an IP prefix like 10.0.0.2/24 or fd00::2/64", p)
 	}
+	p = netip.PrefixFrom(p.Addr().WithZone(""), p.Bits())
 	a := p.Addr()
-	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return fmt.Errorf("address %v cannot be assigned to an interface", a)
 	}
 	s := n.stack
@@ -104,8 +110,8 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 			return err
 		}
 	}
-	for _, np := range *s.netProto.Load() {
-		if o, ok := np.(AddressObserver); ok {
+	for _, o := range s.observers() {
+		if o, ok := o.(AddressObserver); ok {
 			o.AddressAdded(n, p)
 		}
 	}
@@ -114,6 +120,7 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 
 // RemoveAddress removes an address and its connected route.
 func (n *NIC) RemoveAddress(a netip.Addr) error {
+	a = a.WithZone("")
 	s := n.stack
 	s.mu.Lock()
 	old := *n.addrs.Load()
@@ -138,12 +145,19 @@ func (n *NIC) RemoveAddress(a netip.Addr) error {
 	// The connected route goes with the last address of its subnet; if it
 	// named the removed address as source, the next one takes over.
 	s.RemoveRoute(removed.Masked(), netip.Addr{}, n)
+	var err error
 	for _, q := range next {
 		if q.Masked() == removed.Masked() {
-			return s.AddRoute(RouteEntry{Dst: q.Masked(), NIC: n, Src: q.Addr()})
+			err = s.AddRoute(RouteEntry{Dst: q.Masked(), NIC: n, Src: q.Addr()})
+			break
 		}
 	}
-	return nil
+	for _, o := range s.observers() {
+		if o, ok := o.(AddressRemovalObserver); ok {
+			o.AddressRemoved(n, removed)
+		}
+	}
+	return err
 }
 
 // DeliverNetworkPacket hands an inbound packet to the network protocol of
@@ -168,13 +182,12 @@ func (n *NIC) WritePacket(nextHop netip.Addr, etherType uint16, p *Packet) error
 		return n.ep.WritePacket(BroadcastMAC, etherType, p)
 	}
 	if nextHop.IsMulticast() {
-		b := nextHop.As4()
-		return n.ep.WritePacket(MAC{0x01, 0x00, 0x5e, b[1] & 0x7f, b[2], b[3]}, etherType, p)
+		return n.ep.WritePacket(MulticastMAC(nextHop), etherType, p)
 	}
-	r := n.stack.resolver.Load()
+	r := n.stack.resolver[family(nextHop)].Load()
 	if r == nil {
 		p.Release()
-		return fmt.Errorf("stack: no link resolver registered (register arp): %w", ErrHostUnreachable)
+		return fmt.Errorf("stack: no link resolver registered for %v (register arp or ndp): %w", nextHop, ErrHostUnreachable)
 	}
 	return r.r.WriteTo(n, nextHop, etherType, p)
 }

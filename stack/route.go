@@ -47,10 +47,20 @@ func (s *Stack) Routes() []RouteEntry {
 // AddRoute adds a route. A gateway route without a NIC takes the NIC of the
 // connected route that reaches the gateway.
 func (s *Stack) AddRoute(e RouteEntry) error {
-	if !e.Dst.IsValid() || !e.Dst.Addr().Is4() {
-		return fmt.Errorf("route destination %v is not an IPv4 prefix", e.Dst)
+	if !e.Dst.IsValid() || e.Dst.Addr().Is4In6() {
+		return fmt.Errorf("route destination %v is not an IP prefix", e.Dst)
 	}
 	e.Dst = e.Dst.Masked()
+	if e.Gateway.IsValid() && e.Gateway.Is4() != e.Dst.Addr().Is4() {
+		return fmt.Errorf("route %v: gateway %v is not of the destination's family", e.Dst, e.Gateway)
+	}
+	if e.Gateway.Zone() != "" && e.NIC == nil {
+		e.NIC = s.NIC(e.Gateway.Zone())
+		if e.NIC == nil {
+			return fmt.Errorf("route %v: no interface named %q", e.Dst, e.Gateway.Zone())
+		}
+	}
+	e.Gateway = e.Gateway.WithZone("")
 	if e.Gateway.IsValid() && e.NIC == nil {
 		r, err := s.lookup(e.Gateway)
 		if err != nil || r.Gateway.IsValid() {
@@ -140,7 +150,7 @@ func (r *Route) MTU() int {
 // WritePacket sends p (data starting at the transport header) along the
 // route through the stack's IP layer. It takes ownership of p.
 func (r *Route) WritePacket(params NetworkParams, p *Packet) error {
-	w := r.stack.ip.Load()
+	w := r.stack.ip[family(r.RemoteAddr)].Load()
 	if w == nil {
 		p.Release()
 		return ErrNoProtocol
@@ -153,8 +163,11 @@ func (r *Route) WritePacket(params NetworkParams, p *Packet) error {
 // the outgoing interface (the route's preferred source, else an address on
 // the same subnet as the next hop, else the interface's first address).
 func (s *Stack) FindRoute(dst, src netip.Addr) (Route, error) {
-	if !dst.Is4() {
-		return Route{}, fmt.Errorf("destination %v is not IPv4: %w", dst, ErrNoRoute)
+	if !dst.IsValid() || dst.Is4In6() {
+		return Route{}, fmt.Errorf("destination %v is not an IPv4 or IPv6 address: %w", dst, ErrNoRoute)
+	}
+	if dst.Is6() {
+		return s.findRoute6(dst, src)
 	}
 	if src.IsValid() && !src.IsUnspecified() {
 		if s.localNIC(src) == nil {
@@ -177,8 +190,8 @@ func (s *Stack) FindRoute(dst, src netip.Addr) (Route, error) {
 		n := nics[0]
 		if src.IsValid() {
 			n = s.localNIC(src)
-		} else if a := n.Addresses(); len(a) > 0 {
-			src = a[0].Addr()
+		} else if a, ok := n.firstAddress(true); ok {
+			src = a
 		} else {
 			src = netip.IPv4Unspecified()
 		}
@@ -189,7 +202,7 @@ func (s *Stack) FindRoute(dst, src netip.Addr) (Route, error) {
 		return Route{}, fmt.Errorf("%v: %w", dst, ErrNoRoute)
 	}
 	r := Route{NIC: e.NIC, RemoteAddr: dst, NextHop: dst, stack: s}
-	if e.Gateway.IsValid() {
+	if e.Gateway.IsValid() && !dst.IsMulticast() {
 		r.NextHop = e.Gateway
 	}
 	r.Broadcast = e.NIC.IsBroadcast(dst)
@@ -207,10 +220,11 @@ func (s *Stack) FindRoute(dst, src netip.Addr) (Route, error) {
 			}
 		}
 		if !r.LocalAddr.IsValid() {
-			if len(addrs) == 0 {
-				return Route{}, fmt.Errorf("interface %s has no address: %w", e.NIC.name, ErrAddressNotLocal)
+			a, ok := e.NIC.firstAddress(true)
+			if !ok {
+				return Route{}, fmt.Errorf("interface %s has no IPv4 address: %w", e.NIC.name, ErrAddressNotLocal)
 			}
-			r.LocalAddr = addrs[0].Addr()
+			r.LocalAddr = a
 		}
 	}
 	return r, nil

@@ -32,8 +32,10 @@ type Stack struct {
 	nics     atomic.Pointer[[]*NIC]
 	netProto atomic.Pointer[[]NetworkProtocol]
 	trans    [256]atomic.Pointer[transportSlot]
-	resolver atomic.Pointer[resolverSlot]
-	ip       atomic.Pointer[ipSlot]
+	resolver [2]atomic.Pointer[resolverSlot] // by family: IPv4, IPv6
+	ip       [2]atomic.Pointer[ipSlot]       // by family: IPv4, IPv6
+	icmpv6   [256]atomic.Pointer[icmpv6Slot]
+	observe  atomic.Pointer[[]any]
 	routes   atomic.Pointer[routeTable]
 	closed   bool
 
@@ -44,6 +46,23 @@ type Stack struct {
 type transportSlot struct{ p TransportProtocol }
 type resolverSlot struct{ r LinkResolver }
 type ipSlot struct{ w IPWriter }
+type icmpv6Slot struct{ h ICMPv6Handler }
+
+// family is the index of an address's family in per-family tables.
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return 0
+	}
+	return 1
+}
+
+// familyOf is the index of an IP EtherType's family.
+func familyOf(etherType uint16) int {
+	if etherType == EtherTypeIPv6 {
+		return 1
+	}
+	return 0
+}
 
 // New returns an empty stack.
 func New(opts Options) *Stack {
@@ -66,8 +85,9 @@ func (s *Stack) Clock() Clock { return s.clock }
 func (s *Stack) Counters() *Counters { return &s.counters }
 
 // RegisterNetwork adds a network protocol. A protocol that implements
-// IPWriter becomes the IP layer transports send through; one that
-// implements LinkResolver becomes the resolver NICs use.
+// IPWriter becomes the IP layer transports send through for its family
+// (EtherTypeIPv4 or EtherTypeIPv6); one that implements LinkResolver (ARP)
+// becomes the resolver NICs use for IPv4 next hops.
 func (s *Stack) RegisterNetwork(p NetworkProtocol) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -80,10 +100,51 @@ func (s *Stack) RegisterNetwork(p NetworkProtocol) error {
 	next := append(append([]NetworkProtocol(nil), old...), p)
 	s.netProto.Store(&next)
 	if w, ok := p.(IPWriter); ok {
-		s.ip.Store(&ipSlot{w})
+		s.ip[familyOf(p.EtherType())].Store(&ipSlot{w})
 	}
 	if r, ok := p.(LinkResolver); ok {
-		s.resolver.Store(&resolverSlot{r})
+		s.resolver[0].Store(&resolverSlot{r})
+	}
+	return nil
+}
+
+// AddObserver registers o for the notifications whose interfaces it
+// implements: AddressObserver, AddressRemovalObserver, GroupObserver.
+// Network protocols are notified without registering.
+func (s *Stack) AddObserver(o any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var old []any
+	if p := s.observe.Load(); p != nil {
+		old = *p
+	}
+	next := append(append([]any(nil), old...), o)
+	s.observe.Store(&next)
+}
+
+// observers returns the registered network protocols and observers.
+func (s *Stack) observers() []any {
+	var out []any
+	for _, p := range *s.netProto.Load() {
+		out = append(out, p)
+	}
+	if p := s.observe.Load(); p != nil {
+		out = append(out, *p...)
+	}
+	return out
+}
+
+// SetICMPv6Handler makes h the handler of inbound ICMPv6 messages of type
+// typ (Neighbour Discovery registers 133 to 137, MLD 130 and 143). The IPv6
+// layer keeps echo and errors for itself.
+func (s *Stack) SetICMPv6Handler(typ uint8, h ICMPv6Handler) {
+	s.icmpv6[typ].Store(&icmpv6Slot{h})
+}
+
+// ICMPv6Handler returns the handler registered for ICMPv6 type typ, or nil.
+func (s *Stack) ICMPv6Handler(typ uint8) ICMPv6Handler {
+	if h := s.icmpv6[typ].Load(); h != nil {
+		return h.h
 	}
 	return nil
 }
@@ -116,13 +177,17 @@ func (s *Stack) Transport(number uint8) TransportProtocol {
 	return nil
 }
 
-// SetResolver replaces the link resolver NICs use for unicast next hops.
-func (s *Stack) SetResolver(r LinkResolver) { s.resolver.Store(&resolverSlot{r}) }
+// SetResolver replaces the link resolver NICs use for unicast next hops of
+// the family of etherType (EtherTypeIPv4: ARP; EtherTypeIPv6: Neighbour
+// Discovery).
+func (s *Stack) SetResolver(etherType uint16, r LinkResolver) {
+	s.resolver[familyOf(etherType)].Store(&resolverSlot{r})
+}
 
-// IP returns the IP layer transports send through, or nil if none is
-// registered.
-func (s *Stack) IP() IPWriter {
-	if w := s.ip.Load(); w != nil {
+// IP returns the IP layer transports send through for the family of
+// etherType (EtherTypeIPv4 or EtherTypeIPv6), or nil if none is registered.
+func (s *Stack) IP(etherType uint16) IPWriter {
+	if w := s.ip[familyOf(etherType)].Load(); w != nil {
 		return w.w
 	}
 	return nil

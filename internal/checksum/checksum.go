@@ -64,9 +64,19 @@ func Combine(a, b uint16) uint16 {
 	return uint16(s + s>>16)
 }
 
-// PseudoHeader returns the sum of the IPv4 pseudo-header: source,
-// destination, protocol and transport length.
+// PseudoHeader returns the sum of the pseudo-header of src and dst: for
+// IPv4 (RFC 793) source, destination, protocol and transport length; for
+// IPv6 (RFC 8200 8.1) the 16-byte addresses, the upper-layer length and the
+// next header.
 func PseudoHeader(src, dst netip.Addr, protocol uint8, length uint16) uint16 {
+	if src.Is6() || dst.Is6() {
+		s, d := src.As16(), dst.As16()
+		var acc uint64
+		for i := 0; i < 16; i += 2 {
+			acc += uint64(binary.BigEndian.Uint16(s[i:])) + uint64(binary.BigEndian.Uint16(d[i:]))
+		}
+		return fold(acc + uint64(protocol) + uint64(length))
+	}
 	s, d := src.As4(), dst.As4()
 	acc := uint64(binary.BigEndian.Uint16(s[0:])) + uint64(binary.BigEndian.Uint16(s[2:])) +
 		uint64(binary.BigEndian.Uint16(d[0:])) + uint64(binary.BigEndian.Uint16(d[2:])) +

@@ -98,3 +98,17 @@ func BenchmarkSum64K(b *testing.B) {
 		Sum(buf, 0)
 	}
 }
+
+// RFC 8200 8.1: the IPv6 pseudo-header is both 16-byte addresses, the
+// 32-bit upper-layer length and the next header; summed as 16-bit words.
+func TestPseudoHeaderIPv6(t *testing.T) {
+	src, dst := netip.MustParseAddr("fe80::1"), netip.MustParseAddr("ff02::1:ff00:2")
+	var b []byte
+	s, d := src.As16(), dst.As16()
+	b = append(b, s[:]...)
+	b = append(b, d[:]...)
+	b = append(b, 0, 0, 0x01, 0x00, 0, 0, 0, 58)
+	if got, want := PseudoHeader(src, dst, 58, 256), Sum(b, 0); got != want {
+		t.Fatalf("PseudoHeader = %#04x, want %#04x", got, want)
+	}
+}
