@@ -84,7 +84,7 @@ func TestRuntimeErrors(t *testing.T) {
 				ns := netnstest.New(t)
 				var dev *tap.Device
 				if err := ns.Run(func() (err error) {
-					dev, err = tap.Open(tap.Config{Name: "tap0"})
+					dev, err = tap.Open(tap.Config{Name: "tap0", NoOffload: true})
 					return err
 				}); err != nil {
 					t.Fatalf("holding tap0: %v", err)

@@ -75,7 +75,7 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 	want := !cfg.NoOffload && cfg.Faults == nil
 	offloaded := 0
 	for _, t := range cfg.Taps {
-		dev, err := tap.Open(tap.Config{Name: t.Name, MTU: t.MTU, Bridge: t.Bridge, Offload: want})
+		dev, err := tap.Open(tap.Config{Name: t.Name, MTU: t.MTU, Bridge: t.Bridge, NoOffload: !want})
 		if err != nil {
 			return nil, nil, nil, "", explainOpenError(t.Name, err)
 		}

@@ -125,7 +125,7 @@ func TestHostDHCPResolverHTTP(t *testing.T) {
 	startDnsmasq(t, ns)
 	var dev *tap.Device
 	if err := ns.Run(func() (err error) {
-		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0", Offload: true})
+		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0"})
 		return err
 	}); err != nil {
 		t.Fatal(err)

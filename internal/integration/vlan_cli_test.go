@@ -21,7 +21,7 @@ func trunkHost(t *testing.T, ns *netnstest.NS, name string, mac stack.MAC, vlans
 	t.Helper()
 	var dev *tap.Device
 	if err := ns.Run(func() (err error) {
-		dev, err = tap.Open(tap.Config{Name: name, Bridge: "br0"})
+		dev, err = tap.Open(tap.Config{Name: name, Bridge: "br0", NoOffload: true})
 		return err
 	}); err != nil {
 		t.Fatal(err)
