@@ -315,11 +315,11 @@ func newFzHost(tb testing.TB) *fzHost {
 		tb.Fatalf("host.New: %v", err)
 	}
 	fh.h = h
-	if _, err := h.Listen(":80"); err != nil {
+	if _, err := h.Listen("tcp", ":80"); err != nil {
 		h.Close()
 		tb.Fatalf("Listen: %v", err)
 	}
-	if _, err := h.ListenPacket(":7"); err != nil {
+	if _, err := h.ListenPacket("udp", ":7"); err != nil {
 		h.Close()
 		tb.Fatalf("ListenPacket: %v", err)
 	}

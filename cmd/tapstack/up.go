@@ -232,7 +232,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	if lim.Idle == 0 {
 		lim.Idle = defaultIdle
 	}
-	hl, err := h.Listen(":80")
+	hl, err := h.Listen("tcp", ":80")
 	if err != nil {
 		return fmt.Errorf("listen on :80: %w", err)
 	}
@@ -264,7 +264,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	}
 	serving := []string{"http:80"}
 	for _, svc := range services {
-		l, err := h.Listen(fmt.Sprintf(":%d", svc.port))
+		l, err := h.Listen("tcp", fmt.Sprintf(":%d", svc.port))
 		if err != nil {
 			stopAll()
 			return fmt.Errorf("listen on :%d (%s): %w", svc.port, svc.name, err)
@@ -275,7 +275,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		serving = append(serving, fmt.Sprintf("%s:%d", svc.name, svc.port))
 	}
 
-	if udpEcho, err = h.ListenPacket(":7"); err != nil {
+	if udpEcho, err = h.ListenPacket("udp", ":7"); err != nil {
 		stopAll()
 		return fmt.Errorf("listen on udp :7 (echo): %w", err)
 	}

@@ -161,7 +161,7 @@ func TestHostDHCPResolverHTTP(t *testing.T) {
 	if want := "hello " + l.Addr.Addr().String() + ":"; !strings.HasPrefix(string(body), want) || !strings.Contains(string(body), "this is web.test:8080") {
 		t.Errorf("body %q, want %q... web.test:8080", body, want)
 	}
-	if _, err := h.Dial(ctx, "nope.test:80"); err == nil || !strings.Contains(err.Error(), "no such host") {
+	if _, err := h.DialContext(ctx, "tcp", "nope.test:80"); err == nil || !strings.Contains(err.Error(), "no such host") {
 		t.Errorf("Dial nope.test: %v, want no such host", err)
 	}
 }

@@ -109,7 +109,7 @@ func TestTCPECNWithLinux(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := h.Dial(ctx, bridgeAddr+":7007")
+	c, err := h.DialContext(ctx, "tcp", bridgeAddr+":7007")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestTCPECNWithLinux(t *testing.T) {
 	echoCheck(t, c)
 	c.Close()
 
-	l, err := h.Listen(":7008")
+	l, err := h.Listen("tcp", ":7008")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestTCPTSODownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	l, err := h.Listen(":5001")
+	l, err := h.Listen("tcp", ":5001")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func TestVLANTrunkCommand(t *testing.T) {
 	echo := func(h *host.Host, addr string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, err := h.Dial(ctx, addr)
+		c, err := h.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err
 		}

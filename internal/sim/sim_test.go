@@ -256,7 +256,7 @@ func run(t *testing.T, sc *scenario) (res result) {
 		if !c.aDials {
 			dialer, acceptor, dst = w.b, w.a, w.aAddr
 		}
-		l, err := acceptor.Listen(":" + strconv.Itoa(int(c.port)))
+		l, err := acceptor.Listen("tcp", ":" + strconv.Itoa(int(c.port)))
 		if err != nil {
 			t.Fatalf("conn %d: listen: %v", i, err)
 		}
@@ -285,7 +285,7 @@ func run(t *testing.T, sc *scenario) (res result) {
 			var conn net.Conn
 			var err error
 			for try := 0; ; try++ {
-				conn, err = dialer.Dial(context.Background(), netip.AddrPortFrom(dst, c.port).String())
+				conn, err = dialer.DialContext(context.Background(), "tcp", netip.AddrPortFrom(dst, c.port).String())
 				retry := errors.Is(err, syscall.EHOSTUNREACH) && try < 10
 				// A corrupted ARP reply (ARP has no checksum; a real
 				// link's CRC would drop it) can point the cache at a
@@ -584,7 +584,7 @@ func readStream(conn net.Conn, key [32]byte, n, rmax int, sizes *rand.Rand, toEO
 // integrity of what arrives is asserted, on both ends). It returns how
 // many were sent and how many distinct ones came back.
 func udpExchange(w *world, sc *scenario) (sent, echoed int, err error) {
-	srv, err := w.b.ListenPacket(":7")
+	srv, err := w.b.ListenPacket("udp", ":7")
 	if err != nil {
 		return 0, 0, err
 	}
