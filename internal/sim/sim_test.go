@@ -256,7 +256,7 @@ func run(t *testing.T, sc *scenario) (res result) {
 		if !c.aDials {
 			dialer, acceptor, dst = w.b, w.a, w.aAddr
 		}
-		l, err := acceptor.Listen("tcp", ":" + strconv.Itoa(int(c.port)))
+		l, err := acceptor.Listen("tcp", ":"+strconv.Itoa(int(c.port)))
 		if err != nil {
 			t.Fatalf("conn %d: listen: %v", i, err)
 		}
