@@ -149,7 +149,7 @@ func TestBinaryUsageErrors(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
 			t.Errorf("%q: got %v, want exit status %d", args, err, exitUsage)
 		}
-		oneLine(t, stderr.String(), "see tapstack help")
+		oneLine(t, stderr.String(), "see tapstack ")
 		if stdout.Len() != 0 {
 			t.Errorf("%q: stdout not empty: %q", args, stdout.String())
 		}
