@@ -39,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 	case "up":
 		var cfg upConfig
 		if cfg, err = parseUp(args[1:]); err == nil {
-			return fail(stderr, up(cfg, stdout, signals))
+			return fail(stderr, up(cfg, stdout, stderr, signals))
 		}
 	case "route", "arp", "status", "resolve":
 		f := map[string]func([]string, io.Writer) error{"route": runRoute, "arp": runARP, "status": runStatus, "resolve": runResolve}[cmd]

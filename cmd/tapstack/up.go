@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapstack/tapstack/arp"
@@ -148,8 +149,9 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 }
 
 // up runs the host until a value arrives on signals (nil: forever). It
-// prints one line to stdout when the host is up and one when it stopped.
-func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
+// prints one line to stdout when the host is up and one when it stopped;
+// with --dhcp, one line per DHCP step to stderr until the first lease.
+func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error {
 	ifcs, macs, closers, offload, err := openTaps(cfg)
 	if err != nil {
 		return err
@@ -167,6 +169,10 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		ARP:             dadOptions(arp.Options{}),
 		DNS:             cfg.DNS,
 		DHCP:            dhcp.Options{Hostname: cfg.Hostname, RenewAfter: cfg.DHCPRenew},
+	}
+	var leased atomic.Bool // the first lease is bound: progress is quiet
+	if n := cfg.dhcpNIC(); n != nil {
+		hc.DHCP.OnProgress = dhcpProgress(cfg, n, stderr, &leased)
 	}
 	hc.IPv4.Forwarding = cfg.Forward
 	h, err := host.New(hc)
@@ -192,6 +198,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	if n := cfg.dhcpNIC(); n != nil {
 		var sig os.Signal
 		lease, sig, err = waitLease(cfg, n, h, signals)
+		leased.Store(true)
 		if sig != nil { // stopped while waiting
 			if err := h.Close(); err != nil {
 				return fmt.Errorf("shutting down: %w", err)
@@ -393,5 +400,27 @@ func waitLease(cfg upConfig, n *nicConfig, h *host.Host, signals <-chan os.Signa
 		cancel()
 		<-res
 		return l, sig, nil
+	}
+}
+
+// dhcpProgress prints each step of the DHCP exchange of n to w, one line
+// each, until quiet is set: what up is doing while it waits for a lease.
+func dhcpProgress(cfg upConfig, n *nicConfig, w io.Writer, quiet *atomic.Bool) func(dhcp.Progress) {
+	where := n.Name()
+	if t := cfg.tap(n.Tap); t != nil && t.Bridge != "" {
+		where += " (bridge " + t.Bridge + ")"
+	}
+	return func(p dhcp.Progress) {
+		if quiet.Load() {
+			return
+		}
+		line := p.String()
+		switch {
+		case p.Sent && p.Type == dhcp.Discover:
+			line += " on " + where
+		case !p.Sent && p.Type == dhcp.Ack: // the host probes every offered address (RFC 5227)
+			line += "; checking that no one else uses it (ARP probe)"
+		}
+		fmt.Fprintln(w, "tapstack: dhcp: "+line)
 	}
 }
