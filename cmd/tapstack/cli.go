@@ -107,9 +107,10 @@ Flags of up:
                   60s between kept-alive requests, 8 KiB of header
   --memory-limit SIZE
                   soft limit of the Go runtime's memory, e.g. 512MiB (default none):
-                  near it the garbage collector works harder. Independently, after a
-                  load drops (connections end), up returns the freed memory to the
-                  kernel, at most every 20s
+                  near it the garbage collector works harder. While TCP buffers are
+                  under memory pressure up lowers it to its size at start + the TCP
+                  budget (32 MiB) + 12 MiB. After a load drops (connections end), up
+                  returns the freed memory to the kernel, at most every 10s
 UDP echo does not answer datagrams from source ports below 1024 (other services,
 e.g. another echo: the echo loop) nor sent to a broadcast or multicast address
 (fraggle); they are counted in svc.udp_echo.*.
