@@ -41,6 +41,9 @@ const (
 	// services' cap (--max-conns 256) runs 256 to 512 of them, so the
 	// threshold is a quarter of that.
 	reclaimGoroutineDrop = 64
+	// reclaimSettle: goroutines falling by this many between two samples
+	// are connections still ending.
+	reclaimSettle = 8
 )
 
 // memLoad is one sample of the process's load.
@@ -75,15 +78,21 @@ type memLoad struct {
 // connections, 52 MiB of garbage waited and no collection ran for
 // minutes), the goroutines fell by reclaimGoroutineDrop to at most half
 // their peak (connections ended; their garbage is not collected yet), or
-// reclaimFree bytes of free heap wait to be returned.
+// reclaimFree bytes of free heap wait to be returned. A fall counts only
+// once it has settled (the TCP buffers fell less than reclaimQuiet and the
+// goroutines by fewer than reclaimSettle since prev): a reclaim while
+// connections are still ending finds their state live (after 1,000
+// chargen clients left, one such reclaim left RSS 13.1 MiB over baseline).
 func reclaimDue(peak, prev, cur memLoad, last, now time.Time) bool {
 	if now.Sub(last) < reclaimEvery {
 		return false
 	}
-	return peak.Heap >= cur.Heap+reclaimHeapDrop ||
+	settled := cur.Buffers+reclaimQuiet >= prev.Buffers && cur.Goroutines+reclaimSettle >= prev.Goroutines
+	fell := peak.Heap >= cur.Heap+reclaimHeapDrop ||
 		peak.Buffers >= cur.Buffers+reclaimHeapDrop ||
+		(peak.Goroutines >= cur.Goroutines+reclaimGoroutineDrop && cur.Goroutines <= peak.Goroutines/2)
+	return (fell && settled) ||
 		(cur.Heap >= cur.Base+reclaimHeapDrop && cur.Heap <= prev.Heap+reclaimQuiet) ||
-		(peak.Goroutines >= cur.Goroutines+reclaimGoroutineDrop && cur.Goroutines <= peak.Goroutines/2) ||
 		cur.Free >= reclaimFree
 }
 

@@ -29,6 +29,8 @@ func TestReclaimDue(t *testing.T) {
 		{"a few connections ended", memLoad{Goroutines: 300}, memLoad{Goroutines: 200}, memLoad{}, t0, later, false},
 		{"the 200 header-line connections of :80 ended", memLoad{Heap: 60 * MiB, Goroutines: 220}, memLoad{Heap: 60 * MiB, Goroutines: 20}, memLoad{}, t0, later, true},
 		{"TCP buffers of ended connections freed, heap not collected yet", memLoad{Heap: 70 * MiB, Buffers: 40 * MiB}, memLoad{Heap: 70 * MiB, Buffers: 1 * MiB}, memLoad{}, t0, later, true},
+		{"TCP buffers still falling", memLoad{Heap: 70 * MiB, Buffers: 40 * MiB}, memLoad{Heap: 70 * MiB, Buffers: 1 * MiB, Base: 70 * MiB}, memLoad{Heap: 70 * MiB, Buffers: 20 * MiB}, t0, later, false},
+		{"connections still ending", memLoad{Heap: 60 * MiB, Goroutines: 220}, memLoad{Heap: 60 * MiB, Goroutines: 20, Base: 60 * MiB}, memLoad{Heap: 60 * MiB, Goroutines: 120}, t0, later, false},
 		{"TCP buffers fell a little", memLoad{Buffers: 40 * MiB}, memLoad{Buffers: 40*MiB - reclaimHeapDrop + 1}, memLoad{}, t0, later, false},
 		{"44 MiB uncollected after a load that came and went between samples", memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{}, t0, later, true},
 		{"44 MiB uncollected while the process allocates", memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{Heap: 50 * MiB}, t0, later, false},
