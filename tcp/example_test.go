@@ -54,3 +54,40 @@ func ExampleDial() {
 	fmt.Println(errors.Is(err, syscall.ECONNREFUSED))
 	// Output: true
 }
+
+func ExampleProtocol_OnMemoryPressure() {
+	// A budget of 64 KiB, under pressure from 32 KiB.
+	tn := newTestNet(&testing.T{}, Options{MemoryLimit: 64 << 10, MemoryPressure: 32 << 10}, linkFaults{}, linkFaults{})
+	defer tn.close()
+	changes := make(chan bool, 8)
+	tn.pa.OnMemoryPressure(func(under bool) {
+		changes <- under // never block in the hook
+	})
+
+	ln, err := Listen(tn.b, netip.MustParseAddrPort("0.0.0.0:9"))
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			<-done // accepts and never reads
+			c.Close()
+		}
+	}()
+	c, err := Dial(context.Background(), tn.a, netip.MustParseAddrPort("10.0.0.2:9"))
+	if err != nil {
+		panic(err)
+	}
+	go c.Write(make([]byte, 1<<20)) // fills the send buffer
+	fmt.Println("under pressure:", <-changes)
+	c.SetLinger(0)
+	c.Close() // a reset frees the send buffer at once
+	fmt.Println("under pressure:", <-changes)
+	// Output:
+	// under pressure: true
+	// under pressure: false
+}

@@ -32,10 +32,12 @@ import (
 // (RFC 9293 3.8.6.2.2): the budget makes new windows smaller instead.
 
 const (
-	// DefaultMemoryLimit is the default Options.MemoryLimit: 40 MiB, so
-	// that with the connections' minimums a host stays within 64 MiB of
-	// TCP buffers however many peers fill their windows.
-	DefaultMemoryLimit = 40 << 20
+	// DefaultMemoryLimit is the default Options.MemoryLimit: 32 MiB, so
+	// that with the connections' minimums, their own state and the
+	// garbage between two collections a host stays well within 64 MiB
+	// however many peers fill their windows (with 40 MiB, 300 one-megabyte
+	// header lines peaked at 58.5 MiB over baseline, issue 13).
+	DefaultMemoryLimit = 32 << 20
 	// memMinimum is what each direction of a connection may always hold.
 	memMinimum = minRingBuf
 )
@@ -57,6 +59,9 @@ type memBudget struct {
 	// the budget full whether memory was freed since it tried (memWait).
 	state    atomic.Uint64
 	pressure atomic.Bool
+	// onPressure is called when pressure begins (true) and ends (false);
+	// see Protocol.OnMemoryPressure.
+	onPressure atomic.Pointer[func(bool)]
 
 	pressureEntered, rxDropped, txWaits, oooDropped, oooPruned *stack.Counter
 
@@ -129,8 +134,8 @@ func (m *memBudget) add(delta int) {
 		return
 	}
 	u := int64(m.state.Add(freedOne-uint64(-delta)) & usedMask)
-	if u < m.low && m.pressure.Load() {
-		m.pressure.Store(false)
+	if u < m.low && m.pressure.Load() && m.pressure.CompareAndSwap(true, false) {
+		m.notify(false)
 	}
 	if m.nwait.Load() > 0 {
 		m.wake()
@@ -140,7 +145,35 @@ func (m *memBudget) add(delta int) {
 func (m *memBudget) notePressure(u int64) {
 	if u >= m.high && !m.pressure.Load() && m.pressure.CompareAndSwap(false, true) {
 		m.pressureEntered.Inc()
+		m.notify(true)
 	}
+}
+
+// notify calls the pressure hook, if any.
+func (m *memBudget) notify(under bool) {
+	if f := m.onPressure.Load(); f != nil {
+		(*f)(under)
+	}
+}
+
+// OnMemoryPressure has f called each time the TCP memory budget enters
+// pressure (true: use reached Options.MemoryPressure, windows stop
+// growing) and each time it leaves it (false: use fell below half the
+// limit); nil removes the hook. f runs on the goroutine that charged or
+// released the memory, possibly the packet path with a connection's lock
+// held: it must return at once and must not call into the Protocol
+// (hand the news to a goroutine of its own). Calls for successive changes
+// may overlap; Memory().UnderPressure says what holds now.
+//
+// A program uses it to hold its own memory tighter while the stack's
+// buffers are tight: `tapstack up` lowers the Go runtime's soft memory
+// limit, so garbage does not double a heap that TCP buffers fill.
+func (p *Protocol) OnMemoryPressure(f func(underPressure bool)) {
+	if f == nil {
+		p.cfg.mem.onPressure.Store(nil)
+		return
+	}
+	p.cfg.mem.onPressure.Store(&f)
 }
 
 // inUse is the bytes charged now.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -367,5 +368,32 @@ func TestActiveOpenWindowNotFromTheSYN(t *testing.T) {
 	out := takeOut(c)
 	if len(out) == 0 || int(out[0].wnd)<<c.rcvShift > c.rcv.free() {
 		t.Fatalf("ACK of the SYN-ACK %+v: window beyond the %d-byte buffer", out, c.rcv.free())
+	}
+}
+
+// TestMemoryPressureHookOnEnterAndLeave: the OnMemoryPressure hook hears
+// each change of tcp_mem's pressure state once (entering at
+// MemoryPressure, leaving below half the limit), not each charge.
+func TestMemoryPressureHookOnEnterAndLeave(t *testing.T) {
+	cfg := memConfig(1<<20, 512<<10)
+	m := cfg.mem
+	var got []bool
+	f := func(under bool) { got = append(got, under) }
+	m.onPressure.Store(&f)
+	for _, step := range []int{
+		256 << 10, 256 << 10, // reaches the pressure mark: enter
+		64 << 10,   // still under pressure
+		-200 << 10, // 376 KiB: above half the limit, still under
+		-200 << 10, // 176 KiB: below half: leave
+		-100 << 10,
+		600 << 10, // enter again
+	} {
+		m.add(step)
+	}
+	if want := []bool{true, false, true}; !slices.Equal(got, want) {
+		t.Fatalf("hook calls %v, want %v", got, want)
+	}
+	if m.pressureEntered.Load() != 2 {
+		t.Fatalf("pressure_entered %d, want 2", m.pressureEntered.Load())
 	}
 }

@@ -110,7 +110,7 @@ type Options struct {
 	RequestECN, DisableECN bool
 	// MemoryLimit bounds the memory of all connections' send, receive and
 	// out-of-order buffers together, in allocated bytes (Linux tcp_mem[2]);
-	// default 40 MiB (DefaultMemoryLimit); negative: no limit. At the
+	// default 32 MiB (DefaultMemoryLimit); negative: no limit. At the
 	// limit Write waits until memory is freed, in-order data beyond the
 	// buffers connections have is dropped (the peer retransmits; counter
 	// tcp.mem.rx_dropped_nomem) after their out-of-order data, and windows

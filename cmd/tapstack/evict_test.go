@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,14 +104,18 @@ func TestCapKeepsServingConnections(t *testing.T) {
 		}
 	}
 	waitState(t, states, http.StateActive, 2)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := bufio.NewReader(c).ReadByte(); err == nil {
-		t.Error("a connection over a cap of serving connections was answered")
+	// The reset of the connection over the cap may already reach the
+	// client in Dial (as "connection reset by peer", on a loaded machine).
+	if c, err := net.Dial("tcp", addr); err != nil {
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatal(err)
+		}
+	} else {
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := bufio.NewReader(c).ReadByte(); err == nil {
+			t.Error("a connection over a cap of serving connections was answered")
+		}
 	}
 	if n := l.overLimit.Load(); n != 1 {
 		t.Errorf("over_limit = %d, want 1", n)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
+
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // Giving memory back after load. Go returns freed heap to the kernel only
@@ -20,8 +23,8 @@ import (
 // most once per reclaimEvery.
 
 const (
-	reclaimSample = 5 * time.Second
-	reclaimEvery  = 20 * time.Second
+	reclaimSample = 2 * time.Second
+	reclaimEvery  = 10 * time.Second
 	// reclaimHeapDrop is how far the live heap must fall below its peak:
 	// a quarter of the attack budget (64 MiB over baseline), so what an
 	// ended attack leaves is returned while it still matters. With 32 MiB
@@ -38,6 +41,9 @@ const (
 	// services' cap (--max-conns 256) runs 256 to 512 of them, so the
 	// threshold is a quarter of that.
 	reclaimGoroutineDrop = 64
+	// reclaimSettle: goroutines falling by this many between two samples
+	// are connections still ending.
+	reclaimSettle = 8
 )
 
 // memLoad is one sample of the process's load.
@@ -72,15 +78,21 @@ type memLoad struct {
 // connections, 52 MiB of garbage waited and no collection ran for
 // minutes), the goroutines fell by reclaimGoroutineDrop to at most half
 // their peak (connections ended; their garbage is not collected yet), or
-// reclaimFree bytes of free heap wait to be returned.
+// reclaimFree bytes of free heap wait to be returned. A fall counts only
+// once it has settled (the TCP buffers fell less than reclaimQuiet and the
+// goroutines by fewer than reclaimSettle since prev): a reclaim while
+// connections are still ending finds their state live (after 1,000
+// chargen clients left, one such reclaim left RSS 13.1 MiB over baseline).
 func reclaimDue(peak, prev, cur memLoad, last, now time.Time) bool {
 	if now.Sub(last) < reclaimEvery {
 		return false
 	}
-	return peak.Heap >= cur.Heap+reclaimHeapDrop ||
+	settled := cur.Buffers+reclaimQuiet >= prev.Buffers && cur.Goroutines+reclaimSettle >= prev.Goroutines
+	fell := peak.Heap >= cur.Heap+reclaimHeapDrop ||
 		peak.Buffers >= cur.Buffers+reclaimHeapDrop ||
+		(peak.Goroutines >= cur.Goroutines+reclaimGoroutineDrop && cur.Goroutines <= peak.Goroutines/2)
+	return (fell && settled) ||
 		(cur.Heap >= cur.Base+reclaimHeapDrop && cur.Heap <= prev.Heap+reclaimQuiet) ||
-		(peak.Goroutines >= cur.Goroutines+reclaimGoroutineDrop && cur.Goroutines <= peak.Goroutines/2) ||
 		cur.Free >= reclaimFree
 }
 
@@ -96,6 +108,9 @@ type reclaimer struct {
 	prev    memLoad
 	base    uint64
 	last    time.Time
+	// followUp says the last reclaim was for a fall of the load, so one
+	// more is due reclaimEvery after it (see step).
+	followUp bool
 	// buffers returns the TCP buffer memory in use (nil: none).
 	buffers func() int64
 }
@@ -136,9 +151,17 @@ func (r *reclaimer) step(now time.Time) bool {
 	r.peak = maxLoad(r.peak, cur)
 	prev := r.prev
 	r.prev = cur
-	if !reclaimDue(r.peak, prev, cur, r.last, now) {
+	// A reclaim made as the load falls can come while the last
+	// connections are still closing: after 500 echo clients left, one
+	// found 15.6 MiB still live that was garbage a second later, and no
+	// rule saw a fall after it (RSS stayed 17 MiB over baseline). So a
+	// reclaim for a fall is followed by one more, once.
+	followUp := r.followUp && now.Sub(r.last) >= reclaimEvery
+	due := reclaimDue(r.peak, prev, cur, r.last, now)
+	if !due && !followUp {
 		return false
 	}
+	r.followUp = due
 	// Two collections: sync.Pools (tcp's buffers, echo's) keep what the
 	// first one finds in a victim cache, which the second frees;
 	// FreeOSMemory's collection then returns it.
@@ -150,16 +173,78 @@ func (r *reclaimer) step(now time.Time) bool {
 	return true
 }
 
-// runReclaimer samples every reclaimSample until stop is closed; buffers
-// returns the TCP buffer memory in use.
-func runReclaimer(stop <-chan struct{}, buffers func() int64) {
-	r := newReclaimer(time.Now(), buffers)
+// softLimitHeadroom is what `up`'s soft memory limit under TCP memory
+// pressure allows beyond the runtime's memory at start and the TCP buffer
+// budget: the connections' own state (goroutine stacks, endpoints, the
+// services' and net/http's buffers, the 4 KiB each buffer direction may
+// hold beyond the budget) and the garbage between two collections.
+const softLimitHeadroom = 12 << 20
+
+// softLimit is the Go soft memory limit `up` wants: user's (--memory-limit;
+// 0: none) and, while TCP is under memory pressure, at most base (the
+// runtime's memory when the services started) plus the TCP buffer budget
+// and softLimitHeadroom.
+//
+// Without it the collector lets the heap grow to twice what is live
+// (GOGC=100), and TCP's buffers are live: an attack that fills the budget
+// let garbage (the pooled buffers rings grew out of, net/http's
+// per-request state) add as much again. 500 never-reading echo clients
+// held 40 MiB of TCP buffers in 61.8 MiB of heap, RSS 58 MiB over
+// baseline and rising until they left (issue 13). Only under pressure,
+// because a busy host's live heap may be beyond it for good (35,000
+// connections in TIME_WAIT after a burst of short HTTP requests are some
+// 50 MiB) and the collector would then run without pause; the limit is
+// soft, so at worst the process runs slower (the runtime caps the
+// collector's share of CPU), never fails.
+func softLimit(underPressure bool, user int64, base uint64, tcpLimit int64) int64 {
+	lim := int64(math.MaxInt64)
+	if user > 0 {
+		lim = user
+	}
+	if underPressure && tcpLimit > 0 {
+		lim = min(lim, int64(base)+tcpLimit+softLimitHeadroom)
+	}
+	return lim
+}
+
+// runtimeMemory is the memory the Go runtime holds from the kernel now:
+// what it mapped less what it returned (what the soft limit counts).
+func runtimeMemory() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64() - s[1].Value.Uint64()
+}
+
+// runReclaimer samples every reclaimSample until stop is closed, and sets
+// the soft memory limit (softLimit, user being --memory-limit) whenever
+// tp's TCP memory pressure begins or ends.
+func runReclaimer(stop <-chan struct{}, tp *tcp.Protocol, user int64) {
+	base := runtimeMemory()
+	kick := make(chan struct{}, 1)
+	tp.OnMemoryPressure(func(bool) {
+		select {
+		case kick <- struct{}{}:
+		default: // a change is already waiting; the state is read then
+		}
+	})
+	defer tp.OnMemoryPressure(nil)
+	apply := func() {
+		m := tp.Memory()
+		debug.SetMemoryLimit(softLimit(m.UnderPressure, user, base, m.Limit))
+	}
+	apply()
+	r := newReclaimer(time.Now(), tp.MemoryInUse)
 	t := time.NewTicker(reclaimSample)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
+		case <-kick:
+			apply()
 		case now := <-t.C:
 			r.step(now)
 		}

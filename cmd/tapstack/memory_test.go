@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -28,6 +29,8 @@ func TestReclaimDue(t *testing.T) {
 		{"a few connections ended", memLoad{Goroutines: 300}, memLoad{Goroutines: 200}, memLoad{}, t0, later, false},
 		{"the 200 header-line connections of :80 ended", memLoad{Heap: 60 * MiB, Goroutines: 220}, memLoad{Heap: 60 * MiB, Goroutines: 20}, memLoad{}, t0, later, true},
 		{"TCP buffers of ended connections freed, heap not collected yet", memLoad{Heap: 70 * MiB, Buffers: 40 * MiB}, memLoad{Heap: 70 * MiB, Buffers: 1 * MiB}, memLoad{}, t0, later, true},
+		{"TCP buffers still falling", memLoad{Heap: 70 * MiB, Buffers: 40 * MiB}, memLoad{Heap: 70 * MiB, Buffers: 1 * MiB, Base: 70 * MiB}, memLoad{Heap: 70 * MiB, Buffers: 20 * MiB}, t0, later, false},
+		{"connections still ending", memLoad{Heap: 60 * MiB, Goroutines: 220}, memLoad{Heap: 60 * MiB, Goroutines: 20, Base: 60 * MiB}, memLoad{Heap: 60 * MiB, Goroutines: 120}, t0, later, false},
 		{"TCP buffers fell a little", memLoad{Buffers: 40 * MiB}, memLoad{Buffers: 40*MiB - reclaimHeapDrop + 1}, memLoad{}, t0, later, false},
 		{"44 MiB uncollected after a load that came and went between samples", memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{}, t0, later, true},
 		{"44 MiB uncollected while the process allocates", memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{Heap: 57 * MiB, Base: 5 * MiB}, memLoad{Heap: 50 * MiB}, t0, later, false},
@@ -63,5 +66,56 @@ func TestReclaimerStep(t *testing.T) {
 	}
 	if r.peak.Heap >= 1<<40 || r.last != now.Add(reclaimEvery) {
 		t.Errorf("after a reclaim: peak %d, last %v; want the current load and now", r.peak.Heap, r.last)
+	}
+}
+
+// TestReclaimFollowUp: a reclaim for a fall of the load is followed by
+// exactly one more reclaimEvery later, for what the connections still
+// closing at the first one held.
+func TestReclaimFollowUp(t *testing.T) {
+	now := time.Now()
+	r := newReclaimer(now, nil)
+	r.peak = memLoad{Heap: 1 << 40} // as after a huge load
+	steps := []struct {
+		at   time.Duration
+		want bool
+	}{
+		{reclaimEvery, true},                  // the fall
+		{reclaimEvery + reclaimSample, false}, // too soon
+		{2 * reclaimEvery, true},              // the follow-up
+		{3 * reclaimEvery, false},             // no second follow-up
+		{4 * reclaimEvery, false},
+	}
+	for _, s := range steps {
+		if got := r.step(now.Add(s.at)); got != s.want {
+			t.Errorf("step at %v: reclaimed %v, want %v", s.at, got, s.want)
+		}
+	}
+}
+
+// TestSoftLimitOnlyUnderPressure: `up`'s soft memory limit is its base,
+// the TCP budget and the headroom while TCP is under memory pressure, and
+// otherwise --memory-limit or none; --memory-limit, when lower, wins.
+func TestSoftLimitOnlyUnderPressure(t *testing.T) {
+	const MiB = 1 << 20
+	tests := []struct {
+		name  string
+		under bool
+		user  int64
+		want  int64
+	}{
+		{"no pressure, no --memory-limit", false, 0, math.MaxInt64},
+		{"no pressure, --memory-limit 256MiB", false, 256 * MiB, 256 * MiB},
+		{"pressure", true, 0, 8*MiB + 32*MiB + softLimitHeadroom},
+		{"pressure, --memory-limit 256MiB", true, 256 * MiB, 8*MiB + 32*MiB + softLimitHeadroom},
+		{"pressure, --memory-limit 32MiB", true, 32 * MiB, 32 * MiB},
+	}
+	for _, tt := range tests {
+		if got := softLimit(tt.under, tt.user, 8*MiB, 32*MiB); got != tt.want {
+			t.Errorf("%s: softLimit = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	if got := softLimit(true, 0, 8*MiB, 0); got != math.MaxInt64 {
+		t.Errorf("no TCP budget (MemoryLimit < 0): softLimit = %d, want none", got)
 	}
 }

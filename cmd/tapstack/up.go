@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -217,14 +216,11 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 	}
 	defer ctl.close()
 
-	if cfg.MemoryLimit > 0 {
-		debug.SetMemoryLimit(cfg.MemoryLimit)
-	}
 	reclaimStop := make(chan struct{})
 	reclaimDone := make(chan struct{})
 	go func() {
 		defer close(reclaimDone)
-		runReclaimer(reclaimStop, h.TCP().MemoryInUse)
+		runReclaimer(reclaimStop, h.TCP(), cfg.MemoryLimit)
 	}()
 	defer func() {
 		close(reclaimStop)

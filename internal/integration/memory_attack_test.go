@@ -85,13 +85,6 @@ type attackEnv struct {
 // 13, acceptance 2). The four run in parallel, each against its own
 // tapstack process.
 func TestMemoryAttacks(t *testing.T) {
-	// Issue 13's acceptance 2. It passed two runs in a row on the session's
-	// machine, but with thin margins (header lines peaked at +58.9 MiB of
-	// 64 and one run recovered to +13.9 MiB of 16), so until the margins
-	// are wider it runs only when asked, not in make test.
-	if os.Getenv("TAPSTACK_MEMORY_ATTACKS") == "" {
-		t.Skip("issue 13 acceptance 2 (about 90 s, thin margins): run with TAPSTACK_MEMORY_ATTACKS=1")
-	}
 	needTools(t, "ip", "curl", "sysctl")
 	netnstest.Skip(t)
 	for _, a := range []struct {
