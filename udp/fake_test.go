@@ -55,13 +55,13 @@ func newFakeIP() *fakeIP {
 	return f
 }
 
-func (f *fakeIP) EtherType() uint16            { return stack.EtherTypeIPv4 }
+func (f *fakeIP) EtherType() uint16 { return stack.EtherTypeIPv4 }
 
 // fakeIP6 registers the same fake as the stack's IPv6 writer, so that
 // IPv6 routes reach the peer the same way.
 type fakeIP6 struct{ *fakeIP }
 
-func (fakeIP6) EtherType() uint16 { return stack.EtherTypeIPv6 }
+func (fakeIP6) EtherType() uint16              { return stack.EtherTypeIPv6 }
 func (f *fakeIP) HandlePacket(p *stack.Packet) { p.Release() }
 
 func (f *fakeIP) WritePacket(r *stack.Route, params stack.NetworkParams, p *stack.Packet) error {
