@@ -90,6 +90,7 @@ func martianDestination(dst netip.Addr, loopback bool) bool {
 // and delivers the upper-layer packet. It takes ownership of p.
 func (pr *Protocol) deliverChain(p *stack.Packet, h Header, pos ChainPos) {
 	multicast := h.Dst().IsMulticast()
+	fragSeen := false
 	for {
 		r := WalkChain(h, pos, multicast)
 		if r.Err != nil {
@@ -100,6 +101,13 @@ func (pr *Protocol) deliverChain(p *stack.Packet, h Header, pos ChainPos) {
 		if pos.Next != ProtoFragment {
 			break
 		}
+		if fragSeen {
+			// One fragment header per packet (RFC 8200 4.1).
+			pr.c.rxBadExtHeader.Inc()
+			p.Release()
+			return
+		}
+		fragSeen = true
 		q, qpos := pr.reassemble(p, h, pos)
 		if q == nil {
 			return
