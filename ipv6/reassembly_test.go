@@ -192,7 +192,7 @@ func TestRFC7112FirstFragmentWithoutWholeChain(t *testing.T) {
 func TestReassemblyTimeoutTimeExceeded(t *testing.T) {
 	e := newEnv(t, Options{})
 	d := pattern(2400)
-	e.inject(frag(1, 17, 0, true, d[:1200]), ourMAC)  // first fragment: error on timeout
+	e.inject(frag(1, 17, 0, true, d[:1200]), ourMAC)     // first fragment: error on timeout
 	e.inject(frag(2, 17, 1200, false, d[1200:]), ourMAC) // no first fragment: silent
 	e.clock.Advance(59 * time.Second)
 	if n, _ := e.pr.ReassemblyPending(); n != 2 {
