@@ -227,7 +227,10 @@ func SkipChain(b []byte) (proto uint8, off int, fragOff int, ok bool) {
 			fragOff = int(binary.BigEndian.Uint16(b[off+2:]) &^ 7)
 			proto, off = b[off], off+FragmentHeaderLen
 		default:
-			return proto, off, fragOff, off <= len(b)
+			if off > len(b) {
+				return 0, 0, 0, false
+			}
+			return proto, off, fragOff, true
 		}
 	}
 }
