@@ -1,0 +1,155 @@
+package ipv6
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/gopacket/layers"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// offloadLink is a fakeLink whose device segments and checksums.
+type offloadLink struct {
+	*fakeLink
+	gsoMax int
+}
+
+func (l offloadLink) GSOMaxSize() int       { return l.gsoMax }
+func (l offloadLink) ChecksumOffload() bool { return true }
+
+var (
+	lan2Host = netip.MustParseAddr("2001:db8:1::5")
+	lan2Us   = netip.MustParsePrefix("2001:db8:1::1/64")
+)
+
+// routerEnv is an env with Forwarding and a second NIC (eth1,
+// 2001:db8:1::1/64) on a link of the given MTU.
+func routerEnv(t *testing.T, mtu int, offload bool) (*env, *fakeLink) {
+	t.Helper()
+	e := newEnv(t, Options{Forwarding: true})
+	l2 := &fakeLink{mtu: mtu}
+	var ep stack.LinkEndpoint = l2
+	if offload {
+		ep = offloadLink{l2, 65535}
+	}
+	nic2, err := e.s.AddNIC("eth1", ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nic2.AddAddress(lan2Us); err != nil {
+		t.Fatal(err)
+	}
+	return e, l2
+}
+
+func TestForwarding(t *testing.T) {
+	tests := []struct {
+		name     string
+		src, dst netip.Addr
+		hop      uint8
+		size     int
+		out      int // 0: nothing, 1: eth1, 2: eth0
+		icmpType layers.ICMPv6TypeCode
+		mtu      uint32
+		counter  string
+	}{
+		{"forwarded, hop limit decremented", peerAddr, lan2Host, 64, 100, 1, 0, 0, "ipv6.fwd.forwarded"},
+		{"back out of the interface it came in on", peerAddr, otherAddr, 64, 100, 2, 0, 0, "ipv6.fwd.forwarded"},
+		{"RFC 4443 3.3 hop limit 1: time exceeded", peerAddr, lan2Host, 1, 100, 2, layers.CreateICMPv6TypeCode(3, 0), 0, "ipv6.fwd.hop_limit_exceeded"},
+		{"hop limit 0: time exceeded", peerAddr, lan2Host, 0, 100, 2, layers.CreateICMPv6TypeCode(3, 0), 0, "ipv6.fwd.hop_limit_exceeded"},
+		{"RFC 4443 3.2 larger than the out MTU: packet too big", peerAddr, lan2Host, 64, 1401, 2, layers.CreateICMPv6TypeCode(2, 0), 1400, "ipv6.fwd.too_big"},
+		{"exactly the out MTU", peerAddr, lan2Host, 64, 1400, 1, 0, 0, "ipv6.fwd.forwarded"},
+		{"RFC 4443 3.1 no route", peerAddr, netip.MustParseAddr("2001:db9::1"), 64, 100, 2, layers.CreateICMPv6TypeCode(1, 0), 0, "ipv6.fwd.no_route"},
+		{"RFC 4443 3.1 link-local source: beyond scope", peerLL, lan2Host, 64, 100, 2, layers.CreateICMPv6TypeCode(1, 2), 0, "ipv6.fwd.link_local"},
+		{"RFC 4291 2.5.6 link-local destination not forwarded", peerAddr, netip.MustParseAddr("fe80::99"), 64, 100, 0, 0, 0, "ipv6.fwd.link_local"},
+		{"multicast not forwarded", peerAddr, netip.MustParseAddr("ff0e::1234"), 64, 100, 0, 0, 0, "ipv6.fwd.multicast"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, l2 := routerEnv(t, 1400, false)
+			b := ipPacket(Fields{NextHeader: 17, HopLimit: tc.hop, Src: tc.src, Dst: tc.dst}, cat(udpish(""), pattern(tc.size-48)))
+			if tc.hop == 0 {
+				b[7] = 0
+			}
+			e.inject(b, ourMAC)
+			f0, f1 := e.link.take(), l2.take()
+			if e.count(tc.counter) != 1 {
+				t.Errorf("%s = %d", tc.counter, e.count(tc.counter))
+			}
+			switch tc.out {
+			case 0:
+				if len(f0)+len(f1) != 0 {
+					t.Errorf("sent %d+%d frames", len(f0), len(f1))
+				}
+			case 1:
+				if len(f0) != 0 || len(f1) != 1 {
+					t.Fatalf("frames eth0 %d eth1 %d", len(f0), len(f1))
+				}
+				if f1[0].data[7] != tc.hop-1 || string(f1[0].data[8:]) != string(b[8:]) {
+					t.Errorf("forwarded packet changed beyond the hop limit")
+				}
+			case 2:
+				if len(f0) != 1 || len(f1) != 0 {
+					t.Fatalf("frames eth0 %d eth1 %d", len(f0), len(f1))
+				}
+				if tc.icmpType == 0 {
+					if f0[0].data[7] != tc.hop-1 {
+						t.Errorf("hop limit %d", f0[0].data[7])
+					}
+					return
+				}
+				ip, ic := decode(t, f0[0].data)
+				if ic == nil || ic.TypeCode != tc.icmpType {
+					t.Fatalf("got %v, want %v", ic, tc.icmpType)
+				}
+				if ip.DstIP.String() != tc.src.String() {
+					t.Errorf("error to %v", ip.DstIP)
+				}
+				if tc.mtu != 0 {
+					if got := uint32(ic.Payload[0])<<24 | uint32(ic.Payload[1])<<16 | uint32(ic.Payload[2])<<8 | uint32(ic.Payload[3]); got != tc.mtu {
+						t.Errorf("packet too big mtu %d, want %d", got, tc.mtu)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestForwardingProcessesHopByHop(t *testing.T) {
+	e, l2 := routerEnv(t, 1500, false)
+	b := ipPacket(Fields{NextHeader: ProtoHopByHop, Src: peerAddr, Dst: lan2Host}, cat(ext(17, 0x9e, 4, 0, 0, 0, 0), udpish("x")))
+	e.inject(b, ourMAC)
+	if len(l2.take()) != 0 {
+		t.Errorf("forwarded a packet with an unknown type-10 hop-by-hop option")
+	}
+	_, ic := decode(t, oneFrame(t, e.link).data)
+	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(4, 2) {
+		t.Errorf("got %v", ic)
+	}
+	// A destination options header is not looked at on the way.
+	b = ipPacket(Fields{NextHeader: ProtoDestOptions, Src: peerAddr, Dst: lan2Host}, cat(ext(17, 0x9e, 4, 0, 0, 0, 0), udpish("x")))
+	e.inject(b, ourMAC)
+	if len(l2.take()) != 1 {
+		t.Errorf("destination options stopped forwarding")
+	}
+}
+
+func TestForwardingGSO(t *testing.T) {
+	tcp := make([]byte, 20+4000)
+	tcp[12] = 5 << 4
+	for _, offload := range []bool{true, false} {
+		e, l2 := routerEnv(t, 1500, offload)
+		b := ipPacket(Fields{NextHeader: stack.ProtocolTCP, Src: peerAddr, Dst: lan2Host}, tcp)
+		p := stack.NewPacketFrom(b)
+		p.EtherType, p.LinkSrc, p.LinkDst = stack.EtherTypeIPv6, peerMAC, ourMAC
+		p.GSOSize, p.ChecksumPartial = 1440, true
+		e.nic.DeliverNetworkPacket(p)
+		fs := l2.take()
+		if offload && (len(fs) != 1 || len(fs[0].data) != len(b) || e.count("ipv6.fwd.gso_passed") != 1) {
+			t.Errorf("offloading device: %d frames", len(fs))
+		}
+		if !offload && (len(fs) != 0 || e.count("ipv6.fwd.bad_gso") != 1) {
+			t.Errorf("plain device: %d frames, bad_gso %d", len(fs), e.count("ipv6.fwd.bad_gso"))
+		}
+	}
+}
