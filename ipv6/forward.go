@@ -97,14 +97,17 @@ func (pr *Protocol) forward(p *stack.Packet, h Header) {
 		p.Release()
 		return
 	}
+	h.SetHopLimit(h.HopLimit() - 1)
+	p.ChecksumOK = false
 	gsoMax, csumOffload := offloader(r.NIC)
 	switch {
 	case gso > 0 && csumOffload && gsoMax >= len(h) && p.ChecksumPartial:
 		c.fwdGSOPassed.Inc() // the device segments and checksums it
 	case gso > 0:
-		// The out device cannot segment it; software segmentation of
-		// IPv6 super-segments is not done here (yet): drop, counted.
-		c.fwdBadGSO.Inc()
+		// The out device does not segment: do it here (offload.go).
+		c.fwdGSOSegmented.Inc()
+		c.fwdForwarded.Inc()
+		_ = pr.segment(&r, p, h, gso)
 		p.Release()
 		return
 	case p.ChecksumPartial && csumOffload:
@@ -115,8 +118,6 @@ func (pr *Protocol) forward(p *stack.Packet, h Header) {
 		}
 		p.ChecksumPartial = false
 	}
-	h.SetHopLimit(h.HopLimit() - 1)
-	p.ChecksumOK = false
 	if p.Headroom() < forwardHeadroom {
 		q := stack.NewPacket(stack.Headroom, p.Len())
 		copy(q.Bytes(), p.Bytes())

@@ -158,6 +158,7 @@ type counters struct {
 	fwdForwarded, fwdHopLimitExceeded, fwdNoRoute, fwdTooBig, fwdMulticast *stack.Counter
 	fwdLinkLocal, fwdBadSource, fwdLinkMulticast, fwdHostUnreachable       *stack.Counter
 	fwdBadGSO, fwdGSOPassed, fwdCsumCompleted, fwdCsumOffloaded            *stack.Counter
+	fwdGSOSegmented, fwdGSOSegments                                        *stack.Counter
 
 	txPackets, txTooLong, txNoHeadroom, txInvalidRoute, txLinkMTUTooSmall *stack.Counter
 	txLoopback, txLoopbackDropped, txResolutionFailed                     *stack.Counter
@@ -216,6 +217,8 @@ func (c *counters) init(cs *stack.Counters) {
 	c.fwdHostUnreachable = g("ipv6.fwd.host_unreachable")
 	c.fwdBadGSO = g("ipv6.fwd.bad_gso")
 	c.fwdGSOPassed = g("ipv6.fwd.gso_passed")
+	c.fwdGSOSegmented = g("ipv6.fwd.gso_segmented")
+	c.fwdGSOSegments = g("ipv6.fwd.gso_segments")
 	c.fwdCsumCompleted = g("ipv6.fwd.csum_completed")
 	c.fwdCsumOffloaded = g("ipv6.fwd.csum_offloaded")
 

@@ -165,7 +165,7 @@ func (pr *Protocol) reassemble(p *stack.Packet, h Header, pos ChainPos) (*stack.
 		return nil, pos
 	}
 	end := off + len(data)
-	if end > 0xffff {
+	if pos.Off-HeaderLen+end > 0xffff {
 		// RFC 8200 4.5: pointing at the fragment offset field.
 		c.reasmTooBig.Inc()
 		pr.sendError(p, ICMPParamProblem, CodeErroneousHeader, uint32(pos.Off+2), false)
