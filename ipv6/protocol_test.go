@@ -291,3 +291,22 @@ func TestWritePacketHeader(t *testing.T) {
 		})
 	}
 }
+
+func TestRFC4443EchoToMulticastFromTheInboundInterface(t *testing.T) {
+	// RFC 4443 4.2: the reply's source is a unicast address of the
+	// interface the request arrived on, even when the route back leaves
+	// by another one.
+	e, l2 := routerEnv(t, 1500, false)
+	mc := netip.MustParseAddr("ff02::1")
+	p := stack.NewPacketFrom(icmpPacket(peerAddr, mc, ICMPEchoRequest, 0, EchoRest(1, 1), []byte("x")))
+	p.EtherType, p.LinkSrc, p.LinkDst = stack.EtherTypeIPv6, peerMAC, stack.MulticastMAC(mc)
+	e.s.NIC("eth1").DeliverNetworkPacket(p)
+	fs := append(e.link.take(), l2.take()...)
+	if len(fs) != 1 {
+		t.Fatalf("%d replies", len(fs))
+	}
+	ip, _ := decode(t, fs[0].data)
+	if ip.SrcIP.String() != lan2Us.Addr().String() {
+		t.Errorf("reply from %v, want eth1's %v", ip.SrcIP, lan2Us.Addr())
+	}
+}

@@ -323,19 +323,19 @@ func TestFragmentRefusedWithDontFragmentOrPartialChecksum(t *testing.T) {
 }
 
 func TestRFC7739IdentificationsPerDestination(t *testing.T) {
+	// A destination sees its identifications advance only with what we
+	// send to it, not with what we send to everyone else (RFC 7739 5.3).
 	e := newEnv(t, Options{})
-	ids := map[netip.Addr][]uint32{}
-	for _, dst := range []netip.Addr{peerAddr, otherAddr} {
-		for range 3 {
-			ids[dst] = append(ids[dst], e.pr.ids.next(ourAddr, dst))
-		}
+	first := e.pr.ids.next(ourAddr, peerAddr)
+	for i := range 100 {
+		e.pr.ids.next(ourAddr, netip.AddrFrom16([16]byte{0xfd, 15: byte(i + 10)}))
 	}
-	for dst, v := range ids {
-		if v[1] != v[0]+1 || v[2] != v[1]+1 {
-			t.Errorf("%v: %v do not count per destination", dst, v)
-		}
+	if got := e.pr.ids.next(ourAddr, peerAddr); got != first+1 {
+		t.Errorf("identification %d after %d: a shared counter", got, first)
 	}
-	if ids[peerAddr][0]-ids[otherAddr][0] == 3 || ids[otherAddr][0]-ids[peerAddr][0] == 3 {
-		t.Errorf("one global counter: %v", ids)
+	// And two destinations do not share a sequence.
+	a, b := e.pr.ids.next(ourAddr, otherAddr), e.pr.ids.next(ourAddr, farAddr)
+	if b == a+1 {
+		t.Errorf("consecutive identifications %d, %d for two destinations", a, b)
 	}
 }
