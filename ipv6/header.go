@@ -39,7 +39,48 @@
 // pending datagrams are bounded in count and bytes and expire after 60
 // seconds, answered with time exceeded (code 1) when the first fragment
 // had arrived. Our own datagrams larger than the path MTU are fragmented,
-// with identifications per destination (RFC 7739).
+// with identifications per destination (RFC 7739); never when the
+// transport sets DontFragment or leaves its checksum to the device, and
+// never a GSO super-segment (the device segments it).
+//
+// # Martians and links
+//
+// Dropped on arrival, before delivery or forwarding (Linux ip6_rcv_core):
+// multicast and IPv4-mapped sources, ::1 from a link as source or
+// destination, unspecified, IPv4-mapped, interface-local (ff01::/16, from
+// a link) and scope-0 multicast destinations. Multicast is delivered for
+// the groups the NIC has joined (stack.NIC.IsMember; ff02::1 always). A
+// link whose MTU is below 1280 carries no IPv6 at all, counted both ways.
+//
+// # ICMPv6
+//
+// Echo requests are answered, to unicast and multicast addresses alike
+// (a multicast one from a unicast address of the interface it came in
+// on), the data reflected. Inbound errors reach the transport of the quoted
+// packet (stack.TransportError; the quoted extension chain is walked); a
+// packet too big also lowers the path MTU of its destination (RFC 8201:
+// never below 1280, bounded cache, entries expire after 10 minutes; see
+// Protocol.PathMTU and Protocol.RouteMTU). Other ICMPv6 types go to the
+// stack.ICMPv6Handler registered for them (Neighbour Discovery, MLD),
+// checksum verified. Errors we send follow RFC 4443 2.4: never about an
+// ICMPv6 error or redirect, about a packet from a non-unicast source, or
+// about a packet to a multicast group or link-layer multicast (except
+// packet too big and an unknown option of type 10xxxxxx); at most 1280
+// bytes; rate limited by a token bucket (Options.ICMPErrorRate).
+//
+// # Forwarding
+//
+// With Options.Forwarding the stack routes packets not addressed to it:
+// hop-by-hop options are processed, the hop limit decremented in place (no
+// copy, no allocation); hop limit expiry, a missing route, a packet larger
+// than the out link and a next hop that does not answer are answered with
+// time exceeded, destination unreachable (no route), packet too big with
+// the out MTU, and address unreachable. Routers never fragment. Never
+// forwarded, each counted: multicast, link-local sources (answered with
+// beyond scope) and destinations, unspecified and loopback sources,
+// packets sent to a link-layer multicast address. TCP super-segments
+// (GSO) pass whole to a device that segments them and are cut in software
+// for one that does not.
 package ipv6
 
 import (

@@ -13,7 +13,8 @@ var ErrLinkMTUTooSmall = stack.NewError("ipv6: link MTU below 1280: raise the in
 // WritePacket prepends an IPv6 header to p (whose data starts at the
 // transport header) and sends it along r: looped back to our own inbound
 // path when r.Local, else through r.NIC to r.NextHop. params.TOS becomes
-// the traffic class and params.TTL the hop limit (0: Options.DefaultHopLimit).
+// the traffic class and params.TTL the hop limit (0: Options.DefaultHopLimit,
+// or DefaultMulticastHopLimit to a multicast group, as Linux sockets do).
 // Transport checksums (and ChecksumPartial) are left alone. It implements
 // stack.IPWriter and takes ownership of p.
 //
@@ -57,7 +58,11 @@ func (pr *Protocol) WritePacket(r *stack.Route, params stack.NetworkParams, p *s
 		return stack.ErrInvalid
 	}
 	hl := params.TTL
-	if hl == 0 {
+	switch {
+	case hl != 0:
+	case r.RemoteAddr.IsMulticast():
+		hl = DefaultMulticastHopLimit
+	default:
 		hl = pr.opts.DefaultHopLimit
 	}
 	f := Fields{

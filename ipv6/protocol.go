@@ -11,6 +11,11 @@ import (
 // Options nor the transport choose one (Linux net.ipv6.conf.*.hop_limit).
 const DefaultHopLimit = 64
 
+// DefaultMulticastHopLimit is the hop limit of packets to a multicast group
+// whose transport does not set one (Linux IPV6_MULTICAST_HOPS default): they
+// stay on the link unless asked otherwise.
+const DefaultMulticastHopLimit = 1
+
 // Options configure the IPv6 layer. The zero value gives Linux-like
 // defaults.
 type Options struct {

@@ -265,9 +265,10 @@ func TestWritePacketHeader(t *testing.T) {
 		params stack.NetworkParams
 		hl     uint8
 	}{
-		{"default hop limit 64", stack.NetworkParams{Protocol: 17}, 64},
+		{"default hop limit 64, 1 to multicast", stack.NetworkParams{Protocol: 17}, 64},
 		{"255 as given, TOS is the traffic class", stack.NetworkParams{Protocol: 17, TTL: 255, TOS: 0xb8}, 255},
 	}
+	mc := netip.MustParseAddr("ff02::fb")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
@@ -276,6 +277,14 @@ func TestWritePacketHeader(t *testing.T) {
 				t.Fatal(err)
 			}
 			data := udpish("payload")
+			rm := e.nic.LinkRoute(ourLL, mc)
+			if err := e.pr.WritePacket(&rm, tc.params, stack.NewPacketFrom(data)); err != nil {
+				t.Fatal(err)
+			}
+			fm := oneFrame(t, e.link)
+			if want := map[bool]uint8{true: 1, false: tc.hl}[tc.params.TTL == 0]; fm.data[7] != want || fm.dst != stack.MulticastMAC(mc) {
+				t.Errorf("to %v: hop limit %d (want %d), MAC %v", mc, fm.data[7], want, fm.dst)
+			}
 			if err := e.pr.WritePacket(&r, tc.params, stack.NewPacketFrom(data)); err != nil {
 				t.Fatal(err)
 			}
