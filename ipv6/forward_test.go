@@ -192,3 +192,27 @@ func TestForwardingGSO(t *testing.T) {
 		}
 	}
 }
+
+func TestResolutionFailure(t *testing.T) {
+	// Ours: the transport hears host unreachable, nothing on the wire.
+	e, _ := routerEnv(t, 1500, false)
+	mine := sentUDP(lan2Host, 4)
+	e.pr.HandleResolutionFailure(e.nic, lan2Host, stack.NewPacketFrom(mine))
+	errs := e.udp.takeErrors()
+	if len(errs) != 1 || errs[0].Kind != stack.ErrorHostUnreachable || errs[0].Dst != lan2Host || !bytes.Equal(errs[0].Transport, mine[HeaderLen:]) {
+		t.Errorf("errors %+v", errs)
+	}
+	if f := e.link.take(); len(f) != 0 {
+		t.Errorf("sent %d frames", len(f))
+	}
+	// Forwarded: its source hears address unreachable (RFC 4443 3.1
+	// code 3).
+	fwd := ipPacket(Fields{NextHeader: 17, Src: peerAddr, Dst: lan2Host}, udpish("x"))
+	p := stack.NewPacketFrom(fwd)
+	p.NIC, p.LinkDst = e.nic, ourMAC
+	e.pr.HandleResolutionFailure(e.s.NIC("eth1"), lan2Host, p)
+	_, ic := decode(t, oneFrame(t, e.link).data)
+	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(1, 3) {
+		t.Errorf("got %v", ic)
+	}
+}

@@ -224,8 +224,13 @@ func (pr *Protocol) sendError(p *stack.Packet, typ, code uint8, rest uint32, toM
 		return
 	}
 	var from netip.Addr
-	if !dst.IsMulticast() && pr.s.IsLocalAddress(dst) {
+	switch {
+	case !dst.IsMulticast() && pr.s.IsLocalAddress(dst):
 		from = dst
+	case dst.IsMulticast() && p.NIC != nil:
+		// RFC 4443 2.2 c: about a packet to a group, from a unicast
+		// address of the interface it arrived on.
+		from = p.NIC.SourceAddress6(src)
 	}
 	r, err := pr.replyRoute(p.NIC, src, from)
 	if err != nil {

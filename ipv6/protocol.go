@@ -198,7 +198,6 @@ func (c *counters) init(cs *stack.Counters) {
 	c.rxNoNextHeader = g("ipv6.rx.no_next_header")
 	c.rxUnknownProtocol = g("ipv6.rx.unknown_protocol")
 	c.rxNoPort = g("ipv6.rx.no_port")
-	c.rxIPsec = g("ipv6.rx.ipsec")
 
 	c.reasmFragments = g("ipv6.frag.fragments")
 	c.reasmOK = g("ipv6.frag.ok")
