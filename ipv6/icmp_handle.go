@@ -12,9 +12,9 @@ import (
 const replyHeadroom = HeaderLen + 12 + 14 + 8
 
 // handleICMP processes an inbound ICMPv6 message (p's data starts at the
-// ICMPv6 header; p.NIC, p.Src, p.Dst, p.TTL are set): echo and errors
-// here, other types to the stack.ICMPv6Handler registered for them. It
-// takes ownership of p.
+// ICMPv6 header; p.NIC, p.Src, p.Dst, p.TTL are set): echo requests and
+// errors here, echo replies and other types to the stack.ICMPv6Handler
+// registered for them. It takes ownership of p.
 func (pr *Protocol) handleICMP(p *stack.Packet) {
 	c := &pr.c
 	m := ICMP(p.Bytes())
@@ -34,8 +34,12 @@ func (pr *Protocol) handleICMP(p *stack.Packet) {
 		pr.handleEcho(p, m)
 		return
 	case ICMPEchoReply:
-		// No ICMPv6 sockets yet: nobody waits for replies.
 		c.icmpRxEchoReply.Inc()
+		// A ping client may register for replies.
+		if h := pr.s.ICMPv6Handler(typ); h != nil {
+			h.HandleICMPv6(p)
+			return
+		}
 	case ICMPDestUnreach:
 		c.icmpRxDestUnreach.Inc()
 		pr.handleICMPError(m)

@@ -205,6 +205,18 @@ func TestICMPv6HandlerDispatch(t *testing.T) {
 	if e.count("icmpv6.rx.bad_checksum") != 1 {
 		t.Errorf("bad checksum not counted")
 	}
+	// Echo replies go to a handler registered for them (a ping client);
+	// echo requests never do.
+	e.s.SetICMPv6Handler(ICMPEchoReply, h)
+	e.s.SetICMPv6Handler(ICMPEchoRequest, h)
+	e.inject(icmpPacket(peerAddr, ourAddr, ICMPEchoReply, 0, EchoRest(1, 2), []byte("pong")), ourMAC)
+	e.inject(icmpPacket(peerAddr, ourAddr, ICMPEchoRequest, 0, EchoRest(1, 2), []byte("ping")), ourMAC)
+	if len(h.msgs) != 2 || h.msgs[1].data[0] != ICMPEchoReply {
+		t.Errorf("handler got %d messages", len(h.msgs))
+	}
+	if len(e.link.take()) != 1 {
+		t.Errorf("echo request not answered by ipv6 itself")
+	}
 }
 
 func TestPortUnreachable(t *testing.T) {
