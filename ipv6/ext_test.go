@@ -42,6 +42,7 @@ func TestExtensionHeaderRules(t *testing.T) {
 		{"RFC 8200 4.2 type 11 silent for multicast", ProtoHopByHop, ext(17, 0xde, 4, 0, 0, 0, 0), mc, drop, "ipv6.rx.option_discard", 0, 0},
 		{"RFC 8200 4.3 hop-by-hop not first", ProtoDestOptions, cat(ext(ProtoHopByHop, 1, 4, 0, 0, 0, 0), ext(17, 1, 4, 0, 0, 0, 0)), ourAddr, paramProblem, "ipv6.rx.param_problem", 1, 40},
 		{"RFC 5095 routing type 0 with segments left refused at the type", ProtoRouting, ext(17, 0, 1, 0, 0, 0, 0), ourAddr, paramProblem, "ipv6.rx.param_problem", 0, 42},
+		{"RFC 5095 3 routing type 0 with segments left 0 skipped like an unknown type", ProtoRouting, ext(17, 0, 0, 0, 0, 0, 0), ourAddr, deliver, "", 0, 0},
 		{"RFC 8200 4.4 unknown routing type, segments left 0, skipped", ProtoRouting, ext(17, 253, 0, 0, 0, 0, 0), ourAddr, deliver, "", 0, 0},
 		{"RFC 8200 4.4 unknown routing type with segments left refused", ProtoRouting, ext(17, 253, 2, 0, 0, 0, 0), ourAddr, paramProblem, "ipv6.rx.param_problem", 0, 42},
 		{"option runs past its header", ProtoDestOptions, ext(17, 0x1e, 5, 0, 0, 0, 0), ourAddr, drop, "ipv6.rx.bad_ext_header", 0, 0},
