@@ -339,7 +339,7 @@ func (u *Protocol) Endpoints() []EndpointInfo {
 
 // EndpointInfo describes one endpoint for a status page.
 type EndpointInfo struct {
-	// Local is the bound address; 0.0.0.0 for the wildcard.
+	// Local is the bound address; 0.0.0.0 or :: for a wildcard.
 	Local netip.AddrPort
 	// Remote is the connected peer, or the zero value.
 	Remote netip.AddrPort
