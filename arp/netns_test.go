@@ -26,7 +26,7 @@ func newKernelHost(t *testing.T, ns *netnstest.NS, name string, mac stack.MAC, o
 	t.Helper()
 	var d *tap.Device
 	if err := ns.Run(func() (err error) {
-		d, err = tap.Open(tap.Config{Name: name, Bridge: "br0"})
+		d, err = tap.Open(tap.Config{Name: name, Bridge: "br0", NoOffload: true})
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -46,6 +46,9 @@ type Options struct {
 	Seed uint64
 	// Logf, when set, receives one line per protocol event.
 	Logf func(format string, args ...any)
+	// OnProgress, when set, is called (from the client's goroutine) for
+	// each message sent and each reply accepted (see Progress).
+	OnProgress func(Progress)
 }
 
 // Client runs the DHCP protocol for one NIC of a stack: it binds UDP port
@@ -223,7 +226,11 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("dhcp: receive: %w", err)
 		case msg := <-recv:
-			r.apply(c.m.Receive(clock.Now(), Message(msg)))
+			out := c.m.Receive(clock.Now(), Message(msg))
+			if out.Ignored == NotIgnored {
+				c.progress(progressReceived(Message(msg)))
+			}
+			r.apply(out)
 		case <-tick:
 			r.apply(c.m.Tick(clock.Now()))
 		case err := <-probeRes:
@@ -299,6 +306,7 @@ func (r *runner) apply(out Output) {
 			c.logf("dhcp: send %v to %v: %v", out.Send.MessageType, out.To, err)
 		} else {
 			c.logf("dhcp: sent %v xid %#08x to %v", out.Send.MessageType, out.Send.XID, out.To)
+			c.progress(progressSent(out.Send))
 		}
 	}
 	if out.Unbind != nil {

@@ -31,7 +31,7 @@ func ExampleNew() {
 	}
 	defer client.Close()
 
-	l, err := server.Listen(":80")
+	l, err := server.Listen("tcp", ":80")
 	if err != nil {
 		panic(err)
 	}

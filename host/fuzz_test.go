@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/tapstack/tapstack/arp"
 	"github.com/tapstack/tapstack/internal/vclock"
@@ -315,11 +315,11 @@ func newFzHost(tb testing.TB) *fzHost {
 		tb.Fatalf("host.New: %v", err)
 	}
 	fh.h = h
-	if _, err := h.Listen(":80"); err != nil {
+	if _, err := h.Listen("tcp", ":80"); err != nil {
 		h.Close()
 		tb.Fatalf("Listen: %v", err)
 	}
-	if _, err := h.ListenPacket(":7"); err != nil {
+	if _, err := h.ListenPacket("udp", ":7"); err != nil {
 		h.Close()
 		tb.Fatalf("ListenPacket: %v", err)
 	}

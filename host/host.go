@@ -1,14 +1,15 @@
 // Package host wires a complete tapstack virtual host in one call: a Stack
 // with IPv4, ARP, TCP and UDP registered, one NIC per link device with its
 // address, and an optional default gateway. It is the embedder's entry
-// point: Listen, ListenPacket and Dial return net.Listener, net.PacketConn
+// point: Listen, ListenPacket, Dial and DialContext take the arguments of
+// their namesakes in package net and return net.Listener, net.PacketConn
 // and net.Conn values that work with net/http and any other Go networking
 // code.
 //
 //	dev, _ := tap.Open(tap.Config{Name: "tap0", Bridge: "br0"})
 //	h, _ := host.New(host.Config{Interfaces: []host.Interface{{Device: dev, Addr: netip.MustParsePrefix("10.0.0.2/24")}}})
 //	defer h.Close()
-//	l, _ := h.Listen(":80")
+//	l, _ := h.Listen("tcp", ":80")
 //	http.Serve(l, handler)
 package host
 
@@ -312,12 +313,16 @@ func (h *Host) TCP() *tcp.Protocol { return h.tcp }
 // UDP returns the host's UDP protocol (its endpoints).
 func (h *Host) UDP() *udp.Protocol { return h.udp }
 
-// ListenPacket opens a UDP endpoint on addr, "10.0.0.2:53" or ":53" (every
-// address of the host).
-func (h *Host) ListenPacket(addr string) (net.PacketConn, error) {
-	ap, err := parseAddrPort(addr, true)
+// ListenPacket opens a UDP endpoint, like net.ListenPacket: network is
+// "udp" or "udp4", address "10.0.0.2:53" or ":53" (every address of the
+// host).
+func (h *Host) ListenPacket(network, address string) (net.PacketConn, error) {
+	if err := checkNetwork("listen", network, "udp"); err != nil {
+		return nil, err
+	}
+	ap, err := parseAddrPort(address, true)
 	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: "udp", Err: err}
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	c, err := udp.Listen(h.s, ap)
 	if err != nil {
@@ -326,12 +331,15 @@ func (h *Host) ListenPacket(addr string) (net.PacketConn, error) {
 	return c, nil
 }
 
-// Listen listens for TCP connections on addr, "10.0.0.2:80" or ":80" (every
-// address of the host).
-func (h *Host) Listen(addr string) (net.Listener, error) {
-	ap, err := parseAddrPort(addr, true)
+// Listen listens for TCP connections, like net.Listen: network is "tcp"
+// or "tcp4", address "10.0.0.2:80" or ":80" (every address of the host).
+func (h *Host) Listen(network, address string) (net.Listener, error) {
+	if err := checkNetwork("listen", network, "tcp"); err != nil {
+		return nil, err
+	}
+	ap, err := parseAddrPort(address, true)
 	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	l, err := tcp.Listen(h.s, ap)
 	if err != nil {
@@ -340,29 +348,28 @@ func (h *Host) Listen(addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// Dial connects to addr ("10.0.0.1:80" or "name:80") over TCP. A host
-// name is looked up with Resolver.
-func (h *Host) Dial(ctx context.Context, addr string) (net.Conn, error) {
-	return h.DialContext(ctx, "tcp", addr)
+// Dial connects to address over network, like net.Dial: DialContext
+// with context.Background().
+func (h *Host) Dial(network, address string) (net.Conn, error) {
+	return h.DialContext(context.Background(), network, address)
 }
 
-// DialContext is Dial with a network argument ("tcp", "tcp4", "udp" or
-// "udp4"), the shape of http.Transport.DialContext and similar hooks: an
+// DialContext connects to address ("10.0.0.1:80" or "name:80") over
+// network ("tcp", "tcp4", "udp" or "udp4"), like net.Dialer.DialContext,
+// the shape of http.Transport.DialContext and similar hooks: an
 // http.Client whose Transport dials with it fetches http://name/ over the
 // stack. A host name is looked up with Resolver (over the stack) and its
 // addresses are tried in turn.
-func (h *Host) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	switch network {
-	case "tcp", "tcp4", "udp", "udp4":
-	default:
-		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+func (h *Host) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if err := checkNetwork("dial", network, ""); err != nil {
+		return nil, err
 	}
-	if hostPart, _, err := net.SplitHostPort(addr); err == nil && hostPart != "" {
+	if hostPart, _, err := net.SplitHostPort(address); err == nil && hostPart != "" {
 		if _, err := netip.ParseAddr(hostPart); err != nil {
-			return h.Resolver().DialContext(h.dialIP)(ctx, network, addr)
+			return h.Resolver().DialContext(h.dialIP)(ctx, network, address)
 		}
 	}
-	return h.dialIP(ctx, network, addr)
+	return h.dialIP(ctx, network, address)
 }
 
 // dialIP dials addr, whose host part is an IPv4 address.

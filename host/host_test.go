@@ -77,7 +77,7 @@ func checkNoLeak(t *testing.T, goroutines int, packets int64) {
 func TestBulkBothWays(t *testing.T) {
 	a, b := pair(t)
 	const n = 10 << 20
-	l, err := b.Listen(":5001")
+	l, err := b.Listen("tcp", ":5001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestBulkBothWays(t *testing.T) {
 		}
 		accepted <- c
 	}()
-	ca, err := a.Dial(ctx, "10.0.0.2:5001")
+	ca, err := a.DialContext(ctx, "tcp", "10.0.0.2:5001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestBulkBothWays(t *testing.T) {
 // TestEcho is the ping of TCP: lines sent to an echo server come back.
 func TestEcho(t *testing.T) {
 	a, b := pair(t)
-	l, err := b.Listen("10.0.0.2:7")
+	l, err := b.Listen("tcp", "10.0.0.2:7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestEcho(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := a.Dial(ctx, "10.0.0.2:7")
+	c, err := a.DialContext(ctx, "tcp", "10.0.0.2:7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestEcho(t *testing.T) {
 // TestHTTP runs net/http's server on one host and its client on the other.
 func TestHTTP(t *testing.T) {
 	a, b := pair(t)
-	l, err := b.Listen(":80")
+	l, err := b.Listen("tcp", ":80")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestHTTP(t *testing.T) {
 // neighbour and a connection.
 func TestStatus(t *testing.T) {
 	a, b := pair(t)
-	l, err := b.Listen(":7")
+	l, err := b.Listen("tcp", ":7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestStatus(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := a.Dial(ctx, "10.0.0.2:7")
+	c, err := a.DialContext(ctx, "tcp", "10.0.0.2:7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestStatus(t *testing.T) {
 // off-path attacker needs), while WriteStatus shows them to the operator.
 func TestPublicStatusHidesPeers(t *testing.T) {
 	a, b := pair(t)
-	l, err := b.Listen(":7")
+	l, err := b.Listen("tcp", ":7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestPublicStatusHidesPeers(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := a.Dial(ctx, "10.0.0.2:7")
+	c, err := a.DialContext(ctx, "tcp", "10.0.0.2:7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func TestRandomMAC(t *testing.T) {
 // TestUDP sends datagrams from a dialed UDP conn to a ListenPacket echo.
 func TestUDP(t *testing.T) {
 	a, b := pair(t)
-	pc, err := b.ListenPacket(":7")
+	pc, err := b.ListenPacket("udp", ":7")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func TestTrunkOverLinuxBridge(t *testing.T) {
 	open := func(name string) *tap.Device {
 		var d *tap.Device
 		if err := ns.Run(func() (err error) {
-			d, err = tap.Open(tap.Config{Name: name, Bridge: "br0"})
+			d, err = tap.Open(tap.Config{Name: name, Bridge: "br0", NoOffload: true})
 			return err
 		}); err != nil {
 			t.Fatalf("open %s: %v", name, err)

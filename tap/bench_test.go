@@ -18,10 +18,10 @@ func BenchmarkBridgedRoundTrip(b *testing.B) {
 	ns.AddBridge("br0", "")
 	var tx, rx *Device
 	err := ns.Run(func() (err error) {
-		if tx, err = Open(Config{Name: "tapa", Bridge: "br0"}); err != nil {
+		if tx, err = Open(Config{Name: "tapa", Bridge: "br0", NoOffload: true}); err != nil {
 			return err
 		}
-		rx, err = Open(Config{Name: "tapb", Bridge: "br0"})
+		rx, err = Open(Config{Name: "tapb", Bridge: "br0", NoOffload: true})
 		return err
 	})
 	if err != nil {
@@ -69,10 +69,10 @@ func BenchmarkBridgedRoundTripOffload(b *testing.B) {
 	ns.AddBridge("br0", "")
 	var tx, rx *Device
 	err := ns.Run(func() (err error) {
-		if tx, err = Open(Config{Name: "tapa", Bridge: "br0", Offload: true}); err != nil {
+		if tx, err = Open(Config{Name: "tapa", Bridge: "br0"}); err != nil {
 			return err
 		}
-		rx, err = Open(Config{Name: "tapb", Bridge: "br0", Offload: true})
+		rx, err = Open(Config{Name: "tapb", Bridge: "br0"})
 		return err
 	})
 	if err != nil {

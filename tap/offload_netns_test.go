@@ -20,7 +20,7 @@ import (
 // kernel refuses the offloads (Open then falls back to a plain TAP).
 func openOffload(t *testing.T, ns *netnstest.NS, name string) *Device {
 	t.Helper()
-	d := openIn(t, ns, Config{Name: name, Bridge: "br0", Offload: true})
+	d := openIn(t, ns, Config{Name: name, Bridge: "br0"})
 	if !d.Offload() {
 		t.Skip("the kernel refused IFF_VNET_HDR/TUNSETOFFLOAD")
 	}
@@ -42,7 +42,7 @@ func TestOffloadReceivesSuperSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	l, err := h.Listen(":5001")
+	l, err := h.Listen("tcp", ":5001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func bridgedPair(t *testing.T) (tx *Device, rx frames) {
 	ns := netnstest.New(t)
 	ns.AddBridge("br0", "")
 	tx = openOffload(t, ns, "tapo")
-	plain := openIn(t, ns, Config{Name: "tapp", Bridge: "br0"})
+	plain := openIn(t, ns, Config{Name: "tapp", Bridge: "br0", NoOffload: true})
 	tx.Attach(link.FrameDispatcherFunc(func(p *stack.Packet) { p.Release() }))
 	rx = make(frames, 256)
 	plain.Attach(rx)
@@ -220,5 +220,20 @@ func TestOffloadZeroAllocs(t *testing.T) {
 	send()
 	if a := testing.AllocsPerRun(200, send); a != 0 {
 		t.Fatalf("%v allocations per frame", a)
+	}
+}
+
+// TestZeroConfigOffloads: the zero Config asks for offloads (an embedder
+// who writes tap.Config{Name: ...} gets the fast path), and NoOffload
+// opens the TAP plain.
+func TestZeroConfigOffloads(t *testing.T) {
+	ns := netnstest.New(t)
+	d := openIn(t, ns, Config{Name: "tapz"})
+	if !d.Offload() || !d.ChecksumOffload() {
+		t.Errorf("zero Config: Offload() %v, ChecksumOffload() %v; want both true (offloads are the default)", d.Offload(), d.ChecksumOffload())
+	}
+	plain := openIn(t, ns, Config{Name: "tapn", NoOffload: true})
+	if plain.Offload() {
+		t.Error("NoOffload: Offload() true, want a plain TAP")
 	}
 }

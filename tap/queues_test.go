@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
 
 	"github.com/tapstack/tapstack/internal/netnstest"
@@ -115,7 +115,7 @@ func TestMultiqueue(t *testing.T) {
 		}
 	}
 	ns.AddBridge("br0", "10.0.0.1/24")
-	d := openIn(t, ns, Config{Name: "tap0", Bridge: "br0", Queues: 2})
+	d := openIn(t, ns, Config{Name: "tap0", Bridge: "br0", Queues: 2, NoOffload: true})
 	if d.Queues() != 2 {
 		t.Fatalf("Queues() = %d, want 2", d.Queues())
 	}
@@ -126,10 +126,10 @@ func TestMultiqueue(t *testing.T) {
 	if tt, ok := l.(*netlink.Tuntap); !ok || tt.Flags&netlink.TUNTAP_MULTI_QUEUE == 0 || tt.Queues != 2 {
 		t.Fatalf("kernel's view of tap0: %#v", l)
 	}
-	if err := openErr(ns, Config{Name: "tap0", Queues: 2}); !errors.Is(err, ErrBusy) {
+	if err := openErr(ns, Config{Name: "tap0", Queues: 2, NoOffload: true}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second Open of a multiqueue TAP in use: %v, want ErrBusy", err)
 	}
-	if err := openErr(ns, Config{Name: "tap1", Queues: MaxQueues + 1}); !errors.Is(err, ErrBadQueues) {
+	if err := openErr(ns, Config{Name: "tap1", Queues: MaxQueues + 1, NoOffload: true}); !errors.Is(err, ErrBadQueues) {
 		t.Fatalf("Open with %d queues: %v, want ErrBadQueues", MaxQueues+1, err)
 	}
 	if _, err := ns.Output("ip", "neigh", "replace", "10.0.0.2", "lladdr", net.HardwareAddr(ourMAC[:]).String(), "dev", "br0", "nud", "permanent"); err != nil {
@@ -195,11 +195,11 @@ func TestSingleQueueFallback(t *testing.T) {
 	if _, err := ns.Output("ip", "tuntap", "add", "tapsq", "mode", "tap"); err != nil {
 		t.Fatal(err)
 	}
-	d := openIn(t, ns, Config{Name: "tapsq", Queues: 4})
+	d := openIn(t, ns, Config{Name: "tapsq", Queues: 4, NoOffload: true})
 	if d.Queues() != 1 {
 		t.Errorf("existing single-queue TAP opened with %d queues", d.Queues())
 	}
-	one := openIn(t, ns, Config{Name: "tapone", Queues: 1})
+	one := openIn(t, ns, Config{Name: "tapone", Queues: 1, NoOffload: true})
 	l, err := ns.Netlink().LinkByName("tapone")
 	if err != nil {
 		t.Fatal(err)

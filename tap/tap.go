@@ -15,8 +15,8 @@
 // open, leaks the descriptor when TUNSETIFF fails and cannot set
 // IFF_VNET_HDR, which the offload mode needs.)
 //
-// Offloads (Config.Offload): the TAP is opened with IFF_VNET_HDR, a 12-byte
-// virtio-net header and TUNSETOFFLOAD CSUM|TSO4. Inbound, the kernel then
+// Offloads (on unless Config.NoOffload): the TAP is opened with
+// IFF_VNET_HDR, a 12-byte virtio-net header and TUNSETOFFLOAD CSUM|TSO4. Inbound, the kernel then
 // hands us TCP super-segments of up to 64 KiB (GRO/GSO) with checksums it
 // vouches for (Packet.ChecksumOK; a checksum left partial, NEEDS_CSUM, is
 // also marked Packet.ChecksumPartial, and a super-segment carries the
@@ -27,10 +27,12 @@
 // implements link.OffloadDevice, so link.Ethernet reports the capabilities
 // to the stack as a stack.Offloader.
 //
-// Namespaces: Open works in the network namespace of the calling OS thread
-// (lock the goroutine to a thread that entered a namespace, as
-// internal/netnstest.NS.Run does). The TAP stays in that namespace; its
-// Device can be used from any goroutine.
+// Namespaces: Open works in the network namespace of the calling OS thread.
+// To open a TAP in another namespace, call Open on a goroutine locked to a
+// thread that entered it (runtime.LockOSThread, then netns.Set from
+// github.com/vishvananda/netns, and back before unlocking); or simply run
+// the program in the namespace (ip netns exec NAME ...). The TAP stays in
+// that namespace; its Device can be used from any goroutine.
 package tap
 
 import (
@@ -59,13 +61,16 @@ type Config struct {
 	MTU int
 	// Bridge, if set, is an existing Linux bridge the TAP is attached to.
 	Bridge string
-	// Offload opens the TAP with the virtio-net header (IFF_VNET_HDR) and
-	// asks the kernel for checksum and TCP segmentation offload (CSUM,
-	// TSO4): the kernel then hands us TCP super-segments of up to 64 KiB
-	// with verified checksums and segments and checksums ours. When the
-	// kernel refuses, Open logs one line and opens the TAP plain (see
-	// Device.Offload).
-	Offload bool
+	// NoOffload opens the TAP plain, without the virtio-net header. By
+	// default (false) the TAP is opened with the virtio-net header
+	// (IFF_VNET_HDR) and asks the kernel for checksum and TCP
+	// segmentation offload (CSUM, TSO4): the kernel then hands us TCP
+	// super-segments of up to 64 KiB with verified checksums and segments
+	// and checksums ours, several times faster than plain frames. When
+	// the kernel refuses, Open logs one line and opens the TAP plain (see
+	// Device.Offload). Set NoOffload when the frames must be checked by
+	// the stack itself, e.g. under injected corruption.
+	NoOffload bool
 	// Queues is the number of queues of a multiqueue TAP
 	// (IFF_MULTI_QUEUE): each has its own descriptor and reader goroutine,
 	// and the kernel keeps each flow on one queue, so several flows are
@@ -204,7 +209,7 @@ func Open(cfg Config) (*Device, error) {
 	var files []*os.File
 	var name string
 	vnet := false
-	if cfg.Offload {
+	if !cfg.NoOffload {
 		files, name, err = openQueues(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI|unix.IFF_VNET_HDR, queues, setOffloads)
 		switch {
 		case err == nil:

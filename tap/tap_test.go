@@ -80,7 +80,7 @@ func TestARPRoundTrip(t *testing.T) {
 	ns := netnstest.New(t)
 	ns.AddBridge("br0", "10.0.0.1/24")
 	start := stack.LivePackets()
-	d := openIn(t, ns, Config{Name: "tap0", MTU: 1400, Bridge: "br0"})
+	d := openIn(t, ns, Config{Name: "tap0", MTU: 1400, Bridge: "br0", NoOffload: true})
 	if d.Name() != "tap0" || d.MTU() != 1400 {
 		t.Fatalf("Name %q MTU %d", d.Name(), d.MTU())
 	}
@@ -152,7 +152,7 @@ func TestARPRoundTrip(t *testing.T) {
 func TestCloseUnblocksReader(t *testing.T) {
 	ns := netnstest.New(t)
 	before := runtime.NumGoroutine()
-	d := openIn(t, ns, Config{Name: "tap0"})
+	d := openIn(t, ns, Config{Name: "tap0", NoOffload: true})
 	d.Attach(frames(make(chan *stack.Packet)))
 	closed := make(chan error)
 	go func() { closed <- d.Close() }()
@@ -185,7 +185,7 @@ func TestCloseUnblocksReader(t *testing.T) {
 // the reader stops with a reason instead of spinning.
 func TestReaderStopsWhenTAPDeleted(t *testing.T) {
 	ns := netnstest.New(t)
-	d := openIn(t, ns, Config{Name: "tap0"})
+	d := openIn(t, ns, Config{Name: "tap0", NoOffload: true})
 	d.Attach(frames(make(chan *stack.Packet)))
 	if _, err := ns.Output("ip", "link", "del", "tap0"); err != nil {
 		t.Fatal(err)
@@ -206,23 +206,23 @@ func TestReaderStopsWhenTAPDeleted(t *testing.T) {
 func TestOpenOperatorErrors(t *testing.T) {
 	ns := netnstest.New(t)
 	ns.AddBridge("br0", "")
-	openIn(t, ns, Config{Name: "tapbusy"}) // held open: a second Open is busy
+	openIn(t, ns, Config{Name: "tapbusy", NoOffload: true}) // held open: a second Open is busy
 	tests := []struct {
 		name string
 		cfg  Config
 		kind error
 		msg  string
 	}{
-		{"missing bridge", Config{Name: "tap1", Bridge: "br9"}, ErrBridgeNotFound,
+		{"missing bridge", Config{Name: "tap1", Bridge: "br9", NoOffload: true}, ErrBridgeNotFound,
 			`bridge "br9" does not exist (create it: ip link add br9 type bridge && ip link set br9 up)`},
-		{"not a bridge", Config{Name: "tap1", Bridge: "lo"}, ErrNotBridge,
+		{"not a bridge", Config{Name: "tap1", Bridge: "lo", NoOffload: true}, ErrNotBridge,
 			`link "lo" exists but is not a bridge (type device)`},
-		{"busy", Config{Name: "tapbusy"}, ErrBusy, `TAP "tapbusy" is busy: another process has it open`},
-		{"not a tap", Config{Name: "br0"}, ErrNotTAP, `cannot open TAP "br0": a link with that name exists and is not a TAP`},
-		{"name too long", Config{Name: "a-very-long-tap-name"}, ErrBadName,
+		{"busy", Config{Name: "tapbusy", NoOffload: true}, ErrBusy, `TAP "tapbusy" is busy: another process has it open`},
+		{"not a tap", Config{Name: "br0", NoOffload: true}, ErrNotTAP, `cannot open TAP "br0": a link with that name exists and is not a TAP`},
+		{"name too long", Config{Name: "a-very-long-tap-name", NoOffload: true}, ErrBadName,
 			`interface name "a-very-long-tap-name" is too long (20 bytes, at most 15)`},
-		{"bad name", Config{Name: "tap/0"}, ErrBadName, `interface name "tap/0" contains '/', ':' or white space`},
-		{"mtu too small", Config{Name: "tap1", MTU: 10}, ErrBadMTU, `MTU 10 is out of range (68 to 65521)`},
+		{"bad name", Config{Name: "tap/0", NoOffload: true}, ErrBadName, `interface name "tap/0" contains '/', ':' or white space`},
+		{"mtu too small", Config{Name: "tap1", MTU: 10, NoOffload: true}, ErrBadMTU, `MTU 10 is out of range (68 to 65521)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,7 +271,7 @@ func TestOpenTunErrorMessages(t *testing.T) {
 
 func TestWriteFrameTooLongAndZeroAllocs(t *testing.T) {
 	ns := netnstest.New(t)
-	d := openIn(t, ns, Config{Name: "tap0", MTU: 1500})
+	d := openIn(t, ns, Config{Name: "tap0", MTU: 1500, NoOffload: true})
 	start := stack.LivePackets()
 	if err := d.WriteFrame(stack.NewPacket(stack.Headroom, 1500+14+8+1)); !errors.Is(err, link.ErrFrameTooLong) {
 		t.Errorf("oversized frame: %v", err)

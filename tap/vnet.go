@@ -6,7 +6,7 @@ import (
 )
 
 // VirtioNetHeaderLen is the length of the virtio-net header in front of
-// every frame of a TAP opened with Config.Offload: struct
+// every frame of a TAP opened with offloads (Config.NoOffload false): struct
 // virtio_net_hdr_v1 (the mergeable-buffers layout), which TUNSETVNETHDRSZ
 // sets.
 const VirtioNetHeaderLen = 12

@@ -1,8 +1,10 @@
 // Package tcp implements TCP (RFC 9293) for tapstack: the segment wire
 // format, a sans-IO connection state machine with RFC 6298 retransmission,
-// NewReno fast retransmit and recovery, window scaling (RFC 7323),
-// out-of-order reassembly, and endpoints that present the state machine as
-// net.Listener and net.Conn.
+// SACK loss recovery (RFC 6675) and CUBIC congestion control (RFC 9438,
+// the default, as on Linux; Options.CongestionControl "reno" selects
+// NewReno), window scaling and timestamps (RFC 7323), out-of-order
+// reassembly, and endpoints that present the state machine as
+// net.Listener (with SetDeadline, like net.TCPListener) and net.Conn.
 //
 // Register the protocol with a stack once, then Listen and Dial:
 //

@@ -31,6 +31,8 @@ type Listener struct {
 
 	mu     sync.Mutex
 	closed bool
+
+	dl acceptDeadline // SetDeadline (listener_deadline.go)
 }
 
 // Listen starts listening on addr on the stack's TCP protocol; it is
@@ -134,20 +136,18 @@ func (l *Listener) Addr() net.Addr { return l.tcpAddr }
 func (l *Listener) AddrPort() netip.AddrPort { return l.addr }
 
 // Accept waits for the next connection. After Close it returns an error
-// wrapping net.ErrClosed.
+// wrapping net.ErrClosed; after the deadline (SetDeadline) one wrapping
+// os.ErrDeadlineExceeded.
 func (l *Listener) Accept() (net.Conn, error) {
-	return l.AcceptTCP()
+	c, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err // an untyped nil: not a nil *Conn in a net.Conn
+	}
+	return c, nil
 }
 
 // AcceptTCP is Accept returning the concrete *Conn.
-func (l *Listener) AcceptTCP() (*Conn, error) {
-	select {
-	case e := <-l.acceptq:
-		return &Conn{e: e}, nil
-	case <-l.done:
-		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.tcpAddr, Err: net.ErrClosed}
-	}
-}
+func (l *Listener) AcceptTCP() (*Conn, error) { return l.accept() }
 
 // Close stops listening, wakes Accept, and resets connections that were
 // not accepted yet.

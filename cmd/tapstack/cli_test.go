@@ -39,8 +39,8 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, "missing command"},
 		{"unknown command", []string{"down"}, `unknown command "down"`},
-		{"unknown flag", with("--frobnicate"), "unknown flag -frobnicate"},
-		{"flag without value", []string{"up", "--tap"}, "flag -tap needs a value"},
+		{"unknown flag", with("--frobnicate"), "unknown flag --frobnicate for up (see tapstack up --help)"},
+		{"flag without value", []string{"up", "--tap"}, "flag --tap needs a value"},
 		{"stray argument", with("extra"), `unexpected argument "extra"`},
 		{"missing tap", []string{"up", "--addr", "10.0.0.2/24"}, "needs --tap"},
 		{"missing addr", []string{"up", "--tap", "tap0"}, "needs --addr"},
@@ -112,7 +112,7 @@ func TestUsageErrors(t *testing.T) {
 
 		// The table commands.
 		{"route stray argument", []string{"route", "x"}, `unexpected argument "x" to route`},
-		{"route unknown flag", []string{"route", "--all"}, "unknown flag -all for route"},
+		{"route unknown flag", []string{"route", "--all"}, "unknown flag --all for route"},
 		{"arp bad -d", []string{"arp", "--tap", "tap0", "-d", "10.0.0"}, `malformed arp -d "10.0.0"`},
 		{"arp -d and flush", []string{"arp", "--tap", "tap0", "-d", "10.0.0.1", "--flush"}, "exclude each other"},
 		{"arp bad tap", []string{"arp", "--tap", "a/b"}, "not a valid interface name"},

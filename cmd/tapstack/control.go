@@ -30,6 +30,10 @@ import (
 // (control_cred.go), and the server has timeouts and caps
 // (control_limits.go).
 
+// controlTimeout bounds a request of the CLI to a host (a table is
+// answered at once; resolve waits longer, see resolve.go).
+const controlTimeout = 10 * time.Second
+
 // controlPrefix starts the abstract socket name of every host.
 const controlPrefix = "@tapstack/"
 
@@ -131,11 +135,12 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 	})
 	mux.HandleFunc("GET /resolve", func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("name")
-		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+		res := h.Resolver()
+		ctx, cancel := context.WithTimeout(r.Context(), resolveBudget(res))
 		defer cancel()
-		addrs, err := h.Resolver().LookupHost(ctx, name)
+		addrs, err := res.LookupHost(ctx, name)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusNotFound)
+			http.Error(w, resolveError(name, res, err), http.StatusNotFound)
 			return
 		}
 		text(w)
@@ -188,9 +193,9 @@ func allowed(w http.ResponseWriter, r *http.Request) bool {
 
 // controlClient talks to the host whose control socket is addr, once it
 // has checked who serves it (dialControl).
-func controlClient(addr string) *http.Client {
+func controlClient(addr string, timeout time.Duration) *http.Client {
 	return &http.Client{
-		Timeout: 10 * time.Second,
+		Timeout: timeout,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return dialControl(ctx, addr)
@@ -205,12 +210,16 @@ func controlClient(addr string) *http.Client {
 // other answer's body is the error. It reads at most controlMaxReply
 // bytes of it.
 func controlDo(addr, method, path string) (string, error) {
+	timeout := controlTimeout
+	if strings.HasPrefix(path, "/resolve") {
+		timeout = resolveClientTimeout // the resolver's own error comes first
+	}
 	req, err := http.NewRequest(method, "http://tapstack"+path, nil)
 	if err != nil {
 		return "", err
 	}
 	tap := strings.TrimPrefix(addr, controlPrefix)
-	resp, err := controlClient(addr).Do(req)
+	resp, err := controlClient(addr, timeout).Do(req)
 	if err != nil {
 		var ue *untrustedError
 		var de *deniedError

@@ -24,7 +24,7 @@ func TestDHCPUsageErrors(t *testing.T) {
 		{"dns ipv6", []string{"up", "--tap", "tap0", "--dhcp", "--dns", "fd00::1"}, `malformed --dns "fd00::1"`},
 		{"dns unspecified", []string{"up", "--tap", "tap0", "--dhcp", "--dns", "0.0.0.0"}, "malformed --dns"},
 		{"dns twice", []string{"up", "--tap", "tap0", "--dhcp", "--dns", "10.0.0.1", "--dns", "10.0.0.1"}, "--dns 10.0.0.1 is given twice"},
-		{"dns without value", []string{"up", "--tap", "tap0", "--dhcp", "--dns"}, "flag -dns needs a value"},
+		{"dns without value", []string{"up", "--tap", "tap0", "--dhcp", "--dns"}, "flag --dns needs a value"},
 		{"hostname without dhcp", []string{"up", "--tap", "tap0", "--addr", "10.0.0.2/24", "--hostname", "vm1"}, "--hostname is sent to the DHCP server"},
 		{"hostname with dot", []string{"up", "--tap", "tap0", "--dhcp", "--hostname", "vm1.lan"}, "malformed --hostname"},
 		{"no-offload with value", []string{"up", "--tap", "tap0", "--dhcp", "--no-offload=maybe"}, "malformed boolean"},

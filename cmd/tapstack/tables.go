@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -20,13 +21,7 @@ func parseQuery(cmd string, args []string, fs *flag.FlagSet) (string, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return "", err
 		}
-		msg := err.Error()
-		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-			msg = "unknown flag " + name + " for " + cmd
-		} else if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
-			msg = "flag " + name + " needs a value"
-		}
-		return "", usagef("%s", msg)
+		return "", usagef("%s", flagMessage(cmd, fs, err))
 	}
 	if fs.NArg() > 0 {
 		return "", usagef("unexpected argument %q to %s", fs.Arg(0), cmd)
@@ -114,6 +109,9 @@ func runARP(args []string, stdout io.Writer) error {
 // addresses of HOSTNAME, looked up by a running host's resolver (its --dns
 // servers or its DHCP lease's), over the stack.
 func runResolve(args []string, stdout io.Writer) error {
+	if slices.ContainsFunc(args, isHelp) {
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || strings.HasPrefix(args[len(args)-1], "-") {
 		return usagef("resolve needs a host name: tapstack resolve [--tap NAME] HOSTNAME")
 	}

@@ -58,7 +58,7 @@ func newEchoHost(t *testing.T, d link.Device, addr string) *echoHost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := h.ListenPacket(":7")
+	pc, err := h.ListenPacket("udp", ":7")
 	if err != nil {
 		h.Close()
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestUDPEchoNoLoop(t *testing.T) {
 	b := newEchoHost(t, db, "10.0.0.2/24")
 
 	// The control: a client on B's ephemeral port gets its echo.
-	cli, err := b.h.ListenPacket(":0")
+	cli, err := b.h.ListenPacket("udp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}

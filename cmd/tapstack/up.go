@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapstack/tapstack/arp"
@@ -75,7 +76,7 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 	want := !cfg.NoOffload && cfg.Faults == nil
 	offloaded := 0
 	for _, t := range cfg.Taps {
-		dev, err := tap.Open(tap.Config{Name: t.Name, MTU: t.MTU, Bridge: t.Bridge, Offload: want})
+		dev, err := tap.Open(tap.Config{Name: t.Name, MTU: t.MTU, Bridge: t.Bridge, NoOffload: !want})
 		if err != nil {
 			return nil, nil, nil, "", explainOpenError(t.Name, err)
 		}
@@ -148,8 +149,9 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 }
 
 // up runs the host until a value arrives on signals (nil: forever). It
-// prints one line to stdout when the host is up and one when it stopped.
-func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
+// prints one line to stdout when the host is up and one when it stopped;
+// with --dhcp, one line per DHCP step to stderr until the first lease.
+func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error {
 	ifcs, macs, closers, offload, err := openTaps(cfg)
 	if err != nil {
 		return err
@@ -167,6 +169,10 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		ARP:             dadOptions(arp.Options{}),
 		DNS:             cfg.DNS,
 		DHCP:            dhcp.Options{Hostname: cfg.Hostname, RenewAfter: cfg.DHCPRenew},
+	}
+	var leased atomic.Bool // the first lease is bound: progress is quiet
+	if n := cfg.dhcpNIC(); n != nil {
+		hc.DHCP.OnProgress = dhcpProgress(cfg, n, stderr, &leased)
 	}
 	hc.IPv4.Forwarding = cfg.Forward
 	h, err := host.New(hc)
@@ -192,6 +198,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	if n := cfg.dhcpNIC(); n != nil {
 		var sig os.Signal
 		lease, sig, err = waitLease(cfg, n, h, signals)
+		leased.Store(true)
 		if sig != nil { // stopped while waiting
 			if err := h.Close(); err != nil {
 				return fmt.Errorf("shutting down: %w", err)
@@ -232,7 +239,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	if lim.Idle == 0 {
 		lim.Idle = defaultIdle
 	}
-	hl, err := h.Listen(":80")
+	hl, err := h.Listen("tcp", ":80")
 	if err != nil {
 		return fmt.Errorf("listen on :80: %w", err)
 	}
@@ -264,7 +271,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 	}
 	serving := []string{"http:80"}
 	for _, svc := range services {
-		l, err := h.Listen(fmt.Sprintf(":%d", svc.port))
+		l, err := h.Listen("tcp", fmt.Sprintf(":%d", svc.port))
 		if err != nil {
 			stopAll()
 			return fmt.Errorf("listen on :%d (%s): %w", svc.port, svc.name, err)
@@ -275,7 +282,7 @@ func up(cfg upConfig, stdout io.Writer, signals <-chan os.Signal) error {
 		serving = append(serving, fmt.Sprintf("%s:%d", svc.name, svc.port))
 	}
 
-	if udpEcho, err = h.ListenPacket(":7"); err != nil {
+	if udpEcho, err = h.ListenPacket("udp", ":7"); err != nil {
 		stopAll()
 		return fmt.Errorf("listen on udp :7 (echo): %w", err)
 	}
@@ -393,5 +400,27 @@ func waitLease(cfg upConfig, n *nicConfig, h *host.Host, signals <-chan os.Signa
 		cancel()
 		<-res
 		return l, sig, nil
+	}
+}
+
+// dhcpProgress prints each step of the DHCP exchange of n to w, one line
+// each, until quiet is set: what up is doing while it waits for a lease.
+func dhcpProgress(cfg upConfig, n *nicConfig, w io.Writer, quiet *atomic.Bool) func(dhcp.Progress) {
+	where := n.Name()
+	if t := cfg.tap(n.Tap); t != nil && t.Bridge != "" {
+		where += " (bridge " + t.Bridge + ")"
+	}
+	return func(p dhcp.Progress) {
+		if quiet.Load() {
+			return
+		}
+		line := p.String()
+		switch {
+		case p.Sent && p.Type == dhcp.Discover:
+			line += " on " + where
+		case !p.Sent && p.Type == dhcp.Ack: // the host probes every offered address (RFC 5227)
+			line += "; checking that no one else uses it (ARP probe)"
+		}
+		fmt.Fprintln(w, "tapstack: dhcp: "+line)
 	}
 }

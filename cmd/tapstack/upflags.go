@@ -168,12 +168,8 @@ func parseUp(args []string) (upConfig, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return upConfig{}, err
 		}
-		msg := err.Error()
-		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-			msg = "unknown flag " + name + " for up"
-		} else if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
-			msg = "flag " + name + " needs a value"
-		} else if _, rest, ok := strings.Cut(msg, "invalid boolean value "); ok {
+		msg := flagMessage("up", fs, err)
+		if _, rest, ok := strings.Cut(msg, "invalid boolean value "); ok {
 			msg = "malformed boolean " + rest + " (want --flag or --flag=false)"
 		} else if _, rest, ok := strings.Cut(msg, "parse error"); ok && strings.Contains(msg, "-dhcp-") {
 			msg = "malformed duration" + rest + " (want e.g. 30s)"

@@ -150,7 +150,7 @@ func startBareHost(t *testing.T, ns *netnstest.NS) *bareHost {
 	t.Helper()
 	var dev *tap.Device
 	if err := ns.Run(func() (err error) {
-		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0"})
+		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0", NoOffload: true})
 		return err
 	}); err != nil {
 		t.Fatalf("open tap0: %v", err)

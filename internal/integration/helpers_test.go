@@ -89,7 +89,7 @@ func startHost(t *testing.T, ns *netnstest.NS) *host.Host {
 	t.Helper()
 	var dev *tap.Device
 	if err := ns.Run(func() (err error) {
-		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0"})
+		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0", NoOffload: true})
 		return err
 	}); err != nil {
 		t.Fatalf("open tap0: %v", err)

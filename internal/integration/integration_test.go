@@ -226,7 +226,7 @@ func TestStackDialsLinux(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	c, err := h.Dial(ctx, l.Addr().String())
+	c, err := h.DialContext(ctx, "tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestHTTPServerOnStack(t *testing.T) {
 	needTools(t, "ip")
 	ns := bridgeNS(t)
 	h := startHost(t, ns)
-	l, err := h.Listen(":8080")
+	l, err := h.Listen("tcp", ":8080")
 	if err != nil {
 		t.Fatal(err)
 	}

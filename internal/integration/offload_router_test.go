@@ -53,10 +53,10 @@ func TestOffloadRouterSoftwareFallback(t *testing.T) {
 	tp := newRouterTopo(t, false)
 	var d1, d2 *tap.Device
 	if err := tp.r.Run(func() (err error) {
-		if d1, err = tap.Open(tap.Config{Name: "tap1", Bridge: "br1", Offload: true}); err != nil {
+		if d1, err = tap.Open(tap.Config{Name: "tap1", Bridge: "br1"}); err != nil {
 			return err
 		}
-		d2, err = tap.Open(tap.Config{Name: "tap2", Bridge: "br2", MTU: 1400, Offload: true})
+		d2, err = tap.Open(tap.Config{Name: "tap2", Bridge: "br2", MTU: 1400})
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ func ecnHost(t *testing.T, ns *netnstest.NS, opts tcp.Options) *host.Host {
 	t.Helper()
 	var dev *tap.Device
 	if err := ns.Run(func() (err error) {
-		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0", Offload: true})
+		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0"})
 		return err
 	}); err != nil {
 		t.Fatalf("open tap0: %v", err)
@@ -109,7 +109,7 @@ func TestTCPECNWithLinux(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := h.Dial(ctx, bridgeAddr+":7007")
+	c, err := h.DialContext(ctx, "tcp", bridgeAddr+":7007")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestTCPECNWithLinux(t *testing.T) {
 	echoCheck(t, c)
 	c.Close()
 
-	l, err := h.Listen(":7008")
+	l, err := h.Listen("tcp", ":7008")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/tapstack/tapstack/internal/netnstest"
 	"github.com/tapstack/tapstack/tcp"
@@ -164,7 +164,7 @@ func TestTCPOptionsNegotiatedWithLinux(t *testing.T) {
 	const n = 8 << 20
 
 	// Linux client downloads from the stack.
-	l, err := h.Listen(":5001")
+	l, err := h.Listen("tcp", ":5001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestTCPOptionsNegotiatedWithLinux(t *testing.T) {
 		m, _ := io.Copy(io.Discard, c)
 		recvd <- m
 	}()
-	sc, err := h.Dial(ctx, ll.Addr().String())
+	sc, err := h.DialContext(ctx, "tcp", ll.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestTCP2000Connections(t *testing.T) {
 	needTools(t, "ip")
 	ns := bridgeNS(t)
 	h := startHost(t, ns)
-	l, err := h.Listen(":7007")
+	l, err := h.Listen("tcp", ":7007")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +377,7 @@ func TestTCPSynFlood(t *testing.T) {
 	needTools(t, "ip", "hping3", "timeout")
 	ns := bridgeNS(t)
 	h := startHost(t, ns)
-	l, err := h.Listen(":80")
+	l, err := h.Listen("tcp", ":80")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestTCP1GiBEachWay(t *testing.T) {
 	ns := bridgeNS(t)
 	h := startHost(t, ns)
 	const n = 1 << 30
-	l, err := h.Listen(":5002")
+	l, err := h.Listen("tcp", ":5002")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestTCPTSODownload(t *testing.T) {
 	ns := bridgeNS(t)
 	var dev *tap.Device
 	if err := ns.Run(func() (err error) {
-		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0", Offload: true})
+		dev, err = tap.Open(tap.Config{Name: "tap0", Bridge: "br0"})
 		return err
 	}); err != nil {
 		t.Fatalf("open tap0: %v", err)
@@ -38,7 +38,7 @@ func TestTCPTSODownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	l, err := h.Listen(":5001")
+	l, err := h.Listen("tcp", ":5001")
 	if err != nil {
 		t.Fatal(err)
 	}

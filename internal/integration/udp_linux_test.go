@@ -78,7 +78,7 @@ func TestUDPPacketConn10000(t *testing.T) {
 	needTools(t, "ip")
 	ns := bridgeNS(t)
 	h := startHost(t, ns)
-	pc, err := h.ListenPacket(":5000")
+	pc, err := h.ListenPacket("udp", ":5000")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func trunkHost(t *testing.T, ns *netnstest.NS, name string, mac stack.MAC, vlans
 	t.Helper()
 	var dev *tap.Device
 	if err := ns.Run(func() (err error) {
-		dev, err = tap.Open(tap.Config{Name: name, Bridge: "br0"})
+		dev, err = tap.Open(tap.Config{Name: name, Bridge: "br0", NoOffload: true})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestVLANTrunkCommand(t *testing.T) {
 	echo := func(h *host.Host, addr string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, err := h.Dial(ctx, addr)
+		c, err := h.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ func TestVLANRouterOnAStick(t *testing.T) {
 	}
 	b := trunkHost(t, ns, "tap1", stack.MAC{2, 0, 0, 0, 0, 0x0b}, map[uint16]string{10: "10.0.10.3/24"}, def("10.0.10.1"))
 	c := trunkHost(t, ns, "tap2", stack.MAC{2, 0, 0, 0, 0, 0x0c}, map[uint16]string{20: "10.0.20.3/24"}, def("10.0.20.1"))
-	l, err := c.Listen(":7")
+	l, err := c.Listen("tcp", ":7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestVLANRouterOnAStick(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conn, err := b.Dial(ctx, "10.0.20.3:7")
+	conn, err := b.DialContext(ctx, "tcp", "10.0.20.3:7")
 	if err != nil {
 		t.Fatalf("VLAN 10 host → VLAN 20 host through the router: %v", err)
 	}

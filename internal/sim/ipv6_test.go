@@ -118,7 +118,7 @@ func (w *world) listen(h *host.Host, port uint16) (net.Listener, error) {
 	if w.aAddr.Is6() {
 		return tcp.Listen(h.Stack(), netip.AddrPortFrom(netip.IPv6Unspecified(), port))
 	}
-	return h.Listen(":" + strconv.Itoa(int(port)))
+	return h.Listen("tcp", ":"+strconv.Itoa(int(port)))
 }
 
 // dial dials ap from h: through the host over IPv4, with package tcp over
@@ -131,5 +131,5 @@ func (w *world) dial(h *host.Host, ap netip.AddrPort) (net.Conn, error) {
 		}
 		return c, nil
 	}
-	return h.Dial(context.Background(), ap.String())
+	return h.DialContext(context.Background(), "tcp", ap.String())
 }

@@ -593,7 +593,7 @@ func readStream(conn net.Conn, key [32]byte, n, rmax int, sizes *rand.Rand, toEO
 // integrity of what arrives is asserted, on both ends). It returns how
 // many were sent and how many distinct ones came back.
 func udpExchange(w *world, sc *scenario) (sent, echoed int, err error) {
-	srv, err := w.b.ListenPacket(":7")
+	srv, err := w.b.ListenPacket("udp", ":7")
 	if err != nil {
 		return 0, 0, err
 	}

@@ -19,6 +19,6 @@ func tapstackListen(tapName, bridge string, addr netip.Prefix, offload bool) (fu
 	if err != nil {
 		return nil, nil, err
 	}
-	listen := func(port int) (net.Listener, error) { return h.Listen(fmt.Sprintf(":%d", port)) }
+	listen := func(port int) (net.Listener, error) { return h.Listen("tcp", fmt.Sprintf(":%d", port)) }
 	return listen, func() { h.Close() }, nil
 }

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"flag"
+	"sort"
+	"strings"
+)
+
+// The help of each command: `tapstack help` is the overview, `tapstack
+// CMD --help` (or `tapstack help CMD`) the short help of one command.
+
+const helpText = `tapstack: a userspace TCP/IP stack in Go, running a virtual host on a Linux TAP device.
+
+Usage:
+  tapstack up --tap NAME --addr CIDR [flags]   run a host (tapstack up --help: its flags)
+  tapstack route   [--tap NAME]                routing table of a running host (like ip route)
+  tapstack arp     [--tap NAME] [-d IP | --flush]   ARP table of a running host (like arp -n)
+  tapstack status  [--tap NAME] [--all]        the status page of a running host
+  tapstack resolve [--tap NAME] HOSTNAME       look a name up with a running host's resolver
+  tapstack version
+  tapstack help [COMMAND]
+
+up runs a virtual host on a TAP device until SIGINT or SIGTERM and serves on
+every address: http:80 (status page; /bytes?n=N sends N bytes), echo:7 (TCP
+and UDP), discard:9, chargen:19. route, arp, status and resolve talk to a
+running host in the same network namespace through its control socket
+(@tapstack/TAP); --tap picks the host when several run.
+
+Examples:
+  tapstack up --tap tap0 --addr 10.0.0.2/24          # then: ip addr add 10.0.0.1/24 dev tap0; ip link set tap0 up; ping 10.0.0.2
+  tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --gateway 10.0.0.1
+  tapstack up --tap tap0 --bridge br0 --dhcp --hostname vm1
+  tapstack up --nic tap1,bridge=br1,addr=10.0.1.254/24 --nic tap2,bridge=br2,addr=10.0.2.254/24 --forward
+
+Exit status: 0 after a clean shutdown, 1 when the host cannot run (permissions,
+missing bridge, busy TAP, an address in use, no DHCP lease, no running host, a
+name that does not resolve), 2 for a malformed command line.
+`
+
+const upHelp = `Usage: tapstack up --tap NAME (--addr CIDR | --dhcp | --vlan VID:CIDR) [flags]
+       tapstack up --nic TAP,addr=CIDR[,...] [--nic ...] [flags]
+
+Runs a virtual host on TAP devices until SIGINT or SIGTERM: checks that no one
+on the segment uses its addresses (about 1 s), announces them, and serves
+http:80, echo:7 (TCP and UDP), discard:9 and chargen:19.
+
+Interfaces:
+  --tap NAME          the TAP device (created if missing; at most 15 characters)
+  --addr CIDR         its address, e.g. 10.0.0.2/24
+  --dhcp              get address, default route and DNS from a DHCP server instead
+  --hostname NAME     host name sent with --dhcp (option 12)
+  --bridge BR         an existing Linux bridge to attach the TAP to
+  --mac MAC           hardware address (default: random, locally administered)
+  --mtu N             MTU (68..65521, default 1500)
+  --vlan VID:CIDR[:PCP]   an 802.1Q VLAN interface TAP.VID (repeatable)
+  --nic TAP,addr=CIDR[,bridge=BR][,mtu=N][,mac=MAC][,vlan=VID[:PCP]]
+                      one more interface (repeatable)
+Routing and neighbours:
+  --gateway IP        default gateway
+  --route PREFIX,via=IP[,dev=NAME]   a static route (repeatable; PREFIX may be default)
+  --forward           route between the interfaces (an IPv4 router)
+  --arp IP=MAC        a static ARP entry (repeatable)
+  --arp-proxy PREFIX[=MAC]   answer ARP for PREFIX on another host's behalf (repeatable)
+  --dns IP            a DNS server for the host's resolver (repeatable)
+  --no-dad            skip address conflict detection at start
+Debugging:
+  --pcap FILE         capture every frame on the TAP (read it with tcpdump -r FILE)
+  --faults SPEC       inject faults, e.g. loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7
+  --no-offload        no checksum/segmentation offload (on by default)
+Limits:
+  --status public|full|off   who reads the status page on :80 (default public: no
+                      peers, no counters; tapstack status always shows all)
+  --max-conns N       connections per TCP service (default 256)
+  --idle-timeout DUR  close a service connection idle that long (default 2m)
+  --memory-limit SIZE the Go runtime's soft memory limit, e.g. 512MiB
+
+Example: tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --gateway 10.0.0.1
+`
+
+const routeHelp = `Usage: tapstack route [--tap NAME]
+
+Prints the routing table of the tapstack host running in this network
+namespace, in the layout of ip route. --tap picks the host when several run.
+`
+
+const arpHelp = `Usage: tapstack arp [--tap NAME]
+       tapstack arp [--tap NAME] -d IP
+       tapstack arp [--tap NAME] --flush
+
+Prints the ARP table of the running host in the layout of arp -n (flags: C
+complete, M permanent (--arp), P published (--arp-proxy)), deletes one entry
+(-d), or every learned entry (--flush). --tap picks the host when several run.
+`
+
+const statusHelp = `Usage: tapstack status [--tap NAME] [--all]
+
+Prints the status page of the running host: interfaces, routes, ARP table,
+TCP connections, DHCP lease, and the counters that are not zero (--all: every
+counter). --tap picks the host when several run.
+`
+
+const resolveHelp = `Usage: tapstack resolve [--tap NAME] HOSTNAME
+
+Looks HOSTNAME up (A records) with the running host's resolver, over the
+stack: its --dns servers or its DHCP lease's. Each server is asked up to 2
+times, waiting 5 s each time.
+`
+
+// commandHelp is the help of each command.
+var commandHelp = map[string]string{
+	"up": upHelp, "route": routeHelp, "arp": arpHelp, "status": statusHelp, "resolve": resolveHelp,
+	"version": "Usage: tapstack version\n\nPrints the version of tapstack and of Go.\n",
+	"help":    helpText,
+}
+
+// commands are the command names, for suggestions.
+var commands = []string{"up", "route", "arp", "status", "resolve", "version", "help"}
+
+// hiddenFlags are flags for tests, never suggested.
+var hiddenFlags = map[string]bool{"dhcp-wait": true, "dhcp-renew": true}
+
+// flagMessage rewords an error of fs.Parse for cmd as one line that
+// names flags the way they are typed (--name) and suggests the closest
+// flag for a mistyped one.
+func flagMessage(cmd string, fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) {
+			if !hiddenFlags[f.Name] {
+				names = append(names, f.Name)
+			}
+		})
+		if s := suggest(name, names); s != "" {
+			return "unknown flag " + dashes(name) + " for " + cmd + "; did you mean " + dashes(s) + "?"
+		}
+		return "unknown flag " + dashes(name) + " for " + cmd
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return "flag " + dashes(strings.TrimLeft(name, "-")) + " needs a value"
+	}
+	return msg
+}
+
+// dashes writes a flag as it is typed: -d for one letter, --name for more.
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// suggest returns the candidate closest to s (edit distance at most 2,
+// and less than half of s), or "".
+func suggest(s string, candidates []string) string {
+	sort.Strings(candidates)
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD && 2*d < len(s)+1 {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
