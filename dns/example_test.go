@@ -2,6 +2,7 @@ package dns_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -66,4 +67,47 @@ func startExampleServer() net.PacketConn {
 		}
 	}()
 	return pc
+}
+
+// Look up both families: AAAA and A go out together, IPv6 addresses come
+// first. The example server has only an A record for web.test.
+func ExampleResolver_LookupNetIP() {
+	server := startExampleServer()
+	defer server.Close()
+	r := &dns.Resolver{
+		Servers: []netip.AddrPort{server.LocalAddr().(*net.UDPAddr).AddrPort()},
+		Dial:    (&net.Dialer{}).DialContext, // over tapstack: h.DialContext
+	}
+	addrs, err := r.LookupNetIP(context.Background(), "ip", "web.test")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(addrs)
+	// Output:
+	// [10.0.0.1]
+}
+
+// Dial the addresses of a name the Happy Eyeballs way. Here the IPv6
+// attempt fails at once, so the IPv4 one starts without waiting the 250 ms
+// Connection Attempt Delay; over tapstack the clock is the stack's
+// (s.Clock()) and dial calls tcp.Dial.
+func ExampleDialHappyEyeballs() {
+	addrs := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fd00::1")}
+	dial := func(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
+		fmt.Println("trying", ap)
+		if ap.Addr().Is6() {
+			return nil, errors.New("no route")
+		}
+		c, peer := net.Pipe()
+		peer.Close()
+		return c, nil
+	}
+	c, err := dns.DialHappyEyeballs(context.Background(), nil, addrs, 80, dial)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Close()
+	// Output:
+	// trying [fd00::1]:80
+	// trying 10.0.0.1:80
 }

@@ -13,6 +13,10 @@ func FuzzParse(f *testing.F) {
 	b.Answer(Resource{Name: "www.test.", Type: TypeCNAME, Class: ClassINET, Target: "web.test."})
 	b.Answer(Resource{Name: "web.test.", Type: TypeA, Class: ClassINET, A: netip.MustParseAddr("10.0.0.1")})
 	f.Add(b.Bytes())
+	b6 := NewBuilder(HeaderFields{ID: 3, Response: true})
+	b6.Question(Question{"web.test.", TypeAAAA, ClassINET})
+	b6.Answer(Resource{Name: "web.test.", Type: TypeAAAA, Class: ClassINET, A: netip.MustParseAddr("fd00::1")})
+	f.Add(b6.Bytes())
 	q, _ := NewQuery(2, "web.test", TypeA)
 	f.Add(q)
 	f.Add([]byte{0, 1, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1})
@@ -22,7 +26,8 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, q := range m.Questions {
-			answerA(m, q.Name)
+			answerAddrs(m, q.Name, TypeA)
+			answerAddrs(m, q.Name, TypeAAAA)
 		}
 		nb := NewBuilder(m.Header)
 		for _, q := range m.Questions {

@@ -155,14 +155,15 @@ type Question struct {
 }
 
 // Resource is a resource record. Data is the raw RDATA; A and Target are
-// decoded for A and CNAME records.
+// decoded for A, AAAA and CNAME records.
 type Resource struct {
 	Name  string
 	Type  uint16
 	Class uint16
 	TTL   uint32
 	Data  []byte
-	// A is the address of an A record.
+	// A is the address of an A record (IPv4) or an AAAA record (IPv6,
+	// RFC 3596).
 	A netip.Addr
 	// Target is the canonical name of a CNAME record (or an NS record's
 	// host), decompressed.
@@ -243,6 +244,11 @@ func readResource(b []byte, off int) (Resource, int, error) {
 			return Resource{}, 0, ErrBadRData
 		}
 		r.A = netip.AddrFrom4([4]byte(r.Data))
+	case TypeAAAA:
+		if n != 16 {
+			return Resource{}, 0, ErrBadRData
+		}
+		r.A = netip.AddrFrom16([16]byte(r.Data))
 	case TypeCNAME, TypeNS:
 		t, end, err := readName(b, off)
 		if err != nil {
@@ -368,15 +374,19 @@ func (b *Builder) Question(q Question) error {
 	return nil
 }
 
-// Answer adds a record to the answer section: for TypeA its A field is
-// encoded, for TypeCNAME and TypeNS its Target (compressed), otherwise
-// Data.
+// Answer adds a record to the answer section: for TypeA and TypeAAAA its
+// A field is encoded (an IPv4 address for A, an IPv6 one for AAAA, else
+// ErrBadRData), for TypeCNAME and TypeNS its Target (compressed),
+// otherwise Data.
 func (b *Builder) Answer(r Resource) error { return b.record(r, 6) }
 
 // Authority adds a record to the authority section.
 func (b *Builder) Authority(r Resource) error { return b.record(r, 8) }
 
 func (b *Builder) record(r Resource, count int) error {
+	if (r.Type == TypeA && !r.A.Is4()) || (r.Type == TypeAAAA && !r.A.Is6()) {
+		return ErrBadRData
+	}
 	if err := b.appendName(r.Name); err != nil {
 		return err
 	}
@@ -388,6 +398,9 @@ func (b *Builder) record(r Resource, count int) error {
 	switch r.Type {
 	case TypeA:
 		a := r.A.As4()
+		b.buf = append(b.buf, a[:]...)
+	case TypeAAAA:
+		a := r.A.As16()
 		b.buf = append(b.buf, a[:]...)
 	case TypeCNAME, TypeNS:
 		if err := b.appendName(r.Target); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -34,9 +36,14 @@ func (r *Resolver) NetResolver() *net.Resolver {
 }
 
 // DialContext wraps dial (a tapstack host's DialContext, say) so that it
-// accepts host names: the host part of addr is looked up with LookupHost
-// and each address is dialled in turn until one connects. Plug it into
-// http.Transport.DialContext to fetch http://name:port/ over the stack.
+// accepts host names: the host part of addr is looked up with LookupNetIP
+// (both families for "tcp" and "udp", one for "tcp4", "udp6" and the
+// like). TCP addresses are dialled the Happy Eyeballs way
+// (DialHappyEyeballs on r.Clock: IPv6 first, the next address after 250
+// ms or a failure, the first connection wins); UDP ones, which connect
+// without a handshake, in the same order until one dial succeeds. Plug it
+// into http.Transport.DialContext to fetch http://name:port/ over the
+// stack.
 func (r *Resolver) DialContext(dial DialFunc) DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
@@ -46,13 +53,27 @@ func (r *Resolver) DialContext(dial DialFunc) DialFunc {
 		if _, err := netip.ParseAddr(host); err == nil {
 			return dial(ctx, network, addr)
 		}
-		addrs, err := r.LookupHost(ctx, host)
+		pn, err := strconv.ParseUint(port, 10, 16)
 		if err != nil {
 			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 		}
+		ipnet := "ip"
+		if strings.HasSuffix(network, "4") || strings.HasSuffix(network, "6") {
+			ipnet += network[len(network)-1:]
+		}
+		addrs, err := r.LookupNetIP(ctx, ipnet, host)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		}
+		dialAP := func(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
+			return dial(ctx, network, ap.String())
+		}
+		if strings.HasPrefix(network, "tcp") {
+			return DialHappyEyeballs(ctx, r.Clock, addrs, uint16(pn), dialAP)
+		}
 		var first error
-		for _, a := range addrs {
-			c, err := dial(ctx, network, net.JoinHostPort(a.String(), port))
+		for _, a := range InterleaveFamilies(addrs) {
+			c, err := dialAP(ctx, netip.AddrPortFrom(a, uint16(pn)))
 			if err == nil {
 				return c, nil
 			}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tapstack/tapstack/stack"
 )
 
 // Defaults of Resolver.
@@ -25,11 +27,12 @@ const (
 // A tapstack host's DialContext has this shape.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
-// Resolver looks up IPv4 addresses of host names over DNS. Its zero value
+// Resolver looks up IPv4 and IPv6 addresses of host names over DNS. Its zero value
 // has no servers; set Servers (and Dial to go through tapstack). It is
 // safe for concurrent use.
 type Resolver struct {
-	// Servers are the name servers, tried in order.
+	// Servers are the name servers, tried in order; IPv4 or IPv6
+	// ([fd00::1]:53), dialled as "ip:port" strings.
 	Servers []netip.AddrPort
 	// Dial opens connections to servers; nil means the kernel's network
 	// (net.Dialer). Pass a tapstack host's DialContext to resolve over the
@@ -40,6 +43,10 @@ type Resolver struct {
 	// Attempts is how many rounds over Servers a lookup makes before it
 	// fails; 0 means DefaultAttempts.
 	Attempts int
+	// Clock drives the Happy Eyeballs connection attempt delay of
+	// DialContext; nil means the wall clock. A tapstack host passes its
+	// stack's clock.
+	Clock stack.Clock
 }
 
 func (r *Resolver) timeout() time.Duration {
@@ -72,7 +79,7 @@ func (r *Resolver) LookupHost(ctx context.Context, host string) ([]netip.Addr, e
 		if a = a.Unmap(); a.Is4() {
 			return []netip.Addr{a}, nil
 		}
-		return nil, &net.DNSError{Err: "not an IPv4 address (tapstack speaks IPv4)", Name: host, IsNotFound: true}
+		return nil, &net.DNSError{Err: "not an IPv4 address (LookupNetIP returns both families)", Name: host, IsNotFound: true}
 	}
 	if n := strings.TrimSuffix(strings.ToLower(host), "."); n == "localhost" || strings.HasSuffix(n, ".localhost") {
 		return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}, nil
@@ -86,6 +93,18 @@ func (r *Resolver) LookupHost(ctx context.Context, host string) ([]netip.Addr, e
 // name without A records, IsTimeout when no server answered in time,
 // IsTemporary for server failures.
 func (r *Resolver) LookupA(ctx context.Context, name string) ([]netip.Addr, error) {
+	return r.lookup(ctx, name, TypeA)
+}
+
+// LookupAAAA is LookupA for the IPv6 addresses of name: its AAAA records
+// (RFC 3596).
+func (r *Resolver) LookupAAAA(ctx context.Context, name string) ([]netip.Addr, error) {
+	return r.lookup(ctx, name, TypeAAAA)
+}
+
+// lookup queries the servers for the records of type qtype (A or AAAA) of
+// name, following CNAMEs.
+func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) ([]netip.Addr, error) {
 	fqdn := strings.TrimSuffix(name, ".")
 	if err := checkName(fqdn); err != nil || fqdn == "" {
 		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
@@ -96,12 +115,12 @@ func (r *Resolver) LookupA(ctx context.Context, name string) ([]netip.Addr, erro
 	}
 	qname := fqdn
 	for range maxCNAMEs {
-		m, server, err := r.exchange(ctx, qname, TypeA)
+		m, server, err := r.exchange(ctx, qname, qtype)
 		if err != nil {
 			err.Name = name
 			return nil, err
 		}
-		addrs, target := answerA(m, qname)
+		addrs, target := answerAddrs(m, qname, qtype)
 		if len(addrs) > 0 {
 			return addrs, nil
 		}
@@ -116,14 +135,15 @@ func (r *Resolver) LookupA(ctx context.Context, name string) ([]netip.Addr, erro
 	return nil, &net.DNSError{Err: "CNAME chain too long", Name: name}
 }
 
-// answerA follows the CNAME chain from qname through m's answer section and
-// returns the A records of its end, and the end of the chain.
-func answerA(m *Msg, qname string) ([]netip.Addr, string) {
+// answerAddrs follows the CNAME chain from qname through m's answer
+// section and returns the records of type qtype (A or AAAA) of its end,
+// and the end of the chain.
+func answerAddrs(m *Msg, qname string, qtype uint16) ([]netip.Addr, string) {
 	target := qname
 	for range maxCNAMEs + 1 {
 		var addrs []netip.Addr
 		for _, rr := range m.Answers {
-			if rr.Type == TypeA && rr.Class == ClassINET && strings.EqualFold(rr.Name, target) {
+			if rr.Type == qtype && rr.Class == ClassINET && strings.EqualFold(rr.Name, target) {
 				addrs = append(addrs, rr.A)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -229,7 +230,10 @@ func TestDialContext(t *testing.T) {
 	srv := newFakeServer(t, zone(map[string][]string{"web.test.": {"10.0.0.7", "10.0.0.8"}}, nil))
 	r := &Resolver{Servers: []netip.AddrPort{srv.addr()}, Dial: dialer(srv)}
 	var tried []string
+	var mu sync.Mutex // Happy Eyeballs dials on its own goroutines
 	fake := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		tried = append(tried, network+" "+addr)
 		if addr == "10.0.0.8:80" {
 			c, _ := net.Pipe()

@@ -26,11 +26,18 @@ type fakeServer struct {
 
 func newFakeServer(t *testing.T, handle func(q *Msg, tcp bool) [][]byte) *fakeServer {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	return newFakeServerAt(t, "127.0.0.1", handle)
+}
+
+// newFakeServerAt is newFakeServer on the loopback address host (::1 for
+// a server reached over IPv6).
+func newFakeServerAt(t *testing.T, host string, handle func(q *Msg, tcp bool) [][]byte) *fakeServer {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +137,9 @@ func reply(q *Msg, rcode int) *Builder {
 	return b
 }
 
-// zone answers A queries from a map name → addresses and CNAMEs from
-// another; unknown names get NXDOMAIN; other types get an empty NOERROR.
+// zone answers A and AAAA queries from a map name → addresses (IPv4 ones
+// for A, IPv6 ones for AAAA) and CNAMEs from another; unknown names get
+// NXDOMAIN; other types get an empty NOERROR.
 func zone(a map[string][]string, cname map[string]string) func(q *Msg, tcp bool) [][]byte {
 	return func(q *Msg, _ bool) [][]byte {
 		name := strings.ToLower(q.Questions[0].Name)
@@ -141,7 +149,8 @@ func zone(a map[string][]string, cname map[string]string) func(q *Msg, tcp bool)
 			return [][]byte{reply(q, RcodeNameError).Bytes()}
 		}
 		b := reply(q, RcodeSuccess)
-		if q.Questions[0].Type != TypeA {
+		qt := q.Questions[0].Type
+		if qt != TypeA && qt != TypeAAAA {
 			return [][]byte{b.Bytes()}
 		}
 		for {
@@ -153,7 +162,9 @@ func zone(a map[string][]string, cname map[string]string) func(q *Msg, tcp bool)
 			break
 		}
 		for _, s := range a[name] {
-			b.Answer(Resource{Name: name, Type: TypeA, Class: ClassINET, TTL: 60, A: netip.MustParseAddr(s)})
+			if ip := netip.MustParseAddr(s); ip.Is4() == (qt == TypeA) {
+				b.Answer(Resource{Name: name, Type: qt, Class: ClassINET, TTL: 60, A: ip})
+			}
 		}
 		return [][]byte{b.Bytes()}
 	}

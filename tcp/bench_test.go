@@ -17,6 +17,12 @@ func benchConn(b *testing.B) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Ad
 
 // handConn is benchConn with its segments going to ip and options o.
 func handConn(b testing.TB, ip stack.NetworkProtocol, o Options) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr) {
+	return handConnOver(b, ip, o, "10.0.0.2/24", "10.0.0.1")
+}
+
+// handConnOver is handConn between local (a prefix of the NIC) and remote,
+// IPv4 or IPv6 (ip must write that family).
+func handConnOver(b testing.TB, ip stack.NetworkProtocol, o Options, localPrefix, remoteAddr string) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr) {
 	s := stack.New(stack.Options{})
 	s.RegisterNetwork(ip)
 	p, err := Register(s, o)
@@ -24,8 +30,8 @@ func handConn(b testing.TB, ip stack.NetworkProtocol, o Options) (*Protocol, *Co
 		b.Fatal(err)
 	}
 	nic, _ := s.AddNIC("eth0", nullLink{1500})
-	nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
-	remote, local := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	nic.AddAddress(netip.MustParsePrefix(localPrefix))
+	remote, local := netip.MustParseAddr(remoteAddr), netip.MustParsePrefix(localPrefix).Addr()
 	r, _ := s.FindRoute(remote, local)
 	e := newEndpoint(p, tuple{netip.AddrPortFrom(local, 81), netip.AddrPortFrom(remote, 40000)}, r)
 	now := time.Now()
@@ -41,8 +47,30 @@ func handConn(b testing.TB, ip stack.NetworkProtocol, o Options) (*Protocol, *Co
 }
 
 func BenchmarkReceiveDataSegment(b *testing.B) {
-	p, c, nic, remote, local := benchConn(b)
-	payload := make([]byte, 1460)
+	benchReceive(b, benchConn)
+}
+
+// BenchmarkReceiveDataSegmentIPv6 is BenchmarkReceiveDataSegment over IPv6
+// (issue 14: 0 allocs/op).
+func BenchmarkReceiveDataSegmentIPv6(b *testing.B) {
+	benchReceive(b, benchConn6)
+}
+
+// benchConn6 is benchConn between fd00::2 and fd00::1.
+func benchConn6(b *testing.B) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr) {
+	return handConnOver(b, &sinkIP6{}, Options{}, "fd00::2/64", "fd00::1")
+}
+
+// sinkIP6 is sinkIP for IPv6.
+type sinkIP6 struct{ sinkIP }
+
+func (*sinkIP6) EtherType() uint16 { return stack.EtherTypeIPv6 }
+
+func benchReceive(b *testing.B, mk func(*testing.B) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr)) {
+	p, c, nic, remote, local := mk(b)
+	c.e.mu.Lock()
+	payload := make([]byte, c.e.c.mss)
+	c.e.mu.Unlock()
 	buf := make([]byte, 2048)
 	seq := seqnum.Value(2)
 	c.e.mu.Lock()
@@ -66,9 +94,21 @@ func BenchmarkReceiveDataSegment(b *testing.B) {
 }
 
 func BenchmarkSendDataSegment(b *testing.B) {
-	_, c, _, _, _ := benchConn(b)
+	benchSend(b, benchConn)
+}
+
+// BenchmarkSendDataSegmentIPv6 is BenchmarkSendDataSegment over IPv6
+// (issue 14: 0 allocs/op).
+func BenchmarkSendDataSegmentIPv6(b *testing.B) {
+	benchSend(b, benchConn6)
+}
+
+func benchSend(b *testing.B, mk func(*testing.B) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr)) {
+	_, c, _, _, _ := mk(b)
 	e := c.e
-	msg := make([]byte, 1460)
+	e.mu.Lock()
+	msg := make([]byte, e.c.mss) // 1460 over IPv4, 1440 over IPv6
+	e.mu.Unlock()
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {

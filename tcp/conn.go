@@ -19,27 +19,45 @@ type Conn struct {
 	e *endpoint
 }
 
-// Dial opens a connection to addr from the address the route chooses and
-// an ephemeral port (32768-60999). ctx bounds the handshake.
+// Dial opens a connection to addr, IPv4 or IPv6, from the address the
+// route chooses and an ephemeral port (32768-60999); it is DialNetwork
+// with network "tcp". ctx bounds the handshake.
 func Dial(ctx context.Context, s *stack.Stack, addr netip.AddrPort) (*Conn, error) {
+	return DialNetwork(ctx, s, "tcp", addr)
+}
+
+// DialNetwork is Dial for network "tcp", "tcp4" or "tcp6"; the last two
+// refuse an address of the other family (EAFNOSUPPORT). An IPv4-mapped
+// address (::ffff:10.0.0.1) is dialled over IPv4, as Go's net does; a zone
+// (fe80::1%eth0) names the interface of a link-local address.
+func DialNetwork(ctx context.Context, s *stack.Stack, network string, addr netip.AddrPort) (*Conn, error) {
 	raddr := net.TCPAddrFromAddrPort(addr)
 	opErr := func(local net.Addr, err error) error {
-		return &net.OpError{Op: "dial", Net: "tcp", Source: local, Addr: raddr, Err: err}
+		return &net.OpError{Op: "dial", Net: network, Source: local, Addr: raddr, Err: err}
+	}
+	fam, ok := parseNetwork(network)
+	if !ok {
+		return nil, opErr(nil, net.UnknownNetworkError(network))
 	}
 	p, err := protocolOf(s)
 	if err != nil {
 		return nil, opErr(nil, err)
 	}
-	if !addr.Addr().Is4() || addr.Port() == 0 {
+	dst := addr.Addr().Unmap()
+	if !dst.IsValid() || addr.Port() == 0 || dst.IsMulticast() || dst.IsUnspecified() {
 		return nil, opErr(nil, stack.ErrInvalid)
 	}
-	r, err := s.FindRoute(addr.Addr(), netip.Addr{})
+	if !fam.allows(dst) {
+		return nil, opErr(nil, errAddrFamily)
+	}
+	r, err := s.FindRoute(dst, netip.Addr{})
 	if err != nil {
 		return nil, opErr(nil, err)
 	}
 	if r.Broadcast {
 		return nil, opErr(nil, stack.ErrInvalid)
 	}
+	addr = netip.AddrPortFrom(normalize(dst), addr.Port())
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()

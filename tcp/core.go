@@ -171,7 +171,7 @@ type core struct {
 	sndWnd, maxSndWnd           uint32
 	sndWL1, sndWL2              seqnum.Value
 	sndShift                    uint8
-	ourMSS                      int // MSS we advertise
+	ourMSS, defMSS              int // MSS we advertise; the peer's default (defaultMSS)
 	peerMSS                     int // MSS the peer advertised
 	pmtuMSS                     int // MSS from path MTU discovery, 0 if none
 	gsoMax                      int // payload one TSO super-segment may carry; 0: no TSO
@@ -271,7 +271,7 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 	c.snd = newRing(cfg.sndBuf)
 	c.rcv = newRing(cfg.rcvBuf)
 	c.snd.mem, c.rcv.mem = cfg.mem, cfg.mem
-	c.mss = 536 // RFC 9293 default until the peer tells us
+	c.mss = c.defaultMSS() // RFC 9293 default until the peer tells us
 	c.noDelay = true
 	c.quickAcks = maxQuickAcks
 	c.kaIdle, c.kaIntvl = cfg.kaIdle, cfg.kaIntvl
@@ -319,7 +319,7 @@ func (c *core) acceptSyn(now time.Time, seg *segment) {
 
 // peerSynOptions applies the options of the peer's SYN (or SYN-ACK).
 func (c *core) peerSynOptions(now time.Time, seg *segment) {
-	c.peerMSS = 536
+	c.peerMSS = c.defaultMSS()
 	if seg.opts.HasMSS && seg.opts.MSS > 0 {
 		c.peerMSS = int(seg.opts.MSS)
 	}
@@ -1350,7 +1350,7 @@ func (c *core) handleError(now time.Time, kind stack.ErrorKind, seq seqnum.Value
 		old, oldPMTU := c.mss, c.pmtuMSS
 		c.pmtuMSS = max(mtu, minPathMTU) - 40
 		if c.peerMSS == 0 {
-			c.peerMSS = 536
+			c.peerMSS = c.defaultMSS()
 		}
 		c.setMSS()
 		if c.mss >= old {

@@ -11,7 +11,8 @@ import (
 // ECT(0), a CE mark echoed with ECE until the sender's CWR, and the
 // sender's window reduced at most once per window of data.
 
-// ECN bits of the IPv4 TOS byte.
+// ECN bits of the IPv4 TOS byte and of the IPv6 traffic class (RFC 3168,
+// RFC 8200 section 7: the same two low bits).
 const (
 	ecnMask = 0x03
 	ecnECT0 = 0x02

@@ -92,15 +92,23 @@ func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 	e.cond.L = &e.mu
 	iss, tsOff := p.isn(id, p.clock.Now())
 	e.c.init(&p.cfg, p.ctr, iss, routeMSS(r), tsOff)
+	e.c.setFamily(id.remote.Addr())
 	e.csumOffload, e.c.gsoMax = routeOffloads(r)
 	return e
 }
 
-// routeMSS is the MSS we advertise on route r: its MTU less the IPv4 and
-// TCP headers.
+// routeMSS is the MSS we advertise on route r: its MTU less the network
+// header (20 bytes for IPv4, 40 for IPv6: RFC 8200 section 8.3) and the
+// 20-byte TCP header, never below the default of the family (536, or 1220
+// for IPv6's 1280-byte minimum MTU).
 func routeMSS(r stack.Route) int {
-	mss := r.MTU() - 40
-	return max(min(mss, stack.MaxPacketSize-stack.Headroom-MaxHeaderLen-20), 536)
+	nh := netHeaderLen(r.RemoteAddr)
+	floor := defaultMSS4
+	if nh == ipv6HeaderLen {
+		floor = defaultMSS6
+	}
+	mss := r.MTU() - nh - HeaderLen
+	return max(min(mss, stack.MaxPacketSize-stack.Headroom-MaxHeaderLen-nh), floor)
 }
 
 // routeOffloads reports what the device of route r does for us: whether
@@ -115,8 +123,9 @@ func routeOffloads(r stack.Route) (csum bool, gsoMax int) {
 		return false, 0
 	}
 	if g := o.GSOMaxSize(); g > 0 {
-		// The IPv4 header and the largest TCP header come off.
-		gsoMax = max(min(g, stack.MaxPacketSize-stack.Headroom)-20-MaxHeaderLen, 0)
+		// The network header (IPv4 20, IPv6 40 bytes) and the largest
+		// TCP header come off.
+		gsoMax = max(min(g, stack.MaxPacketSize-stack.Headroom)-netHeaderLen(r.RemoteAddr)-MaxHeaderLen, 0)
 	}
 	return true, gsoMax
 }

@@ -91,3 +91,38 @@ func ExampleProtocol_OnMemoryPressure() {
 	// under pressure: true
 	// under pressure: false
 }
+
+// A dual-stack listener (":7", as Go's net.Listen("tcp", ":7") on Linux)
+// takes IPv4 and IPv6 connections; "tcp6" would refuse the IPv4 one.
+func ExampleListenNetwork() {
+	tn := newTestNetFamilies(&testing.T{}, Options{}, linkFaults{}, linkFaults{}, 4, 6)
+	defer tn.close()
+
+	ln, err := ListenNetwork(tn.b, "tcp", netip.AddrPortFrom(netip.Addr{}, 7))
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	fmt.Println(ln.Addr())
+	for _, dst := range []string{"10.0.0.2:7", "[fd00::2]:7"} {
+		c, err := DialNetwork(context.Background(), tn.a, "tcp", netip.MustParseAddrPort(dst))
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(c.RemoteAddr())
+		c.Close()
+	}
+	// Output:
+	// [::]:7
+	// 10.0.0.2:7
+	// [fd00::2]:7
+}

@@ -17,7 +17,20 @@ func FuzzHandleSegment(f *testing.F) {
 	f.Add([]byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, FlagRST, 0xff, 0xff, 0, 0, 0, 0}, true, uint32(0))
 	f.Add([]byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, FlagSYN, 0xff, 0xff, 0, 0, 0, 0, 3, 3, 14, 0}, false, uint32(7))
 
-	rig := newFuzzRig(f)
+	fuzzSegments(f, newFuzzRig(f))
+}
+
+// FuzzHandleSegmentIPv6 is FuzzHandleSegment over IPv6, with a dual-stack
+// listener on [::]:80 and the connection between fd00::2 and fd00::1.
+func FuzzHandleSegmentIPv6(f *testing.F) {
+	f.Add([]byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, FlagSYN, 0xff, 0xff, 0, 0, 0, 0}, false, uint32(0))
+	f.Add([]byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, FlagACK, 0xff, 0xff, 0, 0, 0, 0}, false, uint32(0))
+	f.Add([]byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, FlagACK | FlagPSH, 0xff, 0xff, 0, 0, 0, 0, 'x'}, true, uint32(1))
+	f.Add([]byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, FlagSYN, 0xff, 0xff, 0, 0, 0, 0, 2, 4, 5, 0xa0}, false, uint32(7))
+	fuzzSegments(f, newFuzzRigOver(f, &sinkIP6{}, "fd00::2/64", "fd00::1", "[::]:80"))
+}
+
+func fuzzSegments(f *testing.F, rig *fuzzRig) {
 	f.Fuzz(func(t *testing.T, b []byte, toConn bool, ackDelta uint32) {
 		if len(b) > 4096 {
 			return // keeps minimization quick; larger segments add nothing
@@ -36,19 +49,25 @@ type fuzzRig struct {
 // newFuzzRig is a stack with a listener on port 80 and an established
 // connection on port 81 (peer 10.0.0.1:40000), sending into a sink.
 func newFuzzRig(tb testing.TB) *fuzzRig {
+	return newFuzzRigOver(tb, &sinkIP{}, "10.0.0.2/24", "10.0.0.1", "0.0.0.0:80")
+}
+
+// newFuzzRigOver is newFuzzRig with the NIC's prefix, the peer's address
+// and the listener's address given (ip writes their family).
+func newFuzzRigOver(tb testing.TB, ip stack.NetworkProtocol, prefix, peer, listen string) *fuzzRig {
 	s := stack.New(stack.Options{Clock: frozenClock{}})
-	s.RegisterNetwork(&sinkIP{})
+	s.RegisterNetwork(ip)
 	p, err := Register(s, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	nic, _ := s.AddNIC("eth0", nullLink{1500})
-	nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
-	if _, err := Listen(s, netip.MustParseAddrPort("0.0.0.0:80")); err != nil {
+	nic.AddAddress(netip.MustParsePrefix(prefix))
+	if _, err := Listen(s, netip.MustParseAddrPort(listen)); err != nil {
 		tb.Fatal(err)
 	}
-	remote := netip.MustParseAddr("10.0.0.1")
-	local := netip.MustParseAddr("10.0.0.2")
+	remote := netip.MustParseAddr(peer)
+	local := netip.MustParsePrefix(prefix).Addr()
 	r, _ := s.FindRoute(remote, local)
 	e := newEndpoint(p, tuple{netip.AddrPortFrom(local, 81), netip.AddrPortFrom(remote, 40000)}, r)
 	e.mu.Lock()

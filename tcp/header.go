@@ -98,7 +98,7 @@ func (h Header) Options() []byte { return h[HeaderLen:h.DataOffset()] }
 func (h Header) Payload() []byte { return h[h.DataOffset():] }
 
 // ChecksumValid reports whether the segment's checksum verifies with the
-// IPv4 pseudo-header of src and dst.
+// pseudo-header of src and dst (IPv4 or IPv6).
 func (h Header) ChecksumValid(src, dst netip.Addr) bool {
 	return checksum.Sum(h, checksum.PseudoHeader(src, dst, 6, uint16(len(h)))) == 0xffff
 }

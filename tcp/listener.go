@@ -10,12 +10,17 @@ import (
 )
 
 // Listener accepts TCP connections on one address and port; the address
-// may be 0.0.0.0 to accept on every local address. It implements
-// net.Listener.
+// may be 0.0.0.0 to accept on every local IPv4 address, or :: to accept
+// on every local IPv6 address and, unless the listener is IPv6-only, on
+// every IPv4 one too (dual-stack). It implements net.Listener.
 type Listener struct {
 	p       *Protocol
 	addr    netip.AddrPort
 	tcpAddr *net.TCPAddr
+	// v6only says a listener on :: takes no IPv4 connections ("tcp6").
+	v6only bool
+	// network is "tcp", "tcp4" or "tcp6", for errors.
+	network string
 
 	acceptq chan *endpoint
 	done    chan struct{}
@@ -30,21 +35,44 @@ type Listener struct {
 	dl acceptDeadline // SetDeadline (listener_deadline.go)
 }
 
-// Listen starts listening on addr (0.0.0.0 for every local address; port 0
-// picks an ephemeral port) on the stack's TCP protocol.
+// Listen starts listening on addr on the stack's TCP protocol; it is
+// ListenNetwork with network "tcp". The zero Addr or :: (":80", "[::]:80")
+// listens on every local address of both families, 0.0.0.0 on every IPv4
+// one; port 0 picks an ephemeral port.
 func Listen(s *stack.Stack, addr netip.AddrPort) (*Listener, error) {
+	return ListenNetwork(s, "tcp", addr)
+}
+
+// ListenNetwork starts listening on addr for network "tcp", "tcp4" or
+// "tcp6", following Go's net.Listen on Linux for the wildcard: under
+// "tcp" the zero Addr and :: make a dual-stack listener, which takes IPv4
+// connections too (their addresses are plain IPv4 ones); "tcp6" makes it
+// IPv6-only, "tcp4" (or the address 0.0.0.0) listens on IPv4 only. A
+// specific address must be one of the stack's, of a family the network
+// allows; an IPv4-mapped address (::ffff:10.0.0.2) is its IPv4 address.
+// A host's Listen(network, "host:port") parses the string and calls this,
+// with the zero Addr for an empty host.
+func ListenNetwork(s *stack.Stack, network string, addr netip.AddrPort) (*Listener, error) {
 	opErr := func(err error) error {
-		return &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: err}
+		var a net.Addr
+		if addr.Addr().IsValid() {
+			a = net.TCPAddrFromAddrPort(addr)
+		}
+		return &net.OpError{Op: "listen", Net: network, Addr: a, Err: err}
+	}
+	fam, ok := parseNetwork(network)
+	if !ok {
+		return nil, opErr(net.UnknownNetworkError(network))
 	}
 	p, err := protocolOf(s)
 	if err != nil {
 		return nil, opErr(err)
 	}
-	a := addr.Addr()
-	if !a.IsValid() {
-		a = netip.IPv4Unspecified()
+	a, v6only, err := listenAddr(fam, addr.Addr())
+	if err != nil {
+		return nil, opErr(err)
 	}
-	if !a.Is4() || (!a.IsUnspecified() && !s.IsLocalAddress(a)) {
+	if !a.IsUnspecified() && !s.IsLocalAddress(a) {
 		return nil, opErr(stack.ErrAddressNotLocal)
 	}
 	p.mu.Lock()
@@ -60,7 +88,7 @@ func Listen(s *stack.Stack, addr netip.AddrPort) (*Listener, error) {
 			if err != nil {
 				return nil, opErr(err)
 			}
-			if !p.listenConflictLocked(a, port) {
+			if !p.listenConflictLocked(a, v6only, port) {
 				found = true
 				break
 			}
@@ -68,7 +96,7 @@ func Listen(s *stack.Stack, addr netip.AddrPort) (*Listener, error) {
 		if !found {
 			return nil, opErr(errNoPorts)
 		}
-	} else if p.listenConflictLocked(a, port) {
+	} else if p.listenConflictLocked(a, v6only, port) {
 		return nil, opErr(stack.ErrAddressInUse)
 	}
 	l := &Listener{
@@ -76,6 +104,8 @@ func Listen(s *stack.Stack, addr netip.AddrPort) (*Listener, error) {
 		addr:    netip.AddrPortFrom(a, port),
 		acceptq: make(chan *endpoint, p.backlog),
 		done:    make(chan struct{}),
+		v6only:  v6only,
+		network: network,
 	}
 	l.tcpAddr = net.TCPAddrFromAddrPort(l.addr)
 	p.listeners[l.addr] = l
@@ -83,10 +113,16 @@ func Listen(s *stack.Stack, addr netip.AddrPort) (*Listener, error) {
 }
 
 // listenConflictLocked reports whether a listener on (a, port) would clash
-// with an existing one: same port and same or wildcard address.
-func (p *Protocol) listenConflictLocked(a netip.Addr, port uint16) bool {
-	for k := range p.listeners {
-		if k.Port() == port && (k.Addr() == a || k.Addr().IsUnspecified() || a.IsUnspecified()) {
+// with an existing one: same port, a family both take, and the same
+// address or a wildcard (as Linux: 0.0.0.0:80 and an IPv6-only [::]:80
+// coexist, a dual-stack [::]:80 clashes with any listener on port 80).
+func (p *Protocol) listenConflictLocked(a netip.Addr, v6only bool, port uint16) bool {
+	fa := covers(a, v6only)
+	for k, l := range p.listeners {
+		if k.Port() != port || covers(k.Addr(), l.v6only)&fa == 0 {
+			continue
+		}
+		if k.Addr() == a || k.Addr().IsUnspecified() || a.IsUnspecified() {
 			return true
 		}
 	}
@@ -119,7 +155,7 @@ func (l *Listener) Close() error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return &net.OpError{Op: "close", Net: "tcp", Addr: l.tcpAddr, Err: net.ErrClosed}
+		return &net.OpError{Op: "close", Net: l.network, Addr: l.tcpAddr, Err: net.ErrClosed}
 	}
 	l.closed = true
 	close(l.done)

@@ -27,7 +27,7 @@ type acceptDeadline struct {
 // later Accept.
 func (l *Listener) SetDeadline(t time.Time) error {
 	if l.isClosed() {
-		return &net.OpError{Op: "set", Net: "tcp", Addr: l.tcpAddr, Err: net.ErrClosed}
+		return &net.OpError{Op: "set", Net: l.network, Addr: l.tcpAddr, Err: net.ErrClosed}
 	}
 	d := &l.dl
 	d.mu.Lock()
@@ -73,13 +73,13 @@ func (l *Listener) accept() (*Conn, error) {
 	for {
 		wake, passed := l.dl.state()
 		if passed {
-			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.tcpAddr, Err: os.ErrDeadlineExceeded}
+			return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.tcpAddr, Err: os.ErrDeadlineExceeded}
 		}
 		select {
 		case e := <-l.acceptq:
 			return &Conn{e: e}, nil
 		case <-l.done:
-			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.tcpAddr, Err: net.ErrClosed}
+			return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.tcpAddr, Err: net.ErrClosed}
 		case <-wake:
 		}
 	}

@@ -29,9 +29,20 @@ type bulkResult struct {
 // byte-exact. It fails tb on error or when the transfer does not finish.
 func runBulk(tb testing.TB, opts Options, size int, ab, ba linkFaults) bulkResult {
 	tb.Helper()
-	tn := newTestNet(tb, opts, ab, ba)
+	return runBulkOver(tb, 4, opts, size, ab, ba)
+}
+
+// runBulkOver is runBulk over IP version fam (4 or 6); over IPv6 B
+// listens on [::]:8080.
+func runBulkOver(tb testing.TB, fam int, opts Options, size int, ab, ba linkFaults) bulkResult {
+	tb.Helper()
+	tn := newTestNetFamilies(tb, opts, ab, ba, fam)
 	defer tn.close()
-	ln, err := Listen(tn.b, netipPort(8080))
+	laddr := netipPort(8080)
+	if fam == 6 {
+		laddr = netip.AddrPortFrom(netip.IPv6Unspecified(), 8080)
+	}
+	ln, err := Listen(tn.b, laddr)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -42,12 +42,15 @@ type linkFaults struct {
 // packet to the peer stack's TCP from its own goroutine, like a wire. The
 // queue is unbounded: a blocking wire could deadlock the two endpoint locks.
 type fakeIP struct {
-	peer   *fakeIP
-	tcp    *Protocol
-	nic    *stack.NIC
-	faults linkFaults
-	rng    *rand.Rand
-	wire   segmentingWire // with faults.offload
+	// etherType is the family the fake speaks: EtherTypeIPv4 or
+	// EtherTypeIPv6 (the stack routes each family to its own writer).
+	etherType uint16
+	peer      *fakeIP
+	tcp       *Protocol
+	nic       *stack.NIC
+	faults    linkFaults
+	rng       *rand.Rand
+	wire      segmentingWire // with faults.offload
 	// onWrite, when set, is called at every WritePacket (before the
 	// faults), on the writing goroutine.
 	onWrite func()
@@ -61,12 +64,12 @@ type fakeIP struct {
 }
 
 func newFakeIP(f linkFaults) *fakeIP {
-	n := &fakeIP{faults: f, rng: rand.New(rand.NewPCG(f.seed, 99)), done: make(chan struct{})}
+	n := &fakeIP{etherType: stack.EtherTypeIPv4, faults: f, rng: rand.New(rand.NewPCG(f.seed, 99)), done: make(chan struct{})}
 	n.cond.L = &n.mu
 	return n
 }
 
-func (n *fakeIP) EtherType() uint16            { return stack.EtherTypeIPv4 }
+func (n *fakeIP) EtherType() uint16            { return n.etherType }
 func (n *fakeIP) HandlePacket(p *stack.Packet) { p.Release() }
 
 // WritePacket "sends" p to the peer: it is queued for the peer's delivery
@@ -88,8 +91,9 @@ func (n *fakeIP) WritePacket(r *stack.Route, params stack.NetworkParams, p *stac
 }
 
 // put queues one packet for the peer, through the faults. A minimal IPv4
-// header in front of it (marked as its network header, as ipv4 does)
-// carries the TOS byte, so the receiver sees ECN marks.
+// or IPv6 header in front of it (marked as its network header, as ipv4
+// and ipv6 do) carries the TOS byte or traffic class, so the receiver
+// sees ECN marks.
 func (n *fakeIP) put(r *stack.Route, params stack.NetworkParams, p *stack.Packet) error {
 	peer := n.peer
 	tos := params.TOS
@@ -100,11 +104,15 @@ func (n *fakeIP) put(r *stack.Route, params stack.NetworkParams, p *stack.Packet
 		}
 		peer.mu.Unlock()
 	}
-	nh := p.Push(20)
+	hl := netHeaderLen(r.RemoteAddr)
+	nh := p.Push(hl)
 	clear(nh)
 	nh[0], nh[1] = 0x45, tos
+	if hl == ipv6HeaderLen {
+		nh[0], nh[1] = 0x60|tos>>4, tos<<4
+	}
 	p.MarkNetworkHeader()
-	p.Pull(20)
+	p.Pull(hl)
 	p.Src, p.Dst, p.Protocol, p.NIC = r.LocalAddr, r.RemoteAddr, stack.ProtocolTCP, peer.nic
 	peer.mu.Lock()
 	defer peer.mu.Unlock()
@@ -171,12 +179,15 @@ func (n *fakeIP) Close() error {
 	return nil
 }
 
-// testNet is two stacks, A (10.0.0.1) and B (10.0.0.2), joined by fake wires.
+// testNet is two stacks, A (10.0.0.1) and B (10.0.0.2), joined by fake
+// wires; or, from newTestNetFamilies, over IPv6 (fd00::1, fd00::2) or both.
 type testNet struct {
 	a, b   *stack.Stack
 	pa, pb *Protocol
-	ipA    netip.Addr
-	ipB    netip.Addr
+	// ipA and ipB are the addresses of the first family; ipA6 and ipB6
+	// the IPv6 ones when the net has both.
+	ipA, ipB   netip.Addr
+	ipA6, ipB6 netip.Addr
 	// wireA and wireB are what A's and B's offloading wires saw.
 	wireA, wireB *segmentingWire
 	// fipA and fipB are A's and B's wires.
@@ -185,12 +196,33 @@ type testNet struct {
 
 func newTestNet(t testing.TB, opts Options, ab, ba linkFaults) *testNet {
 	t.Helper()
-	tn := &testNet{ipA: netip.MustParseAddr("10.0.0.1"), ipB: netip.MustParseAddr("10.0.0.2")}
-	mk := func(addr netip.Addr, f linkFaults) (*stack.Stack, *Protocol, *fakeIP) {
+	return newTestNetFamilies(t, opts, ab, ba, 4)
+}
+
+// newTestNetFamilies is newTestNet over IP versions fams (4, 6 or both,
+// the first one giving ipA and ipB), each with its own fake wire.
+func newTestNetFamilies(t testing.TB, opts Options, ab, ba linkFaults, fams ...int) *testNet {
+	t.Helper()
+	addrs := map[int][2]netip.Prefix{
+		4: {netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("10.0.0.2/24")},
+		6: {netip.MustParsePrefix("fd00::1/64"), netip.MustParsePrefix("fd00::2/64")},
+	}
+	tn := &testNet{ipA: addrs[fams[0]][0].Addr(), ipB: addrs[fams[0]][1].Addr()}
+	if len(fams) > 1 {
+		tn.ipA6, tn.ipB6 = addrs[6][0].Addr(), addrs[6][1].Addr()
+	}
+	mk := func(side int, f linkFaults) (*stack.Stack, *Protocol, []*fakeIP) {
 		s := stack.New(stack.Options{})
-		ip := newFakeIP(f)
-		if err := s.RegisterNetwork(ip); err != nil {
-			t.Fatal(err)
+		var ips []*fakeIP
+		for _, fam := range fams {
+			ip := newFakeIP(f)
+			if fam == 6 {
+				ip.etherType = stack.EtherTypeIPv6
+			}
+			if err := s.RegisterNetwork(ip); err != nil {
+				t.Fatal(err)
+			}
+			ips = append(ips, ip)
 		}
 		p, err := Register(s, opts)
 		if err != nil {
@@ -204,20 +236,24 @@ func newTestNet(t testing.TB, opts Options, ab, ba linkFaults) *testNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := nic.AddAddress(netip.PrefixFrom(addr, 24)); err != nil {
-			t.Fatal(err)
+		for i, ip := range ips {
+			if err := nic.AddAddress(addrs[fams[i]][side]); err != nil {
+				t.Fatal(err)
+			}
+			ip.tcp, ip.nic = p, nic
 		}
-		ip.tcp, ip.nic = p, nic
-		return s, p, ip
+		return s, p, ips
 	}
-	var ipa, ipb *fakeIP
-	tn.a, tn.pa, ipa = mk(tn.ipA, ab)
-	tn.b, tn.pb, ipb = mk(tn.ipB, ba)
-	tn.wireA, tn.wireB = &ipa.wire, &ipb.wire
-	tn.fipA, tn.fipB = ipa, ipb
-	ipa.peer, ipb.peer = ipb, ipa
-	go ipa.run()
-	go ipb.run()
+	var ipa, ipb []*fakeIP
+	tn.a, tn.pa, ipa = mk(0, ab)
+	tn.b, tn.pb, ipb = mk(1, ba)
+	tn.wireA, tn.wireB = &ipa[0].wire, &ipb[0].wire
+	tn.fipA, tn.fipB = ipa[0], ipb[0]
+	for i := range ipa {
+		ipa[i].peer, ipb[i].peer = ipb[i], ipa[i]
+		go ipa[i].run()
+		go ipb[i].run()
+	}
 	t.Cleanup(func() { tn.close() })
 	return tn
 }

@@ -202,7 +202,10 @@ type Protocol struct {
 	cfg     config
 	backlog int
 	ctr     *counters
-	secret  [16]byte
+	// badAddress counts segments dropped for their addresses
+	// (unicastPair).
+	badAddress *stack.Counter
+	secret     [16]byte
 	// cookieSecret keys SYN cookies.
 	cookieSecret [16]byte
 	// portRand picks where the ephemeral port search starts; guarded by mu.
@@ -227,13 +230,16 @@ type Protocol struct {
 // Register creates the TCP protocol and registers it with s.
 func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	p := &Protocol{
-		s:         s,
-		clock:     s.Clock(),
-		cfg:       opts.config(),
-		backlog:   opts.Backlog,
-		ctr:       newCounters(s.Counters()),
-		conns:     make(map[tuple]*endpoint),
-		listeners: make(map[netip.AddrPort]*Listener),
+		s:       s,
+		clock:   s.Clock(),
+		cfg:     opts.config(),
+		backlog: opts.Backlog,
+		ctr:     newCounters(s.Counters()),
+		// tcp.rx.bad_address: segments to a multicast or broadcast
+		// address, or from a multicast, unspecified or IPv4-mapped one.
+		badAddress: s.Counters().Get("tcp.rx.bad_address"),
+		conns:      make(map[tuple]*endpoint),
+		listeners:  make(map[netip.AddrPort]*Listener),
 	}
 	if p.backlog <= 0 {
 		p.backlog = 4096
@@ -287,17 +293,13 @@ func (p *Protocol) enterCB() bool {
 }
 
 // isn is the RFC 6528 initial sequence number: a keyed hash of the
-// 4-tuple plus a 4-microsecond clock. tsOff is the connection's random
+// 4-tuple (4-byte addresses for IPv4, 16-byte ones for IPv6) plus a 4-microsecond clock. tsOff is the connection's random
 // timestamp offset, from the same hash (RFC 7323 section 5.4).
 func (p *Protocol) isn(t tuple, now time.Time) (iss seqnum.Value, tsOff uint32) {
-	var b [16 + 12]byte
+	var b [16 + 36]byte
 	copy(b[:16], p.secret[:])
-	la, ra := t.local.Addr().As4(), t.remote.Addr().As4()
-	copy(b[16:], la[:])
-	copy(b[20:], ra[:])
-	binary.BigEndian.PutUint16(b[24:], t.local.Port())
-	binary.BigEndian.PutUint16(b[26:], t.remote.Port())
-	h := sha256.Sum256(b[:])
+	n := 16 + putTuple(b[16:], t)
+	h := sha256.Sum256(b[:n])
 	return seqnum.Value(binary.BigEndian.Uint32(h[:]) + uint32(now.UnixNano()/4000)), binary.BigEndian.Uint32(h[4:])
 }
 
@@ -325,16 +327,15 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 	if h.DataOffset() > HeaderLen {
 		seg.opts, _ = ParseOptions(h.Options())
 	}
-	if nh := pkt.NetworkHeader(); len(nh) >= 20 && nh[0]>>4 == 4 {
-		seg.ce = nh[1]&ecnMask == ecnCE
-	}
+	seg.ce = ecnCEMarked(pkt.NetworkHeader())
 	if seg.has(FlagRST) {
 		p.ctr.rxRst.Inc()
 	}
-	if !pkt.Dst.Is4() || pkt.Dst.IsMulticast() || (pkt.NIC != nil && pkt.NIC.IsBroadcast(pkt.Dst)) {
+	if !unicastPair(pkt) {
+		p.badAddress.Inc()
 		return true
 	}
-	t := tuple{netip.AddrPortFrom(pkt.Dst, h.DstPort()), netip.AddrPortFrom(pkt.Src, h.SrcPort())}
+	t := tuple{netip.AddrPortFrom(pkt.Dst.WithZone(""), h.DstPort()), netip.AddrPortFrom(pkt.Src.WithZone(""), h.SrcPort())}
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
@@ -348,7 +349,7 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 	p.mu.RLock()
 	l := p.listeners[t.local]
 	if l == nil {
-		l = p.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), t.local.Port())]
+		l = p.wildcardListenerLocked(t.local)
 	}
 	p.mu.RUnlock()
 	if l != nil {
@@ -389,8 +390,8 @@ func (p *Protocol) HandleError(te stack.TransportError) {
 	}
 	h := te.Transport
 	t := tuple{
-		netip.AddrPortFrom(te.Src, binary.BigEndian.Uint16(h[0:])),
-		netip.AddrPortFrom(te.Dst, binary.BigEndian.Uint16(h[2:])),
+		netip.AddrPortFrom(te.Src.WithZone(""), binary.BigEndian.Uint16(h[0:])),
+		netip.AddrPortFrom(te.Dst.WithZone(""), binary.BigEndian.Uint16(h[2:])),
 	}
 	seq := seqnum.Value(binary.BigEndian.Uint32(h[4:]))
 	p.mu.RLock()
@@ -402,7 +403,7 @@ func (p *Protocol) HandleError(te stack.TransportError) {
 	e.mu.Lock()
 	e.flush() // what an application call left for the sender goes first (afterUser)
 	now := p.clock.Now()
-	e.c.handleError(now, te.Kind, seq, te.MTU)
+	e.c.handleError(now, te.Kind, seq, pmtuForCore(t.remote.Addr(), te.MTU))
 	e.afterCore(now)
 	e.mu.Unlock()
 }
@@ -429,14 +430,31 @@ func (p *Protocol) removeConn(e *endpoint) {
 	p.mu.Unlock()
 }
 
-// portInUseLocked reports whether a listener owns port on addr (or on the
-// wildcard address). p.mu must be held.
+// portInUseLocked reports whether a listener owns port on addr (or on a
+// wildcard address that takes addr's family). p.mu must be held.
 func (p *Protocol) portInUseLocked(addr netip.Addr, port uint16) bool {
 	if _, ok := p.listeners[netip.AddrPortFrom(addr, port)]; ok {
 		return true
 	}
-	_, ok := p.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]
-	return ok
+	return p.wildcardListenerLocked(netip.AddrPortFrom(addr, port)) != nil
+}
+
+// wildcardListenerLocked returns the wildcard listener that takes
+// connections to local, if any: for an IPv4 address the one on 0.0.0.0,
+// else a dual-stack one on ::; for an IPv6 address the one on ::. p.mu
+// must be held (for reading).
+func (p *Protocol) wildcardListenerLocked(local netip.AddrPort) *Listener {
+	port := local.Port()
+	if local.Addr().Is4() {
+		if l := p.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]; l != nil {
+			return l
+		}
+		if l := p.listeners[netip.AddrPortFrom(netip.IPv6Unspecified(), port)]; l != nil && !l.v6only {
+			return l
+		}
+		return nil
+	}
+	return p.listeners[netip.AddrPortFrom(netip.IPv6Unspecified(), port)]
 }
 
 // pickEphemeralLocked returns a free local port for a connection from local

@@ -37,17 +37,13 @@ const (
 )
 
 func (p *Protocol) cookieHash(t tuple, peerISN seqnum.Value, count uint32, idx int) uint32 {
-	var b [16 + 12 + 4 + 4 + 1]byte
+	var b [16 + 36 + 4 + 4 + 1]byte
 	copy(b[:16], p.cookieSecret[:])
-	la, ra := t.local.Addr().As4(), t.remote.Addr().As4()
-	copy(b[16:], la[:])
-	copy(b[20:], ra[:])
-	binary.BigEndian.PutUint16(b[24:], t.local.Port())
-	binary.BigEndian.PutUint16(b[26:], t.remote.Port())
-	binary.BigEndian.PutUint32(b[28:], uint32(peerISN))
-	binary.BigEndian.PutUint32(b[32:], count)
-	b[36] = byte(idx)
-	h := sha256.Sum256(b[:])
+	n := 16 + putTuple(b[16:], t)
+	binary.BigEndian.PutUint32(b[n:], uint32(peerISN))
+	binary.BigEndian.PutUint32(b[n+4:], count)
+	b[n+8] = byte(idx)
+	h := sha256.Sum256(b[:n+9])
 	return binary.BigEndian.Uint32(h[:]) & 0xffffff
 }
 
@@ -94,7 +90,10 @@ func (l *Listener) sendCookie(t tuple, seg *segment) {
 	}
 	now := p.clock.Now()
 	ourMSS := routeMSS(r)
-	peerMSS := 536
+	peerMSS := defaultMSS4
+	if t.remote.Addr().Is6() {
+		peerMSS = defaultMSS6
+	}
 	if seg.opts.HasMSS && seg.opts.MSS > 0 {
 		peerMSS = int(seg.opts.MSS)
 	}
@@ -152,6 +151,7 @@ func (l *Listener) acceptCookie(t tuple, seg *segment) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.c.init(&p.cfg, p.ctr, seg.ack.Sub(1), routeMSS(r), tsOff)
+	e.c.setFamily(t.remote.Addr())
 	syn := SegmentOptions{HasMSS: true, MSS: uint16(peerMSS)}
 	if seg.opts.HasTimestamps && p.cfg.timestamps && seg.opts.TSEcr != 0 {
 		enc := seg.opts.TSEcr & cookieTSMask

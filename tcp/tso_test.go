@@ -77,7 +77,7 @@ func (w *segmentingWire) cut(r *stack.Route, p *stack.Packet) []*stack.Packet {
 	}
 	gso := int(p.GSOSize)
 	if gso == 0 {
-		if 20+len(b) > fakeMTU {
+		if netHeaderLen(r.RemoteAddr)+len(b) > fakeMTU {
 			w.fail("%d-byte segment without GSOSize exceeds the MTU", len(b))
 		}
 		binary.BigEndian.PutUint16(b[16:], checksum.Checksum(b, 0))
@@ -92,8 +92,8 @@ func (w *segmentingWire) cut(r *stack.Route, p *stack.Packet) []*stack.Packet {
 	}
 	w.gsoSizes[gso]++
 	hl := h.DataOffset()
-	if 20+hl+gso != fakeMTU {
-		w.fail("GSOSize %d with a %d-byte header: segments of %d bytes, want full %d-byte ones", gso, hl, 20+hl+gso, fakeMTU)
+	if nh := netHeaderLen(r.RemoteAddr); nh+hl+gso != fakeMTU {
+		w.fail("GSOSize %d with a %d-byte header: segments of %d bytes, want full %d-byte ones", gso, hl, nh+hl+gso, fakeMTU)
 	}
 	if payload <= gso {
 		w.fail("super-segment of %d bytes with GSOSize %d", payload, gso)

@@ -19,17 +19,29 @@ func (sinkIP) WritePacket(_ *stack.Route, _ stack.NetworkParams, p *stack.Packet
 	return nil
 }
 
+// sinkIP6 is sinkIP for IPv6.
+type sinkIP6 struct{ sinkIP }
+
+func (sinkIP6) EtherType() uint16 { return stack.EtherTypeIPv6 }
+
+// sinkStack is a stack with 10.0.0.1/24 and fd00::1/64 whose IP layers
+// drop what they are given.
 func sinkStack(b *testing.B) *stack.Stack {
 	s := stack.New(stack.Options{})
 	if err := s.RegisterNetwork(sinkIP{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.RegisterNetwork(sinkIP6{}); err != nil {
 		b.Fatal(err)
 	}
 	nic, err := s.AddNIC("eth0", &dummyLink{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := nic.AddAddress(netip.MustParsePrefix("10.0.0.1/24")); err != nil {
-		b.Fatal(err)
+	for _, p := range []string{"10.0.0.1/24", "fd00::1/64"} {
+		if err := nic.AddAddress(netip.MustParsePrefix(p)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	if _, err := udp.Register(s, udp.Options{}); err != nil {
 		b.Fatal(err)
@@ -42,13 +54,23 @@ func sinkStack(b *testing.B) *stack.Stack {
 // HandlePacket (validate, checksum, demux, queue) and ReadFromUDPAddrPort
 // (the one copy). Building the inbound packet is part of the loop.
 func BenchmarkReceive(b *testing.B) {
+	benchReceive(b, "0.0.0.0:53", "10.0.0.2:999", "10.0.0.1:53")
+}
+
+// BenchmarkReceiveIPv6 is BenchmarkReceive over IPv6, on a dual-stack
+// socket.
+func BenchmarkReceiveIPv6(b *testing.B) {
+	benchReceive(b, "[::]:53", "[fd00::2]:999", "[fd00::1]:53")
+}
+
+func benchReceive(b *testing.B, laddr, from, to string) {
 	s := sinkStack(b)
-	c, err := udp.Listen(s, netip.MustParseAddrPort("0.0.0.0:53"))
+	c, err := udp.Listen(s, netip.MustParseAddrPort(laddr))
 	if err != nil {
 		b.Fatal(err)
 	}
 	u := s.Transport(stack.ProtocolUDP)
-	src, dst := netip.MustParseAddrPort("10.0.0.2:999"), netip.MustParseAddrPort("10.0.0.1:53")
+	src, dst := netip.MustParseAddrPort(from), netip.MustParseAddrPort(to)
 	proto := datagram(nil, src, dst, make([]byte, 1000), -1)
 	raw := append([]byte(nil), proto.Bytes()...)
 	proto.Release()
@@ -73,12 +95,21 @@ func BenchmarkReceive(b *testing.B) {
 // BenchmarkSend is the outbound path of one 1000-byte datagram through
 // WriteToUDPAddrPort on an unconnected conn, to an IP layer that drops it.
 func BenchmarkSend(b *testing.B) {
+	benchSend(b, "0.0.0.0:0", "10.0.0.2:53")
+}
+
+// BenchmarkSendIPv6 is BenchmarkSend over IPv6 from a dual-stack socket.
+func BenchmarkSendIPv6(b *testing.B) {
+	benchSend(b, "[::]:0", "[fd00::2]:53")
+}
+
+func benchSend(b *testing.B, laddr, to string) {
 	s := sinkStack(b)
-	c, err := udp.Listen(s, netip.MustParseAddrPort("0.0.0.0:0"))
+	c, err := udp.Listen(s, netip.MustParseAddrPort(laddr))
 	if err != nil {
 		b.Fatal(err)
 	}
-	dst := netip.MustParseAddrPort("10.0.0.2:53")
+	dst := netip.MustParseAddrPort(to)
 	msg := make([]byte, 1000)
 	b.SetBytes(1000)
 	b.ReportAllocs()

@@ -20,7 +20,7 @@ var (
 	errBroadcast           = stack.NewError("permission denied: sending to a broadcast address needs SetBroadcast(true)", syscall.EACCES)
 	errDestRequired        = stack.NewError("destination address required", syscall.EDESTADDRREQ)
 	errProtocolUnreachable = stack.NewError("protocol not available", syscall.ENOPROTOOPT)
-	errNotIPv4             = stack.NewError("address family not supported: tapstack speaks IPv4", syscall.EAFNOSUPPORT)
+	errNoAddress           = stack.NewError("invalid address: the zero address or an unspecified destination", syscall.EINVAL)
 )
 
 // Conn is a UDP endpoint. From Listen it is unconnected and implements
@@ -32,6 +32,10 @@ type Conn struct {
 	local  netip.AddrPort // fixed once bound
 	remote netip.AddrPort // valid when connected
 	route  *stack.Route   // connected only: the cached route to remote
+	// v6only says a socket on :: takes no IPv4 datagrams ("udp6").
+	v6only bool
+	// network is "udp", "udp4" or "udp6", for errors.
+	network string
 
 	bcast atomic.Bool
 
@@ -58,49 +62,58 @@ var (
 // the send path free of allocations.
 var routePool = sync.Pool{New: func() any { return new(stack.Route) }}
 
-func newConn(u *Protocol, local netip.AddrPort) *Conn {
+func newConn(u *Protocol, network string, local netip.AddrPort) *Conn {
 	c := &Conn{
-		u:     u,
-		local: local,
-		limit: u.opts.ReceiveBuffer,
-		ready: make(chan struct{}, 1),
-		done:  make(chan struct{}),
-		rd:    newDeadline(u.s.Clock()),
-		wd:    newDeadline(u.s.Clock()),
+		u:       u,
+		network: network,
+		local:   local,
+		limit:   u.opts.ReceiveBuffer,
+		ready:   make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		rd:      newDeadline(u.s.Clock()),
+		wd:      newDeadline(u.s.Clock()),
 	}
 	return c
 }
 
-// ipv4 returns a as a plain IPv4 address (unmapping ::ffff:a.b.c.d); the
-// zero Addr becomes 0.0.0.0.
-func ipv4(a netip.Addr) (netip.Addr, bool) {
-	if !a.IsValid() {
-		return netip.IPv4Unspecified(), true
-	}
-	a = a.Unmap()
-	return a, a.Is4()
+// Listen opens an unconnected endpoint bound to addr on s; it is
+// ListenNetwork with network "udp". The address may be the zero Addr or
+// :: (every address of both families), 0.0.0.0 (every IPv4 address), one
+// of the stack's addresses, or a broadcast or multicast address; port 0
+// chooses an ephemeral port (32768–60999). A taken address fails with
+// EADDRINUSE.
+func Listen(s *stack.Stack, addr netip.AddrPort) (*Conn, error) {
+	return ListenNetwork(s, "udp", addr)
 }
 
-// Listen opens an unconnected endpoint bound to addr on s. The address may
-// be 0.0.0.0 (every address), one of the stack's addresses, or a broadcast
-// or multicast address; port 0 chooses an ephemeral port (32768–60999).
-// A taken address fails with EADDRINUSE.
-func Listen(s *stack.Stack, addr netip.AddrPort) (*Conn, error) {
+// ListenNetwork is Listen for network "udp", "udp4" or "udp6", with Go's
+// rules on Linux for the wildcard: under "udp" the zero Addr and :: bind
+// dual-stack (IPv4 datagrams arrive from plain IPv4 addresses), "udp6"
+// makes the socket IPv6-only, "udp4" (or the address 0.0.0.0) binds IPv4
+// only. An IPv4-mapped address is its IPv4 address. A host's
+// ListenPacket(network, "host:port") parses the string and calls this,
+// with the zero Addr for an empty host.
+func ListenNetwork(s *stack.Stack, network string, addr netip.AddrPort) (*Conn, error) {
 	opErr := func(err error) error {
-		return &net.OpError{Op: "listen", Net: "udp", Addr: udpAddr(addr), Err: err}
+		return &net.OpError{Op: "listen", Net: network, Addr: udpAddr(addr), Err: err}
+	}
+	fam, ok := parseNetwork(network)
+	if !ok {
+		return nil, opErr(net.UnknownNetworkError(network))
 	}
 	u, err := protocolOf(s)
 	if err != nil {
 		return nil, opErr(err)
 	}
-	a, ok := ipv4(addr.Addr())
-	if !ok {
-		return nil, opErr(errNotIPv4)
+	a, v6only, err := bindAddr(fam, addr.Addr())
+	if err != nil {
+		return nil, opErr(err)
 	}
 	if !a.IsUnspecified() && !a.IsMulticast() && !s.IsLocalAddress(a) && !isBroadcast(s, a) {
 		return nil, opErr(stack.ErrAddressNotLocal)
 	}
-	c := newConn(u, netip.AddrPortFrom(a, addr.Port()))
+	c := newConn(u, network, netip.AddrPortFrom(a, addr.Port()))
+	c.v6only = v6only
 	if err := u.bind(c); err != nil {
 		return nil, opErr(err)
 	}
@@ -117,14 +130,27 @@ func isBroadcast(s *stack.Stack, a netip.Addr) bool {
 	return false
 }
 
-// Dial opens an endpoint connected to raddr: it binds an ephemeral port on
-// the source address of the route to raddr, caches the route, and receives
-// only datagrams from raddr. UDP sends nothing to connect, so ctx is only
-// checked for cancellation. Dialing a broadcast address succeeds, but Write
-// fails with EACCES until SetBroadcast(true), as a send on Linux does.
+// Dial opens an endpoint connected to raddr, IPv4 or IPv6: it binds an
+// ephemeral port on the source address of the route to raddr, caches the
+// route, and receives only datagrams from raddr; it is DialNetwork with
+// network "udp". UDP sends nothing to connect, so ctx is only checked for
+// cancellation. Dialing a broadcast address succeeds, but Write fails with
+// EACCES until SetBroadcast(true), as a send on Linux does.
 func Dial(ctx context.Context, s *stack.Stack, raddr netip.AddrPort) (*Conn, error) {
+	return DialNetwork(ctx, s, "udp", raddr)
+}
+
+// DialNetwork is Dial for network "udp", "udp4" or "udp6"; the last two
+// refuse an address of the other family (EAFNOSUPPORT). An IPv4-mapped
+// address is dialled over IPv4; a zone (fe80::1%eth0) names the
+// interface of a link-local address.
+func DialNetwork(ctx context.Context, s *stack.Stack, network string, raddr netip.AddrPort) (*Conn, error) {
 	opErr := func(src net.Addr, err error) error {
-		return &net.OpError{Op: "dial", Net: "udp", Source: src, Addr: udpAddr(raddr), Err: err}
+		return &net.OpError{Op: "dial", Net: network, Source: src, Addr: udpAddr(raddr), Err: err}
+	}
+	fam, ok := parseNetwork(network)
+	if !ok {
+		return nil, opErr(nil, net.UnknownNetworkError(network))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, opErr(nil, err)
@@ -133,19 +159,22 @@ func Dial(ctx context.Context, s *stack.Stack, raddr netip.AddrPort) (*Conn, err
 	if err != nil {
 		return nil, opErr(nil, err)
 	}
-	ra, ok := ipv4(raddr.Addr())
-	if !ok || !raddr.Addr().IsValid() {
-		return nil, opErr(nil, errNotIPv4)
+	ra := raddr.Addr().Unmap()
+	if !ra.IsValid() || ra.IsUnspecified() {
+		return nil, opErr(nil, errNoAddress)
+	}
+	if fam&familyOf(ra) == 0 {
+		return nil, opErr(nil, errAddrFamily)
 	}
 	if raddr.Port() == 0 {
 		return nil, opErr(nil, stack.ErrInvalid)
 	}
-	raddr = netip.AddrPortFrom(ra, raddr.Port())
+	raddr = netip.AddrPortFrom(normalize(ra), raddr.Port())
 	r, err := s.FindRoute(ra, netip.Addr{})
 	if err != nil {
 		return nil, opErr(nil, err)
 	}
-	c := newConn(u, netip.AddrPortFrom(r.LocalAddr, 0))
+	c := newConn(u, network, netip.AddrPortFrom(r.LocalAddr, 0))
 	c.remote = raddr
 	c.route = &r
 	if err := u.bind(c); err != nil {
@@ -162,7 +191,7 @@ func udpAddr(ap netip.AddrPort) net.Addr {
 }
 
 func (c *Conn) opError(op string, remote netip.AddrPort, err error) error {
-	return &net.OpError{Op: op, Net: "udp", Source: udpAddr(c.local), Addr: udpAddr(remote), Err: err}
+	return &net.OpError{Op: op, Net: c.network, Source: udpAddr(c.local), Addr: udpAddr(remote), Err: err}
 }
 
 // LocalAddrPort returns the bound address.
@@ -243,24 +272,28 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// WriteToUDPAddrPort sends b as one datagram to addr. It fails with
-// net.ErrWriteToConnected on a connected conn, EMSGSIZE for more than
-// MaxPayload bytes, EACCES for a broadcast address without
-// SetBroadcast(true), and os.ErrDeadlineExceeded after the write deadline.
-// It does not allocate.
+// WriteToUDPAddrPort sends b as one datagram to addr, IPv4 or IPv6. It
+// fails with net.ErrWriteToConnected on a connected conn, EAFNOSUPPORT for
+// a family the binding does not take (an IPv6 address from a socket on
+// 0.0.0.0, say), EMSGSIZE for more than MaxPayload bytes (MaxPayload6 to
+// IPv6), EACCES for a broadcast address without SetBroadcast(true), and
+// os.ErrDeadlineExceeded after the write deadline. It does not allocate.
 func (c *Conn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	if c.remote.IsValid() {
 		return 0, c.opError("write", addr, net.ErrWriteToConnected)
 	}
-	a, ok := ipv4(addr.Addr())
-	if !ok || !addr.Addr().IsValid() {
-		return 0, c.opError("write", addr, errNotIPv4)
+	a := addr.Addr().Unmap() // with its zone, which names the interface
+	if !a.IsValid() || a.IsUnspecified() {
+		return 0, c.opError("write", addr, errNoAddress)
+	}
+	if !c.takes(a) {
+		return 0, c.opError("write", addr, errAddrFamily)
 	}
 	if addr.Port() == 0 {
 		return 0, c.opError("write", addr, stack.ErrInvalid)
 	}
-	addr = netip.AddrPortFrom(a, addr.Port())
-	if err := c.checkWrite(len(b)); err != nil {
+	addr = netip.AddrPortFrom(normalize(a), addr.Port())
+	if err := c.checkWrite(len(b), a); err != nil {
 		return 0, c.opError("write", addr, err)
 	}
 	var src netip.Addr
@@ -305,7 +338,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if !c.remote.IsValid() {
 		return 0, c.opError("write", netip.AddrPort{}, errDestRequired)
 	}
-	err := c.checkWrite(len(b))
+	err := c.checkWrite(len(b), c.remote.Addr())
 	if err == nil {
 		err = c.send(b, c.route, c.remote.Port())
 	}
@@ -315,8 +348,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// checkWrite applies the checks every send makes before building a packet.
-func (c *Conn) checkWrite(n int) error {
+// checkWrite applies the checks every send of n bytes to dst makes before
+// building a packet.
+func (c *Conn) checkWrite(n int, dst netip.Addr) error {
 	if isClosed(c.done) {
 		return errClosed
 	}
@@ -326,7 +360,7 @@ func (c *Conn) checkWrite(n int) error {
 	if err := c.takeError(); err != nil {
 		return err
 	}
-	if n > MaxPayload {
+	if n > maxPayloadTo(dst) {
 		return stack.ErrMessageTooLong
 	}
 	return nil

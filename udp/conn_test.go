@@ -661,7 +661,7 @@ func TestBind(t *testing.T) {
 		{"multicast group", "10.0.0.2:67", "224.0.0.251:67", nil},
 		{"foreign address", "10.0.0.2:53", "10.0.0.9:53", syscall.EADDRNOTAVAIL},
 		{"IPv4-mapped", "10.0.0.2:53", "[::ffff:10.0.1.3]:53", nil},
-		{"IPv6", "10.0.0.2:53", "[::1]:53", syscall.EAFNOSUPPORT},
+		{"IPv6 address not local", "10.0.0.2:53", "[::1]:53", syscall.EADDRNOTAVAIL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -755,7 +755,7 @@ func TestWriteErrors(t *testing.T) {
 			_, err := l.WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("10.0.0.2:0"))
 			return err
 		}, syscall.EINVAL},
-		{"IPv6", func() error {
+		{"IPv6 from a socket on 0.0.0.0", func() error {
 			_, err := l.WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("[2001:db8::1]:53"))
 			return err
 		}, syscall.EAFNOSUPPORT},

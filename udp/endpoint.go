@@ -50,7 +50,8 @@ func cost(n int) int { return n + datagramOverhead }
 
 // score ranks how well c matches an inbound unicast datagram: 3 for a
 // connected endpoint on the exact 4-tuple, 2 for one bound to the
-// destination address, 1 for the wildcard, 0 for no match.
+// destination address, 1 for a wildcard that takes the destination's
+// family, 0 for no match.
 func (c *Conn) score(src, dst netip.AddrPort) int {
 	switch {
 	case c.remote.IsValid():
@@ -60,7 +61,7 @@ func (c *Conn) score(src, dst netip.AddrPort) int {
 		return 0
 	case c.local.Addr() == dst.Addr():
 		return 2
-	case c.local.Addr().IsUnspecified():
+	case c.local.Addr().IsUnspecified() && c.takes(dst.Addr()):
 		return 1
 	}
 	return 0
@@ -73,7 +74,7 @@ func (c *Conn) matchesMulti(src, dst netip.AddrPort) bool {
 	if c.remote.IsValid() && c.remote != src {
 		return false
 	}
-	return c.local.Addr().IsUnspecified() || c.local.Addr() == dst.Addr()
+	return (c.local.Addr().IsUnspecified() && c.takes(dst.Addr())) || c.local.Addr() == dst.Addr()
 }
 
 // enqueue takes ownership of p (data at the payload) and queues it, or

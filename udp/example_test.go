@@ -95,3 +95,23 @@ func ExampleDial() {
 	// server got "query" from the client's port: true
 	// client got "answer" from 10.0.0.1:53
 }
+
+// ListenNetwork with "udp" and an empty address binds [::], which takes
+// IPv4 and IPv6 datagrams; "udp4" binds 0.0.0.0 and "udp6" [::] for IPv6
+// only.
+func ExampleListenNetwork() {
+	s := exampleStack()
+	defer s.Close()
+	for _, network := range []string{"udp", "udp4", "udp6"} {
+		c, err := udp.ListenNetwork(s, network, netip.AddrPortFrom(netip.Addr{}, 53))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(network, c.LocalAddr())
+		c.Close()
+	}
+	// Output:
+	// udp [::]:53
+	// udp4 0.0.0.0:53
+	// udp6 [::]:53
+}

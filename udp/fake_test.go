@@ -55,7 +55,13 @@ func newFakeIP() *fakeIP {
 	return f
 }
 
-func (f *fakeIP) EtherType() uint16            { return stack.EtherTypeIPv4 }
+func (f *fakeIP) EtherType() uint16 { return stack.EtherTypeIPv4 }
+
+// fakeIP6 registers the same fake as the stack's IPv6 writer, so that
+// IPv6 routes reach the peer the same way.
+type fakeIP6 struct{ *fakeIP }
+
+func (fakeIP6) EtherType() uint16              { return stack.EtherTypeIPv6 }
 func (f *fakeIP) HandlePacket(p *stack.Packet) { p.Release() }
 
 func (f *fakeIP) WritePacket(r *stack.Route, params stack.NetworkParams, p *stack.Packet) error {
@@ -150,6 +156,9 @@ func newHost(t testing.TB, clock stack.Clock, opts udp.Options, prefixes ...stri
 	if err := s.RegisterNetwork(ip); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.RegisterNetwork(fakeIP6{ip}); err != nil {
+		t.Fatal(err)
+	}
 	nic, err := s.AddNIC("eth0", &dummyLink{mac: stack.MAC{2, 0, 0, 0, 0, byte(len(prefixes))}})
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +186,16 @@ func pair(t testing.TB, clock stack.Clock, opts udp.Options) (a, b *host) {
 	checkLeaks(t)
 	a = newHost(t, clock, opts, "10.0.0.1/24")
 	b = newHost(t, clock, opts, "10.0.0.2/24", "10.0.1.3/24")
+	a.ip.peer, b.ip.peer = b.ip, a.ip
+	return a, b
+}
+
+// pairDual is pair with IPv6 addresses too: a has fd00::1, b fd00::2.
+func pairDual(t testing.TB, clock stack.Clock, opts udp.Options) (a, b *host) {
+	t.Helper()
+	checkLeaks(t)
+	a = newHost(t, clock, opts, "10.0.0.1/24", "fd00::1/64")
+	b = newHost(t, clock, opts, "10.0.0.2/24", "10.0.1.3/24", "fd00::2/64")
 	a.ip.peer, b.ip.peer = b.ip, a.ip
 	return a, b
 }

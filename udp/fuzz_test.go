@@ -27,12 +27,15 @@ func FuzzHandlePacket(f *testing.F) {
 		netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.1.3"),
 		netip.MustParseAddr("255.255.255.255"), netip.MustParseAddr("10.0.0.255"),
 		netip.MustParseAddr("224.0.0.251"),
+		netip.MustParseAddr("fd00::2"), netip.MustParseAddr("ff02::1"), netip.MustParseAddr("::ffff:10.0.0.2"),
 	}
-	srcs := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("0.0.0.0")}
+	srcs := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("0.0.0.0"),
+		netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fe80::1"), netip.MustParseAddr("::")}
+	f.Add(seed6(), uint8(5), uint8(3), false)
 
-	h := newHost(f, nil, udp.Options{ReceiveBuffer: 4096}, "10.0.0.2/24", "10.0.1.3/24")
+	h := newHost(f, nil, udp.Options{ReceiveBuffer: 4096}, "10.0.0.2/24", "10.0.1.3/24", "fd00::2/64")
 	var conns []*udp.Conn
-	for _, a := range []string{"0.0.0.0:53", "10.0.1.3:54"} {
+	for _, a := range []string{"0.0.0.0:53", "10.0.1.3:54", "[::]:55", "[fd00::2]:53"} {
 		c, err := udp.Listen(h.s, netip.MustParseAddrPort(a))
 		if err != nil {
 			f.Fatal(err)
@@ -45,6 +48,11 @@ func FuzzHandlePacket(f *testing.F) {
 	}
 	conns = append(conns, d)
 	buf := make([]byte, 70000)
+	if d6, err := udp.Dial(f.Context(), h.s, netip.MustParseAddrPort("[fd00::1]:1000")); err == nil {
+		conns = append(conns, d6)
+	} else {
+		f.Fatal(err)
+	}
 
 	f.Fuzz(func(t *testing.T, b []byte, di, si uint8, csumOK bool) {
 		if len(b) > 65535 {
@@ -73,4 +81,11 @@ func FuzzHandlePacket(f *testing.F) {
 			t.Fatalf("live packets %d before, %d after", live, got)
 		}
 	})
+}
+
+// seed6 is a valid IPv6 datagram from [fd00::1]:1000 to [fd00::2]:53.
+func seed6() []byte {
+	p := datagram(nil, netip.MustParseAddrPort("[fd00::1]:1000"), netip.MustParseAddrPort("[fd00::2]:53"), []byte("seed6"), -1)
+	defer p.Release()
+	return append([]byte(nil), p.Bytes()...)
 }

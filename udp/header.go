@@ -68,7 +68,7 @@ func (b Header) Fields() Fields {
 // ComputeChecksum returns the value for the checksum field of the datagram
 // b[:Length] sent from src to dst, computed with the field taken as zero.
 // A computed zero is returned as 0xffff, because zero on the wire means "no
-// checksum" (RFC 768).
+// checksum" (RFC 768), which IPv6 does not allow (RFC 8200 section 8.1).
 func (b Header) ComputeChecksum(src, dst netip.Addr) uint16 {
 	l := b.Length()
 	d := b[:l]
@@ -82,11 +82,12 @@ func (b Header) ComputeChecksum(src, dst netip.Addr) uint16 {
 }
 
 // VerifyChecksum reports whether the datagram b[:Length] from src to dst
-// carries a correct checksum. A zero field means the sender did not compute
-// one and is accepted.
+// carries a correct checksum. Over IPv4 a zero field means the sender did
+// not compute one and is accepted; over IPv6 the checksum is mandatory and
+// zero is invalid (RFC 8200 section 8.1).
 func (b Header) VerifyChecksum(src, dst netip.Addr) bool {
 	if b.Checksum() == 0 {
-		return true
+		return !dst.Is6()
 	}
 	l := b.Length()
 	return checksum.Sum(b[:l], checksum.PseudoHeader(src, dst, stack.ProtocolUDP, l)) == 0xffff

@@ -65,11 +65,13 @@ type Protocol struct {
 
 	rxMalformed   *stack.Counter
 	rxBadChecksum *stack.Counter
-	rxQueueFull   *stack.Counter
-	rxNoPort      *stack.Counter
-	rxDelivered   *stack.Counter
-	txDatagrams   *stack.Counter
-	txErrors      *stack.Counter
+	// rxZeroChecksum6 counts IPv6 datagrams without a checksum.
+	rxZeroChecksum6 *stack.Counter
+	rxQueueFull     *stack.Counter
+	rxNoPort        *stack.Counter
+	rxDelivered     *stack.Counter
+	txDatagrams     *stack.Counter
+	txErrors        *stack.Counter
 }
 
 var (
@@ -90,11 +92,14 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		ports:         make(map[uint16][]*Conn),
 		rxMalformed:   c.Get("udp.rx.malformed"),
 		rxBadChecksum: c.Get("udp.rx.bad_checksum"),
-		rxQueueFull:   c.Get("udp.rx.queue_full"),
-		rxNoPort:      c.Get("udp.rx.no_port"),
-		rxDelivered:   c.Get("udp.rx.delivered"),
-		txDatagrams:   c.Get("udp.tx.datagrams"),
-		txErrors:      c.Get("udp.tx.errors"),
+		// udp.rx.zero_checksum6: IPv6 datagrams with a zero checksum
+		// field, which RFC 8200 section 8.1 makes invalid.
+		rxZeroChecksum6: c.Get("udp.rx.zero_checksum6"),
+		rxQueueFull:     c.Get("udp.rx.queue_full"),
+		rxNoPort:        c.Get("udp.rx.no_port"),
+		rxDelivered:     c.Get("udp.rx.delivered"),
+		txDatagrams:     c.Get("udp.tx.datagrams"),
+		txErrors:        c.Get("udp.tx.errors"),
 	}
 	if err := s.RegisterTransport(p); err != nil {
 		return nil, err
@@ -126,13 +131,19 @@ func (u *Protocol) HandlePacket(p *stack.Packet) bool {
 		p.Release()
 		return true
 	}
+	if h.Checksum() == 0 && p.Dst.Is6() {
+		// RFC 8200 section 8.1: a zero checksum is invalid over IPv6.
+		u.rxZeroChecksum6.Inc()
+		p.Release()
+		return true
+	}
 	if !p.ChecksumOK && !h.VerifyChecksum(p.Src, p.Dst) {
 		u.rxBadChecksum.Inc()
 		p.Release()
 		return true
 	}
-	src := netip.AddrPortFrom(p.Src, h.SrcPort())
-	dst := netip.AddrPortFrom(p.Dst, h.DstPort())
+	src := netip.AddrPortFrom(p.Src.WithZone(""), h.SrcPort())
+	dst := netip.AddrPortFrom(p.Dst.WithZone(""), h.DstPort())
 
 	multi := p.Dst.IsMulticast() || (p.NIC != nil && p.NIC.IsBroadcast(p.Dst))
 	u.mu.RLock()
@@ -199,8 +210,8 @@ func (u *Protocol) HandleError(te stack.TransportError) {
 		return
 	}
 	h := Header(te.Transport)
-	local := netip.AddrPortFrom(te.Src, h.SrcPort())
-	remote := netip.AddrPortFrom(te.Dst, h.DstPort())
+	local := netip.AddrPortFrom(te.Src.WithZone(""), h.SrcPort())
+	remote := netip.AddrPortFrom(te.Dst.WithZone(""), h.DstPort())
 	u.mu.RLock()
 	eps := u.ports[local.Port()]
 	u.mu.RUnlock()
@@ -232,9 +243,11 @@ func softError(te stack.TransportError) error {
 }
 
 // bind registers e under its local address, choosing an ephemeral port when
-// the port is 0. It fails with ErrAddressInUse when another endpoint holds
-// the same address and port or the wildcard on that port (or e is the
-// wildcard and the port is taken at all).
+// the port is 0. It fails with ErrAddressInUse when another endpoint of a
+// family e takes holds the same address and port or a wildcard on that
+// port (or e is a wildcard and the port is taken at all in its families):
+// as on Linux, 0.0.0.0:53 and an IPv6-only [::]:53 coexist, a dual-stack
+// [::]:53 clashes with every endpoint on port 53.
 func (u *Protocol) bind(e *Conn) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -255,8 +268,12 @@ func (u *Protocol) bind(e *Conn) error {
 		return stack.ErrAddressInUse
 	}
 	old := u.ports[e.local.Port()]
+	fe := covers(e.local.Addr(), e.v6only)
 	for _, o := range old {
 		a, b := o.local.Addr(), e.local.Addr()
+		if covers(a, o.v6only)&fe == 0 {
+			continue
+		}
 		if a == b || a.IsUnspecified() || b.IsUnspecified() {
 			return stack.ErrAddressInUse
 		}
@@ -322,7 +339,7 @@ func (u *Protocol) Endpoints() []EndpointInfo {
 
 // EndpointInfo describes one endpoint for a status page.
 type EndpointInfo struct {
-	// Local is the bound address; 0.0.0.0 for the wildcard.
+	// Local is the bound address; 0.0.0.0 or :: for a wildcard.
 	Local netip.AddrPort
 	// Remote is the connected peer, or the zero value.
 	Remote netip.AddrPort

@@ -55,6 +55,8 @@ type scenario struct {
 	faults [][2]link.FaultConfig
 	conns  []connPlan
 	udp    []int // UDP datagram sizes, A → B echo → A
+	// ipv6 runs the TCP connections over IPv6 (TestSimIPv6).
+	ipv6 bool
 }
 
 // Limits of the random draws.
@@ -182,6 +184,9 @@ func (sc *scenario) String() string {
 	topo := "A—B"
 	if sc.router {
 		topo = "A—R—B"
+	}
+	if sc.ipv6 {
+		topo += " over IPv6"
 	}
 	fmt.Fprintf(&b, "seed %d: %s mtu %d rcvbuf %d sndbuf %d\n", sc.seed, topo, sc.mtu, sc.rcvBuf, sc.sndBuf)
 	for w, pair := range sc.faults {

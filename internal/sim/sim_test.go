@@ -129,18 +129,24 @@ func TestSim(t *testing.T) {
 
 // runSeed runs the scenario of seed in a synctest bubble and checks it.
 func runSeed(t *testing.T, seed uint64) (res result) {
-	sc := newScenario(seed)
+	return runScenario(t, newScenario(seed))
+}
+
+// runScenario is runSeed for a scenario already drawn (TestSimIPv6
+// changes it).
+func runScenario(t *testing.T, sc *scenario) (res result) {
+	seed := sc.seed
 	t.Logf("%s", sc)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("replay: %s", replayCommand(seed))
+			t.Logf("replay: %s", sc.replay())
 		}
 	})
 	live := stack.LivePackets()
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
-				fmt.Fprintf(os.Stderr, "sim: seed %d panicked; replay: %s\n", seed, replayCommand(seed))
+				fmt.Fprintf(os.Stderr, "sim: seed %d panicked; replay: %s\n", seed, sc.replay())
 				panic(r)
 			}
 		}()
@@ -192,6 +198,9 @@ func build(t *testing.T, sc *scenario) *world {
 		w.aAddr, w.bAddr = netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 		w.a = newHost(host.Config{Interfaces: []host.Interface{{Device: da, MAC: mac(1), Addr: netip.MustParsePrefix("10.0.0.1/24")}}})
 		w.b = newHost(host.Config{Interfaces: []host.Interface{{Device: db, MAC: mac(2), Addr: netip.MustParsePrefix("10.0.0.2/24")}}})
+		if sc.ipv6 {
+			addIPv6(t, w)
+		}
 		return w
 	}
 	da, ra := wire(0)
@@ -256,7 +265,7 @@ func run(t *testing.T, sc *scenario) (res result) {
 		if !c.aDials {
 			dialer, acceptor, dst = w.b, w.a, w.aAddr
 		}
-		l, err := acceptor.Listen("tcp", ":"+strconv.Itoa(int(c.port)))
+		l, err := w.listen(acceptor, c.port)
 		if err != nil {
 			t.Fatalf("conn %d: listen: %v", i, err)
 		}
@@ -285,7 +294,7 @@ func run(t *testing.T, sc *scenario) (res result) {
 			var conn net.Conn
 			var err error
 			for try := 0; ; try++ {
-				conn, err = dialer.DialContext(context.Background(), "tcp", netip.AddrPortFrom(dst, c.port).String())
+				conn, err = w.dial(dialer, netip.AddrPortFrom(dst, c.port))
 				retry := errors.Is(err, syscall.EHOSTUNREACH) && try < 10
 				// A corrupted ARP reply (ARP has no checksum; a real
 				// link's CRC would drop it) can point the cache at a

@@ -1,0 +1,300 @@
+package ipv6
+
+import (
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/tapstack/tapstack/internal/vclock"
+	"github.com/tapstack/tapstack/stack"
+)
+
+var (
+	ourAddr   = netip.MustParseAddr("fd00::2")
+	peerAddr  = netip.MustParseAddr("fd00::1")
+	otherAddr = netip.MustParseAddr("fd00::9")
+	ourLL     = netip.MustParseAddr("fe80::2")
+	peerLL    = netip.MustParseAddr("fe80::1")
+	farAddr   = netip.MustParseAddr("2001:db8::7")
+	ourMAC    = stack.MAC{0x02, 0, 0, 0, 0, 0x02}
+	peerMAC   = stack.MAC{0x02, 0, 0, 0, 0, 0x01}
+)
+
+// frame is one packet a fakeLink was asked to send.
+type frame struct {
+	dst       stack.MAC
+	etherType uint16
+	data      []byte
+}
+
+// fakeLink is a stack.LinkEndpoint that records (a copy of) every packet
+// written and releases it; with discard it only releases.
+type fakeLink struct {
+	mtu     int
+	discard bool
+	offload struct{ gsoMax int }
+
+	mu     sync.Mutex
+	frames []frame
+}
+
+func (l *fakeLink) MTU() int                       { return l.mtu }
+func (l *fakeLink) LinkAddress() stack.MAC         { return ourMAC }
+func (l *fakeLink) Attach(stack.NetworkDispatcher) {}
+func (l *fakeLink) Close() error                   { return nil }
+func (l *fakeLink) WritePacket(dst stack.MAC, et uint16, p *stack.Packet) error {
+	if !l.discard {
+		l.mu.Lock()
+		l.frames = append(l.frames, frame{dst, et, append([]byte(nil), p.Bytes()...)})
+		l.mu.Unlock()
+	}
+	p.Release()
+	return nil
+}
+
+// take returns and forgets the recorded frames.
+func (l *fakeLink) take() []frame {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.frames
+	l.frames = nil
+	return f
+}
+
+// fakeResolver resolves every next hop to peerMAC at once (NDP does not
+// exist on this branch).
+type fakeResolver struct{}
+
+func (fakeResolver) WriteTo(nic *stack.NIC, _ netip.Addr, et uint16, p *stack.Packet) error {
+	return nic.WriteLinkPacket(peerMAC, et, p)
+}
+
+// delivered is a packet a fakeTransport received.
+type delivered struct {
+	src, dst netip.Addr
+	ttl      uint8
+	proto    uint8
+	data     []byte
+}
+
+// fakeTransport records packets and errors; with refuse its HandlePacket
+// returns false (no endpoint: port unreachable).
+type fakeTransport struct {
+	number  uint8
+	refuse  bool
+	discard bool
+
+	mu      sync.Mutex
+	packets []delivered
+	errs    []stack.TransportError
+}
+
+func (t *fakeTransport) Number() uint8 { return t.number }
+func (t *fakeTransport) HandlePacket(p *stack.Packet) bool {
+	if t.refuse {
+		return false
+	}
+	if t.discard {
+		p.Release()
+		return true
+	}
+	t.mu.Lock()
+	t.packets = append(t.packets, delivered{p.Src, p.Dst, p.TTL, p.Protocol, append([]byte(nil), p.Bytes()...)})
+	t.mu.Unlock()
+	p.Release()
+	return true
+}
+func (t *fakeTransport) HandleError(e stack.TransportError) {
+	e.Transport = append([]byte(nil), e.Transport...)
+	t.mu.Lock()
+	t.errs = append(t.errs, e)
+	t.mu.Unlock()
+}
+func (t *fakeTransport) takePackets() []delivered {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.packets
+	t.packets = nil
+	return p
+}
+func (t *fakeTransport) takeErrors() []stack.TransportError {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.errs
+	t.errs = nil
+	return e
+}
+
+// fakeICMPHandler records the ICMPv6 messages handed to it.
+type fakeICMPHandler struct {
+	mu   sync.Mutex
+	msgs []delivered
+}
+
+func (h *fakeICMPHandler) HandleICMPv6(p *stack.Packet) {
+	h.mu.Lock()
+	h.msgs = append(h.msgs, delivered{p.Src, p.Dst, p.TTL, p.Protocol, append([]byte(nil), p.Bytes()...)})
+	h.mu.Unlock()
+	p.Release()
+}
+
+// env is a stack with one NIC (fd00::2/64 and fe80::2/64 on a fakeLink),
+// ipv6 and a fake UDP transport (protocol 17).
+type env struct {
+	s     *stack.Stack
+	pr    *Protocol
+	nic   *stack.NIC
+	link  *fakeLink
+	udp   *fakeTransport
+	clock *vclock.Clock
+}
+
+func newEnv(tb testing.TB, opts Options) *env {
+	tb.Helper()
+	return newEnvMTU(tb, opts, 1500)
+}
+
+func newEnvMTU(tb testing.TB, opts Options, mtu int) *env {
+	tb.Helper()
+	live := stack.LivePackets()
+	e := &env{link: &fakeLink{mtu: mtu}, udp: &fakeTransport{number: stack.ProtocolUDP}, clock: vclock.New(time.Unix(1_000_000, 0))}
+	e.s = stack.New(stack.Options{Clock: e.clock})
+	var err error
+	if e.pr, err = Register(e.s, opts); err != nil {
+		tb.Fatal(err)
+	}
+	e.s.SetResolver(stack.EtherTypeIPv6, fakeResolver{})
+	if err := e.s.RegisterTransport(e.udp); err != nil {
+		tb.Fatal(err)
+	}
+	if e.nic, err = e.s.AddNIC("eth0", e.link); err != nil {
+		tb.Fatal(err)
+	}
+	for _, a := range []string{"fd00::2/64", "fe80::2/64"} {
+		if err := e.nic.AddAddress(netip.MustParsePrefix(a)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	tb.Cleanup(func() {
+		e.pr.flushLoopback()
+		if err := e.s.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+		select {
+		case <-e.pr.loopDone:
+		default:
+			tb.Errorf("loopback goroutine still running after Close")
+		}
+		if n := stack.LivePackets(); n != live {
+			tb.Errorf("packet leak: %d live packets, want %d", n, live)
+		}
+	})
+	return e
+}
+
+// count returns a counter value.
+func (e *env) count(name string) uint64 { return e.s.Counters().Value(name) }
+
+// inject delivers an IPv6 packet as if it arrived on the NIC from peerMAC.
+func (e *env) inject(b []byte, linkDst stack.MAC) {
+	p := stack.NewPacketFrom(b)
+	p.EtherType = stack.EtherTypeIPv6
+	p.LinkSrc, p.LinkDst = peerMAC, linkDst
+	e.nic.DeliverNetworkPacket(p)
+}
+
+// ipPacket builds an IPv6 packet: a header from f (PayloadLength and
+// HopLimit filled in when zero) followed by payload (extension headers
+// and upper-layer data).
+func ipPacket(f Fields, payload []byte) []byte {
+	if f.HopLimit == 0 {
+		f.HopLimit = 64
+	}
+	if f.PayloadLength == 0 {
+		f.PayloadLength = uint16(len(payload))
+	}
+	b := make([]byte, HeaderLen+len(payload))
+	f.Encode(b)
+	copy(b[HeaderLen:], payload)
+	return b
+}
+
+// icmpMsg builds an ICMPv6 message with a valid checksum for src → dst.
+func icmpMsg(src, dst netip.Addr, typ, code uint8, rest uint32, payload []byte) []byte {
+	b := make([]byte, ICMPHeaderLen+len(payload))
+	f := ICMPFields{Type: typ, Code: code, Rest: rest, Payload: payload}
+	f.Encode(b, src, dst)
+	return b
+}
+
+// icmpPacket is an IPv6 packet carrying an ICMPv6 message.
+func icmpPacket(src, dst netip.Addr, typ, code uint8, rest uint32, payload []byte) []byte {
+	return ipPacket(Fields{NextHeader: stack.ProtocolICMPv6, Src: src, Dst: dst}, icmpMsg(src, dst, typ, code, rest, payload))
+}
+
+// udpish is an 8-byte "transport header" plus data; the fake transport
+// does not care about its contents.
+func udpish(data string) []byte {
+	return append([]byte{0x30, 0x39, 0x00, 0x35, 0, byte(8 + len(data)), 0, 0}, data...)
+}
+
+// ext builds an extension header: next header, length field from body
+// (body is everything after the first two bytes and must make the
+// header a multiple of 8 bytes).
+func ext(next uint8, body ...byte) []byte {
+	if (len(body)+2)%8 != 0 {
+		panic("extension header not a multiple of 8 bytes")
+	}
+	return append([]byte{next, byte((len(body)+2)/8 - 1)}, body...)
+}
+
+// cat concatenates byte slices.
+func cat(bs ...[]byte) []byte {
+	var out []byte
+	for _, b := range bs {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// decode decodes an IPv6 packet with gopacket, checking the ICMPv6
+// checksum it carries (if any) by re-serialising.
+func decode(t *testing.T, b []byte) (*layers.IPv6, *layers.ICMPv6) {
+	t.Helper()
+	pkt := gopacket.NewPacket(b, layers.LayerTypeIPv6, gopacket.Default)
+	ip, _ := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+	if ip == nil {
+		t.Fatalf("gopacket: no IPv6 in % x: %v", b, pkt.ErrorLayer())
+	}
+	ic, _ := pkt.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
+	if ic != nil {
+		want := ic.Checksum
+		if err := ic.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, ic, gopacket.Payload(ic.Payload)); err != nil {
+			t.Fatal(err)
+		}
+		if ic.Checksum != want {
+			t.Errorf("ICMPv6 checksum %#04x, gopacket computes %#04x", want, ic.Checksum)
+		}
+	}
+	return ip, ic
+}
+
+// oneFrame returns the single frame the link sent.
+func oneFrame(t *testing.T, l *fakeLink) frame {
+	t.Helper()
+	fs := l.take()
+	if len(fs) != 1 {
+		t.Fatalf("link sent %d frames, want 1", len(fs))
+	}
+	if fs[0].etherType != stack.EtherTypeIPv6 {
+		t.Fatalf("EtherType %#04x", fs[0].etherType)
+	}
+	return fs[0]
+}
