@@ -196,8 +196,12 @@ func (m Message) VerifyChecksum(src, dst netip.Addr) bool {
 }
 
 // SetChecksum computes the ICMPv6 checksum of b, a whole message to be
-// sent from src to dst, and stores it.
+// sent from src to dst, and stores it. It does nothing to a b shorter than
+// an ICMPv6 header.
 func SetChecksum(b []byte, src, dst netip.Addr) {
+	if len(b) < 4 {
+		return
+	}
 	b[2], b[3] = 0, 0
 	c := checksum.Checksum(b, checksum.PseudoHeader(src, dst, stack.ProtocolICMPv6, uint16(len(b))))
 	binary.BigEndian.PutUint16(b[2:], c)
