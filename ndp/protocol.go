@@ -23,6 +23,10 @@
 // end; the host reads what it learnt with Routers, Prefixes, DNSServers
 // and LinkMTU.
 //
+// ndp is not a network protocol of the stack, so Stack.Close does not
+// close it: call Protocol.Close first (it sends the final zero-lifetime
+// advertisements and stops every timer), then Stack.Close.
+//
 // Every malformed or unwanted message is dropped and counted under
 // "ndp.rx.<reason>"; every table (neighbours, routers, prefixes, DNS
 // servers, per-neighbour queues) is bounded, so a flood of solicitations
