@@ -1,0 +1,5 @@
+//go:build !race
+
+package ndp_test
+
+const raceEnabled = false
