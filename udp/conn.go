@@ -34,6 +34,7 @@ type Conn struct {
 	route  *stack.Route   // connected only: the cached route to remote
 
 	bcast atomic.Bool
+	mc    multicast // multicast.go
 
 	mu      sync.Mutex
 	q       ring
@@ -269,7 +270,7 @@ func (c *Conn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	}
 	r := routePool.Get().(*stack.Route)
 	var err error
-	*r, err = c.u.s.FindRoute(a, src)
+	*r, err = c.findRoute(a, src)
 	if err == nil {
 		err = c.send(b, r, addr.Port())
 	}
@@ -345,7 +346,9 @@ func (c *Conn) send(b []byte, r *stack.Route, port uint16) error {
 	Fields{SrcPort: c.local.Port(), DstPort: port, Length: uint16(length)}.Encode(d)
 	h := Header(d)
 	h.SetChecksum(h.ComputeChecksum(r.LocalAddr, r.RemoteAddr))
-	if err := r.WritePacket(stack.NetworkParams{Protocol: stack.ProtocolUDP}, p); err != nil {
+	params := c.multicastParams(r)
+	c.loopMulticast(r, params, p)
+	if err := r.WritePacket(params, p); err != nil {
 		c.u.txErrors.Inc()
 		return err
 	}

@@ -257,7 +257,7 @@ func (u *Protocol) bind(e *Conn) error {
 	old := u.ports[e.local.Port()]
 	for _, o := range old {
 		a, b := o.local.Addr(), e.local.Addr()
-		if a == b || a.IsUnspecified() || b.IsUnspecified() {
+		if bindConflict(a, b) {
 			return stack.ErrAddressInUse
 		}
 	}
