@@ -264,3 +264,27 @@ func TestBindMulticastSharing(t *testing.T) {
 		})
 	}
 }
+
+// TestMulticastLoopbackOverRealIPv4 checks IP_MULTICAST_LOOP through the
+// real ipv4 layer: with loopback on, a datagram to a group the sending
+// interface joined reaches the host's own member as well.
+func TestMulticastLoopbackOverRealIPv4(t *testing.T) {
+	a, _ := realPair(t)
+	group := netip.MustParseAddr("239.4.4.4")
+	member := mustListen(t, a, "0.0.0.0:6000")
+	if err := member.JoinGroup(nil, group); err != nil {
+		t.Fatal(err)
+	}
+	snd := mustListen(t, a, "0.0.0.0:0")
+	snd.SetMulticastInterface(a.NICs()[0])
+	snd.SetMulticastLoopback(true)
+	if _, err := snd.WriteToUDPAddrPort([]byte("to myself"), netip.AddrPortFrom(group, 6000)); err != nil {
+		t.Fatal(err)
+	}
+	member.SetReadDeadline(time.Now().Add(guard)) // failure guard only
+	buf := make([]byte, 64)
+	n, m, err := member.ReadMsg(buf)
+	if err != nil || string(buf[:n]) != "to myself" || m.From != netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), snd.LocalAddrPort().Port()) || !m.Group {
+		t.Fatalf("read %q %+v, %v", buf[:n], m, err)
+	}
+}
