@@ -67,8 +67,21 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 	}
 
 	nic := p.NIC
-	local := (nic != nil && nic.HasAddress(dst)) || pr.s.IsLocalAddress(dst)
-	if !local && dst != limitedBroadcast && (nic == nil || !nic.IsBroadcast(dst)) {
+	if dst.IsMulticast() {
+		// A multicast datagram is ours when the receiving interface has
+		// joined its group (224.0.0.1 always; RFC 1112 7.2). Others are
+		// dropped; a router drops them in forward, which routes no
+		// multicast.
+		if nic == nil || !nic.IsMember(dst) {
+			if pr.opts.Forwarding {
+				pr.forward(p, h)
+				return
+			}
+			c.rxNotMember.Inc()
+			p.Release()
+			return
+		}
+	} else if local := (nic != nil && nic.HasAddress(dst)) || pr.s.IsLocalAddress(dst); !local && dst != limitedBroadcast && (nic == nil || !nic.IsBroadcast(dst)) {
 		pr.forward(p, h)
 		return
 	}

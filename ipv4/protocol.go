@@ -125,7 +125,7 @@ type counters struct {
 	rxPackets, rxDelivered                               *stack.Counter
 	rxTooShort, rxBadVersion, rxBadIHL, rxBadTotalLength *stack.Counter
 	rxBadChecksum, rxMartianSource, rxMartianDst         *stack.Counter
-	rxNotForUs                                           *stack.Counter
+	rxNotForUs, rxNotMember                              *stack.Counter
 	rxUnknownProtocol, rxNoPort, rxBadOptions            *stack.Counter
 
 	reasmFragments, reasmOK, reasmTimeout, reasmOverlap, reasmTooBig *stack.Counter
@@ -162,6 +162,7 @@ func (c *counters) init(cs *stack.Counters) {
 	c.rxMartianSource = g("ipv4.rx.martian_source")
 	c.rxMartianDst = g("ipv4.rx.martian_destination")
 	c.rxNotForUs = g("ipv4.rx.not_for_us")
+	c.rxNotMember = g("ipv4.rx.not_member")
 	c.rxUnknownProtocol = g("ipv4.rx.unknown_protocol")
 	c.rxNoPort = g("ipv4.rx.no_port")
 	c.rxBadOptions = g("ipv4.rx.bad_options")

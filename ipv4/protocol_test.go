@@ -65,7 +65,7 @@ func TestInboundDrops(t *testing.T) {
 		{"bad total length", mod(func(b []byte) []byte { b[3] += 4; fixChecksum(b); return b }), "ipv4.rx.bad_total_length"},
 		{"bad checksum", mod(func(b []byte) []byte { b[11] ^= 0x40; return b }), "ipv4.rx.bad_checksum"},
 		{"not for us", ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: otherAddr}, udpish("x")), "ipv4.rx.not_for_us"},
-		{"multicast dst", ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: netip.MustParseAddr("224.0.0.251")}, udpish("x")), "ipv4.rx.not_for_us"},
+		{"multicast dst, not a member", ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: netip.MustParseAddr("224.0.0.251")}, udpish("x")), "ipv4.rx.not_member"},
 		{"first fragment, odd length", ipPacket(Fields{Protocol: 17, MF: true, Src: peerAddr, Dst: ourAddr}, udpish("x")), "ipv4.reasm.malformed"},
 		{"multicast source", ipPacket(Fields{Protocol: 17, Src: netip.MustParseAddr("224.0.0.1"), Dst: ourAddr}, udpish("x")), "ipv4.rx.martian_source"},
 		{"our own source", ipPacket(Fields{Protocol: 17, Src: ourAddr, Dst: ourAddr}, udpish("x")), "ipv4.rx.martian_source"},

@@ -38,6 +38,7 @@ type Conn struct {
 	network string
 
 	bcast atomic.Bool
+	mc    multicast // multicast.go
 
 	mu      sync.Mutex
 	q       ring
@@ -302,7 +303,7 @@ func (c *Conn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	}
 	r := routePool.Get().(*stack.Route)
 	var err error
-	*r, err = c.u.s.FindRoute(a, src)
+	*r, err = c.findRoute(a, src)
 	if err == nil {
 		err = c.send(b, r, addr.Port())
 	}
@@ -379,7 +380,9 @@ func (c *Conn) send(b []byte, r *stack.Route, port uint16) error {
 	Fields{SrcPort: c.local.Port(), DstPort: port, Length: uint16(length)}.Encode(d)
 	h := Header(d)
 	h.SetChecksum(h.ComputeChecksum(r.LocalAddr, r.RemoteAddr))
-	if err := r.WritePacket(stack.NetworkParams{Protocol: stack.ProtocolUDP}, p); err != nil {
+	params := c.multicastParams(r)
+	c.loopMulticast(r, params, p)
+	if err := r.WritePacket(params, p); err != nil {
 		c.u.txErrors.Inc()
 		return err
 	}

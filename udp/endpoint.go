@@ -191,6 +191,7 @@ func (c *Conn) close() bool {
 	c.mu.Unlock()
 	c.u.unbind(c)
 	close(c.done)
+	c.leaveGroups()
 	c.rd.stop()
 	c.wd.stop()
 	return true

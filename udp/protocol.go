@@ -274,7 +274,7 @@ func (u *Protocol) bind(e *Conn) error {
 		if covers(a, o.v6only)&fe == 0 {
 			continue
 		}
-		if a == b || a.IsUnspecified() || b.IsUnspecified() {
+		if bindConflict(a, b) {
 			return stack.ErrAddressInUse
 		}
 	}
