@@ -5,30 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/tapstack/tapstack/dhcp"
-	"github.com/tapstack/tapstack/dns"
 	"github.com/tapstack/tapstack/stack"
 )
 
 // startDHCP starts the DHCP client of nic with opts (Probe defaulting to
-// ARP's); each bound lease with DNS servers replaces the resolver's
-// servers unless Config.DNS gave some.
+// ARP's); the lease's DNS servers reach the resolver through Resolver.
 func (h *Host) startDHCP(nic *stack.NIC, opts dhcp.Options) {
 	if opts.Probe == nil {
 		opts.Probe = h.arp.Probe
-	}
-	onBound := opts.OnBound
-	opts.OnBound = func(l dhcp.Lease) {
-		if len(h.dns) == 0 && len(l.DNS) > 0 && !slices.Equal(h.Resolver().Servers, dnsServers(l.DNS)) {
-			h.setResolver(l.DNS)
-		}
-		if onBound != nil {
-			onBound(l)
-		}
 	}
 	h.dhcpNIC = nic
 	h.dhcp = dhcp.New(h.s, nic, opts)
@@ -50,18 +38,6 @@ func (h *Host) WaitDHCP(ctx context.Context) (dhcp.Lease, error) {
 		return dhcp.Lease{}, ErrNoDHCP
 	}
 	return h.dhcp.WaitBound(ctx)
-}
-
-// Resolver returns the host's DNS resolver: it queries Config.DNS (or the
-// DNS servers of the DHCP lease) over the stack. Host.DialContext uses it
-// for host names; its NetResolver method gives a *net.Resolver that also
-// goes through the stack. The value must not be modified: a new lease with
-// other servers replaces it, and a later call returns the new one.
-func (h *Host) Resolver() *dns.Resolver { return h.resolver.Load() }
-
-// setResolver installs a resolver for servers (port 53).
-func (h *Host) setResolver(servers []netip.Addr) {
-	h.resolver.Store(&dns.Resolver{Servers: dnsServers(servers), Dial: h.dialIP})
 }
 
 func dnsServers(as []netip.Addr) []netip.AddrPort {

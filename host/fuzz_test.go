@@ -169,6 +169,8 @@ func fzCheckFrame(b []byte, mac stack.MAC, in [][]byte) error {
 		return fzCheckARP(b, mac)
 	case stack.EtherTypeIPv4:
 		return fzCheckIPv4(b, payload, in)
+	case stack.EtherTypeIPv6:
+		return fzCheckIPv6(b, payload, in)
 	default:
 		return fmt.Errorf("EtherType %#04x", et)
 	}
@@ -254,6 +256,41 @@ func fzCheckIPv4(b, p []byte, in [][]byte) error {
 		case binary.BigEndian.Uint16(seg[6:8]) != 0 && fzFold(fzSum(seg, pseudo)) != 0xffff:
 			return errors.New("bad UDP checksum")
 		}
+	}
+	return nil
+}
+
+// fzCheckIPv6 checks an IPv6 packet we sent: a well-formed header whose
+// payload length fits the frame, a hop limit, and, unless its payload was
+// delivered to us verbatim (forwarded), one of our addresses (or ::, DAD)
+// as source and gopacket decoding it without error.
+func fzCheckIPv6(b, p []byte, in [][]byte) error {
+	if len(p) < 40 {
+		return fmt.Errorf("IPv6 packet of %d bytes", len(p))
+	}
+	if v := p[0] >> 4; v != 6 {
+		return fmt.Errorf("IP version %d in an IPv6 frame", v)
+	}
+	plen := int(binary.BigEndian.Uint16(p[4:6]))
+	switch {
+	case 40+plen > len(p):
+		return fmt.Errorf("IPv6 payload length %d in %d bytes", plen, len(p)-40)
+	case p[7] == 0:
+		return errors.New("hop limit 0")
+	}
+	seg := p[40 : 40+plen]
+	for _, f := range in {
+		if bytes.Contains(f, seg) {
+			return nil
+		}
+	}
+	src, _ := netip.AddrFromSlice(p[8:24])
+	if !fzIsOurs(src) && !src.IsUnspecified() && !src.IsLinkLocalUnicast() {
+		return fmt.Errorf("source %v of a packet we made", src)
+	}
+	pkt := gopacket.NewPacket(b[:link.EthernetHeaderLen+40+plen], layers.LayerTypeEthernet, gopacket.Default)
+	if el := pkt.ErrorLayer(); el != nil {
+		return fmt.Errorf("gopacket: %v", el.Error())
 	}
 	return nil
 }

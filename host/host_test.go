@@ -29,11 +29,11 @@ func pair(t *testing.T) (a, b *Host) {
 	packets := stack.LivePackets()
 	da, db := link.Pipe(1500)
 	var err error
-	a, err = New(Config{Interfaces: []Interface{{Name: "eth0", Device: da, Addr: netip.MustParsePrefix("10.0.0.1/24")}}})
+	a, err = New(Config{Interfaces: []Interface{{Name: "eth0", Device: da, Addr: netip.MustParsePrefix("10.0.0.1/24"), Addrs: []netip.Prefix{netip.MustParsePrefix("fd00::1/64")}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = New(Config{Interfaces: []Interface{{Name: "eth0", Device: db, Addr: netip.MustParsePrefix("10.0.0.2/24")}}, Gateway: netip.MustParseAddr("10.0.0.1")})
+	b, err = New(Config{Interfaces: []Interface{{Name: "eth0", Device: db, Addr: netip.MustParsePrefix("10.0.0.2/24"), Addrs: []netip.Prefix{netip.MustParsePrefix("fd00::2/64")}}}, Gateway: netip.MustParseAddr("10.0.0.1")})
 	if err != nil {
 		a.Close()
 		t.Fatal(err)
@@ -274,7 +274,7 @@ func TestStatus(t *testing.T) {
 		"10.0.0.1 ", // the ARP entry of a
 		a.Stack().NICs()[0].LinkAddress().String(),
 		"LISTEN",
-		"0.0.0.0:7",
+		"[::]:7", // dual-stack, as netstat's :::7
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("status page lacks %q:\n%s", want, s)
@@ -354,7 +354,16 @@ func TestNewErrors(t *testing.T) {
 		{"no device", func(link.Device) Config {
 			return Config{Interfaces: []Interface{{Addr: netip.MustParsePrefix("10.0.0.1/24")}}}
 		}, "no device"},
-		{"no address", func(d link.Device) Config { return Config{Interfaces: []Interface{{Device: d}}} }, "not an IPv4 prefix"},
+		{"no address", func(d link.Device) Config { return Config{NoSLAAC: true, Interfaces: []Interface{{Device: d}}} }, "has no address"},
+		{"IPv4-mapped address", func(d link.Device) Config {
+			return Config{Interfaces: []Interface{{Device: d, Addr: netip.MustParsePrefix("::ffff:10.0.0.1/120")}}}
+		}, "not a prefix like"},
+		{"IPv6 gateway off subnet", func(d link.Device) Config {
+			return Config{Interfaces: []Interface{{Device: d, Addr: netip.MustParsePrefix("fd00::1/64")}}, Gateway: netip.MustParseAddr("fd01::1")}
+		}, "not inside"},
+		{"link-local gateway without interface", func(d link.Device) Config {
+			return Config{Interfaces: []Interface{{Device: d, Addr: netip.MustParsePrefix("fd00::1/64")}}, Gateway: netip.MustParseAddr("fe80::1")}
+		}, "needs its interface"},
 		{"multicast MAC", func(d link.Device) Config {
 			return Config{Interfaces: []Interface{{Device: d, MAC: stack.MAC{1, 0, 0x5e, 0, 0, 1}, Addr: netip.MustParsePrefix("10.0.0.1/24")}}}
 		}, "multicast"},
@@ -385,13 +394,14 @@ func TestParseAddrPort(t *testing.T) {
 		want     string // "" means error
 	}{
 		{"10.0.0.2:80", false, "10.0.0.2:80"},
-		{":80", true, "0.0.0.0:80"},
+		{":80", true, "invalid AddrPort"}, // the zero Addr: every address, both families
 		{":80", false, ""},
 		{"10.0.0.2", false, ""},
 		{"10.0.0.2:http", false, ""},
 		{"10.0.0.2:65536", false, ""},
 		{"example.com:80", false, ""},
-		{"[fd00::1]:80", false, ""},
+		{"[fd00::1]:80", false, "[fd00::1]:80"},
+		{"[fe80::1%eth0]:80", false, "[fe80::1%eth0]:80"},
 		{"[::ffff:10.0.0.2]:80", false, "10.0.0.2:80"},
 	}
 	for _, tt := range tests {
@@ -457,7 +467,7 @@ func TestUDP(t *testing.T) {
 	}
 	var sb strings.Builder
 	b.WriteStatus(&sb, false)
-	if !strings.Contains(sb.String(), "0.0.0.0:7") || !strings.Contains(sb.String(), "# udp") {
+	if !strings.Contains(sb.String(), "[::]:7") || !strings.Contains(sb.String(), "# udp") {
 		t.Errorf("status lacks the UDP endpoint:\n%s", sb.String())
 	}
 	pc.Close()

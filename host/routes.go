@@ -11,45 +11,42 @@ import (
 	"github.com/tapstack/tapstack/stack"
 )
 
-// AddRoute adds a static route. A route with a Gateway but no Interface
-// goes out of the interface whose subnet holds the gateway; a route
-// without a Gateway (a device route) needs an Interface.
+// AddRoute adds a static route, IPv4 or IPv6. A route with a Gateway but
+// no Interface goes out of the interface whose subnet holds the gateway;
+// an IPv6 link-local gateway needs the interface (Interface, or its zone:
+// fe80::1%eth0); a route without a Gateway (a device route) needs an
+// Interface.
 func (h *Host) AddRoute(r Route) error {
-	if !r.Dst.IsValid() || !r.Dst.Addr().Is4() {
-		return fmt.Errorf("host: route %v: destination is not an IPv4 prefix", r.Dst)
+	if !r.Dst.IsValid() || r.Dst.Addr().Is4In6() {
+		return fmt.Errorf("host: route %v: destination is not a prefix like 10.1.0.0/16 or fd00:1::/64", r.Dst)
 	}
-	e := stack.RouteEntry{Dst: r.Dst.Masked(), Gateway: r.Gateway}
-	if r.Interface != "" {
-		if e.NIC = h.s.NIC(r.Interface); e.NIC == nil {
-			return fmt.Errorf("host: route %v: no interface %q", r.Dst, r.Interface)
+	e := stack.RouteEntry{Dst: r.Dst.Masked(), Gateway: r.Gateway.WithZone("")}
+	ifname := r.Interface
+	if ifname == "" {
+		ifname = r.Gateway.Zone()
+	}
+	if ifname != "" {
+		if e.NIC = h.s.NIC(ifname); e.NIC == nil {
+			return fmt.Errorf("host: route %v: no interface %q", r.Dst, ifname)
 		}
 	}
-	if r.Gateway.IsValid() {
-		if !r.Gateway.Is4() {
-			return fmt.Errorf("host: route %v: gateway %v is not an IPv4 address", r.Dst, r.Gateway)
+	if gw := e.Gateway; gw.IsValid() {
+		if gw.Is4() != r.Dst.Addr().Is4() {
+			return fmt.Errorf("host: route %v: gateway %v is not of the destination's family", r.Dst, gw)
 		}
-		if h.s.IsLocalAddress(r.Gateway) {
-			return fmt.Errorf("host: route %v: gateway %v is one of our own addresses", r.Dst, r.Gateway)
+		if h.s.IsLocalAddress(gw) {
+			return fmt.Errorf("host: route %v: gateway %v is one of our own addresses", r.Dst, gw)
 		}
-		// The gateway must be on-link: inside a connected subnet (of the
-		// named interface, when there is one).
-		onLink := false
-		for _, n := range h.s.NICs() {
-			if e.NIC != nil && n != e.NIC {
-				continue
+		if gw.IsLinkLocalUnicast() && gw.Is6() {
+			if e.NIC == nil {
+				return fmt.Errorf("host: route %v: link-local gateway %v needs its interface, e.g. %v%%eth0", r.Dst, gw, gw)
 			}
-			for _, a := range n.Addresses() {
-				if a.Contains(r.Gateway) {
-					onLink = true
-				}
-			}
-		}
-		if !onLink {
+		} else if !h.onLink(gw, e.NIC) {
 			where := "any interface's subnet"
 			if e.NIC != nil {
 				where = "the subnet of " + e.NIC.Name()
 			}
-			return fmt.Errorf("host: route %v: gateway %v is not inside %s", r.Dst, r.Gateway, where)
+			return fmt.Errorf("host: route %v: gateway %v is not inside %s", r.Dst, gw, where)
 		}
 	} else if e.NIC == nil {
 		return fmt.Errorf("host: route %v needs a gateway or an interface", r.Dst)
@@ -58,6 +55,22 @@ func (h *Host) AddRoute(r Route) error {
 		return fmt.Errorf("host: route %v: %w", r.Dst, err)
 	}
 	return nil
+}
+
+// onLink reports whether gw is inside a connected subnet (of nic, when
+// not nil).
+func (h *Host) onLink(gw netip.Addr, nic *stack.NIC) bool {
+	for _, n := range h.s.NICs() {
+		if nic != nil && n != nic {
+			continue
+		}
+		for _, a := range n.Addresses() {
+			if a.Contains(gw) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // nicFor returns the interface called name, or when name is empty the one
@@ -83,21 +96,35 @@ func (h *Host) nicFor(name string, p netip.Prefix, overlap bool) (*stack.NIC, er
 	return nil, fmt.Errorf("%v is not inside any interface's subnet: name the interface", p.Addr())
 }
 
-// probeAll runs ARP conflict detection for every interface address at
-// once and returns the first conflict (or other failure).
+// probeAll runs conflict detection for every static interface address at
+// once, ARP probes for IPv4 and DAD for IPv6 (the link-local address
+// included), and returns the first conflict (or other failure).
 func (h *Host) probeAll(ifcs []Interface, nics []*stack.NIC) error {
-	errs := make(chan error, len(ifcs))
+	type probe struct {
+		nic  *stack.NIC
+		addr netip.Addr
+	}
+	var ps []probe
 	for i, ifc := range ifcs {
+		for _, a := range addrsOf(ifc) {
+			ps = append(ps, probe{nics[i], a.Addr()})
+		}
+		if ll, ok := linkLocalOf(nics[i]); ok {
+			ps = append(ps, probe{nics[i], ll.Addr()})
+		}
+	}
+	errs := make(chan error, len(ps))
+	for _, p := range ps {
 		go func() {
-			if ifc.DHCP { // the DHCP client probes what it is offered
-				errs <- nil
-				return
+			if p.addr.Is4() {
+				errs <- h.arp.Probe(context.Background(), p.nic, p.addr)
+			} else {
+				errs <- h.ndp.Probe(context.Background(), p.nic, p.addr)
 			}
-			errs <- h.arp.Probe(context.Background(), nics[i], ifc.Addr.Addr())
 		}()
 	}
 	var first error
-	for range ifcs {
+	for range ps {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
@@ -108,8 +135,8 @@ func (h *Host) probeAll(ifcs []Interface, nics []*stack.NIC) error {
 	return nil
 }
 
-// WriteRoutes writes the route table like `ip route`: one line per route,
-// longest prefixes first, e.g.
+// WriteRoutes writes the IPv4 route table like `ip route`: one line per
+// route, longest prefixes first, e.g.
 //
 //	10.0.0.0/24 dev tap0 proto kernel scope link src 10.0.0.2
 //	default via 10.0.0.1 dev tap0
@@ -119,8 +146,10 @@ func (h *Host) probeAll(ifcs []Interface, nics []*stack.NIC) error {
 func (h *Host) WriteRoutes(w io.Writer) error {
 	var b strings.Builder
 	for _, r := range h.s.Routes() {
-		b.WriteString(FormatRoute(r))
-		b.WriteByte('\n')
+		if r.Dst.Addr().Is4() {
+			b.WriteString(FormatRoute(r))
+			b.WriteByte('\n')
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/tapstack/tapstack/ndp"
 )
 
 // WriteStatus writes a plain-text report of the host in the spirit of
@@ -30,21 +32,30 @@ func (h *Host) writeStatus(w io.Writer, all, public bool) error {
 	for _, n := range h.s.NICs() {
 		fmt.Fprintf(&b, "%d: %s: mtu %d\n    link/ether %s\n", n.ID(), n.Name(), n.MTU(), n.LinkAddress())
 		for _, a := range n.Addresses() {
-			fmt.Fprintf(&b, "    inet %s\n", a)
+			switch {
+			case a.Addr().Is4():
+				fmt.Fprintf(&b, "    inet %s\n", a)
+			case a.Addr().IsLinkLocalUnicast():
+				fmt.Fprintf(&b, "    inet6 %s scope link\n", a)
+			default:
+				fmt.Fprintf(&b, "    inet6 %s scope global\n", a)
+			}
 		}
 	}
 
-	fwd := "off"
-	if h.forwarding {
-		fwd = "on"
-	}
-	fmt.Fprintf(&b, "\n# routes (forwarding %s)\n", fwd)
+	onOff := map[bool]string{false: "off", true: "on"}
+	fmt.Fprintf(&b, "\n# routes (forwarding %s)\n", onOff[h.forwarding])
 	h.WriteRoutes(&b)
+	fmt.Fprintf(&b, "\n# ipv6 routes (forwarding %s)\n", onOff[h.forwarding6])
+	h.WriteRoutes6(&b)
 
 	h.writeDHCP(&b)
 
 	b.WriteString("\n# arp\n")
 	h.WriteARP(&b)
+
+	b.WriteString("\n# ndp\n")
+	ndp.FormatTable(&b, h.ndp.Entries())
 
 	b.WriteString("\n# tcp\n")
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
