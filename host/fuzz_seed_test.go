@@ -158,7 +158,8 @@ func fzSeeds(tb testing.TB) [][]byte {
 	for _, s := range seeds {
 		out = append(out, fzEncode(s...))
 	}
-	return append(out, fzEncode(fzHandshake(tb, arpReq, synFrame)...))
+	out = append(out, fzEncode(fzHandshake(tb, arpReq, synFrame)...))
+	return append(out, fzSeeds6(tb)...)
 }
 
 // fzCorrupt returns a copy of b with the byte at i flipped.

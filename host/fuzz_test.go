@@ -11,24 +11,33 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/igmp"
 	"github.com/tapstack/tapstack/internal/vclock"
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/link"
+	"github.com/tapstack/tapstack/mld"
+	"github.com/tapstack/tapstack/ndp"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
 )
 
-// The fuzzed host: eth0 10.0.0.2/24 and eth1 10.0.1.2/24, a router with a
-// default gateway 10.0.0.1 on eth0. Peers are named after their addresses.
+// The fuzzed host: eth0 10.0.0.2/24 and fd00::2/64, eth1 10.0.1.2/24 and
+// fd00:1::2/64 (plus EUI-64 link-local addresses), a router of both
+// families advertising its /64s, with a default gateway 10.0.0.1 on eth0.
+// Peers are named after their IPv4 addresses (fd00::1 and fe80::1 are
+// fzPeer01 too). FuzzInboundSLAAC runs the same addresses as a host that
+// autoconfigures from advertisements instead.
 var (
-	fzMAC0    = stack.MAC{0x02, 0, 0, 0, 0x0a, 0x02} // our eth0
-	fzMAC1    = stack.MAC{0x02, 0, 0, 0, 0x0b, 0x02} // our eth1
-	fzPeer01  = stack.MAC{0x02, 0, 0, 0, 0x0a, 0x01} // 10.0.0.1, the gateway
-	fzPeer05  = stack.MAC{0x02, 0, 0, 0, 0x0a, 0x05} // 10.0.0.5
-	fzPeer19  = stack.MAC{0x02, 0, 0, 0, 0x0b, 0x09} // 10.0.1.9
-	fzBcast   = stack.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	fzStart   = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	fzOurIPs  = []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.1.2")}
+	fzMAC0   = stack.MAC{0x02, 0, 0, 0, 0x0a, 0x02} // our eth0
+	fzMAC1   = stack.MAC{0x02, 0, 0, 0, 0x0b, 0x02} // our eth1
+	fzPeer01 = stack.MAC{0x02, 0, 0, 0, 0x0a, 0x01} // 10.0.0.1, the gateway
+	fzPeer05 = stack.MAC{0x02, 0, 0, 0, 0x0a, 0x05} // 10.0.0.5
+	fzPeer19 = stack.MAC{0x02, 0, 0, 0, 0x0b, 0x09} // 10.0.1.9
+	fzBcast  = stack.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	fzStart  = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	fzOurIPs = []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.1.2"),
+		netip.MustParseAddr("fd00::2"), netip.MustParseAddr("fd00:1::2")}
 	fzTCPSeed = [32]byte{'f', 'u', 'z', 'z', 'i', 'n', 'b', 'o', 'u', 'n', 'd'}
 )
 
@@ -153,22 +162,38 @@ type fzHost struct {
 	devs [2]*fuzzDev
 }
 
-func newFzHost(tb testing.TB) *fzHost {
+func newFzHost(tb testing.TB) *fzHost { return newFzHostMode(tb, true) }
+
+// newFzHostMode builds the fuzz host as a dual-stack router (router) or as
+// an IPv4 router that is an IPv6 host doing SLAAC (!router).
+func newFzHostMode(tb testing.TB, router bool) *fzHost {
 	tb.Helper()
 	w := &fzWire{}
 	fh := &fzHost{clk: vclock.New(fzStart), w: w}
 	fh.devs[0] = &fuzzDev{w: w, idx: 0, mac: fzMAC0}
 	fh.devs[1] = &fuzzDev{w: w, idx: 1, mac: fzMAC1}
+	half := func() float64 { return 0.5 }
+	var adv *ndp.AdvertiseConfig
+	if router {
+		adv = &ndp.AdvertiseConfig{DNS: []netip.Addr{netip.MustParseAddr("fd00::53")}}
+	}
 	h, err := New(Config{
 		Clock: fh.clk,
 		Interfaces: []Interface{
-			{Name: "eth0", Device: fh.devs[0], MAC: fzMAC0, Addr: netip.MustParsePrefix("10.0.0.2/24")},
-			{Name: "eth1", Device: fh.devs[1], MAC: fzMAC1, Addr: netip.MustParsePrefix("10.0.1.2/24")},
+			{Name: "eth0", Device: fh.devs[0], MAC: fzMAC0, Addr: netip.MustParsePrefix("10.0.0.2/24"),
+				Addrs: []netip.Prefix{netip.MustParsePrefix("fd00::2/64")}},
+			{Name: "eth1", Device: fh.devs[1], MAC: fzMAC1, Addr: netip.MustParsePrefix("10.0.1.2/24"),
+				Addrs: []netip.Prefix{netip.MustParsePrefix("fd00:1::2/64")}},
 		},
-		Gateway: netip.MustParseAddr("10.0.0.1"),
-		ARP:     arp.Options{Rand: func() float64 { return 0.5 }},
-		IPv4:    ipv4.Options{Forwarding: true},
-		TCP:     tcp.Options{Rand: rand.NewChaCha8(fzTCPSeed)},
+		Gateway:   netip.MustParseAddr("10.0.0.1"),
+		Advertise: adv,
+		ARP:       arp.Options{Rand: half},
+		IPv4:      ipv4.Options{Forwarding: true},
+		IPv6:      ipv6.Options{Forwarding: router},
+		NDP:       ndp.Options{Rand: half},
+		MLD:       mld.Options{Jitter: func(d time.Duration) time.Duration { return d / 2 }},
+		IGMP:      igmp.Options{Jitter: func(d time.Duration) time.Duration { return d / 2 }},
+		TCP:       tcp.Options{Rand: rand.NewChaCha8(fzTCPSeed)},
 	})
 	if err != nil {
 		tb.Fatalf("host.New: %v", err)
@@ -206,59 +231,6 @@ func (fh *fzHost) deliver(fr fzFrame) []byte {
 	return b
 }
 
-// fzFixChecksums returns f, or a copy of it with the IPv4 header checksum
-// and the ICMP, TCP or UDP checksum of an unfragmented packet set right
-// (a zero UDP checksum, "none", is left alone). Lengths are not touched.
-func fzFixChecksums(f []byte) []byte {
-	if len(f) < link.EthernetHeaderLen+20 || binary.BigEndian.Uint16(f[12:14]) != stack.EtherTypeIPv4 {
-		return f
-	}
-	b := append([]byte(nil), f...)
-	p := b[link.EthernetHeaderLen:]
-	ihl := int(p[0]&0xf) * 4
-	if p[0]>>4 != 4 || ihl < 20 || ihl > len(p) {
-		return b
-	}
-	p[10], p[11] = 0, 0
-	binary.BigEndian.PutUint16(p[10:12], ^fzFold(fzSum(p[:ihl], 0)))
-	total := int(binary.BigEndian.Uint16(p[2:4]))
-	if total < ihl || total > len(p) || binary.BigEndian.Uint16(p[6:8])&0x3fff != 0 {
-		return b
-	}
-	seg := p[ihl:total]
-	var off int
-	switch p[9] {
-	case stack.ProtocolICMP:
-		off = 2
-	case stack.ProtocolTCP:
-		off = 16
-	case stack.ProtocolUDP:
-		off = 6
-		if len(seg) < 8 || seg[6] == 0 && seg[7] == 0 {
-			return b
-		}
-		if n := int(binary.BigEndian.Uint16(seg[4:6])); n >= 8 && n < len(seg) {
-			seg = seg[:n]
-		}
-	default:
-		return b
-	}
-	if len(seg) < off+2 {
-		return b
-	}
-	seg[off], seg[off+1] = 0, 0
-	var sum uint64
-	if p[9] != stack.ProtocolICMP {
-		sum = fzSum(p[12:20], uint64(p[9])+uint64(len(seg)))
-	}
-	c := ^fzFold(fzSum(seg, sum))
-	if c == 0 && p[9] == stack.ProtocolUDP {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(seg[off:off+2], c)
-	return b
-}
-
 func (fh *fzHost) failure() error {
 	fh.w.mu.Lock()
 	defer fh.w.mu.Unlock()
@@ -266,48 +238,63 @@ func (fh *fzHost) failure() error {
 }
 
 // FuzzInbound fuzzes the whole inbound path of a complete host: a router
-// with two interfaces, a TCP listener on :80 and a UDP socket on :7, built
-// afresh for each input with a virtual clock and seeded randomness. The
-// input is a sequence of Ethernet frames (see fzDecode) delivered in turn
-// through link, ARP and IPv4 (reassembly, ICMP, forwarding) to TCP and
-// UDP; then the clock runs two minutes so that every timer fires, and the
-// host is closed. It checks that nothing panics, that every frame the host
-// writes is well formed (Ethernet, ARP, IPv4 header and checksum, and the
-// transport checksum of every unfragmented packet the host made itself,
-// decoded by gopacket without error), and that Close returns every
-// pooled packet.
+// of both families with two interfaces, a TCP listener on :80 and a UDP
+// socket on :7, built afresh for each input with a virtual clock and
+// seeded randomness. The input is a sequence of Ethernet frames (see
+// fzDecode) delivered in turn through link, ARP, IPv4 (reassembly, ICMP,
+// forwarding), IPv6 (extension headers, reassembly, ICMPv6, forwarding),
+// NDP (with router advertisements), MLD and IGMP to TCP and UDP; then the
+// clock runs two minutes so that every timer fires, and the host is
+// closed. It checks that nothing panics, that every frame the host writes
+// is well formed (fzCheckFrame: Ethernet, ARP, the IP headers, the
+// transport checksums computed independently, ICMPv6 errors only where
+// RFC 4443 2.4 allows them, decoded by gopacket without error), and that
+// Close returns every pooled packet.
 func FuzzInbound(f *testing.F) {
 	for _, seed := range fzSeeds(f) {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		frames := fzDecode(data)
-		live := stack.LivePackets()
-		fh := newFzHost(t)
-		for _, fr := range frames {
-			b := fh.deliver(fr)
-			if err := fh.failure(); err != nil {
-				fh.h.Close()
-				t.Fatalf("after delivering % x to eth%d: %v", b, fzIndex(fr.eth1), err)
-			}
-		}
-		for _, d := range []time.Duration{time.Second, 10 * time.Second, 2 * time.Minute} {
-			fh.clk.Advance(d)
-		}
+	f.Fuzz(func(t *testing.T, data []byte) { fzRun(t, data, true) })
+}
+
+// FuzzInboundSLAAC is FuzzInbound with the host an IPv6 host rather than
+// a router: it autoconfigures from the router advertisements the input
+// carries (SLAAC addresses, default routes, RDNSS, MTU), with the same
+// seed corpus.
+func FuzzInboundSLAAC(f *testing.F) {
+	for _, seed := range fzSeeds(f) {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { fzRun(t, data, false) })
+}
+
+func fzRun(t *testing.T, data []byte, router bool) {
+	frames := fzDecode(data)
+	live := stack.LivePackets()
+	fh := newFzHostMode(t, router)
+	for _, fr := range frames {
+		b := fh.deliver(fr)
 		if err := fh.failure(); err != nil {
 			fh.h.Close()
-			t.Fatalf("after the clock ran: %v", err)
+			t.Fatalf("after delivering % x to eth%d: %v", b, fzIndex(fr.eth1), err)
 		}
-		if err := fh.h.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-		if err := fh.failure(); err != nil {
-			t.Fatalf("during Close: %v", err)
-		}
-		if n := stack.LivePackets(); n > live {
-			t.Fatalf("%d live packets after Close, %d before the input", n, live)
-		}
-	})
+	}
+	for _, d := range []time.Duration{time.Second, 10 * time.Second, 2 * time.Minute} {
+		fh.clk.Advance(d)
+	}
+	if err := fh.failure(); err != nil {
+		fh.h.Close()
+		t.Fatalf("after the clock ran: %v", err)
+	}
+	if err := fh.h.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := fh.failure(); err != nil {
+		t.Fatalf("during Close: %v", err)
+	}
+	if n := stack.LivePackets(); n > live {
+		t.Fatalf("%d live packets after Close, %d before the input", n, live)
+	}
 }
 
 func fzIndex(eth1 bool) int {
