@@ -32,8 +32,9 @@ import (
 //   - an ICMPv6 error fits in 1280 bytes, goes to the source of the packet
 //     it quotes, and is never about an ICMPv6 error or redirect, a packet
 //     from :: or a multicast source, nor, except packet too big and
-//     parameter problem code 2 (RFC 4443 2.4(e)), a packet to an IPv6
-//     multicast address or received only as link-layer multicast;
+//     parameter problem code 2 pointing at an option of type 10xxxxxx
+//     (RFC 4443 2.4(e)), a packet to an IPv6 multicast address or
+//     received only as link-layer multicast;
 //   - gopacket decodes it without error.
 func fzCheckIPv6(b, p []byte, in [][]byte) error {
 	if len(p) < 40 {
@@ -186,6 +187,9 @@ func fzCheckICMPv6(p, m []byte, src, dst netip.Addr, hop uint8, in [][]byte) err
 	qsrc, _ := netip.AddrFromSlice(q[8:24])
 	qdst, _ := netip.AddrFromSlice(q[24:40])
 	exempt := typ == 2 || typ == 4 && code == 2
+	if ptr := binary.BigEndian.Uint32(m[4:8]); typ == 4 && code == 2 && ptr < uint32(len(q)) && q[ptr]>>6 != 2 {
+		exempt = false // only options of type 10xxxxxx earn the exception
+	}
 	switch {
 	case q[0]>>4 != 6:
 		return fmt.Errorf("ICMPv6 error %d/%d quoting version %d", typ, code, q[0]>>4)

@@ -236,6 +236,8 @@ func fzSeeds6(tb testing.TB) [][]byte {
 	ourLL := ndp.LinkLocal(fzMAC0).Addr()
 	const icmp, tcpP, udpP = stack.ProtocolICMPv6, stack.ProtocolTCP, stack.ProtocolUDP
 	ns := fzFrame{b: fzFrom01(fz6Peer01, solicit, 255, nil, icmp, fzNS6(fz6Ours0, fzLLA6(1, fzPeer01)))}
+	// The same from fe80::1, so that answers to it need no resolution.
+	nsLL := fzFrame{b: fzFrom01(fz6LL01, solicit, 255, nil, icmp, fzNS6(fz6Ours0, fzLLA6(1, fzPeer01)))}
 	echo := fzFrom01(fz6Peer01, fz6Ours0, 64, nil, icmp, fzEcho6(7, 1, []byte("ping6")))
 	na := fzFrame{b: fzFrom01(fz6Peer01, fz6Ours0, 255, nil, icmp, fzNA6(0x60, fz6Peer01, fzLLA6(2, fzPeer01)))}
 	na19 := fzFrame{eth1: true, step: 1, b: fzIP6(fzMAC1, fzPeer19, fz6Peer19, fz6Ours1, 255, nil, icmp, fzNA6(0x60, fz6Peer19, fzLLA6(2, fzPeer19)))}
@@ -305,16 +307,16 @@ func fzSeeds6(tb testing.TB) [][]byte {
 		{ns, echoTo(fz6Ours0, 64, fzOpts6(60, 0x5e, 2, 0, 0))}, // 01: discard
 		{ns, echoTo(fz6Ours0, 64, fzOpts6(60, 0x9e, 2, 0, 0))}, // 10: discard, parameter problem
 		{ns, echoTo(fz6Ours0, 64, fzOpts6(60, 0xde, 2, 0, 0))}, // 11: discard, parameter problem unless multicast
-		{echoTo(fz6All, 64, fzOpts6(60, 0x9e, 2, 0, 0))},
-		{echoTo(fz6All, 64, fzOpts6(60, 0xde, 2, 0, 0))},
+		{nsLL, echoTo(fz6All, 64, fzOpts6(60, 0x9e, 2, 0, 0))},
+		{nsLL, echoTo(fz6All, 64, fzOpts6(60, 0xde, 2, 0, 0))},
 		{ns, echoTo(fz6Ours0, 64, fzOpts6(60), fzOpts6(0))}, // hop-by-hop not first
 		{ns, echoTo(fz6Ours0, 64, fzRouting6(0, 1, fz6Peer19))},
 		{ns, echoTo(fz6Ours0, 64, fzRouting6(0, 0, fz6Peer19))},
 		{ns, echoTo(fz6Ours0, 64, fzRouting6(2, 1, fz6Peer19))},
 		{ns, echoTo(fz6Ours0, 64, fzRouting6(2, 0, fz6Peer19))},
 		{ns, {b: fzFrom01(fz6Peer01, fz6Ours0, 64, nil, 253, []byte("experimental"))}},
-		{echoTo(fz6All, 64)},
-		{echoTo(ourLL, 64)},
+		{nsLL, echoTo(fz6All, 64)},
+		{nsLL, echoTo(ourLL, 64)},
 		{{b: fzFrom01(fz6LL01, fz6All, 1, []fzExt6{fzRouterAlert6()}, icmp, fzMLDQuery6(netip.IPv6Unspecified()))}},
 		{{b: fzFrom01(fz6LL01, solicit, 1, []fzExt6{fzRouterAlert6()}, icmp, fzMLDQuery6(solicit))}},
 		{{b: fzFrom01(fz6LL01, solicit, 1, []fzExt6{fzRouterAlert6()}, icmp, fzMLDQuery6(solicit, fz6Peer01))}},
@@ -325,8 +327,14 @@ func fzSeeds6(tb testing.TB) [][]byte {
 			{b: fzFrom01(fz6Peer01, fz6Peer19, 64, nil, udpP, fzUDP6(5353, 9, []byte("forward me")))}},
 		{ns, echoTo(fz6Peer19, 1)},
 		{ns, echoTo(netip.MustParseAddr("fd00:7::1"), 64)},
-		{ns, {b: fzFrom01(fz6LL01, fz6Peer19, 64, nil, udpP, fzUDP6(5353, 9, []byte("link-local source")))}},
+		{nsLL, {b: fzFrom01(fz6LL01, fz6Peer19, 64, nil, udpP, fzUDP6(5353, 9, []byte("link-local source")))}},
 		{ns, {b: unreach}},
+		// An error about which no error may be sent (RFC 4443 2.4(e)): an
+		// ICMPv6 error with an option asking for a parameter problem, and
+		// a unicast packet to a link-layer multicast address.
+		{ns, {b: fzFrom01(fz6Peer01, fz6Ours0, 64, []fzExt6{fzOpts6(60, 0x9e, 2, 0, 0)}, icmp, fzICMP6(1, 4, make([]byte, 4), quoted))}},
+		{ns, {b: fzIP6(fzBcast, fzPeer01, fz6Peer01, fz6Ours0, 64, []fzExt6{fzOpts6(60, 0xde, 2, 0, 0)}, icmp, fzEcho6(8, 3, []byte("broadcast")))}},
+		{ns, {b: fzIP6(stack.MAC{0x33, 0x33, 0, 0, 0, 1}, fzPeer01, fz6Peer01, fz6Ours0, 64, nil, udpP, fzUDP6(5353, 9, []byte("multicast MAC")))}},
 		{ns, {b: redirect}},
 		{ns, {raw: true, b: fzCorrupt(echo, link.EthernetHeaderLen+40+2)}}, // bad ICMPv6 checksum
 		{ns, {raw: true, b: tooBig}},
