@@ -59,7 +59,7 @@ func TestNSFloodRandomSources(t *testing.T) {
 // MaxRouters, MaxPrefixes and MaxDNSServers (counted as ndp.ra.*_full),
 // the interface never holds more than its static and link-local
 // addresses plus MaxPrefixes SLAAC ones (Linux caps them at 16 too,
-// max_addresses), the link MTU stays within [1280, 1500], the neighbour
+// max_addresses), the routes within the learnt routers and prefixes, the link MTU stays within [1280, 1500], the neighbour
 // cache within CacheSize, and memory and the answers are as before.
 func TestRAFloodRandomRouters(t *testing.T) {
 	const n = 20000
@@ -67,7 +67,7 @@ func TestRAFloodRandomRouters(t *testing.T) {
 	base := flMeasure()
 	maxAddrs := 3 + ndp.DefaultMaxPrefixes // 10.0.0.2, fd00::2, link-local
 	mtus := []uint32{1280, 1400, 1500, 9000, 68, 0}
-	most := 0
+	most, mostRoutes, baseRoutes := 0, 0, len(f.h.Stack().Routes())
 	for i := range n {
 		mac := f.randMAC()
 		src := f.randAddr(netip.MustParsePrefix("fe80::/64"))
@@ -79,11 +79,12 @@ func TestRAFloodRandomRouters(t *testing.T) {
 		if i%100 == 99 {
 			f.clk.Advance(time.Second) // DAD of the SLAAC addresses, expiries
 			r, p, d := len(f.h.NDP().Routers()), len(f.h.NDP().Prefixes()), len(f.h.NDP().DNSServers())
-			a, e := len(f.nic.Addresses()), len(f.h.NDP().Entries())
-			most = max(most, a)
-			if r > ndp.DefaultMaxRouters || p > ndp.DefaultMaxPrefixes || d > ndp.DefaultMaxDNSServers || a > maxAddrs || e > ndp.DefaultCacheSize {
-				t.Fatalf("after %d advertisements: %d routers, %d prefixes, %d DNS servers, %d addresses, %d neighbours",
-					i+1, r, p, d, a, e)
+			a, e, rt := len(f.nic.Addresses()), len(f.h.NDP().Entries()), len(f.h.Stack().Routes())
+			most, mostRoutes = max(most, a), max(mostRoutes, rt)
+			if r > ndp.DefaultMaxRouters || p > ndp.DefaultMaxPrefixes || d > ndp.DefaultMaxDNSServers || a > maxAddrs ||
+				e > ndp.DefaultCacheSize || rt > baseRoutes+ndp.DefaultMaxRouters+ndp.DefaultMaxPrefixes {
+				t.Fatalf("after %d advertisements: %d routers, %d prefixes, %d DNS servers, %d addresses, %d neighbours, %d routes",
+					i+1, r, p, d, a, e, rt)
 			}
 			if mtu := f.h.NDP().LinkMTU(f.nic); mtu != 0 && (mtu < 1280 || mtu > 1500) {
 				t.Fatalf("link MTU %d from an advertisement", mtu)
@@ -106,8 +107,8 @@ func TestRAFloodRandomRouters(t *testing.T) {
 	}
 	growth := checkMemory(t, base, flHeapBound)
 	f.checkAnswers(t)
-	t.Logf("%d RA: at most %d addresses (cap %d); %d routers, %d prefixes, %d DNS servers at the end; heap %+d KiB;%s",
-		n, most, maxAddrs, r, p, d, growth>>10,
+	t.Logf("%d RA: at most %d addresses (cap %d), %d routes (%d before); %d routers, %d prefixes, %d DNS servers at the end; heap %+d KiB;%s",
+		n, most, maxAddrs, mostRoutes, baseRoutes, r, p, d, growth>>10,
 		f.counters("ndp.rx.ra", "ndp.ra.routers_full", "ndp.ra.prefixes_full", "ndp.ra.dns_full", "ndp.slaac.added", "ndp.slaac.expired", "ndp.cache.evicted"))
 }
 

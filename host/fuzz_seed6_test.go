@@ -315,6 +315,7 @@ func fzSeeds6(tb testing.TB) [][]byte {
 		{ns, echoTo(fz6Ours0, 64, fzRouting6(2, 1, fz6Peer19))},
 		{ns, echoTo(fz6Ours0, 64, fzRouting6(2, 0, fz6Peer19))},
 		{ns, {b: fzFrom01(fz6Peer01, fz6Ours0, 64, nil, 253, []byte("experimental"))}},
+		{ns, {b: fzFrom01(fz6Peer01, fz6Ours0, 64, nil, stack.ProtocolIGMP, []byte{0x11, 100, 0xee, 0x9b, 0, 0, 0, 0})}}, // IGMP is IPv4's
 		{nsLL, echoTo(fz6All, 64)},
 		{nsLL, echoTo(ourLL, 64)},
 		{{b: fzFrom01(fz6LL01, fz6All, 1, []fzExt6{fzRouterAlert6()}, icmp, fzMLDQuery6(netip.IPv6Unspecified()))}},
