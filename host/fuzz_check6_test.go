@@ -77,6 +77,11 @@ func fzCheckIPv6(b, p []byte, in [][]byte) error {
 		case dst.IsInterfaceLocalMulticast() || dst.IsLinkLocalMulticast():
 			return fmt.Errorf("forwarded a packet to %v", dst)
 		}
+		// The header it came with, if the frame holds it right before:
+		// the hop limit must have gone down by one (RFC 8200 3).
+		if i := bytes.Index(f, seg); i >= 40 && bytes.Equal(f[i-32:i], p[8:40]) && f[i-40]>>4 == 6 && f[i-33] != hop+1 {
+			return fmt.Errorf("forwarded with hop limit %d, received with %d", hop, f[i-33])
+		}
 		return nil
 	}
 	if !fzIsOurs6(src) && !src.IsUnspecified() {
@@ -87,6 +92,11 @@ func fzCheckIPv6(b, p []byte, in [][]byte) error {
 		return err
 	}
 	if frag {
+		// Every fragment but the last carries a multiple of 8 bytes
+		// (RFC 8200 4.5).
+		if more := upper[3]&1 != 0; more && (len(upper)-8)%8 != 0 {
+			return fmt.Errorf("fragment with M set and %d bytes of data", len(upper)-8)
+		}
 		return fzDecodes(b[:link.EthernetHeaderLen+40+plen])
 	}
 	pseudo := fzSum(p[8:40], uint64(nh)+uint64(len(upper)))
