@@ -47,7 +47,8 @@ var (
 // how far the virtual clock advances before the frame is delivered; bit 11
 // delivers the frame as is, while by default the harness first fixes the
 // IPv4 header checksum and the transport checksum of an unfragmented
-// packet (so that mutations reach past the checksum checks); bits 0-10 are
+// packet, IPv4 or IPv6 (fzFixChecksums, so that mutations reach past the
+// checksum checks); bits 0-10 are
 // the frame length, clamped to fzMaxFrame (a short tail is delivered as
 // is).
 const (
