@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/internal/netnstest"
@@ -135,8 +137,14 @@ func TestNDPFloodCLI(t *testing.T) {
 	ns := ndpFloodNS(t)
 	// A command without IPv6 addresses refuses at once (and then the
 	// test has nothing to flood); one with them fails on the bridge.
-	if out, _ := ns.Output(binary(t), "up", "--tap", "tapprobe", "--bridge", "no-such-br", "--addr", "fd00::2/64"); strings.Contains(out, "want an IPv4 address") {
-		t.Skipf("tapstack up does not take an IPv6 --addr yet: %s", strings.TrimSpace(out))
+	c := ns.Cmd(binary(t), "up", "--tap", "tapprobe", "--bridge", "no-such-br", "--addr", "fd00::2/64")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // bounded, should it start after all
+	defer cancel()
+	probe := exec.CommandContext(ctx, c.Path, c.Args[1:]...)
+	probe.Env = c.Env
+	out, _ := probe.CombinedOutput()
+	if strings.Contains(string(out), "want an IPv4 address") {
+		t.Skipf("tapstack up does not take an IPv6 --addr yet: %s", strings.TrimSpace(string(out)))
 	}
 	startTapstack(t, ns, "tapstack: up on tap0", "up", "--tap", "tap0", "--bridge", "br0", "--addr", "fd00::2/64", "--mac", "02:00:00:00:00:02")
 	pingable6(t, ns)
