@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,8 +106,16 @@ func TestNDPFloodHost(t *testing.T) {
 		}
 	})
 	pingable6(t, ns)
+	before := heapAlloc()
 	ndpFlood(t, ns)
 	pingable6(t, ns)
+	after := heapAlloc()
+	t.Logf("heap %d KiB before the flood, %d KiB after", before>>10, after>>10)
+	// A guard, not a measurement: 40,000 remembered neighbours, routers
+	// and prefixes would take far more.
+	if after > before+16<<20 {
+		t.Errorf("heap grew from %d KiB to %d KiB during the flood", before>>10, after>>10)
+	}
 	nic := h.Stack().NIC("tap0")
 	c := h.Stack().Counters()
 	entries, addrs := len(h.NDP().Entries()), len(nic.Addresses())
@@ -127,6 +136,18 @@ func TestNDPFloodHost(t *testing.T) {
 		if c.Value(name) < ndpFloodN/100 {
 			t.Errorf("%s = %d after the flood", name, c.Value(name))
 		}
+	}
+	// The status page shows the same (what TestNDPFloodCLI reads).
+	var status strings.Builder
+	if err := h.WriteStatus(&status, false); err != nil {
+		t.Fatal(err)
+	}
+	// (Linux's own solicitations may still move them a little.)
+	if n := len(ndpSection(status.String())); n == 0 || n > ndp.DefaultCacheSize {
+		t.Errorf("status page NDP table of %d lines, %d entries a moment before", n, entries)
+	}
+	if got := counter(status.String(), "ndp.rx.ns"); got < ndpFloodN/2 {
+		t.Errorf("status page ndp.rx.ns %d", got)
 	}
 }
 
@@ -180,4 +201,12 @@ func ndpSection(status string) []string {
 		}
 	}
 	return lines
+}
+
+// heapAlloc is the live heap after a collection.
+func heapAlloc() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
