@@ -29,6 +29,9 @@ import (
 //     a fragment, the right ICMPv6, TCP or UDP checksum over the IPv6
 //     pseudo-header (UDP's never zero);
 //   - Neighbour Discovery goes with hop limit 255, MLD with hop limit 1;
+//     advertisements come from a link-local address, neighbour
+//     advertisements are for our addresses, solicited ones never to a
+//     group, solicitations never for a group;
 //   - an ICMPv6 error fits in 1280 bytes, goes to the source of the packet
 //     it quotes, and is never about an ICMPv6 error or redirect, a packet
 //     from :: or a multicast source, nor, except packet too big and
@@ -184,6 +187,14 @@ func fzCheckICMPv6(p, m []byte, src, dst netip.Addr, hop uint8, in [][]byte) err
 		return fmt.Errorf("NDP type %d with hop limit %d", typ, hop)
 	case (typ == 130 || typ == 131 || typ == 132 || typ == 143) && hop != 1:
 		return fmt.Errorf("MLD type %d with hop limit %d", typ, hop)
+	case typ == 134 && !src.IsLinkLocalUnicast():
+		return fmt.Errorf("router advertisement from %v, not link-local (RFC 4861 6.1.2)", src)
+	case typ == 135 && len(m) >= 24 && netip.AddrFrom16([16]byte(m[8:24])).IsMulticast():
+		return fmt.Errorf("neighbour solicitation for a multicast target")
+	case typ == 136 && len(m) >= 24 && !fzIsOurs6(netip.AddrFrom16([16]byte(m[8:24]))):
+		return fmt.Errorf("neighbour advertisement for %v, not ours", netip.AddrFrom16([16]byte(m[8:24])))
+	case typ == 136 && len(m) >= 24 && dst.IsMulticast() && m[4]&0x40 != 0:
+		return fmt.Errorf("solicited neighbour advertisement to %v (RFC 4861 7.2.4)", dst)
 	case typ >= 128:
 		return nil
 	}
