@@ -62,6 +62,7 @@ type mldHost struct {
 	s   *stack.Stack
 	nic *stack.NIC
 	log *mldLog
+	mld *mld.Protocol
 }
 
 func startMLDHost(t *testing.T, ns *netnstest.NS) *mldHost {
@@ -98,6 +99,7 @@ func startMLDHost(t *testing.T, ns *netnstest.NS) *mldHost {
 	if m, err = mld.Register(s, mld.Options{}); err != nil {
 		t.Fatal(err)
 	}
+	h.mld = m
 	if _, err = udp.Register(s, udp.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -277,4 +279,86 @@ func TestMulticastIPv6Linux(t *testing.T) {
 		}
 	}
 	t.Logf("tshark: %d MLDv2 reports (%d TO_EX, %d TO_IN), %d with Router Alert, nothing malformed; mdb: %s", got, toEx, toIn, ra, strings.TrimSpace(mdb))
+}
+
+// TestMLDQueriesFromLinuxBridge makes br0 an MLD querier (mcast_querier,
+// a query every 2 s, responses within 1 s) speaking MLDv2, then MLDv1 (the
+// Linux bridge's default, mcast_mld_version 1). Its general queries, which
+// carry a hop-by-hop Router Alert, pass our IPv6 input to MLD
+// (mld.rx.queries), and we answer them: to MLDv2 with one report of
+// MODE_IS_EXCLUDE{} records for our groups (RFC 3810 6.2), to MLDv1 in
+// MLDv1 compatibility mode with an MLDv1 report per group sent to the
+// group (RFC 3810 8.2.1, RFC 2710 4); tshark decodes them, with Router
+// Alert and nothing malformed.
+func TestMLDQueriesFromLinuxBridge(t *testing.T) {
+	needTools(t, "ip", "tcpdump", "tshark")
+	tests := []struct {
+		version string
+		icmp    int // ICMPv6 type of our answer
+		frames  int // answers to capture: one report, or one per group
+		want    string
+	}{
+		{"2", 143, 1, "Multicast Address Record Exclude: "},
+		{"1", 131, 2, "Multicast Address: "},
+	}
+	for _, tc := range tests {
+		t.Run("MLDv"+tc.version, func(t *testing.T) {
+			ns := bridgeNS(t)
+			h := startMLDHost(t, ns)
+			if err := h.nic.AddAddress(ndp.LinkLocal(mldMAC)); err != nil {
+				t.Fatal(err)
+			}
+			group := netip.MustParseAddr("ff05::1:3")
+			c, err := udp.ListenNetwork(h.s, "udp6", netip.AddrPortFrom(group, 5355))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.JoinGroup(h.nic, group); err != nil {
+				t.Fatal(err)
+			}
+			sn := stack.SolicitedNodeAddress(ndp.LinkLocal(mldMAC).Addr())
+			// Our state-change reports are all sent before the capture
+			// starts: what it sees answers queries.
+			if !poll(10*time.Second, func() bool {
+				return h.log.count(mld.ChangeToExclude, group) >= 2 && h.log.count(mld.ChangeToExclude, sn) >= 2
+			}) {
+				t.Fatalf("joins reported %d and %d times, want 2", h.log.count(mld.ChangeToExclude, group), h.log.count(mld.ChangeToExclude, sn))
+			}
+			// Our MLD messages: next header hop-by-hop, 8 bytes of it,
+			// then the ICMPv6 type.
+			filter := fmt.Sprintf("ip6 and ether src %s and ip6[6] == 0 and ip6[48] == %d", net.HardwareAddr(mldMAC[:]), tc.icmp)
+			wait := captureN(t, ns, "br0", filter, tc.frames)
+			if out, err := ns.Output("ip", "link", "set", "br0", "type", "bridge", "mcast_querier", "1", "mcast_mld_version", tc.version,
+				"mcast_query_response_interval", "100", "mcast_startup_query_interval", "100", "mcast_query_interval", "200"); err != nil {
+				t.Fatalf("make br0 a querier: %v: %s", err, out)
+			}
+			if !poll(15*time.Second, func() bool { return h.s.Counters().Value("mld.rx.queries") > 0 }) {
+				var sb strings.Builder
+				for _, cv := range h.s.Counters().Snapshot() {
+					if cv.Value != 0 && (strings.HasPrefix(cv.Name, "mld.") || strings.HasPrefix(cv.Name, "ipv6.rx") || strings.HasPrefix(cv.Name, "icmpv6.rx")) {
+						fmt.Fprintf(&sb, " %s=%d", cv.Name, cv.Value)
+					}
+				}
+				t.Fatalf("no query reached MLD:%s", sb.String())
+			}
+			path := wait()
+			out, err := ns.Output("tshark", "-r", path, "-V")
+			if err != nil {
+				t.Fatal(err)
+			}
+			typ := map[int]string{143: "Type: Multicast Listener Report Message v2 (143)", 131: "Type: Multicast Listener Report (131)"}[tc.icmp]
+			if strings.Count(out, typ) != tc.frames || strings.Count(out, "Router Alert: MLD (0)") != tc.frames ||
+				!strings.Contains(out, tc.want+group.String()) || !strings.Contains(out, tc.want+sn.String()) {
+				t.Errorf("tshark did not decode %d %q with Router Alert for %v and %v:\n%s", tc.frames, typ, group, sn, out)
+			}
+			for _, bad := range []string{"Malformed", "[Checksum Status: Bad]", "Expert Info (Error"} {
+				if strings.Contains(out, bad) {
+					t.Errorf("tshark found %q:\n%s", bad, out)
+				}
+			}
+			t.Logf("mld.rx.queries=%d (v1 %d), MLD version %d; tshark decodes our %d answer(s) %q for %v and %v with Router Alert",
+				h.s.Counters().Value("mld.rx.queries"), h.s.Counters().Value("mld.rx.v1_queries"), h.mld.Version(h.nic), tc.frames, typ, group, sn)
+		})
+	}
 }
