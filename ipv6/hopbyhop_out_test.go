@@ -214,3 +214,18 @@ func FuzzWriteWithHopByHop(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkWriteWithHopByHop sends an MLD-size report with the Router
+// Alert header: 0 allocs/op like WritePacket.
+func BenchmarkWriteWithHopByHop(b *testing.B) {
+	e := newEnv(b, Options{})
+	e.link.discard = true
+	r := e.nic.LinkRoute(ourLL, netip.MustParseAddr("ff02::16"))
+	params := stack.NetworkParams{Protocol: stack.ProtocolICMPv6, TTL: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.pr.WriteWithHopByHop(&r, params, mldHBH, stack.NewPacket(stack.Headroom, 28)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
