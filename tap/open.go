@@ -14,14 +14,14 @@ import (
 // errNoOffload wraps the kernel's refusal of IFF_VNET_HDR or of an offload.
 var errNoOffload = errors.New("offload refused")
 
-// setOffloads sets the 12-byte virtio-net header and asks for CSUM and
-// TSO4 on a TAP opened with IFF_VNET_HDR.
+// setOffloads sets the 12-byte virtio-net header and asks for CSUM, TSO4
+// and TSO6 on a TAP or TUN opened with IFF_VNET_HDR.
 func setOffloads(fd int) error {
 	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, VirtioNetHeaderLen); err != nil {
 		return fmt.Errorf("%w: TUNSETVNETHDRSZ: %v", errNoOffload, err)
 	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4); err != nil {
-		return fmt.Errorf("%w: TUNSETOFFLOAD CSUM|TSO4: %v", errNoOffload, err)
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6); err != nil {
+		return fmt.Errorf("%w: TUNSETOFFLOAD CSUM|TSO4|TSO6: %v", errNoOffload, err)
 	}
 	return nil
 }

@@ -16,15 +16,18 @@ func (d *Device) txFile(b []byte, hdr int) *os.File {
 	if len(d.files) == 1 {
 		return d.files[0]
 	}
-	return d.files[flowHash(b[hdr:])%uint32(len(d.files))]
+	return d.files[flowHashAt(b[hdr:], d.l3)%uint32(len(d.files))]
 }
 
 // flowHash hashes an Ethernet frame's IPv4 addresses, protocol and (for
 // unfragmented TCP and UDP) ports, behind any VLAN tags; 0 for anything
 // else.
-func flowHash(f []byte) uint32 {
-	off, ok := ipv4Offset(f)
-	if !ok {
+func flowHash(f []byte) uint32 { return flowHashAt(f, false) }
+
+// flowHashAt is flowHash of a frame that is a bare IP packet when l3.
+func flowHashAt(f []byte, l3 bool) uint32 {
+	off, v6, ok := ipOffset(f, l3)
+	if !ok || v6 {
 		return 0
 	}
 	ip := f[off:]

@@ -132,9 +132,9 @@ func (d *Device) deliverVnet(p *stack.Packet, n int, disp link.FrameDispatcher) 
 			s.rxTooLong.Add(1)
 			return p
 		}
-	case gso == VirtioNetGSOTCPv4:
+	case gso == VirtioNetGSOTCPv4, gso == VirtioNetGSOTCPv6:
 		s.rxGSO.Add(1)
-	default: // we offered only TSO4
+	default: // we offered only TSO4 and TSO6
 		s.rxBadVnet.Add(1)
 		return p
 	}

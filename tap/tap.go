@@ -27,6 +27,9 @@
 // implements link.OffloadDevice, so link.Ethernet reports the capabilities
 // to the stack as a stack.Offloader.
 //
+// TUN: Config{Mode: TUN} opens an L3 device instead (bare IP packets; see
+// tun.go and link.NewL3), with the same offloads and queues.
+//
 // Namespaces: Open works in the network namespace of the calling OS thread.
 // To open a TAP in another namespace, call Open on a goroutine locked to a
 // thread that entered it (runtime.LockOSThread, then netns.Set from
@@ -57,7 +60,12 @@ type Config struct {
 	Name string
 	// MTU is the link MTU; zero means 1500.
 	MTU int
+	// Mode is TAP (the zero value: Ethernet frames) or TUN (bare IP
+	// packets, an L3 device: wrap it with link.NewL3, not
+	// link.NewEthernet).
+	Mode Mode
 	// Bridge, if set, is an existing Linux bridge the TAP is attached to.
+	// A TUN cannot be bridged.
 	Bridge string
 	// NoOffload opens the TAP plain, without the virtio-net header. By
 	// default (false) the TAP is opened with the virtio-net header
@@ -115,6 +123,7 @@ type Device struct {
 	bufLen   int        // read buffer: MTU + 14 + readSlack (+ header and GSO room with vnet)
 	maxFrame int        // largest frame delivered: MTU + 14 + tags
 	vnet     bool
+	l3       bool // a TUN: frames are bare IP packets
 
 	mu       sync.Mutex
 	attached bool
@@ -182,6 +191,17 @@ func Open(cfg Config) (*Device, error) {
 	defer nl.Close()
 
 	var bridge netlink.Link
+	kind, hdrLen, tags := uint16(unix.IFF_TAP), link.EthernetHeaderLen, link.MaxVLANTags*link.VLANTagLen
+	switch cfg.Mode {
+	case TAP:
+	case TUN:
+		kind, hdrLen, tags = unix.IFF_TUN, 0, 0
+		if cfg.Bridge != "" {
+			return nil, newError(ErrBadMode, nil, "TUN %q cannot join bridge %q: a TUN carries IP packets, not Ethernet frames (use a TAP, or route to the TUN)", cfg.Name, cfg.Bridge)
+		}
+	default:
+		return nil, newError(ErrBadMode, nil, "mode %d is neither tap.TAP nor tap.TUN", cfg.Mode)
+	}
 	if cfg.Bridge != "" {
 		if bridge, err = findBridge(nl, cfg.Bridge); err != nil {
 			return nil, err
@@ -208,7 +228,7 @@ func Open(cfg Config) (*Device, error) {
 	var name string
 	vnet := false
 	if !cfg.NoOffload {
-		files, name, err = openQueues(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI|unix.IFF_VNET_HDR, queues, setOffloads)
+		files, name, err = openQueues(cfg.Name, kind|unix.IFF_NO_PI|unix.IFF_VNET_HDR, queues, setOffloads)
 		switch {
 		case err == nil:
 			vnet = true
@@ -219,7 +239,7 @@ func Open(cfg Config) (*Device, error) {
 		}
 	}
 	if !vnet {
-		if files, name, err = openQueues(cfg.Name, unix.IFF_TAP|unix.IFF_NO_PI, queues, nil); err != nil {
+		if files, name, err = openQueues(cfg.Name, kind|unix.IFF_NO_PI, queues, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -231,9 +251,10 @@ func Open(cfg Config) (*Device, error) {
 		name:     name,
 		mtu:      mtu,
 		files:    files,
-		bufLen:   mtu + link.EthernetHeaderLen + readSlack,
-		maxFrame: mtu + link.EthernetHeaderLen + link.MaxVLANTags*link.VLANTagLen,
+		bufLen:   mtu + hdrLen + readSlack,
+		maxFrame: mtu + hdrLen + tags,
 		vnet:     vnet,
+		l3:       cfg.Mode == TUN,
 		done:     make(chan struct{}),
 	}
 	d.stats.rxQueue = make([]atomic.Uint64, len(files))

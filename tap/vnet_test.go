@@ -117,10 +117,10 @@ func TestTxHeader(t *testing.T) {
 			VirtioNetFields{Flags: VirtioNetNeedsCsum, GSOType: VirtioNetGSOTCPv4, GSOSize: 1448, HdrLen: 42 + 32, CsumStart: 42, CsumOffset: 16}, nil},
 		{"UDP partial", ipv4Frame(0, stack.ProtocolUDP, udpDatagram([]byte("hi"))), 0, true,
 			VirtioNetFields{Flags: VirtioNetNeedsCsum, CsumStart: 34, CsumOffset: 6}, nil},
-		{"UDP GSO refused", ipv4Frame(0, stack.ProtocolUDP, udpDatagram([]byte("hi"))), 1000, true, VirtioNetFields{}, ErrOffloadNotIPv4},
-		{"ICMP partial refused", ipv4Frame(0, stack.ProtocolICMP, make([]byte, 8)), 0, true, VirtioNetFields{}, ErrOffloadNotIPv4},
-		{"ARP refused", arpFrame(), 0, true, VirtioNetFields{}, ErrOffloadNotIPv4},
-		{"truncated TCP refused", ipv4Frame(0, stack.ProtocolTCP, tcp)[:40], 0, true, VirtioNetFields{}, ErrOffloadNotIPv4},
+		{"UDP GSO refused", ipv4Frame(0, stack.ProtocolUDP, udpDatagram([]byte("hi"))), 1000, true, VirtioNetFields{}, ErrOffloadNotIP},
+		{"ICMP partial refused", ipv4Frame(0, stack.ProtocolICMP, make([]byte, 8)), 0, true, VirtioNetFields{}, ErrOffloadNotIP},
+		{"ARP refused", arpFrame(), 0, true, VirtioNetFields{}, ErrOffloadNotIP},
+		{"truncated TCP refused", ipv4Frame(0, stack.ProtocolTCP, tcp)[:40], 0, true, VirtioNetFields{}, ErrOffloadNotIP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

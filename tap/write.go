@@ -32,7 +32,7 @@ func (d *Device) WriteFrame(p *stack.Packet) error {
 		return fmt.Errorf("tap %s: %w: %d bytes, at most %d", d.name, link.ErrFrameTooLong, p.Len(), d.maxFrame)
 	}
 	if p.ChecksumPartial {
-		if err := completeChecksum(p.Bytes()); err != nil {
+		if err := completeChecksumAt(p.Bytes(), d.l3); err != nil {
 			d.stats.txErrors.Add(1)
 			return fmt.Errorf("tap %s: %w", d.name, err)
 		}
@@ -51,7 +51,7 @@ func (d *Device) writeVnet(p *stack.Packet) error {
 		d.stats.txErrors.Add(1)
 		return fmt.Errorf("tap %s: %w: %d bytes, at most %d", d.name, link.ErrFrameTooLong, p.Len(), max)
 	}
-	f, err := txHeader(p.Bytes(), p.GSOSize, p.ChecksumPartial)
+	f, err := txHeaderAt(p.Bytes(), d.l3, p.GSOSize, p.ChecksumPartial)
 	if err != nil {
 		p.Release()
 		d.stats.txErrors.Add(1)
