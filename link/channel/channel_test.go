@@ -216,11 +216,18 @@ func TestQueueFullAndTooBig(t *testing.T) {
 // checks for leaks) and makes every later call fail.
 func TestCloseUnblocksRead(t *testing.T) {
 	f := newFixture(t, channel.Config{})
-	done := make(chan error)
+	// The reader takes one packet, then blocks in a second Read (most
+	// likely by the time Close runs; either way it must end ErrClosed).
+	f.send(t, []byte{0x45, 0})
+	done, first := make(chan error), make(chan struct{})
 	go func() {
-		_, err := f.ch.Read([][]byte{make([]byte, 100)}, make([]int, 1), 0)
+		bufs, sizes := [][]byte{make([]byte, 100)}, make([]int, 1)
+		f.ch.Read(bufs, sizes, 0)
+		close(first)
+		_, err := f.ch.Read(bufs, sizes, 0)
 		done <- err
 	}()
+	<-first
 	if err := f.ch.Close(); err != nil {
 		t.Fatal(err)
 	}
