@@ -34,7 +34,7 @@ func ExampleOpen_tun() {
 		os.Exit(1)
 	}
 	s := stack.New(stack.Options{})
-	defer s.Close() // closes the TUN too
+	defer s.Close()                               // closes the TUN too
 	nic, err := s.AddNIC("tun0", link.NewL3(dev)) // no MAC, no ARP
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tapstack:", err)
