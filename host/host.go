@@ -111,7 +111,9 @@ type Interface struct {
 	// "eth0", "eth1", ... by position.
 	Name string
 	// Device is the raw frame device (a *tap.Device, one end of a
-	// link.Pipe, a decorator). The host owns it from New on and closes it
+	// link.Pipe, a decorator). A device whose IsL3 method reports true (a
+	// TUN, tap.Config{Mode: tap.TUN}) carries bare IP packets: the
+	// interface then has no MAC, ARP, NDP, link-local address or DHCP. The host owns it from New on and closes it
 	// in Close (or when New fails).
 	Device link.Device
 	// MAC is the interface's hardware address; the zero value picks a
@@ -238,6 +240,15 @@ func New(cfg Config) (h *Host, err error) {
 			dhcpAt, dhcpName = i, name
 		}
 		ep := ifc.Endpoint
+		if d, ok := ifc.Device.(interface{ IsL3() bool }); ep == nil && ok && d.IsL3() {
+			switch {
+			case !ifc.MAC.IsZero():
+				return nil, fmt.Errorf("host: interface %s is an L3 device (a TUN): it has no MAC address, leave MAC unset", name)
+			case ifc.DHCP:
+				return nil, fmt.Errorf("host: interface %s is an L3 device (a TUN): DHCP needs Ethernet, give an address", name)
+			}
+			ep = link.NewL3(ifc.Device)
+		}
 		if ep == nil {
 			mac := ifc.MAC
 			if mac.IsZero() {

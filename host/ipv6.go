@@ -15,9 +15,11 @@ import (
 const minIPv6MTU = 1280
 
 // runsIPv6 reports whether nic takes part in IPv6 autoconfiguration: an
-// Ethernet link of at least 1280 bytes.
+// Ethernet link (not L3: a TUN has no link-local address, as Linux's
+// IFF_NOARP devices, and no neighbours to discover) of at least 1280
+// bytes.
 func runsIPv6(nic *stack.NIC) bool {
-	return nic.MTU() >= minIPv6MTU && !nic.LinkAddress().IsZero()
+	return nic.MTU() >= minIPv6MTU && !nic.IsL3() && !nic.LinkAddress().IsZero()
 }
 
 // linkLocalOf is the link-local address New gives nic (EUI-64, RFC 4862

@@ -155,8 +155,11 @@ func (p *Protocol) checkProbes(pkt *stack.Packet, m Message) bool {
 // or probes for it at the same time (unwrapping to
 // stack.ErrAddressInUse), ctx.Err() if ctx ends first, stack.ErrClosed
 // if the protocol closes. With the defaults it takes 1 second of the
-// stack's clock.
+// stack's clock. On an L3 interface (a TUN) it returns nil at once.
 func (p *Protocol) Probe(ctx context.Context, nic *stack.NIC, addr netip.Addr) error {
+	if nic != nil && nic.IsL3() {
+		return nil // no neighbours to ask on a TUN, as Linux on IFF_NOARP links
+	}
 	ch := make(chan error, 1)
 	st, err := p.startDAD(nic, addr, func(err error) { ch <- err })
 	if err != nil {

@@ -175,7 +175,7 @@ var (
 // 7.2.6).
 func (p *Protocol) AddressAdded(nic *stack.NIC, addr netip.Prefix) {
 	a := addr.Addr()
-	if !a.Is6() || p.isClosed() {
+	if !a.Is6() || p.isClosed() || nic.IsL3() {
 		return
 	}
 	nic.JoinGroup(stack.SolicitedNodeAddress(a))

@@ -74,6 +74,7 @@ type Protocol struct {
 	rxNotForUs, rxLooped, rxConflict   *stack.Counter
 	rxUnsolicited, rxCacheFull         *stack.Counter
 	rxNoNIC                            *stack.Counter
+	rxL3Link                           *stack.Counter
 	txNS, txNA, txRS, txRA             *stack.Counter
 	txUnicastProbes, txDADProbes       *stack.Counter
 	txUnsolicitedNA, txRateLimited     *stack.Counter
@@ -121,6 +122,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		rxUnsolicited:   c.Get("ndp.rx.unsolicited_na"),
 		rxCacheFull:     c.Get("ndp.rx.cache_full"),
 		rxNoNIC:         c.Get("ndp.rx.no_nic"),
+		rxL3Link:        c.Get("ndp.rx.l3_link"),
 		txNS:            c.Get("ndp.tx.ns"),
 		txNA:            c.Get("ndp.tx.na"),
 		txRS:            c.Get("ndp.tx.rs"),
@@ -459,6 +461,10 @@ func (p *Protocol) HandleICMPv6(pkt *stack.Packet) {
 	}
 	if pkt.NIC == nil {
 		p.rxNoNIC.Inc()
+		return
+	}
+	if pkt.NIC.IsL3() { // a TUN or packet channel: no link layer to discover
+		p.rxL3Link.Inc()
 		return
 	}
 	switch m.Type() {
