@@ -1,0 +1,131 @@
+package integration
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestRouter6SLAACPingCurlTraceroute (issue 14, acceptance 3): Linux hosts
+// A and B on either side of tapstack configure SLAAC addresses and default
+// routes from its router advertisements (RFC 4861 6.2, RFC 4862), ping and
+// curl each other over IPv6 through it, and traceroute -6 lists tapstack
+// as the middle hop (hop-limit expiry answered with time exceeded, RFC
+// 4443 3.3).
+func TestRouter6SLAACPingCurlTraceroute(t *testing.T) {
+	needTools(t, "ping", "curl", "traceroute")
+	r := startRouter6(t, false)
+
+	for _, p := range []struct {
+		from, to string
+		ns       func() string
+	}{
+		{"A", "B", func() string { return runOut(r.a, "ping", "-6", "-c", "3", "-W", "5", r.addrB) }},
+		{"B", "A", func() string { return runOut(r.b, "ping", "-6", "-c", "3", "-W", "5", r.addrA) }},
+		{"A", "tapstack's far address", func() string { return runOut(r.a, "ping", "-6", "-c", "2", "-W", "5", router6Out) }},
+	} {
+		if out := p.ns(); !strings.Contains(out, " 0% packet loss") {
+			t.Fatalf("ping -6 %s→%s lost packets:\n%s", p.from, p.to, out)
+		}
+	}
+
+	l := listen6(t, r.b, "["+r.addrB+"]:8080")
+	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		fmt.Fprintf(w, "hello %s from B\n", req.RemoteAddr)
+	}))
+	url := "http://[" + r.addrB + "]:8080/"
+	out, err := r.a.Output("curl", "-6", "-sS", "--max-time", "20", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "hello [" + r.addrA + "]:"; !strings.HasPrefix(out, want) {
+		t.Fatalf("curl -6 %s from A: %q, want B to see A's own address (%q...)", url, out, want)
+	}
+	t.Logf("curl -6 %s from A: %s", url, strings.TrimSpace(out))
+
+	out, err = r.a.Output("traceroute", "-6", "-n", "-q", "1", "-w", "5", "-m", "5", r.addrB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("traceroute -6 -n %s from A:\n%s", r.addrB, out)
+	hops := regexp.MustCompile(`(?m)^\s*(\d+)\s+(\S+)`).FindAllStringSubmatch(out, -1)
+	if len(hops) != 2 || hops[0][2] != router6In || hops[1][2] != r.addrB {
+		t.Fatalf("traceroute -6 hops %q, want 1 %s, 2 %s:\n%s", hops, router6In, r.addrB, out)
+	}
+
+	out = runOut(r.a, "ping", "-6", "-c", "1", "-W", "3", "-t", "1", r.addrB)
+	t.Logf("ping -6 -t 1 from A:\n%s", headLines(out, 2))
+	if want := "From " + router6In + " icmp_seq=1 Time exceeded: Hop limit"; !strings.Contains(out, want) {
+		t.Errorf("ping -6 -t 1: want %q in:\n%s", want, out)
+	}
+	t.Log(r.fwd6())
+	c := r.h.Stack().Counters()
+	if n := c.Value("ipv6.fwd.hop_limit_exceeded"); n < 2 {
+		t.Errorf("ipv6.fwd.hop_limit_exceeded = %d after traceroute and ping -t 1", n)
+	}
+	if n := c.Value("ipv6.fwd.forwarded"); n < 10 {
+		t.Errorf("ipv6.fwd.forwarded = %d, want the pings and the HTTP exchange", n)
+	}
+}
+
+// TestRouter6PacketTooBig (RFC 4443 3.2, RFC 8201, RFC 8200 5: routers
+// never fragment): A sends a 1500-byte packet towards B, whose link has an
+// MTU of 1400; tapstack answers packet too big with mtu 1400 and A's
+// kernel learns the path MTU.
+func TestRouter6PacketTooBig(t *testing.T) {
+	needTools(t, "ping")
+	r := startRouter6(t, false)
+	// 1452 bytes of ICMPv6 echo data + 8 + 40 = 1500.
+	out := runOut(r.a, "ping", "-6", "-c", "2", "-i", "0.5", "-W", "3", "-M", "do", "-s", "1452", r.addrB)
+	t.Logf("ping -6 -M do -s 1452 from A:\n%s", headLines(out, 4))
+	if want := "From " + router6In + " icmp_seq=1 Packet too big: mtu=1400"; !strings.Contains(out, want) {
+		t.Errorf("want %q in:\n%s", want, out)
+	}
+	route := runOut(r.a, "ip", "-6", "route", "get", r.addrB)
+	t.Logf("ip -6 route get %s in A: %s", r.addrB, strings.TrimSpace(route))
+	if !strings.Contains(route, "mtu 1400") {
+		t.Errorf("A's kernel did not learn the path MTU 1400: %s", route)
+	}
+	// Below the learned MTU the same ping gets through.
+	if out := runOut(r.a, "ping", "-6", "-c", "2", "-W", "5", "-M", "do", "-s", "1352", r.addrB); !strings.Contains(out, " 0% packet loss") {
+		t.Errorf("ping -6 -M do -s 1352 (1400 bytes) lost packets:\n%s", out)
+	}
+	// And a big ping gets through fragmented by A at the learned MTU.
+	if out := runOut(r.a, "ping", "-6", "-c", "2", "-W", "5", "-s", "4000", r.addrB); !strings.Contains(out, " 0% packet loss") {
+		t.Errorf("ping -6 -s 4000 lost packets:\n%s", out)
+	}
+	if n := r.h.Stack().Counters().Value("ipv6.fwd.too_big"); n < 1 {
+		t.Errorf("ipv6.fwd.too_big = %d", n)
+	}
+	t.Log(r.fwd6())
+}
+
+// TestRouter6Transfer100MiB: 100 MiB each way between A and B through
+// tapstack over IPv6, SHA-256 checked by the receiver; TCP's MSS and path
+// MTU discovery fit B's 1400-byte link. With offloads on the TAPs (the
+// command's default) the kernels hand tapstack partial checksums and
+// super-segments; without, plain frames.
+func TestRouter6Transfer100MiB(t *testing.T) {
+	for _, noOffload := range []bool{false, true} {
+		name := "offload"
+		if noOffload {
+			name = "plain"
+		}
+		t.Run(name, func(t *testing.T) {
+			r := startRouter6(t, noOffload)
+			hashSink6(listen6(t, r.b, "["+r.addrB+"]:9000"))
+			hashSink6(listen6(t, r.a, "["+r.addrA+"]:9000"))
+			d := transfer6(t, r.a, net.JoinHostPort(r.addrB, "9000"), bulk)
+			t.Logf("%s: 100 MiB A→B over IPv6 through tapstack in %v (%s), SHA-256 checked by B", name, d.Round(1e6), mibps(bulk, d))
+			d = transfer6(t, r.b, net.JoinHostPort(r.addrA, "9000"), bulk)
+			t.Logf("%s: 100 MiB B→A over IPv6 through tapstack in %v (%s), SHA-256 checked by A", name, d.Round(1e6), mibps(bulk, d))
+			s1, s2 := r.tap1.Stats(), r.tap2.Stats()
+			t.Logf("%s; tap1 rx GSO %d partial %d tx GSO %d partial %d; tap2 rx GSO %d partial %d tx GSO %d partial %d",
+				r.fwd6(), s1.RxGSO, s1.RxChecksumPartial, s1.TxGSO, s1.TxChecksumPartial,
+				s2.RxGSO, s2.RxChecksumPartial, s2.TxGSO, s2.TxChecksumPartial)
+		})
+	}
+}
