@@ -53,9 +53,14 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 		return
 	}
 	var local bool
-	if dst.IsMulticast() {
+	switch {
+	case dst.IsMulticast():
 		local = nic != nil && nic.IsMember(dst)
-	} else {
+	case dst.IsLinkLocalUnicast() && nic != nil:
+		// A link-local address belongs to its link: interfaces may share
+		// one (VLANs of one MAC), and another link's is not ours here.
+		local = nic.HasAddress(dst)
+	default:
 		local = pr.s.IsLocalAddress(dst)
 	}
 	if !local {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh: the whole-system benchmark of issue 5. One run puts three servers
 # side by side, one after the other, each in its own throwaway network
-# namespace with the Linux client on a bridge 10.0.0.1/24 and the server at
-# 10.0.0.2:
+# namespace with the Linux client on a bridge 10.0.0.1/24 and fd00::1/64 and
+# the server at 10.0.0.2 and fd00::2 (the IPv6 rows: ping and bulk TCP):
 #   tapstack  bench/cmd/benchserver -stack tapstack: tapstack embedded (host
 #             over tap.Open) on a TAP on the bridge (offloads on unless
 #             TAPSTACK_OFFLOAD=0)
@@ -59,7 +59,7 @@ stop_server() {
 	PID=""
 }
 del_namespaces() {
-	for ns in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-" || true); do
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$PREFIX-" || true); do
 		ip netns del "$ns" 2>/dev/null || true
 	done
 }
@@ -79,6 +79,7 @@ client_ns() {
 	ip -n "$1" link set lo up
 	ip -n "$1" link add br0 type bridge
 	ip -n "$1" addr add 10.0.0.1/24 dev br0
+	ip -n "$1" addr add fd00::1/64 dev br0 nodad
 	ip -n "$1" link set br0 up
 }
 
@@ -90,12 +91,12 @@ run_stack() {
 	client_ns "$ns"
 	case "$name" in
 	tapstack)
-		args=(-stack tapstack -tap tap0 -bridge br0 -addr 10.0.0.2/24)
+		args=(-stack tapstack -tap tap0 -bridge br0 -addr 10.0.0.2/24 -addr6 fd00::2/64)
 		[ "$TAPSTACK_OFFLOAD" = 1 ] && args+=(-offload)
 		[ -n "$PROFILE_DIR" ] && mkdir -p "$PROFILE_DIR" && args+=(-profile "$PROFILE_DIR/tapstack-")
 		;;
 	gvisor)
-		args=(-stack gvisor -tap tap0 -bridge br0 -addr 10.0.0.2/24)
+		args=(-stack gvisor -tap tap0 -bridge br0 -addr 10.0.0.2/24 -addr6 fd00::2/64)
 		;;
 	kernel)
 		srvns="$PREFIX-$1-srv"
@@ -105,6 +106,7 @@ run_stack() {
 		ip -n "$ns" link set veth0 master br0
 		ip -n "$ns" link set veth0 up
 		ip -n "$srvns" addr add 10.0.0.2/24 dev veth1
+		ip -n "$srvns" addr add fd00::2/64 dev veth1 nodad
 		ip -n "$srvns" link set veth1 up
 		args=(-stack kernel)
 		;;
@@ -151,6 +153,19 @@ run_stack() {
 					"$(awk -v c="$(kv "$out" cpu)" -v b="$(kv "$out" bytes)" 'BEGIN {printf "%.2f", c / (b / 1073741824)}')"
 			fi
 		done
+	done
+
+	# The IPv6 rows: the same server at fd00::2.
+	"${C[@]}" ping -6 -c 1 -W 5 fd00::2 >/dev/null
+	out="$("${C[@]}" ping -6 -q -c 50 -i 0.01 fd00::2)"
+	avg="$(echo "$out" | awk -F/ '/^rtt/ {print $5}')"
+	echo "   IPv6 ping avg ${avg} ms"
+	record "IPv6 ping RTT avg, ms (lower is better)" "$name" "$avg"
+	for dir in up down; do
+		[ "$dir" = up ] && label="IPv6 TCP upload (client->server)" || label="IPv6 TCP download (server->client)"
+		out="$("${C[@]}" ./bin/benchclient tput -addr fd00::2 -dir "$dir" -streams 1 -dur "${DUR}s" -pid "$PID")"
+		echo "   IPv6 $dir x1: $out"
+		record "$label, 1 stream(s), Gbit/s" "$name" "$(kv "$out" gbps)"
 	done
 
 	out="$("${C[@]}" wrk -t 2 -c 16 -d "${DUR}s" http://10.0.0.2/)"

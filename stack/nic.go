@@ -90,6 +90,11 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 	s := n.stack
 	s.mu.Lock()
 	for _, m := range s.NICs() {
+		// A link-local address is unique on its link only (RFC 4291
+		// 2.5.6): VLAN interfaces of one MAC share their EUI-64 one.
+		if m != n && a.Is6() && a.IsLinkLocalUnicast() {
+			continue
+		}
 		if m.HasAddress(a) {
 			s.mu.Unlock()
 			return fmt.Errorf("address %v is already assigned to %s: %w", a, m.name, ErrAddressInUse)

@@ -95,3 +95,30 @@ func TestGroupMembershipIsCounted(t *testing.T) {
 		t.Fatalf("MulticastMAC = %v", got)
 	}
 }
+
+// TestLinkLocalSharedAcrossLinks (RFC 4291 2.5.6): two interfaces may have
+// the same link-local address (VLANs of one MAC form the same EUI-64
+// one), but not one interface twice, and a global address stays unique.
+func TestLinkLocalSharedAcrossLinks(t *testing.T) {
+	s := New(Options{})
+	defer s.Close()
+	a, _ := s.AddNIC("eth0.10", nullLink{1500})
+	b, _ := s.AddNIC("eth0.20", nullLink{1500})
+	ll := netip.MustParsePrefix("fe80::1/64")
+	if err := a.AddAddress(ll); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddAddress(ll); err != nil {
+		t.Errorf("the same link-local on a second link: %v", err)
+	}
+	if err := a.AddAddress(ll); err == nil {
+		t.Error("the same link-local twice on one link was accepted")
+	}
+	g := netip.MustParsePrefix("fd00::1/64")
+	if err := a.AddAddress(g); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddAddress(g); err == nil {
+		t.Error("a global address on two interfaces was accepted")
+	}
+}

@@ -20,8 +20,8 @@ const gsoFrameMax = MaxGSOSize + link.EthernetHeaderLen + link.MaxVLANTags*link.
 // Offload errors WriteFrame returns for packets it cannot describe.
 var (
 	// ErrOffloadNotIPv4 is a ChecksumPartial or GSO frame that is not a
-	// well-formed IPv4 TCP (or, without GSO, UDP) packet.
-	ErrOffloadNotIPv4 = errors.New("tap: offload requested for a frame that is not IPv4 TCP/UDP")
+	// well-formed IPv4 or IPv6 TCP (or, without GSO, UDP) packet.
+	ErrOffloadNotIPv4 = errors.New("tap: offload requested for a frame that is not IPv4/IPv6 TCP/UDP")
 	// ErrGSOUnsupported is a GSO frame on a TAP without offloads.
 	ErrGSOUnsupported = errors.New("tap: GSO frame on a TAP without offloads")
 )
@@ -41,16 +41,16 @@ func (d *Device) GSOMaxSize() int {
 func (d *Device) ChecksumOffload() bool { return d.vnet }
 
 // Offload reports whether the TAP was opened with the virtio-net header
-// and the kernel accepted CSUM and TSO4.
+// and the kernel accepted CSUM, TSO4 and TSO6.
 func (d *Device) Offload() bool { return d.vnet }
 
-// ipv4Offset finds where the IPv4 header of an Ethernet frame starts,
-// behind any VLAN tags; ok is false when the frame does not carry at least
-// 20 bytes of an IPv4 header.
-func ipv4Offset(frame []byte) (off int, ok bool) {
+// ipOffset finds where the IP header of an Ethernet frame starts, behind
+// any VLAN tags, and its version; ok is false when the frame does not
+// carry a whole fixed IPv4 (20 bytes) or IPv6 (40 bytes) header.
+func ipOffset(frame []byte) (off, version int, ok bool) {
 	eth := link.EthernetHeader(frame)
 	if eth.Validate() != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	off = link.EthernetHeaderLen
 	et := eth.EtherType()
@@ -58,34 +58,46 @@ func ipv4Offset(frame []byte) (off int, ok bool) {
 		et = binary.BigEndian.Uint16(frame[off+2:])
 		off += link.VLANTagLen
 	}
-	if et != stack.EtherTypeIPv4 || off+20 > len(frame) || frame[off]>>4 != 4 {
-		return 0, false
+	switch {
+	case et == stack.EtherTypeIPv4 && off+20 <= len(frame) && frame[off]>>4 == 4:
+		return off, 4, true
+	case et == stack.EtherTypeIPv6 && off+40 <= len(frame) && frame[off]>>4 == 6:
+		return off, 6, true
 	}
-	return off, true
+	return 0, 0, false
 }
 
-// l4Offsets finds, in an Ethernet frame, where the IPv4 payload starts
-// (csumStart), where its checksum field is from there (csumOffset) and
-// the header length through the TCP header (hdrLen, TCP only).
-func l4Offsets(frame []byte) (csumStart, csumOffset, hdrLen int, proto uint8, err error) {
-	off, ok := ipv4Offset(frame)
+// l4Offsets finds, in an Ethernet frame, where the IP payload starts
+// (csumStart), where its checksum field is from there (csumOffset), the
+// header length through the TCP header (hdrLen, TCP only), the transport
+// protocol and the IP version. An IPv6 packet must carry TCP or UDP right
+// behind its fixed header (ours do: we send no extension headers with
+// them).
+func l4Offsets(frame []byte) (csumStart, csumOffset, hdrLen int, proto uint8, version int, err error) {
+	off, version, ok := ipOffset(frame)
 	if !ok {
-		return 0, 0, 0, 0, ErrOffloadNotIPv4
+		return 0, 0, 0, 0, 0, ErrOffloadNotIPv4
 	}
-	ihl := int(frame[off]&0xf) * 4
-	start := off + ihl
-	proto = frame[off+9]
+	var start int
+	if version == 4 {
+		ihl := int(frame[off]&0xf) * 4
+		if ihl < 20 {
+			return 0, 0, 0, 0, 0, ErrOffloadNotIPv4
+		}
+		start, proto = off+ihl, frame[off+9]
+	} else {
+		start, proto = off+40, frame[off+6]
+	}
 	switch {
-	case ihl < 20:
 	case proto == stack.ProtocolTCP && start+20 <= len(frame):
 		doff := int(frame[start+12]>>4) * 4
 		if doff >= 20 && start+doff <= len(frame) {
-			return start, 16, start + doff, proto, nil
+			return start, 16, start + doff, proto, version, nil
 		}
 	case proto == stack.ProtocolUDP && start+8 <= len(frame):
-		return start, 6, start + 8, proto, nil
+		return start, 6, start + 8, proto, version, nil
 	}
-	return 0, 0, 0, 0, ErrOffloadNotIPv4
+	return 0, 0, 0, 0, 0, ErrOffloadNotIPv4
 }
 
 // txHeader describes frame (with p's offload requests) in a virtio-net
@@ -94,7 +106,7 @@ func txHeader(frame []byte, gsoSize uint16, partial bool) (VirtioNetFields, erro
 	if gsoSize == 0 && !partial {
 		return VirtioNetFields{}, nil
 	}
-	start, off, hdrLen, proto, err := l4Offsets(frame)
+	start, off, hdrLen, proto, version, err := l4Offsets(frame)
 	if err != nil {
 		return VirtioNetFields{}, err
 	}
@@ -104,6 +116,9 @@ func txHeader(frame []byte, gsoSize uint16, partial bool) (VirtioNetFields, erro
 			return VirtioNetFields{}, ErrOffloadNotIPv4
 		}
 		f.GSOType, f.GSOSize, f.HdrLen = VirtioNetGSOTCPv4, gsoSize, uint16(hdrLen)
+		if version == 6 {
+			f.GSOType = VirtioNetGSOTCPv6
+		}
 	}
 	return f, nil
 }
@@ -112,7 +127,7 @@ func txHeader(frame []byte, gsoSize uint16, partial bool) (VirtioNetFields, erro
 // the checksum field holds the pseudo-header sum; sum the transport header
 // and payload over it and store the complement.
 func completeChecksum(frame []byte) error {
-	start, off, _, proto, err := l4Offsets(frame)
+	start, off, _, proto, _, err := l4Offsets(frame)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 // several goroutines at once use several queues. (tun may also learn the
 // queue of a flow from it; the kernel seen here steers what it sends us by
 // its own flow hash instead, which keeps each flow on one queue as well.)
-// Frames that are not IPv4 use queue 0.
+// Frames that are not IP use queue 0.
 func (d *Device) txFile(b []byte, hdr int) *os.File {
 	if len(d.files) == 1 {
 		return d.files[0]
@@ -19,15 +19,26 @@ func (d *Device) txFile(b []byte, hdr int) *os.File {
 	return d.files[flowHash(b[hdr:])%uint32(len(d.files))]
 }
 
-// flowHash hashes an Ethernet frame's IPv4 addresses, protocol and (for
+// flowHash hashes an Ethernet frame's IP addresses, protocol and (for
 // unfragmented TCP and UDP) ports, behind any VLAN tags; 0 for anything
-// else.
+// else. (IPv6: the addresses' last 64 bits, the next header and, when it
+// is TCP or UDP, the ports.)
 func flowHash(f []byte) uint32 {
-	off, ok := ipv4Offset(f)
+	off, version, ok := ipOffset(f)
 	if !ok {
 		return 0
 	}
 	ip := f[off:]
+	if version == 6 {
+		h := binary.BigEndian.Uint32(ip[20:]) ^ binary.BigEndian.Uint32(ip[36:])*0x9e3779b1 ^ uint32(ip[6])
+		if (ip[6] == 6 || ip[6] == 17) && len(ip) >= 44 {
+			h ^= binary.BigEndian.Uint32(ip[40:]) * 0x85ebca6b
+		}
+		h ^= h >> 16
+		h *= 0x7feb352d
+		h ^= h >> 15
+		return h
+	}
 	ihl := int(ip[0]&0x0f) * 4
 	h := binary.BigEndian.Uint32(ip[12:]) ^ binary.BigEndian.Uint32(ip[16:])*0x9e3779b1 ^ uint32(ip[9])
 	frag := binary.BigEndian.Uint16(ip[6:]) & 0x3fff // MF or an offset

@@ -16,7 +16,7 @@
 // IFF_VNET_HDR, which the offload mode needs.)
 //
 // Offloads (on unless Config.NoOffload): the TAP is opened with
-// IFF_VNET_HDR, a 12-byte virtio-net header and TUNSETOFFLOAD CSUM|TSO4. Inbound, the kernel then
+// IFF_VNET_HDR, a 12-byte virtio-net header and TUNSETOFFLOAD CSUM|TSO4|TSO6. Inbound, the kernel then
 // hands us TCP super-segments of up to 64 KiB (GRO/GSO) with checksums it
 // vouches for (Packet.ChecksumOK; a checksum left partial, NEEDS_CSUM, is
 // also marked Packet.ChecksumPartial, and a super-segment carries the
@@ -64,7 +64,7 @@ type Config struct {
 	// NoOffload opens the TAP plain, without the virtio-net header. By
 	// default (false) the TAP is opened with the virtio-net header
 	// (IFF_VNET_HDR) and asks the kernel for checksum and TCP
-	// segmentation offload (CSUM, TSO4): the kernel then hands us TCP
+	// segmentation offload (CSUM, TSO4, TSO6): the kernel then hands us TCP
 	// super-segments of up to 64 KiB with verified checksums and segments
 	// and checksums ours, several times faster than plain frames. When
 	// the kernel refuses, Open logs one line and opens the TAP plain (see
@@ -249,13 +249,13 @@ func Open(cfg Config) (*Device, error) {
 var errNoOffload = errors.New("offload refused")
 
 // setOffloads sets the 12-byte virtio-net header and asks for CSUM and
-// TSO4 on a TAP opened with IFF_VNET_HDR.
+// TSO4 and TSO6 on a TAP opened with IFF_VNET_HDR.
 func setOffloads(fd int) error {
 	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, VirtioNetHeaderLen); err != nil {
 		return fmt.Errorf("%w: TUNSETVNETHDRSZ: %v", errNoOffload, err)
 	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4); err != nil {
-		return fmt.Errorf("%w: TUNSETOFFLOAD CSUM|TSO4: %v", errNoOffload, err)
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6); err != nil {
+		return fmt.Errorf("%w: TUNSETOFFLOAD CSUM|TSO4|TSO6: %v", errNoOffload, err)
 	}
 	return nil
 }
@@ -531,9 +531,9 @@ func (d *Device) deliverVnet(p *stack.Packet, n int, disp link.FrameDispatcher) 
 			s.rxTooLong.Add(1)
 			return p
 		}
-	case gso == VirtioNetGSOTCPv4:
+	case gso == VirtioNetGSOTCPv4 || gso == VirtioNetGSOTCPv6:
 		s.rxGSO.Add(1)
-	default: // we offered only TSO4
+	default: // we offered only TSO4 and TSO6
 		s.rxBadVnet.Add(1)
 		return p
 	}

@@ -37,6 +37,7 @@ const (
 const (
 	tunFCsum = 0x01
 	tunFTSO4 = 0x02
+	tunFTSO6 = 0x04
 )
 
 // errShortVirtioNetHeader is VirtioNetHeader.Validate's error.

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/igmp"
 	"github.com/tapstack/tapstack/internal/netnstest"
 	"github.com/tapstack/tapstack/udp"
 )
@@ -26,8 +25,8 @@ func TestMulticastIPv4Linux(t *testing.T) {
 	needTools(t, "ip", "tcpdump", "tshark", "bridge")
 	ns := bridgeNS(t)
 	h := startHost(t, ns)
-	if _, err := igmp.Register(h.Stack(), igmp.Options{}); err != nil {
-		t.Fatal(err)
+	if h.IGMP() == nil {
+		t.Fatal("host has no IGMP")
 	}
 	wait := captureN(t, ns, "br0", "igmp and src host "+hostAddr, 4)
 

@@ -97,7 +97,7 @@ func tput(addr, dir string, streams int, dur time.Duration, pid int) {
 	}
 	cs := make([]net.Conn, streams)
 	for i := range cs {
-		c, err := net.DialTimeout("tcp4", net.JoinHostPort(addr, port), 5*time.Second)
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, port), 5*time.Second)
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
@@ -21,7 +22,8 @@ import (
 // gvisorListen runs gVisor's netstack on a plain TAP (IFF_TAP|IFF_NO_PI:
 // fdbased cannot use a TAP's virtio-net header) on bridge, configured the
 // way embedders usually do (SACK and receive-buffer moderation on).
-func gvisorListen(tapName, bridge string, addr netip.Prefix) (func(int) (net.Listener, error), func(), error) {
+// With addr6 valid it also runs IPv6 and listens on both families.
+func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix) (func(int) (net.Listener, error), func(), error) {
 	const mtu = 1500
 	fd, err := openPlainTAP(tapName)
 	if err != nil {
@@ -34,7 +36,7 @@ func gvisorListen(tapName, bridge string, addr netip.Prefix) (func(int) (net.Lis
 	rand.Read(mac[:])
 	mac[0] = mac[0]&^1 | 2
 	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 	})
 	sack := tcpip.TCPSACKEnabled(true)
@@ -61,9 +63,29 @@ func gvisorListen(tapName, bridge string, addr netip.Prefix) (func(int) (net.Lis
 	if terr := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); terr != nil {
 		return nil, nil, fmt.Errorf("AddProtocolAddress: %v", terr)
 	}
-	s.SetRouteTable([]tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: 1}})
+	routes := []tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: 1}}
+	if addr6.IsValid() {
+		pa6 := tcpip.ProtocolAddress{
+			Protocol:          ipv6.ProtocolNumber,
+			AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom16(addr6.Addr().As16()), PrefixLen: addr6.Bits()},
+		}
+		if terr := s.AddProtocolAddress(1, pa6, stack.AddressProperties{}); terr != nil {
+			return nil, nil, fmt.Errorf("AddProtocolAddress %v: %v", addr6, terr)
+		}
+		routes = append(routes, tcpip.Route{Destination: pa6.AddressWithPrefix.Subnet(), NIC: 1})
+	}
+	s.SetRouteTable(routes)
 	listen := func(port int) (net.Listener, error) {
-		return gonet.ListenTCP(s, tcpip.FullAddress{NIC: 1, Port: uint16(port)}, ipv4.ProtocolNumber)
+		l4, err := gonet.ListenTCP(s, tcpip.FullAddress{NIC: 1, Port: uint16(port)}, ipv4.ProtocolNumber)
+		if err != nil || !addr6.IsValid() {
+			return l4, err
+		}
+		l6, err := gonet.ListenTCP(s, tcpip.FullAddress{NIC: 1, Port: uint16(port)}, ipv6.ProtocolNumber)
+		if err != nil {
+			l4.Close()
+			return nil, err
+		}
+		return mergeListeners(l4, l6), nil
 	}
 	return listen, func() { s.Close(); unix.Close(fd) }, nil
 }

@@ -32,6 +32,7 @@ func main() {
 	tapName := flag.String("tap", "tap0", "TAP name (tapstack, gvisor)")
 	bridge := flag.String("bridge", "br0", "bridge the TAP joins (tapstack, gvisor)")
 	addr := flag.String("addr", "10.0.0.2/24", "the server's address (tapstack, gvisor)")
+	addr6 := flag.String("addr6", "", "the server's IPv6 address too, e.g. fd00::2/64 (tapstack, gvisor)")
 	offload := flag.Bool("offload", false, "tapstack: open the TAP with the virtio-net header (CSUM, TSO4)")
 	profile := flag.String("profile", "", "CPU profile path prefix: SIGUSR1 starts <prefix>N.pprof, SIGUSR2 stops it")
 	flag.Parse()
@@ -42,15 +43,21 @@ func main() {
 	if err != nil {
 		log.Fatalf("-addr: %v", err)
 	}
+	var prefix6 netip.Prefix
+	if *addr6 != "" {
+		if prefix6, err = netip.ParsePrefix(*addr6); err != nil || !prefix6.Addr().Is6() {
+			log.Fatalf("-addr6 %q: not an IPv6 prefix like fd00::2/64", *addr6)
+		}
+	}
 	var listen func(port int) (net.Listener, error)
 	var closeStack func()
 	switch *stackName {
 	case "tapstack":
-		listen, closeStack, err = tapstackListen(*tapName, *bridge, prefix, *offload)
+		listen, closeStack, err = tapstackListen(*tapName, *bridge, prefix, prefix6, *offload)
 	case "gvisor":
-		listen, closeStack, err = gvisorListen(*tapName, *bridge, prefix)
+		listen, closeStack, err = gvisorListen(*tapName, *bridge, prefix, prefix6)
 	case "kernel":
-		listen = func(port int) (net.Listener, error) { return net.Listen("tcp4", fmt.Sprintf(":%d", port)) }
+		listen = func(port int) (net.Listener, error) { return net.Listen("tcp", fmt.Sprintf(":%d", port)) }
 		closeStack = func() {}
 	default:
 		log.Fatalf("unknown -stack %q", *stackName)

@@ -10,12 +10,17 @@ import (
 )
 
 // tapstackListen embeds a tapstack host on a new TAP on bridge.
-func tapstackListen(tapName, bridge string, addr netip.Prefix, offload bool) (func(int) (net.Listener, error), func(), error) {
+// With addr6 valid it is dual-stack (no SLAAC: the bench has no router).
+func tapstackListen(tapName, bridge string, addr, addr6 netip.Prefix, offload bool) (func(int) (net.Listener, error), func(), error) {
 	dev, err := tap.Open(tapConfig(tapName, bridge, offload))
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := host.New(host.Config{Interfaces: []host.Interface{{Name: tapName, Device: dev, Addr: addr}}})
+	ifc := host.Interface{Name: tapName, Device: dev, Addr: addr}
+	if addr6.IsValid() {
+		ifc.Addrs = []netip.Prefix{addr6}
+	}
+	h, err := host.New(host.Config{Interfaces: []host.Interface{ifc}, NoSLAAC: true})
 	if err != nil {
 		return nil, nil, err
 	}
