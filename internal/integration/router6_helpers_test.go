@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/internal/netnstest"
+	"github.com/tapstack/tapstack/link"
 	"github.com/tapstack/tapstack/ndp"
 	"github.com/tapstack/tapstack/tap"
 )
@@ -41,10 +42,17 @@ type router6 struct {
 	addrB      string // B's SLAAC address in fd00:2::/64
 }
 
+// TAP modes of the router of startRouter6.
+const (
+	offloadOn     = iota // offloads on both TAPs (the command's default)
+	offloadOff           // plain TAPs
+	offloadHidden        // offloads, but tap2's hidden from the stack by a capture decorator
+)
+
 // startRouter6 builds the topology, starts tapstack as the IPv6 router
-// (TAP offloads on unless noOffload, as the command's default) and waits
-// for A and B to autoconfigure from its advertisements.
-func startRouter6(t *testing.T, noOffload bool) *router6 {
+// with its TAPs in mode (offloadOn, ...) and waits for A and B to
+// autoconfigure from its advertisements.
+func startRouter6(t *testing.T, mode int) *router6 {
 	t.Helper()
 	tp := newRouterTopo(t, false)
 	// nsR's own kernel stays out of IPv6 (no link-local addresses, no
@@ -68,6 +76,7 @@ func startRouter6(t *testing.T, noOffload bool) *router6 {
 		}
 	}
 	r := &router6{routerTopo: tp}
+	noOffload := mode == offloadOff
 	if err := tp.r.Run(func() (err error) {
 		if r.tap1, err = tap.Open(tap.Config{Name: "tap1", Bridge: "br1", NoOffload: noOffload}); err != nil {
 			return err
@@ -77,10 +86,22 @@ func startRouter6(t *testing.T, noOffload bool) *router6 {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	var dev2 link.Device = r.tap2
+	if mode == offloadHidden {
+		if !r.tap2.Offload() {
+			r.tap1.Close()
+			r.tap2.Close()
+			t.Skip("the kernel refused TAP offloads")
+		}
+		var err error
+		if dev2, err = link.NewCapture(r.tap2, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg := host.Config{
 		Interfaces: []host.Interface{
 			{Name: "tap1", Device: r.tap1, Addr: netip.MustParsePrefix(router6In + "/64")},
-			{Name: "tap2", Device: r.tap2, Addr: netip.MustParsePrefix(router6Out + "/64")},
+			{Name: "tap2", Device: dev2, Addr: netip.MustParsePrefix(router6Out + "/64")},
 		},
 		// Unsolicited advertisements every 4 to 5 s (RFC 4861's
 		// smallest MaxRtrAdvInterval), so hosts whose solicitations went

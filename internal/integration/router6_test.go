@@ -17,7 +17,7 @@ import (
 // 4443 3.3).
 func TestRouter6SLAACPingCurlTraceroute(t *testing.T) {
 	needTools(t, "ping", "curl", "traceroute")
-	r := startRouter6(t, false)
+	r := startRouter6(t, offloadOn)
 
 	for _, p := range []struct {
 		from, to string
@@ -77,7 +77,7 @@ func TestRouter6SLAACPingCurlTraceroute(t *testing.T) {
 // kernel learns the path MTU.
 func TestRouter6PacketTooBig(t *testing.T) {
 	needTools(t, "ping")
-	r := startRouter6(t, false)
+	r := startRouter6(t, offloadOn)
 	// 1452 bytes of ICMPv6 echo data + 8 + 40 = 1500.
 	out := runOut(r.a, "ping", "-6", "-c", "2", "-i", "0.5", "-W", "3", "-M", "do", "-s", "1452", r.addrB)
 	t.Logf("ping -6 -M do -s 1452 from A:\n%s", headLines(out, 4))
@@ -106,26 +106,50 @@ func TestRouter6PacketTooBig(t *testing.T) {
 // TestRouter6Transfer100MiB: 100 MiB each way between A and B through
 // tapstack over IPv6, SHA-256 checked by the receiver; TCP's MSS and path
 // MTU discovery fit B's 1400-byte link. With offloads on the TAPs (the
-// command's default) the kernels hand tapstack partial checksums and
-// super-segments; without, plain frames.
+// command's default) the kernels hand tapstack partial checksums and TCP
+// super-segments, which it passes on for the output TAP to checksum and
+// segment (TUN_F_TSO6); with tap2's offloads hidden from the stack, it cuts
+// A's super-segments for B and completes their checksums in software
+// (ipv6/offload.go); with plain TAPs every frame is whole.
 func TestRouter6Transfer100MiB(t *testing.T) {
-	for _, noOffload := range []bool{false, true} {
-		name := "offload"
-		if noOffload {
-			name = "plain"
-		}
-		t.Run(name, func(t *testing.T) {
-			r := startRouter6(t, noOffload)
+	var results []string
+	for _, tt := range []struct {
+		name string
+		mode int
+	}{{"offload", offloadOn}, {"offload-hidden", offloadHidden}, {"plain", offloadOff}} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := startRouter6(t, tt.mode)
 			hashSink6(listen6(t, r.b, "["+r.addrB+"]:9000"))
 			hashSink6(listen6(t, r.a, "["+r.addrA+"]:9000"))
 			d := transfer6(t, r.a, net.JoinHostPort(r.addrB, "9000"), bulk)
-			t.Logf("%s: 100 MiB A→B over IPv6 through tapstack in %v (%s), SHA-256 checked by B", name, d.Round(1e6), mibps(bulk, d))
+			results = append(results, fmt.Sprintf("%s: 100 MiB A→B over IPv6 through tapstack in %v (%s), SHA-256 checked by B", tt.name, d.Round(1e6), mibps(bulk, d)))
 			d = transfer6(t, r.b, net.JoinHostPort(r.addrA, "9000"), bulk)
-			t.Logf("%s: 100 MiB B→A over IPv6 through tapstack in %v (%s), SHA-256 checked by A", name, d.Round(1e6), mibps(bulk, d))
+			results = append(results, fmt.Sprintf("%s: 100 MiB B→A over IPv6 through tapstack in %v (%s), SHA-256 checked by A", tt.name, d.Round(1e6), mibps(bulk, d)))
 			s1, s2 := r.tap1.Stats(), r.tap2.Stats()
 			t.Logf("%s; tap1 rx GSO %d partial %d tx GSO %d partial %d; tap2 rx GSO %d partial %d tx GSO %d partial %d",
 				r.fwd6(), s1.RxGSO, s1.RxChecksumPartial, s1.TxGSO, s1.TxChecksumPartial,
 				s2.RxGSO, s2.RxChecksumPartial, s2.TxGSO, s2.TxChecksumPartial)
+			c := r.h.Stack().Counters()
+			switch tt.mode {
+			case offloadOn:
+				if s1.RxGSO == 0 || s2.RxGSO == 0 || c.Value("ipv6.fwd.gso_passed") == 0 || c.Value("ipv6.fwd.csum_offloaded") == 0 {
+					t.Errorf("no IPv6 super-segments or partial checksums received and passed on (TSO6 not offered?): the test shows nothing")
+				}
+			case offloadHidden:
+				if c.Value("ipv6.fwd.gso_segmented") == 0 || c.Value("ipv6.fwd.csum_completed") == 0 {
+					t.Errorf("want A's super-segments cut and partial checksums completed for the hidden TAP")
+				}
+				if s2.TxGSO != 0 || s2.TxChecksumPartial != 0 {
+					t.Errorf("tap2 (offloads hidden) wrote %d GSO and %d partial-checksum frames", s2.TxGSO, s2.TxChecksumPartial)
+				}
+			case offloadOff:
+				if c.Value("ipv6.fwd.gso_passed")+c.Value("ipv6.fwd.gso_segmented")+c.Value("ipv6.fwd.csum_offloaded") != 0 {
+					t.Errorf("offload counters moved on plain TAPs")
+				}
+			}
 		})
+	}
+	for _, r := range results {
+		t.Log(r)
 	}
 }
