@@ -119,17 +119,34 @@ func startRouter6(t *testing.T, mode int) *router6 {
 			t.Errorf("router close: %v", err)
 		}
 	})
-	r.addrA = waitSLAAC(t, tp.a, "fd00:1:", router6In)
-	r.addrB = waitSLAAC(t, tp.b, "fd00:2:", router6Out)
+	r.addrA = waitSLAAC(t, tp.a, "fd00:1:", linkLocal(t, h, "tap1"))
+	r.addrB = waitSLAAC(t, tp.b, "fd00:2:", linkLocal(t, h, "tap2"))
 	return r
 }
 
 // slaacAddr matches a global, non-tentative address in `ip -6 addr`.
 var slaacAddr = regexp.MustCompile(`inet6 (fd00:[0-9a-f:]+)/64 scope global (?:dynamic )?(?:mngtmpaddr )?(?:noprefixroute )?\n`)
 
+// linkLocal returns the link-local address of h's interface name.
+func linkLocal(t *testing.T, h *host.Host, name string) string {
+	t.Helper()
+	nic := h.Stack().NIC(name)
+	if nic == nil {
+		t.Fatalf("router has no interface %s", name)
+	}
+	for _, a := range nic.Addresses() {
+		if a.Addr().IsLinkLocalUnicast() {
+			return a.Addr().String()
+		}
+	}
+	t.Fatalf("router interface %s has no link-local address: %v", name, nic.Addresses())
+	return ""
+}
+
 // waitSLAAC polls (bounded) until ns's eth0 holds a usable SLAAC address
-// in the prefix starting with prefix and a default route via a link-local
-// router (tapstack's), and returns the address.
+// in the prefix starting with prefix and a default route learnt from the
+// advertisements of router (tapstack's link-local address), and returns
+// the address.
 func waitSLAAC(t *testing.T, ns *netnstest.NS, prefix, router string) string {
 	t.Helper()
 	var addr, addrs, routes string
@@ -142,10 +159,10 @@ func waitSLAAC(t *testing.T, ns *netnstest.NS, prefix, router string) string {
 				addr = m[1]
 			}
 		}
-		return addr != "" && strings.Contains(routes, "default via fe80::") && strings.Contains(routes, "proto ra")
+		return addr != "" && strings.Contains(routes, "default via "+router+" dev eth0 proto ra ")
 	})
 	if !ok {
-		t.Fatalf("%s got no SLAAC address in %s/64 and default route from tapstack in 40s:\n%s\n%s", ns.Name(), prefix, addrs, routes)
+		t.Fatalf("%s got no SLAAC address in %s/64 and default route via tapstack (%s) in 40s:\n%s\n%s", ns.Name(), prefix, router, addrs, routes)
 	}
 	t.Logf("%s autoconfigured %s; ip -6 route:\n%s", ns.Name(), addr, routes)
 	return addr
