@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/netnstest"
 )
 
 // TestRouter6SLAACPingCurlTraceroute (issue 14, acceptance 3): Linux hosts
@@ -151,5 +154,27 @@ func TestRouter6Transfer100MiB(t *testing.T) {
 	}
 	for _, r := range results {
 		t.Log(r)
+	}
+}
+
+// TestRouter6FinalAdvertisement (RFC 4861 6.2.5): when tapstack stops, its
+// last advertisements carry a router lifetime of 0, and the Linux hosts
+// drop it as their default router at once rather than after 30 minutes.
+func TestRouter6FinalAdvertisement(t *testing.T) {
+	r := startRouter6(t, offloadOn)
+	if err := r.h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []*netnstest.NS{r.a, r.b} {
+		var routes string
+		if !poll(10*time.Second, func() bool {
+			routes = runOut(ns, "ip", "-6", "route", "show", "default")
+			return !strings.Contains(routes, "proto ra")
+		}) {
+			t.Errorf("%s kept its default route via tapstack after it stopped:\n%s", ns.Name(), routes)
+		}
+	}
+	if n := r.h.Stack().Counters().Value("ndp.tx.ra"); n < 4 {
+		t.Errorf("ndp.tx.ra = %d, want at least the first and the final advertisement on each interface", n)
 	}
 }
