@@ -167,7 +167,7 @@ func (pr *Protocol) handleICMPError(m ICMP) {
 		c.icmpRxBadQuote.Inc()
 		return
 	}
-	t := pr.s.Transport(proto)
+	t := pr.transport(proto)
 	if t == nil {
 		c.icmpRxErrorNoTransport.Inc()
 		return

@@ -157,7 +157,7 @@ func (pr *Protocol) deliver(p *stack.Packet, pos ChainPos) {
 		pr.handleICMP(p)
 		return
 	}
-	t := pr.s.Transport(pos.Next)
+	t := pr.transport(pos.Next)
 	if t == nil {
 		// RFC 8200 4: an unrecognised next header is answered with a
 		// parameter problem, code 1, pointing at the field naming it.
@@ -196,7 +196,7 @@ func (pr *Protocol) HandleResolutionFailure(nic *stack.NIC, nextHop netip.Addr, 
 		return
 	}
 	proto, off, fragOff, ok := SkipChain(h)
-	if t := pr.s.Transport(proto); ok && fragOff == 0 && t != nil {
+	if t := pr.transport(proto); ok && fragOff == 0 && t != nil {
 		t.HandleError(stack.TransportError{
 			Kind:      stack.ErrorHostUnreachable,
 			Src:       h.Src(),
@@ -205,4 +205,16 @@ func (pr *Protocol) HandleResolutionFailure(nic *stack.NIC, nextHop netip.Addr, 
 		})
 	}
 	p.Release()
+}
+
+// transport returns the transport protocol registered for next header
+// n, or nil. IGMP (2) is an IPv4-only protocol, registered with the
+// stack for IPv4 (IPv6 has MLD inside ICMPv6): over IPv6 it is an unknown
+// next header, as in Linux, rather than a query that would make the host
+// send IGMP reports for an IPv6 packet.
+func (pr *Protocol) transport(n uint8) stack.TransportProtocol {
+	if n == stack.ProtocolIGMP {
+		return nil
+	}
+	return pr.s.Transport(n)
 }

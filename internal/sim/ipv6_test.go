@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/tapstack/tapstack/host"
-	"github.com/tapstack/tapstack/ipv6"
-	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
 )
 
@@ -23,10 +21,10 @@ var seeds6Flag = flag.Int("seeds6", 100, "number of simulation seeds TestSimIPv6
 // it: the host does not forward IPv6 yet), fd00::1 and fd00::2, under the
 // same loss, reordering, duplication, delay and corruption (which, with no
 // IPv6 header checksum, may hit any byte after the Ethernet header; TCP's
-// pseudo-header checksum must catch what matters). The host does not set
-// IPv6 up yet, so the test registers ipv6 on each host's stack with a
-// fixed neighbour (no NDP) and dials and listens with package tcp. MTUs
-// below 1280 become 1280. No UDP: TestSim covers it over IPv4.
+// pseudo-header checksum must catch what matters). The hosts' own ipv6 and
+// Neighbour Discovery carry it (the neighbours resolve each other over
+// the same faulty wire); the test dials and listens with package tcp.
+// MTUs below 1280 become 1280. No UDP: TestSim covers it over IPv4.
 func TestSimIPv6(t *testing.T) {
 	var failed []uint64
 	n := *seeds6Flag
@@ -88,24 +86,12 @@ func (sc *scenario) replay() string {
 	return replayCommand(sc.seed)
 }
 
-// fixedNeighbour sends every unicast IPv6 packet to the one peer on the
-// wire: the hosts have no Neighbour Discovery yet.
-type fixedNeighbour struct{ mac stack.MAC }
-
-func (r fixedNeighbour) WriteTo(nic *stack.NIC, _ netip.Addr, et uint16, p *stack.Packet) error {
-	return nic.WriteLinkPacket(r.mac, et, p)
-}
-
-// addIPv6 registers ipv6 on A's and B's stacks, gives them fd00::1/64 and
-// fd00::2/64 and makes them the addresses the connections use.
+// addIPv6 gives A and B fd00::1/64 and fd00::2/64 (their hosts run ipv6
+// and Neighbour Discovery, which resolves each other's link address over
+// the faulty wire) and makes them the addresses the connections use.
 func addIPv6(t *testing.T, w *world) {
 	for i, h := range []*host.Host{w.a, w.b} {
-		s := h.Stack()
-		if _, err := ipv6.Register(s, ipv6.Options{}); err != nil {
-			t.Fatalf("ipv6.Register: %v", err)
-		}
-		s.SetResolver(stack.EtherTypeIPv6, fixedNeighbour{mac(byte(2 - i))})
-		if err := s.NICs()[0].AddAddress(netip.MustParsePrefix(fmt.Sprintf("fd00::%d/64", i+1))); err != nil {
+		if err := h.Stack().NICs()[0].AddAddress(netip.MustParsePrefix(fmt.Sprintf("fd00::%d/64", i+1))); err != nil {
 			t.Fatalf("AddAddress: %v", err)
 		}
 	}
