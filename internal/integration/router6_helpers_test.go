@@ -47,12 +47,12 @@ const (
 	offloadOn     = iota // offloads on both TAPs (the command's default)
 	offloadOff           // plain TAPs
 	offloadHidden        // offloads, but tap2's hidden from the stack by a capture decorator
+	offloadCLI           // `tapstack up --forward` (offloads on), not in-process
 )
 
-// startRouter6 builds the topology, starts tapstack as the IPv6 router
-// with its TAPs in mode (offloadOn, ...) and waits for A and B to
-// autoconfigure from its advertisements.
-func startRouter6(t *testing.T, mode int) *router6 {
+// newRouter6Topo builds the router topology with nsR's kernel kept out of
+// IPv6 and checks that A and B have Linux's host defaults for SLAAC.
+func newRouter6Topo(t *testing.T) *routerTopo {
 	t.Helper()
 	tp := newRouterTopo(t, false)
 	// nsR's own kernel stays out of IPv6 (no link-local addresses, no
@@ -75,6 +75,15 @@ func startRouter6(t *testing.T, mode int) *router6 {
 			}
 		}
 	}
+	return tp
+}
+
+// startRouter6 builds the topology, starts tapstack in-process as the IPv6
+// router with its TAPs in mode (offloadOn, ...) and waits for A and B to
+// autoconfigure from its advertisements.
+func startRouter6(t *testing.T, mode int) *router6 {
+	t.Helper()
+	tp := newRouter6Topo(t)
 	r := &router6{routerTopo: tp}
 	noOffload := mode == offloadOff
 	if err := tp.r.Run(func() (err error) {
@@ -122,6 +131,51 @@ func startRouter6(t *testing.T, mode int) *router6 {
 	r.addrA = waitSLAAC(t, tp.a, "fd00:1:", linkLocal(t, h, "tap1"))
 	r.addrB = waitSLAAC(t, tp.b, "fd00:2:", linkLocal(t, h, "tap2"))
 	return r
+}
+
+// startRouter6CLI builds the topology, runs `tapstack up --forward` as
+// the router (offloads on, the default) and waits for A and B to
+// autoconfigure from its advertisements.
+func startRouter6CLI(t *testing.T) *router6 {
+	t.Helper()
+	if help := runOut(netnstest.New(t), binary(t), "up", "--help"); !strings.Contains(help, "--no-slaac") {
+		t.Skip("this tapstack up does not take IPv6 addresses yet (no --no-slaac in tapstack up --help)")
+	}
+	tp := newRouter6Topo(t)
+	line, _ := startTapstack(t, tp.r, "tapstack: up on tap1 (bridge br1)", "up",
+		"--nic", "tap1,addr="+router6In+"/64,bridge=br1",
+		"--nic", "tap2,addr="+router6Out+"/64,bridge=br2,mtu=1400",
+		"--forward")
+	for _, want := range []string{router6In + "/64", router6Out + "/64", "mtu 1400"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("up line lacks %q: %s", want, line)
+		}
+	}
+	ll := func(tap string) string {
+		m := regexp.MustCompile(tap + ` \(bridge br\d\) as [^,]*?(fe80::[0-9a-f:]+)/64`).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("up line lacks the link-local address of %s: %s", tap, line)
+		}
+		return m[1]
+	}
+	r := &router6{routerTopo: tp}
+	r.addrA = waitSLAAC(t, tp.a, "fd00:1:", ll("tap1"))
+	r.addrB = waitSLAAC(t, tp.b, "fd00:2:", ll("tap2"))
+	return r
+}
+
+// counter returns a stack counter of the router: in-process, or from
+// `tapstack status` of the command.
+func (r *router6) counter(t *testing.T, name string) int64 {
+	t.Helper()
+	if r.h != nil {
+		return int64(r.h.Stack().Counters().Value(name))
+	}
+	status, err := r.r.Output(binary(t), "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counter(status, name)
 }
 
 // slaacAddr matches a global, non-tentative address in `ip -6 addr`.
@@ -251,11 +305,11 @@ func transfer6(t *testing.T, ns *netnstest.NS, addr string, n int64) time.Durati
 }
 
 // fwd6 formats the IPv6 forwarding counters of the router.
-func (r *router6) fwd6() string {
-	c := r.h.Stack().Counters()
+func (r *router6) fwd6(t *testing.T) string {
+	t.Helper()
 	var b strings.Builder
 	for _, n := range []string{"forwarded", "hop_limit_exceeded", "too_big", "no_route", "gso_passed", "gso_segmented", "gso_segments", "csum_offloaded", "csum_completed"} {
-		fmt.Fprintf(&b, " %s=%d", n, c.Value("ipv6.fwd."+n))
+		fmt.Fprintf(&b, " %s=%d", n, r.counter(t, "ipv6.fwd."+n))
 	}
 	return "ipv6.fwd:" + b.String()
 }

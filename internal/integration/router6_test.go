@@ -20,7 +20,17 @@ import (
 // 4443 3.3).
 func TestRouter6SLAACPingCurlTraceroute(t *testing.T) {
 	needTools(t, "ping", "curl", "traceroute")
-	r := startRouter6(t, offloadOn)
+	forEachRouter6(t, testRouter6SLAACPingCurlTraceroute)
+}
+
+// forEachRouter6 runs f as a subtest against `tapstack up --forward`
+// ("cli") and against an in-process host.New router ("in-process").
+func forEachRouter6(t *testing.T, f func(*testing.T, *router6)) {
+	t.Run("cli", func(t *testing.T) { f(t, startRouter6CLI(t)) })
+	t.Run("in-process", func(t *testing.T) { f(t, startRouter6(t, offloadOn)) })
+}
+
+func testRouter6SLAACPingCurlTraceroute(t *testing.T, r *router6) {
 
 	for _, p := range []struct {
 		from, to string
@@ -64,12 +74,23 @@ func TestRouter6SLAACPingCurlTraceroute(t *testing.T) {
 	if want := "From " + router6In + " icmp_seq=1 Time exceeded: Hop limit"; !strings.Contains(out, want) {
 		t.Errorf("ping -6 -t 1: want %q in:\n%s", want, out)
 	}
-	t.Log(r.fwd6())
-	c := r.h.Stack().Counters()
-	if n := c.Value("ipv6.fwd.hop_limit_exceeded"); n < 2 {
+	t.Log(r.fwd6(t))
+	if r.h == nil {
+		out, err := r.r.Output(binary(t), "route", "-6")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("tapstack route -6:\n%s", out)
+		for _, want := range []string{"fd00:1::/64 dev tap1 proto kernel", "fd00:2::/64 dev tap2 proto kernel"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("tapstack route -6 lacks %q", want)
+			}
+		}
+	}
+	if n := r.counter(t, "ipv6.fwd.hop_limit_exceeded"); n < 2 {
 		t.Errorf("ipv6.fwd.hop_limit_exceeded = %d after traceroute and ping -t 1", n)
 	}
-	if n := c.Value("ipv6.fwd.forwarded"); n < 10 {
+	if n := r.counter(t, "ipv6.fwd.forwarded"); n < 10 {
 		t.Errorf("ipv6.fwd.forwarded = %d, want the pings and the HTTP exchange", n)
 	}
 }
@@ -80,7 +101,10 @@ func TestRouter6SLAACPingCurlTraceroute(t *testing.T) {
 // kernel learns the path MTU.
 func TestRouter6PacketTooBig(t *testing.T) {
 	needTools(t, "ping")
-	r := startRouter6(t, offloadOn)
+	forEachRouter6(t, testRouter6PacketTooBig)
+}
+
+func testRouter6PacketTooBig(t *testing.T, r *router6) {
 	// 1452 bytes of ICMPv6 echo data + 8 + 40 = 1500.
 	out := runOut(r.a, "ping", "-6", "-c", "2", "-i", "0.5", "-W", "3", "-M", "do", "-s", "1452", r.addrB)
 	t.Logf("ping -6 -M do -s 1452 from A:\n%s", headLines(out, 4))
@@ -100,16 +124,16 @@ func TestRouter6PacketTooBig(t *testing.T) {
 	if out := runOut(r.a, "ping", "-6", "-c", "2", "-W", "5", "-s", "4000", r.addrB); !strings.Contains(out, " 0% packet loss") {
 		t.Errorf("ping -6 -s 4000 lost packets:\n%s", out)
 	}
-	if n := r.h.Stack().Counters().Value("ipv6.fwd.too_big"); n < 1 {
+	if n := r.counter(t, "ipv6.fwd.too_big"); n < 1 {
 		t.Errorf("ipv6.fwd.too_big = %d", n)
 	}
-	t.Log(r.fwd6())
+	t.Log(r.fwd6(t))
 }
 
 // TestRouter6Transfer100MiB: 100 MiB each way between A and B through
 // tapstack over IPv6, SHA-256 checked by the receiver; TCP's MSS and path
-// MTU discovery fit B's 1400-byte link. With offloads on the TAPs (the
-// command's default) the kernels hand tapstack partial checksums and TCP
+// MTU discovery fit B's 1400-byte link. Through `tapstack up --forward`,
+// and in-process: with offloads on the TAPs (the command's default) the kernels hand tapstack partial checksums and TCP
 // super-segments, which it passes on for the output TAP to checksum and
 // segment (TUN_F_TSO6); with tap2's offloads hidden from the stack, it cuts
 // A's super-segments for B and completes their checksums in software
@@ -119,18 +143,30 @@ func TestRouter6Transfer100MiB(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		mode int
-	}{{"offload", offloadOn}, {"offload-hidden", offloadHidden}, {"plain", offloadOff}} {
+	}{{"cli", offloadCLI}, {"offload", offloadOn}, {"offload-hidden", offloadHidden}, {"plain", offloadOff}} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := startRouter6(t, tt.mode)
+			var r *router6
+			if tt.mode == offloadCLI {
+				r = startRouter6CLI(t)
+			} else {
+				r = startRouter6(t, tt.mode)
+			}
 			hashSink6(listen6(t, r.b, "["+r.addrB+"]:9000"))
 			hashSink6(listen6(t, r.a, "["+r.addrA+"]:9000"))
 			d := transfer6(t, r.a, net.JoinHostPort(r.addrB, "9000"), bulk)
 			results = append(results, fmt.Sprintf("%s: 100 MiB A→B over IPv6 through tapstack in %v (%s), SHA-256 checked by B", tt.name, d.Round(1e6), mibps(bulk, d)))
 			d = transfer6(t, r.b, net.JoinHostPort(r.addrA, "9000"), bulk)
 			results = append(results, fmt.Sprintf("%s: 100 MiB B→A over IPv6 through tapstack in %v (%s), SHA-256 checked by A", tt.name, d.Round(1e6), mibps(bulk, d)))
+			if tt.mode == offloadCLI {
+				t.Log(r.fwd6(t))
+				if r.counter(t, "ipv6.fwd.gso_passed") == 0 || r.counter(t, "ipv6.fwd.csum_offloaded") == 0 {
+					t.Errorf("the command's offloading TAPs passed on no IPv6 super-segments or partial checksums")
+				}
+				return
+			}
 			s1, s2 := r.tap1.Stats(), r.tap2.Stats()
 			t.Logf("%s; tap1 rx GSO %d partial %d tx GSO %d partial %d; tap2 rx GSO %d partial %d tx GSO %d partial %d",
-				r.fwd6(), s1.RxGSO, s1.RxChecksumPartial, s1.TxGSO, s1.TxChecksumPartial,
+				r.fwd6(t), s1.RxGSO, s1.RxChecksumPartial, s1.TxGSO, s1.TxChecksumPartial,
 				s2.RxGSO, s2.RxChecksumPartial, s2.TxGSO, s2.TxChecksumPartial)
 			c := r.h.Stack().Counters()
 			switch tt.mode {
@@ -174,7 +210,7 @@ func TestRouter6FinalAdvertisement(t *testing.T) {
 			t.Errorf("%s kept its default route via tapstack after it stopped:\n%s", ns.Name(), routes)
 		}
 	}
-	if n := r.h.Stack().Counters().Value("ndp.tx.ra"); n < 4 {
+	if n := r.counter(t, "ndp.tx.ra"); n < 4 {
 		t.Errorf("ndp.tx.ra = %d, want at least the first and the final advertisement on each interface", n)
 	}
 }
