@@ -40,8 +40,19 @@ func testRouter6SLAACPingCurlTraceroute(t *testing.T, r *router6) {
 		{"B", "A", func() string { return runOut(r.b, "ping", "-6", "-c", "3", "-W", "5", r.addrA) }},
 		{"A", "tapstack's far address", func() string { return runOut(r.a, "ping", "-6", "-c", "2", "-W", "5", router6Out) }},
 	} {
-		if out := p.ns(); !strings.Contains(out, " 0% packet loss") {
+		out := p.ns()
+		if !strings.Contains(out, " 0% packet loss") {
 			t.Fatalf("ping -6 %s→%s lost packets:\n%s", p.from, p.to, out)
+		}
+		// Linux sends with hop limit 64 (and tapstack advertises 64):
+		// a router decrements it once (RFC 8200 3), its own replies
+		// arrive with 64 untouched.
+		want := "ttl=63"
+		if p.to == "tapstack's far address" {
+			want = "ttl=64"
+		}
+		if !strings.Contains(out, want) {
+			t.Errorf("ping -6 %s→%s: want %s in:\n%s", p.from, p.to, want, out)
 		}
 	}
 
