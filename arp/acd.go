@@ -50,6 +50,9 @@ func (p *Protocol) Probe(ctx context.Context, nic *stack.NIC, addr netip.Addr) e
 	if nic == nil || !unicastIP(addr) {
 		return fmt.Errorf("arp: cannot probe for %v: %w", addr, stack.ErrInvalid)
 	}
+	if nic.IsL3() {
+		return nil // a link without addresses has no conflicts to detect
+	}
 	k := key{nic, addr}
 	st := &probeState{conflict: make(chan stack.MAC, 1)}
 	p.mu.Lock()

@@ -108,6 +108,7 @@ type Protocol struct {
 	acdConflict     *stack.Counter
 	txRateLimited   *stack.Counter
 	txUnicastProbes *stack.Counter
+	rxL3Link        *stack.Counter
 }
 
 var (
@@ -155,6 +156,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		acdConflict:     c.Get("arp.acd.conflict"),
 		txRateLimited:   c.Get("arp.tx.rate_limited"),
 		txUnicastProbes: c.Get("arp.tx.unicast_probes"),
+		rxL3Link:        c.Get(CounterRxL3Link),
 	}
 	p.tokens = float64(p.opts.RequestBurst)
 	p.tokensAt = p.clock.Now()
@@ -231,6 +233,9 @@ func (p *Protocol) enqueue(e *entry, pkt *stack.Packet, etherType uint16) {
 // ownership of pkt. It returns ErrClosed after Close, and ENOBUFS when the
 // table is full of entries that cannot be evicted.
 func (p *Protocol) WriteTo(nic *stack.NIC, nextHop netip.Addr, etherType uint16, pkt *stack.Packet) error {
+	if nic.IsL3() {
+		return writeL3(nic, etherType, pkt)
+	}
 	k := key{nic, nextHop}
 	p.mu.Lock()
 	if p.closed {
@@ -351,6 +356,9 @@ func (p *Protocol) sendUnicastRequest(nic *stack.NIC, target netip.Addr, mac sta
 // send builds an ARP packet in a new packet and writes it to dst. p.mu
 // must not be held: the write may block or re-enter.
 func (p *Protocol) send(nic *stack.NIC, dst stack.MAC, f Fields) {
+	if nic.IsL3() {
+		return // never an ARP packet on an L3 link (see l3.go)
+	}
 	out := stack.NewPacket(stack.Headroom, Len)
 	f.Encode(out.Bytes())
 	if err := nic.WriteLinkPacket(dst, stack.EtherTypeARP, out); err != nil {
@@ -470,6 +478,10 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) {
 	nic := pkt.NIC
 	if nic == nil {
 		p.rxMalformed.Inc()
+		return
+	}
+	if nic.IsL3() {
+		p.rxL3Link.Inc() // no ARP on a link without addresses
 		return
 	}
 	sha, spa, tpa := h.SenderMAC(), h.SenderIP(), h.TargetIP()
@@ -596,7 +608,7 @@ func (p *Protocol) AddressAdded(nic *stack.NIC, addr netip.Prefix) {
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
-	if closed || !addr.Addr().Is4() {
+	if closed || !addr.Addr().Is4() || nic.IsL3() {
 		return
 	}
 	p.announce(nic, addr.Addr())

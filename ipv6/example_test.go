@@ -72,3 +72,29 @@ func ExampleOptions_forwarding() {
 	fmt.Println(datagrams, bytes)
 	// Output: 0 0
 }
+
+func ExampleProtocol_WriteWithHopByHop() {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	ip, err := ipv6.Register(s, ipv6.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	nic, _ := s.AddNIC("eth0", nullLink{})
+	_ = nic.AddAddress(netip.MustParsePrefix("fe80::2/64"))
+
+	// A Router Alert option (RFC 2711, value 0: MLD) and a PadN of two
+	// bytes: 8 bytes, Hdr Ext Len 0. The Next Header byte is filled in
+	// from the params.
+	hbh := []byte{0, 0, ipv6.OptionRouterAlert, 2, 0, 0, ipv6.OptionPadN, 0}
+	fmt.Println(ipv6.CheckHopByHop(hbh), ipv6.CheckHopByHop(hbh[:6]))
+
+	r := nic.LinkRoute(netip.MustParseAddr("fe80::2"), netip.MustParseAddr("ff02::16"))
+	p := stack.NewPacket(stack.Headroom, 28) // an ICMPv6 message, checksum done by the caller
+	err = ip.WriteWithHopByHop(&r, stack.NetworkParams{Protocol: stack.ProtocolICMPv6, TTL: 1}, hbh, p)
+	fmt.Println(err, s.Counters().Value("ipv6.tx.hop_by_hop"))
+	// Output:
+	// <nil> ipv6: malformed hop-by-hop options header
+	// <nil> 1
+}

@@ -27,7 +27,10 @@
 // to execute (type 0 is deprecated, RFC 5095), so it is answered with a
 // parameter problem (code 0) pointing at the routing type. An upper-layer
 // protocol with no transport registered gets a parameter problem (code 1)
-// pointing at the next-header field naming it (RFC 8200 section 4).
+// pointing at the next-header field naming it (RFC 8200 section 4). We
+// send a hop-by-hop header only when asked (Protocol.WriteWithHopByHop,
+// which MLD uses for its Router Alert option); such packets are never
+// fragmented.
 //
 // # Fragments
 //

@@ -34,10 +34,16 @@ func (id *identifier) init() {
 // next returns the identification of the next fragmented datagram from src
 // to dst.
 func (id *identifier) next(src, dst netip.Addr) uint32 {
+	h := id.hash(src, dst)
+	return uint32(h>>32) + id.offset + id.buckets[h%identBuckets].Add(1)
+}
+
+// hash is the keyed hash of the pair: its high half offsets the
+// identification, its remainder by identBuckets picks the counter.
+func (id *identifier) hash(src, dst netip.Addr) uint64 {
 	var k [32]byte
 	s, d := src.As16(), dst.As16()
 	copy(k[:16], s[:])
 	copy(k[16:], d[:])
-	h := maphash.Bytes(id.seed, k[:])
-	return uint32(h>>32) + id.offset + id.buckets[h%identBuckets].Add(1)
+	return maphash.Bytes(id.seed, k[:])
 }

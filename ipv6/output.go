@@ -25,15 +25,9 @@ var ErrLinkMTUTooSmall = stack.NewError("ipv6: link MTU below 1280: raise the in
 // stack.ErrMessageTooLong, and the transport should lower its segment size.
 func (pr *Protocol) WritePacket(r *stack.Route, params stack.NetworkParams, p *stack.Packet) error {
 	c := &pr.c
-	if r == nil || r.NIC == nil || !r.LocalAddr.Is6() || !r.RemoteAddr.Is6() || r.RemoteAddr.Is4In6() {
-		c.txInvalidRoute.Inc()
+	if err := pr.checkRoute(r); err != nil {
 		p.Release()
-		return stack.ErrNoRoute
-	}
-	if !r.Local && r.NIC.MTU() < MinMTU {
-		c.txLinkMTUTooSmall.Inc()
-		p.Release()
-		return ErrLinkMTUTooSmall
+		return err
 	}
 	if p.Len() > 0xffff {
 		c.txTooLong.Inc()
@@ -57,19 +51,11 @@ func (pr *Protocol) WritePacket(r *stack.Route, params stack.NetworkParams, p *s
 		p.Release()
 		return stack.ErrInvalid
 	}
-	hl := params.TTL
-	switch {
-	case hl != 0:
-	case r.RemoteAddr.IsMulticast():
-		hl = DefaultMulticastHopLimit
-	default:
-		hl = pr.opts.DefaultHopLimit
-	}
 	f := Fields{
 		TrafficClass:  params.TOS,
 		PayloadLength: uint16(p.Len()),
 		NextHeader:    params.Protocol,
-		HopLimit:      hl,
+		HopLimit:      pr.hopLimit(r, params),
 		Src:           r.LocalAddr.WithZone(""),
 		Dst:           r.RemoteAddr.WithZone(""),
 	}
@@ -80,6 +66,32 @@ func (pr *Protocol) WritePacket(r *stack.Route, params stack.NetworkParams, p *s
 	}
 	f.Encode(p.Push(HeaderLen))
 	return pr.send(r, p)
+}
+
+// checkRoute returns why r cannot carry IPv6 (counted), or nil.
+func (pr *Protocol) checkRoute(r *stack.Route) error {
+	if r == nil || r.NIC == nil || !r.LocalAddr.Is6() || !r.RemoteAddr.Is6() || r.RemoteAddr.Is4In6() {
+		pr.c.txInvalidRoute.Inc()
+		return stack.ErrNoRoute
+	}
+	if !r.Local && r.NIC.MTU() < MinMTU {
+		pr.c.txLinkMTUTooSmall.Inc()
+		return ErrLinkMTUTooSmall
+	}
+	return nil
+}
+
+// hopLimit is the hop limit of a packet along r: params.TTL, else
+// DefaultMulticastHopLimit to a group, else Options.DefaultHopLimit.
+func (pr *Protocol) hopLimit(r *stack.Route, params stack.NetworkParams) uint8 {
+	switch {
+	case params.TTL != 0:
+		return params.TTL
+	case r.RemoteAddr.IsMulticast():
+		return DefaultMulticastHopLimit
+	default:
+		return pr.opts.DefaultHopLimit
+	}
 }
 
 // send hands p (data at the IPv6 header) to the loopback or the NIC of r.

@@ -168,6 +168,7 @@ type counters struct {
 	txPackets, txTooLong, txNoHeadroom, txInvalidRoute, txLinkMTUTooSmall *stack.Counter
 	txLoopback, txLoopbackDropped, txResolutionFailed                     *stack.Counter
 	txFragmented, txFragments                                             *stack.Counter
+	txHopByHop, txBadHopByHop                                             *stack.Counter
 	pmtuLearned, pmtuEvicted                                              *stack.Counter
 
 	icmpRxTooShort, icmpRxBadChecksum, icmpRxEchoRequest, icmpRxEchoReply *stack.Counter
@@ -236,6 +237,8 @@ func (c *counters) init(cs *stack.Counters) {
 	c.txResolutionFailed = g("ipv6.tx.resolution_failed")
 	c.txFragmented = g("ipv6.tx.fragmented")
 	c.txFragments = g("ipv6.tx.fragments")
+	c.txHopByHop = g("ipv6.tx.hop_by_hop")
+	c.txBadHopByHop = g("ipv6.tx.bad_hop_by_hop")
 	c.pmtuLearned = g("ipv6.pmtu.learned")
 	c.pmtuEvicted = g("ipv6.pmtu.evicted")
 

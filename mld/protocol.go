@@ -15,7 +15,8 @@
 // from the interface's link-local address (:: before it has one, RFC 3810
 // 5.2.13), with hop limit 1 and the Hop-by-Hop Router Alert option (RFC
 // 2711, value 0: MLD). The IPv6 writer sends the hop-by-hop header when it
-// implements HopByHopWriter; otherwise the report goes without it.
+// implements HopByHopWriter (ipv6.Protocol does); otherwise the report goes
+// without it, counted as mld.tx.no_router_alert.
 // ff02::1 and groups of scope 0 or 1 are never reported (RFC 3810 6).
 //
 // Only any-source membership exists: a join is reported as TO_EX{}, a

@@ -13,6 +13,7 @@ type NIC struct {
 	name  string
 	stack *Stack
 	ep    LinkEndpoint
+	l3    bool // ep carries bare IP packets (L3Link)
 	addrs atomic.Pointer[[]netip.Prefix]
 
 	groupMu sync.Mutex
@@ -166,9 +167,13 @@ func (n *NIC) RemoveAddress(a netip.Addr) error {
 }
 
 // DeliverNetworkPacket hands an inbound packet to the network protocol of
-// its EtherType; it implements NetworkDispatcher.
+// its EtherType (on an L3 endpoint, the one of its IP version); it
+// implements NetworkDispatcher.
 func (n *NIC) DeliverNetworkPacket(p *Packet) {
 	p.NIC = n
+	if n.l3 {
+		p.EtherType = IPEtherType(p.Bytes())
+	}
 	for _, np := range *n.stack.netProto.Load() {
 		if np.EtherType() == p.EtherType {
 			np.HandlePacket(p)
@@ -181,8 +186,12 @@ func (n *NIC) DeliverNetworkPacket(p *Packet) {
 
 // WritePacket sends p, a network packet of the given EtherType, to nextHop:
 // broadcast and multicast addresses map to their link addresses, unicast
-// ones go through the stack's resolver. It takes ownership of p.
+// ones go through the stack's resolver; on an L3 endpoint (IsL3) every
+// packet goes out at once, to the zero MAC. It takes ownership of p.
 func (n *NIC) WritePacket(nextHop netip.Addr, etherType uint16, p *Packet) error {
+	if n.l3 {
+		return n.ep.WritePacket(MAC{}, etherType, p)
+	}
 	if n.IsBroadcast(nextHop) {
 		return n.ep.WritePacket(BroadcastMAC, etherType, p)
 	}

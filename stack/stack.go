@@ -231,7 +231,7 @@ func (s *Stack) AddNIC(name string, ep LinkEndpoint) (*NIC, error) {
 			return nil, fmt.Errorf("stack: an interface named %q already exists", name)
 		}
 	}
-	n := &NIC{id: len(old) + 1, name: name, stack: s, ep: ep}
+	n := &NIC{id: len(old) + 1, name: name, stack: s, ep: ep, l3: IsL3(ep)}
 	n.addrs.Store(&[]netip.Prefix{})
 	next := append(append([]*NIC(nil), old...), n)
 	s.nics.Store(&next)

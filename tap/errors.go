@@ -26,6 +26,8 @@ var (
 	ErrBridgeNotFound = errors.New("bridge not found")
 	// ErrNotBridge: the link named as the bridge is not a bridge.
 	ErrNotBridge = errors.New("not a bridge")
+	// ErrBadMode: an unknown Config.Mode, or a TUN with a bridge.
+	ErrBadMode = errors.New("bad mode")
 )
 
 // Error is an operator error from Open: its message is one line fit to

@@ -24,3 +24,21 @@ func ExampleOpen() {
 		fmt.Fprintln(os.Stderr, "tapstack:", err)
 	}
 }
+
+// Open a TUN (an L3 device: bare IP packets, offloads on) and make it the
+// NIC of a stack; the kernel side gets its address and routes with `ip`.
+func ExampleOpen_tun() {
+	dev, err := tap.Open(tap.Config{Name: "tun0", Mode: tap.TUN})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tapstack:", err)
+		os.Exit(1)
+	}
+	s := stack.New(stack.Options{})
+	defer s.Close()                               // closes the TUN too
+	nic, err := s.AddNIC("tun0", link.NewL3(dev)) // no MAC, no ARP
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tapstack:", err)
+		return
+	}
+	fmt.Println(nic.IsL3(), dev.Mode())
+}

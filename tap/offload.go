@@ -10,7 +10,7 @@ import (
 )
 
 // MaxGSOSize is what GSOMaxSize reports for an offloading TAP: the largest
-// IPv4 packet, the most one TSO super-segment can carry.
+// IPv4 packet (and IPv6 payload), the most one TSO super-segment can carry.
 const MaxGSOSize = 65535
 
 // gsoFrameMax is the largest frame of an offloading TAP: a 64 KiB IP packet
@@ -19,9 +19,9 @@ const gsoFrameMax = MaxGSOSize + link.EthernetHeaderLen + link.MaxVLANTags*link.
 
 // Offload errors WriteFrame returns for packets it cannot describe.
 var (
-	// ErrOffloadNotIPv4 is a ChecksumPartial or GSO frame that is not a
+	// ErrOffloadNotIP is a ChecksumPartial or GSO frame that is not a
 	// well-formed IPv4 or IPv6 TCP (or, without GSO, UDP) packet.
-	ErrOffloadNotIPv4 = errors.New("tap: offload requested for a frame that is not IPv4/IPv6 TCP/UDP")
+	ErrOffloadNotIP = errors.New("tap: offload requested for a frame that is not IPv4/IPv6 TCP/UDP")
 	// ErrGSOUnsupported is a GSO frame on a TAP without offloads.
 	ErrGSOUnsupported = errors.New("tap: GSO frame on a TAP without offloads")
 )
@@ -44,79 +44,96 @@ func (d *Device) ChecksumOffload() bool { return d.vnet }
 // and the kernel accepted CSUM, TSO4 and TSO6.
 func (d *Device) Offload() bool { return d.vnet }
 
-// ipOffset finds where the IP header of an Ethernet frame starts, behind
-// any VLAN tags, and its version; ok is false when the frame does not
-// carry a whole fixed IPv4 (20 bytes) or IPv6 (40 bytes) header.
-func ipOffset(frame []byte) (off, version int, ok bool) {
-	eth := link.EthernetHeader(frame)
-	if eth.Validate() != nil {
-		return 0, 0, false
-	}
-	off = link.EthernetHeaderLen
-	et := eth.EtherType()
-	for link.IsVLANTPID(et) && off+link.VLANTagLen <= len(frame) {
-		et = binary.BigEndian.Uint16(frame[off+2:])
-		off += link.VLANTagLen
+// ipv4Offset finds where the IPv4 header of an Ethernet frame starts,
+// behind any VLAN tags; ok is false when the frame does not carry at least
+// 20 bytes of an IPv4 header.
+func ipv4Offset(frame []byte) (off int, ok bool) {
+	off, v6, ok := ipOffset(frame, false)
+	return off, ok && !v6
+}
+
+// ipOffset finds where the IP header of frame starts: behind the Ethernet
+// header and any VLAN tags, or at 0 for a bare IP packet (l3, a TUN). ok
+// is false unless the frame carries a whole fixed IPv4 (20 bytes) or IPv6
+// (40 bytes) header; v6 says which.
+func ipOffset(frame []byte, l3 bool) (off int, v6, ok bool) {
+	et := stack.IPEtherType(frame)
+	if !l3 {
+		eth := link.EthernetHeader(frame)
+		if eth.Validate() != nil {
+			return 0, false, false
+		}
+		off = link.EthernetHeaderLen
+		et = eth.EtherType()
+		for link.IsVLANTPID(et) && off+link.VLANTagLen <= len(frame) {
+			et = binary.BigEndian.Uint16(frame[off+2:])
+			off += link.VLANTagLen
+		}
 	}
 	switch {
 	case et == stack.EtherTypeIPv4 && off+20 <= len(frame) && frame[off]>>4 == 4:
-		return off, 4, true
+		return off, false, true
 	case et == stack.EtherTypeIPv6 && off+40 <= len(frame) && frame[off]>>4 == 6:
-		return off, 6, true
+		return off, true, true
 	}
-	return 0, 0, false
+	return 0, false, false
 }
 
-// l4Offsets finds, in an Ethernet frame, where the IP payload starts
-// (csumStart), where its checksum field is from there (csumOffset), the
-// header length through the TCP header (hdrLen, TCP only), the transport
-// protocol and the IP version. An IPv6 packet must carry TCP or UDP right
-// behind its fixed header (ours do: we send no extension headers with
-// them).
-func l4Offsets(frame []byte) (csumStart, csumOffset, hdrLen int, proto uint8, version int, err error) {
-	off, version, ok := ipOffset(frame)
+// l4Offsets finds, in a frame (a bare IP packet when l3), where the IPv4
+// or IPv6 payload starts (csumStart), where its checksum field is from
+// there (csumOffset) and the header length through the TCP header (hdrLen,
+// TCP only). IPv6 packets with extension headers are refused: tapstack
+// sends none on TCP or UDP.
+func l4Offsets(frame []byte, l3 bool) (csumStart, csumOffset, hdrLen int, proto uint8, v6 bool, err error) {
+	off, v6, ok := ipOffset(frame, l3)
 	if !ok {
-		return 0, 0, 0, 0, 0, ErrOffloadNotIPv4
+		return 0, 0, 0, 0, false, ErrOffloadNotIP
 	}
 	var start int
-	if version == 4 {
+	if v6 {
+		start, proto = off+40, frame[off+6]
+	} else {
 		ihl := int(frame[off]&0xf) * 4
 		if ihl < 20 {
-			return 0, 0, 0, 0, 0, ErrOffloadNotIPv4
+			return 0, 0, 0, 0, false, ErrOffloadNotIP
 		}
 		start, proto = off+ihl, frame[off+9]
-	} else {
-		start, proto = off+40, frame[off+6]
 	}
 	switch {
 	case proto == stack.ProtocolTCP && start+20 <= len(frame):
 		doff := int(frame[start+12]>>4) * 4
 		if doff >= 20 && start+doff <= len(frame) {
-			return start, 16, start + doff, proto, version, nil
+			return start, 16, start + doff, proto, v6, nil
 		}
 	case proto == stack.ProtocolUDP && start+8 <= len(frame):
-		return start, 6, start + 8, proto, version, nil
+		return start, 6, start + 8, proto, v6, nil
 	}
-	return 0, 0, 0, 0, 0, ErrOffloadNotIPv4
+	return 0, 0, 0, 0, false, ErrOffloadNotIP
 }
 
-// txHeader describes frame (with p's offload requests) in a virtio-net
-// header.
+// txHeader describes an Ethernet frame (with p's offload requests) in a
+// virtio-net header.
 func txHeader(frame []byte, gsoSize uint16, partial bool) (VirtioNetFields, error) {
+	return txHeaderAt(frame, false, gsoSize, partial)
+}
+
+// txHeaderAt describes frame (a bare IP packet when l3) in a virtio-net
+// header: NEEDS_CSUM for a partial checksum, and TCPv4 or TCPv6 GSO.
+func txHeaderAt(frame []byte, l3 bool, gsoSize uint16, partial bool) (VirtioNetFields, error) {
 	if gsoSize == 0 && !partial {
 		return VirtioNetFields{}, nil
 	}
-	start, off, hdrLen, proto, version, err := l4Offsets(frame)
+	start, off, hdrLen, proto, v6, err := l4Offsets(frame, l3)
 	if err != nil {
 		return VirtioNetFields{}, err
 	}
 	f := VirtioNetFields{Flags: VirtioNetNeedsCsum, CsumStart: uint16(start), CsumOffset: uint16(off)}
 	if gsoSize > 0 {
 		if proto != stack.ProtocolTCP {
-			return VirtioNetFields{}, ErrOffloadNotIPv4
+			return VirtioNetFields{}, ErrOffloadNotIP
 		}
 		f.GSOType, f.GSOSize, f.HdrLen = VirtioNetGSOTCPv4, gsoSize, uint16(hdrLen)
-		if version == 6 {
+		if v6 {
 			f.GSOType = VirtioNetGSOTCPv6
 		}
 	}
@@ -126,8 +143,12 @@ func txHeader(frame []byte, gsoSize uint16, partial bool) (VirtioNetFields, erro
 // completeChecksum does in software what NEEDS_CSUM asks of the device:
 // the checksum field holds the pseudo-header sum; sum the transport header
 // and payload over it and store the complement.
-func completeChecksum(frame []byte) error {
-	start, off, _, proto, _, err := l4Offsets(frame)
+func completeChecksum(frame []byte) error { return completeChecksumAt(frame, false) }
+
+// completeChecksumAt is completeChecksum for a frame that is a bare IP
+// packet when l3.
+func completeChecksumAt(frame []byte, l3 bool) error {
+	start, off, _, proto, _, err := l4Offsets(frame, l3)
 	if err != nil {
 		return err
 	}

@@ -16,20 +16,23 @@ func (d *Device) txFile(b []byte, hdr int) *os.File {
 	if len(d.files) == 1 {
 		return d.files[0]
 	}
-	return d.files[flowHash(b[hdr:])%uint32(len(d.files))]
+	return d.files[flowHashAt(b[hdr:], d.l3)%uint32(len(d.files))]
 }
 
 // flowHash hashes an Ethernet frame's IP addresses, protocol and (for
 // unfragmented TCP and UDP) ports, behind any VLAN tags; 0 for anything
-// else. (IPv6: the addresses' last 64 bits, the next header and, when it
-// is TCP or UDP, the ports.)
-func flowHash(f []byte) uint32 {
-	off, version, ok := ipOffset(f)
+// else. (IPv6: the addresses' last 32 bits each, the next header and,
+// when it is TCP or UDP, the ports.)
+func flowHash(f []byte) uint32 { return flowHashAt(f, false) }
+
+// flowHashAt is flowHash of a frame that is a bare IP packet when l3.
+func flowHashAt(f []byte, l3 bool) uint32 {
+	off, v6, ok := ipOffset(f, l3)
 	if !ok {
 		return 0
 	}
-	ip := f[off:]
-	if version == 6 {
+	if v6 {
+		ip := f[off:]
 		h := binary.BigEndian.Uint32(ip[20:]) ^ binary.BigEndian.Uint32(ip[36:])*0x9e3779b1 ^ uint32(ip[6])
 		if (ip[6] == 6 || ip[6] == 17) && len(ip) >= 44 {
 			h ^= binary.BigEndian.Uint32(ip[40:]) * 0x85ebca6b
@@ -39,6 +42,7 @@ func flowHash(f []byte) uint32 {
 		h ^= h >> 15
 		return h
 	}
+	ip := f[off:]
 	ihl := int(ip[0]&0x0f) * 4
 	h := binary.BigEndian.Uint32(ip[12:]) ^ binary.BigEndian.Uint32(ip[16:])*0x9e3779b1 ^ uint32(ip[9])
 	frag := binary.BigEndian.Uint16(ip[6:]) & 0x3fff // MF or an offset

@@ -117,10 +117,10 @@ func TestTxHeader(t *testing.T) {
 			VirtioNetFields{Flags: VirtioNetNeedsCsum, GSOType: VirtioNetGSOTCPv4, GSOSize: 1448, HdrLen: 42 + 32, CsumStart: 42, CsumOffset: 16}, nil},
 		{"UDP partial", ipv4Frame(0, stack.ProtocolUDP, udpDatagram([]byte("hi"))), 0, true,
 			VirtioNetFields{Flags: VirtioNetNeedsCsum, CsumStart: 34, CsumOffset: 6}, nil},
-		{"UDP GSO refused", ipv4Frame(0, stack.ProtocolUDP, udpDatagram([]byte("hi"))), 1000, true, VirtioNetFields{}, ErrOffloadNotIPv4},
-		{"ICMP partial refused", ipv4Frame(0, stack.ProtocolICMP, make([]byte, 8)), 0, true, VirtioNetFields{}, ErrOffloadNotIPv4},
-		{"ARP refused", arpFrame(), 0, true, VirtioNetFields{}, ErrOffloadNotIPv4},
-		{"truncated TCP refused", ipv4Frame(0, stack.ProtocolTCP, tcp)[:40], 0, true, VirtioNetFields{}, ErrOffloadNotIPv4},
+		{"UDP GSO refused", ipv4Frame(0, stack.ProtocolUDP, udpDatagram([]byte("hi"))), 1000, true, VirtioNetFields{}, ErrOffloadNotIP},
+		{"ICMP partial refused", ipv4Frame(0, stack.ProtocolICMP, make([]byte, 8)), 0, true, VirtioNetFields{}, ErrOffloadNotIP},
+		{"ARP refused", arpFrame(), 0, true, VirtioNetFields{}, ErrOffloadNotIP},
+		{"truncated TCP refused", ipv4Frame(0, stack.ProtocolTCP, tcp)[:40], 0, true, VirtioNetFields{}, ErrOffloadNotIP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,16 +201,21 @@ func FuzzDeliverVnet(f *testing.F) {
 	})
 }
 
-// FuzzTxHeader: arbitrary frames never panic the header builder or the
-// software checksum.
+// FuzzTxHeader: arbitrary frames, Ethernet or bare IP (TUN), never panic
+// the header builder, the software checksum or the queue hash.
 func FuzzTxHeader(f *testing.F) {
 	f.Add(ipv4Frame(1, stack.ProtocolTCP, tcpSegment(5, 1, []byte("x"))), uint16(1448))
 	f.Add(ipv4Frame(0, stack.ProtocolUDP, udpDatagram([]byte("x"))), uint16(0))
+	f.Add(ipv6Packet(stack.ProtocolTCP, tcpSegment(5, 1, []byte("x")), 16), uint16(1428)) // a bare packet (TUN)
+	f.Add(ethernet(stack.EtherTypeIPv6, ipv6Packet(stack.ProtocolUDP, udpDatagram([]byte("x")), 6)), uint16(0))
 	f.Fuzz(func(t *testing.T, frame []byte, gso uint16) {
-		h, err := txHeader(frame, gso, true)
-		if err == nil && (int(h.CsumStart)+int(h.CsumOffset)+2 > len(frame) || int(h.HdrLen) > len(frame)) {
-			t.Fatalf("header %+v points outside a %d-byte frame", h, len(frame))
+		for _, l3 := range []bool{false, true} {
+			h, err := txHeaderAt(frame, l3, gso, true)
+			if err == nil && (int(h.CsumStart)+int(h.CsumOffset)+2 > len(frame) || int(h.HdrLen) > len(frame)) {
+				t.Fatalf("header %+v (l3 %v) points outside a %d-byte frame", h, l3, len(frame))
+			}
+			completeChecksumAt(frame, l3)
+			flowHashAt(frame, l3)
 		}
-		completeChecksum(frame)
 	})
 }

@@ -225,7 +225,9 @@ func (c *Conn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 // MsgInfo says where a received datagram came from and where it was sent,
 // what Linux reports with IP_PKTINFO.
 type MsgInfo struct {
-	// From is the sender's address and port.
+	// From is the sender's address and port; a link-local IPv6 sender
+	// carries the name of the interface it came in on as its zone
+	// (fe80::1%eth0), so a reply to From leaves by that interface.
 	From netip.AddrPort
 	// To is the datagram's destination address and port: one of the
 	// host's addresses, a broadcast address or a multicast group.

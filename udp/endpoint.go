@@ -154,7 +154,7 @@ func (c *Conn) dequeue(b []byte) (int, MsgInfo, error) {
 				c.signal() // pass the wake-up on to another blocked reader
 			}
 			n := copy(b, e.p.Bytes())
-			m := MsgInfo{From: e.from, To: netip.AddrPortFrom(e.p.Dst, c.local.Port()), Group: e.multi}
+			m := MsgInfo{From: zoned(e.from, e.p.NIC), To: netip.AddrPortFrom(e.p.Dst, c.local.Port()), Group: e.multi}
 			e.p.Release()
 			return n, m, nil
 		}
@@ -195,4 +195,15 @@ func (c *Conn) close() bool {
 	c.rd.stop()
 	c.wd.stop()
 	return true
+}
+
+// zoned gives a link-local IPv6 sender the zone of the interface the
+// datagram came in on, as Linux (sin6_scope_id) and Go's net do, so that
+// a reply to it leaves by that interface and not by the first one with
+// IPv6 (stack.FindRoute reads the zone).
+func zoned(from netip.AddrPort, nic *stack.NIC) netip.AddrPort {
+	if a := from.Addr(); nic != nil && a.Is6() && a.IsLinkLocalUnicast() {
+		return netip.AddrPortFrom(a.WithZone(nic.Name()), from.Port())
+	}
+	return from
 }
