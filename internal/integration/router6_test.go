@@ -17,7 +17,7 @@ import (
 // routes from its router advertisements (RFC 4861 6.2, RFC 4862), ping and
 // curl each other over IPv6 through it, and traceroute -6 lists tapstack
 // as the middle hop (hop-limit expiry answered with time exceeded, RFC
-// 4443 3.3).
+// 4443 3.3); a destination without a route gets destination unreachable.
 func TestRouter6SLAACPingCurlTraceroute(t *testing.T) {
 	needTools(t, "ping", "curl", "traceroute")
 	forEachRouter6(t, testRouter6SLAACPingCurlTraceroute)
@@ -85,7 +85,15 @@ func testRouter6SLAACPingCurlTraceroute(t *testing.T, r *router6) {
 	if want := "From " + router6In + " icmp_seq=1 Time exceeded: Hop limit"; !strings.Contains(out, want) {
 		t.Errorf("ping -6 -t 1: want %q in:\n%s", want, out)
 	}
+	// A destination tapstack has no route to (RFC 4443 3.1, code 0).
+	out = runOut(r.a, "ping", "-6", "-c", "1", "-W", "3", "fd00:99::1")
+	if want := "From " + router6In + " icmp_seq=1 Destination unreachable: No route"; !strings.Contains(out, want) {
+		t.Errorf("ping -6 fd00:99::1: want %q in:\n%s", want, out)
+	}
 	t.Log(r.fwd6(t))
+	if n := r.counter(t, "ipv6.fwd.no_route"); n < 1 {
+		t.Errorf("ipv6.fwd.no_route = %d after a ping to fd00:99::1", n)
+	}
 	if r.h == nil {
 		out, err := r.r.Output(binary(t), "route", "-6")
 		if err != nil {
