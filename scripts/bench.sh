@@ -184,8 +184,56 @@ run_stack() {
 	return 0
 }
 
+# run_tun NAME: the TUN rows: the server (tapstack or gVisor) on a TUN in a
+# namespace whose kernel routes 10.1.0.2 into it; the client is that
+# namespace's kernel. (The kernel column of these rows is its veth run.)
+run_tun() {
+	local name=$1 ns="$PREFIX-tun-$1" args=()
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	args=(-stack "$name" -tun -tap tun0 -addr 10.1.0.2/24)
+	[ "$name" = tapstack ] && [ "$TAPSTACK_OFFLOAD" = 1 ] && args+=(-offload)
+	echo "== $name on a TUN: benchserver ${args[*]}"
+	ip netns exec "$ns" ./bin/benchserver "${args[@]}" >"$LOG" 2>&1 &
+	PID=$!
+	for _ in $(seq 1 100); do
+		grep -q '^ready' "$LOG" && break
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q '^ready' "$LOG"; then
+		echo "bench.sh: $name TUN server did not come up:" >&2
+		cat "$LOG" >&2
+		exit 1
+	fi
+	ip -n "$ns" addr add 10.1.0.1/24 dev tun0
+	ip -n "$ns" link set tun0 up
+	local C=(timeout 180 ip netns exec "$ns") out dir label
+	"${C[@]}" ping -c 1 -W 5 10.1.0.2 >/dev/null
+	for dir in up down; do
+		[ "$dir" = up ] && label="TUN: TCP upload (client->server)" || label="TUN: TCP download (server->client)"
+		out="$("${C[@]}" ./bin/benchclient tput -addr 10.1.0.2 -dir "$dir" -streams 1 -dur "${DUR}s" -pid "$PID")"
+		echo "   TUN $dir x1: $out"
+		record "$label, 1 stream(s), Gbit/s (kernel: veth)" "$name" "$(kv "$out" gbps)"
+	done
+	stop_server
+	ip netns del "$ns"
+}
+
 for s in $STACKS; do
 	run_stack "$s"
+done
+for s in $STACKS; do
+	case "$s" in
+	tapstack | gvisor) run_tun "$s" ;;
+	kernel) # the TUN rows' kernel column: the veth figures of its run
+		for dir in upload download; do
+			v="$(awk -F'\t' -v m="TCP $dir" '$2 == "kernel" && index($1, m) == 1 && index($1, "1 stream") {print $3; exit}' "$RESULTS")"
+			[ "$dir" = upload ] && label="TUN: TCP upload (client->server)" || label="TUN: TCP download (server->client)"
+			record "$label, 1 stream(s), Gbit/s (kernel: veth)" kernel "$v"
+		done
+		;;
+	esac
 done
 
 echo

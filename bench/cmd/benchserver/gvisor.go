@@ -22,12 +22,16 @@ import (
 // gvisorListen runs gVisor's netstack on a plain TAP (IFF_TAP|IFF_NO_PI:
 // fdbased cannot use a TAP's virtio-net header) on bridge, configured the
 // way embedders usually do (SACK and receive-buffer moderation on).
-// With addr6 valid it also runs IPv6 and listens on both families.
-func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix) (func(int) (net.Listener, error), func(), error) {
+// With addr6 valid it also runs IPv6, its listeners dual-stack.
+// With tun it runs on a TUN (no Ethernet header, no ARP, no bridge).
+func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix, tun bool) (func(int) (net.Listener, error), func(), error) {
 	const mtu = 1500
-	fd, err := openPlainTAP(tapName)
+	fd, err := openPlainTAP(tapName, tun)
 	if err != nil {
 		return nil, nil, err
+	}
+	if tun {
+		bridge = ""
 	}
 	if err := bringUp(tapName, bridge, mtu); err != nil {
 		return nil, nil, err
@@ -46,7 +50,7 @@ func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix) (func(int) (
 	ep, err := fdbased.New(&fdbased.Options{
 		FDs:            []int{fd},
 		MTU:            mtu,
-		EthernetHeader: true,
+		EthernetHeader: !tun,
 		Address:        tcpip.LinkAddress(mac[:]),
 	})
 	if err != nil {
@@ -76,23 +80,20 @@ func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix) (func(int) (
 	}
 	s.SetRouteTable(routes)
 	listen := func(port int) (net.Listener, error) {
-		l4, err := gonet.ListenTCP(s, tcpip.FullAddress{NIC: 1, Port: uint16(port)}, ipv4.ProtocolNumber)
-		if err != nil || !addr6.IsValid() {
-			return l4, err
+		// An IPv6 endpoint is dual-stack in gVisor (it takes IPv4 too,
+		// as v4-mapped), as Go's listeners on Linux.
+		proto := ipv4.ProtocolNumber
+		if addr6.IsValid() {
+			proto = ipv6.ProtocolNumber
 		}
-		l6, err := gonet.ListenTCP(s, tcpip.FullAddress{NIC: 1, Port: uint16(port)}, ipv6.ProtocolNumber)
-		if err != nil {
-			l4.Close()
-			return nil, err
-		}
-		return mergeListeners(l4, l6), nil
+		return gonet.ListenTCP(s, tcpip.FullAddress{NIC: 1, Port: uint16(port)}, proto)
 	}
 	return listen, func() { s.Close(); unix.Close(fd) }, nil
 }
 
-// openPlainTAP opens /dev/net/tun as the TAP name without packet info or
-// virtio-net header.
-func openPlainTAP(name string) (int, error) {
+// openPlainTAP opens /dev/net/tun as the TAP (or, with tun, the TUN) name
+// without packet info or virtio-net header.
+func openPlainTAP(name string, tun bool) (int, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open /dev/net/tun: %w", err)
@@ -102,7 +103,11 @@ func openPlainTAP(name string) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	mode := uint16(unix.IFF_TAP)
+	if tun {
+		mode = unix.IFF_TUN
+	}
+	ifr.SetUint16(mode | unix.IFF_NO_PI)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("TUNSETIFF %s: %w", name, err)
@@ -119,12 +124,14 @@ func bringUp(name, bridge string, mtu int) error {
 	if err := netlink.LinkSetMTU(l, mtu); err != nil {
 		return err
 	}
-	br, err := netlink.LinkByName(bridge)
-	if err != nil {
-		return fmt.Errorf("bridge %s: %w", bridge, err)
-	}
-	if err := netlink.LinkSetMaster(l, br); err != nil {
-		return err
+	if bridge != "" {
+		br, err := netlink.LinkByName(bridge)
+		if err != nil {
+			return fmt.Errorf("bridge %s: %w", bridge, err)
+		}
+		if err := netlink.LinkSetMaster(l, br); err != nil {
+			return err
+		}
 	}
 	return netlink.LinkSetUp(l)
 }

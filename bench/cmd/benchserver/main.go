@@ -33,6 +33,7 @@ func main() {
 	bridge := flag.String("bridge", "br0", "bridge the TAP joins (tapstack, gvisor)")
 	addr := flag.String("addr", "10.0.0.2/24", "the server's address (tapstack, gvisor)")
 	addr6 := flag.String("addr6", "", "the server's IPv6 address too, e.g. fd00::2/64 (tapstack, gvisor)")
+	tun := flag.Bool("tun", false, "tapstack, gvisor: open -tap as a TUN (bare IP, no bridge)")
 	offload := flag.Bool("offload", false, "tapstack: open the TAP with the virtio-net header (CSUM, TSO4)")
 	profile := flag.String("profile", "", "CPU profile path prefix: SIGUSR1 starts <prefix>N.pprof, SIGUSR2 stops it")
 	flag.Parse()
@@ -53,9 +54,9 @@ func main() {
 	var closeStack func()
 	switch *stackName {
 	case "tapstack":
-		listen, closeStack, err = tapstackListen(*tapName, *bridge, prefix, prefix6, *offload)
+		listen, closeStack, err = tapstackListen(*tapName, *bridge, prefix, prefix6, *offload, *tun)
 	case "gvisor":
-		listen, closeStack, err = gvisorListen(*tapName, *bridge, prefix, prefix6)
+		listen, closeStack, err = gvisorListen(*tapName, *bridge, prefix, prefix6, *tun)
 	case "kernel":
 		listen = func(port int) (net.Listener, error) { return net.Listen("tcp", fmt.Sprintf(":%d", port)) }
 		closeStack = func() {}

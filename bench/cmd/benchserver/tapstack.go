@@ -11,8 +11,9 @@ import (
 
 // tapstackListen embeds a tapstack host on a new TAP on bridge.
 // With addr6 valid it is dual-stack (no SLAAC: the bench has no router).
-func tapstackListen(tapName, bridge string, addr, addr6 netip.Prefix, offload bool) (func(int) (net.Listener, error), func(), error) {
-	dev, err := tap.Open(tapConfig(tapName, bridge, offload))
+// With tun it opens a TUN instead (an L3 interface, no bridge).
+func tapstackListen(tapName, bridge string, addr, addr6 netip.Prefix, offload, tun bool) (func(int) (net.Listener, error), func(), error) {
+	dev, err := tap.Open(tapConfig(tapName, bridge, offload, tun))
 	if err != nil {
 		return nil, nil, err
 	}
