@@ -56,7 +56,7 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 	if dst.IsMulticast() {
 		local = nic != nil && nic.IsMember(dst)
 	} else {
-		local = pr.s.IsLocalAddress(dst)
+		local = pr.s.IsLocalAddress(dst) || pr.any.on.Load()
 	}
 	if !local {
 		pr.forward(p, h)
