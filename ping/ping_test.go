@@ -52,7 +52,7 @@ type side struct {
 // real ipv4 and ipv6 layers (no ARP or NDP: fixed resolvers): A is
 // 10.0.0.1 and fd00::1 and routes everything else through B, 10.0.0.2 and
 // fd00::2.
-func pingPair(t *testing.T) (a, b *side) {
+func pingPair(t testing.TB) (a, b *side) {
 	t.Helper()
 	da, db := link.Pipe(1500)
 	macA, macB := stack.MAC{2, 0, 0, 0, 0, 1}, stack.MAC{2, 0, 0, 0, 0, 2}

@@ -13,7 +13,7 @@ import (
 
 // fwdNet is a test net whose A routes everything through B, so that A can
 // dial addresses that are not B's and B's forwarder takes them.
-func fwdNet(t *testing.T, fams ...int) *testNet {
+func fwdNet(t testing.TB, fams ...int) *testNet {
 	t.Helper()
 	if len(fams) == 0 {
 		fams = []int{4}
