@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -171,6 +173,17 @@ func TestForwarderTun2socksNetns(t *testing.T) {
 		t.Fatalf("udp echo through the forwarder: %q %v", buf[:n], err)
 	}
 
+	// A DNS query with dig to dnsmasq behind the forwarder.
+	if _, err := exec.LookPath("dig"); err != nil {
+		t.Log("no dig: DNS through the forwarder not tried (apt-get install bind9-dnsutils)")
+	} else {
+		startFwdDnsmasq(t, web)
+		out, err = client.Output("dig", "+short", "+time=5", "+tries=3", "@"+fwdWebAddr, "web.test", "A")
+		if err != nil || strings.TrimSpace(out) != fwdWebAddr {
+			t.Errorf("dig @%s web.test through tapstack: %v\n%s", fwdWebAddr, err, out)
+		}
+	}
+
 	// Linux ping to a forwarded address the Echo callback allows.
 	out, err = client.Output("ping", "-c", "2", "-W", "5", fwdPingAddr)
 	if err != nil || !strings.Contains(out, " 0% packet loss") {
@@ -202,3 +215,25 @@ func relay(a, b net.Conn) {
 	}
 	<-done
 }
+
+// startFwdDnsmasq runs dnsmasq in ns as a DNS server on fwdWebAddr:53
+// answering web.test with fwdWebAddr; it is killed when the test ends.
+func startFwdDnsmasq(t *testing.T, ns *netnstest.NS) {
+	t.Helper()
+	bin, err := exec.LookPath("dnsmasq")
+	if err != nil {
+		if bin = "/usr/sbin/dnsmasq"; !fileExists(bin) {
+			t.Skip("needs dnsmasq")
+		}
+	}
+	dir := t.TempDir()
+	cmd := ns.Cmd(bin, "--no-daemon", "--conf-file=/dev/null", "--listen-address="+fwdWebAddr,
+		"--bind-interfaces", "--port=53", "--address=/web.test/"+fwdWebAddr, "--no-resolv", "--no-hosts",
+		"--pid-file="+dir+"/pid", "--user=root", "--group=root")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
