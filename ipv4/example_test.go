@@ -66,3 +66,21 @@ func ExampleOptions_forwarding() {
 	fmt.Println(datagrams, bytes)
 	// Output: 0 0
 }
+
+// The accept-any-destination mode for transparent proxies: packets to
+// addresses that are not the stack's are delivered to the local
+// transports (whose forwarders take them), and pings to 192.0.2.0/24 are
+// answered from the address they were sent to.
+func ExampleProtocol_SetAcceptAnyDestination() {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	ip, err := ipv4.Register(s, ipv4.Options{})
+	if err != nil {
+		panic(err)
+	}
+	ip.SetAcceptAnyDestination(true)
+	proxied := netip.MustParsePrefix("192.0.2.0/24")
+	ip.SetForwardedEcho(func(_, dst netip.Addr) bool { return proxied.Contains(dst) })
+	fmt.Println(ip.AcceptsAnyDestination())
+	// Output: true
+}

@@ -33,8 +33,12 @@ func (pr *Protocol) handleICMP(p *stack.Packet) {
 		pr.handleEcho(p, m)
 		return
 	case ICMPEchoReply:
-		// No ICMP sockets yet: nobody waits for replies.
 		c.icmpRxEchoReply.Inc()
+		// A ping client may wait for it (SetEchoReplyHandler).
+		if h := pr.EchoReplyHandler(); h != nil {
+			h.HandleEchoReply(p)
+			return
+		}
 	case ICMPDestUnreach:
 		c.icmpRxDestUnreach.Inc()
 		pr.handleICMPError(m)
@@ -68,7 +72,8 @@ func usableSource(nic *stack.NIC, a netip.Addr) bool {
 func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 	c := &pr.c
 	local := pr.s.IsLocalAddress(p.Dst)
-	if !local && !pr.opts.EchoBroadcast {
+	spoof := !local && pr.forwardedEcho(p.NIC, p.Src, p.Dst)
+	if !local && !spoof && !pr.opts.EchoBroadcast {
 		c.icmpRxEchoBroadcastIgnored.Inc()
 		p.Release()
 		return
@@ -79,10 +84,10 @@ func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 		return
 	}
 	var from netip.Addr
-	if local {
+	if local || spoof {
 		from = p.Dst
 	}
-	r, err := pr.s.FindRoute(p.Src, from)
+	r, err := pr.routeFrom(p.Src, from)
 	if err != nil {
 		c.icmpTxNoRoute.Inc()
 		p.Release()
@@ -226,10 +231,10 @@ func (pr *Protocol) sendError(p *stack.Packet, typ, code uint8, rest uint32) {
 		return
 	}
 	var from netip.Addr
-	if pr.s.IsLocalAddress(dst) {
-		from = dst
+	if pr.s.IsLocalAddress(dst) || pr.any.on.Load() {
+		from = dst // in the accept-any mode, the address the peer used
 	}
-	r, err := pr.s.FindRoute(src, from)
+	r, err := pr.routeFrom(src, from)
 	if err != nil {
 		c.icmpTxNoRoute.Inc()
 		return

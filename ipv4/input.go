@@ -81,7 +81,7 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 			p.Release()
 			return
 		}
-	} else if local := (nic != nil && nic.HasAddress(dst)) || pr.s.IsLocalAddress(dst); !local && dst != limitedBroadcast && (nic == nil || !nic.IsBroadcast(dst)) {
+	} else if local := (nic != nil && nic.HasAddress(dst)) || pr.s.IsLocalAddress(dst); !local && dst != limitedBroadcast && (nic == nil || !nic.IsBroadcast(dst)) && !pr.any.on.Load() {
 		pr.forward(p, h)
 		return
 	}

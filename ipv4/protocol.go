@@ -44,6 +44,10 @@ type Options struct {
 	// (fragment data plus bookkeeping); over it the oldest are evicted.
 	// 0 means 4 MiB (Linux ipfrag_high_thresh).
 	ReassemblyMemory int
+	// AcceptAnyDestination delivers unicast packets to addresses that
+	// are not ours to the local transports (see
+	// Protocol.SetAcceptAnyDestination).
+	AcceptAnyDestination bool
 }
 
 // Protocol is the IPv4 layer of one stack. It implements
@@ -57,6 +61,7 @@ type Protocol struct {
 	nextID atomic.Uint32
 	errRL  rateLimiter
 	reasm  reassembler
+	any    anyDst // anydst.go
 
 	loopMu   sync.RWMutex // guards closed against loopCh sends
 	closed   bool
@@ -102,6 +107,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		loopDone: make(chan struct{}),
 	}
 	pr.c.init(s.Counters())
+	pr.any.on.Store(opts.AcceptAnyDestination)
 	pr.reasm.limit, pr.reasm.timeout = opts.ReassemblyMemory, opts.ReassemblyTimeout
 	if opts.ICMPErrorRate > 0 {
 		pr.errRL.interval = time.Second / time.Duration(opts.ICMPErrorRate)

@@ -103,7 +103,19 @@ func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 	case p.NIC != nil:
 		from = p.NIC.SourceAddress6(p.Src)
 	}
-	r, err := pr.replyRoute(p.NIC, p.Src, from)
+	var r stack.Route
+	var err error
+	if !p.Dst.IsMulticast() && !pr.s.IsLocalAddress(p.Dst) {
+		// Delivered in the accept-any mode (anydst.go).
+		if !pr.forwardedEcho(p.Src, p.Dst) {
+			c.icmpRxEchoNotAnswered.Inc()
+			p.Release()
+			return
+		}
+		r, err = pr.spoofRoute(p.NIC, p.Src, p.Dst)
+	} else {
+		r, err = pr.replyRoute(p.NIC, p.Src, from)
+	}
 	if err != nil {
 		c.icmpTxNoRoute.Inc()
 		p.Release()
@@ -228,15 +240,25 @@ func (pr *Protocol) sendError(p *stack.Packet, typ, code uint8, rest uint32, toM
 		return
 	}
 	var from netip.Addr
+	spoof := false
 	switch {
 	case !dst.IsMulticast() && pr.s.IsLocalAddress(dst):
 		from = dst
+	case !dst.IsMulticast() && pr.any.on.Load():
+		// In the accept-any mode, from the address the peer used.
+		from, spoof = dst, true
 	case dst.IsMulticast() && p.NIC != nil:
 		// RFC 4443 2.2 c: about a packet to a group, from a unicast
 		// address of the interface it arrived on.
 		from = p.NIC.SourceAddress6(src)
 	}
-	r, err := pr.replyRoute(p.NIC, src, from)
+	var r stack.Route
+	var err error
+	if spoof {
+		r, err = pr.spoofRoute(p.NIC, src, from)
+	} else {
+		r, err = pr.replyRoute(p.NIC, src, from)
+	}
 	if err != nil {
 		c.icmpTxNoRoute.Inc()
 		return

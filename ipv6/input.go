@@ -61,7 +61,7 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 		// one (VLANs of one MAC), and another link's is not ours here.
 		local = nic.HasAddress(dst)
 	default:
-		local = pr.s.IsLocalAddress(dst)
+		local = pr.s.IsLocalAddress(dst) || pr.any.on.Load()
 	}
 	if !local {
 		pr.forward(p, h)

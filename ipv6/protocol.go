@@ -51,6 +51,10 @@ type Options struct {
 	// PathMTUTimeout is how long a learned path MTU holds (RFC 8201 4:
 	// at least 5 minutes, 10 recommended); 0 means 10 minutes.
 	PathMTUTimeout time.Duration
+	// AcceptAnyDestination delivers unicast packets to addresses that
+	// are not ours to the local transports (see
+	// Protocol.SetAcceptAnyDestination).
+	AcceptAnyDestination bool
 }
 
 // Defaults of Options.
@@ -74,6 +78,7 @@ type Protocol struct {
 	errRL rateLimiter
 	reasm reassembler
 	pmtu  pmtuCache
+	any   anyDst // anydst.go
 
 	loopMu   sync.RWMutex // guards closed against loopCh sends
 	closed   bool
@@ -128,6 +133,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		loopDone: make(chan struct{}),
 	}
 	pr.c.init(s.Counters())
+	pr.any.on.Store(opts.AcceptAnyDestination)
 	pr.ids.init()
 	pr.reasm.limit, pr.reasm.maxDatagrams, pr.reasm.timeout = opts.ReassemblyMemory, opts.ReassemblyDatagrams, opts.ReassemblyTimeout
 	pr.pmtu.max, pr.pmtu.timeout = opts.PathMTUEntries, opts.PathMTUTimeout
@@ -172,6 +178,7 @@ type counters struct {
 	pmtuLearned, pmtuEvicted                                              *stack.Counter
 
 	icmpRxTooShort, icmpRxBadChecksum, icmpRxEchoRequest, icmpRxEchoReply *stack.Counter
+	icmpRxEchoNotAnswered                                                 *stack.Counter
 	icmpRxBadEchoSource, icmpRxDestUnreach, icmpRxPacketTooBig            *stack.Counter
 	icmpRxTimeExceeded, icmpRxParamProblem, icmpRxUnhandled               *stack.Counter
 	icmpRxHandled, icmpRxBadQuote, icmpRxErrorNotOurs                     *stack.Counter
@@ -247,6 +254,7 @@ func (c *counters) init(cs *stack.Counters) {
 	c.icmpRxEchoRequest = g("icmpv6.rx.echo_request")
 	c.icmpRxEchoReply = g("icmpv6.rx.echo_reply")
 	c.icmpRxBadEchoSource = g("icmpv6.rx.bad_echo_source")
+	c.icmpRxEchoNotAnswered = g("icmpv6.rx.echo_not_answered")
 	c.icmpRxDestUnreach = g("icmpv6.rx.dest_unreachable")
 	c.icmpRxPacketTooBig = g("icmpv6.rx.packet_too_big")
 	c.icmpRxTimeExceeded = g("icmpv6.rx.time_exceeded")

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -211,6 +212,9 @@ type Protocol struct {
 	// portRand picks where the ephemeral port search starts; guarded by mu.
 	portRand *mrand.Rand
 
+	// fwd is the installed Forwarder, if any (forwarder.go).
+	fwd atomic.Pointer[Forwarder]
+
 	mu        sync.RWMutex
 	conns     map[tuple]*endpoint
 	listeners map[netip.AddrPort]*Listener
@@ -346,14 +350,21 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 	if e != nil && e.deliver(&seg) {
 		return true
 	}
+	fwd := p.forwarder()
 	p.mu.RLock()
 	l := p.listeners[t.local]
-	if l == nil {
+	if l == nil && (fwd == nil || p.s.IsLocalAddress(t.local.Addr())) {
+		// Wildcard listeners take only our own addresses when a
+		// forwarder takes the others.
 		l = p.wildcardListenerLocked(t.local)
 	}
 	p.mu.RUnlock()
 	if l != nil {
 		l.handleSegment(t, &seg)
+		return true
+	}
+	if fwd != nil && seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN {
+		fwd.handleSyn(t, &seg)
 		return true
 	}
 	p.ctr.noEndpoint.Inc()
@@ -367,7 +378,7 @@ func (p *Protocol) sendReset(t tuple, seg *segment) {
 	if !ok || !t.remote.Addr().IsValid() || t.remote.Addr().IsUnspecified() || t.remote.Addr().IsMulticast() {
 		return
 	}
-	r, err := p.s.FindRoute(t.remote.Addr(), t.local.Addr())
+	r, err := p.replyRoute(t)
 	if err != nil || r.Broadcast {
 		return
 	}

@@ -138,3 +138,49 @@ func BenchmarkSendConnected(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReceiveForwarded is BenchmarkReceive for a datagram of an
+// accepted forwarded flow to an address that is not the stack's: the flow
+// table lookup replaces the port demultiplexer.
+func BenchmarkReceiveForwarded(b *testing.B) {
+	s := sinkStack(b)
+	accepted := make(chan *udp.Conn, 1)
+	if _, err := udp.NewForwarder(s, udp.ForwarderOptions{}, func(r *udp.ForwarderRequest) {
+		c, err := r.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	u := s.Transport(stack.ProtocolUDP)
+	src, dst := netip.MustParseAddrPort("10.0.0.2:999"), netip.MustParseAddrPort("192.0.2.53:53")
+	proto := datagram(nil, src, dst, make([]byte, 1000), -1)
+	raw := append([]byte(nil), proto.Bytes()...)
+	proto.Release()
+	nic := s.NICs()[0]
+	buf := make([]byte, 2048)
+	deliver := func() {
+		p := stack.NewPacket(stack.Headroom, len(raw))
+		copy(p.Bytes(), raw)
+		p.Src, p.Dst, p.NIC = src.Addr(), dst.Addr(), nic
+		p.MarkNetworkHeader()
+		if !u.HandlePacket(p) {
+			b.Fatal("not handled")
+		}
+	}
+	deliver() // the first datagram makes the flow
+	c := <-accepted
+	if _, err := c.Read(buf); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(1000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		deliver()
+		if n, err := c.Read(buf); err != nil || n != 1000 {
+			b.Fatal(n, err)
+		}
+	}
+}

@@ -36,6 +36,9 @@ type Conn struct {
 	v6only bool
 	// network is "udp", "udp4" or "udp6", for errors.
 	network string
+	// flow is set for the Conn of a forwarded flow (forwarder.go): it
+	// lives in the Forwarder's table, not in the port demultiplexer.
+	flow *flow
 
 	bcast atomic.Bool
 	mc    multicast // multicast.go
@@ -344,6 +347,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 	err := c.checkWrite(len(b), c.remote.Addr())
 	if err == nil {
 		err = c.send(b, c.route, c.remote.Port())
+	}
+	if err == nil && c.flow != nil {
+		c.flow.touch()
 	}
 	if err != nil {
 		return 0, c.opError("write", c.remote, err)

@@ -189,7 +189,11 @@ func (c *Conn) close() bool {
 	}
 	c.used = 0
 	c.mu.Unlock()
-	c.u.unbind(c)
+	if c.flow != nil {
+		c.flow.f.remove(c.flow)
+	} else {
+		c.u.unbind(c)
+	}
 	close(c.done)
 	c.leaveGroups()
 	c.rd.stop()

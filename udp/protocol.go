@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tapstack/tapstack/stack"
 )
@@ -58,6 +59,9 @@ type Options struct {
 type Protocol struct {
 	s    *stack.Stack
 	opts Options
+
+	// fwd is the installed Forwarder, if any (forwarder.go).
+	fwd atomic.Pointer[Forwarder]
 
 	mu     sync.RWMutex
 	ports  map[uint16][]*Conn // copy-on-write slices, read under RLock
@@ -184,6 +188,12 @@ func (u *Protocol) HandlePacket(p *stack.Packet) bool {
 		if s := e.score(src, dst); s > bestScore {
 			best, bestScore = e, s
 		}
+	}
+	if fwd := u.fwd.Load(); fwd != nil && (best == nil || !u.s.IsLocalAddress(dst.Addr())) {
+		// Wildcard endpoints take only our own addresses when a
+		// forwarder takes the others.
+		fwd.handle(p, h, src, dst)
+		return true
 	}
 	if best == nil {
 		u.rxNoPort.Inc()
@@ -312,6 +322,9 @@ func (u *Protocol) Close() error {
 	u.mu.Unlock()
 	for _, e := range all {
 		e.close()
+	}
+	if f := u.fwd.Load(); f != nil {
+		f.Close()
 	}
 	return nil
 }
