@@ -18,6 +18,7 @@ import (
 
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/internal/netnstest"
+	"github.com/tapstack/tapstack/tap"
 	"github.com/tapstack/tapstack/tcp"
 	"github.com/tapstack/tapstack/udp"
 )
@@ -41,6 +42,43 @@ func TestForwarderTun2socksNetns(t *testing.T) {
 	if _, err := client.Output("ip", "route", "add", "default", "via", hostAddr); err != nil {
 		t.Fatal(err)
 	}
+	tun2socks(t, client, startHost(t, client))
+}
+
+// TestForwarderTun2socksTUN is the same over a TUN, as tun2socks runs: the
+// client namespace holds tapstack's TUN tun0 (10.0.0.1/24 on the kernel
+// side, a default route into it), tapstack is 10.0.0.2/24 on the L3
+// interface, with offloads.
+func TestForwarderTun2socksTUN(t *testing.T) {
+	needTools(t, "curl", "ping", "ip")
+	client := netnstest.New(t)
+	var dev *tap.Device
+	if err := client.Run(func() (err error) {
+		dev, err = tap.Open(tap.Config{Name: "tun0", Mode: tap.TUN})
+		return err
+	}); err != nil {
+		t.Fatalf("open tun0: %v", err)
+	}
+	h, err := host.New(host.Config{Interfaces: []host.Interface{{Name: "tun0", Device: dev, Addr: netip.MustParsePrefix(hostAddr + "/24")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	for _, args := range [][]string{
+		{"ip", "addr", "add", bridgeAddr + "/24", "dev", "tun0"},
+		{"ip", "link", "set", "tun0", "up"},
+		{"ip", "route", "add", "default", "dev", "tun0"},
+	} {
+		if out, err := client.Output(args[0], args[1:]...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	tun2socks(t, client, h)
+}
+
+// tun2socks runs the checks of both shapes: client reaches 10.0.0.2 (h)
+// and routes everything else through it.
+func tun2socks(t *testing.T, client *netnstest.NS, h *host.Host) {
 	web := netnstest.New(t)
 	if _, err := web.Output("ip", "addr", "add", fwdWebAddr+"/32", "dev", "lo"); err != nil {
 		t.Fatal(err)
@@ -68,7 +106,6 @@ func TestForwarderTun2socksNetns(t *testing.T) {
 		}
 	}()
 
-	h := startHost(t, client)
 	var mu sync.Mutex
 	var seen []string
 	_, err := h.InstallForwarders(host.ForwarderConfig{
