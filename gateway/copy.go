@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+)
+
+// Copy buffers: a relay direction reads into a small buffer and moves to
+// a large one only while reads fill it (bulk data), and back when a read
+// is short again, so an idle relay holds smallBuf bytes per direction,
+// not largeBuf. Both come from pools: the copy loop allocates nothing in
+// steady state.
+const (
+	smallBuf = 2 << 10
+	largeBuf = 64 << 10
+)
+
+var (
+	smallPool = sync.Pool{New: func() any { b := make([]byte, smallBuf); return &b }}
+	largePool = sync.Pool{New: func() any { b := make([]byte, largeBuf); return &b }}
+)
+
+// streamConn is what a relay needs of each side: *tcp.Conn and
+// *net.TCPConn both are.
+type streamConn interface {
+	net.Conn
+	CloseWrite() error
+	SetLinger(sec int) error
+}
+
+// reset closes c with a RST (SetLinger(0) then Close), or just closes it.
+func reset(c net.Conn) {
+	if s, ok := c.(interface{ SetLinger(int) error }); ok {
+		s.SetLinger(0)
+	}
+	c.Close()
+}
+
+// closeWrite half-closes c (FIN), or closes it when it cannot.
+func closeWrite(c net.Conn) {
+	if s, ok := c.(interface{ CloseWrite() error }); ok {
+		if s.CloseWrite() == nil {
+			return
+		}
+	}
+	c.Close()
+}
+
+// pipe copies src to dst until src ends. Back-pressure: it reads again
+// only after dst took the whole previous read, so a dst that does not
+// drain stops the reads from src. At src's EOF it half-closes dst (FIN
+// carried through); when src fails (a reset) it resets dst, and when dst
+// fails it resets src; either way it reports whether the direction ended
+// in a reset.
+func pipe(dst, src net.Conn) (wasReset bool) {
+	bp := smallPool.Get().(*[]byte)
+	large := false
+	defer func() {
+		if large {
+			largePool.Put(bp)
+		} else {
+			smallPool.Put(bp)
+		}
+	}()
+	for {
+		buf := *bp
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				reset(src)
+				dst.Close()
+				return true
+			}
+		}
+		switch {
+		case !large && n == len(buf):
+			smallPool.Put(bp)
+			bp, large = largePool.Get().(*[]byte), true
+		case large && n <= smallBuf:
+			largePool.Put(bp)
+			bp, large = smallPool.Get().(*[]byte), false
+		}
+		if rerr != nil {
+			if errors.Is(rerr, io.EOF) {
+				closeWrite(dst)
+				return false
+			}
+			reset(dst)
+			src.Close()
+			return true
+		}
+	}
+}
+
+// relay copies a and b both ways until both directions ended, then
+// closes both; it reports whether either direction ended in a reset.
+func relay(a, b net.Conn) (wasReset bool) {
+	done := make(chan bool, 1)
+	go func() { done <- pipe(b, a) }()
+	r1 := pipe(a, b)
+	r2 := <-done
+	a.Close()
+	b.Close()
+	return r1 || r2
+}
