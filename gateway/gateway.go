@@ -135,8 +135,8 @@ type Gateway struct {
 // counters are the gateway's named stack counters (status page).
 type counters struct {
 	foreign, tcpRelayed, tcpRefused, tcpTimeout, tcpLimit, tcpReset *stack.Counter
-	udpFlows, udpRefused, udpLimit, udpTruncated, udpUnreach          *stack.Counter
-	fwdConns, fwdFailed, fwdLimit                                     *stack.Counter
+	udpFlows, udpRefused, udpLimit, udpTruncated, udpUnreach        *stack.Counter
+	fwdConns, fwdFailed, fwdLimit                                   *stack.Counter
 }
 
 // New installs the gateway on h: forwarders for TCP, UDP and (with
