@@ -34,14 +34,38 @@ func parseQuery(cmd string, args []string, fs *flag.FlagSet) (string, error) {
 	return findHost(*tap)
 }
 
-// runRoute is `tapstack route [--tap NAME]`: the route table of a running
-// host, like `ip route`.
+// runRoute is `tapstack route [--tap NAME] [-4|-6]`: the route tables of
+// a running host, like `ip route` then `ip -6 route`.
 func runRoute(args []string, stdout io.Writer) error {
-	addr, err := parseQuery("route", args, flag.NewFlagSet("route", flag.ContinueOnError))
+	return runFamilyTable("route", args, stdout)
+}
+
+// runNeigh is `tapstack neigh [--tap NAME] [-4|-6]`: the ARP and NDP
+// tables of a running host, like `ip neigh`.
+func runNeigh(args []string, stdout io.Writer) error {
+	return runFamilyTable("neigh", args, stdout)
+}
+
+// runFamilyTable asks a running host for the table /cmd, of one family
+// with -4 or -6 (as ip takes them), else of both.
+func runFamilyTable(cmd string, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	v4 := fs.Bool("4", false, "")
+	v6 := fs.Bool("6", false, "")
+	addr, err := parseQuery(cmd, args, fs)
 	if err != nil {
 		return err
 	}
-	out, err := controlDo(addr, "GET", "/route")
+	path := "/" + cmd
+	switch {
+	case *v4 && *v6:
+		return usagef("%s: -4 and -6 exclude each other (give neither for both families)", cmd)
+	case *v4:
+		path += "?family=4"
+	case *v6:
+		path += "?family=6"
+	}
+	out, err := controlDo(addr, "GET", path)
 	if err != nil {
 		return err
 	}
