@@ -20,8 +20,8 @@ const gsoFrameMax = MaxGSOSize + link.EthernetHeaderLen + link.MaxVLANTags*link.
 // Offload errors WriteFrame returns for packets it cannot describe.
 var (
 	// ErrOffloadNotIPv4 is a ChecksumPartial or GSO frame that is not a
-	// well-formed IPv4 TCP (or, without GSO, UDP) packet.
-	ErrOffloadNotIPv4 = errors.New("tap: offload requested for a frame that is not IPv4 TCP/UDP")
+	// well-formed IPv4 or IPv6 TCP (or, without GSO, UDP) packet.
+	ErrOffloadNotIPv4 = errors.New("tap: offload requested for a frame that is not IPv4 or IPv6 TCP/UDP")
 	// ErrGSOUnsupported is a GSO frame on a TAP without offloads.
 	ErrGSOUnsupported = errors.New("tap: GSO frame on a TAP without offloads")
 )
@@ -44,13 +44,13 @@ func (d *Device) ChecksumOffload() bool { return d.vnet }
 // and the kernel accepted CSUM and TSO4.
 func (d *Device) Offload() bool { return d.vnet }
 
-// ipv4Offset finds where the IPv4 header of an Ethernet frame starts,
-// behind any VLAN tags; ok is false when the frame does not carry at least
-// 20 bytes of an IPv4 header.
-func ipv4Offset(frame []byte) (off int, ok bool) {
+// ipOffset finds where the IPv4 or IPv6 header of an Ethernet frame
+// starts, behind any VLAN tags; ok is false when the frame does not carry
+// a whole fixed header (20 bytes of IPv4, 40 of IPv6).
+func ipOffset(frame []byte) (off int, v6, ok bool) {
 	eth := link.EthernetHeader(frame)
 	if eth.Validate() != nil {
-		return 0, false
+		return 0, false, false
 	}
 	off = link.EthernetHeaderLen
 	et := eth.EtherType()
@@ -58,34 +58,42 @@ func ipv4Offset(frame []byte) (off int, ok bool) {
 		et = binary.BigEndian.Uint16(frame[off+2:])
 		off += link.VLANTagLen
 	}
-	if et != stack.EtherTypeIPv4 || off+20 > len(frame) || frame[off]>>4 != 4 {
-		return 0, false
+	switch {
+	case et == stack.EtherTypeIPv4 && off+20 <= len(frame) && frame[off]>>4 == 4:
+		return off, false, true
+	case et == stack.EtherTypeIPv6 && off+40 <= len(frame) && frame[off]>>4 == 6:
+		return off, true, true
 	}
-	return off, true
+	return 0, false, false
 }
 
-// l4Offsets finds, in an Ethernet frame, where the IPv4 payload starts
+// l4Offsets finds, in an Ethernet frame, where the IP payload starts
 // (csumStart), where its checksum field is from there (csumOffset) and
-// the header length through the TCP header (hdrLen, TCP only).
-func l4Offsets(frame []byte) (csumStart, csumOffset, hdrLen int, proto uint8, err error) {
-	off, ok := ipv4Offset(frame)
+// the header length through the TCP header (hdrLen, TCP only). An IPv6
+// packet must carry TCP or UDP right behind its fixed header (the stack
+// sends its own segments without extension headers).
+func l4Offsets(frame []byte) (csumStart, csumOffset, hdrLen int, proto uint8, v6 bool, err error) {
+	off, v6, ok := ipOffset(frame)
 	if !ok {
-		return 0, 0, 0, 0, ErrOffloadNotIPv4
+		return 0, 0, 0, 0, false, ErrOffloadNotIPv4
 	}
 	ihl := int(frame[off]&0xf) * 4
-	start := off + ihl
 	proto = frame[off+9]
+	if v6 {
+		ihl, proto = 40, frame[off+6]
+	}
+	start := off + ihl
 	switch {
 	case ihl < 20:
 	case proto == stack.ProtocolTCP && start+20 <= len(frame):
 		doff := int(frame[start+12]>>4) * 4
 		if doff >= 20 && start+doff <= len(frame) {
-			return start, 16, start + doff, proto, nil
+			return start, 16, start + doff, proto, v6, nil
 		}
 	case proto == stack.ProtocolUDP && start+8 <= len(frame):
-		return start, 6, start + 8, proto, nil
+		return start, 6, start + 8, proto, v6, nil
 	}
-	return 0, 0, 0, 0, ErrOffloadNotIPv4
+	return 0, 0, 0, 0, false, ErrOffloadNotIPv4
 }
 
 // txHeader describes frame (with p's offload requests) in a virtio-net
@@ -94,7 +102,7 @@ func txHeader(frame []byte, gsoSize uint16, partial bool) (VirtioNetFields, erro
 	if gsoSize == 0 && !partial {
 		return VirtioNetFields{}, nil
 	}
-	start, off, hdrLen, proto, err := l4Offsets(frame)
+	start, off, hdrLen, proto, v6, err := l4Offsets(frame)
 	if err != nil {
 		return VirtioNetFields{}, err
 	}
@@ -104,6 +112,9 @@ func txHeader(frame []byte, gsoSize uint16, partial bool) (VirtioNetFields, erro
 			return VirtioNetFields{}, ErrOffloadNotIPv4
 		}
 		f.GSOType, f.GSOSize, f.HdrLen = VirtioNetGSOTCPv4, gsoSize, uint16(hdrLen)
+		if v6 {
+			f.GSOType = VirtioNetGSOTCPv6
+		}
 	}
 	return f, nil
 }
@@ -112,7 +123,7 @@ func txHeader(frame []byte, gsoSize uint16, partial bool) (VirtioNetFields, erro
 // the checksum field holds the pseudo-header sum; sum the transport header
 // and payload over it and store the complement.
 func completeChecksum(frame []byte) error {
-	start, off, _, proto, err := l4Offsets(frame)
+	start, off, _, proto, _, err := l4Offsets(frame)
 	if err != nil {
 		return err
 	}

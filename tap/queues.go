@@ -23,8 +23,8 @@ func (d *Device) txFile(b []byte, hdr int) *os.File {
 // unfragmented TCP and UDP) ports, behind any VLAN tags; 0 for anything
 // else.
 func flowHash(f []byte) uint32 {
-	off, ok := ipv4Offset(f)
-	if !ok {
+	off, v6, ok := ipOffset(f)
+	if !ok || v6 { // IPv6 frames all take the first queue for now
 		return 0
 	}
 	ip := f[off:]
