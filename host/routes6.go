@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 
 // WriteRoutes6 writes the IPv6 route table like `ip -6 route` (iproute2
 // 6.x, checked against Linux 6 with radvd on the link): one line per
-// route, longest prefixes first and default routes last, e.g.
+// route in address order, default routes last, e.g.
 //
 //	fd00:1::/64 dev tap0 proto kernel metric 256 expires 86395sec pref medium
 //	fe80::/64 dev tap0 proto kernel metric 256 pref medium
@@ -44,10 +45,20 @@ func (h *Host) WriteRoutes6(w io.Writer) error {
 		}
 	}
 	var b, defaults strings.Builder
+	var routes []stack.RouteEntry
 	for _, r := range h.s.Routes() {
-		if !r.Dst.Addr().Is6() {
-			continue
+		if r.Dst.Addr().Is6() {
+			routes = append(routes, r)
 		}
+	}
+	// Linux walks its tree in address order: fd00::/64 before fe80::/64.
+	slices.SortStableFunc(routes, func(a, b stack.RouteEntry) int {
+		if c := a.Dst.Addr().Compare(b.Dst.Addr()); c != 0 {
+			return c
+		}
+		return b.Dst.Bits() - a.Dst.Bits()
+	})
+	for _, r := range routes {
 		name := ""
 		if r.NIC != nil {
 			name = r.NIC.Name()

@@ -2,6 +2,7 @@ package host
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,5 +47,32 @@ func TestFormatRoute6LikeLinux(t *testing.T) {
 		if got := FormatRoute6(tc.r, tc.o, now); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestWriteRoutes6Order: routes come in address order with the default
+// routes last, as `ip -6 route` walks Linux's tree (fd00:9::/64 before
+// fe80::/64 on the Linux host above).
+func TestWriteRoutes6Order(t *testing.T) {
+	a, b := link.Pipe(1500)
+	defer b.Close()
+	h, err := New(Config{
+		Interfaces: []Interface{{Name: "vb", Device: a, Addr: netip.MustParsePrefix("fd00:9::2/64")}},
+		Gateway:    netip.MustParseAddr("fd00:9::1"),
+		Routes:     []Route{{Dst: netip.MustParsePrefix("fd00:5::/64"), Gateway: netip.MustParseAddr("fd00:9::1")}},
+		NoSLAAC:    true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var sb strings.Builder
+	h.WriteRoutes6(&sb)
+	want := "fd00:5::/64 via fd00:9::1 dev vb metric 1024 pref medium\n" +
+		"fd00:9::/64 dev vb proto kernel metric 256 pref medium\n" +
+		"fe80::/64 dev vb proto kernel metric 256 pref medium\n" +
+		"default via fd00:9::1 dev vb metric 1024 pref medium\n"
+	if sb.String() != want {
+		t.Errorf("WriteRoutes6:\n%s\nwant\n%s", sb.String(), want)
 	}
 }
