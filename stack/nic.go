@@ -90,7 +90,10 @@ func (n *NIC) AddAddress(p netip.Prefix) error {
 	s := n.stack
 	s.mu.Lock()
 	for _, m := range s.NICs() {
-		if m.HasAddress(a) {
+		// An IPv6 link-local address is scoped to its link: interfaces
+		// sharing a MAC (VLANs of one trunk) share their EUI-64 one, as
+		// on Linux (RFC 4007 6).
+		if m.HasAddress(a) && (m == n || !a.Is6() || !a.IsLinkLocalUnicast()) {
 			s.mu.Unlock()
 			return fmt.Errorf("address %v is already assigned to %s: %w", a, m.name, ErrAddressInUse)
 		}
