@@ -114,6 +114,9 @@ func TestUsageErrors(t *testing.T) {
 		// The table commands.
 		{"route stray argument", []string{"route", "x"}, `unexpected argument "x" to route`},
 		{"route unknown flag", []string{"route", "--all"}, "unknown flag --all for route"},
+		{"route both families", []string{"route", "-4", "-6"}, "route: -4 and -6 exclude each other"},
+		{"neigh both families", []string{"neigh", "-6", "-4"}, "neigh: -4 and -6 exclude each other"},
+		{"neigh stray argument", []string{"neigh", "fd00::1"}, `unexpected argument "fd00::1" to neigh`},
 		{"arp bad -d", []string{"arp", "--tap", "tap0", "-d", "10.0.0"}, `malformed arp -d "10.0.0"`},
 		{"arp -d and flush", []string{"arp", "--tap", "tap0", "-d", "10.0.0.1", "--flush"}, "exclude each other"},
 		{"arp bad tap", []string{"arp", "--tap", "a/b"}, "not a valid interface name"},

@@ -12,8 +12,9 @@ import (
 )
 
 // parseQuery parses the flags of route, arp and status (with extra flags
-// added by the caller) and returns the host's control socket.
-func parseQuery(cmd string, args []string, fs *flag.FlagSet) (string, error) {
+// added by the caller) and returns the host's control socket. check, when
+// not nil, validates the parsed flags before any host is looked for.
+func parseQuery(cmd string, args []string, fs *flag.FlagSet, check ...func() error) (string, error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	tap := fs.String("tap", "", "")
@@ -25,6 +26,11 @@ func parseQuery(cmd string, args []string, fs *flag.FlagSet) (string, error) {
 	}
 	if fs.NArg() > 0 {
 		return "", usagef("unexpected argument %q to %s", fs.Arg(0), cmd)
+	}
+	for _, c := range check {
+		if err := c(); err != nil {
+			return "", err
+		}
 	}
 	if *tap != "" {
 		if err := checkIfName("--tap", *tap); err != nil {
@@ -52,14 +58,17 @@ func runFamilyTable(cmd string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	v4 := fs.Bool("4", false, "")
 	v6 := fs.Bool("6", false, "")
-	addr, err := parseQuery(cmd, args, fs)
+	addr, err := parseQuery(cmd, args, fs, func() error {
+		if *v4 && *v6 {
+			return usagef("%s: -4 and -6 exclude each other (give neither for both families)", cmd)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	path := "/" + cmd
 	switch {
-	case *v4 && *v6:
-		return usagef("%s: -4 and -6 exclude each other (give neither for both families)", cmd)
 	case *v4:
 		path += "?family=4"
 	case *v6:
