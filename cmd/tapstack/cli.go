@@ -31,7 +31,7 @@ func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf
 // and returns the exit status.
 func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
 	if len(args) == 0 {
-		return fail(stderr, usagef("missing command: want up, route, arp, status, resolve, version or help"))
+		return fail(stderr, usagef("missing command: want up, route, neigh, arp, status, resolve, version or help"))
 	}
 	cmd := args[0]
 	var err error
@@ -41,8 +41,8 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 		if cfg, err = parseUp(args[1:]); err == nil {
 			return fail(stderr, up(cfg, stdout, stderr, signals))
 		}
-	case "route", "arp", "status", "resolve":
-		f := map[string]func([]string, io.Writer) error{"route": runRoute, "arp": runARP, "status": runStatus, "resolve": runResolve}[cmd]
+	case "route", "neigh", "arp", "status", "resolve":
+		f := map[string]func([]string, io.Writer) error{"route": runRoute, "neigh": runNeigh, "arp": runARP, "status": runStatus, "resolve": runResolve}[cmd]
 		err = f(args[1:], stdout)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "tapstack %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -78,7 +78,7 @@ func unknownCommand(cmd string) error {
 	if s := suggest(cmd, append([]string(nil), commands...)); s != "" {
 		return usagef("unknown command %q; did you mean %s?", cmd, s)
 	}
-	return usagef("unknown command %q: want up, route, arp, status, resolve, version or help", cmd)
+	return usagef("unknown command %q: want up, route, neigh, arp, status, resolve, version or help", cmd)
 }
 
 // fail prints err as one line prefixed "tapstack: " and returns its exit

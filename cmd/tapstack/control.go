@@ -110,7 +110,8 @@ func (c *control) close() {
 // controlHandler serves:
 //
 //	GET  /status[?all]   the status page
-//	GET  /route          the route table (ip route)
+//	GET  /route[?family=4|6]  the route tables (ip route, then ip -6 route)
+//	GET  /neigh[?family=4|6]  the neighbour tables (ip neigh: ARP, then NDP)
 //	GET  /arp            the ARP table (arp -n)
 //	GET  /resolve?name=  the IPv4 addresses of a name (the host's resolver)
 //	POST /arp/delete?ip= arp -d IP
@@ -126,8 +127,19 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 		h.WriteStatus(w, r.URL.Query().Has("all"))
 	})
 	mux.HandleFunc("GET /route", func(w http.ResponseWriter, r *http.Request) {
+		v4, v6 := families(r)
 		text(w)
-		h.WriteRoutes(w)
+		if v4 {
+			h.WriteRoutes(w)
+		}
+		if v6 {
+			h.WriteRoutes6(w)
+		}
+	})
+	mux.HandleFunc("GET /neigh", func(w http.ResponseWriter, r *http.Request) {
+		v4, v6 := families(r)
+		text(w)
+		h.WriteNeigh(w, v4, v6)
 	})
 	mux.HandleFunc("GET /arp", func(w http.ResponseWriter, r *http.Request) {
 		text(w)
@@ -179,6 +191,17 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 		fmt.Fprintf(w, "%d\n", h.FlushARP())
 	})
 	return mux
+}
+
+// families reads ?family=4 or 6 (both when absent).
+func families(r *http.Request) (v4, v6 bool) {
+	switch r.URL.Query().Get("family") {
+	case "4":
+		return true, false
+	case "6":
+		return false, true
+	}
+	return true, true
 }
 
 // allowed lets root and the host's own user change state. The listener

@@ -16,12 +16,12 @@ func TestDHCPUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"dhcp and addr", []string{"up", "--tap", "tap0", "--dhcp", "--addr", "10.0.0.2/24"}, "--dhcp and --addr exclude each other"},
+		{"dhcp and addr", []string{"up", "--tap", "tap0", "--dhcp", "--addr", "10.0.0.2/24"}, "--dhcp and --addr 10.0.0.2/24 exclude each other"},
 		{"dhcp with nic only", []string{"up", "--nic", "tap0,addr=10.0.0.2/24", "--dhcp"}, "--dhcp goes with --tap"},
-		{"dhcp and gateway", []string{"up", "--tap", "tap0", "--dhcp", "--gateway", "10.0.0.1"}, "--gateway and --dhcp exclude each other"},
-		{"no addr nor dhcp", []string{"up", "--tap", "tap0"}, "needs --addr CIDR (the host's address, e.g. 10.0.0.2/24), --dhcp or --vlan"},
+		{"dhcp and gateway", []string{"up", "--tap", "tap0", "--dhcp", "--gateway", "10.0.0.1"}, "--gateway 10.0.0.1 and --dhcp exclude each other"},
+		{"no addr nor dhcp", []string{"up", "--tap", "tap0"}, "needs --addr CIDR (the host's address, e.g. 10.0.0.2/24 or fd00::2/64), --dhcp or --vlan"},
 		{"dns garbage", []string{"up", "--tap", "tap0", "--dhcp", "--dns", "ten"}, `malformed --dns "ten"`},
-		{"dns ipv6", []string{"up", "--tap", "tap0", "--dhcp", "--dns", "fd00::1"}, `malformed --dns "fd00::1"`},
+		{"dns multicast", []string{"up", "--tap", "tap0", "--dhcp", "--dns", "ff02::1"}, `malformed --dns "ff02::1"`},
 		{"dns unspecified", []string{"up", "--tap", "tap0", "--dhcp", "--dns", "0.0.0.0"}, "malformed --dns"},
 		{"dns twice", []string{"up", "--tap", "tap0", "--dhcp", "--dns", "10.0.0.1", "--dns", "10.0.0.1"}, "--dns 10.0.0.1 is given twice"},
 		{"dns without value", []string{"up", "--tap", "tap0", "--dhcp", "--dns"}, "flag --dns needs a value"},

@@ -22,6 +22,8 @@ func FuzzParseUp(f *testing.F) {
 		"--tap\x00t\x00--dhcp\x00--hostname\x00h\x00--dns\x0010.0.0.53",
 		"--tap\x00t\x00--addr\x0010.0.0.2/24\x00--faults\x00loss=2%,seed=7\x00--pcap\x00/tmp/x.pcap",
 		"--arp-proxy\x0010.0.0.0/24\x00--mac\x00zz",
+		"--tap\x00t\x00--addr\x0010.0.0.2/24\x00--addr\x00fd00::2/64\x00--gateway\x00fe80::1\x00--gateway\x0010.0.0.1\x00--no-slaac",
+		"--nic\x00a,addr=fd00:1::1/64,addr=10.0.1.1/24\x00--nic\x00b,addr=fd00:2::1/64\x00--gateway\x00fe80::1%b\x00--route\x00default,via=fe80::2,dev=a\x00--forward",
 	} {
 		f.Add(s)
 	}

@@ -13,7 +13,8 @@ const helpText = `tapstack: a userspace TCP/IP stack in Go, running a virtual ho
 
 Usage:
   tapstack up --tap NAME --addr CIDR [flags]   run a host (tapstack up --help: its flags)
-  tapstack route   [--tap NAME]                routing table of a running host (like ip route)
+  tapstack route   [--tap NAME] [-4|-6]        routing tables of a running host (like ip route, ip -6 route)
+  tapstack neigh   [--tap NAME] [-4|-6]        ARP and NDP tables of a running host (like ip neigh)
   tapstack arp     [--tap NAME] [-d IP | --flush]   ARP table of a running host (like arp -n)
   tapstack status  [--tap NAME] [--all]        the status page of a running host
   tapstack resolve [--tap NAME] HOSTNAME       look a name up with a running host's resolver
@@ -22,15 +23,17 @@ Usage:
 
 up runs a virtual host on a TAP device until SIGINT or SIGTERM and serves on
 every address: http:80 (status page; /bytes?n=N sends N bytes), echo:7 (TCP
-and UDP), discard:9, chargen:19. route, arp, status and resolve talk to a
+and UDP), discard:9, chargen:19, over IPv4 and IPv6. route, neigh, arp,
+status and resolve talk to a
 running host in the same network namespace through its control socket
 (@tapstack/TAP); --tap picks the host when several run.
 
 Examples:
   tapstack up --tap tap0 --addr 10.0.0.2/24          # then: ip addr add 10.0.0.1/24 dev tap0; ip link set tap0 up; ping 10.0.0.2
   tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --gateway 10.0.0.1
+  tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --addr fd00::2/64 --gateway fe80::1
   tapstack up --tap tap0 --bridge br0 --dhcp --hostname vm1
-  tapstack up --nic tap1,bridge=br1,addr=10.0.1.254/24 --nic tap2,bridge=br2,addr=10.0.2.254/24 --forward
+  tapstack up --nic tap1,bridge=br1,addr=10.0.1.254/24,addr=fd00:1::1/64 --nic tap2,bridge=br2,addr=10.0.2.254/24,addr=fd00:2::1/64 --forward
 
 Exit status: 0 after a clean shutdown, 1 when the host cannot run (permissions,
 missing bridge, busy TAP, an address in use, no DHCP lease, no running host, a
@@ -41,28 +44,34 @@ const upHelp = `Usage: tapstack up --tap NAME (--addr CIDR | --dhcp | --vlan VID
        tapstack up --nic TAP,addr=CIDR[,...] [--nic ...] [flags]
 
 Runs a virtual host on TAP devices until SIGINT or SIGTERM: checks that no one
-on the segment uses its addresses (about 1 s), announces them, and serves
-http:80, echo:7 (TCP and UDP), discard:9 and chargen:19.
+on the segment uses its addresses (ARP probes and IPv6 duplicate address
+detection, about 1 s), announces them, and serves http:80, echo:7 (TCP and
+UDP), discard:9 and chargen:19 over IPv4 and IPv6. Each interface gets an
+IPv6 link-local address and SLAAC (one line printed per address or default
+route learnt from router advertisements).
 
 Interfaces:
   --tap NAME          the TAP device (created if missing; at most 15 characters)
-  --addr CIDR         its address, e.g. 10.0.0.2/24
-  --dhcp              get address, default route and DNS from a DHCP server instead
+  --addr CIDR         an address, e.g. 10.0.0.2/24 or fd00::2/64 (repeatable)
+  --dhcp              IPv4 address, default route and DNS from a DHCP server
   --hostname NAME     host name sent with --dhcp (option 12)
   --bridge BR         an existing Linux bridge to attach the TAP to
   --mac MAC           hardware address (default: random, locally administered)
   --mtu N             MTU (68..65521, default 1500)
   --vlan VID:CIDR[:PCP]   an 802.1Q VLAN interface TAP.VID (repeatable)
-  --nic TAP,addr=CIDR[,bridge=BR][,mtu=N][,mac=MAC][,vlan=VID[:PCP]]
+  --nic TAP,addr=CIDR[,addr=CIDR][,bridge=BR][,mtu=N][,mac=MAC][,vlan=VID[:PCP]]
                       one more interface (repeatable)
+  --no-slaac          no IPv6 addresses or routes from router advertisements
 Routing and neighbours:
-  --gateway IP        default gateway
+  --gateway IP        default gateway, one per family (fe80::1 is on the TAP;
+                      fe80::1%NAME on interface NAME)
   --route PREFIX,via=IP[,dev=NAME]   a static route (repeatable; PREFIX may be default)
-  --forward           route between the interfaces (an IPv4 router)
+  --forward           route between the interfaces (IPv4 and IPv6) and send
+                      router advertisements for their IPv6 /64s every 10-30 s
   --arp IP=MAC        a static ARP entry (repeatable)
   --arp-proxy PREFIX[=MAC]   answer ARP for PREFIX on another host's behalf (repeatable)
-  --dns IP            a DNS server for the host's resolver (repeatable)
-  --no-dad            skip address conflict detection at start
+  --dns IP            a DNS server for the host's resolver, IPv4 or IPv6 (repeatable)
+  --no-dad            skip address conflict detection (ARP and IPv6 DAD) at start
 Debugging:
   --pcap FILE         capture every frame on the TAP (read it with tcpdump -r FILE)
   --faults SPEC       inject faults, e.g. loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7
@@ -77,10 +86,21 @@ Limits:
 Example: tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --gateway 10.0.0.1
 `
 
-const routeHelp = `Usage: tapstack route [--tap NAME]
+const routeHelp = `Usage: tapstack route [--tap NAME] [-4|-6]
 
-Prints the routing table of the tapstack host running in this network
-namespace, in the layout of ip route. --tap picks the host when several run.
+Prints the routing tables of the tapstack host running in this network
+namespace: IPv4 in the layout of ip route, then IPv6 in the layout of
+ip -6 route (routes learnt from router advertisements say proto ra, with
+the seconds until they expire). -4 or -6 prints one family. --tap picks the
+host when several run.
+`
+
+const neighHelp = `Usage: tapstack neigh [--tap NAME] [-4|-6]
+
+Prints the neighbour tables of the running host in the layout of ip neigh:
+ARP entries, then IPv6 (NDP) entries, each with its state (REACHABLE, STALE,
+DELAY, PROBE, INCOMPLETE, FAILED, PERMANENT) and "router" for IPv6 routers.
+-4 or -6 prints one family. --tap picks the host when several run.
 `
 
 const arpHelp = `Usage: tapstack arp [--tap NAME]
@@ -108,13 +128,13 @@ times, waiting 5 s each time.
 
 // commandHelp is the help of each command.
 var commandHelp = map[string]string{
-	"up": upHelp, "route": routeHelp, "arp": arpHelp, "status": statusHelp, "resolve": resolveHelp,
+	"up": upHelp, "route": routeHelp, "neigh": neighHelp, "arp": arpHelp, "status": statusHelp, "resolve": resolveHelp,
 	"version": "Usage: tapstack version\n\nPrints the version of tapstack and of Go.\n",
 	"help":    helpText,
 }
 
 // commands are the command names, for suggestions.
-var commands = []string{"up", "route", "arp", "status", "resolve", "version", "help"}
+var commands = []string{"up", "route", "neigh", "arp", "status", "resolve", "version", "help"}
 
 // hiddenFlags are flags for tests, never suggested.
 var hiddenFlags = map[string]bool{"dhcp-wait": true, "dhcp-renew": true}

@@ -25,7 +25,7 @@ func TestDidYouMean(t *testing.T) {
 		{[]string{"rout"}, `unknown command "rout"; did you mean route?`, ""},
 		{[]string{"stauts"}, "did you mean status?", ""},
 		{[]string{"resolv", "x"}, "did you mean resolve?", ""},
-		{[]string{"down"}, `unknown command "down": want up, route, arp, status, resolve, version or help`, "did you mean"},
+		{[]string{"down"}, `unknown command "down": want up, route, neigh, arp, status, resolve, version or help`, "did you mean"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(tc.args, &stdout, &stderr, nil); code != exitUsage {

@@ -12,8 +12,9 @@ import (
 )
 
 // parseQuery parses the flags of route, arp and status (with extra flags
-// added by the caller) and returns the host's control socket.
-func parseQuery(cmd string, args []string, fs *flag.FlagSet) (string, error) {
+// added by the caller) and returns the host's control socket. check, when
+// not nil, validates the parsed flags before any host is looked for.
+func parseQuery(cmd string, args []string, fs *flag.FlagSet, check ...func() error) (string, error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	tap := fs.String("tap", "", "")
@@ -26,6 +27,11 @@ func parseQuery(cmd string, args []string, fs *flag.FlagSet) (string, error) {
 	if fs.NArg() > 0 {
 		return "", usagef("unexpected argument %q to %s", fs.Arg(0), cmd)
 	}
+	for _, c := range check {
+		if err := c(); err != nil {
+			return "", err
+		}
+	}
 	if *tap != "" {
 		if err := checkIfName("--tap", *tap); err != nil {
 			return "", err
@@ -34,14 +40,41 @@ func parseQuery(cmd string, args []string, fs *flag.FlagSet) (string, error) {
 	return findHost(*tap)
 }
 
-// runRoute is `tapstack route [--tap NAME]`: the route table of a running
-// host, like `ip route`.
+// runRoute is `tapstack route [--tap NAME] [-4|-6]`: the route tables of
+// a running host, like `ip route` then `ip -6 route`.
 func runRoute(args []string, stdout io.Writer) error {
-	addr, err := parseQuery("route", args, flag.NewFlagSet("route", flag.ContinueOnError))
+	return runFamilyTable("route", args, stdout)
+}
+
+// runNeigh is `tapstack neigh [--tap NAME] [-4|-6]`: the ARP and NDP
+// tables of a running host, like `ip neigh`.
+func runNeigh(args []string, stdout io.Writer) error {
+	return runFamilyTable("neigh", args, stdout)
+}
+
+// runFamilyTable asks a running host for the table /cmd, of one family
+// with -4 or -6 (as ip takes them), else of both.
+func runFamilyTable(cmd string, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	v4 := fs.Bool("4", false, "")
+	v6 := fs.Bool("6", false, "")
+	addr, err := parseQuery(cmd, args, fs, func() error {
+		if *v4 && *v6 {
+			return usagef("%s: -4 and -6 exclude each other (give neither for both families)", cmd)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	out, err := controlDo(addr, "GET", "/route")
+	path := "/" + cmd
+	switch {
+	case *v4:
+		path += "?family=4"
+	case *v6:
+		path += "?family=6"
+	}
+	out, err := controlDo(addr, "GET", path)
 	if err != nil {
 		return err
 	}

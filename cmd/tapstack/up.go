@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -116,7 +117,7 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 			if n.Tap != t.Name {
 				continue
 			}
-			ifc := host.Interface{Name: n.Name(), Addr: n.Addr, DHCP: n.DHCP}
+			ifc := host.Interface{Name: n.Name(), Addr: n.Addr, Addrs: n.Addrs, DHCP: n.DHCP}
 			switch {
 			case trunk == nil:
 				ifc.Device, ifc.MAC = ldev, mac
@@ -162,6 +163,7 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 		Interfaces:      ifcs,
 		Gateway:         cfg.Gateway,
 		Routes:          cfg.Routes,
+		NoSLAAC:         cfg.NoSLAAC,
 		StaticARP:       cfg.StaticARP,
 		ProxyARP:        cfg.ProxyARP,
 		DetectConflicts: !cfg.NoDAD,
@@ -173,23 +175,22 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 	if n := cfg.dhcpNIC(); n != nil {
 		hc.DHCP.OnProgress = dhcpProgress(cfg, n, stderr, &leased)
 	}
+	if cfg.Gateway6.IsValid() {
+		// host.Config.Gateway takes one family; the other is a route.
+		if hc.Gateway.IsValid() {
+			hc.Routes = append([]host.Route{{Dst: netip.PrefixFrom(netip.IPv6Unspecified(), 0), Gateway: cfg.Gateway6}}, hc.Routes...)
+		} else {
+			hc.Gateway = cfg.Gateway6
+		}
+	}
 	hc.IPv4.Forwarding = cfg.Forward
+	if cfg.Forward {
+		hc.IPv6.Forwarding = true
+		hc.Advertise = labAdvertise()
+	}
 	h, err := host.New(hc)
 	if err != nil {
-		var ce *arp.ConflictError
-		if errors.As(err, &ce) {
-			where := ce.NIC
-			if n := cfg.nic(ce.NIC); n != nil {
-				if t := cfg.tap(n.Tap); t != nil && t.Bridge != "" {
-					where = t.Bridge
-					if n.VLAN != 0 {
-						where += fmt.Sprintf(" (VLAN %d)", n.VLAN)
-					}
-				}
-			}
-			return fmt.Errorf("%v is already in use on %s by %v; choose another address", ce.Addr, where, ce.MAC)
-		}
-		return err
+		return conflictLine(cfg, err)
 	}
 	defer h.Close()
 
@@ -299,18 +300,17 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 		if nic := h.Stack().NIC(n.Name()); nic != nil {
 			mtu = nic.MTU()
 		}
-		if n.DHCP {
-			descs = append(descs, fmt.Sprintf("%s as %s via DHCP from %v mac %s mtu %d", d, lease.Addr, lease.Server, macs[n.Tap], mtu))
-			continue
-		}
-		descs = append(descs, fmt.Sprintf("%s as %s mac %s mtu %d", d, n.Addr, macs[n.Tap], mtu))
+		descs = append(descs, fmt.Sprintf("%s as %s mac %s mtu %d", d, addrList(h.Stack().NIC(n.Name()), n, lease), macs[n.Tap], mtu))
 	}
 	extra := ""
-	if cfg.Gateway.IsValid() {
-		extra = " gateway " + cfg.Gateway.String()
+	var gws []string
+	for _, g := range []netip.Addr{cfg.Gateway, lease.Router, cfg.Gateway6} {
+		if g.IsValid() {
+			gws = append(gws, g.String())
+		}
 	}
-	if lease.Router.IsValid() {
-		extra += " gateway " + lease.Router.String()
+	if len(gws) > 0 {
+		extra = " gateway " + strings.Join(gws, ",")
 	}
 	if r := h.Resolver(); len(r.Servers) > 0 {
 		var ds []string
@@ -324,6 +324,8 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 	}
 	if cfg.Forward {
 		extra += " forwarding"
+	} else if cfg.NoSLAAC {
+		extra += " no-slaac"
 	}
 	if cfg.Pcap != "" {
 		extra += " pcap " + cfg.Pcap
@@ -333,6 +335,9 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 	}
 	extra += " offload: " + offload
 	fmt.Fprintf(stdout, "tapstack: up on %s%s, serving %s\n", strings.Join(descs, ", "), extra, strings.Join(serving, " "))
+	// From here on, what SLAAC learns is told one line each.
+	stopWatch := watchSLAAC(h, stdout)
+	defer stopWatch()
 
 	var sig os.Signal
 	if signals != nil {
@@ -341,6 +346,7 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 		select {}
 	}
 	stopAll()
+	stopWatch()
 	// Close releases the DHCP lease (DHCPRELEASE) before it stops the
 	// stack.
 	if err := h.Close(); err != nil {

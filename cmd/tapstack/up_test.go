@@ -46,7 +46,7 @@ func TestUpInProcess(t *testing.T) {
 	}()
 	select {
 	case l, ok := <-lines:
-		want := "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24 mac 02:00:00:00:00:02 mtu 1500 pcap " + pcapPath + " offload: rx only (--pcap), serving http:80 echo:7 discard:9 chargen:19 udp-echo:7"
+		want := "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24 fe80::ff:fe00:2/64 mac 02:00:00:00:00:02 mtu 1500 pcap " + pcapPath + " offload: rx only (--pcap), serving http:80 echo:7 discard:9 chargen:19 udp-echo:7"
 		if !ok || l != want {
 			t.Fatalf("up line %q (stderr %q), want %q", l, stderr.String(), want)
 		}

@@ -30,8 +30,36 @@ type nicConfig struct {
 	Tap  string // name of the TAP it is on
 	VLAN uint16 // 0: native
 	PCP  uint8  // priority of the VLAN's tags
-	Addr netip.Prefix
-	DHCP bool // the address comes from DHCP (Addr is zero)
+	// Addr is the interface's first static address (zero with DHCP and
+	// no IPv6 --addr), Addrs the others, of either family.
+	Addr  netip.Prefix
+	Addrs []netip.Prefix
+	DHCP  bool // the IPv4 address comes from DHCP
+}
+
+// addrs returns every static address of the interface: Addr, then Addrs.
+func (n nicConfig) addrs() []netip.Prefix {
+	var as []netip.Prefix
+	if n.Addr.IsValid() {
+		as = append(as, n.Addr)
+	}
+	return append(as, n.Addrs...)
+}
+
+// addAddr adds p to the interface's static addresses; what names the
+// flag for the error of a repeated address.
+func (n *nicConfig) addAddr(what string, p netip.Prefix) error {
+	for _, o := range n.addrs() {
+		if o.Addr() == p.Addr() {
+			return usagef("%s %v: the address is given twice", what, p)
+		}
+	}
+	if !n.Addr.IsValid() {
+		n.Addr = p
+	} else {
+		n.Addrs = append(n.Addrs, p)
+	}
+	return nil
 }
 
 // Name is the interface's name: the TAP's, or TAP.VID for a VLAN.
@@ -44,9 +72,16 @@ func (n nicConfig) Name() string {
 
 // upConfig is the validated command line of `tapstack up`.
 type upConfig struct {
-	Taps      []tapConfig
-	NICs      []nicConfig
-	Gateway   netip.Addr // zero: none
+	Taps    []tapConfig
+	NICs    []nicConfig
+	Gateway netip.Addr // IPv4 default gateway; zero: none
+	// Gateway6 is the IPv6 default gateway (a link-local one carries its
+	// interface as zone, fe80::1%tap0); zero: none, or learnt from
+	// router advertisements.
+	Gateway6 netip.Addr
+	// NoSLAAC turns off IPv6 autoconfiguration from router
+	// advertisements (--no-slaac).
+	NoSLAAC   bool
 	Routes    []host.Route
 	Forward   bool
 	StaticARP []host.StaticARP
@@ -138,14 +173,13 @@ func parseUp(args []string) (upConfig, error) {
 	var (
 		tapName = fs.String("tap", "", "")
 		bridge  = fs.String("bridge", "", "")
-		addr    = fs.String("addr", "", "")
-		gateway = fs.String("gateway", "", "")
 		mac     = fs.String("mac", "", "")
 		mtu     = fs.String("mtu", "1500", "")
 		pcap    = fs.String("pcap", "", "")
 		faults  = fs.String("faults", "", "")
 		forward = fs.Bool("forward", false, "")
 		noDAD   = fs.Bool("no-dad", false, "")
+		noSLAAC = fs.Bool("no-slaac", false, "")
 		useDHCP = fs.Bool("dhcp", false, "")
 		noOff   = fs.Bool("no-offload", false, "")
 		hname   = fs.String("hostname", "", "")
@@ -156,8 +190,10 @@ func parseUp(args []string) (upConfig, error) {
 		idle    = fs.String("idle-timeout", defaultIdle.String(), "")
 		memLim  = fs.String("memory-limit", "", "")
 
-		nics, vlans, routes, arps, proxies, dnss listFlag
+		nics, vlans, routes, arps, proxies, dnss, addrs, gateways listFlag
 	)
+	fs.Var(&addrs, "addr", "")
+	fs.Var(&gateways, "gateway", "")
 	fs.Var(&dnss, "dns", "")
 	fs.Var(&nics, "nic", "")
 	fs.Var(&vlans, "vlan", "")
@@ -185,7 +221,7 @@ func parseUp(args []string) (upConfig, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	var cfg upConfig
-	cfg.Forward, cfg.NoDAD, cfg.NoOffload = *forward, *noDAD, *noOff
+	cfg.Forward, cfg.NoDAD, cfg.NoOffload, cfg.NoSLAAC = *forward, *noDAD, *noOff, *noSLAAC
 	if err := parseLimits(&cfg, set, *status, *maxConn, *idle, *memLim); err != nil {
 		return cfg, err
 	}
@@ -204,8 +240,8 @@ func parseUp(args []string) (upConfig, error) {
 	}
 	for _, d := range dnss {
 		a, err := netip.ParseAddr(d)
-		if err != nil || !a.Is4() || a.IsUnspecified() || a.IsMulticast() {
-			return cfg, usagef("malformed --dns %q: want the IPv4 address of a name server like 10.0.0.1", d)
+		if err != nil || a.Is4In6() || a.IsUnspecified() || a.IsMulticast() || (a.Zone() != "" && !a.IsLinkLocalUnicast()) {
+			return cfg, usagef("malformed --dns %q: want the address of a name server like 10.0.0.1 or fd00::1", d)
 		}
 		for _, o := range cfg.DNS {
 			if o == a {
@@ -254,22 +290,25 @@ func parseUp(args []string) (upConfig, error) {
 			return cfg, err
 		}
 		t.MTU = n
-		if *useDHCP && *addr != "" {
-			return cfg, usagef("--dhcp and --addr exclude each other: the address comes from the DHCP server (drop one)")
-		}
-		if *addr == "" && len(vlans) == 0 && !*useDHCP {
-			return cfg, usagef("up needs --addr CIDR (the host's address, e.g. 10.0.0.2/24), --dhcp or --vlan VID:CIDR")
+		if len(addrs) == 0 && len(vlans) == 0 && !*useDHCP {
+			return cfg, usagef("up needs --addr CIDR (the host's address, e.g. 10.0.0.2/24 or fd00::2/64), --dhcp or --vlan VID:CIDR")
 		}
 		cfg.Taps = append(cfg.Taps, t)
-		if *useDHCP {
-			cfg.NICs = append(cfg.NICs, nicConfig{Tap: t.Name, DHCP: true})
-		}
-		if *addr != "" {
-			p, err := parseHostPrefix("--addr", *addr)
+		native := nicConfig{Tap: t.Name, DHCP: *useDHCP}
+		for _, a := range addrs {
+			p, err := parseHostPrefix("--addr", a)
 			if err != nil {
 				return cfg, err
 			}
-			cfg.NICs = append(cfg.NICs, nicConfig{Tap: t.Name, Addr: p})
+			if *useDHCP && p.Addr().Is4() {
+				return cfg, usagef("--dhcp and --addr %v exclude each other: the IPv4 address comes from the DHCP server (drop one; an IPv6 --addr may stay)", p)
+			}
+			if err := native.addAddr("--addr", p); err != nil {
+				return cfg, err
+			}
+		}
+		if native.DHCP || native.Addr.IsValid() {
+			cfg.NICs = append(cfg.NICs, native)
 		}
 		for _, v := range vlans {
 			spec, err := link.ParseVLANSpec(v)
@@ -296,8 +335,12 @@ func parseUp(args []string) (upConfig, error) {
 				}
 				return cfg, usagef("VLAN %d on TAP %s is configured twice", a.VLAN, a.Tap)
 			}
-			if a.Addr.IsValid() && a.Addr.Addr() == b.Addr.Addr() {
-				return cfg, usagef("address %v is on both %s and %s", a.Addr.Addr(), b.Name(), a.Name())
+			for _, pa := range a.addrs() {
+				for _, pb := range b.addrs() {
+					if pa.Addr() == pb.Addr() {
+						return cfg, usagef("address %v is on both %s and %s", pa.Addr(), b.Name(), a.Name())
+					}
+				}
 			}
 		}
 	}
@@ -309,18 +352,10 @@ func parseUp(args []string) (upConfig, error) {
 		}
 	}
 
-	if *gateway != "" && *useDHCP {
-		return cfg, usagef("--gateway and --dhcp exclude each other: the lease gives the default router")
-	}
-	if *gateway != "" {
-		g, err := netip.ParseAddr(*gateway)
-		if err != nil || !g.Is4() {
-			return cfg, usagef("malformed --gateway %q: want an IPv4 address like 10.0.0.1", *gateway)
-		}
-		if err := checkNextHop(&cfg, "--gateway", g, ""); err != nil {
+	for _, gw := range gateways {
+		if err := parseGateway(&cfg, gw, *useDHCP); err != nil {
 			return cfg, err
 		}
-		cfg.Gateway = g
 	}
 	for _, r := range routes {
 		rt, err := parseRoute(&cfg, r)
@@ -427,7 +462,7 @@ func parseNIC(cfg *upConfig, v string) error {
 		if !ok || val == "" {
 			return usagef("malformed --nic %q: %q is not KEY=VALUE (keys: bridge, addr, mtu, mac, vlan)", v, kv)
 		}
-		if seen[k] {
+		if seen[k] && k != "addr" {
 			return usagef("malformed --nic %q: %s given twice", v, k)
 		}
 		seen[k] = true
@@ -438,8 +473,11 @@ func parseNIC(cfg *upConfig, v string) error {
 				err = usagef("--nic %q: the bridge and the TAP are both %q", v, val)
 			}
 			t.Bridge = val
-		case "addr":
-			n.Addr, err = parseHostPrefix("--nic "+v+": addr", val)
+		case "addr": // repeatable: addr=10.0.1.1/24,addr=fd00:1::1/64
+			var p netip.Prefix
+			if p, err = parseHostPrefix("--nic "+v+": addr", val); err == nil {
+				err = n.addAddr("--nic "+v+": addr", p)
+			}
 		case "mtu":
 			t.MTU, err = parseMTU("--nic "+v+": mtu", val)
 		case "mac":
@@ -506,11 +544,17 @@ func parseRoute(cfg *upConfig, v string) (host.Route, error) {
 	parts := strings.Split(v, ",")
 	dst := parts[0]
 	if dst == "default" {
+		// The family of the default route is its gateway's.
 		dst = "0.0.0.0/0"
+		for _, kv := range parts[1:] {
+			if g, ok := strings.CutPrefix(kv, "via="); ok && strings.Contains(g, ":") {
+				dst = "::/0"
+			}
+		}
 	}
 	p, err := netip.ParsePrefix(dst)
-	if err != nil || !p.Addr().Is4() {
-		return r, usagef("malformed --route %q: %q is not an IPv4 prefix like 10.1.0.0/16 or default", v, parts[0])
+	if err != nil || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+		return r, usagef("malformed --route %q: %q is not a prefix like 10.1.0.0/16, fd00:1::/64 or default", v, parts[0])
 	}
 	if p != p.Masked() {
 		return r, usagef("malformed --route %q: %v has host bits set (did you mean %v?)", v, p, p.Masked())
@@ -527,8 +571,11 @@ func parseRoute(cfg *upConfig, v string) (host.Route, error) {
 				return r, usagef("malformed --route %q: via given twice", v)
 			}
 			g, err := netip.ParseAddr(val)
-			if err != nil || !g.Is4() {
-				return r, usagef("malformed --route %q: via %q is not an IPv4 address", v, val)
+			if err != nil || g.Is4() != p.Addr().Is4() || g.Is4In6() {
+				return r, usagef("malformed --route %q: via %q is not an address of the prefix's family (%s)", v, val, family(p.Addr()))
+			}
+			if g.Zone() != "" {
+				return r, usagef("malformed --route %q: write the interface of via %s as dev=%s", v, val, g.Zone())
 			}
 			r.Gateway = g
 		case "dev":
@@ -544,6 +591,10 @@ func parseRoute(cfg *upConfig, v string) (host.Route, error) {
 		}
 	}
 	switch {
+	case r.Gateway.Is6() && r.Gateway.IsLinkLocalUnicast():
+		if r.Interface == "" {
+			return r, usagef("--route %q: a link-local via needs its interface: add dev=NAME", v)
+		}
 	case r.Gateway.IsValid():
 		if err := checkNextHop(cfg, "--route "+v+": via", r.Gateway, r.Interface); err != nil {
 			return r, err
@@ -556,41 +607,76 @@ func parseRoute(cfg *upConfig, v string) (host.Route, error) {
 			return r, usagef("--route %q is given twice", v)
 		}
 	}
-	if r.Dst.Bits() == 0 && cfg.Gateway.IsValid() && cfg.Gateway == r.Gateway {
+	if r.Dst.Bits() == 0 && r.Gateway.IsValid() && (cfg.Gateway == r.Gateway || cfg.Gateway6.WithZone("") == r.Gateway) {
 		return r, usagef("--route %q repeats --gateway", v)
 	}
 	return r, nil
 }
 
-// checkNextHop checks that g is a neighbour: inside the subnet of an
-// interface (of dev, when given) and not our own address.
+// checkNextHop checks that g is a neighbour: inside a subnet of its
+// family of an interface (of dev, when given) and not our own address.
 func checkNextHop(cfg *upConfig, what string, g netip.Addr, dev string) error {
 	for _, n := range cfg.NICs {
-		if n.Addr.Addr() == g {
-			return usagef("%s %v is the host's own address", what, g)
+		for _, a := range n.addrs() {
+			if a.Addr() == g {
+				return usagef("%s %v is the host's own address", what, g)
+			}
 		}
 	}
 	if inSubnet(cfg, g, dev) {
 		return nil
 	}
 	if len(cfg.NICs) == 1 && what == "--gateway" {
-		return usagef("--gateway %v is not inside --addr subnet %v", g, cfg.NICs[0].Addr.Masked())
+		if s := subnetsOf(cfg.NICs[:1], g); s != "" {
+			return usagef("--gateway %v is not inside --addr subnet %s", g, s)
+		}
+		return usagef("--gateway %v: the interface has no %s --addr to reach it from", g, family(g))
 	}
 	if dev != "" {
-		return usagef("%s %v is not inside the subnet of %s (%v)", what, g, dev, cfg.nic(dev).Addr.Masked())
+		n := cfg.nic(dev)
+		if s := subnetsOf([]nicConfig{*n}, g); s != "" {
+			return usagef("%s %v is not inside the subnet of %s (%s)", what, g, dev, s)
+		}
+		return usagef("%s %v: %s has no %s address to reach it from", what, g, dev, family(g))
 	}
 	return usagef("%s %v is not inside the subnet of any interface (%s)", what, g, subnets(cfg))
 }
 
-// inSubnet reports whether a is inside the subnet of an interface (of dev,
+// family names the address family of a, for messages.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// inSubnet reports whether a is inside a subnet of an interface (of dev,
 // when given).
 func inSubnet(cfg *upConfig, a netip.Addr, dev string) bool {
 	for _, n := range cfg.NICs {
-		if (dev == "" || n.Name() == dev) && n.Addr.Contains(a) {
-			return true
+		if dev != "" && n.Name() != dev {
+			continue
+		}
+		for _, p := range n.addrs() {
+			if p.Contains(a) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// subnetsOf lists the subnets of nics in the family of a.
+func subnetsOf(nics []nicConfig, a netip.Addr) string {
+	var s []string
+	for _, n := range nics {
+		for _, p := range n.addrs() {
+			if p.Addr().Is4() == a.Is4() {
+				s = append(s, p.Masked().String())
+			}
+		}
+	}
+	return strings.Join(s, ", ")
 }
 
 func nicNames(cfg *upConfig) string {
@@ -606,11 +692,62 @@ func subnets(cfg *upConfig) string {
 	for _, n := range cfg.NICs {
 		if n.DHCP {
 			s = append(s, n.Name()+" from DHCP, unknown yet")
-			continue
 		}
-		s = append(s, n.Addr.Masked().String())
+		for _, p := range n.addrs() {
+			s = append(s, p.Masked().String())
+		}
 	}
 	return strings.Join(s, ", ")
+}
+
+// parseGateway adds one --gateway: a default gateway per family. An IPv6
+// link-local router (fe80::1) takes the interface as its zone; without
+// one it is the only interface's, or the --tap's untagged one.
+func parseGateway(cfg *upConfig, v string, dhcp bool) error {
+	g, err := netip.ParseAddr(v)
+	if err != nil || g.Is4In6() || g.IsUnspecified() || g.IsMulticast() {
+		return usagef("malformed --gateway %q: want a router's address like 10.0.0.1, fd00::1 or fe80::1", v)
+	}
+	if g.Is4() {
+		if dhcp {
+			return usagef("--gateway %v and --dhcp exclude each other: the lease gives the IPv4 default router", g)
+		}
+		if cfg.Gateway.IsValid() {
+			return usagef("--gateway is given twice for IPv4 (%v and %v): one default gateway per family", cfg.Gateway, g)
+		}
+		if err := checkNextHop(cfg, "--gateway", g, ""); err != nil {
+			return err
+		}
+		cfg.Gateway = g
+		return nil
+	}
+	if cfg.Gateway6.IsValid() {
+		return usagef("--gateway is given twice for IPv6 (%v and %v): one default gateway per family", cfg.Gateway6, g)
+	}
+	if !g.IsLinkLocalUnicast() {
+		if g.Zone() != "" {
+			return usagef("malformed --gateway %q: only a link-local address takes an interface (%%%s)", v, g.Zone())
+		}
+		if err := checkNextHop(cfg, "--gateway", g, ""); err != nil {
+			return err
+		}
+		cfg.Gateway6 = g
+		return nil
+	}
+	switch zone := g.Zone(); {
+	case zone != "":
+		if cfg.nic(zone) == nil {
+			return usagef("--gateway %v: no interface %q (interfaces: %s)", g, zone, nicNames(cfg))
+		}
+	case len(cfg.NICs) == 1:
+		g = g.WithZone(cfg.NICs[0].Name())
+	case len(cfg.Taps) == 1 && cfg.nic(cfg.Taps[0].Name) != nil:
+		g = g.WithZone(cfg.Taps[0].Name)
+	default:
+		return usagef("--gateway %v is link-local: name its interface, e.g. %v%%%s", g, g, cfg.NICs[0].Name())
+	}
+	cfg.Gateway6 = g
+	return nil
 }
 
 // checkIfName checks a Linux interface name.
@@ -626,11 +763,12 @@ func checkIfName(what, name string) error {
 	return nil
 }
 
-// parseHostPrefix parses an interface address like 10.0.0.2/24.
+// parseHostPrefix parses an interface address like 10.0.0.2/24 or
+// fd00::2/64.
 func parseHostPrefix(what, s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() {
-		return p, usagef("malformed %s %q: want an IPv4 address with prefix length like 10.0.0.2/24", what, s)
+	if err != nil || p.Addr().Is4In6() {
+		return p, usagef("malformed %s %q: want an address with prefix length like 10.0.0.2/24 or fd00::2/64", what, s)
 	}
 	return p, checkHostPrefix(what, p)
 }
@@ -639,8 +777,11 @@ func checkHostPrefix(what string, p netip.Prefix) error {
 	if a := p.Addr(); a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return usagef("%s %v cannot be a host address", what, p)
 	}
-	if p.Bits() < 31 && (p.Addr() == p.Masked().Addr() || p.Addr() == stack.DirectedBroadcast(p)) {
+	if p.Addr().Is4() && p.Bits() < 31 && (p.Addr() == p.Masked().Addr() || p.Addr() == stack.DirectedBroadcast(p)) {
 		return usagef("%s %v is the network or broadcast address of its subnet", what, p)
+	}
+	if p.Addr().Is6() && p.Bits() < 127 && p.Addr() == p.Masked().Addr() {
+		return usagef("%s %v is the subnet-router anycast address of its prefix (RFC 4291 2.6.1): use another, e.g. %v", what, p, p.Addr().Next())
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func arpNS(t *testing.T, cidr string) *netnstest.NS {
 // one line (issue 6, acceptance 1).
 func TestARPAnnounceArpingConflict(t *testing.T) {
 	ns := arpNS(t, "10.0.0.1/24")
-	startTapstack(t, ns, "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24 mac 02:00:00:00:00:02",
+	startTapstack(t, ns, "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24 fe80::ff:fe00:2/64 mac 02:00:00:00:00:02",
 		"up", "--tap", "tap0", "--bridge", "br0", "--addr", "10.0.0.2/24", "--mac", "02:00:00:00:00:02")
 
 	// The up line is printed after the address was announced: the

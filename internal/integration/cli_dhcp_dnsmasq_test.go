@@ -29,9 +29,9 @@ func TestCLIDHCPFromDnsmasq(t *testing.T) {
 	dm := startDnsmasq(t, ns)
 	line, pid := startTapstack(t, ns, "tapstack: up on tap0 (bridge br0) as 10.0.0.",
 		"up", "--tap", "tap0", "--bridge", "br0", "--dhcp", "--hostname", "clivm", "--dhcp-renew", "2s")
-	m := regexp.MustCompile(`as (10\.0\.0\.\d+)/24 via DHCP from 10\.0\.0\.1 mac (\S+) mtu 1500 gateway 10\.0\.0\.1 dns 10\.0\.0\.1 offload: (\S+)`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`as (10\.0\.0\.\d+)/24 \(DHCP from 10\.0\.0\.1\) fe80::\S+/64 mac (\S+) mtu 1500 gateway 10\.0\.0\.1 dns 10\.0\.0\.1 offload: (\S+)`).FindStringSubmatch(line)
 	if m == nil {
-		t.Fatalf("up line %q lacks 'as ADDR/24 via DHCP from 10.0.0.1 mac M mtu 1500 gateway 10.0.0.1 dns 10.0.0.1 offload: ...'", line)
+		t.Fatalf("up line %q lacks 'as ADDR/24 (DHCP from 10.0.0.1) fe80::IID/64 mac M mtu 1500 gateway 10.0.0.1 dns 10.0.0.1 offload: ...'", line)
 	}
 	addr := netip.MustParseAddr(m[1])
 	if !inRange(addr) {

@@ -53,7 +53,7 @@ func TestVLANTrunkCommand(t *testing.T) {
 	needTools(t, "ip")
 	ns := netnstest.New(t)
 	ns.AddBridge("br0", "") // no VLAN filtering here: the bridge carries tags as they are
-	startTapstack(t, ns, "tapstack: up on tap0.10 (bridge br0) as 10.0.10.2/24 mac 02:00:00:00:00:0a mtu 1500, tap0.20 (bridge br0) as 10.0.20.2/24",
+	startTapstack(t, ns, "tapstack: up on tap0.10 (bridge br0) as 10.0.10.2/24 fe80::ff:fe00:a/64 mac 02:00:00:00:00:0a mtu 1500, tap0.20 (bridge br0) as 10.0.20.2/24",
 		"up", "--tap", "tap0", "--bridge", "br0", "--mac", "02:00:00:00:00:0a", "--vlan", "10:10.0.10.2/24", "--vlan", "20:10.0.20.2/24:5")
 
 	out, err := ns.Output(binary(t), "route")
