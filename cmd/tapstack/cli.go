@@ -41,6 +41,11 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 		if cfg, err = parseUp(args[1:]); err == nil {
 			return fail(stderr, up(cfg, stdout, stderr, signals))
 		}
+	case "gateway":
+		var cfg gatewayConfig
+		if cfg, err = parseGatewayCmd(args[1:]); err == nil {
+			return fail(stderr, runGateway(cfg, stdout, signals))
+		}
 	case "route", "neigh", "arp", "status", "resolve":
 		f := map[string]func([]string, io.Writer) error{"route": runRoute, "neigh": runNeigh, "arp": runARP, "status": runStatus, "resolve": runResolve}[cmd]
 		err = f(args[1:], stdout)

@@ -13,6 +13,7 @@ const helpText = `tapstack: a userspace TCP/IP stack in Go, running a virtual ho
 
 Usage:
   tapstack up --tap NAME --addr CIDR [flags]   run a host (tapstack up --help: its flags)
+  tapstack gateway --tap NAME [--bridge BR]    user-mode networking for guests (tapstack gateway --help)
   tapstack route   [--tap NAME] [-4|-6]        routing tables of a running host (like ip route, ip -6 route)
   tapstack neigh   [--tap NAME] [-4|-6]        ARP and NDP tables of a running host (like ip neigh)
   tapstack arp     [--tap NAME] [-d IP | --flush]   ARP table of a running host (like arp -n)
@@ -128,13 +129,13 @@ times, waiting 5 s each time.
 
 // commandHelp is the help of each command.
 var commandHelp = map[string]string{
-	"up": upHelp, "route": routeHelp, "neigh": neighHelp, "arp": arpHelp, "status": statusHelp, "resolve": resolveHelp,
+	"up": upHelp, "gateway": gatewayHelp, "route": routeHelp, "neigh": neighHelp, "arp": arpHelp, "status": statusHelp, "resolve": resolveHelp,
 	"version": "Usage: tapstack version\n\nPrints the version of tapstack and of Go.\n",
 	"help":    helpText,
 }
 
 // commands are the command names, for suggestions.
-var commands = []string{"up", "route", "neigh", "arp", "status", "resolve", "version", "help"}
+var commands = []string{"up", "gateway", "route", "neigh", "arp", "status", "resolve", "version", "help"}
 
 // hiddenFlags are flags for tests, never suggested.
 var hiddenFlags = map[string]bool{"dhcp-wait": true, "dhcp-renew": true}

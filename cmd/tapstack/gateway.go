@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/tapstack/tapstack/gateway"
+	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/tap"
+)
+
+const gatewayHelp = `Usage: tapstack gateway (--tap NAME [--bridge BR] | --tun NAME) [--subnet CIDR] [flags]
+
+User-mode networking for VMs, containers and sandboxes (what slirp4netns and
+pasta do): tapstack is the guests' router at the subnet's .2, which also
+stands for this namespace's loopback (10.0.2.2:PORT reaches 127.0.0.1:PORT),
+and their DNS address at .3. Every TCP connection, UDP flow and ping a guest
+starts, to any destination, is relayed through this process's own sockets:
+guests reach whatever this namespace reaches, with no NAT rules. Runs until
+SIGINT or SIGTERM.
+
+Flags:
+  --tap NAME          the TAP device the guests are on (created if missing)
+  --bridge BR         an existing Linux bridge to attach the TAP to
+  --tun NAME          an L3 TUN device instead of a TAP
+  --subnet CIDR       the guests' IPv4 network (default 10.0.2.0/24)
+  --dns-upstream IP[:PORT]   where guests' queries to .3:53 go (default: the
+                      first nameserver of /etc/resolv.conf)
+  --forward-port PROTO:[HOSTADDR:]PORT=GUEST:PORT   forward a host port into a
+                      guest, e.g. tcp:8080=10.0.2.15:80 (repeatable)
+  --max-conns N       TCP relays at once (default 16384; per guest: half)
+  --no-ping           answer no guest pings to outside destinations
+  --no-offload        no checksum/segmentation offload (on by default)
+  --mtu N             MTU (default 1500)
+
+Example: tapstack gateway --tap tap0 --bridge br0 --forward-port tcp:8080=10.0.2.15:80
+`
+
+// gatewayConfig is the validated command line of `tapstack gateway`.
+type gatewayConfig struct {
+	Tap, Bridge, Tun string
+	Subnet           netip.Prefix
+	DNSUpstream      netip.AddrPort
+	Forwards         []gateway.Forward
+	MaxConns         int
+	NoPing           bool
+	NoOffload        bool
+	MTU              int
+}
+
+// parseGatewayCmd parses the flags of `gateway`. Every error is a
+// *usageError (or flag.ErrHelp).
+func parseGatewayCmd(args []string) (gatewayConfig, error) {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var c gatewayConfig
+	var subnet, upstream string
+	var fwds listFlag
+	fs.StringVar(&c.Tap, "tap", "", "")
+	fs.StringVar(&c.Bridge, "bridge", "", "")
+	fs.StringVar(&c.Tun, "tun", "", "")
+	fs.StringVar(&subnet, "subnet", "10.0.2.0/24", "")
+	fs.StringVar(&upstream, "dns-upstream", "", "")
+	fs.Var(&fwds, "forward-port", "")
+	fs.IntVar(&c.MaxConns, "max-conns", gateway.DefaultMaxConns, "")
+	fs.BoolVar(&c.NoPing, "no-ping", false, "")
+	fs.BoolVar(&c.NoOffload, "no-offload", false, "")
+	fs.IntVar(&c.MTU, "mtu", 1500, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, usagef("%s", flagMessage("gateway", fs, err))
+	}
+	if fs.NArg() > 0 {
+		return c, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case c.Tap == "" && c.Tun == "":
+		return c, usagef("gateway needs --tap NAME (or --tun NAME)")
+	case c.Tap != "" && c.Tun != "":
+		return c, usagef("give --tap or --tun, not both")
+	case c.Tun != "" && c.Bridge != "":
+		return c, usagef("--bridge goes with --tap, not --tun")
+	case c.MaxConns < 2:
+		return c, usagef("--max-conns must be at least 2")
+	case c.MTU < 576 || c.MTU > 65521:
+		return c, usagef("--mtu must be 576..65521")
+	}
+	p, err := netip.ParsePrefix(subnet)
+	if err != nil || !p.Addr().Is4() || p.Bits() > 29 {
+		return c, usagef("--subnet %q: want an IPv4 network of at most /29, e.g. 10.0.2.0/24", subnet)
+	}
+	c.Subnet = p.Masked()
+	if upstream != "" {
+		if c.DNSUpstream, err = netip.ParseAddrPort(upstream); err != nil {
+			a, err2 := netip.ParseAddr(upstream)
+			if err2 != nil {
+				return c, usagef("--dns-upstream %q: want IP or IP:PORT", upstream)
+			}
+			c.DNSUpstream = netip.AddrPortFrom(a, 53)
+		}
+	}
+	for _, s := range fwds {
+		f, err := gateway.ParseForward(s)
+		if err != nil {
+			return c, usagef("--forward-port: %v", err)
+		}
+		if !c.Subnet.Contains(f.Guest.Addr()) {
+			return c, usagef("--forward-port %s: the guest %v is not in --subnet %v", s, f.Guest.Addr(), c.Subnet)
+		}
+		c.Forwards = append(c.Forwards, f)
+	}
+	return c, nil
+}
+
+// resolvConfServer returns the first nameserver of /etc/resolv.conf.
+func resolvConfServer(path string) netip.AddrPort {
+	f, err := os.Open(path)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "nameserver" {
+			if a, err := netip.ParseAddr(fields[1]); err == nil && a.Is4() {
+				return netip.AddrPortFrom(a, 53)
+			}
+		}
+	}
+	return netip.AddrPort{}
+}
+
+// nthAddr returns the subnet's n-th address.
+func nthAddr(p netip.Prefix, n int) netip.Addr {
+	a := p.Addr()
+	for range n {
+		a = a.Next()
+	}
+	return a
+}
+
+// runGateway runs the gateway until a value arrives on signals.
+func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) error {
+	name := c.Tap
+	tc := tap.Config{Name: c.Tap, Bridge: c.Bridge, MTU: c.MTU, NoOffload: c.NoOffload}
+	if c.Tun != "" {
+		name = c.Tun
+		tc = tap.Config{Name: c.Tun, Mode: tap.TUN, MTU: c.MTU, NoOffload: c.NoOffload}
+	}
+	dev, err := tap.Open(tc)
+	if err != nil {
+		return explainOpenError(name, err)
+	}
+	router := nthAddr(c.Subnet, 2)
+	dns := nthAddr(c.Subnet, 3)
+	h, err := host.New(host.Config{Interfaces: []host.Interface{{Name: name, Device: dev,
+		Addr:  netip.PrefixFrom(router, c.Subnet.Bits()),
+		Addrs: []netip.Prefix{netip.PrefixFrom(dns, c.Subnet.Bits())}}}, NoSLAAC: true})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	gc := gateway.Config{Subnet: c.Subnet, DNSUpstream: c.DNSUpstream, Forwards: c.Forwards,
+		MaxConns: c.MaxConns, MaxConnsPerGuest: c.MaxConns / 2}
+	if !gc.DNSUpstream.IsValid() {
+		gc.DNSUpstream = resolvConfServer("/etc/resolv.conf")
+	}
+	if !c.NoPing {
+		gc.Ping = gateway.DefaultPinger()
+	}
+	g, err := gateway.New(h, gc)
+	if err != nil {
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "gateway: "))
+	}
+	defer g.Close()
+	ctl, err := listenControl(upConfig{Taps: []tapConfig{{Name: name}}}, h)
+	if err != nil {
+		return err
+	}
+	defer ctl.close()
+
+	where := name
+	if c.Bridge != "" {
+		where += " (bridge " + c.Bridge + ")"
+	}
+	extra := ""
+	if gc.DNSUpstream.IsValid() {
+		extra += " upstream " + gc.DNSUpstream.String()
+	}
+	for i, a := range g.ForwardAddrs() {
+		extra += fmt.Sprintf(" forward %s:%v=%v", c.Forwards[i].Network, a, c.Forwards[i].Guest)
+	}
+	fmt.Fprintf(stdout, "tapstack: gateway on %s for %v, router %v (host loopback), dns %v%s\n", where, c.Subnet, router, dns, extra)
+	var sig os.Signal
+	if signals != nil {
+		sig = <-signals
+	} else {
+		select {}
+	}
+	g.Close()
+	if err := h.Close(); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	fmt.Fprintf(stdout, "tapstack: stopped (%v)\n", sig)
+	return nil
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Operator mistakes on the gateway command line are one line and exit
+// status 2.
+func TestGatewayUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"gateway"}, "gateway needs --tap NAME"},
+		{[]string{"gateway", "--tap", "t0", "--tun", "t1"}, "not both"},
+		{[]string{"gateway", "--tun", "t1", "--bridge", "br0"}, "--bridge goes with --tap"},
+		{[]string{"gateway", "--tap", "t0", "--subnet", "10.0.2.0/30"}, "at most /29"},
+		{[]string{"gateway", "--tap", "t0", "--forward-port", "tcp:80=10.0.3.1:80"}, "not in --subnet"},
+		{[]string{"gateway", "--tap", "t0", "--forward-port", "icmp:80=10.0.2.15:80"}, "protocol must be tcp or udp"},
+		{[]string{"gateway", "--tap", "t0", "--dns-upstream", "nope"}, "want IP or IP:PORT"},
+		{[]string{"gateway", "--tapp", "t0"}, "did you mean --tap?"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(tc.args, &out, &errb, nil); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", tc.args, code, exitUsage)
+		}
+		if s := errb.String(); !strings.Contains(s, tc.want) || strings.Count(s, "\n") != 1 {
+			t.Errorf("%v: stderr %q, want one line with %q", tc.args, s, tc.want)
+		}
+	}
+}
+
+func TestGatewayParseDefaults(t *testing.T) {
+	c, err := parseGatewayCmd([]string{"--tap", "tap0", "--bridge", "br0", "--forward-port", "tcp:8080=10.0.2.15:80", "--dns-upstream", "192.0.2.53"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subnet.String() != "10.0.2.0/24" || len(c.Forwards) != 1 || c.DNSUpstream.String() != "192.0.2.53:53" {
+		t.Errorf("parsed %+v", c)
+	}
+	if nthAddr(c.Subnet, 2).String() != "10.0.2.2" || nthAddr(c.Subnet, 3).String() != "10.0.2.3" {
+		t.Errorf("router/dns of %v wrong", c.Subnet)
+	}
+}
