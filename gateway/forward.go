@@ -168,7 +168,8 @@ func (pf *portForward) serveTCP() {
 				reset(c)
 				return
 			}
-			if !s.hold(down) {
+			if !s.hold(down) || !s.relay() {
+				down.Close()
 				c.Close()
 				return
 			}
@@ -229,7 +230,8 @@ func (pf *portForward) flow(ap netip.AddrPort) *fwdFlow {
 		g.ctr.fwdFailed.Inc()
 		return nil
 	}
-	if !s.hold(c) {
+	if !s.hold(c) || !s.relay() {
+		c.Close()
 		s.release()
 		return nil
 	}

@@ -187,6 +187,7 @@ func TestRefusedDestinationRefusesGuest(t *testing.T) {
 // A reset from the destination reaches the guest as a reset.
 func TestDestinationResetResetsGuest(t *testing.T) {
 	l := listenLocal(t, func(c net.Conn) {
+		c.Read(make([]byte, 1)) // the guest's dial has completed
 		io.WriteString(c, "x")
 		c.(*net.TCPConn).SetLinger(0)
 		c.Close()
@@ -198,6 +199,7 @@ func TestDestinationResetResetsGuest(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "?")
 	_, err = io.ReadAll(c)
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("read after the destination's RST: %v, want ECONNRESET", err)

@@ -18,8 +18,8 @@ type limiter struct {
 	byGuest map[netip.Addr]int
 	open    map[*slot]struct{}
 	closed  bool
-	// wg counts the slots: Add under mu while open, so every Add
-	// happens before closeAll's caller waits.
+	// wg counts the slots that relay (see slot.relay): Add under mu
+	// while open, so every Add happens before closeAll's caller waits.
 	wg sync.WaitGroup
 }
 
@@ -27,6 +27,7 @@ type limiter struct {
 type slot struct {
 	l       *limiter
 	guest   netip.Addr
+	relays  bool // counted in l.wg
 	mu      sync.Mutex
 	closers []io.Closer
 	done    bool
@@ -48,7 +49,6 @@ func (l *limiter) acquire(guest netip.Addr) *slot {
 	l.byGuest[guest]++
 	s := &slot{l: l, guest: guest}
 	l.open[s] = struct{}{}
-	l.wg.Add(1)
 	return s
 }
 
@@ -108,6 +108,23 @@ func (s *slot) closeAll() {
 	}
 }
 
+// relay marks the slot as relaying: from now on the gateway's Close
+// waits for its release. A slot still dialing or accepting is not waited
+// for (tcp.ForwarderRequest.Accept cannot be cancelled; it ends after the
+// SYN-ACK retries, and hold then closes what it got). It reports false
+// when the limiter is closed.
+func (s *slot) relay() bool {
+	l := s.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	s.relays = true
+	l.wg.Add(1)
+	return true
+}
+
 // release gives the slot back (once).
 func (s *slot) release() {
 	l := s.l
@@ -118,7 +135,9 @@ func (s *slot) release() {
 		if l.byGuest[s.guest]--; l.byGuest[s.guest] <= 0 {
 			delete(l.byGuest, s.guest)
 		}
-		l.wg.Done()
+		if s.relays {
+			l.wg.Done()
+		}
 	}
 	l.mu.Unlock()
 }

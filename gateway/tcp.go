@@ -52,7 +52,8 @@ func (g *Gateway) handleTCP(r *tcp.ForwarderRequest) {
 		up.Close()
 		return
 	}
-	if !s.hold(down) {
+	if !s.hold(down) || !s.relay() {
+		down.Close()
 		up.Close()
 		return
 	}

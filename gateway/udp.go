@@ -76,7 +76,8 @@ func (g *Gateway) handleUDP(r *udp.ForwarderRequest) {
 		up.Close()
 		return
 	}
-	if !s.hold(down) {
+	if !s.hold(down) || !s.relay() {
+		down.Close()
 		up.Close()
 		return
 	}
