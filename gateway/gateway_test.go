@@ -373,3 +373,32 @@ func TestParseForward(t *testing.T) {
 		}
 	}
 }
+
+// The DNS address's port 53 goes to DNSUpstream when no server on the
+// host takes it (slirp's 10.0.2.3).
+func TestDNSAddressGoesUpstream(t *testing.T) {
+	up, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		buf := make([]byte, 512)
+		n, from, err := up.ReadFrom(buf)
+		if err == nil {
+			up.WriteTo(append([]byte("upstream: "), buf[:n]...), from)
+		}
+	}()
+	guest, _ := pair(t, gateway.Config{DNSUpstream: netip.MustParseAddrPort(up.LocalAddr().String())})
+	c, err := dialGuest(t, guest, "udp4", "10.0.2.3:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.Write([]byte("q"))
+	buf := make([]byte, 64)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "upstream: q" {
+		t.Fatalf("read %q, %v from 10.0.2.3:53", buf[:n], err)
+	}
+}

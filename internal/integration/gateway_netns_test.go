@@ -183,6 +183,22 @@ func TestGatewayNetns(t *testing.T) {
 	if !poll(20*time.Second, func() bool { return written.Load() >= 1<<20 }) {
 		t.Fatalf("the writer wrote only %d bytes toward the guest that never reads", written.Load())
 	}
+	// A guest flooding closed ports: 20,000 datagrams to 10,000 ports
+	// of the web namespace where nothing listens. The gateway's UDP flows
+	// stay within their cap and end on the port unreachables.
+	if err := guest.Run(func() error {
+		c, err := net.ListenUDP("udp4", nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for i := range 20000 {
+			c.WriteToUDP([]byte("flood"), &net.UDPAddr{IP: net.ParseIP(gwWeb), Port: 20000 + i%10000})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := curl(guest2, "http://"+gwWeb+"/"); err != nil || !strings.Contains(out, "web saw") {
 		t.Errorf("another guest's curl with 5,000 relays and a stalled one: %v\n%s", err, out)
 	}
@@ -201,6 +217,11 @@ func TestGatewayNetns(t *testing.T) {
 	st, err := hostNS.Output(binary(t), "status")
 	if err != nil || !strings.Contains(st, "gateway.tcp.relayed") {
 		t.Errorf("tapstack status: %v\n%s", err, st)
+	}
+	for _, l := range strings.Split(st, "\n") {
+		if strings.Contains(l, "gateway.") || strings.Contains(l, "udp.fwd.") {
+			t.Log(strings.TrimSpace(l))
+		}
 	}
 }
 
