@@ -46,8 +46,15 @@ func (r *fakeResolver) LookupNetIP(ctx context.Context, network, host string) ([
 	if r.err != nil {
 		return nil, r.err
 	}
-	if a, ok := r.addrs[strings.ToLower(host)]; ok {
-		return a, nil
+	// Like Go's resolver, a family with no address is "no such host".
+	var out []netip.Addr
+	for _, a := range r.addrs[strings.ToLower(host)] {
+		if network == "ip" || (network == "ip4") == a.Is4() {
+			out = append(out, a)
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
