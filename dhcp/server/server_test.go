@@ -150,3 +150,33 @@ func TestStartNeedsServerAddress(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 }
+
+// The runner counts what the core drops as dhcpd.rx.<reason>.
+func TestServerCountsDrops(t *testing.T) {
+	a, b := link.Pipe(1500)
+	gwHost, _ := gateway(t, a, slirp)
+	g, err := host.New(host.Config{NoSLAAC: true, Interfaces: []host.Interface{{Device: b, Addr: netip.MustParsePrefix("10.0.2.200/24")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	c, err := udp.Listen(g.Stack(), netip.MustParseAddrPort("10.0.2.200:68"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := netip.MustParseAddrPort("10.0.2.2:67")
+	c.WriteToUDPAddrPort([]byte("not dhcp"), to)
+	c.WriteToUDPAddrPort(dhcp.Fields{Op: dhcp.OpReply, MessageType: dhcp.Offer}.Marshal(), to)
+	counters := gwHost.Stack().Counters()
+	deadline := time.Now().Add(10 * time.Second)
+	for counters.Value("dhcpd.rx.malformed") != 1 || counters.Value("dhcpd.rx.not_request") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("malformed %d not_request %d, want 1 and 1", counters.Value("dhcpd.rx.malformed"), counters.Value("dhcpd.rx.not_request"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := counters.Value("dhcpd.tx.replies"); n != 0 {
+		t.Fatalf("%d replies to bad input", n)
+	}
+}
