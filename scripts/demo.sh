@@ -41,15 +41,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "== namespace $NS: bridge br0 10.0.0.1/24"
+echo "== namespace $NS: bridge br0 10.0.0.1/24 and fd00::1/64"
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 ip -n "$NS" link add br0 type bridge
 ip -n "$NS" addr add 10.0.0.1/24 dev br0
+ip -n "$NS" addr add fd00::1/64 dev br0 nodad
 ip -n "$NS" link set br0 up
 
-echo "== tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --gateway 10.0.0.1"
-ip netns exec "$NS" ./bin/tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --gateway 10.0.0.1 >"$LOG" 2>&1 &
+echo "== tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --addr fd00::2/64 --gateway 10.0.0.1"
+ip netns exec "$NS" ./bin/tapstack up --tap tap0 --bridge br0 --addr 10.0.0.2/24 --addr fd00::2/64 --gateway 10.0.0.1 >"$LOG" 2>&1 &
 PID=$!
 for _ in $(seq 1 100); do
 	grep -q "tapstack: up on" "$LOG" && break
@@ -69,6 +70,11 @@ ping_out="$(ip netns exec "$NS" ping -c 3 -W 2 10.0.0.2 || true)"
 echo "$ping_out"
 
 echo
+echo "== ping -6 -c 3 fd00::2 (IPv6; the host also has a link-local fe80:: address, see the up line)"
+ping6_out="$(ip netns exec "$NS" ping -6 -c 3 -W 2 fd00::2 || true)"
+echo "$ping6_out"
+
+echo
 echo "== curl http://10.0.0.2/"
 curl_ok=0
 ip netns exec "$NS" curl -sS --max-time 10 http://10.0.0.2/ && curl_ok=1
@@ -81,11 +87,21 @@ read -r size secs speed <<<"$got"
 awk -v n="$size" -v t="$secs" -v s="$speed" 'BEGIN { printf "%d bytes in %.3f s: %.1f MiB/s (%.0f Mbit/s)\n", n, t, s / 1048576, s * 8 / 1e6 }'
 [ "$size" = "$N" ] || curl_ok=0
 
+echo
+echo "== curl -6 http://[fd00::2]/bytes?n=$N (the same over IPv6)"
+got="$(ip netns exec "$NS" curl -6 -sS --max-time 30 -o /dev/null -w '%{size_download} %{time_total} %{speed_download}' "http://[fd00::2]/bytes?n=$N")" || curl_ok=0
+read -r size secs speed <<<"$got"
+awk -v n="$size" -v t="$secs" -v s="$speed" 'BEGIN { printf "%d bytes in %.3f s: %.1f MiB/s (%.0f Mbit/s)\n", n, t, s / 1048576, s * 8 / 1e6 }'
+[ "$size" = "$N" ] || curl_ok=0
+
 # The host's tables, as an operator reads them on the host itself: these
 # commands talk to the running tapstack up through its control socket.
 echo
-echo "== tapstack route (like ip route)"
+echo "== tapstack route (like ip route, then ip -6 route)"
 ip netns exec "$NS" ./bin/tapstack route
+echo
+echo "== tapstack neigh (like ip neigh: ARP and NDP entries with their states)"
+ip netns exec "$NS" ./bin/tapstack neigh
 echo
 echo "== tapstack arp (like arp -n; Flags: C complete, M permanent, P published)"
 ip netns exec "$NS" ./bin/tapstack arp
@@ -93,15 +109,6 @@ echo
 echo "== tapstack status: counters (the host's own view; the page on :80 hides them)"
 counters="$(ip netns exec "$NS" ./bin/tapstack status | sed -n '/^# counters/,$p')"
 echo "$counters"
-# Until tapstack speaks IPv6, the bridge's IPv6 frames (router and
-# neighbour solicitations, MLD reports the kernel sends when br0 comes up)
-# are counted as an unknown EtherType. Once IPv6 counts them, this counter
-# stays 0 and the note is not printed: the block can then go.
-if echo "$counters" | grep -q '^link.rx.unknown_ethertype '; then
-	echo "(link.rx.unknown_ethertype: frames of an EtherType tapstack does not speak, dropped and"
-	echo " counted; here the IPv6 frames Linux sends on br0 (0x86dd): tapstack has no IPv6 yet)"
-fi
-
 echo
 echo "== stopping tapstack (SIGTERM)"
 kill -TERM "$PID"
@@ -112,11 +119,11 @@ tail -n +2 "$LOG"
 echo "tapstack exited with status $rc"
 
 echo
-if echo "$ping_out" | grep -q " 0% packet loss" && [ "$curl_ok" = 1 ] && [ "$rc" = 0 ]; then
-	echo "== demo OK: ping 0% loss, curl succeeded, clean shutdown"
+if echo "$ping_out" | grep -q " 0% packet loss" && echo "$ping6_out" | grep -q " 0% packet loss" && [ "$curl_ok" = 1 ] && [ "$rc" = 0 ]; then
+	echo "== demo OK: ping and ping -6 0% loss, curl over IPv4 and IPv6 succeeded, clean shutdown"
 	echo "   next: add --pcap /tmp/tap0.pcap to tapstack up and read every frame with tcpdump -nr /tmp/tap0.pcap;"
 	echo "   tapstack help, tapstack up --help"
 	exit 0
 fi
-echo "== demo FAILED (ping, curl or shutdown; see above)" >&2
+echo "== demo FAILED (ping, ping -6, curl or shutdown; see above)" >&2
 exit 1

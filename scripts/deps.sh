@@ -6,7 +6,7 @@ set -uo pipefail
 declare -A pkg=(
 	[ping]=iputils-ping [arping]=iputils-arping [curl]=curl [ip]=iproute2
 	[dnsmasq]=dnsmasq-base [hping3]=hping3 [traceroute]=traceroute
-	[tshark]=tshark [tcpdump]=tcpdump [radvd]=radvd
+	[tshark]=tshark [tcpdump]=tcpdump [radvd]=radvd [busybox]=busybox [dig]=bind9-dnsutils
 )
 missing=""
 for tool in "${!pkg[@]}"; do

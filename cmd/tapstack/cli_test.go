@@ -68,6 +68,13 @@ func TestUsageErrors(t *testing.T) {
 		{"faults unknown name", with("--faults", "explode=5%"), "malformed --faults"},
 		{"faults bad rate", with("--faults", "loss=200%"), "malformed --faults"},
 
+		// A TUN.
+		{"tun and tap", []string{"up", "--tun", "tun0", "--tap", "tap0", "--addr", "10.0.0.2/24"}, "--tun and --tap exclude each other"},
+		{"tun with bridge", []string{"up", "--tun", "tun0", "--bridge", "br0", "--addr", "10.0.0.2/24"}, "--bridge does not go with --tun"},
+		{"tun with dhcp", []string{"up", "--tun", "tun0", "--dhcp"}, "--dhcp needs Ethernet"},
+		{"tun with vlan", []string{"up", "--tun", "tun0", "--vlan", "10:10.0.10.2/24"}, "--vlan does not go with --tun"},
+		{"tun without addr", []string{"up", "--tun", "tun0"}, "up needs --addr"},
+
 		// Several interfaces, routes, forwarding.
 		{"nic without addr", []string{"up", "--nic", "tap1,bridge=br1"}, "needs addr=CIDR"},
 		{"nic bad key", []string{"up", "--nic", "tap1,addr=10.0.1.1/24,colour=red"}, `unknown key "colour"`},

@@ -12,7 +12,8 @@ import (
 const helpText = `tapstack: a userspace TCP/IP stack in Go, running a virtual host on a Linux TAP device.
 
 Usage:
-  tapstack up --tap NAME --addr CIDR [flags]   run a host (tapstack up --help: its flags)
+  tapstack up --tap NAME --addr CIDR [flags]   run a host (tapstack up --help: its flags;
+                                               --tun NAME for a TUN instead of a TAP)
   tapstack gateway --tap NAME [--bridge BR]    user-mode networking for guests (tapstack gateway --help)
   tapstack route   [--tap NAME] [-4|-6]        routing tables of a running host (like ip route, ip -6 route)
   tapstack neigh   [--tap NAME] [-4|-6]        ARP and NDP tables of a running host (like ip neigh)
@@ -53,6 +54,7 @@ route learnt from router advertisements).
 
 Interfaces:
   --tap NAME          the TAP device (created if missing; at most 15 characters)
+  --tun NAME          a TUN instead (bare IP: no bridge, MAC, ARP, NDP or DHCP)
   --addr CIDR         an address, e.g. 10.0.0.2/24 or fd00::2/64 (repeatable)
   --dhcp              IPv4 address, default route and DNS from a DHCP server
   --hostname NAME     host name sent with --dhcp (option 12)

@@ -76,7 +76,11 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 	want := !cfg.NoOffload && cfg.Faults == nil
 	offloaded := 0
 	for _, t := range cfg.Taps {
-		dev, err := tap.Open(tap.Config{Name: t.Name, MTU: t.MTU, Bridge: t.Bridge, NoOffload: !want})
+		mode := tap.TAP
+		if t.TUN {
+			mode = tap.TUN
+		}
+		dev, err := tap.Open(tap.Config{Name: t.Name, Mode: mode, MTU: t.MTU, Bridge: t.Bridge, NoOffload: !want})
 		if err != nil {
 			return nil, nil, nil, "", explainOpenError(t.Name, err)
 		}
@@ -119,6 +123,8 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 			}
 			ifc := host.Interface{Name: n.Name(), Addr: n.Addr, Addrs: n.Addrs, DHCP: n.DHCP}
 			switch {
+			case t.TUN:
+				ifc.Endpoint = link.NewL3(ldev) // through the fault decorator too
 			case trunk == nil:
 				ifc.Device, ifc.MAC = ldev, mac
 			case n.VLAN == 0:
@@ -300,7 +306,11 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 		if nic := h.Stack().NIC(n.Name()); nic != nil {
 			mtu = nic.MTU()
 		}
-		descs = append(descs, fmt.Sprintf("%s as %s mac %s mtu %d", d, addrList(h.Stack().NIC(n.Name()), n, lease), macs[n.Tap], mtu))
+		link := "mac " + macs[n.Tap].String()
+		if t.TUN {
+			link = "tun"
+		}
+		descs = append(descs, fmt.Sprintf("%s as %s %s mtu %d", d, addrList(h.Stack().NIC(n.Name()), n, lease), link, mtu))
 	}
 	extra := ""
 	var gws []string

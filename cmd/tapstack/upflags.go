@@ -22,6 +22,7 @@ type tapConfig struct {
 	Bridge string    // "": not attached
 	MTU    int       // of the TAP and of every interface on it
 	MAC    stack.MAC // zero: random
+	TUN    bool      // an L3 TUN device (--tun): no Ethernet, no MAC
 }
 
 // nicConfig is one interface of `up`: the TAP's native (untagged)
@@ -172,6 +173,7 @@ func parseUp(args []string) (upConfig, error) {
 	fs.Usage = func() {}
 	var (
 		tapName = fs.String("tap", "", "")
+		tunName = fs.String("tun", "", "")
 		bridge  = fs.String("bridge", "", "")
 		mac     = fs.String("mac", "", "")
 		mtu     = fs.String("mtu", "1500", "")
@@ -219,6 +221,22 @@ func parseUp(args []string) (upConfig, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *tunName != "" {
+		switch {
+		case *tapName != "":
+			return upConfig{}, usagef("--tun and --tap exclude each other: a host runs on one TUN or on TAPs")
+		case len(nics) > 0:
+			return upConfig{}, usagef("--nic takes TAPs: with --tun give the TUN's addresses with --addr")
+		case *useDHCP:
+			return upConfig{}, usagef("--dhcp needs Ethernet: give the TUN its address with --addr")
+		}
+		for _, f := range []string{"bridge", "mac", "vlan", "pcap", "arp", "arp-proxy"} {
+			if set[f] {
+				return upConfig{}, usagef("--%s does not go with --tun: a TUN carries bare IP packets (no Ethernet, no bridge)", f)
+			}
+		}
+		*tapName = *tunName
+	}
 
 	var cfg upConfig
 	cfg.Forward, cfg.NoDAD, cfg.NoOffload, cfg.NoSLAAC = *forward, *noDAD, *noOff, *noSLAAC
@@ -293,6 +311,7 @@ func parseUp(args []string) (upConfig, error) {
 		if len(addrs) == 0 && len(vlans) == 0 && !*useDHCP {
 			return cfg, usagef("up needs --addr CIDR (the host's address, e.g. 10.0.0.2/24 or fd00::2/64), --dhcp or --vlan VID:CIDR")
 		}
+		t.TUN = *tunName != ""
 		cfg.Taps = append(cfg.Taps, t)
 		native := nicConfig{Tap: t.Name, DHCP: *useDHCP}
 		for _, a := range addrs {
