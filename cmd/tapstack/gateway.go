@@ -10,6 +10,10 @@ import (
 	"os"
 	"strings"
 
+	"net"
+
+	dhcpd "github.com/tapstack/tapstack/dhcp/server"
+	"github.com/tapstack/tapstack/dns/forward"
 	"github.com/tapstack/tapstack/gateway"
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/tap"
@@ -170,6 +174,32 @@ func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) err
 		return err
 	}
 	defer h.Close()
+	// The guests' DNS server at .3 (answers from this namespace's
+	// resolver: its /etc/hosts and resolv.conf) and, on a TAP, their
+	// DHCP server (leases from .15).
+	st := h.Stack()
+	dnsSrv, err := forward.New(st, forward.Config{Addr: netip.AddrPortFrom(dns, 53), Resolver: net.DefaultResolver,
+		Hosts: map[string][]netip.Addr{"gateway": {router}}})
+	if err == nil {
+		err = dnsSrv.Start()
+	}
+	if err != nil {
+		return fmt.Errorf("DNS server on %v: %v", dns, err)
+	}
+	defer dnsSrv.Close()
+	served := "dns " + dns.String()
+	if c.Tun == "" {
+		dhcpSrv, err := dhcpd.New(st, st.NIC(name), dhcpd.Config{Subnet: c.Subnet, Router: router,
+			DNS: []netip.Addr{dns}, RangeStart: nthAddr(c.Subnet, 15)})
+		if err == nil {
+			err = dhcpSrv.Start()
+		}
+		if err != nil {
+			return fmt.Errorf("DHCP server: %v", err)
+		}
+		defer dhcpSrv.Close()
+		served += ", dhcp from " + nthAddr(c.Subnet, 15).String()
+	}
 	gc := gateway.Config{Subnet: c.Subnet, DNSUpstream: c.DNSUpstream, Forwards: c.Forwards,
 		MaxConns: c.MaxConns, MaxConnsPerGuest: c.MaxConns / 2}
 	if !gc.DNSUpstream.IsValid() {
@@ -200,7 +230,7 @@ func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) err
 	for i, a := range g.ForwardAddrs() {
 		extra += fmt.Sprintf(" forward %s:%v=%v", c.Forwards[i].Network, a, c.Forwards[i].Guest)
 	}
-	fmt.Fprintf(stdout, "tapstack: gateway on %s for %v, router %v (host loopback), dns %v%s\n", where, c.Subnet, router, dns, extra)
+	fmt.Fprintf(stdout, "tapstack: gateway on %s for %v, router %v (host loopback), %s%s\n", where, c.Subnet, router, served, extra)
 	var sig os.Signal
 	if signals != nil {
 		sig = <-signals

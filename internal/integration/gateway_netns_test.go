@@ -20,14 +20,13 @@ import (
 
 // Issue 16's gateway, as a new user runs it: `tapstack gateway` in a
 // "host" namespace on tap0 in br0; guests are Linux namespaces with a
-// veth on br0 (static 10.0.2.15/24 and .16, default via 10.0.2.2: the
-// DHCP server is not in this branch yet). The host namespace also reaches
+// veth on br0 (the first static 10.0.2.100/24 via 10.0.2.2, the second
+// through the gateway's DHCP server with busybox udhcpc). The host namespace also reaches
 // a web namespace over a veth (198.51.100.80, which no guest can reach
 // directly) and serves on its own 127.0.0.1.
 const (
-	gwWeb    = "198.51.100.80"
-	gwGuest  = "10.0.2.15"
-	gwGuest2 = "10.0.2.16"
+	gwWeb   = "198.51.100.80"
+	gwGuest = "10.0.2.100"
 )
 
 func TestGatewayNetns(t *testing.T) {
@@ -53,7 +52,7 @@ func TestGatewayNetns(t *testing.T) {
 	for _, g := range []struct {
 		ns   *netnstest.NS
 		addr string
-	}{{web, gwWeb + "/24"}, {guest, gwGuest + "/24"}, {guest2, gwGuest2 + "/24"}} {
+	}{{web, gwWeb + "/24"}, {guest, gwGuest + "/24"}} {
 		cmds := [][]string{{"ip", "addr", "add", g.addr, "dev", "eth0"}, {"ip", "link", "set", "eth0", "up"}, {"ip", "link", "set", "lo", "up"}}
 		if g.ns == web {
 			cmds = append(cmds, []string{"ip", "route", "add", "default", "via", "198.51.100.1"})
@@ -116,6 +115,27 @@ func TestGatewayNetns(t *testing.T) {
 	line, pid := startTapstack(t, hostNS, "tapstack: gateway on tap0 (bridge br0) for 10.0.2.0/24",
 		"gateway", "--tap", "tap0", "--bridge", "br0", "--forward-port", "tcp:127.0.0.1:8080="+gwGuest+":80")
 	_ = line
+
+	// guest2 takes its address, route and DNS server from the gateway's
+	// DHCP server (busybox udhcpc; its default script configures eth0).
+	for _, args := range [][]string{{"ip", "link", "set", "eth0", "up"}, {"ip", "link", "set", "lo", "up"}} {
+		if out, err := guest2.Output(args[0], args[1:]...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	script := t.TempDir() + "/udhcpc.sh"
+	os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] || exit 0\nip addr add $ip/$mask dev $interface\nip route add default via $router\necho \"$ip $router $dns\" > "+script+".lease\n"), 0o755)
+	if out, err := guest2.Output("busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "5", "-T", "2", "-s", script); err != nil {
+		t.Fatalf("udhcpc in guest2: %v\n%s", err, out)
+	}
+	lease, _ := os.ReadFile(script + ".lease")
+	if got := strings.TrimSpace(string(lease)); got != "10.0.2.15 10.0.2.2 10.0.2.3" {
+		t.Errorf("guest2's lease: %q, want 10.0.2.15 via 10.0.2.2 dns 10.0.2.3", got)
+	}
+	// A name the gateway's resolver knows, through the DNS server at .3.
+	if out, err := guest2.Output("busybox", "nslookup", "gateway", "10.0.2.3"); err != nil || !strings.Contains(out, "10.0.2.2") {
+		t.Errorf("nslookup gateway at 10.0.2.3: %v\n%s", err, out)
+	}
 
 	curl := func(ns *netnstest.NS, url string) (string, error) {
 		return ns.Output("curl", "-sS", "--max-time", "20", url)
