@@ -24,7 +24,9 @@ const gatewayHelp = `Usage: tapstack gateway (--tap NAME [--bridge BR] | --tun N
 User-mode networking for VMs, containers and sandboxes (what slirp4netns and
 pasta do): tapstack is the guests' router at the subnet's .2, which also
 stands for this namespace's loopback (10.0.2.2:PORT reaches 127.0.0.1:PORT),
-and their DNS address at .3. Every TCP connection, UDP flow and ping a guest
+their DNS server at .3 (answers from this namespace's resolver: its
+/etc/hosts and resolv.conf) and, on a TAP, their DHCP server (leases from
+.15). Every TCP connection, UDP flow and ping a guest
 starts, to any destination, is relayed through this process's own sockets:
 guests reach whatever this namespace reaches, with no NAT rules. Runs until
 SIGINT or SIGTERM.
@@ -34,8 +36,8 @@ Flags:
   --bridge BR         an existing Linux bridge to attach the TAP to
   --tun NAME          an L3 TUN device instead of a TAP
   --subnet CIDR       the guests' IPv4 network (default 10.0.2.0/24)
-  --dns-upstream IP[:PORT]   where guests' queries to .3:53 go (default: the
-                      first nameserver of /etc/resolv.conf)
+  --dns-upstream IP[:PORT]   relay target of .3:53 flows the DNS server does
+                      not take (default: resolv.conf's first nameserver)
   --forward-port PROTO:[HOSTADDR:]PORT=GUEST:PORT   forward a host port into a
                       guest, e.g. tcp:8080=10.0.2.15:80 (repeatable)
   --max-conns N       TCP relays at once (default 16384; per guest: half)
