@@ -41,6 +41,7 @@ deps:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; fi
+	@if [ -f scripts/bench_gateway.sh ]; then bash scripts/bench_gateway.sh; fi
 
 # The deterministic fault simulation with many seeds: make sim SEEDS=10000
 SEEDS ?= 1000

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# bench_gateway.sh: issue 16's user-mode networking comparison. The same
+# "guest" namespace reaches servers on its host side's 127.0.0.1 (the
+# benchserver on kernel sockets: discard :9, source :19, HTTP :80) through
+#   tapstack  tapstack gateway on a TAP in a bridge (the guest on a veth),
+#             the host's loopback at 10.0.2.2
+#   slirp4netns --configure (tap0 in the guest), loopback at 10.0.2.2
+#   pasta     --config-net, loopback at the copied gateway 192.168.99.2
+# and prints one table: guest->host bulk TCP both ways, CPU seconds per GiB
+# of the gateway process, HTTP requests/s with a new connection each. Needs
+# root; installs slirp4netns, passt and wrk when missing. Namespaces
+# gwbench-$$-* are removed on exit.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench_gateway.sh: needs root" >&2; exit 1; }
+DUR="${DUR:-5}"
+missing=""
+command -v slirp4netns >/dev/null || missing="$missing slirp4netns"
+command -v pasta >/dev/null || missing="$missing passt"
+command -v wrk >/dev/null || missing="$missing wrk"
+if [ -n "$missing" ]; then
+	echo "== installing$missing"
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+go build -o bin/tapstack ./cmd/tapstack
+(cd bench && go build -o ../bin/benchserver ./cmd/benchserver && go build -o ../bin/benchclient ./cmd/benchclient)
+
+P="gwbench-$$"
+RESULTS="$(mktemp -t gwbench.XXXXXX)"
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$n"; done
+	rm -f "$RESULTS" /tmp/"$P"-*.log
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+kv() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
+
+# hostns NAME: the host side: a veth with a default route (pasta copies its
+# configuration into the guest) and the servers on every address.
+hostns() {
+	local ns="$P-$1"
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link add up0 type veth peer name up1
+	ip -n "$ns" addr add 192.168.99.1/24 dev up0
+	ip -n "$ns" link set up0 up
+	ip -n "$ns" link set up1 up
+	ip -n "$ns" route add default via 192.168.99.2
+	ip netns exec "$ns" ./bin/benchserver -stack kernel >/tmp/"$P"-"$1"-srv.log 2>&1 &
+	PIDS="$PIDS $!"
+	ip netns add "$P-$1-guest"
+	ip -n "$P-$1-guest" link set lo up
+}
+
+# measure NAME GWPID TARGET: the rows, from the guest.
+measure() {
+	local C=(timeout 180 ip netns exec "$P-$1-guest") out dir
+	for _ in $(seq 1 50); do "${C[@]}" ping -c 1 -W 1 "$3" >/dev/null 2>&1 && break; sleep 0.1; done
+	for dir in up down; do
+		out="$("${C[@]}" ./bin/benchclient tput -addr "$3" -dir "$dir" -streams 1 -dur "${DUR}s" -pid "$2")"
+		echo "   $1 $dir: $out"
+		local what=upload; [ "$dir" = down ] && what=download
+		record "guest->host TCP $what, Gbit/s" "$1" "$(kv "$out" gbps)"
+		record "gateway CPU-s per GiB, $what (lower is better)" "$1" \
+			"$(awk -v c="$(kv "$out" cpu)" -v b="$(kv "$out" bytes)" 'BEGIN {printf "%.2f", c / (b / 1073741824)}')"
+	done
+	out="$("${C[@]}" wrk -t 2 -c 16 -d "${DUR}s" -H 'Connection: close' "http://$3/" | awk '/^Requests\/sec:/ {print $2}')"
+	echo "   $1 HTTP, new connection each: $out req/s"
+	record "HTTP req/s, new connection each (wrk -c16)" "$1" "$out"
+}
+
+echo "== tapstack gateway"
+hostns tapstack
+ip -n "$P-tapstack" link add br0 type bridge
+ip -n "$P-tapstack" link set br0 up
+ip -n "$P-tapstack" link add vg type veth peer name eth0 netns "$P-tapstack-guest"
+ip -n "$P-tapstack" link set vg master br0
+ip -n "$P-tapstack" link set vg up
+ip netns exec "$P-tapstack" ./bin/tapstack gateway --tap tap0 --bridge br0 >/tmp/"$P"-gw.log 2>&1 &
+GW=$!; PIDS="$PIDS $GW"
+for _ in $(seq 1 100); do grep -q "up on" /tmp/"$P"-gw.log && break; sleep 0.1; done
+ip -n "$P-tapstack-guest" addr add 10.0.2.100/24 dev eth0
+ip -n "$P-tapstack-guest" link set eth0 up
+ip -n "$P-tapstack-guest" route add default via 10.0.2.2
+measure tapstack "$GW" 10.0.2.2
+
+echo "== slirp4netns"
+hostns slirp4netns
+ip netns exec "$P-slirp4netns" slirp4netns --configure --mtu=65520 --netns-type=path "/run/netns/$P-slirp4netns-guest" tap0 >/tmp/"$P"-sl.log 2>&1 &
+GW=$!; PIDS="$PIDS $GW"
+measure slirp4netns "$GW" 10.0.2.2
+
+echo "== pasta"
+hostns pasta
+ip netns exec "$P-pasta" pasta --config-net --runas 0 --netns-only -4 --netns "/run/netns/$P-pasta-guest" \
+	-t none -u none -T none -U none -f >/tmp/"$P"-pa.log 2>&1 &
+GW=$!; PIDS="$PIDS $GW"
+measure pasta "$GW" 192.168.99.2
+
+echo
+echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null) gateway vs slirp4netns vs pasta, $(nproc) CPUs, ${DUR}s per run"
+awk -F'\t' '
+	!($1 in seen) { seen[$1] = 1; order[++n] = $1 }
+	{ v[$1, $2] = $3 }
+	END {
+		printf "%-52s | %10s | %11s | %10s | %12s | %12s\n", "metric", "tapstack", "slirp4netns", "pasta", "vs slirp4netns", "vs pasta"
+		for (i = 1; i <= n; i++) {
+			m = order[i]; t = v[m, "tapstack"]; s = v[m, "slirp4netns"]; p = v[m, "pasta"]
+			printf "%-52s | %10s | %11s | %10s | %12s | %12s\n", m, t, s, p, (s + 0 > 0 ? sprintf("%.2fx", t / s) : "-"), (p + 0 > 0 ? sprintf("%.2fx", t / p) : "-")
+		}
+	}' "$RESULTS"
