@@ -159,7 +159,7 @@ func newEnv(tb testing.TB, opts Options) *env {
 			tb.Errorf("Close: %v", err)
 		}
 		select {
-		case <-e.pr.loopDone:
+		case <-e.pr.loop.Done():
 		default:
 			tb.Errorf("loopback goroutine still running after Close")
 		}

@@ -1,6 +1,7 @@
 package ipv4
 
 import (
+	"github.com/tapstack/tapstack/internal/loopq"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,11 +64,7 @@ type Protocol struct {
 	reasm  reassembler
 	any    anyDst // anydst.go
 
-	loopMu   sync.RWMutex // guards closed against loopCh sends
-	closed   bool
-	loopCh   chan loopItem
-	stop     chan struct{}
-	loopDone chan struct{}
+	loop *loopq.Queue // loopback.go
 }
 
 var (
@@ -100,11 +97,8 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		opts.ReassemblyMemory = DefaultReassemblyMemory
 	}
 	pr := &Protocol{
-		s:        s,
-		opts:     opts,
-		loopCh:   make(chan loopItem, opts.LoopbackQueue),
-		stop:     make(chan struct{}),
-		loopDone: make(chan struct{}),
+		s:    s,
+		opts: opts,
 	}
 	pr.c.init(s.Counters())
 	pr.any.on.Store(opts.AcceptAnyDestination)
@@ -113,10 +107,11 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		pr.errRL.interval = time.Second / time.Duration(opts.ICMPErrorRate)
 		pr.errRL.burst = opts.ICMPErrorBurst
 	}
+	pr.loop = pr.newLoopback()
 	if err := s.RegisterNetwork(pr); err != nil {
+		pr.loop.Close()
 		return nil, err
 	}
-	go pr.loopbackLoop()
 	return pr, nil
 }
 

@@ -618,7 +618,7 @@ func TestCloseStopsLoopback(t *testing.T) {
 	if err := e.pr.Close(); err != nil {
 		t.Fatal(err)
 	}
-	<-e.pr.loopDone
+	<-e.pr.loop.Done()
 	r, _ := e.s.FindRoute(ourAddr, netip.Addr{})
 	err := r.WritePacket(stack.NetworkParams{Protocol: 17}, stack.NewPacket(stack.Headroom, 8))
 	if !errors.Is(err, stack.ErrClosed) {

@@ -184,7 +184,7 @@ func newEnvMTU(tb testing.TB, opts Options, mtu int) *env {
 			tb.Errorf("Close: %v", err)
 		}
 		select {
-		case <-e.pr.loopDone:
+		case <-e.pr.loop.Done():
 		default:
 			tb.Errorf("loopback goroutine still running after Close")
 		}

@@ -1,6 +1,7 @@
 package ipv6
 
 import (
+	"github.com/tapstack/tapstack/internal/loopq"
 	"sync"
 	"time"
 
@@ -80,11 +81,7 @@ type Protocol struct {
 	pmtu  pmtuCache
 	any   anyDst // anydst.go
 
-	loopMu   sync.RWMutex // guards closed against loopCh sends
-	closed   bool
-	loopCh   chan loopItem
-	stop     chan struct{}
-	loopDone chan struct{}
+	loop *loopq.Queue // loopback.go
 }
 
 var (
@@ -126,11 +123,8 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		opts.PathMTUTimeout = DefaultPathMTUTimeout
 	}
 	pr := &Protocol{
-		s:        s,
-		opts:     opts,
-		loopCh:   make(chan loopItem, opts.LoopbackQueue),
-		stop:     make(chan struct{}),
-		loopDone: make(chan struct{}),
+		s:    s,
+		opts: opts,
 	}
 	pr.c.init(s.Counters())
 	pr.any.on.Store(opts.AcceptAnyDestination)
@@ -141,10 +135,11 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		pr.errRL.interval = time.Second / time.Duration(opts.ICMPErrorRate)
 		pr.errRL.burst = opts.ICMPErrorBurst
 	}
+	pr.loop = pr.newLoopback()
 	if err := s.RegisterNetwork(pr); err != nil {
+		pr.loop.Close()
 		return nil, err
 	}
-	go pr.loopbackLoop()
 	return pr, nil
 }
 
