@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/host/web"
 )
 
 // The control socket: `tapstack up` listens on an abstract unix socket
@@ -109,7 +110,8 @@ func (c *control) close() {
 
 // controlHandler serves:
 //
-//	GET  /status[?all]   the status page
+//	GET  /status[?all]   the status page (a browser gets the web page, web.WantsHTML)
+//	GET  /status.json, /static/  the web page's data and assets (host/web)
 //	GET  /route[?family=4|6]  the route tables (ip route, then ip -6 route)
 //	GET  /neigh[?family=4|6]  the neighbour tables (ip neigh: ARP, then NDP)
 //	GET  /arp            the ARP table (arp -n)
@@ -122,7 +124,14 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 	text := func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	}
+	ws := web.New(h, web.Options{}) // its sampler runs only while polled
+	mux.Handle("GET /status.json", ws)
+	mux.Handle("GET /static/", ws)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		if web.WantsHTML(r) {
+			ws.ServeHTTP(w, r)
+			return
+		}
 		text(w)
 		h.WriteStatus(w, r.URL.Query().Has("all"))
 	})

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/host/web"
 )
 
 // BytesPattern returns byte i of the /bytes stream: 'a' + i%26.
@@ -27,16 +28,24 @@ var patternChunk = func() []byte {
 // maxBytes bounds /bytes?n=.
 const maxBytes = 1 << 40
 
-// httpHandler serves the status page at / (as mode says) and the byte
-// stream at /bytes.
+// httpHandler serves the status page at / (as mode says; a browser gets
+// the web page of host/web) and the byte stream at /bytes.
 func httpHandler(h *host.Host, mode statusMode) http.Handler {
 	mux := http.NewServeMux()
+	var ws *web.Server
+	if mode != statusOff {
+		ws = web.New(h, web.Options{Public: mode != statusFull})
+		mux.Handle("GET /status.json", ws)
+		mux.Handle("GET /static/", ws)
+	}
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		switch mode {
-		case statusOff:
+		switch {
+		case mode == statusOff:
 			http.Error(w, "no status page here (tapstack up --status off): run tapstack status on the host", http.StatusNotFound)
 			return
-		case statusFull:
+		case web.WantsHTML(r):
+			ws.ServeHTTP(w, r)
+		case mode == statusFull:
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			h.WriteStatus(w, r.URL.Query().Has("all"))
 		default:
