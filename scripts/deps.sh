@@ -7,6 +7,7 @@ declare -A pkg=(
 	[ping]=iputils-ping [arping]=iputils-arping [curl]=curl [ip]=iproute2
 	[dnsmasq]=dnsmasq-base [hping3]=hping3 [traceroute]=traceroute
 	[tshark]=tshark [tcpdump]=tcpdump [radvd]=radvd [busybox]=busybox [dig]=bind9-dnsutils
+	[chromium]=chromium # the status page's browser test (internal/integration/web_status_test.go)
 )
 missing=""
 for tool in "${!pkg[@]}"; do

@@ -89,7 +89,10 @@ func (s *Server) Close() { s.smp.close() }
 func WantsHTML(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
 		for _, part := range strings.Split(v, ",") {
-			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if q, ok := params["q"]; ok && strings.Trim(q, "0.") == "" {
+				continue // q=0: not acceptable (RFC 9110 12.4.2)
+			}
 			if err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
 				return true
 			}

@@ -2,11 +2,13 @@ package web
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/link"
@@ -65,6 +67,8 @@ func TestWantsHTML(t *testing.T) {
 		{"application/json", false},
 		{"text/plain, text/*", false},
 		{";;;,,", false},
+		{"text/html;q=0, */*", false},
+		{"text/html;q=0.5", true},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		if tt.accept != "" {
@@ -129,6 +133,70 @@ func TestSnapshotTables(t *testing.T) {
 	}
 	if !snap.Sampling || snap.Public {
 		t.Errorf("sampling %v public %v", snap.Sampling, snap.Public)
+	}
+}
+
+// TestSnapshotGraphOfATransfer: two hosts on a pipe, one downloading
+// from the other; the sender's snapshot shows the connection's ss -ti
+// details and a graph whose ACK line reaches the bytes sent.
+func TestSnapshotGraphOfATransfer(t *testing.T) {
+	a, b := link.Pipe(1500)
+	ha, err := host.New(host.Config{Interfaces: []host.Interface{{Name: "eth0", Device: a, Addr: netip.MustParsePrefix("10.0.0.2/24")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ha.Close()
+	hb, err := host.New(host.Config{Interfaces: []host.Interface{{Name: "eth0", Device: b, Addr: netip.MustParsePrefix("10.0.0.1/24")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Close()
+	ln, err := ha.Listen("tcp", "10.0.0.2:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := New(ha, Options{SampleInterval: time.Millisecond})
+	defer s.Close()
+	const n = 1 << 20
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		s.Snapshot() // start the sampler before the data flows
+		c.Write(make([]byte, n))
+		// keep the connection open: its history stays while it exists
+	}()
+	c, err := hb.Dial("tcp", "10.0.0.2:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		snap := s.Snapshot()
+		var got *Conn
+		for i := range snap.TCP {
+			if snap.TCP[i].State == "ESTABLISHED" {
+				got = &snap.TCP[i]
+			}
+		}
+		if got != nil && got.Detail != nil && got.Graph != nil && len(got.Graph.Samples) >= 2 {
+			last := got.Graph.Samples[len(got.Graph.Samples)-1]
+			if last[1] == n { // snd_una relative to ISS+1
+				if got.Detail.SndUna != n+1 || got.Detail.MSS == 0 || got.Detail.Cwnd == 0 || !strings.HasPrefix(got.Remote, "10.0.0.1:") {
+					t.Errorf("detail %+v remote %s", got.Detail, got.Remote)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no graph reaching %d: %+v", n, got)
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline
 	}
 }
 
