@@ -16,9 +16,9 @@ import (
 )
 
 // TestStatusPageChromium (issue 19, acceptance 2): a headless Chromium on
-// the bridge opens http://10.0.0.2/ of `tapstack up --status full` while
-// Linux downloads from it; the page it renders has the tables (the
-// interface, the ARP entry of the bridge, the ESTABLISHED connection with
+// the bridge opens http://10.0.0.2/ of `tapstack up --status full` (with
+// a VLAN, and 1% loss on what it sends) while Linux downloads from it; the page it renders has the tables (the
+// interface, the VLAN in the diagram, the ARP entry of the bridge, the ESTABLISHED connection with
 // its ss -ti details, counters with what they count) and the
 // connection's time-sequence graph has points. The screenshot is kept in
 // the test's temporary directory and copied to $TAPSTACK_SCREENSHOT_DIR
@@ -27,7 +27,11 @@ func TestStatusPageChromium(t *testing.T) {
 	needTools(t, "curl")
 	chromium := findChromium(t)
 	ns := bridgeNS(t)
-	startCommand(t, ns, "--status", "full")
+	// A VLAN beside the untagged interface, for the diagram, and 1% loss
+	// on what tapstack sends, so the graph has retransmissions to show.
+	startTapstack(t, ns, "tapstack: up on tap0 (bridge br0) as 10.0.0.2/24",
+		"up", "--tap", "tap0", "--bridge", "br0", "--addr", hostAddr+"/24", "--gateway", bridgeAddr,
+		"--vlan", "10:10.0.10.2/24", "--faults", "tx.loss=1%,seed=7", "--status", "full")
 
 	// A download that lasts the test: curl reads slowly, so tapstack's
 	// side of the connection stays ESTABLISHED with data in flight.
@@ -82,7 +86,7 @@ func TestStatusPageChromium(t *testing.T) {
 		defer cancel()
 		base := []string{"netns", "exec", ns.Name(), chromium, "--headless", "--no-sandbox", "--disable-gpu",
 			"--no-first-run", "--disable-extensions", "--user-data-dir=" + filepath.Join(dir, "profile"),
-			"--virtual-time-budget=4000", "--window-size=1280,2400", "--hide-scrollbars"}
+			"--virtual-time-budget=4000", "--window-size=1280,2200", "--hide-scrollbars"}
 		cmd := exec.CommandContext(ctx, "ip", append(base, args...)...)
 		cmd.Env = append(os.Environ(), "HOME="+dir)
 		var stderr strings.Builder
@@ -102,7 +106,7 @@ func TestStatusPageChromium(t *testing.T) {
 		regexp.MustCompile(`<table id="t-arp">.*<td>10\.0\.0\.1</td><td>[0-9a-f:]{17}</td><td>tap0</td><td>(REACHABLE|STALE|DELAY|PROBE)</td><td>C</td>`),
 		regexp.MustCompile(`<table id="t-tcp">.*<td>ESTABLISHED</td>.*<code>[a-z]+ .*rto:\d+.*cwnd:`),
 		regexp.MustCompile(`<table id="t-counters">.*<td>tcp\.tx\.segments</td><td>\d+</td>.*TCP segments sent`),
-		regexp.MustCompile(`<svg class="diagram"`),
+		regexp.MustCompile(`<svg class="diagram".*tap0\.10  \(VLAN 10\)`),
 	} {
 		if !want.MatchString(strings.ReplaceAll(dom, "\n", " ")) {
 			t.Errorf("the rendered page lacks %s", want)
@@ -115,27 +119,41 @@ func TestStatusPageChromium(t *testing.T) {
 	if n, _ := strconv.Atoi(m[1]); n < 3 {
 		t.Errorf("the graph has %d points, want at least 3", n)
 	}
-	if c := strings.Count(dom, `<circle class="pt"`) + strings.Count(dom, `<circle class="rec pt"`); c < 3 {
+	if c := strings.Count(dom, `<circle class="pt"`) + strings.Count(dom, `<circle class="rec pt"`) + strings.Count(dom, `<circle class="rtx pt"`); c < 3 {
 		t.Errorf("the graph draws %d points, want at least 3", c)
 	}
 	t.Logf("connection %s: graph of %s points", id, m[1])
 
-	shot := filepath.Join(dir, "status.png")
-	run("--screenshot="+shot, url)
-	st, err := os.Stat(shot)
-	if err != nil || st.Size() < 10000 {
-		t.Fatalf("screenshot %s: %v (%d bytes)", shot, err, st.Size())
+	// The same page on the control socket, for the host's operator.
+	if out, err := ns.Output("curl", "-sS", "--max-time", "5", "--abstract-unix-socket", "tapstack/tap0",
+		"-H", "Accept: text/html", "http://tapstack/status"); err != nil || !strings.Contains(out, `id="t-tcp"`) {
+		t.Errorf("the control socket's /status for a browser: %v\n%.200s", err, out)
 	}
-	if d := os.Getenv("TAPSTACK_SCREENSHOT_DIR"); d != "" {
-		b, err := os.ReadFile(shot)
-		if err == nil {
-			err = os.WriteFile(filepath.Join(d, "status-page.png"), b, 0o644)
-		}
-		if err != nil {
-			t.Errorf("copy the screenshot to %s: %v", d, err)
-		}
+
+	// Screenshots: the page, and, for the README, its graphs zoomed to
+	// the last second.
+	shots := []struct{ name, fragment string }{{"status-page.png", ""}}
+	if os.Getenv("TAPSTACK_SCREENSHOT_DIR") != "" {
+		shots = append(shots, struct{ name, fragment string }{"status-page-zoom.png", "#zoom=1000"})
 	}
-	t.Logf("screenshot: %s (%d bytes)", shot, st.Size())
+	for _, s := range shots {
+		shot := filepath.Join(dir, s.name)
+		run("--screenshot="+shot, url+s.fragment)
+		st, err := os.Stat(shot)
+		if err != nil || st.Size() < 10000 {
+			t.Fatalf("screenshot %s: %v", shot, err)
+		}
+		if d := os.Getenv("TAPSTACK_SCREENSHOT_DIR"); d != "" {
+			b, err := os.ReadFile(shot)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(d, s.name), b, 0o644)
+			}
+			if err != nil {
+				t.Errorf("copy the screenshot to %s: %v", d, err)
+			}
+		}
+		t.Logf("screenshot: %s (%d bytes)", shot, st.Size())
+	}
 }
 
 // findChromium returns the Chromium binary, or skips saying why.

@@ -9,6 +9,10 @@ let last = null;          // previous snapshot, for counter rates
 let lastAt = 0;
 const open = new Map();    // connection id -> graph shown (true/false)
 const firstSeen = [];      // connection ids in the order they appeared
+const zoom = new Map();    // connection id -> graph time range in ms (0: all)
+// #zoom=MS in the address sets the range every graph starts with.
+const defaultZoom = Number((/zoom=(\d+)/.exec(location.hash) || [])[1] || 0);
+const ZOOMS = [[0, "All"], [5000, "Last 5 s"], [1000, "Last 1 s"], [200, "Last 200 ms"]];
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -136,25 +140,42 @@ function cssId(id) { return id.replace(/[^A-Za-z0-9]/g, "_"); }
 function graphFigure(c) {
   const fig = el("figure", {class: "tsg-fig", id: "graph-" + cssId(c.id), tabindex: "-1"});
   const g = c.graph;
-  const W = 720, H = 300, L = 64, R = 12, T = 12, B = 36;
+  const W = 720, H = 320, L = 64, R = 12, T = 30, B = 36;
   if (!g || !g.samples || g.samples.length === 0) {
     fig.append(el("figcaption", {text: c.local + " ⇄ " + c.remote + ": no samples yet"}));
     return fig;
   }
-  const S = g.samples;
-  const lastS = S[S.length - 1];
+  const all = g.samples;
+  const lastS = all[all.length - 1];
   const sending = lastS[3] >= lastS[5]; // snd_max vs rcv_nxt
+  // zoom: the last win ms only (0: everything sampled)
+  const win = zoom.has(c.id) ? zoom.get(c.id) : defaultZoom;
+  const t0 = win > 0 ? Math.max(0, lastS[0] - win) : 0;
+  let S = all.filter(r => r[0] >= t0);
+  const before = all.filter(r => r[0] < t0);
+  if (before.length) S = [[t0, ...before[before.length - 1].slice(1)], ...S]; // where the lines stood at t0
+  const zb = el("div", {class: "zoom", role: "group", "aria-label": "Time range of the graph"});
+  for (const [ms, label] of ZOOMS) {
+    zb.append(el("button", {type: "button", "data-key": "z:" + ms + ":" + c.id, "aria-pressed": String(ms === win),
+      onclick: () => { zoom.set(c.id, ms); if (last) tcp(last); }}, label));
+  }
+  fig.append(el("h3", {text: c.local + " ⇄ " + c.remote}), zb);
   // columns: 0 t, 1 una, 2 nxt, 3 max, 4 wnd edge, 5 rcv_nxt, 6 rcv_adv, 7 cwnd, 8 flags, 9.. sack
   const lo = sending ? 1 : 5, hiData = sending ? 3 : 5, edge = sending ? 4 : 6;
-  let ymin = Infinity, ymax = -Infinity;
+  // y range: the data, and the window edge unless it lies far above
+  // (a peer with a 16 MB window would squash the data to a line).
+  let ymin = Infinity, ydata = -Infinity, yedge = -Infinity;
   for (const r of S) {
     ymin = Math.min(ymin, r[lo]);
-    ymax = Math.max(ymax, r[hiData], r[edge]);
+    ydata = Math.max(ydata, r[hiData], r[lo]);
+    yedge = Math.max(yedge, r[edge]);
   }
+  let ymax = Math.max(ydata, Math.min(yedge, ydata + Math.max((ydata - ymin) / 4, 1)));
+  const clipped = yedge > ymax;
   if (ymax <= ymin) ymax = ymin + 1;
-  const tmax = Math.max(lastS[0], 1);
-  const x = t => L + (W - L - R) * t / tmax;
-  const y = v => T + (H - T - B) * (1 - (v - ymin) / (ymax - ymin));
+  const tmax = Math.max(lastS[0], t0 + 1);
+  const x = t => L + (W - L - R) * (t - t0) / (tmax - t0);
+  const y = v => T + (H - T - B) * (1 - (Math.min(v, ymax) - ymin) / (ymax - ymin)); // clipped at the top
   const title = (sending ? "Data sent by us" : "Data received by us") + " on " + c.local + " ⇄ " + c.remote;
   const root = svg("svg", {class: "tsg", viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": title,
     "data-points": S.length, "data-direction": sending ? "sent" : "received"});
@@ -163,7 +184,7 @@ function graphFigure(c) {
   root.append(svg("line", {class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B}));
   root.append(svg("line", {class: "axis", x1: L, y1: T, x2: L, y2: H - B}));
   for (let i = 0; i <= 4; i++) {
-    const v = ymin + (ymax - ymin) * i / 4, t = tmax * i / 4;
+    const v = ymin + (ymax - ymin) * i / 4, t = t0 + (tmax - t0) * i / 4;
     root.append(svg("text", {class: "tick", x: L - 4, y: y(v) + 4, "text-anchor": "end", text: bytes(Math.round(v))}));
     root.append(svg("text", {class: "tick", x: x(t), y: H - B + 14, "text-anchor": "middle", text: (t / 1000).toFixed(2) + "s"}));
   }
@@ -196,16 +217,16 @@ function graphFigure(c) {
   root.append(pts);
   // legend
   const items = sending
-    ? [["pt", "data sent (SND.MAX)"], ["ack", "ACKed (SND.UNA)"], ["win", "peer window edge"], ["sack", "SACK block"], ["rtx", "retransmission"]]
-    : [["pt", "data received (RCV.NXT)"], ["win", "our advertised window edge"]];
+    ? [["pt", "data sent (SND.MAX)"], ["ack", "ACKed (SND.UNA)"], ["win", "peer window edge" + (clipped ? " (above)" : "")], ["sack", "SACK block"], ["rtx", "retransmission"]]
+    : [["pt", "data received (RCV.NXT)"], ["win", "our advertised window edge" + (clipped ? " (above)" : "")]];
   let lx = L + 8;
   for (const [cls, txt] of items) {
-    root.append(svg("rect", {class: "key " + cls, x: lx, y: T, width: 10, height: 10}));
-    root.append(svg("text", {class: "tick", x: lx + 14, y: T + 9, text: txt}));
+    root.append(svg("rect", {class: "key " + cls, x: lx, y: 8, width: 10, height: 10}));
+    root.append(svg("text", {class: "tick", x: lx + 14, y: 17, text: txt}));
     lx += 30 + txt.length * 6;
   }
   const d = c.detail;
-  const cap = title + ": " + S.length + " samples over " + (tmax / 1000).toFixed(2) + " s" +
+  const cap = title + ": " + S.length + " samples over " + ((tmax - t0) / 1000).toFixed(2) + " s" +
     (g.retrans ? ", " + g.retrans + " retransmission episodes" : "") +
     (d ? ", cwnd " + bytes(d.cwnd) + ", in flight " + bytes(d.bytes_in_flight) : "");
   fig.append(root, el("figcaption", {text: cap}));
