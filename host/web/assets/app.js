@@ -7,7 +7,7 @@ const SVGNS = "http://www.w3.org/2000/svg";
 let paused = false;
 let last = null;          // previous snapshot, for counter rates
 let lastAt = 0;
-const open = new Map();    // connection id -> graph shown (true/false)
+const open = new Map();    // connection id -> graph shown, as the reader chose
 const firstSeen = [];      // connection ids in the order they appeared
 const zoom = new Map();    // connection id -> graph time range in ms (0: all)
 // #zoom=MS in the address sets the range every graph starts with.
@@ -102,19 +102,21 @@ function render(s) {
 
 function tcp(s) {
   for (const c of s.tcp) {
-    if (c.id && !open.has(c.id)) {
-      firstSeen.push(c.id);
-      open.set(c.id, firstSeen.length <= 4); // the first few open by themselves
-    }
+    if (c.id && !firstSeen.includes(c.id)) firstSeen.push(c.id);
   }
+  if (firstSeen.length > 1024) firstSeen.splice(0, firstSeen.length - 1024);
+  // A graph shows by itself for the first few connections and for bulk
+  // ones (over 64 KiB either way); the button overrides.
+  const shownFor = c => open.has(c.id) ? open.get(c.id) :
+    firstSeen.indexOf(c.id) < 4 || (c.detail && c.detail.snd_una + c.detail.rcv_nxt > 65536);
   const focusKey = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
   rows("t-tcp", s.tcp, c => {
     let btn = "";
     if (c.id) {
-      const shown = open.get(c.id);
+      const shown = shownFor(c);
       btn = el("button", {type: "button", "data-key": "g:" + c.id, "aria-expanded": String(shown),
         "aria-controls": "graph-" + cssId(c.id),
-        onclick: () => { open.set(c.id, !open.get(c.id)); if (last) { tcp(last); } }},
+        onclick: () => { open.set(c.id, !shown); if (last) { tcp(last); } }},
       shown ? "Hide graph" : "Show graph");
     }
     return [c.state, c.recvq, c.sendq, c.local, c.remote, c.detail ? el("code", {text: ssLine(c.detail)}) : "", btn];
@@ -122,7 +124,7 @@ function tcp(s) {
   const box = document.getElementById("graphs");
   const figs = [];
   for (const c of s.tcp) {
-    if (!c.id || !open.get(c.id)) continue;
+    if (!c.id || !shownFor(c)) continue;
     figs.push(graphFigure(c));
   }
   box.replaceChildren(...figs);
