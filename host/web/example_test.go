@@ -49,3 +49,28 @@ func ExampleWantsHTML() {
 	fmt.Println(web.WantsHTML(r))
 	// Output: true
 }
+
+// Snapshot is what /status.json serves: here, the interfaces of a host
+// with one VLAN on a trunk.
+func ExampleServer_Snapshot() {
+	dev, peer := link.Pipe(1500)
+	defer peer.Close()
+	trunk := link.NewTrunk(dev, host.RandomMAC())
+	native := trunk.Native()
+	vlan10, _ := trunk.VLAN(10, 0)
+	h, err := host.New(host.Config{Interfaces: []host.Interface{
+		{Name: "tap0", Endpoint: native, Addr: netip.MustParsePrefix("10.0.0.2/24")},
+		{Name: link.VLANName("tap0", 10), Endpoint: vlan10, Addr: netip.MustParsePrefix("10.0.10.2/24")}}})
+	if err != nil {
+		panic(err)
+	}
+	defer h.Close()
+	page := web.New(h, web.Options{Public: true})
+	defer page.Close()
+	for _, i := range page.Snapshot().Interfaces {
+		fmt.Println(i.Name, i.Kind, i.VID, i.Parent, i.Addrs[0].Prefix)
+	}
+	// Output:
+	// tap0 native 0  10.0.0.2/24
+	// tap0.10 vlan 10 tap0 10.0.10.2/24
+}

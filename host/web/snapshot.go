@@ -18,40 +18,50 @@ type Snapshot struct {
 	Time time.Time `json:"time"`
 	// Public says peers, counters, TCP details and graphs are left out
 	// (the page on the network, tapstack up --status public).
-	Public     bool        `json:"public"`
-	Forwarding bool        `json:"forwarding"`
+	Public bool `json:"public"`
+	// Forwarding says the host routes (IPv4 or IPv6).
+	Forwarding bool `json:"forwarding"`
+	// Interfaces are the NICs in ID order, Routes both families' tables.
 	Interfaces []Interface `json:"interfaces"`
 	Routes     []Route     `json:"routes"`
-	ARP        []Neighbour `json:"arp"`
-	NDP        []Neighbour `json:"ndp"`
-	TCP        []Conn      `json:"tcp"`
-	UDP        []Datagram  `json:"udp"`
-	Counters   []Counter   `json:"counters"`
+	// ARP and NDP are the neighbour caches.
+	ARP []Neighbour `json:"arp"`
+	NDP []Neighbour `json:"ndp"`
+	// TCP are the listeners and connections, UDP the endpoints.
+	TCP []Conn     `json:"tcp"`
+	UDP []Datagram `json:"udp"`
+	// Counters are every named counter, sorted by name; nil on the
+	// public page.
+	Counters []Counter `json:"counters"`
 	// Sampling says the graph sampler runs (someone polls).
 	Sampling bool `json:"sampling"`
 }
 
 // Interface is one NIC of the host.
 type Interface struct {
+	// ID and Name are the NIC's.
 	ID   int    `json:"id"`
 	Name string `json:"name"`
 	// Kind is "ethernet", "vlan" (an 802.1Q port of a trunk), "native"
 	// (a trunk's untagged port), "tun" or "bond".
 	Kind string `json:"kind"`
 	// Parent is the device a VLAN rides on ("tap0" for "tap0.10"); VID its
-	// VLAN ID. Members are a bond's devices.
+	// VLAN ID. Members are a bond's devices and Mode its mode, for an
+	// endpoint that tells them (BondMembers, BondMode).
 	Parent  string   `json:"parent,omitempty"`
 	VID     int      `json:"vid,omitempty"`
 	Members []string `json:"members,omitempty"`
 	Mode    string   `json:"mode,omitempty"`
-	MTU     int      `json:"mtu"`
-	MAC     string   `json:"mac,omitempty"`
-	Addrs   []Addr   `json:"addrs"`
+	// MTU, MAC (none on a TUN) and the addresses, as ip addr shows them.
+	MTU   int    `json:"mtu"`
+	MAC   string `json:"mac,omitempty"`
+	Addrs []Addr `json:"addrs"`
 }
 
 // Addr is an interface address with its family and scope, as ip addr
 // shows them.
 type Addr struct {
+	// Prefix is the address with its prefix length ("10.0.0.2/24").
 	Prefix string `json:"prefix"`
 	Family string `json:"family"` // "inet" or "inet6"
 	Scope  string `json:"scope"`  // "global" or "link"
@@ -59,6 +69,8 @@ type Addr struct {
 
 // Route is one route table entry.
 type Route struct {
+	// Family is "inet" or "inet6"; Dst the prefix ("default" for /0),
+	// Via the gateway, Dev the interface, Src the preferred source.
 	Family string `json:"family"`
 	Dst    string `json:"dst"`
 	Via    string `json:"via,omitempty"`
@@ -70,32 +82,46 @@ type Route struct {
 
 // Neighbour is one ARP or NDP cache entry.
 type Neighbour struct {
+	// Addr is the neighbour (a prefix for a published ARP range), MAC
+	// its link address once known, Dev the interface, State the NUD
+	// state (INCOMPLETE, REACHABLE, STALE, DELAY, PROBE, FAILED...).
 	Addr  string `json:"addr"`
 	MAC   string `json:"mac,omitempty"`
 	Dev   string `json:"dev"`
 	State string `json:"state"`
 	// Flags are arp -n's C (complete), M (static), P (published); for NDP
 	// "router" when the neighbour is a router.
-	Flags  string `json:"flags"`
-	Queued int    `json:"queued"`
+	Flags string `json:"flags"`
+	// Queued is the packets waiting for the resolution.
+	Queued int `json:"queued"`
 }
 
 // Conn is one TCP connection or listener. Remote is "*" on the public
 // page; Detail and ID are set only off it.
 type Conn struct {
-	ID     string  `json:"id,omitempty"`
-	Local  string  `json:"local"`
-	Remote string  `json:"remote"`
-	State  string  `json:"state"`
-	RecvQ  int     `json:"recvq"`
-	SendQ  int     `json:"sendq"`
+	// ID names the connection on the page ("LOCAL-REMOTE").
+	ID string `json:"id,omitempty"`
+	// Local, Remote, State, RecvQ and SendQ are ss's columns.
+	Local  string `json:"local"`
+	Remote string `json:"remote"`
+	State  string `json:"state"`
+	RecvQ  int    `json:"recvq"`
+	SendQ  int    `json:"sendq"`
+	// Detail is the ss -ti part.
 	Detail *Detail `json:"detail,omitempty"`
 	// Graph is the connection's time-sequence history, when sampled.
 	Graph *Graph `json:"graph,omitempty"`
 }
 
 // Detail is the ss -ti part of a connection; sequence numbers relative to
-// the ISS (ours) and IRS (the peer's), as tcptrace prints them.
+// the ISS (ours) and IRS (the peer's), as tcptrace prints them. The fields
+// are those of tcp.ConnDetail: SND.UNA, SND.NXT, SND.MAX, the peer's
+// window; RCV.NXT, the free receive space and the right edge we
+// advertised; the MSS both ways; cwnd, ssthresh (0 while unset) and the
+// algorithm; smoothed RTT, its variation and the RTO in milliseconds;
+// the RTO backoff, fast recovery, bytes in flight and SACKed; the peer's
+// SACK blocks and our out-of-order ranges; the window scales and the
+// negotiated options.
 type Detail struct {
 	SndUna    uint32      `json:"snd_una"`
 	SndNxt    uint32      `json:"snd_nxt"`
@@ -131,6 +157,8 @@ type Detail struct {
 
 // Datagram is one UDP endpoint.
 type Datagram struct {
+	// Local and Remote are the addresses ("*" for a peer on the public
+	// page), Queued the bytes waiting to be read.
 	Local  string `json:"local"`
 	Remote string `json:"remote"`
 	Queued int    `json:"queued"`
@@ -138,6 +166,7 @@ type Datagram struct {
 
 // Counter is a named counter with what it counts.
 type Counter struct {
+	// Name, Value and Help: the counter, its value and what it counts.
 	Name  string `json:"name"`
 	Value uint64 `json:"value"`
 	Help  string `json:"help"`
