@@ -17,10 +17,11 @@ import (
 
 // TestStatusPageChromium (issue 19, acceptance 2): a headless Chromium on
 // the bridge opens http://10.0.0.2/ of `tapstack up --status full` (with
-// a VLAN, and 1% loss on what it sends) while Linux downloads from it; the page it renders has the tables (the
+// a VLAN, and 1% loss on what it sends) while Linux downloads from it and
+// uploads to its discard port; the page it renders has the tables (the
 // interface, the VLAN in the diagram, the ARP entry of the bridge, the ESTABLISHED connection with
-// its ss -ti details, counters with what they count) and the
-// connection's time-sequence graph has points. The screenshot is kept in
+// its ss -ti details, counters with what they count), the download's
+// time-sequence graph has points and the upload's graph shows data received. The screenshot is kept in
 // the test's temporary directory and copied to $TAPSTACK_SCREENSHOT_DIR
 // when that is set.
 func TestStatusPageChromium(t *testing.T) {
@@ -43,6 +44,21 @@ func TestStatusPageChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); dl.Wait() }()
+	// And an upload to discard (port 9): a connection that receives.
+	up, err := linuxDial(ctx, ns, "tcp", hostAddr+":9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		buf := make([]byte, 16<<10)
+		for ctx.Err() == nil {
+			if _, err := up.Write(buf); err != nil {
+				return
+			}
+			time.Sleep(2 * time.Millisecond) // pacing the upload, not synchronisation
+		}
+	}()
 
 	// The JSON the page renders: wait (bounded) until the download's
 	// connection has a graph of a few samples. Polling it starts the
@@ -86,7 +102,7 @@ func TestStatusPageChromium(t *testing.T) {
 		defer cancel()
 		base := []string{"netns", "exec", ns.Name(), chromium, "--headless", "--no-sandbox", "--disable-gpu",
 			"--no-first-run", "--disable-extensions", "--user-data-dir=" + filepath.Join(dir, "profile"),
-			"--virtual-time-budget=4000", "--window-size=1280,2200", "--hide-scrollbars"}
+			"--virtual-time-budget=4000", "--window-size=1280,2700", "--hide-scrollbars"}
 		cmd := exec.CommandContext(ctx, "ip", append(base, args...)...)
 		cmd.Env = append(os.Environ(), "HOME="+dir)
 		var stderr strings.Builder
@@ -120,6 +136,9 @@ func TestStatusPageChromium(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(m[1]); n < 3 {
 		t.Errorf("the graph has %d points, want at least 3", n)
+	}
+	if !regexp.MustCompile(`<svg class="tsg"[^>]*aria-label="Data received by us on 10\.0\.0\.2:9 ⇄ 10\.0\.0\.1:\d+"[^>]*data-points="[1-9]`).MatchString(dom) {
+		t.Errorf("no graph of the upload to port 9 (data received) in the rendered page")
 	}
 	if c := strings.Count(dom, `<circle class="pt"`) + strings.Count(dom, `<circle class="rec pt"`) + strings.Count(dom, `<circle class="rtx pt"`); c < 3 {
 		t.Errorf("the graph draws %d points, want at least 3", c)

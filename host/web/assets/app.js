@@ -220,7 +220,7 @@ function graphFigure(c) {
   // legend
   const items = sending
     ? [["pt", "data sent (SND.MAX)"], ["ack", "ACKed (SND.UNA)"], ["win", "peer window edge" + (clipped ? " (above)" : "")], ["sack", "SACK block"], ["rtx", "retransmission"]]
-    : [["pt", "data received (RCV.NXT)"], ["win", "our advertised window edge" + (clipped ? " (above)" : "")]];
+    : [["pt", "data received (RCV.NXT)"], ["ack", "ACKed by us"], ["win", "our advertised window edge" + (clipped ? " (above)" : "")]];
   let lx = L + 8;
   for (const [cls, txt] of items) {
     root.append(svg("rect", {class: "key " + cls, x: lx, y: 8, width: 10, height: 10}));
@@ -317,8 +317,11 @@ async function poll() {
       const r = await fetch("status.json", {cache: "no-store"});
       if (!r.ok) throw new Error("HTTP " + r.status);
       render(await r.json());
+      if (document.getElementById("alert").textContent) document.getElementById("alert").textContent = "";
     } catch (e) {
-      document.getElementById("state").textContent = "cannot reach the host: " + e.message;
+      const a = document.getElementById("alert"); // announced, once per change
+      const msg = "cannot reach the host: " + e.message;
+      if (a.textContent !== msg) a.textContent = msg;
     }
   }
   setTimeout(poll, 1000);
