@@ -119,7 +119,9 @@ const statusHelp = `Usage: tapstack status [--tap NAME] [--all]
 
 Prints the status page of the running host: interfaces, routes, ARP table,
 TCP connections, DHCP lease, and the counters that are not zero (--all: every
-counter). --tap picks the host when several run.
+counter). --tap picks the host when several run. A browser on the network
+opening http://ADDR/ gets it as a live web page with graphs (all of it with
+tapstack up --status full).
 `
 
 const resolveHelp = `Usage: tapstack resolve [--tap NAME] HOSTNAME
