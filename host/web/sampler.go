@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -52,6 +53,9 @@ func (u *unwrap) at(x uint32) int64 {
 	return u.v
 }
 
+// connKey identifies a connection in the sampler.
+type connKey struct{ local, remote netip.AddrPort }
+
 // history is one connection's ring of samples.
 type history struct {
 	ring                               []sample
@@ -95,7 +99,7 @@ type sampler struct {
 	maxSamples int
 
 	mu       sync.Mutex
-	conns    map[string]*history
+	conns    map[connKey]*history
 	untaken  int // connections not sampled in the last round (over maxConns)
 	lastPoll time.Time
 	running  bool
@@ -106,7 +110,7 @@ type sampler struct {
 
 func newSampler(details func([]tcp.ConnDetail) []tcp.ConnDetail, o Options) *sampler {
 	return &sampler{details: details, now: time.Now, interval: o.SampleInterval, idle: o.SampleIdle,
-		maxConns: o.MaxGraphConns, maxSamples: o.MaxGraphSamples, conns: map[string]*history{}}
+		maxConns: o.MaxGraphConns, maxSamples: o.MaxGraphSamples, conns: map[connKey]*history{}}
 }
 
 // poke notes a poll and starts the goroutine when it is not running.
@@ -153,7 +157,7 @@ func (s *sampler) sampleLocked(now time.Time) {
 	s.untaken = 0
 	for i := range s.buf {
 		d := &s.buf[i]
-		id := connID(d.Local, d.Remote)
+		id := connKey{d.Local, d.Remote}
 		hs := s.conns[id]
 		if hs == nil {
 			if len(s.conns) >= s.maxConns {
@@ -227,26 +231,33 @@ func (s *sampler) graphs(maxPoints int) (map[string]*Graph, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]*Graph, len(s.conns))
-	for id, hs := range s.conns {
+	for k, hs := range s.conns {
 		if hs.n == 0 {
 			continue
 		}
 		first := hs.ring[hs.head]
 		g := &Graph{Start: first.at, Retrans: hs.retrans}
 		step := max(1, (hs.n+maxPoints-1)/maxPoints)
+		g.Samples = make([][]int64, 0, hs.n/step+2)
+		backing := make([]int64, 0, (hs.n/step+2)*9) // grows when SACK blocks add columns
+		add := func(sm *sample) {
+			start := len(backing)
+			backing = row(backing, sm, first.at)
+			g.Samples = append(g.Samples, backing[start:len(backing):len(backing)])
+		}
 		for i := 0; i < hs.n; i += step {
-			g.Samples = append(g.Samples, row(&hs.ring[(hs.head+i)%len(hs.ring)], first.at))
+			add(&hs.ring[(hs.head+i)%len(hs.ring)])
 		}
 		if (hs.n-1)%step != 0 {
-			g.Samples = append(g.Samples, row(hs.last(), first.at))
+			add(hs.last())
 		}
-		out[id] = g
+		out[connID(k.local, k.remote)] = g
 	}
 	return out, s.untaken
 }
 
-func row(sm *sample, start time.Time) []int64 {
-	r := make([]int64, 0, 9+2*int(sm.nsack))
+// row appends the columns of sm to r.
+func row(r []int64, sm *sample, start time.Time) []int64 {
 	r = append(r, sm.at.Sub(start).Milliseconds(), sm.una, sm.nxt, sm.max, sm.wndEdge, sm.rcvNxt, sm.rcvAdv, int64(sm.cwnd), int64(sm.flags))
 	for _, b := range sm.sack[:sm.nsack] {
 		r = append(r, sm.una+int64(b[0]), sm.una+int64(b[1]))
@@ -256,10 +267,10 @@ func row(sm *sample, start time.Time) []int64 {
 
 // retransSeen is the retransmission count of connection id (0 when not
 // sampled).
-func (s *sampler) retransSeen(id string) int {
+func (s *sampler) retransSeen(local, remote netip.AddrPort) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if hs := s.conns[id]; hs != nil {
+	if hs := s.conns[connKey{local, remote}]; hs != nil {
 		return hs.retrans
 	}
 	return 0

@@ -165,8 +165,7 @@ func (s *Server) Snapshot() *Snapshot {
 	details := map[string]*Detail{}
 	if !public {
 		for _, d := range h.TCP().ConnDetails(nil) {
-			id := connID(d.Local, d.Remote)
-			details[id] = detail(&d, s.smp.retransSeen(id))
+			details[connID(d.Local, d.Remote)] = detail(&d, s.smp.retransSeen(d.Local, d.Remote))
 		}
 	}
 	for _, c := range h.TCP().Connections() {
