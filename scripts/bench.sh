@@ -141,7 +141,7 @@ run_stack() {
 
 	# Latency: ping (PINGS requests 5 ms apart: each finds the server
 	# idle), sequential UDP echo round trips, and what the server burns
-	# doing them and doing nothing (busy polling shows here).
+	# doing them and doing nothing (what busy polling would cost shows here).
 	local out avg t0 t1
 	t0="$(cpu_ticks "$PID")"
 	out="$("${C[@]}" ping -c "$PINGS" -i 0.005 10.0.0.2 | ./bin/benchclient pingstats)"
@@ -156,6 +156,7 @@ run_stack() {
 	record "UDP echo round trips/s (1 in flight)" "$name" "$(kv "$out" rtps)"
 	record "UDP echo RTT p99, us (lower is better)" "$name" "$(kv "$out" p99_us)"
 	record "server CPU % during UDP echo (lower is better)" "$name" "$(kv "$out" cpu_pct)"
+	record "server CPU us per UDP echo (lower is better)" "$name" "$(kv "$out" cpu_us_per_rt)"
 	t0="$(cpu_ticks "$PID")"
 	sleep 2 # a measurement of idle cost, not a synchronisation
 	t1="$(cpu_ticks "$PID")"

@@ -14,9 +14,10 @@
 // accepted and served it), and prints "kib_per_conn=K" from the server's
 // VmRSS before and after. udpecho sends one 64-byte datagram at a time to
 // the UDP echo port and waits for its echo, for -dur, and prints
-// "rtps=R p50_us=M p99_us=N cpu=C cpu_pct=P" (round trips per second, the
-// median and 99th percentile round trip, the server's CPU). pingstats reads
-// ping's per-reply lines on stdin and prints "avg_ms=A p99_ms=B n=N". table
+// "rtps=R p50_us=M p99_us=N cpu=C cpu_pct=P cpu_us_per_rt=U" (round trips
+// per second, the median and 99th percentile round trip, the server's CPU:
+// seconds, percent of a CPU, microseconds per round trip). pingstats reads
+// ping's per-reply lines on stdin and prints "avg_ms=A p50_ms=M p99_ms=B n=N". table
 // prints the results file as one table.
 package main
 
@@ -322,8 +323,8 @@ func udpEcho(addr string, dur time.Duration, pid int) {
 	}
 	slices.Sort(rtts)
 	q := func(f float64) float64 { return float64(rtts[int(f*float64(len(rtts)-1))].Nanoseconds()) / 1e3 }
-	fmt.Printf("rtps=%.0f p50_us=%.1f p99_us=%.1f lost=%d cpu=%.2f cpu_pct=%.0f\n",
-		float64(len(rtts))/secs, q(0.5), q(0.99), lost, cpu, 100*cpu/secs)
+	fmt.Printf("rtps=%.0f p50_us=%.1f p99_us=%.1f lost=%d cpu=%.2f cpu_pct=%.0f cpu_us_per_rt=%.1f\n",
+		float64(len(rtts))/secs, q(0.5), q(0.99), lost, cpu, 100*cpu/secs, 1e6*cpu/float64(len(rtts)))
 }
 
 // pingStats reads ping's output and prints the mean and 99th percentile of
@@ -349,5 +350,6 @@ func pingStats(r io.Reader) {
 		sum += v
 	}
 	slices.Sort(ms)
-	fmt.Printf("avg_ms=%.3f p99_ms=%.3f n=%d\n", sum/float64(len(ms)), ms[int(0.99*float64(len(ms)-1))], len(ms))
+	q := func(f float64) float64 { return ms[int(f*float64(len(ms)-1))] }
+	fmt.Printf("avg_ms=%.3f p50_ms=%.3f p99_ms=%.3f n=%d\n", sum/float64(len(ms)), q(0.5), q(0.99), len(ms))
 }
