@@ -17,7 +17,10 @@
 # Environment: DUR (seconds per throughput/HTTP run, default 5), CONNS (idle
 # connections for the RSS row, default 5000), STACKS (default
 # "tapstack gvisor kernel"), PROFILE_DIR (write CPU profiles of the tapstack
-# server during the 1-stream download and upload there and print their top).
+# server during the 1-stream download and upload there and print their top),
+# PINGS (echo requests per ping run, default 200, 5 ms apart), ROWS ("all",
+# the default, or "latency": only the ping, UDP echo and idle-CPU rows, for
+# quick before/after runs; e.g. ROWS=latency STACKS=tapstack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +34,9 @@ CONNS="${CONNS:-5000}"
 STACKS="${STACKS:-tapstack gvisor kernel}"
 TAPSTACK_OFFLOAD="${TAPSTACK_OFFLOAD:-1}"
 PROFILE_DIR="${PROFILE_DIR:-}"
+PINGS="${PINGS:-200}"
+ROWS="${ROWS:-all}"
+case "$ROWS" in all | latency) ;; *) echo "bench.sh: ROWS is all or latency, not $ROWS" >&2; exit 1 ;; esac
 
 missing=""
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
@@ -83,6 +89,11 @@ client_ns() {
 	ip -n "$1" link set br0 up
 }
 
+# cpu_ticks PID: the process's user+system CPU time in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_pct T0 T1 SECS: CPU ticks T0..T1 over SECS seconds, in percent of a CPU.
+cpu_pct() { awk -v a="$1" -v b="$2" -v s="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", 100 * (b - a) / hz / s}'; }
+
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 kv() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
@@ -128,11 +139,34 @@ run_stack() {
 	# Wait until the server answers (ARP, listeners), then measure.
 	"${C[@]}" ping -c 1 -W 5 10.0.0.2 >/dev/null
 
-	local out avg
-	out="$("${C[@]}" ping -q -c 50 -i 0.01 10.0.0.2)"
-	avg="$(echo "$out" | awk -F/ '/^rtt/ {print $5}')"
-	echo "   ping avg ${avg} ms"
+	# Latency: ping (PINGS requests 5 ms apart: each finds the server
+	# idle), sequential UDP echo round trips, and what the server burns
+	# doing them and doing nothing (what busy polling would cost shows here).
+	local out avg t0 t1
+	t0="$(cpu_ticks "$PID")"
+	out="$("${C[@]}" ping -c "$PINGS" -i 0.005 10.0.0.2 | ./bin/benchclient pingstats)"
+	t1="$(cpu_ticks "$PID")"
+	avg="$(kv "$out" avg_ms)"
+	echo "   ping: $out"
 	record "ping RTT avg, ms (lower is better)" "$name" "$avg"
+	record "ping RTT p99, ms (lower is better)" "$name" "$(kv "$out" p99_ms)"
+	record "server CPU % during ping (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" "$(awk -v n="$PINGS" 'BEGIN {print n * 0.005}')")"
+	out="$("${C[@]}" ./bin/benchclient udpecho -dur "${DUR}s" -pid "$PID")"
+	echo "   UDP echo: $out"
+	record "UDP echo round trips/s (1 in flight)" "$name" "$(kv "$out" rtps)"
+	record "UDP echo RTT p99, us (lower is better)" "$name" "$(kv "$out" p99_us)"
+	record "server CPU % during UDP echo (lower is better)" "$name" "$(kv "$out" cpu_pct)"
+	record "server CPU us per UDP echo (lower is better)" "$name" "$(kv "$out" cpu_us_per_rt)"
+	t0="$(cpu_ticks "$PID")"
+	sleep 2 # a measurement of idle cost, not a synchronisation
+	t1="$(cpu_ticks "$PID")"
+	record "server CPU % idle (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" 2)"
+	if [ "$ROWS" = latency ]; then
+		stop_server
+		ip netns del "$ns"
+		[ "$srvns" != "$ns" ] && ip netns del "$srvns"
+		return 0
+	fi
 
 	out="$("${C[@]}" ./bin/benchclient conns -n "$CONNS" -pid "$PID")"
 	echo "   $CONNS idle connections: $out"
@@ -224,6 +258,7 @@ for s in $STACKS; do
 	run_stack "$s"
 done
 for s in $STACKS; do
+	[ "$ROWS" = latency ] && break
 	case "$s" in
 	tapstack | gvisor) run_tun "$s" ;;
 	kernel) # the TUN rows' kernel column: the veth figures of its run

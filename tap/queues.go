@@ -1,22 +1,19 @@
 package tap
 
-import (
-	"encoding/binary"
-	"os"
-)
+import "encoding/binary"
 
-// txFile picks the queue to write frame b (behind hdr bytes of virtio-net
+// txQueue picks the queue to write frame b (behind hdr bytes of virtio-net
 // header) on: by a hash of its IPv4 addresses and TCP/UDP ports, so that
 // every packet of a flow leaves on one queue, and flows written from
 // several goroutines at once use several queues. (tun may also learn the
 // queue of a flow from it; the kernel seen here steers what it sends us by
 // its own flow hash instead, which keeps each flow on one queue as well.)
 // Frames that are not IP use queue 0.
-func (d *Device) txFile(b []byte, hdr int) *os.File {
+func (d *Device) txQueue(b []byte, hdr int) int {
 	if len(d.files) == 1 {
-		return d.files[0]
+		return 0
 	}
-	return d.files[flowHashAt(b[hdr:], d.l3)%uint32(len(d.files))]
+	return int(flowHashAt(b[hdr:], d.l3) % uint32(len(d.files)))
 }
 
 // flowHash hashes an Ethernet frame's IP addresses, protocol and (for

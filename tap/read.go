@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"os"
 	"sync/atomic"
 
 	"github.com/tapstack/tapstack/link"
@@ -27,17 +26,21 @@ func (d *Device) Attach(disp link.FrameDispatcher) {
 	d.attached = true
 	d.running.Store(int32(len(d.files)))
 	for i, f := range d.files {
-		go d.read(f, &d.stats.rxQueue[i], disp)
+		rc, err := f.SyscallConn()
+		if err != nil { // only for a nil *os.File
+			panic(err)
+		}
+		go d.read(newRxQueue(rc), &d.stats.rxQueue[i], disp)
 	}
 }
 
 // Queues is the number of queues (reader goroutines) of the TAP.
 func (d *Device) Queues() int { return len(d.files) }
 
-// read is the reader goroutine of one queue: it reads frames from file
+// read is the reader goroutine of one queue: it reads frames from q
 // into pooled packets, counts them in reads and hands each to disp, until
 // Close or a persistent error.
-func (d *Device) read(file *os.File, reads *atomic.Uint64, disp link.FrameDispatcher) {
+func (d *Device) read(q *rxQueue, reads *atomic.Uint64, disp link.FrameDispatcher) {
 	defer func() {
 		if d.running.Add(-1) == 0 {
 			close(d.done)
@@ -59,9 +62,9 @@ func (d *Device) read(file *os.File, reads *atomic.Uint64, disp link.FrameDispat
 			if p == nil {
 				p = stack.NewPacket(headroom, d.bufLen)
 			}
-			n, err := file.Read(p.Bytes())
+			n, err := q.read(p.Bytes())
 			if err != nil {
-				if errors.Is(err, os.ErrClosed) {
+				if d.closing.Load() {
 					return
 				}
 				s.rxErrors.Add(1)
@@ -79,10 +82,10 @@ func (d *Device) read(file *os.File, reads *atomic.Uint64, disp link.FrameDispat
 	}
 	for {
 		p := stack.NewPacket(stack.Headroom, d.bufLen)
-		n, err := file.Read(p.Bytes())
+		n, err := q.read(p.Bytes())
 		if err != nil {
 			p.Release()
-			if errors.Is(err, os.ErrClosed) {
+			if d.closing.Load() {
 				return
 			}
 			s.rxErrors.Add(1)

@@ -11,7 +11,10 @@
 //
 // The TAP is opened with x/sys/unix (TUNSETIFF with IFF_TAP|IFF_NO_PI) on a
 // non-blocking descriptor wrapped in an *os.File, so reads wait in Go's
-// network poller and Close wakes a blocked read. (water, which does the same
+// network poller and Close wakes a blocked read. The reads and writes
+// themselves are raw system calls (rx.go, write.go): on a non-blocking TAP
+// they never sleep, and skipping the scheduler's syscall bookkeeping saves
+// a thread wake-up (sysmon's) per ping. (water, which does the same
 // open, leaks the descriptor when TUNSETIFF fails and cannot set
 // IFF_VNET_HDR, which the offload mode needs.)
 //
@@ -120,6 +123,7 @@ type Device struct {
 	name     string
 	mtu      int
 	files    []*os.File // one per queue
+	fds      []int      // their descriptors, for raw writes under wmu
 	bufLen   int        // read buffer: MTU + 14 + readSlack (+ header and GSO room with vnet)
 	maxFrame int        // largest frame delivered: MTU + 14 + tags
 	vnet     bool
@@ -128,6 +132,8 @@ type Device struct {
 	mu       sync.Mutex
 	attached bool
 	closed   bool
+	closing  atomic.Bool   // set by Close before it closes the files
+	wmu      sync.RWMutex  // writers hold it shared while they use fds
 	running  atomic.Int32  // reader goroutines (one per queue) still running
 	done     chan struct{} // closed when the last reader ends
 	readErr  atomic.Pointer[error]
@@ -258,6 +264,17 @@ func Open(cfg Config) (*Device, error) {
 		done:     make(chan struct{}),
 	}
 	d.stats.rxQueue = make([]atomic.Uint64, len(files))
+	for _, f := range files {
+		// Not f.Fd(), which would make the descriptor blocking.
+		rc, err := f.SyscallConn()
+		if err == nil {
+			err = rc.Control(func(fd uintptr) { d.fds = append(d.fds, int(fd)) })
+		}
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("tap %s: %w", name, err)
+		}
+	}
 	if vnet {
 		d.bufLen = VirtioNetHeaderLen + gsoFrameMax + 1
 	}

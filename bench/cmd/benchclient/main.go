@@ -4,13 +4,21 @@
 //
 //	benchclient tput  -addr 10.0.0.2 -dir up|down -streams N -dur 5s [-pid P]
 //	benchclient conns -addr 10.0.0.2 -n 5000 -pid P
+//	benchclient udpecho -addr 10.0.0.2 -dur 5s [-pid P]
+//	ping ... | benchclient pingstats
 //	benchclient table -in results.tsv
 //
 // tput prints "gbps=G bytes=B secs=S cpu=C" (C: the server process's
 // user+system CPU seconds during the run, from /proc/P/stat). conns opens N
 // connections to the echo port, echoes one byte on each (so the server has
 // accepted and served it), and prints "kib_per_conn=K" from the server's
-// VmRSS before and after. table prints the results file as one table.
+// VmRSS before and after. udpecho sends one 64-byte datagram at a time to
+// the UDP echo port and waits for its echo, for -dur, and prints
+// "rtps=R p50_us=M p99_us=N cpu=C cpu_pct=P cpu_us_per_rt=U" (round trips
+// per second, the median and 99th percentile round trip, the server's CPU:
+// seconds, percent of a CPU, microseconds per round trip). pingstats reads
+// ping's per-reply lines on stdin and prints "avg_ms=A p50_ms=M p99_ms=B n=N". table
+// prints the results file as one table.
 package main
 
 import (
@@ -23,6 +31,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +43,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("benchclient: ")
 	if len(os.Args) < 2 {
-		log.Fatal("usage: benchclient tput|conns|table ...")
+		log.Fatal("usage: benchclient tput|conns|udpecho|pingstats|table ...")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	addr := fs.String("addr", "10.0.0.2", "server address")
@@ -50,6 +59,10 @@ func main() {
 		tput(*addr, *dir, *streams, *dur, *pid)
 	case "conns":
 		conns(*addr, *n, *pid)
+	case "udpecho":
+		udpEcho(*addr, *dur, *pid)
+	case "pingstats":
+		pingStats(os.Stdin)
 	case "table":
 		table(*in)
 	default:
@@ -263,4 +276,80 @@ func table(path string) {
 		t, g, k := get(v, "tapstack"), get(v, "gvisor"), get(v, "kernel")
 		fmt.Printf("%-*s | %10s | %10s | %10s | %15s | %15s\n", w, m, t, g, k, ratio(t, g), ratio(t, k))
 	}
+}
+
+// udpEcho measures sequential round trips to the UDP echo port: one
+// datagram in flight, so the rate is the inverse of the round-trip time.
+func udpEcho(addr string, dur time.Duration, pid int) {
+	c, err := net.Dial("udp", net.JoinHostPort(addr, "7"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	msg := make([]byte, 64)
+	buf := make([]byte, 2048)
+	// Warm up (ARP, the server's first wake-up), then measure.
+	for i := 0; i < 100; i++ {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		c.Write(msg)
+		c.Read(buf)
+	}
+	rtts := make([]time.Duration, 0, 1<<20)
+	lost := 0
+	cpu0 := cpuSeconds(pid)
+	start := time.Now()
+	deadline := start.Add(dur)
+	for t0 := start; t0.Before(deadline); {
+		if _, err := c.Write(msg); err != nil {
+			log.Fatalf("udpecho: %v", err)
+		}
+		c.SetReadDeadline(t0.Add(100 * time.Millisecond))
+		_, err := c.Read(buf)
+		t1 := time.Now()
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				log.Fatalf("udpecho: %v", err)
+			}
+			lost++
+		} else {
+			rtts = append(rtts, t1.Sub(t0))
+		}
+		t0 = t1
+	}
+	secs := time.Since(start).Seconds()
+	cpu := cpuSeconds(pid) - cpu0
+	if len(rtts) == 0 {
+		log.Fatal("udpecho: no echo")
+	}
+	slices.Sort(rtts)
+	q := func(f float64) float64 { return float64(rtts[int(f*float64(len(rtts)-1))].Nanoseconds()) / 1e3 }
+	fmt.Printf("rtps=%.0f p50_us=%.1f p99_us=%.1f lost=%d cpu=%.2f cpu_pct=%.0f cpu_us_per_rt=%.1f\n",
+		float64(len(rtts))/secs, q(0.5), q(0.99), lost, cpu, 100*cpu/secs, 1e6*cpu/float64(len(rtts)))
+}
+
+// pingStats reads ping's output and prints the mean and 99th percentile of
+// the "time=X ms" of its replies.
+func pingStats(r io.Reader) {
+	var ms []float64
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		_, rest, ok := strings.Cut(sc.Text(), " time=")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " ms"), 64)
+		if err == nil {
+			ms = append(ms, v)
+		}
+	}
+	if len(ms) == 0 {
+		log.Fatal("pingstats: no replies")
+	}
+	sum := 0.0
+	for _, v := range ms {
+		sum += v
+	}
+	slices.Sort(ms)
+	q := func(f float64) float64 { return ms[int(f*float64(len(ms)-1))] }
+	fmt.Printf("avg_ms=%.3f p50_ms=%.3f p99_ms=%.3f n=%d\n", sum/float64(len(ms)), q(0.5), q(0.99), len(ms))
 }

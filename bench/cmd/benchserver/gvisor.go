@@ -24,17 +24,17 @@ import (
 // way embedders usually do (SACK and receive-buffer moderation on).
 // With addr6 valid it also runs IPv6, its listeners dual-stack.
 // With tun it runs on a TUN (no Ethernet header, no ARP, no bridge).
-func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix, tun bool) (func(int) (net.Listener, error), func(), error) {
+func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix, tun bool) (func(int) (net.Listener, error), func(int) (net.PacketConn, error), func(), error) {
 	const mtu = 1500
 	fd, err := openPlainTAP(tapName, tun)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if tun {
 		bridge = ""
 	}
 	if err := bringUp(tapName, bridge, mtu); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var mac [6]byte
 	rand.Read(mac[:])
@@ -54,10 +54,10 @@ func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix, tun bool) (f
 		Address:        tcpip.LinkAddress(mac[:]),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("fdbased: %v", err)
+		return nil, nil, nil, fmt.Errorf("fdbased: %v", err)
 	}
 	if terr := s.CreateNIC(1, ep); terr != nil {
-		return nil, nil, fmt.Errorf("CreateNIC: %v", terr)
+		return nil, nil, nil, fmt.Errorf("CreateNIC: %v", terr)
 	}
 	a4 := addr.Addr().As4()
 	pa := tcpip.ProtocolAddress{
@@ -65,7 +65,7 @@ func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix, tun bool) (f
 		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(a4), PrefixLen: addr.Bits()},
 	}
 	if terr := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); terr != nil {
-		return nil, nil, fmt.Errorf("AddProtocolAddress: %v", terr)
+		return nil, nil, nil, fmt.Errorf("AddProtocolAddress: %v", terr)
 	}
 	routes := []tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: 1}}
 	if addr6.IsValid() {
@@ -74,7 +74,7 @@ func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix, tun bool) (f
 			AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom16(addr6.Addr().As16()), PrefixLen: addr6.Bits()},
 		}
 		if terr := s.AddProtocolAddress(1, pa6, stack.AddressProperties{}); terr != nil {
-			return nil, nil, fmt.Errorf("AddProtocolAddress %v: %v", addr6, terr)
+			return nil, nil, nil, fmt.Errorf("AddProtocolAddress %v: %v", addr6, terr)
 		}
 		routes = append(routes, tcpip.Route{Destination: pa6.AddressWithPrefix.Subnet(), NIC: 1})
 	}
@@ -88,7 +88,14 @@ func gvisorListen(tapName, bridge string, addr, addr6 netip.Prefix, tun bool) (f
 		}
 		return gonet.ListenTCP(s, tcpip.FullAddress{NIC: 1, Port: uint16(port)}, proto)
 	}
-	return listen, func() { s.Close(); unix.Close(fd) }, nil
+	listenUDP := func(port int) (net.PacketConn, error) {
+		proto := ipv4.ProtocolNumber
+		if addr6.IsValid() {
+			proto = ipv6.ProtocolNumber
+		}
+		return gonet.DialUDP(s, &tcpip.FullAddress{NIC: 1, Port: uint16(port)}, nil, proto)
+	}
+	return listen, listenUDP, func() { s.Close(); unix.Close(fd) }, nil
 }
 
 // openPlainTAP opens /dev/net/tun as the TAP (or, with tun, the TUN) name

@@ -6,8 +6,8 @@
 //	-stack gvisor    gVisor's netstack (fdbased endpoint) on a plain TAP
 //	-stack kernel    the Linux kernel's sockets (run it in a namespace)
 //
-// Services: HTTP on :80 (a 6-byte body), echo on :7 (a small buffer, for
-// the idle-connection test), discard on :9 (upload sink) and an endless
+// Services: HTTP on :80 (a 6-byte body), echo on TCP :7 (a small buffer,
+// for the idle-connection test) and UDP :7 (the round-trip test), discard on :9 (upload sink) and an endless
 // source on :19 (download). It prints "ready" once listening, writes a CPU
 // profile between SIGUSR1 and SIGUSR2 when -profile is set, and exits on
 // SIGTERM or SIGINT.
@@ -51,14 +51,16 @@ func main() {
 		}
 	}
 	var listen func(port int) (net.Listener, error)
+	var listenUDP func(port int) (net.PacketConn, error)
 	var closeStack func()
 	switch *stackName {
 	case "tapstack":
-		listen, closeStack, err = tapstackListen(*tapName, *bridge, prefix, prefix6, *offload, *tun)
+		listen, listenUDP, closeStack, err = tapstackListen(*tapName, *bridge, prefix, prefix6, *offload, *tun)
 	case "gvisor":
-		listen, closeStack, err = gvisorListen(*tapName, *bridge, prefix, prefix6, *tun)
+		listen, listenUDP, closeStack, err = gvisorListen(*tapName, *bridge, prefix, prefix6, *tun)
 	case "kernel":
 		listen = func(port int) (net.Listener, error) { return net.Listen("tcp", fmt.Sprintf(":%d", port)) }
+		listenUDP = func(port int) (net.PacketConn, error) { return net.ListenPacket("udp", fmt.Sprintf(":%d", port)) }
 		closeStack = func() {}
 	default:
 		log.Fatalf("unknown -stack %q", *stackName)
@@ -77,6 +79,11 @@ func main() {
 		}
 		go acceptLoop(l, s.serve)
 	}
+	uc, err := listenUDP(7)
+	if err != nil {
+		log.Fatalf("listen udp :7: %v", err)
+	}
+	go serveUDPEcho(uc)
 	hl, err := listen(80)
 	if err != nil {
 		log.Fatalf("listen :80: %v", err)
@@ -175,5 +182,32 @@ func serveSource(c net.Conn) {
 		if _, err := c.Write(buf); err != nil {
 			return
 		}
+	}
+}
+
+// serveUDPEcho answers each datagram with its payload. It uses the
+// allocation-free ReadFromUDPAddrPort/WriteToUDPAddrPort pair where the
+// stack has it (tapstack, the kernel), ReadFrom/WriteTo otherwise (gVisor).
+func serveUDPEcho(c net.PacketConn) {
+	buf := make([]byte, 2048)
+	type addrPortConn interface {
+		ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+		WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	}
+	if ac, ok := c.(addrPortConn); ok {
+		for {
+			n, from, err := ac.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			ac.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		c.WriteTo(buf[:n], from)
 	}
 }

@@ -12,10 +12,10 @@ import (
 // tapstackListen embeds a tapstack host on a new TAP on bridge.
 // With addr6 valid it is dual-stack (no SLAAC: the bench has no router).
 // With tun it opens a TUN instead (an L3 interface, no bridge).
-func tapstackListen(tapName, bridge string, addr, addr6 netip.Prefix, offload, tun bool) (func(int) (net.Listener, error), func(), error) {
+func tapstackListen(tapName, bridge string, addr, addr6 netip.Prefix, offload, tun bool) (func(int) (net.Listener, error), func(int) (net.PacketConn, error), func(), error) {
 	dev, err := tap.Open(tapConfig(tapName, bridge, offload, tun))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ifc := host.Interface{Name: tapName, Device: dev, Addr: addr}
 	if addr6.IsValid() {
@@ -23,8 +23,9 @@ func tapstackListen(tapName, bridge string, addr, addr6 netip.Prefix, offload, t
 	}
 	h, err := host.New(host.Config{Interfaces: []host.Interface{ifc}, NoSLAAC: true})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	listen := func(port int) (net.Listener, error) { return h.Listen("tcp", fmt.Sprintf(":%d", port)) }
-	return listen, func() { h.Close() }, nil
+	listenUDP := func(port int) (net.PacketConn, error) { return h.ListenPacket("udp", fmt.Sprintf(":%d", port)) }
+	return listen, listenUDP, func() { h.Close() }, nil
 }
