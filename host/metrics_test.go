@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/link"
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // connectedHosts returns two hosts on a pipe, 10.0.0.2 listening on :80
@@ -206,4 +210,56 @@ func ExampleHost_WriteMetrics() {
 	// # HELP tapstack_tcp_rx_bad_checksum_total TCP segments dropped: checksum wrong (tcp.rx.bad_checksum)
 	// # TYPE tapstack_tcp_rx_bad_checksum_total counter
 	// tapstack_tcp_rx_bad_checksum_total 0
+}
+
+// WriteSS prints a listener and both ends of a connection like ss -tanoi:
+// the header, the rows, a timer when one is pending, and a detail line
+// under each connection.
+func TestWriteSSLikeSS(t *testing.T) {
+	server, client, _, cc := connectedHosts(t)
+	var b strings.Builder
+	if err := server.WriteSS(&b, true, true); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	wantRe := []string{
+		`^State +Recv-Q +Send-Q +Local Address:Port +Peer Address:Port$`,
+		`^LISTEN +0 +4096 +\*:80 +\*:\*$`,
+		`^ESTAB +0 +0 +10\.0\.0\.2:80 +` + regexp.QuoteMeta(cc.LocalAddr().String()) + `$`,
+		`^\t ts sack cubic wscale:\d+,\d+ rto:\d+ rtt:[0-9.]+/[0-9.]+ mss:\d+ cwnd:\d+ bytes_sent:0 bytes_acked:0 bytes_received:5 snd_wnd:\d+ rcv_wnd:\d+$`,
+	}
+	if len(lines) != len(wantRe) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(wantRe), out)
+	}
+	for i, re := range wantRe {
+		if !regexp.MustCompile(re).MatchString(lines[i]) {
+			t.Errorf("line %d %q does not match %q\n%s", i, lines[i], re, out)
+		}
+	}
+	// -6 shows the dual-stack listener, not the IPv4 connection.
+	b.Reset()
+	server.WriteSS(&b, false, true)
+	if strings.Contains(b.String(), "10.0.0.2") || !strings.Contains(b.String(), "*:80") {
+		t.Errorf("-6:\n%s", b.String())
+	}
+	// Keepalive on and nothing in flight: the keepalive timer is the
+	// pending one (polled: the server's ACK of "hello" may still be on
+	// its way).
+	if err := cc.(*tcp.Conn).SetKeepAlive(true); err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`ESTAB +0 +0 +10\.0\.0\.1:\d+ +10\.0\.0\.2:80 +timer:\(keepalive,\d+(sec|min)[0-9a-z]*,0\)\n\t .*bytes_sent:5 bytes_acked:5 `)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.Reset()
+		client.WriteSS(&b, true, true)
+		if re.MatchString(b.String()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("client with keepalive on:\n%s", b.String())
+		}
+		runtime.Gosched()
+	}
 }

@@ -11,6 +11,9 @@ import (
 // the accept queue's size (the backlog, as ss shows it).
 type ConnDetail struct {
 	ConnInfo
+	// DualStack says a listener on :: takes IPv4 connections too (ss
+	// shows it as *:PORT).
+	DualStack bool
 	// MSS is the payload size of a full segment we send.
 	MSS int
 	// SRTT, RTTVar and RTO are the smoothed round-trip time, its mean
@@ -48,8 +51,8 @@ type ConnDetail struct {
 	Timestamps, SACK, ECN bool
 }
 
-// ConnectionDetails lists listeners and connections like Connections,
-// with their details.
+// ConnectionDetails lists listeners, then connections, each sorted by
+// local then remote address, with their details.
 func (p *Protocol) ConnectionDetails() []ConnDetail {
 	p.mu.RLock()
 	ls := make([]*Listener, 0, len(p.listeners))
@@ -65,7 +68,8 @@ func (p *Protocol) ConnectionDetails() []ConnDetail {
 	out := make([]ConnDetail, 0, len(ls)+len(es))
 	for _, l := range ls {
 		out = append(out, ConnDetail{ConnInfo: ConnInfo{Local: l.addr, State: StateListen.String(),
-			RecvQueue: len(l.acceptq), SendQueue: cap(l.acceptq)}})
+			RecvQueue: len(l.acceptq), SendQueue: cap(l.acceptq)},
+			DualStack: l.addr.Addr().Is6() && l.addr.Addr().IsUnspecified() && !l.v6only})
 	}
 	for _, e := range es {
 		e.mu.Lock()
@@ -73,6 +77,9 @@ func (p *Protocol) ConnectionDetails() []ConnDetail {
 		e.mu.Unlock()
 	}
 	sort.Slice(out, func(i, j int) bool {
+		if li, lj := out[i].State == "LISTEN", out[j].State == "LISTEN"; li != lj {
+			return li
+		}
 		if c := out[i].Local.Compare(out[j].Local); c != 0 {
 			return c < 0
 		}

@@ -117,6 +117,7 @@ func (c *control) close() {
 //	POST /arp/delete?ip= arp -d IP
 //	POST /arp/flush      flush learned entries
 //	GET  /id             pid and TAPs, to tell hosts apart
+//	GET  /ss, /metrics   see addObservability
 func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 	mux := http.NewServeMux()
 	text := func(w http.ResponseWriter) {
@@ -190,6 +191,7 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 		text(w)
 		fmt.Fprintf(w, "%d\n", h.FlushARP())
 	})
+	addObservability(mux, h) // GET /ss, GET /metrics (metrics.go)
 	return mux
 }
 
