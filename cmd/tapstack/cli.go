@@ -44,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 	case "gateway":
 		var cfg gatewayConfig
 		if cfg, err = parseGatewayCmd(args[1:]); err == nil {
-			return fail(stderr, runGateway(cfg, stdout, signals))
+			return fail(stderr, runGateway(cfg, stdout, stderr, signals))
 		}
 	case "route", "neigh", "arp", "status", "resolve", "ss", "metrics":
 		f := map[string]func([]string, io.Writer) error{"route": runRoute, "neigh": runNeigh, "arp": runARP, "status": runStatus, "resolve": runResolve, "ss": runSS, "metrics": runMetrics}[cmd]

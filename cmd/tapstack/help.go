@@ -77,7 +77,7 @@ Routing and neighbours:
   --arp-proxy PREFIX[=MAC]   answer ARP for PREFIX on another host's behalf (repeatable)
   --dns IP            a DNS server for the host's resolver, IPv4 or IPv6 (repeatable)
   --no-dad            skip address conflict detection (ARP and IPv6 DAD) at start
-Debugging:
+Debugging (and --log-format text|json, --log-level debug|info|warn|error):
   --pcap FILE         capture every frame on the TAP (read it with tcpdump -r FILE)
   --faults SPEC       inject faults, e.g. loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7
   --no-offload        no checksum/segmentation offload (on by default)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -108,6 +109,10 @@ type upConfig struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (--memory-limit; 0: none).
 	MemoryLimit int64
+	// Log is --log-format and --log-level (logflags.go); logger is the
+	// logger up builds from it.
+	Log    logConfig
+	logger *slog.Logger
 }
 
 // statusMode says who may read the status page.
@@ -202,6 +207,7 @@ func parseUp(args []string) (upConfig, error) {
 	fs.Var(&routes, "route", "")
 	fs.Var(&arps, "arp", "")
 	fs.Var(&proxies, "arp-proxy", "")
+	logf := addLogFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return upConfig{}, err
@@ -239,6 +245,10 @@ func parseUp(args []string) (upConfig, error) {
 	}
 
 	var cfg upConfig
+	var err error
+	if cfg.Log, err = logf.parse(); err != nil {
+		return cfg, err
+	}
 	cfg.Forward, cfg.NoDAD, cfg.NoOffload, cfg.NoSLAAC = *forward, *noDAD, *noOff, *noSLAAC
 	if err := parseLimits(&cfg, set, *status, *maxConn, *idle, *memLim); err != nil {
 		return cfg, err
