@@ -191,7 +191,8 @@ type Host struct {
 	dns      []netip.Addr                 // Config.DNS
 	resolver atomic.Pointer[dns.Resolver] // replaced, never modified
 
-	log *slog.Logger // never nil (log.go)
+	log     *slog.Logger // never nil (log.go)
+	closing atomic.Bool  // Close has begun: a lease ending is a release
 
 	closeOnce sync.Once
 	closeErr  error
@@ -562,6 +563,7 @@ func parseAddrPort(s string, wildcard bool) (netip.AddrPort, error) {
 // has ended. Calling it again returns the first result.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.closing.Store(true)
 		if h.dhcp != nil {
 			// The lease goes back (DHCPRELEASE) while the stack can still
 			// send it.

@@ -15,18 +15,23 @@ var quiet = slog.New(slog.DiscardHandler)
 func (h *Host) Logger() *slog.Logger { return h.log }
 
 // logDHCP makes the DHCP client's lease changes log lines: bound (at
-// info) and lost (at warn), before opts' own callbacks.
+// info), lost (at warn) or released by Close (at info), before opts' own
+// callbacks.
 func (h *Host) logDHCP(nic string, opts *dhcp.Options) {
 	bound, unbound := opts.OnBound, opts.OnUnbound
 	opts.OnBound = func(l dhcp.Lease) {
 		h.log.Info("dhcp lease bound", "nic", nic, "addr", l.Addr, "router", l.Router,
-			"server", l.Server, "dns", l.DNS, "lease", l.LeaseTime, "renew_at", l.RenewAt())
+			"server", l.Server, "dns", l.DNS, "lease", l.LeaseTime.String(), "renew_at", l.RenewAt())
 		if bound != nil {
 			bound(l)
 		}
 	}
 	opts.OnUnbound = func(l dhcp.Lease) {
-		h.log.Warn("dhcp lease lost", "nic", nic, "addr", l.Addr, "server", l.Server)
+		if h.closing.Load() {
+			h.log.Info("dhcp lease released", "nic", nic, "addr", l.Addr, "server", l.Server)
+		} else {
+			h.log.Warn("dhcp lease lost", "nic", nic, "addr", l.Addr, "server", l.Server)
+		}
 		if unbound != nil {
 			unbound(l)
 		}

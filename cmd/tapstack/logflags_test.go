@@ -121,6 +121,7 @@ func TestLogJSONLines(t *testing.T) {
 	}
 	h.Close()
 
+	t.Logf("stderr:\n%s", stderr.String())
 	msgs := map[string]map[string]any{}
 	sc := bufio.NewScanner(strings.NewReader(stderr.String()))
 	for sc.Scan() {
@@ -140,6 +141,9 @@ func TestLogJSONLines(t *testing.T) {
 	}
 	if r := msgs["dhcp lease bound"]; r == nil || r["level"] != "INFO" || r["addr"] != "10.0.2.15/24" || r["router"] != "10.0.2.2" || r["nic"] != "eth0" {
 		t.Errorf("dhcp lease bound: %v\n%s", r, stderr.String())
+	}
+	if r := msgs["dhcp lease released"]; r == nil || r["level"] != "INFO" || msgs["dhcp lease lost"] != nil {
+		t.Errorf("closing the host: want the lease released (info), not lost:\n%s", stderr.String())
 	}
 	if r := msgs["host closed"]; r == nil {
 		t.Errorf("no host closed record:\n%s", stderr.String())
