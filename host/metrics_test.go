@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"regexp"
 	"runtime"
 	"strings"
@@ -262,4 +263,34 @@ func TestWriteSSLikeSS(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// A host's TCP table in the layout of ss -tanoi.
+func ExampleHost_WriteSS() {
+	wire, _ := link.Pipe(1500)
+	h, err := host.New(host.Config{Interfaces: []host.Interface{{Device: wire, Addr: netip.MustParsePrefix("10.0.0.2/24")}}})
+	if err != nil {
+		panic(err)
+	}
+	defer h.Close()
+	l, err := h.Listen("tcp4", "10.0.0.2:80")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	h.WriteSS(os.Stdout, true, true)
+	// Output:
+	// State  Recv-Q Send-Q Local Address:Port Peer Address:Port
+	// LISTEN      0   4096        10.0.0.2:80 0.0.0.0:*
+}
+
+// The explanation of a counter, and its Prometheus name.
+func ExampleCounterHelp() {
+	fmt.Println(host.MetricName("tcp.rx.out_of_window"))
+	fmt.Println(host.CounterHelp("tcp.rx.out_of_window"))
+	fmt.Println(host.CounterHelp("ipv6.fwd.hop_limit_exceeded"))
+	// Output:
+	// tapstack_tcp_rx_out_of_window_total
+	// TCP segments with a sequence number outside the receive window (answered with a rate-limited ACK)
+	// IPv6 forwarding: hop limit exceeded
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"log"
 	"log/slog"
 	"strings"
 )
@@ -57,4 +58,12 @@ func (c logConfig) logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// httpErrorLog is the ErrorLog of a net/http server: its messages (a
+// client's malformed request, a TLS handshake on :80, an accept error)
+// become debug records of l, with server=name. Anyone on the network can
+// provoke them, so they stay below the default level.
+func httpErrorLog(l *slog.Logger, name string) *log.Logger {
+	return slog.NewLogLogger(l.With("server", name).Handler(), slog.LevelDebug)
 }

@@ -149,3 +149,27 @@ func TestLogJSONLines(t *testing.T) {
 		t.Errorf("no host closed record:\n%s", stderr.String())
 	}
 }
+
+// The :80 server's own complaints (here: a request it cannot parse)
+// become debug records of the logger, not lines on stderr at the default
+// level.
+func TestHTTPErrorLogIsDebug(t *testing.T) {
+	for _, tt := range []struct {
+		level slog.Level
+		want  bool
+	}{{slog.LevelInfo, false}, {slog.LevelDebug, true}} {
+		var buf syncBuffer
+		l := logConfig{JSON: true, Level: tt.level}.logger(&buf)
+		httpErrorLog(l, "http").Print("http: TLS handshake error from 10.0.0.1:5555: EOF")
+		out := buf.String()
+		var rec map[string]any
+		if tt.want {
+			if err := json.Unmarshal([]byte(out), &rec); err != nil || rec["level"] != "DEBUG" || rec["server"] != "http" ||
+				!strings.Contains(rec["msg"].(string), "TLS handshake error") {
+				t.Errorf("level %v: %q (%v)", tt.level, out, err)
+			}
+		} else if out != "" {
+			t.Errorf("level %v: %q, want nothing", tt.level, out)
+		}
+	}
+}

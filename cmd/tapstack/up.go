@@ -251,6 +251,7 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 	httpLim := lim
 	httpLim.ReadIdle = false // net/http times its reads
 	srv := newHTTPServer(httpHandler(h, cfg.Status))
+	srv.ErrorLog = httpErrorLog(cfg.logger, "http")
 	waiters := newHeaderWaiters("http", cs)
 	srv.ConnState = waiters.connState
 	httpL := newLimitListener(hl, "http", httpLim, cs)
