@@ -15,7 +15,8 @@ import (
 // addObservability registers on the control socket's mux:
 //
 //	GET /ss[?family=4|6]  TCP listeners and connections (ss -tanoi)
-//	GET /metrics          the counters, Prometheus text format
+//	GET /metrics          the counters, Prometheus text format, and the
+//	                      TAPs' frame counts labelled by device
 func addObservability(mux *http.ServeMux, h *host.Host) {
 	mux.HandleFunc("GET /ss", func(w http.ResponseWriter, r *http.Request) {
 		v4, v6 := families(r)
@@ -23,9 +24,16 @@ func addObservability(mux *http.ServeMux, h *host.Host) {
 		h.WriteSS(w, v4, v6)
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", host.MetricsContentType)
-		h.WriteMetrics(w)
+		writeMetrics(w, h)
 	})
+}
+
+// writeMetrics answers with h's counters and its TAPs' (tapmetrics.go).
+func writeMetrics(w http.ResponseWriter, h *host.Host) {
+	w.Header().Set("Content-Type", host.MetricsContentType)
+	if h.WriteMetrics(w) == nil {
+		writeTapMetrics(w, hostTapStats(h))
+	}
 }
 
 // publicMetrics serves /metrics on :80 when the status page there is the
@@ -38,8 +46,7 @@ func publicMetrics(h *host.Host, mode statusMode) http.HandlerFunc {
 			http.Error(w, "no metrics here (they need tapstack up --status full): run tapstack metrics on the host", http.StatusNotFound)
 			return
 		}
-		w.Header().Set("Content-Type", host.MetricsContentType)
-		h.WriteMetrics(w)
+		writeMetrics(w, h)
 	}
 }
 
@@ -79,8 +86,9 @@ at 4 GiB), send and receive windows, unacked segments and the RTO backoff.
 const metricsHelp = `Usage: tapstack metrics [--tap NAME]
 
 Prints every counter of the running host in the Prometheus text format
-(tapstack_<counter>_total, with a HELP line explaining it), and the TCP
-connections by state (tapstack_tcp_connections). With --status full the
+(tapstack_<counter>_total, with a HELP line explaining it), the TCP
+connections by state (tapstack_tcp_connections) and each TAP's frame
+counts (tapstack_tap_*_total{tap="NAME"}). With --status full the
 host also serves them at http://HOST/metrics. --tap picks the host when
 several run.
 `

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/link"
+	"github.com/tapstack/tapstack/tap"
 )
 
 // obsHosts returns a host (10.0.0.2, listening on :80) with one
@@ -93,5 +94,51 @@ func TestControlServesSSAndMetrics(t *testing.T) {
 		if rec.Code != tt.code || (tt.code == 200) != strings.Contains(rec.Body.String(), "# HELP tapstack_tcp_rx_segments_total") {
 			t.Errorf(":80/metrics with status mode %d: %d\n%.200s", tt.mode, rec.Code, rec.Body.String())
 		}
+	}
+}
+
+// The TAPs' counters are families with one sample per device, labelled
+// tap="NAME" (and queue="N" for the per-queue reads), which Prometheus'
+// parser reads back with their values.
+func TestTapMetricsLabelled(t *testing.T) {
+	var b strings.Builder
+	writeTapMetrics(&b, []tapStats{
+		{"tap0", tap.Stats{RxFrames: 7, TxBytes: 1500, RxQueueFrames: []uint64{4, 3}}},
+		{"tap1", tap.Stats{RxFrames: 1}},
+	})
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if len(fams) != len(tapFamilies)+1 {
+		t.Errorf("%d families, want %d", len(fams), len(tapFamilies)+1)
+	}
+	got := map[string]float64{}
+	for name, f := range fams {
+		if f.GetHelp() == "" {
+			t.Errorf("%s: no HELP", name)
+		}
+		for _, m := range f.Metric {
+			key := name
+			for _, l := range m.Label {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue()
+		}
+	}
+	for key, want := range map[string]float64{
+		"tapstack_tap_rx_frames_total,tap=tap0":               7,
+		"tapstack_tap_rx_frames_total,tap=tap1":               1,
+		"tapstack_tap_tx_bytes_total,tap=tap0":                1500,
+		"tapstack_tap_rx_queue_frames_total,tap=tap0,queue=1": 3,
+		"tapstack_tap_tx_checksum_partial_total,tap=tap1":     0,
+	} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
+		}
+	}
+	if b.Reset(); writeTapMetrics(&b, nil) != nil || b.Len() != 0 {
+		t.Errorf("no devices: %q", b.String())
 	}
 }

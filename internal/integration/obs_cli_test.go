@@ -88,6 +88,10 @@ func TestSSNeighMetricsCLI(t *testing.T) {
 		if len(fams) < 100 || f == nil || f.Metric[0].GetCounter().GetValue() < 1 {
 			t.Errorf("%s: %d families, passive opens %v", name, len(fams), f)
 		}
+		if f := fams["tapstack_tap_rx_frames_total"]; f == nil || len(f.Metric) != 1 || f.Metric[0].Label[0].GetValue() != "tap0" ||
+			f.Metric[0].GetCounter().GetValue() < 4 {
+			t.Errorf("%s: tapstack_tap_rx_frames_total %v, want tap0's frames (at least the handshake and data)", name, f)
+		}
 		for n, f := range fams {
 			if f.GetHelp() == "" {
 				t.Errorf("%s: %s has no HELP", name, n)
@@ -95,7 +99,7 @@ func TestSSNeighMetricsCLI(t *testing.T) {
 		}
 	}
 	for _, line := range strings.Split(metrics, "\n") {
-		if strings.Contains(line, "tcp_conn_passive_opens") || strings.Contains(line, "tapstack_tcp_connections") {
+		if strings.Contains(line, "tcp_conn_passive_opens") || strings.Contains(line, "tapstack_tcp_connections") || strings.Contains(line, "tap_rx_frames") {
 			t.Log(line)
 		}
 	}
