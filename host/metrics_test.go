@@ -68,6 +68,7 @@ func connectedHosts(t *testing.T) (server, client *host.Host, sc, cc net.Conn) {
 // Prometheus' rules, with the counter's value.
 func TestMetricsParseWithPrometheusTextParser(t *testing.T) {
 	server, _, _, _ := connectedHosts(t)
+	before := server.Stack().Counters().Snapshot()
 	var buf bytes.Buffer
 	if err := server.WriteMetrics(&buf); err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func TestMetricsParseWithPrometheusTextParser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Prometheus' text parser: %v\n%s", err, buf.String())
 	}
-	snap := server.Stack().Counters().Snapshot()
+	snap := before
 	if len(snap) < 100 {
 		t.Fatalf("only %d counters: the host's stack should register every layer's", len(snap))
 	}
@@ -101,7 +102,8 @@ func TestMetricsParseWithPrometheusTextParser(t *testing.T) {
 			t.Errorf("%s: %d samples, want 1", name, len(f.Metric))
 			continue
 		}
-		// Counters only grow: the value parsed is at most the one read now.
+		// Counters only grow (the host still sends MLD reports and the
+		// like): the value parsed is between the ones read before and after.
 		if got, now := f.Metric[0].GetCounter().GetValue(), float64(server.Stack().Counters().Value(c.Name)); got > now || got < float64(c.Value) {
 			t.Errorf("%s = %v, counter went from %d to %v", name, got, c.Value, now)
 		}
@@ -153,13 +155,19 @@ func TestCounterHelp(t *testing.T) {
 	}
 }
 
+// runs counts TestCounterVarTwoHosts' runs.
+var runs int
+
 // Two hosts in one process publish their counters under two expvar names;
 // each Var reads its own host's counters.
 func TestCounterVarTwoHosts(t *testing.T) {
 	server, client, _, _ := connectedHosts(t)
-	expvar.Publish("tapstack-test-server", server.CounterVar())
-	expvar.Publish("tapstack-test-client", client.CounterVar())
-	for name, h := range map[string]*host.Host{"tapstack-test-server": server, "tapstack-test-client": client} {
+	// expvar names are for the process's life: unique ones per run (-count).
+	runs++
+	sName, cName := fmt.Sprintf("tapstack-test-server-%d", runs), fmt.Sprintf("tapstack-test-client-%d", runs)
+	expvar.Publish(sName, server.CounterVar())
+	expvar.Publish(cName, client.CounterVar())
+	for name, h := range map[string]*host.Host{sName: server, cName: client} {
 		var m map[string]uint64
 		if err := json.Unmarshal([]byte(expvar.Get(name).String()), &m); err != nil {
 			t.Fatal(err)
@@ -185,9 +193,11 @@ func ExampleHost_CounterVar() {
 		panic(err)
 	}
 	defer h.Close()
-	expvar.Publish("tapstack-example", h.CounterVar())
+	var v expvar.Var = h.CounterVar()
+	// A program publishes it once, under a name of its own:
+	//	expvar.Publish("tapstack", v)
 	var m map[string]uint64
-	json.Unmarshal([]byte(expvar.Get("tapstack-example").String()), &m)
+	json.Unmarshal([]byte(v.String()), &m)
 	fmt.Println(m["tcp.rx.bad_checksum"])
 	// Output: 0
 }
