@@ -16,12 +16,13 @@ import (
 // details: options negotiated (ts sack ecn), congestion control, wscale,
 // rto, rtt (smoothed/mean deviation, ms), mss, cwnd and ssthresh (in
 // segments), bytes sent, acknowledged and received, the send and receive
-// windows, unacked segments and the RTO backoff. v4 and v6 select the
+// windows, unacked (in flight, not SACKed) and sacked segments and the
+// RTO backoff. v4 and v6 select the
 // families shown.
 func (h *Host) WriteSS(w io.Writer, v4, v6 bool) error {
 	rows := [][]string{{"State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port", ""}}
 	var details []string
-	for _, d := range h.tcp.ConnectionDetails() {
+	for _, d := range h.tcp.Sockets() {
 		a := d.Local.Addr().Unmap()
 		if !d.DualStack && ((a.Is4() && !v4) || (a.Is6() && !v6)) {
 			continue
@@ -116,7 +117,7 @@ func ssTimer(d time.Duration) string {
 
 // ssDetail is the line ss -i prints under a connection; empty for a
 // listener.
-func ssDetail(d tcp.ConnDetail) string {
+func ssDetail(d tcp.Socket) string {
 	if d.State == "LISTEN" {
 		return ""
 	}
@@ -124,31 +125,34 @@ func ssDetail(d tcp.ConnDetail) string {
 	for _, o := range []struct {
 		on   bool
 		name string
-	}{{d.Timestamps, "ts"}, {d.SACK, "sack"}, {d.ECN, "ecn"}} {
+	}{{d.TS, "ts"}, {d.SACKOn, "sack"}, {d.ECN, "ecn"}} {
 		if o.on {
 			f = append(f, o.name)
 		}
 	}
-	f = append(f, d.CongestionControl)
-	if d.SendShift != 0 || d.ReceiveShift != 0 {
-		f = append(f, fmt.Sprintf("wscale:%d,%d", d.SendShift, d.ReceiveShift))
+	f = append(f, d.CC)
+	if d.SndShift != 0 || d.RcvShift != 0 {
+		f = append(f, fmt.Sprintf("wscale:%d,%d", d.SndShift, d.RcvShift))
 	}
 	f = append(f, "rto:"+msString(d.RTO))
-	if d.SRTT > 0 {
+	if d.HasRTT {
 		f = append(f, "rtt:"+msString(d.SRTT)+"/"+msString(d.RTTVar))
 	}
 	mss := max(d.MSS, 1)
-	f = append(f, fmt.Sprintf("mss:%d", d.MSS), fmt.Sprintf("cwnd:%d", d.CongestionWindow/mss))
-	if d.SlowStartThreshold < 1<<30 {
-		f = append(f, fmt.Sprintf("ssthresh:%d", d.SlowStartThreshold/mss))
+	f = append(f, fmt.Sprintf("mss:%d", d.MSS), fmt.Sprintf("cwnd:%d", d.Cwnd/mss))
+	if d.Ssthresh < 1<<30 {
+		f = append(f, fmt.Sprintf("ssthresh:%d", d.Ssthresh/mss))
 	}
 	f = append(f, fmt.Sprintf("bytes_sent:%d bytes_acked:%d bytes_received:%d snd_wnd:%d rcv_wnd:%d",
-		d.BytesSent, d.BytesAcked, d.BytesReceived, d.SendWindow, d.ReceiveWindow))
-	if d.Unacked > 0 {
-		f = append(f, fmt.Sprintf("unacked:%d", (d.Unacked+mss-1)/mss))
+		d.BytesSent, d.BytesAcked, d.BytesReceived, d.SndWnd, d.RcvWnd))
+	if d.BytesInFlight > 0 {
+		f = append(f, fmt.Sprintf("unacked:%d", (d.BytesInFlight+mss-1)/mss))
 	}
-	if d.Backoff > 0 {
-		f = append(f, fmt.Sprintf("backoff:%d", d.Backoff))
+	if d.Sacked > 0 {
+		f = append(f, fmt.Sprintf("sacked:%d", (d.Sacked+mss-1)/mss))
+	}
+	if d.Retries > 0 {
+		f = append(f, fmt.Sprintf("backoff:%d", d.Retries))
 	}
 	return strings.Join(f, " ")
 }

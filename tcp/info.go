@@ -1,135 +1,113 @@
 package tcp
 
-import (
-	"sort"
-	"time"
-)
+import "time"
 
-// ConnDetail is one listener or connection with the details `ss -tani`
-// prints: ConnInfo plus, for a connection, its RTT estimate, windows,
-// bytes and timer. For a listener only ConnInfo is set, SendQueue being
-// the accept queue's size (the backlog, as ss shows it).
+// ConnDetail is one connection as `ss -ti` shows it: the state and
+// queues of ConnInfo plus the sequence space, windows, congestion control
+// and RTT estimator. Sequence numbers are the raw 32-bit values on the
+// wire; subtract ISS (our side) or IRS (the peer's) for tcptrace-style
+// relative numbers.
 type ConnDetail struct {
 	ConnInfo
-	// DualStack says a listener on :: takes IPv4 connections too (ss
-	// shows it as *:PORT).
-	DualStack bool
-	// MSS is the payload size of a full segment we send.
-	MSS int
-	// SRTT, RTTVar and RTO are the smoothed round-trip time, its mean
-	// deviation (RFC 6298) and the current retransmission timeout; SRTT
-	// is zero until the first sample.
+	// ISS is our initial sequence number; SndUna the oldest unacknowledged
+	// one, SndNxt the next to send, SndMax the highest sent plus one
+	// (SndNxt < SndMax while retransmitting after a timeout).
+	ISS, SndUna, SndNxt, SndMax uint32
+	// SndWnd is the peer's receive window in bytes (scaled): we may send
+	// up to SndUna+SndWnd.
+	SndWnd uint32
+	// IRS is the peer's initial sequence number, RcvNxt the next byte we
+	// expect, RcvAdvRight the right edge of the window we last advertised.
+	IRS, RcvNxt, RcvAdvRight uint32
+	// RcvWnd is the receive buffer space free now.
+	RcvWnd int
+	// MSS is the segment size we send with, PeerMSS what the peer offered.
+	MSS, PeerMSS int
+	// Cwnd and Ssthresh are the congestion window and slow-start
+	// threshold in bytes; CC the algorithm ("cubic", "reno").
+	Cwnd, Ssthresh int
+	CC             string
+	// SRTT, RTTVar and RTO are the RFC 6298 estimator; HasRTT says a
+	// sample was taken.
 	SRTT, RTTVar, RTO time.Duration
-	// CongestionWindow and SlowStartThreshold are in bytes; the threshold
-	// is 1<<30 until the first loss.
-	CongestionWindow, SlowStartThreshold int
-	// CongestionControl is the algorithm's name ("cubic", "reno").
-	CongestionControl string
-	// SendShift and ReceiveShift are the window scales (wscale).
-	SendShift, ReceiveShift uint8
-	// SendWindow is the peer's window; ReceiveWindow is the free space of
-	// our receive buffer.
-	SendWindow, ReceiveWindow int
-	// BytesSent is the sequence space sent so far (retransmissions not
-	// counted twice), BytesAcked what the peer acknowledged and
-	// BytesReceived what arrived in order. They are taken from the
-	// sequence numbers, so they wrap at 4 GiB.
-	BytesSent, BytesAcked, BytesReceived uint32
-	// Unacked is the bytes in flight: sent and not yet acknowledged.
-	Unacked int
-	// Backoff is the number of retransmission timeouts in a row for the
-	// oldest unacknowledged segment.
-	Backoff int
-	// Timer is the pending timer as ss names it: "on" (retransmission),
-	// "persist" (zero window probe), "timewait" or "keepalive"; empty
-	// when none. TimerLeft is the time until it fires and TimerCount
-	// the retransmissions or keepalive probes it already sent.
-	Timer      string
-	TimerLeft  time.Duration
-	TimerCount int
-	// Timestamps, SACK and ECN report what the handshake negotiated.
-	Timestamps, SACK, ECN bool
+	HasRTT            bool
+	// Retries counts retransmission timeouts since the last progress
+	// (Linux's backoff in `ss -ti`'s "backoff:").
+	Retries int
+	// InRecovery says fast recovery (NewReno or SACK) is running.
+	InRecovery bool
+	// BytesInFlight is sent and not acknowledged (SndMax-SndUna), less
+	// what the peer SACKed; Sacked is the SACKed bytes.
+	BytesInFlight, Sacked int
+	// SACK holds the peer's SACK scoreboard (sender side), NumSACK of
+	// them valid, lowest first; OOO the out-of-order ranges we hold
+	// (receiver side), NumOOO valid.
+	SACK    [4]SACKBlock
+	NumSACK int
+	OOO     [4]SACKBlock
+	NumOOO  int
+	// WScale says the window scale shifts (send, receive); TS, SACKOn
+	// and ECN the negotiated options.
+	SndShift, RcvShift uint8
+	TS, SACKOn, ECN    bool
 }
 
-// ConnectionDetails lists listeners, then connections, each sorted by
-// local then remote address, with their details.
-func (p *Protocol) ConnectionDetails() []ConnDetail {
+// ConnDetails appends to dst the details of every connection (listeners
+// are left out) and returns it, in no particular order. Each connection is
+// read under its lock, one at a time: it costs nothing when nobody calls
+// it, and a caller polling it should do so at a modest rate.
+func (p *Protocol) ConnDetails(dst []ConnDetail) []ConnDetail {
 	p.mu.RLock()
-	ls := make([]*Listener, 0, len(p.listeners))
-	for _, l := range p.listeners {
-		ls = append(ls, l)
-	}
 	es := make([]*endpoint, 0, len(p.conns))
 	for _, e := range p.conns {
 		es = append(es, e)
 	}
 	p.mu.RUnlock()
-	now := p.clock.Now()
-	out := make([]ConnDetail, 0, len(ls)+len(es))
-	for _, l := range ls {
-		out = append(out, ConnDetail{ConnInfo: ConnInfo{Local: l.addr, State: StateListen.String(),
-			RecvQueue: len(l.acceptq), SendQueue: cap(l.acceptq)},
-			DualStack: l.addr.Addr().Is6() && l.addr.Addr().IsUnspecified() && !l.v6only})
-	}
 	for _, e := range es {
 		e.mu.Lock()
-		out = append(out, e.c.detail(now, ConnInfo{Local: e.id.local, Remote: e.id.remote}))
+		dst = append(dst, e.c.detail(ConnInfo{Local: e.id.local, Remote: e.id.remote}))
 		e.mu.Unlock()
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if li, lj := out[i].State == "LISTEN", out[j].State == "LISTEN"; li != lj {
-			return li
-		}
-		if c := out[i].Local.Compare(out[j].Local); c != 0 {
-			return c < 0
-		}
-		return out[i].Remote.Compare(out[j].Remote) < 0
-	})
-	return out
+	return dst
 }
 
-// detail is c's ConnDetail at now, with ci's addresses.
-func (c *core) detail(now time.Time, ci ConnInfo) ConnDetail {
+// detail fills a ConnDetail from the core.
+func (c *core) detail(ci ConnInfo) ConnDetail {
 	ci.State, ci.RecvQueue, ci.SendQueue = c.state.String(), c.rcv.n, c.snd.n
 	d := ConnDetail{
-		ConnInfo: ci, MSS: c.mss,
-		SRTT: c.rtt.srtt, RTTVar: c.rtt.rttvar, RTO: c.rtt.rto,
-		CongestionWindow: c.cwnd, SlowStartThreshold: c.ssthresh, CongestionControl: c.ca.name(),
-		SendShift: c.sndShift, ReceiveShift: c.rcvShift,
-		SendWindow: int(c.sndWnd), ReceiveWindow: c.rcvWnd(),
-		Unacked: int(c.sndUna.Size(c.sndNxt)), Backoff: c.retries,
-		Timestamps: c.tsOn, SACK: c.sackOn, ECN: c.ecnOn,
+		ConnInfo: ci,
+		ISS:      uint32(c.iss), SndUna: uint32(c.sndUna), SndNxt: uint32(c.sndNxt), SndMax: uint32(c.sndMax),
+		SndWnd: c.sndWnd,
+		IRS:    uint32(c.irs), RcvNxt: uint32(c.rcvNxt), RcvAdvRight: uint32(c.lastAdvRight),
+		RcvWnd: c.rcvWnd(),
+		MSS:    c.mss, PeerMSS: c.peerMSS,
+		Cwnd: c.cwnd, Ssthresh: c.ssthresh,
+		SRTT: c.rtt.srtt, RTTVar: c.rtt.rttvar, RTO: c.rtt.rto, HasRTT: c.rtt.hasSample,
+		Retries: c.retries, InRecovery: c.inRecovery,
+		SndShift: c.sndShift, RcvShift: c.rcvShift,
+		TS: c.tsOn, SACKOn: c.sackOn, ECN: c.ecnOn,
 	}
-	if c.state != StateSynSent && c.state != StateClosed {
-		// The SYN takes the first sequence number of each side.
-		d.BytesSent = uint32(c.iss.Add(1).Size(c.sndMax))
-		d.BytesAcked = uint32(c.iss.Add(1).Size(c.sndUna))
-		if c.sndUna == c.iss { // the SYN itself is not yet acknowledged
-			d.BytesAcked = 0
+	if c.ca != nil {
+		d.CC = c.ca.name()
+	}
+	for _, b := range c.sb.blocks {
+		if n := int32(b.start.Size(b.end)); n > 0 {
+			d.Sacked += int(n)
 		}
-		d.BytesReceived = uint32(c.irs.Add(1).Size(c.rcvNxt))
-		// So does each FIN.
-		if c.finQueued && c.finSeq.LessThan(c.sndMax) {
-			d.BytesSent--
-			if c.finSeq.LessThan(c.sndUna) {
-				d.BytesAcked--
-			}
-		}
-		if c.finRcvd {
-			d.BytesReceived--
+		if d.NumSACK < len(d.SACK) {
+			d.SACK[d.NumSACK] = SACKBlock{uint32(b.start), uint32(b.end)}
+			d.NumSACK++
 		}
 	}
-	switch {
-	case !c.rtxAt.IsZero():
-		d.Timer, d.TimerLeft, d.TimerCount = "on", c.rtxAt.Sub(now), c.retries
-		if c.sndUna == c.sndMax {
-			d.Timer = "persist"
-		}
-	case !c.twAt.IsZero():
-		d.Timer, d.TimerLeft = "timewait", c.twAt.Sub(now)
-	case !c.kaAt.IsZero():
-		d.Timer, d.TimerLeft, d.TimerCount = "keepalive", c.kaAt.Sub(now), c.kaSent
+	if c.sndMax.GreaterThan(c.sndUna) {
+		d.BytesInFlight = max(int(c.sndUna.Size(c.sndMax))-d.Sacked, 0)
 	}
-	d.TimerLeft = max(d.TimerLeft, 0)
+	for _, r := range c.ooo {
+		if d.NumOOO == len(d.OOO) {
+			break
+		}
+		d.OOO[d.NumOOO] = SACKBlock{uint32(r.start), uint32(r.end)}
+		d.NumOOO++
+	}
 	return d
 }

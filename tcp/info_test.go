@@ -1,94 +1,80 @@
 package tcp
 
 import (
-	"net/netip"
+	"io"
 	"testing"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
-// The details ss prints follow the sequence space: the SYN and the FIN
-// each take a sequence number but are not bytes (RFC 9293 3.4), the bytes
-// in flight are SND.NXT - SND.UNA, and the retransmission timer is "on"
-// while data is in flight (RFC 6298 5.1), off once all is acknowledged.
-func TestConnDetailFollowsSequenceSpace(t *testing.T) {
-	c := establishedCore(t)
-	now := t0.Add(20 * time.Millisecond)
-	type want struct {
-		sent, acked, received uint32
-		unacked               int
-		timer                 string
-	}
-	check := func(step string, w want) {
-		t.Helper()
-		d := c.detail(now, ConnInfo{})
-		got := want{d.BytesSent, d.BytesAcked, d.BytesReceived, d.Unacked, d.Timer}
-		if got != w {
-			t.Errorf("%s: got %+v, want %+v", step, got, w)
-		}
-		if d.Timer == "on" && (d.TimerLeft <= 0 || d.TimerLeft > d.RTO) {
-			t.Errorf("%s: timer left %v, RTO %v", step, d.TimerLeft, d.RTO)
-		}
-	}
-	check("established", want{})
-	c.write(now, make([]byte, 2500))
-	takeOut(c)
-	check("2500 bytes written", want{sent: 2500, unacked: 2500, timer: "on"})
-	c.handleSegment(now, ack(peerISS+1, testISS+1+1000))
-	takeOut(c)
-	check("1000 acknowledged", want{sent: 2500, acked: 1000, unacked: 1500, timer: "on"})
-	c.handleSegment(now, data(peerISS+1, testISS+1+2500, "hello"))
-	takeOut(c)
-	check("all acknowledged, 5 received", want{sent: 2500, acked: 2500, received: 5})
-	c.close(now)
-	takeOut(c)
-	check("FIN sent", want{sent: 2500, acked: 2500, received: 5, unacked: 1, timer: "on"})
-	c.handleSegment(now, &segment{seq: peerISS + 6, ack: testISS + 1 + 2501, flags: FlagACK | FlagFIN, wnd: 65535})
-	takeOut(c)
-	if c.state != StateTimeWait {
-		t.Fatalf("state %v, want TIME_WAIT", c.state)
-	}
-	check("FIN acknowledged, FIN received", want{sent: 2500, acked: 2500, received: 5, timer: "timewait"})
-}
-
-// RTT estimate, window and congestion state come from the core.
-func TestConnDetailRTT(t *testing.T) {
-	c := establishedCore(t)
-	d := c.detail(t0, ConnInfo{Local: netip.MustParseAddrPort("10.0.0.1:1"), Remote: netip.MustParseAddrPort("10.0.0.2:2")})
-	if d.State != "ESTABLISHED" || d.Local.Port() != 1 || d.Remote.Port() != 2 {
-		t.Errorf("ConnInfo %+v", d.ConnInfo)
-	}
-	if d.SRTT != 10*time.Millisecond || d.RTTVar != 5*time.Millisecond {
-		t.Errorf("srtt/rttvar %v/%v after one 10ms sample, want 10ms/5ms (RFC 6298 2.2)", d.SRTT, d.RTTVar)
-	}
-	if d.MSS != testMSS || d.CongestionWindow != c.cwnd || d.CongestionControl != "reno" || d.SendWindow != 65535 {
-		t.Errorf("mss %d cwnd %d cc %q snd_wnd %d", d.MSS, d.CongestionWindow, d.CongestionControl, d.SendWindow)
-	}
-}
-
-// A running protocol lists its listener (Send-Q the backlog) and both ends
-// of a connection with details.
-func TestConnectionDetails(t *testing.T) {
+// TestConnDetailsSequenceSpace: after n bytes are sent and acknowledged,
+// the sender's SND.UNA is ISS+1+n (RFC 9293 3.3.1: the SYN takes one
+// sequence number) and nothing is in flight; the receiver's RCV.NXT is
+// IRS+1+n and its advertised right edge is not left of RCV.NXT.
+func TestConnDetailsSequenceSpace(t *testing.T) {
 	tn := newTestNet(t, Options{}, linkFaults{}, linkFaults{})
 	c, s, ln := pair(t, tn)
 	defer ln.Close()
 	defer c.Close()
 	defer s.Close()
-	if _, err := c.Write([]byte("ping")); err != nil {
+	const n = 100000
+	go c.Write(make([]byte, n))
+	if _, err := io.ReadFull(s, make([]byte, n)); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 4)
-	if _, err := s.Read(buf); err != nil {
-		t.Fatal(err)
+	var d ConnDetail
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ds := tn.pa.ConnDetails(nil)
+		if len(ds) != 1 {
+			t.Fatalf("A has %d connections, want 1", len(ds))
+		}
+		d = ds[0]
+		if d.SndUna-d.ISS == n+1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline, not synchronisation
 	}
-	ds := tn.pb.ConnectionDetails()
-	if len(ds) != 2 {
-		t.Fatalf("B has %d entries, want listener and connection: %+v", len(ds), ds)
+	if d.SndUna-d.ISS != n+1 || d.SndNxt != d.SndUna || d.SndMax != d.SndUna || d.BytesInFlight != 0 {
+		t.Errorf("sender: una-iss %d nxt %d max %d una %d inflight %d", d.SndUna-d.ISS, d.SndNxt, d.SndMax, d.SndUna, d.BytesInFlight)
 	}
-	l, e := ds[0], ds[1]
-	if l.State != "LISTEN" || l.SendQueue != tn.pb.backlog {
-		t.Errorf("listener %+v, want LISTEN with Send-Q %d", l.ConnInfo, tn.pb.backlog)
+	if d.State != "ESTABLISHED" || d.Cwnd <= 0 || d.MSS <= 0 || !d.HasRTT || d.RTO <= 0 || d.CC == "" {
+		t.Errorf("sender: %+v", d)
 	}
-	if e.State != "ESTABLISHED" || e.BytesReceived != 4 || e.Remote != c.LocalAddrPort() || e.RTO <= 0 || e.CongestionControl == "" {
-		t.Errorf("connection %+v", e)
+	r := tn.pb.ConnDetails(nil)
+	if len(r) != 1 {
+		t.Fatalf("B has %d connections, want 1", len(r))
+	}
+	if got := r[0].RcvNxt - r[0].IRS; got != n+1 {
+		t.Errorf("receiver: rcv.nxt-irs %d, want %d", got, n+1)
+	}
+	if seqnum.Value(r[0].RcvAdvRight).LessThan(seqnum.Value(r[0].RcvNxt)) {
+		t.Errorf("receiver: advertised right edge %d left of rcv.nxt %d", r[0].RcvAdvRight, r[0].RcvNxt)
+	}
+}
+
+// TestConnDetailRFC6675Pipe: bytes in flight are SND.MAX-SND.UNA less
+// the SACKed bytes (RFC 6675's pipe without the lost-segment estimate),
+// and the scoreboard is reported lowest block first.
+func TestConnDetailRFC6675Pipe(t *testing.T) {
+	var c core
+	c.init(&config{sndBuf: 1 << 16, rcvBuf: 1 << 16}, nil, 1000, 1460, 0)
+	c.state = StateEstablished
+	c.sndUna, c.sndNxt, c.sndMax = 1001, 9001, 9001
+	c.sb.blocks = append(c.sb.blocks, seqRange{3001, 4001}, seqRange{5001, 7001})
+	c.ooo = append(c.ooo, seqRange{100, 200})
+	d := c.detail(ConnInfo{})
+	if d.Sacked != 3000 || d.BytesInFlight != 8000-3000 {
+		t.Errorf("sacked %d inflight %d, want 3000 5000", d.Sacked, d.BytesInFlight)
+	}
+	if d.NumSACK != 2 || d.SACK[0] != (SACKBlock{3001, 4001}) || d.SACK[1] != (SACKBlock{5001, 7001}) {
+		t.Errorf("SACK %v (%d)", d.SACK, d.NumSACK)
+	}
+	if d.NumOOO != 1 || d.OOO[0] != (SACKBlock{100, 200}) {
+		t.Errorf("OOO %v (%d)", d.OOO, d.NumOOO)
+	}
+	if d.State != "ESTABLISHED" || d.ISS != 1000 {
+		t.Errorf("state %s iss %d", d.State, d.ISS)
 	}
 }
