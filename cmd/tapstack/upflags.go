@@ -95,6 +95,10 @@ type upConfig struct {
 	NoOffload bool              // open the TAPs without the virtio-net header
 	DNS       []netip.Addr      // --dns: name servers (else the lease's)
 	Hostname  string            // --hostname: DHCP option 12
+	// Log is --log-format and --log-level (logflags.go); logger is the
+	// logger up builds from it.
+	Log    logConfig
+	logger *slog.Logger
 	// DHCPWait bounds the wait for the first lease (hidden flag
 	// --dhcp-wait; 0 means defaultDHCPWait); DHCPRenew, when positive, renews that
 	// long after each request (hidden --dhcp-renew, for tests).
@@ -109,10 +113,6 @@ type upConfig struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (--memory-limit; 0: none).
 	MemoryLimit int64
-	// Log is --log-format and --log-level (logflags.go); logger is the
-	// logger up builds from it.
-	Log    logConfig
-	logger *slog.Logger
 }
 
 // statusMode says who may read the status page.
@@ -199,6 +199,7 @@ func parseUp(args []string) (upConfig, error) {
 
 		nics, vlans, routes, arps, proxies, dnss, addrs, gateways listFlag
 	)
+	logf := addLogFlags(fs)
 	fs.Var(&addrs, "addr", "")
 	fs.Var(&gateways, "gateway", "")
 	fs.Var(&dnss, "dns", "")
@@ -207,7 +208,6 @@ func parseUp(args []string) (upConfig, error) {
 	fs.Var(&routes, "route", "")
 	fs.Var(&arps, "arp", "")
 	fs.Var(&proxies, "arp-proxy", "")
-	logf := addLogFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return upConfig{}, err
