@@ -19,6 +19,7 @@ func (h *Host) startDHCP(nic *stack.NIC, opts dhcp.Options) {
 		opts.Probe = h.arp.Probe
 	}
 	h.dhcpNIC = nic
+	h.logDHCP(nic.Name(), &opts)
 	h.dhcp = dhcp.New(h.s, nic, opts)
 	h.dhcp.Start()
 }

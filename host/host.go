@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -103,6 +104,9 @@ type Config struct {
 	MLD  mld.Options
 	TCP  tcp.Options
 	UDP  udp.Options
+	// Logger receives the host's log records (DHCP leases bound and
+	// lost, the host started and closed); nil logs nothing.
+	Logger *slog.Logger
 }
 
 // Interface is one network interface of a host.
@@ -187,6 +191,9 @@ type Host struct {
 	dns      []netip.Addr                 // Config.DNS
 	resolver atomic.Pointer[dns.Resolver] // replaced, never modified
 
+	log     *slog.Logger // never nil (log.go)
+	closing atomic.Bool  // Close has begun: a lease ending is a release
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -199,7 +206,10 @@ func New(cfg Config) (h *Host, err error) {
 		return nil, errors.New("host: no interfaces configured")
 	}
 	s := stack.New(stack.Options{Clock: cfg.Clock})
-	h = &Host{s: s, forwarding: cfg.IPv4.Forwarding, forwarding6: cfg.IPv6.Forwarding}
+	h = &Host{s: s, forwarding: cfg.IPv4.Forwarding, forwarding6: cfg.IPv6.Forwarding, log: cfg.Logger}
+	if h.log == nil {
+		h.log = quiet
+	}
 	self := h // a failing return sets h to nil before the deferred call
 	added := 0
 	defer func() {
@@ -318,6 +328,7 @@ func New(cfg Config) (h *Host, err error) {
 	if dhcpAt >= 0 {
 		h.startDHCP(nics[dhcpAt], cfg.DHCP)
 	}
+	h.log.Debug("host started", "interfaces", len(nics), "forwarding", h.forwarding, "forwarding6", h.forwarding6)
 	return h, nil
 }
 
@@ -552,6 +563,7 @@ func parseAddrPort(s string, wildcard bool) (netip.AddrPort, error) {
 // has ended. Calling it again returns the first result.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.closing.Store(true)
 		if h.dhcp != nil {
 			// The lease goes back (DHCPRELEASE) while the stack can still
 			// send it.
@@ -561,6 +573,7 @@ func (h *Host) Close() error {
 		// the stack can still send them.
 		h.closeNeighbours()
 		h.closeErr = h.s.Close()
+		h.log.Debug("host closed", "err", h.closeErr)
 	})
 	return h.closeErr
 }

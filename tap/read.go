@@ -3,7 +3,6 @@ package tap
 import (
 	"errors"
 	"fmt"
-	"log"
 	"sync/atomic"
 
 	"github.com/tapstack/tapstack/link"
@@ -179,6 +178,6 @@ func (d *Device) deliverVnet(p *stack.Packet, n int, disp link.FrameDispatcher) 
 func (d *Device) stopReading(cause error) {
 	err := fmt.Errorf("tap %s: reader stopped: %w", d.name, cause)
 	if d.readErr.CompareAndSwap(nil, &err) { // once, not once per queue
-		log.Print(err)
+		d.log.Error("reader stopped", "tap", d.name, "err", cause)
 	}
 }

@@ -44,7 +44,7 @@ package tap
 import (
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"os"
 	"runtime"
 	"sync"
@@ -76,7 +76,7 @@ type Config struct {
 	// segmentation offload (CSUM, TSO4): the kernel then hands us TCP
 	// super-segments of up to 64 KiB with verified checksums and segments
 	// and checksums ours, several times faster than plain frames. When
-	// the kernel refuses, Open logs one line and opens the TAP plain (see
+	// the kernel refuses, Open logs it (Logger) and opens the TAP plain (see
 	// Device.Offload). Set NoOffload when the frames must be checked by
 	// the stack itself, e.g. under injected corruption.
 	NoOffload bool
@@ -87,6 +87,10 @@ type Config struct {
 	// single-queue TAP. When the kernel refuses multiqueue (an existing
 	// single-queue TAP), Open uses one queue.
 	Queues int
+	// Logger receives the device's log records: the offloads the kernel
+	// refused (warn) and a reader that stopped on an error (error). nil
+	// logs nothing; Device.Offload and Device.ReadErr tell the same.
+	Logger *slog.Logger
 }
 
 // DefaultQueues is the number of queues when Config.Queues is zero. It is
@@ -137,6 +141,7 @@ type Device struct {
 	running  atomic.Int32  // reader goroutines (one per queue) still running
 	done     chan struct{} // closed when the last reader ends
 	readErr  atomic.Pointer[error]
+	log      *slog.Logger
 
 	stats deviceStats
 }
@@ -239,7 +244,7 @@ func Open(cfg Config) (*Device, error) {
 		case err == nil:
 			vnet = true
 		case errors.Is(err, errNoOffload):
-			log.Printf("tap %s: no offloads (%v); using the plain TAP", cfg.Name, err)
+			logger(cfg.Logger).Warn("no offloads; using the plain TAP", "tap", cfg.Name, "err", err)
 		default:
 			return nil, err
 		}
@@ -262,6 +267,7 @@ func Open(cfg Config) (*Device, error) {
 		vnet:     vnet,
 		l3:       cfg.Mode == TUN,
 		done:     make(chan struct{}),
+		log:      logger(cfg.Logger),
 	}
 	d.stats.rxQueue = make([]atomic.Uint64, len(files))
 	for _, f := range files {
@@ -313,4 +319,12 @@ func (d *Device) ReadErr() error {
 		return *e
 	}
 	return nil
+}
+
+// logger is l, or a logger that discards everything when l is nil.
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

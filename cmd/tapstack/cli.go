@@ -44,11 +44,13 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 	case "gateway":
 		var cfg gatewayConfig
 		if cfg, err = parseGatewayCmd(args[1:]); err == nil {
-			return fail(stderr, runGateway(cfg, stdout, signals))
+			return fail(stderr, runGateway(cfg, stdout, stderr, signals))
 		}
 	case "route", "neigh", "arp", "status", "resolve":
 		f := map[string]func([]string, io.Writer) error{"route": runRoute, "neigh": runNeigh, "arp": runARP, "status": runStatus, "resolve": runResolve}[cmd]
 		err = f(args[1:], stdout)
+	case "ss", "metrics": // metrics.go
+		err = map[string]func([]string, io.Writer) error{"ss": runSS, "metrics": runMetrics}[cmd](args[1:], stdout)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "tapstack %s (%s %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

@@ -115,6 +115,7 @@ func (c *control) close() {
 //	GET  /route[?family=4|6]  the route tables (ip route, then ip -6 route)
 //	GET  /neigh[?family=4|6]  the neighbour tables (ip neigh: ARP, then NDP)
 //	GET  /arp            the ARP table (arp -n)
+//	GET  /ss, /metrics   TCP sockets (ss -tanoi), counters (metrics.go)
 //	GET  /resolve?name=  the IPv4 addresses of a name (the host's resolver)
 //	POST /arp/delete?ip= arp -d IP
 //	POST /arp/flush      flush learned entries
@@ -199,6 +200,7 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 		text(w)
 		fmt.Fprintf(w, "%d\n", h.FlushARP())
 	})
+	addObservability(mux, h) // GET /ss, GET /metrics (metrics.go)
 	return mux
 }
 

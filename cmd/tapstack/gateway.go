@@ -44,6 +44,7 @@ Flags:
   --no-ping           answer no guest pings to outside destinations
   --no-offload        no checksum/segmentation offload (on by default)
   --mtu N             MTU (default 1500)
+  --log-format text|json, --log-level debug|info|warn|error   log records on stderr
 
 Example: tapstack gateway --tap tap0 --bridge br0 --forward-port tcp:8080=10.0.2.15:80
 `
@@ -58,6 +59,7 @@ type gatewayConfig struct {
 	NoPing           bool
 	NoOffload        bool
 	MTU              int
+	Log              logConfig // --log-format, --log-level
 }
 
 // parseGatewayCmd parses the flags of `gateway`. Every error is a
@@ -79,6 +81,7 @@ func parseGatewayCmd(args []string) (gatewayConfig, error) {
 	fs.BoolVar(&c.NoPing, "no-ping", false, "")
 	fs.BoolVar(&c.NoOffload, "no-offload", false, "")
 	fs.IntVar(&c.MTU, "mtu", 1500, "")
+	logf := addLogFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -87,6 +90,10 @@ func parseGatewayCmd(args []string) (gatewayConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.Log, err = logf.parse(); err != nil {
+		return c, err
 	}
 	switch {
 	case c.Tap == "" && c.Tun == "":
@@ -156,12 +163,13 @@ func nthAddr(p netip.Prefix, n int) netip.Addr {
 }
 
 // runGateway runs the gateway until a value arrives on signals.
-func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) error {
+func runGateway(c gatewayConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error {
 	name := c.Tap
-	tc := tap.Config{Name: c.Tap, Bridge: c.Bridge, MTU: c.MTU, NoOffload: c.NoOffload}
+	logger := c.Log.logger(stderr)
+	tc := tap.Config{Name: c.Tap, Bridge: c.Bridge, MTU: c.MTU, NoOffload: c.NoOffload, Logger: logger}
 	if c.Tun != "" {
 		name = c.Tun
-		tc = tap.Config{Name: c.Tun, Mode: tap.TUN, MTU: c.MTU, NoOffload: c.NoOffload}
+		tc = tap.Config{Name: c.Tun, Mode: tap.TUN, MTU: c.MTU, NoOffload: c.NoOffload, Logger: logger}
 	}
 	dev, err := tap.Open(tc)
 	if err != nil {
@@ -171,7 +179,7 @@ func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) err
 	dns := nthAddr(c.Subnet, 3)
 	h, err := host.New(host.Config{Interfaces: []host.Interface{{Name: name, Device: dev,
 		Addr:  netip.PrefixFrom(router, c.Subnet.Bits()),
-		Addrs: []netip.Prefix{netip.PrefixFrom(dns, c.Subnet.Bits())}}}, NoSLAAC: true})
+		Addrs: []netip.Prefix{netip.PrefixFrom(dns, c.Subnet.Bits())}}}, NoSLAAC: true, Logger: logger})
 	if err != nil {
 		return err
 	}

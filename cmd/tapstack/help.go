@@ -19,6 +19,8 @@ Usage:
   tapstack neigh   [--tap NAME] [-4|-6]        ARP and NDP tables of a running host (like ip neigh)
   tapstack arp     [--tap NAME] [-d IP | --flush]   ARP table of a running host (like arp -n)
   tapstack status  [--tap NAME] [--all]        the status page of a running host
+  tapstack ss      [--tap NAME] [-4|-6]        TCP connections of a running host (like ss -tanoi)
+  tapstack metrics [--tap NAME]                counters of a running host (Prometheus text format)
   tapstack resolve [--tap NAME] HOSTNAME       look a name up with a running host's resolver
   tapstack version
   tapstack help [COMMAND]
@@ -75,7 +77,7 @@ Routing and neighbours:
   --arp-proxy PREFIX[=MAC]   answer ARP for PREFIX on another host's behalf (repeatable)
   --dns IP            a DNS server for the host's resolver, IPv4 or IPv6 (repeatable)
   --no-dad            skip address conflict detection (ARP and IPv6 DAD) at start
-Debugging:
+Debugging (and --log-format text|json, --log-level debug|info|warn|error):
   --pcap FILE         capture every frame on the TAP (read it with tcpdump -r FILE)
   --faults SPEC       inject faults, e.g. loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7
   --no-offload        no checksum/segmentation offload (on by default)
@@ -134,12 +136,13 @@ times, waiting 5 s each time.
 // commandHelp is the help of each command.
 var commandHelp = map[string]string{
 	"up": upHelp, "gateway": gatewayHelp, "route": routeHelp, "neigh": neighHelp, "arp": arpHelp, "status": statusHelp, "resolve": resolveHelp,
+	"ss": ssHelp, "metrics": metricsHelp,
 	"version": "Usage: tapstack version\n\nPrints the version of tapstack and of Go.\n",
 	"help":    helpText,
 }
 
 // commands are the command names, for suggestions.
-var commands = []string{"up", "gateway", "route", "neigh", "arp", "status", "resolve", "version", "help"}
+var commands = []string{"up", "gateway", "route", "neigh", "arp", "status", "ss", "metrics", "resolve", "version", "help"}
 
 // hiddenFlags are flags for tests, never suggested.
 var hiddenFlags = map[string]bool{"dhcp-wait": true, "dhcp-renew": true}

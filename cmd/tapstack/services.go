@@ -53,6 +53,7 @@ func httpHandler(h *host.Host, mode statusMode) http.Handler {
 			h.WritePublicStatus(w)
 		}
 	})
+	mux.HandleFunc("GET /metrics", publicMetrics(h, mode))
 	mux.HandleFunc("/bytes", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
 		if err != nil || n < 0 || n > maxBytes {

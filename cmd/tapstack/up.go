@@ -80,7 +80,7 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 		if t.TUN {
 			mode = tap.TUN
 		}
-		dev, err := tap.Open(tap.Config{Name: t.Name, Mode: mode, MTU: t.MTU, Bridge: t.Bridge, NoOffload: !want})
+		dev, err := tap.Open(tap.Config{Name: t.Name, Mode: mode, MTU: t.MTU, Bridge: t.Bridge, NoOffload: !want, Logger: cfg.logger})
 		if err != nil {
 			return nil, nil, nil, "", explainOpenError(t.Name, err)
 		}
@@ -158,6 +158,7 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 // prints one line to stdout when the host is up and one when it stopped;
 // with --dhcp, one line per DHCP step to stderr until the first lease.
 func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error {
+	cfg.logger = cfg.Log.logger(stderr)
 	ifcs, macs, closers, offload, err := openTaps(cfg)
 	if err != nil {
 		return err
@@ -176,6 +177,7 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 		ARP:             dadOptions(arp.Options{}),
 		DNS:             cfg.DNS,
 		DHCP:            dhcp.Options{Hostname: cfg.Hostname, RenewAfter: cfg.DHCPRenew},
+		Logger:          cfg.logger,
 	}
 	var leased atomic.Bool // the first lease is bound: progress is quiet
 	if n := cfg.dhcpNIC(); n != nil {
@@ -249,6 +251,7 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 	httpLim := lim
 	httpLim.ReadIdle = false // net/http times its reads
 	srv := newHTTPServer(httpHandler(h, cfg.Status))
+	srv.ErrorLog = httpErrorLog(cfg.logger, "http")
 	waiters := newHeaderWaiters("http", cs)
 	srv.ConnState = waiters.connState
 	httpL := newLimitListener(hl, "http", httpLim, cs)

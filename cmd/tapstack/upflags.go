@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -94,6 +95,10 @@ type upConfig struct {
 	NoOffload bool              // open the TAPs without the virtio-net header
 	DNS       []netip.Addr      // --dns: name servers (else the lease's)
 	Hostname  string            // --hostname: DHCP option 12
+	// Log is --log-format and --log-level (logflags.go); logger is the
+	// logger up builds from it.
+	Log    logConfig
+	logger *slog.Logger
 	// DHCPWait bounds the wait for the first lease (hidden flag
 	// --dhcp-wait; 0 means defaultDHCPWait); DHCPRenew, when positive, renews that
 	// long after each request (hidden --dhcp-renew, for tests).
@@ -194,6 +199,7 @@ func parseUp(args []string) (upConfig, error) {
 
 		nics, vlans, routes, arps, proxies, dnss, addrs, gateways listFlag
 	)
+	logf := addLogFlags(fs)
 	fs.Var(&addrs, "addr", "")
 	fs.Var(&gateways, "gateway", "")
 	fs.Var(&dnss, "dns", "")
@@ -239,6 +245,10 @@ func parseUp(args []string) (upConfig, error) {
 	}
 
 	var cfg upConfig
+	var err error
+	if cfg.Log, err = logf.parse(); err != nil {
+		return cfg, err
+	}
 	cfg.Forward, cfg.NoDAD, cfg.NoOffload, cfg.NoSLAAC = *forward, *noDAD, *noOff, *noSLAAC
 	if err := parseLimits(&cfg, set, *status, *maxConn, *idle, *memLim); err != nil {
 		return cfg, err

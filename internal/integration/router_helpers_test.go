@@ -204,11 +204,14 @@ func mibps(n int64, d time.Duration) string {
 }
 
 // withoutDHCPProgress drops the lines `up --dhcp` prints while it waits
-// for its lease ("tapstack: dhcp: DISCOVER sent on ...") from stderr.
+// for its lease ("tapstack: dhcp: DISCOVER sent on ...") from stderr, and
+// the log records at info and debug level (--log-format text: "time=...
+// level=INFO msg=\"dhcp lease bound\" ..."); warnings and errors stay.
 func withoutDHCPProgress(stderr string) string {
 	var rest strings.Builder
 	for _, line := range strings.SplitAfter(stderr, "\n") {
-		if !strings.HasPrefix(line, "tapstack: dhcp: ") {
+		record := strings.HasPrefix(line, "time=") && (strings.Contains(line, " level=INFO ") || strings.Contains(line, " level=DEBUG "))
+		if !strings.HasPrefix(line, "tapstack: dhcp: ") && !record {
 			rest.WriteString(line)
 		}
 	}

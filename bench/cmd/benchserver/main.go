@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -111,7 +112,7 @@ func main() {
 			}
 			n++
 			if prof, err = os.Create(fmt.Sprintf("%s%d.pprof", *profile, n)); err != nil {
-				log.Printf("profile: %v", err)
+				slog.Warn("profile not written", "err", err)
 				prof = nil
 				continue
 			}
