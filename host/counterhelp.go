@@ -59,6 +59,8 @@ var helpParts = map[string]string{
 
 // counterHelp are the written explanations.
 var counterHelp = map[string]string{
+	"icmp.tx.echo_reply":   "ICMP echo replies sent (answers to pings)",
+	"icmpv6.tx.echo_reply": "ICMPv6 echo replies sent (answers to pings)",
 	// link
 	"link.rx.malformed":         "frames dropped: too short for their headers",
 	"link.rx.not_for_us":        "frames dropped: unicast to another MAC address",

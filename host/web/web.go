@@ -35,7 +35,8 @@ type Options struct {
 	// graphs (what an off-path attacker would want, CVE-2016-5696), and
 	// never runs the sampler: the page for readers on the network.
 	Public bool
-	// Explain says what a counter counts; nil uses the package's Explain.
+	// Explain says what a counter counts; nil uses host.CounterHelp, the
+	// explanations /metrics gives as HELP lines too.
 	Explain func(name string) string
 	// SampleInterval is how often the graph sampler reads the connections
 	// (10ms); SampleIdle how long it keeps going after the last poll (5s).
@@ -48,7 +49,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.Explain == nil {
-		o.Explain = Explain
+		o.Explain = host.CounterHelp
 	}
 	if o.SampleInterval <= 0 {
 		o.SampleInterval = 10 * time.Millisecond
