@@ -190,6 +190,7 @@ func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) err
 	}
 	defer dnsSrv.Close()
 	served := "dns " + dns.String()
+	var status []func(io.Writer) // sections after the host's status page
 	if c.Tun == "" {
 		dhcpSrv, err := dhcpd.New(st, st.NIC(name), dhcpd.Config{Subnet: c.Subnet, Router: router,
 			DNS: []netip.Addr{dns}, RangeStart: nthAddr(c.Subnet, 15)})
@@ -200,6 +201,7 @@ func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) err
 			return fmt.Errorf("DHCP server: %v", err)
 		}
 		defer dhcpSrv.Close()
+		status = append(status, func(w io.Writer) { dhcpSrv.WriteLeases(w) })
 		served += ", dhcp from " + nthAddr(c.Subnet, 15).String()
 	}
 	gc := gateway.Config{Subnet: c.Subnet, DNSUpstream: c.DNSUpstream, Forwards: c.Forwards,
@@ -215,7 +217,11 @@ func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) err
 		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "gateway: "))
 	}
 	defer g.Close()
-	ctl, err := listenControl(upConfig{Taps: []tapConfig{{Name: name}}}, h)
+	status = append(status, func(w io.Writer) {
+		st := g.Stats()
+		fmt.Fprintf(w, "\n# gateway\ntcp relays %d, udp flows %d\n", st.TCPRelays, st.UDPFlows)
+	})
+	ctl, err := listenControl(upConfig{Taps: []tapConfig{{Name: name}}}, h, status...)
 	if err != nil {
 		return err
 	}

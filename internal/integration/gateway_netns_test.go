@@ -238,6 +238,21 @@ func TestGatewayNetns(t *testing.T) {
 	if err != nil || !strings.Contains(st, "gateway.tcp.relayed") {
 		t.Errorf("tapstack status: %v\n%s", err, st)
 	}
+	// The lease table on the status page lists guest2's lease, with its
+	// MAC.
+	mac, _ := guest2.Output("cat", "/sys/class/net/eth0/address")
+	leaseLine := ""
+	if _, tbl, ok := strings.Cut(st, "# dhcp leases (server on 10.0.2.0/24)\n"); ok {
+		for _, l := range strings.Split(tbl, "\n") {
+			if strings.HasPrefix(l, "10.0.2.15 ") {
+				leaseLine = l
+			}
+		}
+	}
+	if f := strings.Fields(leaseLine); len(f) < 3 || f[1] != "bound" || f[2] != strings.TrimSpace(mac) {
+		t.Errorf("status page: no bound lease of 10.0.2.15 to %s in\n%s", strings.TrimSpace(mac), st)
+	}
+	t.Logf("status page lease: %s", leaseLine)
 	for _, l := range strings.Split(st, "\n") {
 		if strings.Contains(l, "gateway.") || strings.Contains(l, "udp.fwd.") {
 			t.Log(strings.TrimSpace(l))
