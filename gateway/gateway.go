@@ -104,10 +104,10 @@ type Config struct {
 	// TCPPending bounds the connection attempts being dialed at once
 	// (tcp.ForwarderOptions.MaxPending).
 	TCPPending int
-	// Ping answers a guest's echo request to a destination outside the
-	// subnet when that destination answered the gateway's own echo
-	// recently (see Pinger); nil answers none. DefaultPinger() probes
-	// with the kernel's ICMP sockets.
+	// Ping relays a guest's IPv4 echo requests to destinations outside
+	// the subnet through an ICMP socket of the process (see Pinger), or
+	// answers them itself when no ICMP socket opens; nil answers none.
+	// A Pinger serves one gateway.
 	Ping *Pinger
 	// Forwards are host ports forwarded into guests.
 	Forwards []Forward
@@ -178,8 +178,13 @@ func New(h *host.Host, cfg Config) (*Gateway, error) {
 		UDPOptions: udp.ForwarderOptions{MaxFlows: cfg.MaxUDPFlows, IdleTimeout: cfg.UDPIdleTimeout},
 	}
 	if cfg.Ping != nil {
-		cfg.Ping.start(h.Stack().Clock(), cs)
+		ip := h.IPv4()
+		if ip == nil {
+			return nil, errors.New("gateway: the host has no IPv4 layer")
+		}
+		cfg.Ping.start(cs, cfg.Router, ip.SendICMPFrom)
 		fc.Echo = g.echo
+		ip.SetEchoRelay(g.echoRelay)
 	}
 	var err error
 	if g.fwds, err = h.InstallForwarders(fc); err != nil {
@@ -260,6 +265,9 @@ func (g *Gateway) Close() error {
 	var errs []error
 	for _, pf := range g.ports {
 		errs = append(errs, pf.close())
+	}
+	if g.cfg.Ping != nil {
+		g.h.IPv4().SetEchoRelay(nil)
 	}
 	if g.fwds != nil {
 		errs = append(errs, g.fwds.Close())

@@ -1,57 +1,135 @@
 package gateway
 
 import (
-	"context"
-	"errors"
+	"net"
 	"net/netip"
+	"os"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tapstack/tapstack/internal/vclock"
+	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/stack"
 )
 
-// The echo hook cannot wait (it runs on the packet path): the first echo
-// to a destination starts a probe and goes unanswered; once the probe
-// succeeded, echoes are answered until TTL, a failed probe is not; and a
-// full table refuses new destinations (counted).
-func TestPingerAnswersFromProbes(t *testing.T) {
-	clk := vclock.New(time.Unix(1000, 0))
+// fakeICMP is an ICMP datagram socket: echoes to up are answered (with
+// the kernel's own identifier, as a ping socket's are), to noRoute
+// refused at once (ENETUNREACH), to the others never.
+type fakeICMP struct {
+	up, noRoute netip.Addr
+	replies     chan []byte
+	once        sync.Once
+	closed      chan struct{}
+}
+
+func newFakeICMP(up, noRoute netip.Addr) *fakeICMP {
+	return &fakeICMP{up: up, noRoute: noRoute, replies: make(chan []byte, 16), closed: make(chan struct{})}
+}
+
+func (f *fakeICMP) WriteTo(b []byte, to net.Addr) (int, error) {
+	a, _ := netip.AddrFromSlice(to.(*net.UDPAddr).IP)
+	switch a.Unmap() {
+	case f.noRoute:
+		return 0, &net.OpError{Op: "write", Err: os.NewSyscallError("sendto", syscall.ENETUNREACH)}
+	case f.up:
+		m := ipv4.ICMP(b)
+		r := make([]byte, len(b))
+		(&ipv4.ICMPFields{Type: ipv4.ICMPEchoReply, Rest: ipv4.EchoRest(999, m.Seq()), Payload: m.Payload()}).Encode(r)
+		f.replies <- r
+	}
+	return len(b), nil
+}
+
+func (f *fakeICMP) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case r := <-f.replies:
+		return copy(b, r), &net.UDPAddr{IP: f.up.AsSlice()}, nil
+	case <-f.closed:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+func (f *fakeICMP) Close() error                     { f.once.Do(func() { close(f.closed) }); return nil }
+func (f *fakeICMP) LocalAddr() net.Addr              { return &net.UDPAddr{} }
+func (f *fakeICMP) SetDeadline(time.Time) error      { return nil }
+func (f *fakeICMP) SetReadDeadline(time.Time) error  { return nil }
+func (f *fakeICMP) SetWriteDeadline(time.Time) error { return nil }
+
+// sentICMP is a message the Pinger sent to a guest.
+type sentICMP struct {
+	from, to netip.Addr
+	f        ipv4.ICMPFields
+}
+
+// RFC 792: the echo reply carries the request's identifier, sequence
+// number and data; the relay's reply comes from the pinged address with
+// the guest's identifier and sequence (not the socket's), every echo is
+// answered (the first too), an echo the kernel cannot route gets
+// destination unreachable from the router quoting the guest's echo, and
+// one with no reply gets none.
+func TestPingRelayRFC792(t *testing.T) {
+	guest := netip.MustParseAddr("10.0.2.15")
+	router := netip.MustParseAddr("10.0.2.2")
 	up := netip.MustParseAddr("192.0.2.1")
-	down := netip.MustParseAddr("192.0.2.2")
-	probed := make(chan netip.Addr, 8)
-	p := &Pinger{TTL: 10 * time.Second, MaxEntries: 2, Probe: func(_ context.Context, dst netip.Addr) error {
-		defer func() { probed <- dst }()
-		if dst == up {
-			return nil
-		}
-		return errors.New("no reply")
-	}}
+	noRoute := netip.MustParseAddr("203.0.113.1")
+	silent := netip.MustParseAddr("192.0.2.9")
+	conn := newFakeICMP(up, noRoute)
+	sent := make(chan sentICMP, 16)
+	p := &Pinger{Listen: func() (net.PacketConn, bool, error) { return conn, false, nil }}
 	cs := &stack.Counters{}
-	p.start(clk, cs)
+	p.start(cs, router, func(from, to netip.Addr, f ipv4.ICMPFields) error {
+		f.Payload = append([]byte(nil), f.Payload...)
+		sent <- sentICMP{from, to, f}
+		return nil
+	})
 	defer p.stop()
-	if p.answer(up) || p.answer(down) {
-		t.Fatal("answered before any probe")
+	echo := func(id, seq uint16, data string) ipv4.ICMP {
+		m := make([]byte, 8+len(data))
+		(&ipv4.ICMPFields{Type: ipv4.ICMPEcho, Rest: ipv4.EchoRest(id, seq), Payload: []byte(data)}).Encode(m)
+		return m
 	}
-	<-probed
-	<-probed
-	p.wg.Wait()
-	if !p.answer(up) {
-		t.Error("an echo to a destination that answered the probe is not answered")
+	wait := func() sentICMP {
+		t.Helper()
+		select {
+		case s := <-sent:
+			return s
+		case <-time.After(10 * time.Second): // failure guard only
+			t.Fatal("nothing sent to the guest")
+			return sentICMP{}
+		}
 	}
-	if p.answer(down) {
-		t.Error("an echo to a destination that did not answer is answered")
+	for seq := uint16(1); seq <= 3; seq++ {
+		p.relay(guest, up, echo(0x4242, seq, "hello"))
+		s := wait()
+		if s.from != up || s.to != guest || s.f.Type != ipv4.ICMPEchoReply || s.f.Rest != ipv4.EchoRest(0x4242, seq) || string(s.f.Payload) != "hello" {
+			t.Fatalf("echo %d: sent %+v", seq, s)
+		}
 	}
-	if p.answer(netip.MustParseAddr("192.0.2.3")) || cs.Value("gateway.ping.table_full") != 1 {
-		t.Errorf("a third destination over MaxEntries 2: table_full %d, want 1", cs.Value("gateway.ping.table_full"))
+	p.relay(guest, noRoute, echo(7, 8, "x"))
+	s := wait()
+	q := ipv4.Header(s.f.Payload)
+	if s.from != router || s.f.Type != ipv4.ICMPDestUnreach || s.f.Code != ipv4.CodeNetUnreachable ||
+		len(q) != 28 || q.Src() != guest || q.Dst() != noRoute || ipv4.ICMP(q[20:]).ID() != 7 || ipv4.ICMP(q[20:]).Seq() != 8 {
+		t.Fatalf("unroutable: sent %+v", s)
 	}
-	clk.Advance(11 * time.Second) // past TTL: a stale success is answered while it re-probes
-	if !p.answer(up) {
-		t.Error("a stale success is not answered during the re-probe")
+	p.relay(guest, silent, echo(7, 9, "x"))
+	p.relay(guest, up, echo(7, 10, "after")) // a later echo still answered
+	if s := wait(); s.from != up || s.f.Rest != ipv4.EchoRest(7, 10) {
+		t.Fatalf("after a silent destination: sent %+v", s)
 	}
-	<-probed
-	p.wg.Wait()
-	if n := cs.Value("gateway.ping.probes"); n != 3 {
-		t.Errorf("probes %d, want 3", n)
+	if r, u := cs.Value("gateway.ping.replies"), cs.Value("gateway.ping.unreachable"); r != 4 || u != 1 {
+		t.Errorf("replies %d unreachable %d, want 4 and 1", r, u)
+	}
+}
+
+// Without an ICMP socket the gateway answers itself, counted.
+func TestPingLocalFallback(t *testing.T) {
+	p := &Pinger{Listen: func() (net.PacketConn, bool, error) { return nil, false, syscall.EACCES }}
+	cs := &stack.Counters{}
+	p.start(cs, netip.MustParseAddr("10.0.2.2"), nil)
+	defer p.stop()
+	if p.Relaying() || !p.local || cs.Value("gateway.ping.no_socket") != 1 {
+		t.Fatalf("relaying %v local %v no_socket %d", p.Relaying(), p.local, cs.Value("gateway.ping.no_socket"))
 	}
 }
