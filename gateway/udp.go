@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/udp"
 )
 
@@ -38,8 +42,10 @@ func udpPool(size int) *bufPool {
 
 // handleUDP relays one guest UDP flow through a connected kernel UDP
 // socket. The flow ends when the forwarder expires it (idle) or the real
-// destination answers port unreachable: then the flow is remembered, and
-// the guest's next datagram of it is answered with port unreachable.
+// destination answers port unreachable (ECONNREFUSED on the socket): the
+// guest then gets ICMP port unreachable from the destination at once,
+// about the datagram that provoked it, and the flow is remembered so the
+// guest's next datagram of it is refused the same way.
 func (g *Gateway) handleUDP(r *udp.ForwarderRequest) {
 	id := r.ID()
 	if !g.guest(id.Remote.Addr()) {
@@ -83,10 +89,15 @@ func (g *Gateway) handleUDP(r *udp.ForwarderRequest) {
 	}
 	g.ctr.udpFlows.Inc()
 	pool := udpPool(g.cfg.UDPBufferSize)
+	var lastLen atomic.Int64 // the guest's last datagram, for the quote
+	var once sync.Once
 	unreachable := func(err error) {
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			g.ctr.udpUnreach.Inc()
-			g.refused.add(refusedKey{id.Remote, id.Local})
+			once.Do(func() {
+				g.ctr.udpUnreach.Inc()
+				g.refused.add(refusedKey{id.Remote, id.Local})
+				g.portUnreachable(id.Local, id.Remote, int(lastLen.Load()))
+			})
 		}
 	}
 	done := make(chan struct{})
@@ -119,6 +130,7 @@ func (g *Gateway) handleUDP(r *udp.ForwarderRequest) {
 		if n == len(*bp) {
 			g.ctr.udpTruncated.Inc()
 		}
+		lastLen.Store(int64(n))
 		if _, err := up.Write((*bp)[:n]); err != nil {
 			unreachable(err)
 			down.Close()
@@ -131,3 +143,25 @@ func (g *Gateway) handleUDP(r *udp.ForwarderRequest) {
 }
 
 var _ net.Conn = (*udp.Conn)(nil)
+
+// portUnreachable sends guest ICMP port unreachable from dst about its
+// datagram of n payload bytes from guest to dst: the quote is the
+// datagram's IPv4 and UDP headers (RFC 792; RFC 1122 3.2.2.1: a receiver
+// finds its socket by the quoted addresses and ports), the UDP checksum
+// left zero ("none", RFC 768) since the payload is not quoted. Only IPv4
+// flows; unsent when the guest's datagram size is unknown.
+func (g *Gateway) portUnreachable(dst, guest netip.AddrPort, n int) {
+	ip := g.h.IPv4()
+	if ip == nil || !dst.Addr().Unmap().Is4() || !guest.Addr().Unmap().Is4() || n <= 0 || n > 0xffff-28 {
+		return
+	}
+	var q [ipv4.HeaderLen + 8]byte
+	h := ipv4.Fields{TotalLength: uint16(ipv4.HeaderLen + 8 + n), TTL: 64, Protocol: stack.ProtocolUDP,
+		Src: guest.Addr().Unmap(), Dst: dst.Addr().Unmap()}
+	h.Encode(q[:ipv4.HeaderLen])
+	u := q[ipv4.HeaderLen:]
+	u[0], u[1] = byte(guest.Port()>>8), byte(guest.Port())
+	u[2], u[3] = byte(dst.Port()>>8), byte(dst.Port())
+	u[4], u[5] = byte((8+n)>>8), byte(8+n)
+	ip.SendICMPFrom(dst.Addr().Unmap(), guest.Addr().Unmap(), ipv4.ICMPFields{Type: ipv4.ICMPDestUnreach, Code: ipv4.CodePortUnreachable, Payload: q[:]})
+}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,4 +73,18 @@ func snmpCounter(t *testing.T, ns *netnstest.NS, group, name string) int64 {
 	}
 	t.Fatalf("no %s %s in /proc/net/snmp:\n%s", group, name, out)
 	return 0
+}
+
+// linuxListenUDP opens a UDP socket on the Linux side of ns.
+func linuxListenUDP(t *testing.T, ns *netnstest.NS, addr string) net.PacketConn {
+	t.Helper()
+	var c net.PacketConn
+	if err := ns.Run(func() (err error) {
+		c, err = net.ListenPacket("udp4", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
