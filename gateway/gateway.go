@@ -83,6 +83,13 @@ type Config struct {
 	// Loopback is what Router stands for on the host side: default
 	// 127.0.0.1.
 	Loopback netip.Addr
+	// Subnet6 is the guests' IPv6 network (a /64 the host advertises for
+	// SLAAC, e.g. fd00:10:0:2::/64); the zero value relays no IPv6
+	// guest. Router6 and DNS6 default to its ::2 and ::3 (the host needs
+	// both addresses), Loopback6 to ::1: as on IPv4, Router6:PORT
+	// reaches Loopback6:PORT and DNS6:53 goes to DNSUpstream.
+	Subnet6                  netip.Prefix
+	Router6, DNS6, Loopback6 netip.Addr
 	// Dial makes the real connections ("tcp4"/"udp4", "tcp6"/"udp6");
 	// default (&net.Dialer{}).DialContext in the process's namespace.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
@@ -226,6 +233,9 @@ func (c *Config) fill() error {
 	if !c.Loopback.IsValid() {
 		c.Loopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
+	if err := c.fill6(); err != nil {
+		return err
+	}
 	if c.Dial == nil {
 		c.Dial = (&net.Dialer{}).DialContext
 	}
@@ -303,6 +313,9 @@ func (g *Gateway) Config() Config { return g.cfg }
 // in the subnet, and DNS's other ports, are refused (ok false).
 func (g *Gateway) target(dst netip.AddrPort) (netip.AddrPort, bool) {
 	a := dst.Addr().Unmap()
+	if a.Is6() {
+		return g.target6(dst)
+	}
 	switch {
 	case a == g.cfg.Router:
 		return netip.AddrPortFrom(g.cfg.Loopback, dst.Port()), true
@@ -320,7 +333,7 @@ func (g *Gateway) target(dst netip.AddrPort) (netip.AddrPort, bool) {
 // guest reports whether src is a guest (inside the subnet), counting the
 // others.
 func (g *Gateway) guest(src netip.Addr) bool {
-	if g.cfg.Subnet.Contains(src.Unmap()) {
+	if a := src.Unmap(); g.cfg.Subnet.Contains(a) || g.cfg.Subnet6.Contains(a) {
 		return true
 	}
 	g.ctr.foreign.Inc()
