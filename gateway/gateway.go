@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
 	"github.com/tapstack/tapstack/udp"
@@ -93,6 +95,11 @@ type Config struct {
 	// Dial makes the real connections ("tcp4"/"udp4", "tcp6"/"udp6");
 	// default (&net.Dialer{}).DialContext in the process's namespace.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// OwnAddrs lists the addresses of the namespace the relays' sockets
+	// live in: flows and pings from them are refused, as they would loop
+	// (see own.go); default: the process's interfaces (net.InterfaceAddrs).
+	OwnAddrs   func() ([]netip.Addr, error)
+	ownDefault bool // OwnAddrs is interfaceAddrs: subscribe to changes
 	// ConnectTimeout bounds each real connect (DefaultConnectTimeout).
 	ConnectTimeout time.Duration
 	// MaxConns and MaxConnsPerGuest bound TCP relays in total and per
@@ -133,6 +140,7 @@ type Gateway struct {
 
 	tcpLim, udpLim *limiter
 	refused        *refusedCache
+	own            *ownAddrs
 
 	ports []*portForward
 
@@ -141,9 +149,9 @@ type Gateway struct {
 
 // counters are the gateway's named stack counters (status page).
 type counters struct {
-	foreign, tcpRelayed, tcpRefused, tcpTimeout, tcpLimit, tcpReset *stack.Counter
-	udpFlows, udpRefused, udpLimit, udpTruncated, udpUnreach        *stack.Counter
-	fwdConns, fwdFailed, fwdLimit                                   *stack.Counter
+	foreign, ownSource, tcpRelayed, tcpRefused, tcpTimeout, tcpLimit, tcpReset *stack.Counter
+	udpFlows, udpRefused, udpLimit, udpTruncated, udpUnreach                   *stack.Counter
+	fwdConns, fwdFailed, fwdLimit                                              *stack.Counter
 }
 
 // New installs the gateway on h: forwarders for TCP, UDP and (with
@@ -161,6 +169,7 @@ func New(h *host.Host, cfg Config) (*Gateway, error) {
 		udpLim: newLimiter(cfg.MaxUDPFlows, cfg.MaxUDPFlowsPerGuest),
 		ctr: counters{
 			foreign:      cs.Get("gateway.rx.foreign_source"),
+			ownSource:    cs.Get("gateway.rx.own_source"),
 			tcpRelayed:   cs.Get("gateway.tcp.relayed"),
 			tcpRefused:   cs.Get("gateway.tcp.refused"),
 			tcpTimeout:   cs.Get("gateway.tcp.connect_timeout"),
@@ -178,6 +187,8 @@ func New(h *host.Host, cfg Config) (*Gateway, error) {
 	}
 	g.refused = newRefusedCache(h.Stack().Clock(), refusedEntries, refusedTTL)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.wg.Add(1)
+	g.own = newOwnAddrs(g.ctx, cfg.OwnAddrs, cfg.ownDefault, g.wg.Done)
 	fc := host.ForwarderConfig{
 		TCP:        g.handleTCP,
 		TCPOptions: tcp.ForwarderOptions{MaxPending: cfg.TCPPending},
@@ -187,14 +198,25 @@ func New(h *host.Host, cfg Config) (*Gateway, error) {
 	if cfg.Ping != nil {
 		ip := h.IPv4()
 		if ip == nil {
+			g.cancel()
+			g.wg.Wait()
 			return nil, errors.New("gateway: the host has no IPv4 layer")
 		}
-		cfg.Ping.start(cs, cfg.Router, ip.SendICMPFrom)
+		fams := [2]pingFamily{{router: cfg.Router, send: sendFunc4(ip)}}
+		ip6, _ := h.Stack().NetworkProtocol(stack.EtherTypeIPv6).(*ipv6.Protocol)
+		if ip6 != nil && cfg.Subnet6.IsValid() {
+			fams[1] = pingFamily{router: cfg.Router6, send: sendFunc6(ip6)}
+		}
+		cfg.Ping.start(cs, fams)
 		fc.Echo = g.echo
-		ip.SetEchoRelay(g.echoRelay)
+		ip.SetEchoRelay(func(src, dst netip.Addr, m ipv4.ICMP) bool { return g.echoRelay(src, dst, m) })
+		if ip6 != nil {
+			ip6.SetEchoRelay(func(src, dst netip.Addr, m ipv6.ICMP) bool { return g.echoRelay(src, dst, m) })
+		}
 	}
 	var err error
 	if g.fwds, err = h.InstallForwarders(fc); err != nil {
+		g.Close()
 		return nil, err
 	}
 	for _, f := range cfg.Forwards {
@@ -239,6 +261,9 @@ func (c *Config) fill() error {
 	if c.Dial == nil {
 		c.Dial = (&net.Dialer{}).DialContext
 	}
+	if c.OwnAddrs == nil {
+		c.OwnAddrs, c.ownDefault = interfaceAddrs, true
+	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -278,6 +303,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.cfg.Ping != nil {
 		g.h.IPv4().SetEchoRelay(nil)
+		if ip6, ok := g.h.Stack().NetworkProtocol(stack.EtherTypeIPv6).(*ipv6.Protocol); ok {
+			ip6.SetEchoRelay(nil)
+		}
 	}
 	if g.fwds != nil {
 		errs = append(errs, g.fwds.Close())
@@ -333,11 +361,16 @@ func (g *Gateway) target(dst netip.AddrPort) (netip.AddrPort, bool) {
 // guest reports whether src is a guest (inside the subnet), counting the
 // others.
 func (g *Gateway) guest(src netip.Addr) bool {
-	if a := src.Unmap(); g.cfg.Subnet.Contains(a) || g.cfg.Subnet6.Contains(a) {
-		return true
+	a := src.Unmap()
+	if !g.cfg.Subnet.Contains(a) && !g.cfg.Subnet6.Contains(a) {
+		g.ctr.foreign.Inc()
+		return false
 	}
-	g.ctr.foreign.Inc()
-	return false
+	if g.own != nil && g.own.has(a) { // own.go: a relay loop
+		g.ctr.ownSource.Inc()
+		return false
+	}
+	return true
 }
 
 // network returns "tcp4"/"udp4" or the IPv6 ones for a.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -36,6 +37,9 @@ func (f *fakeICMP) WriteTo(b []byte, to net.Addr) (int, error) {
 		m := ipv4.ICMP(b)
 		r := make([]byte, len(b))
 		(&ipv4.ICMPFields{Type: ipv4.ICMPEchoReply, Rest: ipv4.EchoRest(999, m.Seq()), Payload: m.Payload()}).Encode(r)
+		if m.Type() == ipv6.ICMPEchoRequest {
+			r[0] = ipv6.ICMPEchoReply
+		}
 		f.replies <- r
 	}
 	return len(b), nil
@@ -76,14 +80,19 @@ func TestPingRelayRFC792(t *testing.T) {
 	silent := netip.MustParseAddr("192.0.2.9")
 	conn := newFakeICMP(up, noRoute)
 	sent := make(chan sentICMP, 16)
-	p := &Pinger{Listen: func() (net.PacketConn, bool, error) { return conn, false, nil }}
+	p := &Pinger{Listen: func(network string) (net.PacketConn, bool, error) {
+		if network != "ip4" {
+			t.Errorf("socket of %s opened with no IPv6 router", network)
+		}
+		return conn, false, nil
+	}}
 	cs := &stack.Counters{}
-	p.start(cs, router, func(from, to netip.Addr, f ipv4.ICMPFields) error {
-		f.Payload = append([]byte(nil), f.Payload...)
-		sent <- sentICMP{from, to, f}
+	p.start(cs, [2]pingFamily{{router: router, send: func(from, to netip.Addr, m icmpMsg) error {
+		sent <- sentICMP{from, to, ipv4.ICMPFields{Type: m.typ, Code: m.code, Rest: m.rest, Payload: append([]byte(nil), m.payload...)}}
 		return nil
-	})
+	}}})
 	defer p.stop()
+	s4 := p.socks[0]
 	echo := func(id, seq uint16, data string) ipv4.ICMP {
 		m := make([]byte, 8+len(data))
 		(&ipv4.ICMPFields{Type: ipv4.ICMPEcho, Rest: ipv4.EchoRest(id, seq), Payload: []byte(data)}).Encode(m)
@@ -100,36 +109,67 @@ func TestPingRelayRFC792(t *testing.T) {
 		}
 	}
 	for seq := uint16(1); seq <= 3; seq++ {
-		p.relay(guest, up, echo(0x4242, seq, "hello"))
+		p.relay(s4, guest, up, echo(0x4242, seq, "hello"))
 		s := wait()
 		if s.from != up || s.to != guest || s.f.Type != ipv4.ICMPEchoReply || s.f.Rest != ipv4.EchoRest(0x4242, seq) || string(s.f.Payload) != "hello" {
 			t.Fatalf("echo %d: sent %+v", seq, s)
 		}
 	}
-	p.relay(guest, noRoute, echo(7, 8, "x"))
+	p.relay(s4, guest, noRoute, echo(7, 8, "x"))
 	s := wait()
 	q := ipv4.Header(s.f.Payload)
 	if s.from != router || s.f.Type != ipv4.ICMPDestUnreach || s.f.Code != ipv4.CodeNetUnreachable ||
 		len(q) != 28 || q.Src() != guest || q.Dst() != noRoute || ipv4.ICMP(q[20:]).ID() != 7 || ipv4.ICMP(q[20:]).Seq() != 8 {
 		t.Fatalf("unroutable: sent %+v", s)
 	}
-	p.relay(guest, silent, echo(7, 9, "x"))
-	p.relay(guest, up, echo(7, 10, "after")) // a later echo still answered
+	p.relay(s4, guest, silent, echo(7, 9, "x"))
+	p.relay(s4, guest, up, echo(7, 10, "after")) // a later echo still answered
 	if s := wait(); s.from != up || s.f.Rest != ipv4.EchoRest(7, 10) {
 		t.Fatalf("after a silent destination: sent %+v", s)
+	}
+	// The relay's own echo to silent (relay sequence 4: after three to up
+	// and one to noRoute), routed back into the gateway by the host, is
+	// recognised by the socket's identifier and not relayed again.
+	if !p.looped(s4, silent, echo(s4.ident, 4, "x")) || p.looped(s4, up, echo(s4.ident, 4, "x")) || p.looped(s4, silent, echo(s4.ident+1, 4, "x")) {
+		t.Error("the loop check does not tell the relay's own pending echo from others")
 	}
 	if r, u := cs.Value("gateway.ping.replies"), cs.Value("gateway.ping.unreachable"); r != 4 || u != 1 {
 		t.Errorf("replies %d unreachable %d, want 4 and 1", r, u)
 	}
 }
 
-// Without an ICMP socket the gateway answers itself, counted.
+// Without an ICMP socket a family's echoes are answered by the gateway
+// itself (counted), the other family's still relayed.
 func TestPingLocalFallback(t *testing.T) {
-	p := &Pinger{Listen: func() (net.PacketConn, bool, error) { return nil, false, syscall.EACCES }}
+	up6 := netip.MustParseAddr("2001:db8::1")
+	p := &Pinger{Listen: func(network string) (net.PacketConn, bool, error) {
+		if network == "ip4" {
+			return nil, false, syscall.EACCES
+		}
+		return newFakeICMP(up6, netip.Addr{}), false, nil
+	}}
 	cs := &stack.Counters{}
-	p.start(cs, netip.MustParseAddr("10.0.2.2"), nil)
+	sent := make(chan icmpMsg, 1)
+	p.start(cs, [2]pingFamily{{router: netip.MustParseAddr("10.0.2.2")}, {router: netip.MustParseAddr("fd00::2"), send: func(from, to netip.Addr, m icmpMsg) error {
+		if from != up6 || to != netip.MustParseAddr("fd00::15") {
+			t.Errorf("IPv6 reply %v -> %v", from, to)
+		}
+		sent <- icmpMsg{typ: m.typ, rest: m.rest}
+		return nil
+	}}})
 	defer p.stop()
-	if p.Relaying() || !p.local || cs.Value("gateway.ping.no_socket") != 1 {
-		t.Fatalf("relaying %v local %v no_socket %d", p.Relaying(), p.local, cs.Value("gateway.ping.no_socket"))
+	if p.Relaying(netip.MustParseAddr("192.0.2.1")) || !p.Relaying(up6) || cs.Value("gateway.ping.no_socket_ip4") != 1 {
+		t.Fatalf("relaying v4 %v v6 %v, no_socket_ip4 %d", p.Relaying(netip.MustParseAddr("192.0.2.1")), p.Relaying(up6), cs.Value("gateway.ping.no_socket_ip4"))
+	}
+	m := make([]byte, 12)
+	(&ipv6.ICMPFields{Type: ipv6.ICMPEchoRequest, Rest: ipv6.EchoRest(3, 4), Payload: []byte("data")}).Encode(m, netip.MustParseAddr("fd00::15"), up6)
+	p.relay(p.socks[1], netip.MustParseAddr("fd00::15"), up6, m)
+	select {
+	case got := <-sent:
+		if got.typ != ipv6.ICMPEchoReply || got.rest != ipv6.EchoRest(3, 4) {
+			t.Errorf("IPv6 reply type %d rest %#x", got.typ, got.rest)
+		}
+	case <-time.After(10 * time.Second): // failure guard
+		t.Fatal("no IPv6 reply")
 	}
 }

@@ -168,6 +168,20 @@ func resolvConfServer(path string) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// acceptsRA reports whether the Linux interface name of this namespace
+// takes router advertisements (accept_ra 2, or 1 without forwarding).
+func acceptsRA(name string) bool {
+	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
+		return false
+	}
+	read := func(k string) string {
+		b, _ := os.ReadFile("/proc/sys/net/ipv6/conf/" + name + "/" + k)
+		return strings.TrimSpace(string(b))
+	}
+	ra := read("accept_ra")
+	return ra == "2" || (ra == "1" && read("forwarding") == "0")
+}
+
 // nth6 returns the address n of the /64 p.
 func nth6(p netip.Prefix, n byte) netip.Addr {
 	b := p.Addr().As16()
@@ -291,6 +305,9 @@ func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) err
 		nets += " and " + c.Subnet6.String() + " (router advertisements, router " + router6.String() + ")"
 	}
 	fmt.Fprintf(stdout, "tapstack: gateway on %s for %s, router %v (host loopback), %s%s\n", where, nets, router, served, extra)
+	if c.Subnet6.IsValid() && acceptsRA(c.Bridge) {
+		fmt.Fprintf(os.Stderr, "tapstack: warning: bridge %s accepts router advertisements: this namespace takes an address and a default route from the gateway's (flows from its own addresses are refused, to avoid a loop); set net.ipv6.conf.%s.accept_ra=0 or use --subnet6 none\n", c.Bridge, c.Bridge)
+	}
 	var sig os.Signal
 	if signals != nil {
 		sig = <-signals

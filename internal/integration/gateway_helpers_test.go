@@ -23,6 +23,7 @@ func newGWTopo(t *testing.T) gwTopo {
 	t.Helper()
 	g := gwTopo{host: netnstest.New(t), web: netnstest.New(t), guest: netnstest.New(t)}
 	g.host.AddBridge("br0", "192.168.77.1/24")
+	gwNoRA(t, g.host)
 	run := func(ns *netnstest.NS, cmds ...[]string) {
 		t.Helper()
 		for _, args := range cmds {
@@ -87,4 +88,14 @@ func linuxListenUDP(t *testing.T, ns *netnstest.NS, addr string) net.PacketConn 
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// gwNoRA stops the host namespace's br0 from taking the gateway's router
+// advertisements, as the gateway's warning asks (else the namespace
+// autoconfigures from them and routes IPv6 back through the gateway).
+func gwNoRA(t *testing.T, ns *netnstest.NS) {
+	t.Helper()
+	if out, err := ns.Output("sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/br0/accept_ra"); err != nil {
+		t.Fatalf("accept_ra: %v\n%s", err, out)
+	}
 }

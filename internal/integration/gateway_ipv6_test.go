@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,8 @@ func TestGatewayIPv6SLAACAndRelay(t *testing.T) {
 		{g.web, []string{"ip", "-6", "addr", "add", gwWeb6 + "/64", "dev", "eth0", "nodad"}},
 		{g.web, []string{"ip", "-6", "route", "add", "default", "via", "2001:db8:80::1"}},
 		{g.guest, []string{"sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/eth0/accept_ra && echo 0 > /proc/sys/net/ipv6/conf/eth0/dad_transmits"}},
+		// Unprivileged ICMP sockets (both families) for the ping relay.
+		{g.host, []string{"sh", "-c", "echo 0 2147483647 > /proc/sys/net/ipv4/ping_group_range"}},
 	} {
 		if out, err := c.ns.Output(c.args[0], c.args[1:]...); err != nil {
 			t.Fatalf("%v: %v\n%s", c.args, err, out)
@@ -93,4 +96,98 @@ func TestGatewayIPv6SLAACAndRelay(t *testing.T) {
 	if out, err := g.guest.Output("busybox", "nslookup", "-type=AAAA", "gateway", "fd00:10:0:2::3"); err != nil || !strings.Contains(out, "fd00:10:0:2::2") {
 		t.Errorf("AAAA of gateway from the DNS server at fd00:10:0:2::3: %v\n%s", err, out)
 	}
+
+	// Pings relayed over an ICMPv6 socket of the gateway's namespace:
+	// every echo answered and seen by the web namespace's kernel; no
+	// route: destination unreachable from the router.
+	before := snmp6Counter(t, g.web, "Icmp6InEchos")
+	out, err := g.guest.Output("ping", "-6", "-c", "3", "-i", "0.3", "-W", "5", gwWeb6)
+	t.Logf("ping -6 %s:\n%s", gwWeb6, out)
+	if err != nil || !strings.Contains(out, "3 received, 0% packet loss") {
+		t.Errorf("ping -6 through the gateway: %v, want 3 of 3 answered", err)
+	}
+	if n := snmp6Counter(t, g.web, "Icmp6InEchos") - before; n != 3 {
+		t.Errorf("the web namespace saw %d echo requests, want 3", n)
+	}
+	// The host namespace routes 2001:db8:99::/64 back through the
+	// gateway from an address of its own in the guests' /64 (what br0
+	// autoconfigures from the gateway's advertisements when accept_ra is
+	// on, as on most hosts): an echo there comes back from br0's address
+	// to the gateway, which must not relay it again (the loop guard): no
+	// reply, and one relay, not thousands.
+	for _, args := range [][]string{
+		{"ip", "-6", "addr", "add", "fd00:10:0:2::99/64", "dev", "br0", "nodad"},
+		{"ip", "-6", "route", "add", "2001:db8:99::/64", "via", "fd00:10:0:2::2", "dev", "br0"},
+	} {
+		if out, err := g.host.Output(args[0], args[1:]...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	relayed := gwCounter(t, g, "gateway.ping.relayed")
+	out, err = g.guest.Output("ping", "-6", "-c", "1", "-W", "2", "2001:db8:99::1")
+	t.Logf("ping -6 2001:db8:99::1 (routed back to the gateway):\n%s", out)
+	if err == nil || strings.Contains(out, "bytes from") {
+		t.Errorf("ping -6 into the loop: %v, want no reply", err)
+	}
+	if n := gwCounter(t, g, "gateway.ping.relayed") - relayed; n != 1 || gwCounter(t, g, "gateway.rx.own_source") == 0 {
+		t.Errorf("one echo into the loop relayed %d times (own_source %d), want once", n, gwCounter(t, g, "gateway.rx.own_source"))
+	}
+	// A TCP connection into the loop: the host's SYN from br0's address
+	// is refused, so the guest's connection is refused, not relayed
+	// again and again.
+	own := gwCounter(t, g, "gateway.rx.own_source")
+	if out, err := curl("http://[2001:db8:99::1]/"); err == nil || !strings.Contains(err.Error(), "exit status 7") {
+		t.Errorf("curl into the loop: %v, want refused (exit 7)\n%s", err, out)
+	}
+	if n := gwCounter(t, g, "gateway.rx.own_source") - own; n != 1 {
+		t.Errorf("one connection into the loop: %d refused own-source flows, want 1", n)
+	}
+	// Without that route: destination unreachable, no route.
+	if out, err := g.host.Output("ip", "-6", "route", "del", "2001:db8:99::/64"); err != nil {
+		t.Fatalf("route del: %v\n%s", err, out)
+	}
+	out, err = g.guest.Output("ping", "-6", "-c", "1", "-W", "2", "2001:db8:99::1")
+	t.Logf("ping -6 2001:db8:99::1 (no route):\n%s", out)
+	if err == nil || !strings.Contains(out, "Destination unreachable: No route") {
+		t.Errorf("ping -6 with no route: %v, want Destination unreachable: No route", err)
+	}
+	st, _ := g.host.Output(binary(t), "status")
+	for _, l := range strings.Split(st, "\n") {
+		if strings.Contains(l, "gateway.ping") || strings.Contains(l, "echo_relayed") || strings.Contains(l, "icmpv6.tx") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
+}
+
+// snmp6Counter returns a counter of /proc/net/snmp6 in ns.
+func snmp6Counter(t *testing.T, ns *netnstest.NS, name string) int64 {
+	t.Helper()
+	out, err := ns.Output("cat", "/proc/net/snmp6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == name {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/net/snmp6", name)
+	return 0
+}
+
+// gwCounter returns a counter of the gateway's status page.
+func gwCounter(t *testing.T, g gwTopo, name string) int64 {
+	t.Helper()
+	st, err := g.host.Output(binary(t), "status")
+	if err != nil {
+		t.Fatalf("tapstack status: %v\n%s", err, st)
+	}
+	for _, l := range strings.Split(st, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == name {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
 }

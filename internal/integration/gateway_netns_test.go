@@ -33,6 +33,7 @@ func TestGatewayNetns(t *testing.T) {
 	needTools(t, "curl", "ip", "sh", "sha256sum", "ping")
 	hostNS := netnstest.New(t)
 	hostNS.AddBridge("br0", "192.168.77.1/24")
+	gwNoRA(t, hostNS)
 	web := netnstest.New(t)
 	guest := netnstest.New(t)
 	guest2 := netnstest.New(t)
