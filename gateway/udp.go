@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/udp"
 )
@@ -144,24 +145,38 @@ func (g *Gateway) handleUDP(r *udp.ForwarderRequest) {
 
 var _ net.Conn = (*udp.Conn)(nil)
 
-// portUnreachable sends guest ICMP port unreachable from dst about its
-// datagram of n payload bytes from guest to dst: the quote is the
-// datagram's IPv4 and UDP headers (RFC 792; RFC 1122 3.2.2.1: a receiver
-// finds its socket by the quoted addresses and ports), the UDP checksum
-// left zero ("none", RFC 768) since the payload is not quoted. Only IPv4
-// flows; unsent when the guest's datagram size is unknown.
+// portUnreachable sends guest ICMP (or ICMPv6) port unreachable from
+// dst about its datagram of n payload bytes from guest to dst: the quote
+// is the datagram's IP and UDP headers (RFC 792, RFC 4443 3.1; RFC 1122
+// 3.2.2.1: a receiver finds its socket by the quoted addresses and
+// ports), the UDP checksum left zero since the payload is not quoted.
+// Unsent when the guest's datagram size is unknown.
 func (g *Gateway) portUnreachable(dst, guest netip.AddrPort, n int) {
-	ip := g.h.IPv4()
-	if ip == nil || !dst.Addr().Unmap().Is4() || !guest.Addr().Unmap().Is4() || n <= 0 || n > 0xffff-28 {
+	d, s := dst.Addr().Unmap(), guest.Addr().Unmap()
+	if n <= 0 || n > 0xffff-ipv6.HeaderLen-8 || d.Is4() != s.Is4() {
 		return
 	}
-	var q [ipv4.HeaderLen + 8]byte
-	h := ipv4.Fields{TotalLength: uint16(ipv4.HeaderLen + 8 + n), TTL: 64, Protocol: stack.ProtocolUDP,
-		Src: guest.Addr().Unmap(), Dst: dst.Addr().Unmap()}
-	h.Encode(q[:ipv4.HeaderLen])
-	u := q[ipv4.HeaderLen:]
+	var q [ipv6.HeaderLen + 8]byte
+	hl := ipv4.HeaderLen
+	if d.Is6() {
+		hl = ipv6.HeaderLen
+		h := ipv6.Fields{PayloadLength: uint16(8 + n), NextHeader: stack.ProtocolUDP, HopLimit: 64, Src: s, Dst: d}
+		h.Encode(q[:hl])
+	} else {
+		h := ipv4.Fields{TotalLength: uint16(hl + 8 + n), TTL: 64, Protocol: stack.ProtocolUDP, Src: s, Dst: d}
+		h.Encode(q[:hl])
+	}
+	u := q[hl:]
 	u[0], u[1] = byte(guest.Port()>>8), byte(guest.Port())
 	u[2], u[3] = byte(dst.Port()>>8), byte(dst.Port())
 	u[4], u[5] = byte((8+n)>>8), byte(8+n)
-	ip.SendICMPFrom(dst.Addr().Unmap(), guest.Addr().Unmap(), ipv4.ICMPFields{Type: ipv4.ICMPDestUnreach, Code: ipv4.CodePortUnreachable, Payload: q[:]})
+	if d.Is4() {
+		if ip := g.h.IPv4(); ip != nil {
+			ip.SendICMPFrom(d, s, ipv4.ICMPFields{Type: ipv4.ICMPDestUnreach, Code: ipv4.CodePortUnreachable, Payload: q[:hl+8]})
+		}
+		return
+	}
+	if ip, ok := g.h.Stack().NetworkProtocol(stack.EtherTypeIPv6).(*ipv6.Protocol); ok {
+		ip.SendICMPFrom(d, s, ipv6.ICMPFields{Type: ipv6.ICMPDestUnreach, Code: ipv6.CodePortUnreachable, Payload: q[:hl+8]})
+	}
 }

@@ -1,11 +1,13 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,6 +97,22 @@ func TestGatewayIPv6SLAACAndRelay(t *testing.T) {
 	}
 	if out, err := g.guest.Output("busybox", "nslookup", "-type=AAAA", "gateway", "fd00:10:0:2::3"); err != nil || !strings.Contains(out, "fd00:10:0:2::2") {
 		t.Errorf("AAAA of gateway from the DNS server at fd00:10:0:2::3: %v\n%s", err, out)
+	}
+
+	// UDP over IPv6: a closed port's unreachable reaches the guest's
+	// first datagram (ECONNREFUSED on its connected socket).
+	if err := g.guest.Run(func() error {
+		c, err := net.DialUDP("udp6", nil, &net.UDPAddr{IP: net.ParseIP(gwWeb6), Port: 9999})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(15 * time.Second)) // failure guard
+		c.Write([]byte("hello"))
+		_, err = c.Read(make([]byte, 16))
+		return err
+	}); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("UDP over IPv6 to a closed port: %v, want ECONNREFUSED on the first datagram", err)
 	}
 
 	// Pings relayed over an ICMPv6 socket of the gateway's namespace:
