@@ -50,8 +50,8 @@ func (pr *Protocol) relayEcho(src, dst netip.Addr, m ICMP) bool {
 // "from", which in the "accept any destination" mode may be one that is
 // not ours (a relayed echo's reply leaves from the address the peer
 // pinged); the zero from lets the route choose. The checksum is computed
-// here. It allocates one packet and is for messages a relay answers, not
-// the fast path.
+// here. It takes one packet from the pool; meant for the messages a relay
+// answers.
 func (pr *Protocol) SendICMPFrom(from, to netip.Addr, f ICMPFields) error {
 	var r stack.Route
 	var err error
