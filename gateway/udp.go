@@ -97,6 +97,10 @@ func (g *Gateway) handleUDP(r *udp.ForwarderRequest) {
 			once.Do(func() {
 				g.ctr.udpUnreach.Inc()
 				g.refused.add(refusedKey{id.Remote, id.Local})
+				// The flow goes before the guest hears: its next
+				// datagram is then a new flow, refused from the cache,
+				// not one relayed into a socket nobody reads any more.
+				down.Close()
 				g.portUnreachable(id.Local, id.Remote, int(lastLen.Load()))
 			})
 		}
