@@ -282,6 +282,18 @@ func runGateway(c gatewayConfig, stdout io.Writer, signals <-chan os.Signal) err
 	status = append(status, func(w io.Writer) {
 		st := g.Stats()
 		fmt.Fprintf(w, "\n# gateway\ntcp relays %d, udp flows %d\n", st.TCPRelays, st.UDPFlows)
+		if p := gc.Ping; p != nil {
+			mode := func(a netip.Addr) string {
+				if p.Relaying(a) {
+					return "relayed through an ICMP socket"
+				}
+				return "answered by the gateway (no ICMP socket: see net.ipv4.ping_group_range)"
+			}
+			fmt.Fprintf(w, "ipv4 pings %s\n", mode(router))
+			if router6.IsValid() {
+				fmt.Fprintf(w, "ipv6 pings %s\n", mode(router6))
+			}
+		}
 	})
 	ctl, err := listenControl(upConfig{Taps: []tapConfig{{Name: name}}}, h, status...)
 	if err != nil {

@@ -55,6 +55,9 @@ func TestGatewayPingRelay(t *testing.T) {
 			t.Log(strings.TrimSpace(l))
 		}
 	}
+	if !strings.Contains(st, "ipv4 pings relayed through an ICMP socket") || !strings.Contains(st, "ipv6 pings relayed through an ICMP socket") {
+		t.Errorf("status: the ping relay's mode is missing:\n%s", st)
+	}
 	if strings.Contains(st, "gateway.ping.local") || !strings.Contains(st, "gateway.ping.replies") {
 		t.Errorf("status: want relayed replies and no local answers:\n%s", st)
 	}
