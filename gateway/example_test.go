@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"log"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -41,4 +42,15 @@ func ExampleNew() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)
 	<-sig
+}
+
+// Pings are relayed through the process's ICMP sockets: an unprivileged
+// datagram socket when net.ipv4.ping_group_range allows the process's
+// group, else a raw one; a Pinger can insist on the unprivileged kind.
+func ExampleListenICMPDatagram() {
+	p := &gateway.Pinger{Listen: func(network string) (net.PacketConn, bool, error) {
+		c, err := gateway.ListenICMPDatagram(network)
+		return c, false, err
+	}}
+	_ = gateway.Config{Subnet: netip.MustParsePrefix("10.0.2.0/24"), Ping: p}
 }

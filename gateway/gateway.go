@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/ipv4"
+	"github.com/tapstack/tapstack/ipv6"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/tcp"
 	"github.com/tapstack/tapstack/udp"
@@ -83,9 +85,21 @@ type Config struct {
 	// Loopback is what Router stands for on the host side: default
 	// 127.0.0.1.
 	Loopback netip.Addr
+	// Subnet6 is the guests' IPv6 network (a /64 the host advertises for
+	// SLAAC, e.g. fd00:10:0:2::/64); the zero value relays no IPv6
+	// guest. Router6 and DNS6 default to its ::2 and ::3 (the host needs
+	// both addresses), Loopback6 to ::1: as on IPv4, Router6:PORT
+	// reaches Loopback6:PORT and DNS6:53 goes to DNSUpstream.
+	Subnet6                  netip.Prefix
+	Router6, DNS6, Loopback6 netip.Addr
 	// Dial makes the real connections ("tcp4"/"udp4", "tcp6"/"udp6");
 	// default (&net.Dialer{}).DialContext in the process's namespace.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// OwnAddrs lists the addresses of the namespace the relays' sockets
+	// live in: flows and pings from them are refused, as they would loop
+	// (see own.go); default: the process's interfaces (net.InterfaceAddrs).
+	OwnAddrs   func() ([]netip.Addr, error)
+	ownDefault bool // OwnAddrs is interfaceAddrs: subscribe to changes
 	// ConnectTimeout bounds each real connect (DefaultConnectTimeout).
 	ConnectTimeout time.Duration
 	// MaxConns and MaxConnsPerGuest bound TCP relays in total and per
@@ -104,10 +118,10 @@ type Config struct {
 	// TCPPending bounds the connection attempts being dialed at once
 	// (tcp.ForwarderOptions.MaxPending).
 	TCPPending int
-	// Ping answers a guest's echo request to a destination outside the
-	// subnet when that destination answered the gateway's own echo
-	// recently (see Pinger); nil answers none. DefaultPinger() probes
-	// with the kernel's ICMP sockets.
+	// Ping relays a guest's IPv4 echo requests to destinations outside
+	// the subnet through an ICMP socket of the process (see Pinger), or
+	// answers them itself when no ICMP socket opens; nil answers none.
+	// A Pinger serves one gateway.
 	Ping *Pinger
 	// Forwards are host ports forwarded into guests.
 	Forwards []Forward
@@ -126,6 +140,7 @@ type Gateway struct {
 
 	tcpLim, udpLim *limiter
 	refused        *refusedCache
+	own            *ownAddrs
 
 	ports []*portForward
 
@@ -134,9 +149,9 @@ type Gateway struct {
 
 // counters are the gateway's named stack counters (status page).
 type counters struct {
-	foreign, tcpRelayed, tcpRefused, tcpTimeout, tcpLimit, tcpReset *stack.Counter
-	udpFlows, udpRefused, udpLimit, udpTruncated, udpUnreach        *stack.Counter
-	fwdConns, fwdFailed, fwdLimit                                   *stack.Counter
+	foreign, ownSource, tcpRelayed, tcpRefused, tcpTimeout, tcpLimit, tcpReset *stack.Counter
+	udpFlows, udpRefused, udpLimit, udpTruncated, udpUnreach                   *stack.Counter
+	fwdConns, fwdFailed, fwdLimit                                              *stack.Counter
 }
 
 // New installs the gateway on h: forwarders for TCP, UDP and (with
@@ -154,6 +169,7 @@ func New(h *host.Host, cfg Config) (*Gateway, error) {
 		udpLim: newLimiter(cfg.MaxUDPFlows, cfg.MaxUDPFlowsPerGuest),
 		ctr: counters{
 			foreign:      cs.Get("gateway.rx.foreign_source"),
+			ownSource:    cs.Get("gateway.rx.own_source"),
 			tcpRelayed:   cs.Get("gateway.tcp.relayed"),
 			tcpRefused:   cs.Get("gateway.tcp.refused"),
 			tcpTimeout:   cs.Get("gateway.tcp.connect_timeout"),
@@ -171,6 +187,8 @@ func New(h *host.Host, cfg Config) (*Gateway, error) {
 	}
 	g.refused = newRefusedCache(h.Stack().Clock(), refusedEntries, refusedTTL)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.wg.Add(1)
+	g.own = newOwnAddrs(g.ctx, cfg.OwnAddrs, cfg.ownDefault, g.wg.Done)
 	fc := host.ForwarderConfig{
 		TCP:        g.handleTCP,
 		TCPOptions: tcp.ForwarderOptions{MaxPending: cfg.TCPPending},
@@ -178,11 +196,27 @@ func New(h *host.Host, cfg Config) (*Gateway, error) {
 		UDPOptions: udp.ForwarderOptions{MaxFlows: cfg.MaxUDPFlows, IdleTimeout: cfg.UDPIdleTimeout},
 	}
 	if cfg.Ping != nil {
-		cfg.Ping.start(h.Stack().Clock(), cs)
+		ip := h.IPv4()
+		if ip == nil {
+			g.cancel()
+			g.wg.Wait()
+			return nil, errors.New("gateway: the host has no IPv4 layer")
+		}
+		fams := [2]pingFamily{{router: cfg.Router, send: sendFunc4(ip)}}
+		ip6, _ := h.Stack().NetworkProtocol(stack.EtherTypeIPv6).(*ipv6.Protocol)
+		if ip6 != nil && cfg.Subnet6.IsValid() {
+			fams[1] = pingFamily{router: cfg.Router6, send: sendFunc6(ip6)}
+		}
+		cfg.Ping.start(cs, fams)
 		fc.Echo = g.echo
+		ip.SetEchoRelay(func(src, dst netip.Addr, m ipv4.ICMP) bool { return g.echoRelay(src, dst, m) })
+		if ip6 != nil {
+			ip6.SetEchoRelay(func(src, dst netip.Addr, m ipv6.ICMP) bool { return g.echoRelay(src, dst, m) })
+		}
 	}
 	var err error
 	if g.fwds, err = h.InstallForwarders(fc); err != nil {
+		g.Close()
 		return nil, err
 	}
 	for _, f := range cfg.Forwards {
@@ -221,8 +255,14 @@ func (c *Config) fill() error {
 	if !c.Loopback.IsValid() {
 		c.Loopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
+	if err := c.fill6(); err != nil {
+		return err
+	}
 	if c.Dial == nil {
 		c.Dial = (&net.Dialer{}).DialContext
+	}
+	if c.OwnAddrs == nil {
+		c.OwnAddrs, c.ownDefault = interfaceAddrs, true
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
@@ -261,6 +301,12 @@ func (g *Gateway) Close() error {
 	for _, pf := range g.ports {
 		errs = append(errs, pf.close())
 	}
+	if g.cfg.Ping != nil {
+		g.h.IPv4().SetEchoRelay(nil)
+		if ip6, ok := g.h.Stack().NetworkProtocol(stack.EtherTypeIPv6).(*ipv6.Protocol); ok {
+			ip6.SetEchoRelay(nil)
+		}
+	}
 	if g.fwds != nil {
 		errs = append(errs, g.fwds.Close())
 	}
@@ -295,6 +341,9 @@ func (g *Gateway) Config() Config { return g.cfg }
 // in the subnet, and DNS's other ports, are refused (ok false).
 func (g *Gateway) target(dst netip.AddrPort) (netip.AddrPort, bool) {
 	a := dst.Addr().Unmap()
+	if a.Is6() {
+		return g.target6(dst)
+	}
 	switch {
 	case a == g.cfg.Router:
 		return netip.AddrPortFrom(g.cfg.Loopback, dst.Port()), true
@@ -312,11 +361,16 @@ func (g *Gateway) target(dst netip.AddrPort) (netip.AddrPort, bool) {
 // guest reports whether src is a guest (inside the subnet), counting the
 // others.
 func (g *Gateway) guest(src netip.Addr) bool {
-	if g.cfg.Subnet.Contains(src.Unmap()) {
-		return true
+	a := src.Unmap()
+	if !g.cfg.Subnet.Contains(a) && !g.cfg.Subnet6.Contains(a) {
+		g.ctr.foreign.Inc()
+		return false
 	}
-	g.ctr.foreign.Inc()
-	return false
+	if g.own != nil && g.own.has(a) { // own.go: a relay loop
+		g.ctr.ownSource.Inc()
+		return false
+	}
+	return true
 }
 
 // network returns "tcp4"/"udp4" or the IPv6 ones for a.

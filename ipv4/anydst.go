@@ -17,6 +17,7 @@ type anyDst struct {
 	echo atomic.Pointer[func(src, dst netip.Addr) bool]
 	// echoReply is the handler of inbound echo replies (a ping client).
 	echoReply atomic.Pointer[echoReplySlot]
+	relay     relayPtr // SetEchoRelay (echo_relay.go)
 }
 
 type echoReplySlot struct{ h EchoReplyHandler }

@@ -72,6 +72,10 @@ func usableSource(nic *stack.NIC, a netip.Addr) bool {
 func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 	c := &pr.c
 	local := pr.s.IsLocalAddress(p.Dst)
+	if !local && pr.relayEcho(p.NIC, p.Src, p.Dst, m) {
+		p.Release()
+		return
+	}
 	spoof := !local && pr.forwardedEcho(p.NIC, p.Src, p.Dst)
 	if !local && !spoof && !pr.opts.EchoBroadcast {
 		c.icmpRxEchoBroadcastIgnored.Inc()

@@ -13,8 +13,9 @@ import (
 // delivered to the local transports instead of being forwarded or
 // dropped, and what we send back leaves from the address the peer used.
 type anyDst struct {
-	on   atomic.Bool
-	echo atomic.Pointer[func(src, dst netip.Addr) bool]
+	on    atomic.Bool
+	echo  atomic.Pointer[func(src, dst netip.Addr) bool]
+	relay relayPtr // SetEchoRelay (echo_relay.go)
 }
 
 // SetAcceptAnyDestination turns the "accept any destination" mode on or

@@ -107,6 +107,10 @@ func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 	var err error
 	if !p.Dst.IsMulticast() && !pr.s.IsLocalAddress(p.Dst) {
 		// Delivered in the accept-any mode (anydst.go).
+		if pr.relayEcho(p.Src, p.Dst, m) {
+			p.Release()
+			return
+		}
 		if !pr.forwardedEcho(p.Src, p.Dst) {
 			c.icmpRxEchoNotAnswered.Inc()
 			p.Release()

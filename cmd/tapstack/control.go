@@ -50,8 +50,9 @@ type control struct {
 
 type peerKey struct{}
 
-// listenControl starts the control server of h on one socket per TAP.
-func listenControl(cfg upConfig, h *host.Host) (*control, error) {
+// listenControl starts the control server of h on one socket per TAP;
+// extra sections (a gateway's DHCP leases) follow h's status page.
+func listenControl(cfg upConfig, h *host.Host, extra ...func(io.Writer)) (*control, error) {
 	var ls []net.Listener
 	for _, t := range cfg.Taps {
 		addr := controlAddr(t.Name)
@@ -67,7 +68,7 @@ func listenControl(cfg upConfig, h *host.Host) (*control, error) {
 		}
 		ls = append(ls, l)
 	}
-	return serveControl(ls, controlHandler(cfg, h), defaultControlLimits), nil
+	return serveControl(ls, controlHandler(cfg, h, extra...), defaultControlLimits), nil
 }
 
 // serveControl serves handler on the listeners to believed clients only,
@@ -120,7 +121,7 @@ func (c *control) close() {
 //	POST /arp/delete?ip= arp -d IP
 //	POST /arp/flush      flush learned entries
 //	GET  /id             pid and TAPs, to tell hosts apart
-func controlHandler(cfg upConfig, h *host.Host) http.Handler {
+func controlHandler(cfg upConfig, h *host.Host, extra ...func(io.Writer)) http.Handler {
 	mux := http.NewServeMux()
 	text := func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -135,6 +136,9 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 		}
 		text(w)
 		h.WriteStatus(w, r.URL.Query().Has("all"))
+		for _, f := range extra {
+			f(w)
+		}
 	})
 	mux.HandleFunc("GET /route", func(w http.ResponseWriter, r *http.Request) {
 		v4, v6 := families(r)

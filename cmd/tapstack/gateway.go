@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"net"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/tapstack/tapstack/dns/forward"
 	"github.com/tapstack/tapstack/gateway"
 	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/ndp"
 	"github.com/tapstack/tapstack/tap"
 )
 
@@ -36,6 +38,9 @@ Flags:
   --bridge BR         an existing Linux bridge to attach the TAP to
   --tun NAME          an L3 TUN device instead of a TAP
   --subnet CIDR       the guests' IPv4 network (default 10.0.2.0/24)
+  --subnet6 CIDR      the guests' IPv6 /64, advertised for SLAAC on a TAP
+                      with the DNS server at its ::3 (RDNSS); router ::2
+                      (default fd00:10:0:2::/64; "none": no IPv6)
   --dns-upstream IP[:PORT]   relay target of .3:53 flows the DNS server does
                       not take (default: resolv.conf's first nameserver)
   --forward-port PROTO:[HOSTADDR:]PORT=GUEST:PORT   forward a host port into a
@@ -53,6 +58,7 @@ Example: tapstack gateway --tap tap0 --bridge br0 --forward-port tcp:8080=10.0.2
 type gatewayConfig struct {
 	Tap, Bridge, Tun string
 	Subnet           netip.Prefix
+	Subnet6          netip.Prefix // invalid: no IPv6
 	DNSUpstream      netip.AddrPort
 	Forwards         []gateway.Forward
 	MaxConns         int
@@ -69,12 +75,13 @@ func parseGatewayCmd(args []string) (gatewayConfig, error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	var c gatewayConfig
-	var subnet, upstream string
+	var subnet, subnet6, upstream string
 	var fwds listFlag
 	fs.StringVar(&c.Tap, "tap", "", "")
 	fs.StringVar(&c.Bridge, "bridge", "", "")
 	fs.StringVar(&c.Tun, "tun", "", "")
 	fs.StringVar(&subnet, "subnet", "10.0.2.0/24", "")
+	fs.StringVar(&subnet6, "subnet6", defaultSubnet6, "")
 	fs.StringVar(&upstream, "dns-upstream", "", "")
 	fs.Var(&fwds, "forward-port", "")
 	fs.IntVar(&c.MaxConns, "max-conns", gateway.DefaultMaxConns, "")
@@ -112,6 +119,18 @@ func parseGatewayCmd(args []string) (gatewayConfig, error) {
 		return c, usagef("--subnet %q: want an IPv4 network of at most /29, e.g. 10.0.2.0/24", subnet)
 	}
 	c.Subnet = p.Masked()
+	set6 := false
+	fs.Visit(func(f *flag.Flag) { set6 = set6 || f.Name == "subnet6" })
+	if set6 && c.Tun != "" && subnet6 != "none" {
+		return c, usagef("--subnet6 goes with --tap (a TUN has no router advertisements), not --tun")
+	}
+	if subnet6 != "none" && c.Tun == "" {
+		p6, err := netip.ParsePrefix(subnet6)
+		if err != nil || !p6.Addr().Is6() || p6.Addr().Is4In6() || p6.Bits() != 64 {
+			return c, usagef("--subnet6 %q: want an IPv6 /64, e.g. %s, or none", subnet6, defaultSubnet6)
+		}
+		c.Subnet6 = p6.Masked()
+	}
 	if upstream != "" {
 		if c.DNSUpstream, err = netip.ParseAddrPort(upstream); err != nil {
 			a, err2 := netip.ParseAddr(upstream)
@@ -134,6 +153,9 @@ func parseGatewayCmd(args []string) (gatewayConfig, error) {
 	return c, nil
 }
 
+// defaultSubnet6 is the guests' default IPv6 network.
+const defaultSubnet6 = "fd00:10:0:2::/64"
+
 // resolvConfServer returns the first nameserver of /etc/resolv.conf.
 func resolvConfServer(path string) netip.AddrPort {
 	f, err := os.Open(path)
@@ -151,6 +173,27 @@ func resolvConfServer(path string) netip.AddrPort {
 		}
 	}
 	return netip.AddrPort{}
+}
+
+// acceptsRA reports whether the Linux interface name of this namespace
+// takes router advertisements (accept_ra 2, or 1 without forwarding).
+func acceptsRA(name string) bool {
+	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
+		return false
+	}
+	read := func(k string) string {
+		b, _ := os.ReadFile("/proc/sys/net/ipv6/conf/" + name + "/" + k)
+		return strings.TrimSpace(string(b))
+	}
+	ra := read("accept_ra")
+	return ra == "2" || (ra == "1" && read("forwarding") == "0")
+}
+
+// nth6 returns the address n of the /64 p.
+func nth6(p netip.Prefix, n byte) netip.Addr {
+	b := p.Addr().As16()
+	b[15] = n
+	return netip.AddrFrom16(b)
 }
 
 // nthAddr returns the subnet's n-th address.
@@ -177,9 +220,18 @@ func runGateway(c gatewayConfig, stdout, stderr io.Writer, signals <-chan os.Sig
 	}
 	router := nthAddr(c.Subnet, 2)
 	dns := nthAddr(c.Subnet, 3)
-	h, err := host.New(host.Config{Interfaces: []host.Interface{{Name: name, Device: dev,
+	hc := host.Config{Interfaces: []host.Interface{{Name: name, Device: dev,
 		Addr:  netip.PrefixFrom(router, c.Subnet.Bits()),
-		Addrs: []netip.Prefix{netip.PrefixFrom(dns, c.Subnet.Bits())}}}, NoSLAAC: true, Logger: logger})
+		Addrs: []netip.Prefix{netip.PrefixFrom(dns, c.Subnet.Bits())}}}, NoSLAAC: true, Logger: logger}
+	var router6, dns6 netip.Addr
+	if c.Subnet6.IsValid() {
+		// Router advertisements of the /64 (SLAAC) with the DNS server's
+		// address (RDNSS, RFC 8106).
+		router6, dns6 = nth6(c.Subnet6, 2), nth6(c.Subnet6, 3)
+		hc.Interfaces[0].Addrs = append(hc.Interfaces[0].Addrs, netip.PrefixFrom(router6, 64), netip.PrefixFrom(dns6, 64))
+		hc.Advertise = &ndp.AdvertiseConfig{MaxInterval: 60 * time.Second, DNS: []netip.Addr{dns6}}
+	}
+	h, err := host.New(hc)
 	if err != nil {
 		return err
 	}
@@ -188,16 +240,27 @@ func runGateway(c gatewayConfig, stdout, stderr io.Writer, signals <-chan os.Sig
 	// resolver: its /etc/hosts and resolv.conf) and, on a TAP, their
 	// DHCP server (leases from .15).
 	st := h.Stack()
-	dnsSrv, err := forward.New(st, forward.Config{Addr: netip.AddrPortFrom(dns, 53), Resolver: net.DefaultResolver,
-		Hosts: map[string][]netip.Addr{"gateway": {router}}})
-	if err == nil {
-		err = dnsSrv.Start()
+	gwNames := map[string][]netip.Addr{"gateway": {router}}
+	dnsAddrs := []netip.Addr{dns}
+	if dns6.IsValid() {
+		gwNames["gateway"] = append(gwNames["gateway"], router6)
+		dnsAddrs = append(dnsAddrs, dns6)
 	}
-	if err != nil {
-		return fmt.Errorf("DNS server on %v: %v", dns, err)
+	for _, a := range dnsAddrs {
+		dnsSrv, err := forward.New(st, forward.Config{Addr: netip.AddrPortFrom(a, 53), Resolver: net.DefaultResolver, Hosts: gwNames})
+		if err == nil {
+			err = dnsSrv.Start()
+		}
+		if err != nil {
+			return fmt.Errorf("DNS server on %v: %v", a, err)
+		}
+		defer dnsSrv.Close()
 	}
-	defer dnsSrv.Close()
 	served := "dns " + dns.String()
+	if dns6.IsValid() {
+		served += " and " + dns6.String()
+	}
+	var status []func(io.Writer) // sections after the host's status page
 	if c.Tun == "" {
 		dhcpSrv, err := dhcpd.New(st, st.NIC(name), dhcpd.Config{Subnet: c.Subnet, Router: router,
 			DNS: []netip.Addr{dns}, RangeStart: nthAddr(c.Subnet, 15)})
@@ -208,9 +271,10 @@ func runGateway(c gatewayConfig, stdout, stderr io.Writer, signals <-chan os.Sig
 			return fmt.Errorf("DHCP server: %v", err)
 		}
 		defer dhcpSrv.Close()
+		status = append(status, func(w io.Writer) { dhcpSrv.WriteLeases(w) })
 		served += ", dhcp from " + nthAddr(c.Subnet, 15).String()
 	}
-	gc := gateway.Config{Subnet: c.Subnet, DNSUpstream: c.DNSUpstream, Forwards: c.Forwards,
+	gc := gateway.Config{Subnet: c.Subnet, Subnet6: c.Subnet6, DNSUpstream: c.DNSUpstream, Forwards: c.Forwards,
 		MaxConns: c.MaxConns, MaxConnsPerGuest: c.MaxConns / 2}
 	if !gc.DNSUpstream.IsValid() {
 		gc.DNSUpstream = resolvConfServer("/etc/resolv.conf")
@@ -223,7 +287,23 @@ func runGateway(c gatewayConfig, stdout, stderr io.Writer, signals <-chan os.Sig
 		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "gateway: "))
 	}
 	defer g.Close()
-	ctl, err := listenControl(upConfig{Taps: []tapConfig{{Name: name}}}, h)
+	status = append(status, func(w io.Writer) {
+		st := g.Stats()
+		fmt.Fprintf(w, "\n# gateway\ntcp relays %d, udp flows %d\n", st.TCPRelays, st.UDPFlows)
+		if p := gc.Ping; p != nil {
+			mode := func(a netip.Addr) string {
+				if p.Relaying(a) {
+					return "relayed through an ICMP socket"
+				}
+				return "answered by the gateway (no ICMP socket: see net.ipv4.ping_group_range)"
+			}
+			fmt.Fprintf(w, "ipv4 pings %s\n", mode(router))
+			if router6.IsValid() {
+				fmt.Fprintf(w, "ipv6 pings %s\n", mode(router6))
+			}
+		}
+	})
+	ctl, err := listenControl(upConfig{Taps: []tapConfig{{Name: name}}}, h, status...)
 	if err != nil {
 		return err
 	}
@@ -240,7 +320,14 @@ func runGateway(c gatewayConfig, stdout, stderr io.Writer, signals <-chan os.Sig
 	for i, a := range g.ForwardAddrs() {
 		extra += fmt.Sprintf(" forward %s:%v=%v", c.Forwards[i].Network, a, c.Forwards[i].Guest)
 	}
-	fmt.Fprintf(stdout, "tapstack: gateway on %s for %v, router %v (host loopback), %s%s\n", where, c.Subnet, router, served, extra)
+	nets := c.Subnet.String()
+	if c.Subnet6.IsValid() {
+		nets += " and " + c.Subnet6.String() + " (router advertisements, router " + router6.String() + ")"
+	}
+	fmt.Fprintf(stdout, "tapstack: gateway on %s for %s, router %v (host loopback), %s%s\n", where, nets, router, served, extra)
+	if c.Subnet6.IsValid() && acceptsRA(c.Bridge) {
+		fmt.Fprintf(stderr, "tapstack: warning: bridge %s accepts router advertisements: this namespace takes an address and a default route from the gateway's (flows from its own addresses are refused, to avoid a loop); set net.ipv6.conf.%s.accept_ra=0 or use --subnet6 none\n", c.Bridge, c.Bridge)
+	}
 	var sig os.Signal
 	if signals != nil {
 		sig = <-signals

@@ -21,6 +21,9 @@ func TestGatewayUsageErrors(t *testing.T) {
 		{[]string{"gateway", "--tap", "t0", "--forward-port", "icmp:80=10.0.2.15:80"}, "protocol must be tcp or udp"},
 		{[]string{"gateway", "--tap", "t0", "--dns-upstream", "nope"}, "want IP or IP:PORT"},
 		{[]string{"gateway", "--tapp", "t0"}, "did you mean --tap?"},
+		{[]string{"gateway", "--tap", "t0", "--subnet6", "fd00::/48"}, "want an IPv6 /64"},
+		{[]string{"gateway", "--tap", "t0", "--subnet6", "10.0.0.0/8"}, "want an IPv6 /64"},
+		{[]string{"gateway", "--tun", "t0", "--subnet6", "fd00::/64"}, "--subnet6 goes with --tap"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, &out, &errb, nil); code != exitUsage {
@@ -42,5 +45,24 @@ func TestGatewayParseDefaults(t *testing.T) {
 	}
 	if nthAddr(c.Subnet, 2).String() != "10.0.2.2" || nthAddr(c.Subnet, 3).String() != "10.0.2.3" {
 		t.Errorf("router/dns of %v wrong", c.Subnet)
+	}
+}
+
+// IPv6 is on by default on a TAP (fd00:10:0:2::/64), off with --subnet6
+// none and on a TUN (no neighbour discovery there).
+func TestGatewayParseSubnet6(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tap", "tap0"}, "fd00:10:0:2::/64"},
+		{[]string{"--tap", "tap0", "--subnet6", "fd00:aa::/64"}, "fd00:aa::/64"},
+		{[]string{"--tap", "tap0", "--subnet6", "none"}, "invalid Prefix"},
+		{[]string{"--tun", "tun0"}, "invalid Prefix"},
+	} {
+		c, err := parseGatewayCmd(tc.args)
+		if err != nil || c.Subnet6.String() != tc.want {
+			t.Errorf("%v: subnet6 %v %v, want %s", tc.args, c.Subnet6, err, tc.want)
+		}
 	}
 }

@@ -63,3 +63,25 @@ func ExampleCore_Handle() {
 	fmt.Println(out.Type, offer.YIAddr, "to", out.To, "at", out.ToMAC)
 	// Output: DHCPOFFER 10.0.2.15 to 10.0.2.15 at 52:54:00:00:00:01
 }
+
+// The lease table as a section of a status page (tapstack gateway adds
+// it to `tapstack status`).
+func ExampleServer_WriteLeases() {
+	dev, _ := link.Pipe(1500)
+	h, err := host.New(host.Config{NoSLAAC: true, Interfaces: []host.Interface{{Device: dev, Addr: netip.MustParsePrefix("10.0.2.2/24")}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer h.Close()
+	s := h.Stack()
+	srv, err := server.New(s, s.NICs()[0], server.Config{Subnet: netip.MustParsePrefix("10.0.2.0/24"), Router: netip.MustParseAddr("10.0.2.2"), RangeStart: netip.MustParseAddr("10.0.2.15")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv.WriteLeases(os.Stdout)
+	// Output:
+	// # dhcp leases (server on 10.0.2.0/24)
+	// ADDRESS  STATE  MAC  HOSTNAME  EXPIRES  CLIENT-ID
+}

@@ -48,3 +48,13 @@ func printable(s string) string {
 		return r
 	}, s)
 }
+
+// WriteLeases writes the server's lease table (FormatLeases at the
+// stack's time) under a "# dhcp leases" heading, as a section of a status
+// page.
+func (srv *Server) WriteLeases(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "\n# dhcp leases (server on %v)\n", srv.core.cfg.Subnet); err != nil {
+		return err
+	}
+	return FormatLeases(w, srv.Leases(), srv.s.Clock().Now())
+}

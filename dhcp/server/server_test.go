@@ -118,6 +118,13 @@ func TestClientGetsLeaseOverPipe(t *testing.T) {
 	if !strings.Contains(buf.String(), "10.0.2.15  bound  52:54:00:12:34:56  vm1") {
 		t.Fatalf("status table:\n%s", buf.String())
 	}
+	buf.Reset()
+	if err := srv.WriteLeases(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if s := buf.String(); !strings.HasPrefix(s, "\n# dhcp leases (server on 10.0.2.0/24)\nADDRESS") || !strings.Contains(s, "10.0.2.15  bound  52:54:00:12:34:56  vm1") {
+		t.Fatalf("status section:\n%s", s)
+	}
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
