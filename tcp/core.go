@@ -68,7 +68,7 @@ type config struct {
 	windowScale             bool
 	timestamps, sack        bool
 	cc                      string
-	maxRcvBuf               int
+	maxRcvBuf, maxSndBuf    int
 	delAck                  time.Duration
 	kaIdle, kaIntvl         time.Duration
 	kaProbes                int
@@ -90,6 +90,7 @@ type counters struct {
 	pawsRejected, challengeLimited, sackRecoveries, dsacks           *stack.Counter
 	synCookiesSent, synCookiesOK, synCookiesBad, keepaliveTimeouts   *stack.Counter
 	pmtuUpdates, delayedAcks, rcvBufGrown                            *stack.Counter
+	sndBufGrown, sndBufModerated                                     *stack.Counter
 	ecnNegotiated, ecnCE, ecnReductions                              *stack.Counter
 	challengeCapped, invalidAckLimited                               *stack.Counter
 }
@@ -128,6 +129,8 @@ func newCounters(cs *stack.Counters) *counters {
 		pmtuUpdates:       cs.Get("tcp.pmtu.updates"),
 		delayedAcks:       cs.Get("tcp.tx.delayed_acks"),
 		rcvBufGrown:       cs.Get("tcp.rcvbuf.autotuned"),
+		sndBufGrown:       cs.Get("tcp.sndbuf.autotuned"),
+		sndBufModerated:   cs.Get("tcp.sndbuf.moderated"),
 		ecnNegotiated:     cs.Get("tcp.ecn.negotiated"),
 		ecnCE:             cs.Get("tcp.ecn.ce_received"),
 		ecnReductions:     cs.Get("tcp.ecn.cwnd_reductions"),
@@ -162,7 +165,9 @@ type core struct {
 	// (keepalive) says SO_KEEPALIVE is on; rcvLocked (auto-tuning) says
 	// the application set the receive buffer size; dsackOn (SACK) says
 	// dsack holds a duplicate to report.
-	ackNow, kaOn, rcvLocked, dsackOn bool
+	// sndLocked (sndbuf.go) says the application set the send buffer
+	// size.
+	ackNow, kaOn, rcvLocked, dsackOn, sndLocked bool
 	// err is the terminal error (reset, refused, timed out), nil otherwise.
 	err error
 
@@ -224,10 +229,11 @@ type core struct {
 	// Congestion control: the algorithm adjusts the embedded window; the
 	// core runs NewReno (RFC 6582) or SACK (RFC 6675) recovery.
 	ccWindow
-	ca         congestionControl
-	dupAcks    int
-	inRecovery bool
-	recover    seqnum.Value
+	cwndValidation // sndbuf.go
+	ca             congestionControl
+	dupAcks        int
+	inRecovery     bool
+	recover        seqnum.Value
 
 	// ECN (RFC 3168).
 	ecnState
@@ -268,6 +274,7 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 	c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss
 	c.sndBufSeq = iss.Add(1)
 	c.recover = iss
+	c.usageSeq = iss
 	c.snd = newRing(cfg.sndBuf)
 	c.rcv = newRing(cfg.rcvBuf)
 	c.snd.mem, c.rcv.mem = cfg.mem, cfg.mem
@@ -790,10 +797,13 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 			c.cwnd = max(c.cwnd-acked+c.mss, c.mss)
 		}
 		// With SACK, output runs RFC 6675's NextSeg against the pipe.
-	} else {
+	} else if c.isCwndLimited() {
 		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
 	c.cwnd = min(c.cwnd, 1<<30)
+	if dataAcked > 0 {
+		c.sndbufExpand()
+	}
 
 	if c.sndUna == c.sndMax {
 		c.rtxAt = time.Time{}
@@ -1034,6 +1044,7 @@ func (c *core) output(now time.Time) {
 		for c.sendNew(now, c.cwnd-int(c.sndUna.Size(c.sndNxt))) {
 		}
 	}
+	c.noteCwndUse()
 	if c.ackNow {
 		// sndMax, not sndNxt: after a go-back-N retransmission sndNxt may
 		// lie before what the peer already has, which would make the ACK
