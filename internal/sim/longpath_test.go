@@ -21,6 +21,7 @@ type pathRun struct {
 	// virtual time in a bubble), maxSndBuf the largest send buffer.
 	maxFlight, maxSndBuf int
 	end                  tcp.Info // the sender's state after the transfer
+	rcvBuf               int      // the receiver's buffer after it
 	counters             map[string]uint64
 }
 
@@ -58,9 +59,10 @@ func longPath(tb testing.TB, spec string, size int, opts tcp.Options, sample tim
 	}
 	defer l.Close()
 	type got struct {
-		n   int64
-		err error
-		at  time.Time
+		n      int64
+		err    error
+		at     time.Time
+		rcvBuf int
 	}
 	done := make(chan got, 1)
 	go func() {
@@ -71,7 +73,7 @@ func longPath(tb testing.TB, spec string, size int, opts tcp.Options, sample tim
 		}
 		defer c.Close()
 		n, err := io.Copy(io.Discard, c)
-		done <- got{n, err, time.Now()}
+		done <- got{n, err, time.Now(), c.Info().ReceiveBuffer}
 	}()
 	c, err := tcp.Dial(context.Background(), a.Stack(), netip.MustParseAddrPort("10.0.0.2:80"))
 	if err != nil {
@@ -116,6 +118,7 @@ func longPath(tb testing.TB, spec string, size int, opts tcp.Options, sample tim
 		tb.Fatalf("received %d of %d bytes: %v", r.n, size, r.err)
 	}
 	run.elapsed = r.at.Sub(start)
+	run.rcvBuf = r.rcvBuf
 	run.end = c.Info()
 	run.counters = map[string]uint64{}
 	for _, k := range a.Stack().Counters().Snapshot() {
@@ -175,8 +178,8 @@ func TestLongPathTable(t *testing.T) {
 		}{{"fixed 256 KiB", tcp.Options{MaxSendBuffer: 256 << 10}}, {"auto-tuned", tcp.Options{}}} {
 			synctest.Test(t, func(t *testing.T) {
 				r := longPath(t, spec, 16<<20, o.opts, time.Millisecond)
-				t.Logf("%-36s %-14s 16 MiB in %8v virtual; most in flight %7d; send buffer up to %7d; %4d retransmissions, %d RTOs",
-					spec, o.name, r.elapsed.Round(time.Millisecond), r.maxFlight, r.maxSndBuf, r.counters["tcp.tx.retransmits"], r.counters["tcp.timer.rto_expired"])
+				t.Logf("%-36s %-14s 16 MiB in %8v virtual; most in flight %7d; send buffer up to %7d; receive buffer %7d; %4d retransmissions, %d RTOs",
+					spec, o.name, r.elapsed.Round(time.Millisecond), r.maxFlight, r.maxSndBuf, r.rcvBuf, r.counters["tcp.tx.retransmits"], r.counters["tcp.timer.rto_expired"])
 			})
 		}
 	}
