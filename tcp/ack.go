@@ -39,6 +39,10 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	}
 	sackNew := false
 	if c.sackOn && seg.opts.NumSACK > 0 {
+		c.undoCheckDSACK(now, seg)
+		if !c.inRecovery {
+			c.prr.sacked = c.sb.sackedBytes() // what this ACK delivers counts if it starts recovery
+		}
 		sackNew = c.sb.update(&seg.opts, ack, c.sndMax)
 	}
 	if c.ecnOn && seg.has(FlagECE) {
@@ -53,6 +57,9 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 				c.dupAcks++
 			}
 			c.onDupAck(now)
+		}
+		if c.inRecovery && c.sackOn {
+			c.prrOnAck(0)
 		}
 		return true
 	}
@@ -84,17 +91,23 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		c.rxtNext = ack
 	}
 
+	c.undoCheckEifel(now, seg)
+
 	if c.inRecovery {
 		if ack.GreaterThanEq(c.recover) {
 			c.cwnd = min(c.ssthresh, int(c.sndUna.Size(c.sndMax))+c.mss)
 			c.cwnd = max(c.cwnd, c.mss)
 			c.inRecovery = false
+			c.undoAtRecoveryEnd(now)
 		} else if !c.sackOn {
 			// Partial ACK: the next hole is lost too (RFC 6582 3.2 step 5).
 			c.retransmitFirst(now)
 			c.cwnd = max(c.cwnd-acked+c.mss, c.mss)
+		} else {
+			// With SACK, PRR sets the window (prr.go) and output runs
+			// RFC 6675's NextSeg against the pipe.
+			c.prrOnAck(acked)
 		}
-		// With SACK, output runs RFC 6675's NextSeg against the pipe.
 	} else if c.isCwndLimited() {
 		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
@@ -145,6 +158,7 @@ func (c *core) onDupAck(now time.Time) {
 		return
 	}
 	flight := int(c.sndUna.Size(c.sndMax))
+	c.undoArm(now, false)
 	c.ca.onLoss(&c.ccWindow, now, flight)
 	c.recover = c.sndMax
 	c.inRecovery = true
@@ -156,7 +170,9 @@ func (c *core) onDupAck(now time.Time) {
 		c.ctr.sackRecoveries.Inc()
 		c.cwnd = c.ssthresh
 		c.rxtNext = c.sndUna
-		c.sendRange(now, c.sndUna, c.mss)
+		c.prrEnter()
+		c.rxtNext = c.sndUna.Add(c.sendRange(now, c.sndUna, c.mss)) // HighRxt
+
 	} else {
 		c.cwnd = c.ssthresh + 3*c.mss
 		c.retransmitFirst(now)
@@ -197,6 +213,8 @@ func (c *core) sendRange(now time.Time, seq seqnum.Value, n int) seqnum.Size {
 		return 0
 	}
 	c.ctr.retransmits.Inc()
+	c.undoRetransmitted(n)
+	c.prrSent(n)
 	c.emit(now, outSeg{seq: seq, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
 	l := seqnum.Size(n)
 	if flags&FlagFIN != 0 {
@@ -241,6 +259,9 @@ func (c *core) retransmitTimer(now time.Time) {
 	c.rtt.backoff()
 	if !c.state.handshaking() {
 		flight := int(c.sndUna.Size(c.sndMax))
+		if c.retries == 1 {
+			c.undoArm(now, true)
+		}
 		c.ca.onTimeout(&c.ccWindow, now, flight)
 		c.cwnd = c.mss
 		c.inRecovery = false

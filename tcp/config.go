@@ -42,6 +42,7 @@ type counters struct {
 	synCookiesSent, synCookiesOK, synCookiesBad, keepaliveTimeouts   *stack.Counter
 	pmtuUpdates, delayedAcks, rcvBufGrown                            *stack.Counter
 	sndBufGrown, sndBufModerated                                     *stack.Counter
+	rxDsacks, undoDsack, undoEifel, undoRTO                          *stack.Counter
 	ecnNegotiated, ecnCE, ecnReductions                              *stack.Counter
 	challengeCapped, invalidAckLimited                               *stack.Counter
 }
@@ -82,6 +83,10 @@ func newCounters(cs *stack.Counters) *counters {
 		rcvBufGrown:       cs.Get("tcp.rcvbuf.autotuned"),
 		sndBufGrown:       cs.Get("tcp.sndbuf.autotuned"),
 		sndBufModerated:   cs.Get("tcp.sndbuf.moderated"),
+		rxDsacks:          cs.Get("tcp.rx.dsack"),
+		undoDsack:         cs.Get("tcp.undo.dsack"),
+		undoEifel:         cs.Get("tcp.undo.eifel"),
+		undoRTO:           cs.Get("tcp.undo.rto"),
 		ecnNegotiated:     cs.Get("tcp.ecn.negotiated"),
 		ecnCE:             cs.Get("tcp.ecn.ce_received"),
 		ecnReductions:     cs.Get("tcp.ecn.cwnd_reductions"),

@@ -48,6 +48,8 @@ type sndSpace struct {
 	dupAcks        int
 	inRecovery     bool
 	recover        seqnum.Value
+	prr            prrState  // prr.go
+	undo           undoState // undo.go
 }
 
 // outSeg is a segment the state machine wants sent. Its payload is
@@ -173,7 +175,9 @@ func (c *core) sendNew(now time.Time, room int) bool {
 	}
 	if c.sndNxt.LessThan(c.sndMax) {
 		c.ctr.retransmits.Inc()
+		c.undoRetransmitted(n)
 	}
+	c.prrSent(n)
 	o := outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n}
 	if n > segMax {
 		o.gso = segMax
