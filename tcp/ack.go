@@ -48,6 +48,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	if c.ecnOn && seg.has(FlagECE) {
 		c.onECE(now, ack)
 	}
+	c.tlpOnAck(now, seg, ack == c.sndUna && !sackNew)
 	if ack == c.sndUna {
 		if c.sndWnd == 0 {
 			c.retries = 0 // the peer is alive, probing goes on
@@ -121,6 +122,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	} else {
 		c.rtxAt = now.Add(c.rtt.rto)
 	}
+	c.tlpArm(now, true)
 
 	if c.finQueued && ack == c.finSeq.Add(1) {
 		switch c.state {
@@ -159,6 +161,7 @@ func (c *core) onDupAck(now time.Time) {
 	}
 	flight := int(c.sndUna.Size(c.sndMax))
 	c.undoArm(now, false)
+	c.tlpStop()
 	c.ca.onLoss(&c.ccWindow, now, flight)
 	c.recover = c.sndMax
 	c.inRecovery = true
@@ -262,6 +265,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		if c.retries == 1 {
 			c.undoArm(now, true)
 		}
+		c.tlpStop()
 		c.ca.onTimeout(&c.ccWindow, now, flight)
 		c.cwnd = c.mss
 		c.inRecovery = false

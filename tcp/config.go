@@ -18,6 +18,7 @@ type config struct {
 	synAckRetries           int
 	windowScale             bool
 	timestamps, sack        bool
+	noTLP                   bool // Options.DisableTLP
 	cc                      string
 	maxRcvBuf, maxSndBuf    int
 	delAck                  time.Duration
@@ -43,6 +44,7 @@ type counters struct {
 	pmtuUpdates, delayedAcks, rcvBufGrown                            *stack.Counter
 	sndBufGrown, sndBufModerated                                     *stack.Counter
 	rxDsacks, undoDsack, undoEifel, undoRTO                          *stack.Counter
+	tlpProbes, tlpRecoveries                                         *stack.Counter
 	ecnNegotiated, ecnCE, ecnReductions                              *stack.Counter
 	challengeCapped, invalidAckLimited                               *stack.Counter
 }
@@ -87,6 +89,8 @@ func newCounters(cs *stack.Counters) *counters {
 		undoDsack:         cs.Get("tcp.undo.dsack"),
 		undoEifel:         cs.Get("tcp.undo.eifel"),
 		undoRTO:           cs.Get("tcp.undo.rto"),
+		tlpProbes:         cs.Get("tcp.tlp.probes"),
+		tlpRecoveries:     cs.Get("tcp.tlp.recoveries"),
 		ecnNegotiated:     cs.Get("tcp.ecn.negotiated"),
 		ecnCE:             cs.Get("tcp.ecn.ce_received"),
 		ecnReductions:     cs.Get("tcp.ecn.cwnd_reductions"),

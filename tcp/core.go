@@ -195,7 +195,7 @@ func (c *core) setMSS() {
 // deadline is when handleTimer must next run, zero if no timer is pending.
 func (c *core) deadline() time.Time {
 	d := c.rtxAt
-	for _, t := range [...]time.Time{c.twAt, c.ackAt, c.kaAt} {
+	for _, t := range [...]time.Time{c.twAt, c.ackAt, c.kaAt, c.tlp.at} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -263,11 +263,13 @@ func (c *core) closeWith(err error) {
 		c.err = err
 	}
 	c.rtxAt, c.twAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.tlpStop()
 }
 
 func (c *core) enterTimeWait(now time.Time) {
 	c.state = StateTimeWait
 	c.rtxAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}
+	c.tlpStop()
 	c.twAt = now.Add(c.cfg.timeWait)
 }
 
@@ -529,6 +531,9 @@ func (c *core) handleTimer(now time.Time) {
 		if c.state == StateClosed {
 			return
 		}
+	}
+	if !c.tlp.at.IsZero() && !now.Before(c.tlp.at) {
+		c.tlpFire(now)
 	}
 	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
 		c.rtxAt = time.Time{}

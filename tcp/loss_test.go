@@ -24,6 +24,8 @@ type bulkResult struct {
 	ecnReductions, ceReceived uint64
 	// undo is A's tcp.undo.* counters.
 	undoEifel, undoDsack, undoRTO uint64
+	// tlpProbes is A's tail loss probes (tcp.tlp.probes).
+	tlpProbes uint64
 }
 
 // runBulk sends size bytes from A to B (and size/4 back, so both
@@ -112,6 +114,7 @@ func runBulkOver(tb testing.TB, fam int, opts Options, size int, ab, ba linkFaul
 	res.undoEifel = cs.Value("tcp.undo.eifel")
 	res.undoDsack = cs.Value("tcp.undo.dsack")
 	res.undoRTO = cs.Value("tcp.undo.rto")
+	res.tlpProbes = cs.Value("tcp.tlp.probes")
 	c.Close()
 	s.Close()
 	return res

@@ -71,6 +71,10 @@ type Options struct {
 	// DisableSACK turns off selective acknowledgments (RFC 2018) and
 	// SACK-based loss recovery (RFC 6675).
 	DisableSACK bool
+	// DisableTLP turns off Tail Loss Probes (RFC 8985 section 7; Linux
+	// tcp_early_retrans = 0): a lost tail of a flight then waits for the
+	// retransmission timeout.
+	DisableTLP bool
 	// CongestionControl names the congestion control algorithm:
 	// "cubic" (RFC 9438, the default, as on Linux) or "reno" (NewReno,
 	// RFC 5681/6582).
@@ -168,6 +172,7 @@ func (o Options) config() config {
 		windowScale:   !o.DisableWindowScaling,
 		timestamps:    !o.DisableTimestamps,
 		sack:          !o.DisableSACK,
+		noTLP:         o.DisableTLP,
 		cc:            o.CongestionControl,
 		delAck:        dur(o.DelayedAck, 40*time.Millisecond),
 		kaIdle:        dur(o.KeepAliveIdle, 2*time.Hour),

@@ -50,6 +50,7 @@ type sndSpace struct {
 	recover        seqnum.Value
 	prr            prrState  // prr.go
 	undo           undoState // undo.go
+	tlp            tlpState  // tlp.go
 }
 
 // outSeg is a segment the state machine wants sent. Its payload is
@@ -118,6 +119,8 @@ func (c *core) output(now time.Time) {
 		}
 	}
 	c.noteCwndUse()
+	c.tlpArm(now, c.tlp.restart)
+	c.tlp.restart = false
 	if c.ackNow {
 		// sndMax, not sndNxt: after a go-back-N retransmission sndNxt may
 		// lie before what the peer already has, which would make the ACK
@@ -178,6 +181,9 @@ func (c *core) sendNew(now time.Time, room int) bool {
 		c.undoRetransmitted(n)
 	}
 	c.prrSent(n)
+	if n > 0 && c.sndNxt.GreaterThanEq(c.sndMax) {
+		c.tlp.restart = true
+	}
 	o := outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n}
 	if n > segMax {
 		o.gso = segMax

@@ -134,6 +134,7 @@ func TestUndoSpuriousRetransmission(t *testing.T) {
 func TestUndoSpuriousTimeout(t *testing.T) {
 	for _, spurious := range []bool{true, false} {
 		c := tsCore(t)
+		c.cfg.noTLP = true // the timeout, not a probe first
 		c.cwnd = 10 * c.mss
 		c.write(t0, make([]byte, 10*c.mss))
 		takeOut(c)
