@@ -69,6 +69,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	acked := int(c.sndUna.Size(ack))
 	c.dupAcks = 0
 	c.retries = 0
+	c.rtt.latest = 0
 	if c.tsSample(now, seg) {
 		c.rttTiming = false
 	} else if c.rttTiming && c.rttSeq.LessThanEq(ack) {
@@ -110,6 +111,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 			c.prrOnAck(acked)
 		}
 	} else if c.isCwndLimited() {
+		c.ccAck, c.ccNxt, c.ccRTT = ack, c.sndNxt, c.rtt.latest
 		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
 	c.cwnd = min(c.cwnd, 1<<30)

@@ -161,7 +161,7 @@ var pathTable = flag.Bool("pathtable", false, "TestLongPathTable: log the virtua
 // the issue's delay=10ms (whose 1,000-frame queue, netem's default, a
 // slow start into a 4 MiB window overflows), and paths with a rate and a
 // queue deep enough that only the windows matter.
-var longPathSpecs = []string{"delay=10ms", "delay=10ms,rate=1gbit,queue=100000", "delay=50ms,rate=1gbit,queue=100000"}
+var longPathSpecs = []string{"delay=10ms", "delay=10ms,rate=1gbit", "delay=10ms,rate=1gbit,queue=100000", "delay=50ms,rate=1gbit,queue=100000"}
 
 // TestLongPathTable logs, in virtual time, how long 16 MiB take over long
 // paths with the send buffer fixed at 256 KiB (as it was before
