@@ -3,6 +3,8 @@ package tcp
 import (
 	"math"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
 // ccWindow is the congestion state a congestion control algorithm
@@ -13,6 +15,10 @@ type ccWindow struct {
 	cwnd, ssthresh int
 	mss            int // effective send MSS (payload bytes per full segment)
 	caAcc          int // bytes acknowledged towards the next Reno increase
+	// What the ACK being processed tells onAck beyond the bytes: its
+	// cumulative ACK, SND.NXT, and its RTT sample (0: none).
+	ccAck, ccNxt seqnum.Value
+	ccRTT        time.Duration
 }
 
 // congestionControl is a pluggable congestion control algorithm. The core
@@ -94,13 +100,18 @@ type cubic struct {
 	k     float64   // seconds from the epoch start to reach wMax
 	epoch time.Time // start of the current congestion avoidance epoch
 	wEst  float64   // Reno-friendly estimate, segments
+	hs    hystart   // HyStart++ in the initial slow start (hystart.go)
 }
 
 func (*cubic) name() string { return "cubic" }
 
 func (c *cubic) onAck(w *ccWindow, now time.Time, acked int, rtt time.Duration) {
 	if w.cwnd < w.ssthresh {
-		slowStart(w, acked)
+		if w.ssthresh >= initialSsthresh {
+			c.hs.onAck(w, acked)
+		} else {
+			slowStart(w, acked)
+		}
 		return
 	}
 	mss := float64(w.mss)

@@ -233,8 +233,10 @@ func TestECNWire(t *testing.T) {
 		if res.ceReceived == 0 || res.ecnReductions == 0 {
 			t.Errorf("offload %d: CE received %d, reductions %d", off, res.ceReceived, res.ecnReductions)
 		}
-		if res.retransmits != 0 {
-			t.Errorf("offload %d: %d retransmissions without loss", off, res.retransmits)
+		// A tail loss probe may retransmit when an ACK is late (a
+		// delayed one); nothing else may.
+		if res.retransmits > res.tlpProbes {
+			t.Errorf("offload %d: %d retransmissions without loss, %d of them loss probes", off, res.retransmits, res.tlpProbes)
 		}
 		if res.wireA != nil {
 			res.wireA.check(t)

@@ -22,6 +22,10 @@ type bulkResult struct {
 	wireA, wireB *segmentingWire
 	// ecnReductions (A) and ceReceived (B) are the ECN counters.
 	ecnReductions, ceReceived uint64
+	// undo is A's tcp.undo.* counters.
+	undoEifel, undoDsack, undoRTO uint64
+	// tlpProbes is A's tail loss probes (tcp.tlp.probes).
+	tlpProbes uint64
 }
 
 // runBulk sends size bytes from A to B (and size/4 back, so both
@@ -107,6 +111,10 @@ func runBulkOver(tb testing.TB, fam int, opts Options, size int, ab, ba linkFaul
 	res.sackRecover = cs.Value("tcp.recovery.sack")
 	res.ecnReductions = cs.Value("tcp.ecn.cwnd_reductions")
 	res.ceReceived = tn.b.Counters().Value("tcp.ecn.ce_received")
+	res.undoEifel = cs.Value("tcp.undo.eifel")
+	res.undoDsack = cs.Value("tcp.undo.dsack")
+	res.undoRTO = cs.Value("tcp.undo.rto")
+	res.tlpProbes = cs.Value("tcp.tlp.probes")
 	c.Close()
 	s.Close()
 	return res

@@ -28,6 +28,11 @@ type linkFaults struct {
 	seed    uint64
 	loss    float64 // probability of dropping a packet
 	reorder float64 // probability of holding a packet back behind the next
+	// reorderDepth, when above 1, holds a reordered packet back behind
+	// that many later ones (or 1ms of a quiet wire) instead of one: deep
+	// enough, reordering looks like a loss to the sender, as a held-back
+	// TSO super-segment does on a real link.
+	reorderDepth int
 	// offload gives the sender's NIC a device that completes checksums
 	// (any value but 0) and segments super-segments of up to offload
 	// bytes (> 0), like an offloading TAP; the wire then checks and cuts
@@ -59,6 +64,7 @@ type fakeIP struct {
 	cond   sync.Cond
 	q      []*stack.Packet
 	held   *stack.Packet
+	behind int // packets queued after held
 	closed bool
 	done   chan struct{}
 }
@@ -125,16 +131,32 @@ func (n *fakeIP) put(r *stack.Route, params stack.NetworkParams, p *stack.Packet
 		return nil
 	}
 	if n.faults.reorder > 0 && peer.held == nil && peer.rng.Float64() < n.faults.reorder {
-		peer.held = p
+		peer.held, peer.behind = p, 0
+		if n.faults.reorderDepth > 1 {
+			time.AfterFunc(time.Millisecond, func() { peer.release(p) })
+		}
 		return nil
 	}
 	peer.q = append(peer.q, p)
 	if peer.held != nil {
-		peer.q = append(peer.q, peer.held)
-		peer.held = nil
+		if peer.behind++; peer.behind >= n.faults.reorderDepth {
+			peer.q = append(peer.q, peer.held)
+			peer.held = nil
+		}
 	}
 	peer.cond.Signal()
 	return nil
+}
+
+// release delivers p if it is still held back.
+func (n *fakeIP) release(p *stack.Packet) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.held == p && !n.closed {
+		n.q = append(n.q, p)
+		n.held = nil
+		n.cond.Signal()
+	}
 }
 
 func (n *fakeIP) run() {

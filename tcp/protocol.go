@@ -28,8 +28,14 @@ type Options struct {
 	// MaxReceiveBuffer bounds receive-buffer auto-tuning (tcp_rmem[2]);
 	// default 6 MiB. It also sets the window scale offered in the SYN.
 	MaxReceiveBuffer int
-	// SendBufferSize is each connection's send buffer; default 256 KiB.
+	// SendBufferSize is each connection's initial send buffer; default
+	// 256 KiB. Auto-tuning grows it with the congestion window up to
+	// MaxSendBuffer, unless the application sets it (SetWriteBuffer).
 	SendBufferSize int
+	// MaxSendBuffer bounds send-buffer auto-tuning (tcp_wmem[2]); default
+	// 4 MiB, as on Linux. A value at or below SendBufferSize turns
+	// auto-tuning off.
+	MaxSendBuffer int
 	// TimeWait is how long a connection stays in TIME_WAIT (2*MSL);
 	// default 60s like Linux.
 	TimeWait time.Duration
@@ -65,6 +71,10 @@ type Options struct {
 	// DisableSACK turns off selective acknowledgments (RFC 2018) and
 	// SACK-based loss recovery (RFC 6675).
 	DisableSACK bool
+	// DisableTLP turns off Tail Loss Probes (RFC 8985 section 7; Linux
+	// tcp_early_retrans = 0): a lost tail of a flight then waits for the
+	// retransmission timeout.
+	DisableTLP bool
 	// CongestionControl names the congestion control algorithm:
 	// "cubic" (RFC 9438, the default, as on Linux) or "reno" (NewReno,
 	// RFC 5681/6582).
@@ -150,6 +160,7 @@ func (o Options) config() config {
 		rcvBuf:        def(o.ReceiveBufferSize, 256<<10),
 		maxRcvBuf:     def(o.MaxReceiveBuffer, 6<<20),
 		sndBuf:        def(o.SendBufferSize, 256<<10),
+		maxSndBuf:     def(o.MaxSendBuffer, 4<<20),
 		timeWait:      dur(o.TimeWait, 60*time.Second),
 		finTimeout:    dur(o.FinTimeout, 60*time.Second),
 		minRTO:        dur(o.MinRTO, 200*time.Millisecond),
@@ -161,6 +172,7 @@ func (o Options) config() config {
 		windowScale:   !o.DisableWindowScaling,
 		timestamps:    !o.DisableTimestamps,
 		sack:          !o.DisableSACK,
+		noTLP:         o.DisableTLP,
 		cc:            o.CongestionControl,
 		delAck:        dur(o.DelayedAck, 40*time.Millisecond),
 		kaIdle:        dur(o.KeepAliveIdle, 2*time.Hour),
@@ -181,6 +193,7 @@ func (o Options) config() config {
 		cfg.cc = "cubic"
 	}
 	cfg.maxRcvBuf = max(cfg.maxRcvBuf, cfg.rcvBuf)
+	cfg.maxSndBuf = max(cfg.maxSndBuf, cfg.sndBuf)
 	return cfg
 }
 

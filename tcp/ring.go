@@ -110,8 +110,9 @@ func (r *ring) release() {
 	r.buf, r.chunk, r.head = nil, nil, 0
 }
 
-// free is the room left for committed data.
-func (r *ring) free() int { return r.max - r.n }
+// free is the room left for committed data (none when the limit fell
+// below what the ring holds).
+func (r *ring) free() int { return max(r.max-r.n, 0) }
 
 // growLen is the length grow gives a buffer that must hold need bytes:
 // double the old one (or the length before the last release), at least
@@ -155,7 +156,20 @@ func (r *ring) reserve(need, other int) bool {
 	return false
 }
 
-// resize moves the contents into a new buffer of nl bytes, already charged.
+// shrink moves the contents into a smaller buffer, giving memory back,
+// when the buffer is larger than the limit asks for and the contents fit
+// the smaller one.
+func (r *ring) shrink() {
+	nl := max(r.max, minRingBuf)
+	if r.chunk == nil || chunkSize(nl) >= r.alloc() || r.n > nl {
+		return
+	}
+	r.mem.add(chunkSize(nl) - r.alloc())
+	r.resize(nl)
+}
+
+// resize moves the contents into a new buffer of nl bytes, already
+// charged; nl may be smaller than the old buffer if the contents fit.
 func (r *ring) resize(nl int) {
 	c := getChunk(nl)
 	nb := c.b[:nl]

@@ -8,6 +8,7 @@ type rttEstimator struct {
 	rto          time.Duration
 	hasSample    bool
 	min, max     time.Duration
+	latest       time.Duration // the last sample
 }
 
 func (r *rttEstimator) init(initial, min, max time.Duration) {
@@ -20,6 +21,7 @@ func (r *rttEstimator) sample(m time.Duration) {
 	if m <= 0 {
 		m = time.Microsecond
 	}
+	r.latest = m
 	if !r.hasSample {
 		r.srtt, r.rttvar, r.hasSample = m, m/2, true
 	} else {

@@ -274,3 +274,35 @@ func (c *core) sackRecover(now time.Time) {
 		c.rxtNext = seq.Add(l)
 	}
 }
+
+// sackedBytes is the data the scoreboard holds as SACKed.
+func (s *scoreboard) sackedBytes() int {
+	n := 0
+	for _, b := range s.blocks {
+		n += int(b.start.Size(b.end))
+	}
+	return n
+}
+
+// dsackBlock returns the D-SACK block an ACK for cumulative ack carries,
+// if any (RFC 2883 section 4): a first SACK block at or below the
+// cumulative ACK, or one the second block contains.
+func dsackBlock(o *SegmentOptions, ack seqnum.Value) (seqRange, bool) {
+	if o.NumSACK == 0 {
+		return seqRange{}, false
+	}
+	l, r := seqnum.Value(o.SACK[0].Left), seqnum.Value(o.SACK[0].Right)
+	if !l.LessThan(r) {
+		return seqRange{}, false
+	}
+	if r.LessThanEq(ack) {
+		return seqRange{l, r}, true
+	}
+	if o.NumSACK > 1 {
+		l2, r2 := seqnum.Value(o.SACK[1].Left), seqnum.Value(o.SACK[1].Right)
+		if l2.LessThanEq(l) && r.LessThanEq(r2) {
+			return seqRange{l, r}, true
+		}
+	}
+	return seqRange{}, false
+}

@@ -69,13 +69,15 @@ func (c *Conn) SetReadBuffer(bytes int) error {
 	})
 }
 
-// SetWriteBuffer sets the send buffer size; it never drops queued data.
+// SetWriteBuffer sets the send buffer size and turns auto-tuning off for
+// the connection (as SO_SNDBUF does); it never drops queued data.
 func (c *Conn) SetWriteBuffer(bytes int) error {
 	if bytes <= 0 {
 		return c.opErr("set", stack.ErrInvalid)
 	}
 	return c.locked("set", func(time.Time) {
 		k := &c.e.c
+		k.sndLocked = true
 		k.snd.max = max(bytes, k.snd.n)
 	})
 }
@@ -124,6 +126,12 @@ type Info struct {
 	// ReceiveBuffer is the current receive buffer limit (it grows with
 	// auto-tuning).
 	ReceiveBuffer int
+	// SendBuffer is the current send buffer limit (it grows with the
+	// congestion window, see Options.MaxSendBuffer).
+	SendBuffer int
+	// BytesInFlight is the data sent and not yet acknowledged, in
+	// sequence space.
+	BytesInFlight int
 	// ECN reports whether the handshake negotiated ECN (RFC 3168).
 	ECN bool
 }
@@ -139,6 +147,7 @@ func (c *Conn) Info() Info {
 		CongestionWindow: k.cwnd, SlowStartThreshold: k.ssthresh, CongestionControl: k.ca.name(),
 		Timestamps: k.tsOn, SACK: k.sackOn, WindowScale: k.sendWS,
 		SendWindowShift: k.sndShift, ReceiveWindowShift: k.rcvShift, ReceiveBuffer: k.rcv.max,
+		SendBuffer: k.snd.max, BytesInFlight: int(k.sndUna.Size(k.sndMax)),
 		ECN: k.ecnOn,
 	}
 }

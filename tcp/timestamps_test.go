@@ -152,6 +152,7 @@ func TestTSRecentOnlyAtLastAckSent(t *testing.T) {
 
 func TestTimestampRTT(t *testing.T) {
 	c := tsCore(t)
+	c.cfg.noTLP = true // the timeout, not a probe first
 	c.rtt.init(time.Second, 200*time.Millisecond, 120*time.Second)
 	c.write(t0, []byte("abc"))
 	sent := takeOut(c)[0]

@@ -1,0 +1,282 @@
+package tcp
+
+// The sender's side of an acknowledgment: the ACK field processing of
+// RFC 9293 section 3.10.7.4, fast retransmit and recovery (RFC 5681,
+// 6582, 6675) and the retransmission timer (RFC 6298).
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// processAck handles the ACK field in a synchronized state. It returns false
+// when the rest of the segment must be dropped.
+func (c *core) processAck(now time.Time, seg *segment) bool {
+	ack := seg.ack
+	if ack.GreaterThan(c.sndMax) {
+		// RFC 5961 section 5.2: acknowledges what was never sent.
+		c.challengeAck(now)
+		return false
+	}
+	if ack.LessThan(c.sndUna) {
+		// RFC 5961 section 5: an ACK older than the largest window the
+		// peer ever offered is blind or stale: challenge and drop.
+		if ack.LessThan(c.sndUna.Sub(seqnum.Size(max(c.maxSndWnd, 1)))) {
+			c.challengeAck(now)
+			return false
+		}
+		return true // old duplicate
+	}
+	windowChanged := false
+	if c.sndWL1.LessThan(seg.seq) || (c.sndWL1 == seg.seq && c.sndWL2.LessThanEq(ack)) {
+		w := uint32(seg.wnd) << c.sndShift
+		windowChanged = w != c.sndWnd
+		c.sndWnd = w
+		c.maxSndWnd = max(c.maxSndWnd, w)
+		c.sndWL1, c.sndWL2 = seg.seq, ack
+	}
+	sackNew := false
+	if c.sackOn && seg.opts.NumSACK > 0 {
+		c.undoCheckDSACK(now, seg)
+		if !c.inRecovery {
+			c.prr.sacked = c.sb.sackedBytes() // what this ACK delivers counts if it starts recovery
+		}
+		sackNew = c.sb.update(&seg.opts, ack, c.sndMax)
+	}
+	if c.ecnOn && seg.has(FlagECE) {
+		c.onECE(now, ack)
+	}
+	c.tlpOnAck(now, seg, ack == c.sndUna && !sackNew)
+	if ack == c.sndUna {
+		if c.sndWnd == 0 {
+			c.retries = 0 // the peer is alive, probing goes on
+		}
+		if len(seg.payload) == 0 && seg.flags&(FlagSYN|FlagFIN) == 0 && (!windowChanged || sackNew) && c.sndMax != c.sndUna {
+			if !c.sackOn || sackNew || seg.opts.NumSACK == 0 {
+				c.dupAcks++
+			}
+			c.onDupAck(now)
+		}
+		if c.inRecovery && c.sackOn {
+			c.prrOnAck(0)
+		}
+		return true
+	}
+
+	// New data acknowledged.
+	acked := int(c.sndUna.Size(ack))
+	c.dupAcks = 0
+	c.retries = 0
+	c.rtt.latest = 0
+	if c.tsSample(now, seg) {
+		c.rttTiming = false
+	} else if c.rttTiming && c.rttSeq.LessThanEq(ack) {
+		c.rtt.sample(now.Sub(c.rttStart))
+		c.rttTiming = false
+	}
+	dataAcked := min(int(c.sndBufSeq.Size(ack)), c.snd.n)
+	if dataAcked > 0 && ack.GreaterThan(c.sndBufSeq) {
+		c.snd.discard(dataAcked)
+		c.sndBufSeq = c.sndBufSeq.Add(seqnum.Size(dataAcked))
+		if c.snd.n == 0 {
+			c.snd.release() // everything sent was acknowledged
+		}
+	}
+	c.sndUna = ack
+	c.sb.advance(ack)
+	if c.sndNxt.LessThan(ack) {
+		c.sndNxt = ack
+	}
+	if c.rxtNext.LessThan(ack) {
+		c.rxtNext = ack
+	}
+
+	c.undoCheckEifel(now, seg)
+
+	if c.inRecovery {
+		if ack.GreaterThanEq(c.recover) {
+			c.cwnd = min(c.ssthresh, int(c.sndUna.Size(c.sndMax))+c.mss)
+			c.cwnd = max(c.cwnd, c.mss)
+			c.inRecovery = false
+			c.undoAtRecoveryEnd(now)
+		} else if !c.sackOn {
+			// Partial ACK: the next hole is lost too (RFC 6582 3.2 step 5).
+			c.retransmitFirst(now)
+			c.cwnd = max(c.cwnd-acked+c.mss, c.mss)
+		} else {
+			// With SACK, PRR sets the window (prr.go) and output runs
+			// RFC 6675's NextSeg against the pipe.
+			c.prrOnAck(acked)
+		}
+	} else if c.isCwndLimited() {
+		c.ccAck, c.ccNxt, c.ccRTT = ack, c.sndNxt, c.rtt.latest
+		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
+	}
+	c.cwnd = min(c.cwnd, 1<<30)
+	if dataAcked > 0 {
+		c.sndbufExpand()
+	}
+
+	if c.sndUna == c.sndMax {
+		c.rtxAt = time.Time{}
+	} else {
+		c.rtxAt = now.Add(c.rtt.rto)
+	}
+	c.tlpArm(now, true)
+
+	if c.finQueued && ack == c.finSeq.Add(1) {
+		switch c.state {
+		case StateFinWait1:
+			c.state = StateFinWait2
+			if c.userClosed {
+				c.twAt = now.Add(c.cfg.finTimeout)
+			}
+		case StateClosing:
+			c.enterTimeWait(now)
+		case StateLastAck:
+			c.closeWith(nil)
+		}
+	}
+	return true
+}
+
+// dupThresh is RFC 5681's duplicate ACK threshold.
+const dupThresh = 3
+
+// onDupAck runs fast retransmit and recovery: RFC 6675 with SACK, RFC
+// 5681/6582 NewReno without.
+func (c *core) onDupAck(now time.Time) {
+	if c.inRecovery {
+		if !c.sackOn {
+			c.cwnd += c.mss
+		}
+		return
+	}
+	if !c.sndUna.GreaterThan(c.recover) {
+		return // still the same window of data (RFC 6582 section 3.2 step 2)
+	}
+	lost := c.dupAcks >= dupThresh || (c.sackOn && c.sb.isLost(c.sndUna, c.mss))
+	if !lost {
+		return
+	}
+	flight := int(c.sndUna.Size(c.sndMax))
+	c.undoArm(now, false)
+	c.tlpStop()
+	c.ca.onLoss(&c.ccWindow, now, flight)
+	c.recover = c.sndMax
+	c.inRecovery = true
+	c.ctr.fastRetransmits.Inc()
+	c.rttTiming = false
+	if c.sackOn {
+		// RFC 6675 section 5: cwnd = ssthresh, retransmit the first
+		// segment, then send what the pipe allows (in output).
+		c.ctr.sackRecoveries.Inc()
+		c.cwnd = c.ssthresh
+		c.rxtNext = c.sndUna
+		c.prrEnter()
+		c.rxtNext = c.sndUna.Add(c.sendRange(now, c.sndUna, c.mss)) // HighRxt
+
+	} else {
+		c.cwnd = c.ssthresh + 3*c.mss
+		c.retransmitFirst(now)
+	}
+	c.rtxAt = now.Add(c.rtt.rto)
+}
+
+// retransmitFirst resends the oldest unacknowledged segment regardless of
+// the windows, and returns its length in sequence space.
+func (c *core) retransmitFirst(now time.Time) seqnum.Size {
+	c.rttTiming = false // Karn: no sample from a retransmitted segment
+	if c.state.handshaking() {
+		c.sndNxt = c.iss
+		c.emitSyn(now)
+		return 1
+	}
+	return c.sendRange(now, c.sndUna, c.mss)
+}
+
+// sendRange retransmits up to n bytes from seq (which must lie in
+// [sndUna, sndMax)), with the FIN if the range reaches it, and returns the
+// sequence space sent. It ignores the windows.
+func (c *core) sendRange(now time.Time, seq seqnum.Value, n int) seqnum.Size {
+	off := int(c.sndBufSeq.Size(seq))
+	outstanding := int(seq.Size(c.sndMax))
+	if seq.LessThan(c.sndBufSeq) || outstanding <= 0 {
+		return 0
+	}
+	n = max(min(n, c.snd.n-off, outstanding, c.mss-c.sackOptLen()), 0)
+	flags := FlagACK
+	if n > 0 {
+		flags |= FlagPSH
+	}
+	if c.finQueued && seq.Add(seqnum.Size(n)) == c.finSeq && c.sndMax.GreaterThan(c.finSeq) {
+		flags |= FlagFIN
+	}
+	if n == 0 && flags&FlagFIN == 0 {
+		return 0
+	}
+	c.ctr.retransmits.Inc()
+	c.undoRetransmitted(n)
+	c.prrSent(n)
+	c.emit(now, outSeg{seq: seq, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
+	l := seqnum.Size(n)
+	if flags&FlagFIN != 0 {
+		l++
+	}
+	return l
+}
+
+// retransmitTimer is the RTO (or persist) timer's expiry.
+func (c *core) retransmitTimer(now time.Time) {
+	switch c.state {
+	case StateClosed, StateListen, StateTimeWait:
+		return
+	}
+	if c.sndUna == c.sndMax {
+		// Persist timer: probe a zero window with one byte (RFC 9293
+		// 3.8.6.1); the byte is then in flight and retransmitted as usual.
+		if c.sndWnd == 0 && c.snd.n > int(c.sndBufSeq.Size(c.sndNxt)) {
+			off := int(c.sndBufSeq.Size(c.sndNxt))
+			c.emit(now, outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK, dataOff: off, dataLen: 1})
+			c.sndNxt = c.sndNxt.Add(1)
+			c.sndMax = c.sndNxt
+			c.rtt.backoff()
+			c.rtxAt = now.Add(c.rtt.rto)
+		}
+		return
+	}
+	c.retries++
+	limit := c.cfg.maxRetries
+	switch c.state {
+	case StateSynSent:
+		limit = c.cfg.synRetries
+	case StateSynReceived:
+		limit = c.cfg.synAckRetries
+	}
+	if c.retries > limit {
+		c.ctr.timeouts.Inc()
+		c.closeWith(stack.ErrTimedOut)
+		return
+	}
+	c.ctr.rtoExpired.Inc()
+	c.rtt.backoff()
+	if !c.state.handshaking() {
+		flight := int(c.sndUna.Size(c.sndMax))
+		if c.retries == 1 {
+			c.undoArm(now, true)
+		}
+		c.tlpStop()
+		c.ca.onTimeout(&c.ccWindow, now, flight)
+		c.cwnd = c.mss
+		c.inRecovery = false
+		c.recover = c.sndMax
+		c.dupAcks = 0
+	}
+	// Retransmit the first segment, then go back N: the rest follows as
+	// the congestion window opens again (skipping SACKed data).
+	l := c.retransmitFirst(now)
+	c.sndNxt = c.sndUna.Add(l)
+	c.rtxAt = now.Add(c.rtt.rto)
+}

@@ -1,0 +1,65 @@
+package tcp
+
+// Proportional Rate Reduction (RFC 6937) sets the congestion window
+// during SACK loss recovery (RFC 6675): instead of dropping the window to
+// ssthresh at once and then sending nothing until the pipe drains below
+// it (or, as Reno did, halving it and sending in bursts), the sender sends
+// in proportion to what the peer reports delivered, so that the window
+// comes down to ssthresh smoothly by the end of recovery, and, when losses
+// took the pipe below ssthresh, climbs back towards it no faster than
+// slow start (PRR-SSRB, the slow start reduction bound). Recovery without
+// SACK keeps NewReno's window inflation (RFC 6582).
+
+// prrState is the state of one recovery episode (RFC 6937 section 3).
+type prrState struct {
+	recoverFS int // RecoverFS: the flight size when recovery began
+	delivered int // prr_delivered: bytes the peer reported delivered since
+	out       int // prr_out: bytes sent since
+	sacked    int // bytes SACKed in the scoreboard after the last ACK
+}
+
+// start is "On entering recovery": sacked is what the scoreboard holds.
+func (p *prrState) start(flight, sacked int) {
+	*p = prrState{recoverFS: max(flight, 1), sacked: sacked}
+}
+
+// sndcnt is RFC 6937's arithmetic "On every ACK during recovery" that
+// reported deliveredData bytes delivered (newly acknowledged cumulatively
+// or newly SACKed), with pipe bytes in flight (RFC 6675's pipe): how many
+// bytes may be sent now.
+//
+//	pipe > ssthresh:  sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
+//	otherwise (SSRB): sndcnt = MIN(ssthresh - pipe, MAX(prr_delivered - prr_out, DeliveredData) + MSS)
+func (p *prrState) sndcnt(deliveredData, pipe, ssthresh, mss int) int {
+	p.delivered += deliveredData
+	var n int
+	if pipe > ssthresh {
+		n = (p.delivered*ssthresh+p.recoverFS-1)/p.recoverFS - p.out
+	} else {
+		n = min(ssthresh-pipe, max(p.delivered-p.out, deliveredData)+mss)
+	}
+	return max(n, 0)
+}
+
+// prrEnter begins PRR as SACK recovery begins; ssthresh is set.
+func (c *core) prrEnter() {
+	c.prr.start(int(c.sndUna.Size(c.sndMax)), c.sb.sackedBytes())
+}
+
+// prrOnAck sets the window for an ACK in SACK recovery that
+// acknowledged acked bytes cumulatively: cwnd = pipe + sndcnt, so that
+// RFC 6675's transmission loop (sackRecover) sends sndcnt bytes.
+func (c *core) prrOnAck(acked int) {
+	sacked := c.sb.sackedBytes()
+	delivered := max(acked+sacked-c.prr.sacked, 0)
+	c.prr.sacked = sacked
+	pipe := c.sb.pipe(c.sndUna, c.sndMax, c.rxtNext, c.mss)
+	c.cwnd = max(pipe+c.prr.sndcnt(delivered, pipe, c.ssthresh, c.mss), c.mss)
+}
+
+// prrSent counts n bytes sent (new or retransmitted) in SACK recovery.
+func (c *core) prrSent(n int) {
+	if c.inRecovery && c.sackOn {
+		c.prr.out += n
+	}
+}

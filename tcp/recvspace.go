@@ -1,0 +1,239 @@
+package tcp
+
+// The receive sequence space and the receiver (RFC 9293 section 3.3.1):
+// the window we offer, the sequence number test, in-order and
+// out-of-order data, the FIN, and the application's reads.
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// rcvSpace is the receiver's state: the receive sequence space (RFC 9293
+// section 3.3.1), the receive buffer and out-of-order data, the SACK
+// blocks to report, delayed ACKs and receive-buffer auto-tuning. The core
+// embeds it.
+type rcvSpace struct {
+	irs, rcvNxt  seqnum.Value
+	rcv          ring
+	rcvShift     uint8
+	wsOffer      uint8      // shift we offer in our SYN
+	sendWS       bool       // put a window scale option in our SYN
+	ooo          []seqRange // out-of-order ranges held, sorted; their data in oooq (ooo.go)
+	oooq         oooQueue
+	rcvFinOOO    bool
+	rcvFinSeq    seqnum.Value
+	finRcvd      bool
+	lastAdvRight seqnum.Value
+
+	// SACK blocks to send (RFC 2018, 2883).
+	recent  [4]seqRange // out-of-order blocks, most recently changed first
+	nrecent int
+	dsack   seqRange // a duplicate to report once (RFC 2883)
+
+	// Delayed ACK.
+	ackAt      time.Time
+	quickAcks  int
+	rcvUnacked int
+	rcvMSS     int
+
+	// Receive buffer auto-tuning.
+	tuneStart  time.Time
+	tuneCopied int
+	tuneSpace  int
+}
+
+// maxOOO bounds the number of out-of-order ranges kept; data beyond it is
+// dropped and retransmitted by the peer.
+const maxOOO = 32
+
+type seqRange struct{ start, end seqnum.Value }
+
+// rcvWnd is the receive window: the free space of the receive buffer.
+func (c *core) rcvWnd() int { return c.rcv.free() }
+
+// advertise returns the window field for an outgoing segment.
+func (c *core) advertise(syn bool) uint16 {
+	free := c.advWnd()
+	if syn {
+		w := min(free, 0xffff)
+		c.lastAdvRight = c.rcvNxt.Add(seqnum.Size(w))
+		return uint16(w)
+	}
+	w := min(free>>c.rcvShift, 0xffff)
+	c.lastAdvRight = c.rcvNxt.Add(seqnum.Size(w << c.rcvShift))
+	return uint16(w)
+}
+
+// acceptable is the sequence number test of RFC 9293 section 3.10.7.4.
+func (c *core) acceptable(seg *segment) bool {
+	n := seg.seqLen()
+	wnd := seqnum.Size(c.rcvWnd())
+	switch {
+	case n == 0 && wnd == 0:
+		return seg.seq == c.rcvNxt
+	case n == 0:
+		return seg.seq.InWindow(c.rcvNxt, wnd)
+	case wnd == 0:
+		return false
+	}
+	return seg.seq.InWindow(c.rcvNxt, wnd) || seg.seq.Add(n-1).InWindow(c.rcvNxt, wnd)
+}
+
+// oldDuplicate reports whether seg lies entirely before rcvNxt and carries
+// only an ACK, data or FIN (no SYN or RST).
+func (c *core) oldDuplicate(seg *segment) bool {
+	return seg.flags&(FlagSYN|FlagRST) == 0 && seg.has(FlagACK) &&
+		seg.seq.Add(seg.seqLen()).LessThanEq(c.rcvNxt) && seg.seq.LessThan(c.rcvNxt)
+}
+
+// receiveData stores in-window data starting at seq (>= rcvNxt), as far
+// as the memory budget allows (memory.go).
+func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
+	if seq != c.rcvNxt {
+		c.ctr.outOfOrder.Inc()
+		if c.queueOOO(seq, p) {
+			c.noteSACK(seq)
+		}
+		c.ackNow = true // out-of-order data is acknowledged at once
+		return
+	}
+	if !c.rcvAdmit(len(p)) {
+		c.ackNow = true // dropped for want of memory: tell the peer our window
+		return
+	}
+	c.rcv.writeAt(c.rcv.n, p)
+	filled := len(c.ooo) > 0
+	c.advanceRcv(seq.Add(seqnum.Size(len(p))))
+	c.pullOOO() // the out-of-order data the new data reaches
+	if c.readShut {
+		c.rcv.discard(c.rcv.n)
+		c.releaseRcv()
+	}
+	// Delayed ACK, Linux style: quick ACKs at the start, then an ACK for
+	// every second full segment, at once when a hole was filled, else
+	// within the delayed-ACK timeout.
+	c.rcvUnacked += len(p)
+	c.rcvMSS = max(c.rcvMSS, min(len(p), c.ourMSS))
+	switch {
+	case c.cfg.delAck == 0 || filled:
+		c.ackNow = true
+	case c.quickAcks > 0:
+		c.quickAcks--
+		c.ackNow = true
+	case c.rcvUnacked > c.rcvMSS:
+		c.ackNow = true
+	case c.ackAt.IsZero():
+		c.ackAt = now.Add(c.cfg.delAck)
+	}
+}
+
+func (c *core) advanceRcv(to seqnum.Value) {
+	c.rcv.n += int(c.rcvNxt.Size(to))
+	c.rcvNxt = to
+}
+
+// addOOO records [start, end) as received, merging neighbours.
+func (c *core) addOOO(start, end seqnum.Value) {
+	i := 0
+	for i < len(c.ooo) && c.ooo[i].end.LessThan(start) {
+		i++
+	}
+	j := i
+	for j < len(c.ooo) && c.ooo[j].start.LessThanEq(end) {
+		start = seqnum.Min(start, c.ooo[j].start)
+		end = seqnum.Max(end, c.ooo[j].end)
+		j++
+	}
+	if i == j {
+		if len(c.ooo) == maxOOO {
+			return // too fragmented: drop, the peer retransmits
+		}
+		if c.ooo == nil {
+			c.ooo = make([]seqRange, 0, maxOOO) // on first reordering only
+		}
+		c.ooo = append(c.ooo, seqRange{})
+		copy(c.ooo[i+1:], c.ooo[i:])
+		c.ooo[i] = seqRange{start, end}
+		return
+	}
+	c.ooo[i] = seqRange{start, end}
+	c.ooo = append(c.ooo[:i+1], c.ooo[j:]...)
+}
+
+// receiveFin processes a FIN at rcvNxt.
+func (c *core) receiveFin(now time.Time) {
+	c.rcvNxt = c.rcvNxt.Add(1)
+	c.finRcvd = true
+	c.rcvFinOOO = false
+	c.ackNow = true
+	switch c.state {
+	case StateSynReceived, StateEstablished:
+		c.state = StateCloseWait
+	case StateFinWait1:
+		if c.finQueued && c.sndUna == c.finSeq.Add(1) {
+			c.enterTimeWait(now)
+		} else {
+			c.state = StateClosing
+		}
+	case StateFinWait2:
+		c.enterTimeWait(now)
+	case StateTimeWait:
+		c.twAt = now.Add(c.cfg.timeWait)
+	}
+}
+
+// read moves received data into p and opens the window, telling the peer
+// when the window grew by enough to matter (receiver SWS avoidance).
+func (c *core) read(now time.Time, p []byte) int {
+	k := c.rcv.read(p)
+	if k == 0 {
+		return 0
+	}
+	c.releaseRcv()
+	c.autotune(now, k)
+	switch c.state {
+	case StateEstablished, StateFinWait1, StateFinWait2:
+		if c.windowUpdateDue() {
+			c.ackNow = true
+			c.output(now)
+		}
+	}
+	return k
+}
+
+// windowUpdateDue says whether reading opened the window enough to tell
+// the peer at once rather than with the next ACK: by at least
+// min(buffer/2, MSS) (RFC 1122 receiver SWS avoidance), and, as Linux
+// (__tcp_cleanup_rbuf), only when the window the peer knows is down to
+// half the buffer or less and the new one is at least twice it. A reader
+// that keeps up then sends no update per Read, only the ACKs of the data.
+func (c *core) windowUpdateDue() bool {
+	w := min(c.advWnd()>>c.rcvShift, 0xffff) << c.rcvShift
+	newRight := c.rcvNxt.Add(seqnum.Size(w))
+	if !newRight.GreaterThan(c.lastAdvRight) || int(c.lastAdvRight.Size(newRight)) < min(c.rcv.max/2, c.ourMSS) {
+		return false
+	}
+	known := 0 // the window the peer knows
+	if c.lastAdvRight.GreaterThan(c.rcvNxt) {
+		known = int(c.rcvNxt.Size(c.lastAdvRight))
+	}
+	return 2*known <= c.rcv.max && w >= 2*known
+}
+
+// shutdownRead is CloseRead: unread data is dropped and later data is
+// acknowledged and discarded.
+func (c *core) shutdownRead() {
+	c.readShut = true
+	c.rcv.discard(c.rcv.n)
+	c.releaseRcv()
+}
+
+// releaseRcv gives the receive buffer back when it holds nothing (data
+// out of order waits elsewhere): an idle connection keeps no buffer.
+func (c *core) releaseRcv() {
+	if c.rcv.n == 0 {
+		c.rcv.release()
+	}
+}

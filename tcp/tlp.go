@@ -1,0 +1,132 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// Tail Loss Probe (RFC 8985 section 7): when the last segments of a
+// flight are lost, no later segment brings the duplicate ACKs or SACKs
+// that fast recovery needs, and the sender waits for the retransmission
+// timeout (at least 200ms, then a window of one segment). TLP instead
+// sends a probe two smoothed RTTs after the last transmission or ACK: one
+// segment of new data if there is some, else the last segment again. Its
+// ACK (with SACK blocks) lets fast recovery repair the tail at once. A
+// probe that repaired a lost segment (its ACK goes beyond it without a
+// D-SACK) gets the congestion response of one loss; one whose original
+// also arrived (D-SACK, or a pure duplicate ACK) none. It needs SACK, as
+// the RFC says; Options.DisableTLP turns it off (Linux tcp_early_retrans
+// = 0). Counters: tcp.tlp.probes, tcp.tlp.recoveries.
+
+// tlpState is the probe timer and the probe outstanding (TLP.end_seq).
+type tlpState struct {
+	at      time.Time    // when the probe timeout (PTO) fires; zero: not armed
+	restart bool         // new data went out: restart the PTO
+	out     bool         // a probe is outstanding
+	rtx     bool         // it was a retransmission (TLP.is_retrans)
+	dsacked bool         // a D-SACK reported it a duplicate
+	endSeq  seqnum.Value // SND.MAX after the probe (TLP.end_seq)
+}
+
+// wcDelAckT is RFC 8985's worst-case delayed-ACK timer: with one segment
+// in flight the peer may hold its ACK this long.
+const wcDelAckT = 200 * time.Millisecond
+
+// tlpMin is what Linux adds to 2*SRTT with more than one segment in
+// flight (TCP_TIMEOUT_MIN, 2 jiffies): on a path of microseconds the
+// probe would otherwise race the peer's ACK.
+const tlpMin = 2 * time.Millisecond
+
+// tlpPTO is RFC 8985 section 7.2's TLP_calc_PTO: twice the smoothed RTT
+// (one second without a sample), plus the worst-case delayed ACK when
+// one segment is in flight (else Linux's 2ms), and never after the RTO
+// would fire.
+func tlpPTO(srtt time.Duration, hasSRTT, oneSegment bool, now, rtoExpire time.Time) time.Duration {
+	pto := time.Second
+	if hasSRTT {
+		pto = 2*srtt + tlpMin
+		if oneSegment {
+			pto = 2*srtt + wcDelAckT
+		}
+	}
+	if !rtoExpire.IsZero() && now.Add(pto).After(rtoExpire) {
+		pto = rtoExpire.Sub(now)
+	}
+	return max(pto, 0)
+}
+
+// tlpArm schedules a probe if one may be sent (RFC 8985 section 7.2):
+// SACK, data in flight, no recovery, no timeout being recovered from, no
+// probe outstanding, an open send window. restart moves a scheduled one.
+func (c *core) tlpArm(now time.Time, restart bool) {
+	flight := int(c.sndUna.Size(c.sndMax))
+	if c.cfg.noTLP || !c.sackOn || flight == 0 || c.inRecovery || c.tlp.out || c.sndNxt != c.sndMax ||
+		c.sndWnd == 0 || c.retries > 0 || c.rtxAt.IsZero() || !c.state.synchronized() || c.state == StateTimeWait {
+		c.tlp.at = time.Time{}
+		return
+	}
+	if !c.tlp.at.IsZero() && !restart {
+		return
+	}
+	c.tlp.at = now.Add(tlpPTO(c.rtt.srtt, c.rtt.hasSample, flight <= c.mss, now, c.rtxAt))
+}
+
+// tlpFire sends the probe (RFC 8985 section 7.3): new data if the send
+// window allows, else the last segment sent; then the RTO is armed anew.
+func (c *core) tlpFire(now time.Time) {
+	c.tlp.at = time.Time{}
+	if c.sndUna == c.sndMax || c.inRecovery || c.tlp.out {
+		return
+	}
+	nxt := c.sndNxt
+	c.sendNew(now, c.mss)
+	c.tlp.rtx = c.sndNxt == nxt
+	if c.tlp.rtx {
+		end := c.sndMax
+		if c.finQueued && c.sndMax.GreaterThan(c.finSeq) {
+			end = c.finSeq // sendRange adds the FIN after the data
+		}
+		n := min(int(c.sndUna.Size(end)), c.mss)
+		if c.sendRange(now, end.Sub(seqnum.Size(n)), n) == 0 {
+			return
+		}
+		c.rttTiming = false // Karn
+	}
+	c.ctr.tlpProbes.Inc()
+	c.tlp.restart = false
+	c.tlp.out, c.tlp.dsacked, c.tlp.endSeq = true, false, c.sndMax
+	c.rtxAt = now.Add(c.rtt.rto)
+}
+
+// tlpOnAck is RFC 8985 section 7.4 (as Linux's tcp_process_tlp_ack): has
+// the probe repaired a loss? dup says the ACK acknowledged nothing new
+// and SACKed nothing new.
+func (c *core) tlpOnAck(now time.Time, seg *segment, dup bool) {
+	t := &c.tlp
+	if !t.out {
+		return
+	}
+	if b, ok := dsackBlock(&seg.opts, seg.ack); ok && t.rtx && b.end == t.endSeq {
+		t.dsacked = true
+	}
+	switch {
+	case seg.ack.LessThan(t.endSeq):
+		return
+	case !t.rtx || t.dsacked:
+		// New data, or the original arrived as well: no loss.
+	case seg.ack.GreaterThan(t.endSeq):
+		// The probe repaired a loss: the response to one loss.
+		if !c.inRecovery {
+			c.ctr.tlpRecoveries.Inc()
+			c.ca.onLoss(&c.ccWindow, now, int(c.sndUna.Size(c.sndMax)))
+			c.cwnd = max(c.ssthresh, c.mss)
+		}
+	case !dup:
+		return // wait for a D-SACK or an ACK beyond the probe
+	}
+	t.out = false
+}
+
+// tlpStop forgets the probe: recovery or a timeout took over.
+func (c *core) tlpStop() { c.tlp = tlpState{} }

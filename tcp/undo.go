@@ -1,0 +1,121 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// Undo of a congestion response to a spurious retransmission, as Linux's
+// tcp_try_undo_* do: reordering (or a delay spike) makes the sender
+// retransmit data the peer had, and halve a window that nothing had
+// congested. Two detectors tell:
+//
+//   - Eifel (RFC 3522), with timestamps: the first ACK for the
+//     retransmitted data echoes the timestamp of the segment that filled
+//     the hole (RFC 7323 section 4.3). Older than the retransmission's, the
+//     original arrived: the retransmission was not needed.
+//   - D-SACK (RFC 3708): the peer reports each duplicate it received
+//     (RFC 2883). Once every byte retransmitted in the episode has been
+//     reported a duplicate, none of it was lost.
+//
+// Either restores the window and threshold from before the response
+// (cwnd = max(cwnd, prior cwnd), ssthresh = max(ssthresh, prior
+// ssthresh)), ends recovery, and after a timeout stops the go-back-N
+// resending. Counters: tcp.undo.eifel and tcp.undo.dsack for fast
+// recovery, tcp.undo.rto for a timeout (either detector).
+
+// undoState is what one congestion response can be undone to.
+type undoState struct {
+	armed     bool
+	rto       bool         // the response was to a retransmission timeout
+	eifelDone bool         // the Eifel test has been made
+	marker    seqnum.Value // SND.UNA when the response began (undo_marker)
+	prior     ccWindow     // the window before the response
+	retrans   int          // bytes retransmitted since, less those D-SACKed (undo_retrans)
+	dsacked   bool         // every retransmitted byte has been D-SACKed
+	retransTS uint32       // TSval of the first retransmission (retrans_stamp)
+}
+
+// undoArm records the window before a congestion response to a loss
+// found at now (before the algorithm changes it). A timeout within a
+// recovery keeps the recovery's record.
+func (c *core) undoArm(now time.Time, rto bool) {
+	if rto && c.inRecovery && c.undo.armed {
+		c.undo.rto = true
+		return
+	}
+	c.undo = undoState{armed: true, rto: rto, marker: c.sndUna, prior: c.ccWindow, retransTS: c.tsNow(now)}
+}
+
+// undoRetransmitted counts n bytes retransmitted in the response.
+func (c *core) undoRetransmitted(n int) {
+	if c.undo.armed {
+		c.undo.retrans += n
+		c.undo.dsacked = false
+	}
+}
+
+// undoCheckDSACK takes the D-SACK block of an ACK, if any (RFC 3708):
+// duplicates of what was retransmitted since the marker count down the
+// bytes retransmitted. It runs before the SACK blocks update the
+// scoreboard.
+func (c *core) undoCheckDSACK(now time.Time, seg *segment) {
+	b, ok := dsackBlock(&seg.opts, seg.ack)
+	if !ok {
+		return
+	}
+	c.ctr.rxDsacks.Inc()
+	u := &c.undo
+	if !u.armed || u.retrans == 0 || b.start.LessThan(u.marker) {
+		return
+	}
+	u.retrans -= min(int(b.start.Size(b.end)), u.retrans)
+	if u.retrans == 0 {
+		u.dsacked = true
+		if !c.inRecovery {
+			c.undoNow(now, c.ctr.undoDsack)
+		}
+	}
+}
+
+// undoCheckEifel is the Eifel test (RFC 3522) on the first ACK that
+// acknowledges the first retransmitted byte; it reports whether it undid.
+func (c *core) undoCheckEifel(now time.Time, seg *segment) bool {
+	u := &c.undo
+	if !u.armed || u.eifelDone || !c.tsOn || !seg.opts.HasTimestamps || seg.opts.TSEcr == 0 || !seg.ack.GreaterThan(u.marker) {
+		return false
+	}
+	u.eifelDone = true
+	if !tsBefore(seg.opts.TSEcr, u.retransTS) {
+		return false
+	}
+	c.undoNow(now, c.ctr.undoEifel)
+	return true
+}
+
+// undoAtRecoveryEnd undoes, when recovery ends, a response whose
+// retransmissions were all D-SACKed meanwhile.
+func (c *core) undoAtRecoveryEnd(now time.Time) {
+	if c.undo.armed && c.undo.dsacked {
+		c.undoNow(now, c.ctr.undoDsack)
+	}
+}
+
+// undoNow restores the window from before the response and ends it.
+func (c *core) undoNow(now time.Time, ctr *stack.Counter) {
+	u := &c.undo
+	if u.rto {
+		ctr = c.ctr.undoRTO
+		// The data went back to being in flight: no more go-back-N.
+		c.sndNxt = c.sndMax
+	}
+	ctr.Inc()
+	c.cwnd = max(c.cwnd, u.prior.cwnd)
+	c.ssthresh = max(c.ssthresh, u.prior.ssthresh)
+	c.inRecovery = false
+	c.dupAcks = 0
+	c.recover = c.sndUna // a new loss in this window may start recovery again
+	*u = undoState{}
+}
