@@ -61,7 +61,7 @@ cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
 	for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$n"; done
-	rm -f "$RESULTS" /tmp/"$P"-*.log
+	rm -f "$RESULTS" /tmp/"$P"-*.log /tmp/"$P"-*-runs
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
