@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# bench_faults.sh: issue 17's side-by-side TCP comparison under faults. One
+# throwaway network namespace holds a bridge br0 (10.0.0.1/24, the Linux
+# side) and `tapstack up --tap tft0 --bridge br0 --addr 10.0.0.2/24 --faults
+# SPEC`, so every frame between the two crosses tapstack's own fault
+# decorator (link.NewFaulty; a fault without tx./rx. applies to both
+# directions, so delay=10ms is a 20 ms round trip). For each row of faults
+# it measures, alternating, 3 times each:
+#   tapstack sends  curl in the namespace downloads http://10.0.0.2/bytes?n=N
+#                   (N = 16 MiB) from tapstack's HTTP service; the time is
+#                   curl's, from start to the last byte.
+#   Linux sends     socat in the namespace sends N bytes to tapstack's
+#                   discard service (:9), shuts its side down and waits for
+#                   tapstack's FIN, which discard sends only after reading
+#                   the last byte: the time ends when tapstack has it all.
+# and prints a markdown table of the medians: seconds per direction and the
+# goodput ratio tapstack/Linux (= Linux seconds / tapstack seconds; >= 1
+# means tapstack sends at least as fast as Linux does on the same link).
+#
+# --faults turns the TAP's offloads off, so both directions carry MTU-sized
+# frames through the decorator. Needs root; installs curl, socat and
+# iproute2 when missing. Never touches the root namespace: the namespace
+# tsflt-$$ is removed on exit, also on failure or interrupt.
+#
+# Environment:
+#   TAPSTACK_BIN  the tapstack binary to measure (default: build
+#                 ./cmd/tapstack into bin/tapstack), e.g. an old build for
+#                 before/after figures
+#   ROWS          fault specs separated by ';' (default: issue 17's rows)
+#   REPS          runs per cell (default 3; the median is shown)
+#   SIZE          bytes per transfer (default 16777216)
+#   TIMEOUT       seconds before one transfer counts as failed (default 60)
+#   SEED          the decorator's seed (default 1), appended to every spec
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench_faults.sh: needs root (network namespace, bridge, TAP): run sudo make bench" >&2
+	exit 1
+fi
+
+ROWS="${ROWS:-delay=10ms;loss=1%;reorder=3%,jitter=2ms;loss=0.1%,delay=10ms;loss=0.1%;delay=50ms}"
+REPS="${REPS:-3}"
+SIZE="${SIZE:-16777216}"
+TIMEOUT="${TIMEOUT:-60}"
+SEED="${SEED:-1}"
+
+missing=""
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v socat >/dev/null 2>&1 || missing="$missing socat"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+if [ -n "$missing" ]; then
+	echo "== installing$missing"
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if [ -z "${TAPSTACK_BIN:-}" ]; then
+	go build -o bin/tapstack ./cmd/tapstack
+	TAPSTACK_BIN=bin/tapstack
+fi
+[ -x "$TAPSTACK_BIN" ] || { echo "bench_faults.sh: $TAPSTACK_BIN is not an executable" >&2; exit 1; }
+TAPSTACK_BIN="$(realpath "$TAPSTACK_BIN")"
+VERSION="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo '+dirty')"
+[ "$TAPSTACK_BIN" != "$(realpath bin/tapstack 2>/dev/null || true)" ] && VERSION="$TAPSTACK_BIN"
+
+NS="tsflt-$$"
+WORK="$(mktemp -d -t tsflt.XXXXXX)"
+PID=""
+stop_tapstack() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -TERM "$PID" 2>/dev/null || true
+		for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$PID" 2>/dev/null || true
+	fi
+	[ -n "$PID" ] && wait "$PID" 2>/dev/null || true
+	PID=""
+}
+cleanup() {
+	status=$?
+	stop_tapstack
+	ip netns del "$NS" 2>/dev/null || true
+	rm -rf "$WORK"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+ip -n "$NS" link add br0 type bridge
+ip -n "$NS" addr add 10.0.0.1/24 dev br0
+ip -n "$NS" link set br0 up
+head -c "$SIZE" /dev/zero >"$WORK/payload"
+
+# xfer down|up: one timed transfer from inside the namespace; prints the
+# seconds, or "fail".
+xfer() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	ip netns exec "$NS" bash -c '
+		set -u
+		dir=$1 size=$2 tmo=$3 payload=$4
+		if [ "$dir" = down ]; then
+			out=$(curl -sS -o /dev/null -m "$tmo" -w "%{size_download} %{time_total}" "http://10.0.0.2/bytes?n=$size") || { echo fail; exit 0; }
+			set -- $out
+			[ "$1" = "$size" ] && echo "$2" || echo fail
+		else
+			t0=$EPOCHREALTIME
+			timeout "$tmo" socat -t "$tmo" STDIO TCP:10.0.0.2:9 <"$payload" >/dev/null 2>&1 || { echo fail; exit 0; }
+			t1=$EPOCHREALTIME
+			awk -v a="$t0" -v b="$t1" "BEGIN {printf \"%.6f\n\", b - a}"
+		fi' _ "$1" "$SIZE" "$TIMEOUT" "$WORK/payload"
+}
+
+# median: the middle value of the numbers on stdin ("fail" when any failed).
+median() {
+	local v
+	v="$(cat)"
+	if [ -z "$v" ] || grep -q fail <<<"$v"; then echo fail; return; fi
+	sort -g <<<"$v" | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+TABLE="$WORK/table"
+START=$SECONDS
+IFS=';' read -r -a specs <<<"$ROWS"
+for spec in "${specs[@]}"; do
+	echo "== faults $spec (seed $SEED): $TAPSTACK_BIN up --faults"
+	ip netns exec "$NS" "$TAPSTACK_BIN" up --tap tft0 --bridge br0 --addr 10.0.0.2/24 --no-dad \
+		--faults "$spec,seed=$SEED" >"$WORK/log" 2>&1 &
+	PID=$!
+	for _ in $(seq 1 100); do
+		grep -q "up on" "$WORK/log" && break
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q "up on" "$WORK/log"; then
+		echo "bench_faults.sh: tapstack up --faults $spec did not come up:" >&2
+		cat "$WORK/log" >&2
+		exit 1
+	fi
+	ok=0
+	for _ in $(seq 1 30); do
+		ip netns exec "$NS" curl -s -o /dev/null -m 2 "http://10.0.0.2/bytes?n=1" && { ok=1; break; }
+	done
+	[ "$ok" = 1 ] || { echo "bench_faults.sh: tapstack at 10.0.0.2 does not answer with $spec" >&2; cat "$WORK/log" >&2; exit 1; }
+	: >"$WORK/down"
+	: >"$WORK/up"
+	for i in $(seq 1 "$REPS"); do
+		d="$(xfer down)"
+		u="$(xfer up)"
+		echo "   run $i: tapstack sends ${d} s, Linux sends ${u} s"
+		echo "$d" >>"$WORK/down"
+		echo "$u" >>"$WORK/up"
+	done
+	stop_tapstack
+	md="$(median <"$WORK/down")"
+	mu="$(median <"$WORK/up")"
+	ratio="$(awk -v d="$md" -v u="$mu" 'BEGIN { if (d == "fail" || u == "fail" || d + 0 == 0) print "-"; else printf "%.2f", u / d }')"
+	printf '| %s | %s | %s | %s |\n' "$spec" "$md" "$mu" "$ratio" >>"$TABLE"
+done
+
+echo
+echo "== tapstack $VERSION vs Linux $(uname -r), $(nproc) CPUs: $((SIZE / 1048576)) MiB per transfer through tapstack's --faults (both directions, seed $SEED), median of $REPS, $((SECONDS - START)) s in all"
+echo
+echo "| faults (both directions) | tapstack sends, s | Linux sends, s | goodput tapstack/Linux |"
+echo "|---|---:|---:|---:|"
+cat "$TABLE"
