@@ -47,14 +47,14 @@ type State uint8
 
 // State bits.
 const (
-	StateActivity State = 1 << iota // LACP_Activity: active LACP
-	StateTimeout                    // LACP_Timeout: short timeout (fast)
-	StateAggregation                // aggregatable (not Individual)
-	StateSync                       // Synchronization: in sync
-	StateCollecting                 // Collecting enabled
-	StateDistributing               // Distributing enabled
-	StateDefaulted                  // using defaulted partner info
-	StateExpired                    // receive machine in EXPIRED
+	StateActivity     State = 1 << iota // LACP_Activity: active LACP
+	StateTimeout                        // LACP_Timeout: short timeout (fast)
+	StateAggregation                    // aggregatable (not Individual)
+	StateSync                           // Synchronization: in sync
+	StateCollecting                     // Collecting enabled
+	StateDistributing                   // Distributing enabled
+	StateDefaulted                      // using defaulted partner info
+	StateExpired                        // receive machine in EXPIRED
 )
 
 // Has reports whether every bit of b is set in s.
