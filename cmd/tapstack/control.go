@@ -125,7 +125,9 @@ func controlHandler(cfg upConfig, h *host.Host) http.Handler {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		text(w)
 		h.WriteStatus(w, r.URL.Query().Has("all"))
+		writeBondStatus(w)
 	})
+	handleBonds(mux)
 	mux.HandleFunc("GET /route", func(w http.ResponseWriter, r *http.Request) {
 		v4, v6 := families(r)
 		text(w)
