@@ -85,7 +85,7 @@ type Config struct {
 	MIIMon time.Duration
 	// ARPInterval and ARPTargets turn on ARP monitoring (active-backup):
 	// every interval the active slave asks each target for its MAC; a
-	// slave that has received nothing for two intervals is down.
+	// slave that has received no ARP frame for two intervals is down.
 	ARPInterval time.Duration
 	ARPTargets  []netip.Addr
 	// Clock times the monitors; nil means the wall clock.

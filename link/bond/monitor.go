@@ -49,10 +49,10 @@ func (b *Bond) arpMonitoring() bool {
 	return b.cfg.Mode == ActiveBackup && b.cfg.ARPInterval > 0 && len(b.cfg.ARPTargets) > 0
 }
 
-// arpMonitor judges each slave by whether it received anything in the
-// last two intervals (Linux's arp_validate=none: the targets' replies,
-// and the active slave's probes flooded back through the switches,
-// keep slaves up), then probes every target on the active slave, or on
+// arpMonitor judges each slave by whether it received an ARP frame in
+// the last two intervals (Linux's arp_validate=filter: the targets'
+// replies, and the active slave's probes flooded back through the
+// switches, keep slaves up), then probes every target on the active slave, or on
 // every slave with carrier while none is active; mu is held.
 func (b *Bond) arpMonitor(now time.Time) {
 	window := 2 * b.cfg.ARPInterval

@@ -60,7 +60,9 @@ func (s *slave) write(p *stack.Packet) error {
 func (s *slave) DeliverFrame(p *stack.Packet) {
 	b := s.b
 	f := p.Bytes()
-	s.lastRx.Store(b.clock.Now().UnixNano())
+	if b.arpMonitoring() && isARP(f) {
+		s.lastRx.Store(b.clock.Now().UnixNano())
+	}
 	if len(f) >= 14 && binary.BigEndian.Uint16(f[12:14]) == lacp.EtherType {
 		s.slowFrame(f[14:])
 		p.Release()
@@ -122,4 +124,20 @@ func (s *slave) slowFrame(pdu []byte) {
 	default:
 		s.Counters.RxMalformed.Add(1)
 	}
+}
+
+// isARP reports whether f is an ARP frame, untagged or with one 802.1Q
+// tag. The ARP monitor counts only these as signs of a live segment
+// (Linux's arp_validate=filter): the kernel itself sends IPv6 frames
+// (DAD, router solicitations, MLD) out of a TAP whose bridge port drops
+// everything.
+func isARP(f []byte) bool {
+	if len(f) < 14 {
+		return false
+	}
+	et := binary.BigEndian.Uint16(f[12:14])
+	if et == stack.EtherTypeVLAN && len(f) >= 18 {
+		et = binary.BigEndian.Uint16(f[16:18])
+	}
+	return et == stack.EtherTypeARP
 }
