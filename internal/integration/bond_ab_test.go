@@ -136,6 +136,9 @@ func TestBondActiveBackupLinux(t *testing.T) {
 	if out, err := ns.Output("ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.8.2"); err != nil {
 		t.Errorf("ping after the ARP monitor's failover: %v\n%s", err, out)
 	}
+	if st, err := ns.Output(binary(t), "status"); err != nil || !strings.Contains(st, "bond bond0: mode active-backup, mii up, active ta1") {
+		t.Errorf("tapstack status lacks the bond (%v):\n%s", err, st)
+	}
 	neigh, _ := ns.Output("ip", "neigh", "show", "10.0.8.2")
 	if !strings.Contains(neigh, mac) {
 		t.Errorf("Linux's neighbour entry: %q, want lladdr %s", neigh, mac)

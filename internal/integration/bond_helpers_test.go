@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +184,42 @@ func cut(t *testing.T, ns *netnstest.NS, a, b string) {
 		if out, err := ns.Output("tc", "filter", "del", "dev", d, "ingress"); err != nil {
 			t.Fatalf("cut %s: %v %s", d, err, out)
 		}
+	}
+}
+
+// captureLACPDUs captures six Slow Protocols frames (both ways) on dev
+// with tshark while the test goes on; the returned func waits for the
+// capture and checks that tshark decodes them as LACP, none malformed.
+func captureLACPDUs(t *testing.T, ns *netnstest.NS, dev string) func() {
+	t.Helper()
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Logf("no tshark: LACPDUs not captured (%v)", err)
+		return func() {}
+	}
+	path := filepath.Join(t.TempDir(), "lacp.pcap")
+	cmd := ns.Cmd("timeout", "20", tshark, "-i", dev, "-f", "ether proto 0x8809", "-c", "6", "-w", path)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("tshark capture on %s: %v %s", dev, err, stderr.String())
+			return
+		}
+		out, err := exec.Command(tshark, "-r", path, "-V").CombinedOutput()
+		if err != nil {
+			t.Errorf("tshark -r: %v %s", err, out)
+			return
+		}
+		text := string(out)
+		if n := strings.Count(text, "Link Aggregation Control Protocol"); n != 6 || strings.Contains(strings.ToLower(text), "malformed") {
+			t.Errorf("tshark decoded %d LACPDUs of 6, or found a malformed one:\n%s", n, text)
+			return
+		}
+		t.Logf("tshark: 6 LACPDUs captured on %s decode as LACP, none malformed", dev)
 	}
 }

@@ -25,7 +25,8 @@ import (
 // bridges: a bridge never forwards the Slow Protocols group address
 // 01:80:c2:00:00:02 (BR_GROUPFWD_RESTRICTED; group_fwd_mask refuses
 // it), so LACP cannot run across one, with Linux's bonding driver
-// either.
+// either. LACPDUs captured on ta1 decode in tshark's lacp dissector
+// with nothing malformed (acceptance 4).
 func TestBond8023adBackToBack(t *testing.T) {
 	needTools(t, "ip")
 	ns := netnstest.New(t)
@@ -48,6 +49,7 @@ func TestBond8023adBackToBack(t *testing.T) {
 		t.Fatalf("not aggregated after %v: in-process bond carries on %v; tapstack bond:\n%s", took, carrying(b), bondCmd(t, ns, "bond0"))
 	}
 	t.Logf("both bonds collecting/distributing on both links after %v", took)
+	capDone := captureLACPDUs(t, ns, "ta1")
 
 	// Eight flows, each on one link, both links used; they go on
 	// through the loss of a link and its return.
@@ -120,5 +122,6 @@ func TestBond8023adBackToBack(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	capDone()
 	t.Logf("tapstack bond bond0:\n%s", bondCmd(t, ns, "bond0"))
 }

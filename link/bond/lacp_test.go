@@ -94,6 +94,12 @@ func TestLACPCarrierLoss(t *testing.T) {
 // counted and dropped; a flapping partner never crashes the bond, and
 // the bond re-aggregates with its true partner afterwards.
 func TestMalformedSlowFrames(t *testing.T) {
+	live := stack.LivePackets()
+	defer func() {
+		if n := stack.LivePackets() - live; n != 0 {
+			t.Errorf("%d packets leaked", n)
+		}
+	}()
 	p := newLACPPair(t, Layer2)
 	s := p.a.slaves[0]
 	bad := [][]byte{{}, {1}, {1, 1, 1, 20}, {9, 1}, make([]byte, lacp.PDULen)}
