@@ -206,6 +206,7 @@ func (b *Bond) Attach(d link.FrameDispatcher) {
 	b.mu.Lock()
 	for _, s := range b.slaves {
 		s.mii = s.carrier == nil || s.carrier()
+		s.arpUp = true // until the ARP monitor's first verdict
 		s.lastRx.Store(now.UnixNano())
 		if s.port != nil {
 			b.lacp.SetEnabled(now, s.port, s.mii)

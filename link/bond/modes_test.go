@@ -223,8 +223,9 @@ func TestBalanceXORFlows(t *testing.T) {
 	}
 }
 
-// TestWriteFailureTakesSlaveDown: without a carrier to poll, a failing
-// write takes the slave out at the next poll.
+// TestWriteFailureTakesSlaveDown: a failing write takes the slave out
+// at the next poll (here without a carrier to ask), and it is back once
+// writes succeed again.
 func TestWriteFailureTakesSlaveDown(t *testing.T) {
 	clk := vclock.New(t0)
 	x0, y0 := newWire()
@@ -244,6 +245,11 @@ func TestWriteFailureTakesSlaveDown(t *testing.T) {
 	clk.Advance(100 * time.Millisecond)
 	if got := txSlaves(b); !slices.Equal(got, []string{"ta1"}) {
 		t.Fatalf("sends on %v", got)
+	}
+	x0.fail.Store(false)
+	clk.Advance(100 * time.Millisecond)
+	if st := b.Status(); !st.Slaves[0].MIIUp || st.Slaves[0].LinkFailures != 1 || st.Active != "ta1" {
+		t.Fatalf("after writes work again: %+v", st)
 	}
 }
 

@@ -11,12 +11,12 @@ func (b *Bond) monitor(now time.Time) {
 	if now.Sub(b.lastMII) >= b.cfg.MIIMon {
 		b.lastMII = now
 		for _, s := range b.slaves {
-			up := s.carrier == nil || s.carrier()
-			if s.writeFail.Swap(false) && s.carrier == nil {
-				// Without a carrier to ask, a failing write takes the
-				// slave down for one poll.
-				up = false
-			}
+			// A write that failed since the last poll takes the slave
+			// down for this poll even when its carrier looks up (a TAP
+			// refuses writes with EIO once it is down; a broken device
+			// fails them without a carrier change).
+			failed := s.writeFail.Swap(false)
+			up := (s.carrier == nil || s.carrier()) && !failed
 			b.setMII(now, s, up)
 		}
 	}
@@ -36,9 +36,6 @@ func (b *Bond) setMII(now time.Time, s *slave, up bool) {
 		return
 	}
 	s.mii = up
-	if !up {
-		s.failures++
-	}
 	if s.port != nil {
 		b.lacp.SetEnabled(now, s.port, up)
 	}
@@ -57,11 +54,7 @@ func (b *Bond) arpMonitoring() bool {
 func (b *Bond) arpMonitor(now time.Time) {
 	window := 2 * b.cfg.ARPInterval
 	for _, s := range b.slaves {
-		up := now.Sub(time.Unix(0, s.lastRx.Load())) <= window
-		if s.arpUp && !up {
-			s.failures++
-		}
-		s.arpUp = up
+		s.arpUp = now.Sub(time.Unix(0, s.lastRx.Load())) <= window
 	}
 	var via []*slave
 	if a := b.active; a != nil && a.usable(b) {
@@ -119,8 +112,16 @@ func (b *Bond) lacpTx(now time.Time) {
 	}
 }
 
-// update recomputes which slaves send and receive; mu is held.
+// update recomputes which slaves send and receive and counts link
+// failures (a slave that was usable and is not); mu is held.
 func (b *Bond) update(now time.Time) {
+	for _, s := range b.slaves {
+		u := s.usable(b)
+		if s.wasUsable && !u {
+			s.failures++
+		}
+		s.wasUsable = u
+	}
 	var tx []*slave
 	switch b.cfg.Mode {
 	case ActiveBackup:

@@ -22,6 +22,7 @@ type slave struct {
 	mii       bool // carrier up and writes succeeding
 	arpUp     bool // ARP monitor verdict (true without ARP monitoring)
 	failures  uint64
+	wasUsable bool        // usable at the last update, for failures
 	writeFail atomic.Bool // a write failed since the last MII poll
 
 	rxOK   atomic.Bool  // frames received here go up
