@@ -19,7 +19,8 @@ import (
 // links, reach COLLECTING_DISTRIBUTING on both links; eight TCP echo
 // flows use both links (per-slave counters); cutting one link silently
 // (only LACP can tell) moves every flow to the other link while the
-// flows continue byte-exact, and restoring it re-aggregates.
+// flows continue byte-exact, and restoring it re-aggregates; taking a
+// TAP down (carrier, through netlink) does the same on the other link.
 //
 // The links are tc mirred redirects between the two TAPs, not Linux
 // bridges: a bridge never forwards the Slow Protocols group address
@@ -53,7 +54,7 @@ func TestBond8023adBackToBack(t *testing.T) {
 
 	// Eight flows, each on one link, both links used; they go on
 	// through the loss of a link and its return.
-	lost, back := make(chan struct{}), make(chan struct{})
+	lost, back, down := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	before := b.Status()
@@ -63,7 +64,7 @@ func TestBond8023adBackToBack(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer c.Close()
-			errs <- phasedEcho(c, uint64(i+1), 256<<10, lost, back)
+			errs <- phasedEcho(c, uint64(i+1), 256<<10, lost, back, down)
 		}()
 	}
 	// Wait until every flow sent its first chunk and both links carried
@@ -115,6 +116,22 @@ func TestBond8023adBackToBack(t *testing.T) {
 	}
 	t.Logf("re-aggregated %v after the cable was restored (%v after the loss)", took, time.Since(lossAt))
 	close(back)
+
+	// A loss seen by carrier on one side: ta1 goes down. tapstack's
+	// netlink poll drops it at once, the in-process bond by LACP timeout.
+	if out, err := ns.Output("ip", "link", "set", "ta1", "down"); err != nil {
+		t.Fatal(err, out)
+	}
+	took, ok = waitFor(15*time.Second, func() bool {
+		c := carrying(b)
+		sec := slaveSection(bondCmd(t, ns, "bond0"), "ta1")
+		return len(c) == 1 && c[0] == "tb0" && strings.Contains(sec, "MII Status: down") && strings.Contains(sec, "Link Failure Count: 1")
+	})
+	if !ok {
+		t.Fatalf("after ta1 went down: in-process bond carries on %v; tapstack:\n%s", carrying(b), bondCmd(t, ns, "bond0"))
+	}
+	t.Logf("both bonds moved off ta1-tb1 %v after ta1 went down", took)
+	close(down)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
