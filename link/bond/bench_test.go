@@ -32,3 +32,21 @@ func BenchmarkWriteFrameLayer34(bb *testing.B) {
 		b.WriteFrame(p.Ref())
 	}
 }
+
+// BenchmarkDeliverFrame: a data frame received on an active slave goes
+// up without allocating.
+func BenchmarkDeliverFrame(bb *testing.B) {
+	b, err := New(Config{Name: "bond0", Mode: BalanceXOR}, []SlaveConfig{{Name: "a", Dev: nullDev{}}, {Name: "b", Dev: nullDev{}}})
+	if err != nil {
+		bb.Fatal(err)
+	}
+	b.Attach(&sink{})
+	defer b.Close()
+	s := b.slaves[0]
+	f := tcpFrame(stack.MAC{1}, stack.MAC{2}, netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), 1000, 80)
+	defer f.Release()
+	bb.ReportAllocs()
+	for bb.Loop() {
+		s.DeliverFrame(f.Ref())
+	}
+}

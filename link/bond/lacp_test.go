@@ -151,3 +151,28 @@ func TestMarkerResponder(t *testing.T) {
 		t.Fatalf("response %+v, want %+v", resp, m.Response())
 	}
 }
+
+// TestMarkerFloodLimited: a flood of Marker PDUs is answered at most
+// markerBurst times a second per slave; the rest are counted.
+func TestMarkerFloodLimited(t *testing.T) {
+	p := newLACPPair(t, Layer2)
+	f := make([]byte, 14+lacp.PDULen)
+	copy(f, lacp.SlowProtocolsMAC[:])
+	f[12], f[13] = 0x88, 0x09
+	lacp.MarkerFields{Type: lacp.MarkerInfo, Port: 1, TransactionID: 1}.Encode(f[14:])
+	s := p.a.slaves[0]
+	for range 100 {
+		s.DeliverFrame(stack.NewPacketFrom(f))
+	}
+	if got := s.Counters.TxMarkers.Load(); got != markerBurst {
+		t.Fatalf("%d responses to 100 markers in one instant, want %d", got, markerBurst)
+	}
+	if got := s.Counters.RxMarkersLimited.Load(); got != 100-markerBurst {
+		t.Fatalf("limited %d", got)
+	}
+	p.clk.Advance(time.Second)
+	s.DeliverFrame(stack.NewPacketFrom(f))
+	if got := s.Counters.TxMarkers.Load(); got != markerBurst+1 {
+		t.Fatalf("no response a second later (%d)", got)
+	}
+}

@@ -2,7 +2,9 @@ package bond
 
 import (
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tapstack/tapstack/lacp"
 	"github.com/tapstack/tapstack/link"
@@ -25,6 +27,10 @@ type slave struct {
 	wasUsable bool        // usable at the last update, for failures
 	writeFail atomic.Bool // a write failed since the last MII poll
 
+	markerMu     sync.Mutex
+	markerWindow time.Time // start of the current second of responses
+	markerCount  int
+
 	rxOK   atomic.Bool  // frames received here go up
 	lastRx atomic.Int64 // UnixNano of the last frame received (ARP monitor)
 
@@ -41,6 +47,7 @@ type SlaveCounters struct {
 	RxMarkers, TxMarkers atomic.Uint64
 	RxMalformed          atomic.Uint64 // malformed Slow Protocols PDUs
 	RxSlowIgnored        atomic.Uint64 // Slow Protocols frames outside 802.3ad
+	RxMarkersLimited     atomic.Uint64 // markers not answered (rate limit)
 }
 
 // write sends p on the slave and counts it.
@@ -119,7 +126,13 @@ func (s *slave) slowFrame(pdu []byte) {
 		if fs.Type != lacp.MarkerInfo {
 			return // a response to a marker we never send
 		}
-		// The marker responder (802.1AX-2014 6.5.4.2).
+		// The marker responder (802.1AX-2014 6.5.4.2), at most
+		// markerBurst responses per second per slave, so a flood of
+		// markers from a hostile neighbour is not reflected in full.
+		if !s.markerAllowed(b.clock.Now()) {
+			s.Counters.RxMarkersLimited.Add(1)
+			return
+		}
 		s.Counters.TxMarkers.Add(1)
 		s.write(slowFrame(b.cfg.MAC, fs.Response().Encode))
 	default:
@@ -141,4 +154,21 @@ func isARP(f []byte) bool {
 		et = binary.BigEndian.Uint16(f[16:18])
 	}
 	return et == stack.EtherTypeARP
+}
+
+// markerBurst bounds the marker responses of a slave per second.
+const markerBurst = 10
+
+// markerAllowed reports whether a marker response may be sent now.
+func (s *slave) markerAllowed(now time.Time) bool {
+	s.markerMu.Lock()
+	defer s.markerMu.Unlock()
+	if now.Sub(s.markerWindow) >= time.Second || now.Before(s.markerWindow) {
+		s.markerWindow, s.markerCount = now, 0
+	}
+	if s.markerCount >= markerBurst {
+		return false
+	}
+	s.markerCount++
+	return true
 }

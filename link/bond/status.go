@@ -55,6 +55,8 @@ type SlaveStatus struct {
 	TxMarkers      uint64
 	RxMalformed    uint64
 	RxSlowIgnored  uint64
+	// RxMarkersLimited counts markers left unanswered by the rate limit.
+	RxMarkersLimited uint64
 }
 
 // Status returns a snapshot of the bond.
@@ -81,7 +83,7 @@ func (b *Bond) Status() Status {
 			Name: s.name, MIIUp: s.mii, ARPUp: s.arpUp, LinkFailures: s.failures,
 			RxFrames: c.RxFrames.Load(), TxFrames: c.TxFrames.Load(), RxBytes: c.RxBytes.Load(), TxBytes: c.TxBytes.Load(),
 			RxDropped: c.RxDropped.Load(), TxErrors: c.TxErrors.Load(), RxLACPDUs: c.RxLACPDUs.Load(), TxLACPDUs: c.TxLACPDUs.Load(),
-			RxMarkers: c.RxMarkers.Load(), TxMarkers: c.TxMarkers.Load(), RxMalformed: c.RxMalformed.Load(), RxSlowIgnored: c.RxSlowIgnored.Load(),
+			RxMarkers: c.RxMarkers.Load(), TxMarkers: c.TxMarkers.Load(), RxMalformed: c.RxMalformed.Load(), RxSlowIgnored: c.RxSlowIgnored.Load(), RxMarkersLimited: c.RxMarkersLimited.Load(),
 		}
 		for _, t := range tx {
 			if t == s {
@@ -191,8 +193,8 @@ func (st Status) WriteProc(w io.Writer) {
 		fmt.Fprintf(w, "Counters: rx %d frames %d bytes, tx %d frames %d bytes, rx dropped (inactive) %d, tx errors %d\n",
 			s.RxFrames, s.RxBytes, s.TxFrames, s.TxBytes, s.RxDropped, s.TxErrors)
 		if st.Mode == LACP {
-			fmt.Fprintf(w, "LACP Counters: LACPDUs rx %d tx %d, markers rx %d responses tx %d, malformed %d\n",
-				s.RxLACPDUs, s.TxLACPDUs, s.RxMarkers, s.TxMarkers, s.RxMalformed)
+			fmt.Fprintf(w, "LACP Counters: LACPDUs rx %d tx %d, markers rx %d responses tx %d (rate-limited %d), malformed %d\n",
+				s.RxLACPDUs, s.TxLACPDUs, s.RxMarkers, s.TxMarkers, s.RxMarkersLimited, s.RxMalformed)
 		}
 	}
 }
