@@ -12,13 +12,25 @@ import (
 // up --bond bond0,... --nic bond0,vlan=10,addr=...` (an 802.1Q trunk on
 // the bond) is reached on VLAN 10 by a second tapstack trunked on br0,
 // before and after a failover to the slave on br1; the failover
-// announces the VLAN address with a tagged gratuitous ARP.
+// announces the VLAN address with a tagged gratuitous ARP, and the
+// untagged one with a gratuitous ARP that corrects a wrong MAC in
+// Linux's neighbour table (acceptance 2).
 func TestBondVLAN(t *testing.T) {
-	needTools(t, "ip")
+	needTools(t, "ip", "ping", "bridge")
 	ns := abTopology(t)
-	startTapstack(t, ns, "tapstack: up on bond0.10 as 10.0.10.1/24",
+	const mac = "02:00:00:00:10:01"
+	startTapstack(t, ns, "tapstack: up on bond0 as 10.0.8.2/24",
 		"up", "--bond", "bond0,slaves=ta0:br0+ta1:br1,mode=active-backup,primary=ta0",
-		"--nic", "bond0,vlan=10,addr=10.0.10.1/24,mac=02:00:00:00:10:01", "--no-dad")
+		"--nic", "bond0,addr=10.0.8.2/24,mac="+mac, "--nic", "bond0,vlan=10,addr=10.0.10.1/24", "--no-dad")
+	// Linux (br0, 10.0.8.1) knows us, then is told a wrong MAC: only
+	// our gratuitous ARP can set it right (no ARP monitor here, and
+	// nothing else is sent to Linux).
+	if out, err := ns.Output("ping", "-c", "1", "-W", "2", "10.0.8.2"); err != nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	if out, err := ns.Output("ip", "neigh", "replace", "10.0.8.2", "lladdr", "02:de:ad:be:ef:01", "dev", "br0", "nud", "stale"); err != nil {
+		t.Fatal(err, out)
+	}
 	peer := trunkHost(t, ns, "tap1", stack.MAC{2, 0, 0, 0, 0x10, 3}, map[uint16]string{10: "10.0.10.3/24"})
 	for i, step := range []string{"before the failover", "after the failover"} {
 		if i == 1 {
@@ -30,8 +42,16 @@ func TestBondVLAN(t *testing.T) {
 			}
 			// The tagged gratuitous ARP moved br0's entry for our MAC
 			// behind the inter-switch link.
-			if _, ok := waitFor(2*time.Second, func() bool { return fdbPort(ns, "02:00:00:00:10:01") == "isl0" }); !ok {
-				t.Errorf("br0 has our MAC on %q after the failover, want isl0", fdbPort(ns, "02:00:00:00:10:01"))
+			if _, ok := waitFor(2*time.Second, func() bool { return fdbPort(ns, mac) == "isl0" }); !ok {
+				t.Errorf("br0 has our MAC on %q after the failover, want isl0", fdbPort(ns, mac))
+			}
+			// Linux's neighbour entry followed the gratuitous ARP.
+			if _, ok := waitFor(2*time.Second, func() bool {
+				out, _ := ns.Output("ip", "neigh", "show", "10.0.8.2", "dev", "br0")
+				return strings.Contains(out, mac)
+			}); !ok {
+				out, _ := ns.Output("ip", "neigh", "show", "10.0.8.2", "dev", "br0")
+				t.Errorf("Linux's neighbour entry did not follow our gratuitous ARP: %s", out)
 			}
 		}
 		c := dialEcho(t, peer, "10.0.10.1")

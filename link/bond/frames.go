@@ -53,10 +53,14 @@ func arpFrame(dst, src stack.MAC, vid uint16, op uint16, sip netip.Addr, tha sta
 	return p
 }
 
-// gratuitousARP announces ip at mac as Linux's bonding does after a
-// failover: a broadcast ARP reply whose sender and target are ip.
+// gratuitousARP announces ip at mac as Linux does after a bond's
+// failover (NETDEV_NOTIFY_PEERS, inetdev_send_gratuitous_arp): a
+// broadcast ARP request whose sender and target are ip. Linux's
+// arp_process takes a request with sender = target as gratuitous and
+// overrides its neighbour entry at once; a gratuitous reply would also
+// need the target MAC equal to the sender's.
 func gratuitousARP(mac stack.MAC, vid uint16, ip netip.Addr) *stack.Packet {
-	return arpFrame(broadcast, mac, vid, 2, ip, stack.MAC{}, ip)
+	return arpFrame(broadcast, mac, vid, 1, ip, stack.MAC{}, ip)
 }
 
 // arpProbe is the ARP monitor's request for target from sip (zero:

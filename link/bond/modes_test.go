@@ -55,7 +55,7 @@ func garps(frames [][]byte) []string {
 		}
 		et, p := binary.BigEndian.Uint16(f[off:]), f[off+2:]
 		switch {
-		case et == stack.EtherTypeARP && binary.BigEndian.Uint16(p[6:]) == 2 && string(p[14:18]) == string(p[24:28]):
+		case et == stack.EtherTypeARP && binary.BigEndian.Uint16(p[6:]) == 1 && string(p[14:18]) == string(p[24:28]):
 			out = append(out, netip.AddrFrom4([4]byte(p[14:18])).String()+"@"+string(rune('0'+vid/10))+string(rune('0'+vid%10)))
 		case et == stack.EtherTypeIPv6 && p[6] == 58 && p[40] == 136:
 			out = append(out, netip.AddrFrom16([16]byte(p[48:64])).String()+" NA")
