@@ -14,6 +14,7 @@ const (
 	RxCurrent
 )
 
+// String returns the state's name in 802.1AX.
 func (s RxState) String() string {
 	return [...]string{"PORT_DISABLED", "EXPIRED", "DEFAULTED", "CURRENT"}[s]
 }
@@ -30,6 +31,7 @@ const (
 	MuxCollectingDistributing
 )
 
+// String returns the state's name in 802.1AX.
 func (s MuxState) String() string {
 	return [...]string{"DETACHED", "WAITING", "ATTACHED", "COLLECTING_DISTRIBUTING"}[s]
 }
@@ -44,6 +46,7 @@ const (
 	Standby
 )
 
+// String returns the value's name in 802.1AX.
 func (s Selected) String() string { return [...]string{"UNSELECTED", "SELECTED", "STANDBY"}[s] }
 
 // Port is one port of a System: its actor state, what it knows of its
