@@ -246,3 +246,39 @@ func TestIndividualPartner(t *testing.T) {
 		t.Fatalf("distributing %v/%v: want exactly one (%v/%v)", p1.Distributing(), p2.Distributing(), p1.Selected(), p2.Selected())
 	}
 }
+
+// TestChurnDetection (802.1AX-2014 6.4.17): aggregated ports show no
+// churn; a port whose partner never answers churns after
+// Churn_Detection_Time (actor and partner), once, and recovers when
+// the partner comes.
+func TestChurnDetection(t *testing.T) {
+	w := newPair(1, true)
+	if _, ok := w.run(10*time.Second, func() bool { return distributing(w.a, 0) }); !ok {
+		t.Fatal("not aggregated")
+	}
+	p := w.a.ports[0]
+	if st, n := p.ActorChurn(); st != ChurnNone || n != 0 {
+		t.Fatalf("aggregated port: actor churn %v %d", st, n)
+	}
+	if st, _ := p.PartnerChurn(); st != ChurnNone {
+		t.Fatalf("aggregated port: partner churn %v", st)
+	}
+	w.up[0] = false
+	w.run(ChurnDetectionTime-5*time.Second, func() bool { return false })
+	if st, _ := p.PartnerChurn(); st != ChurnMonitor {
+		t.Fatalf("partner churn %v before Churn_Detection_Time, want monitoring", st)
+	}
+	w.run(10*time.Second, func() bool { return false })
+	if st, n := p.PartnerChurn(); st != Churned || n != 1 {
+		t.Fatalf("partner churn %v %d after Churn_Detection_Time, want churned once", st, n)
+	}
+	w.run(60*time.Second, func() bool { return false })
+	if _, n := p.PartnerChurn(); n != 1 {
+		t.Fatalf("churned %d times, want once", n)
+	}
+	w.up[0] = true
+	if _, ok := w.run(10*time.Second, func() bool { st, _ := p.PartnerChurn(); return st == ChurnNone && distributing(w.a, 0) }); !ok {
+		st, _ := p.PartnerChurn()
+		t.Fatalf("partner churn %v after the partner returned", st)
+	}
+}

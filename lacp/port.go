@@ -71,6 +71,8 @@ type Port struct {
 	mux        MuxState
 	waitWhile  deadline
 
+	actorChurn, partnerChurn churn
+
 	ntt     bool
 	txTimes [txLimit]time.Time // the last transmissions, for the rate limit
 

@@ -140,6 +140,10 @@ func (s *System) run(now time.Time) {
 		for _, p := range s.ports {
 			changed = p.muxStep(now) || changed
 		}
+		for _, p := range s.ports {
+			p.actorChurn.step(now, p.enabled, p.actorState.Has(StateSync))
+			p.partnerChurn.step(now, p.enabled, p.partner.State.Has(StateSync))
+		}
 		if !changed {
 			return
 		}

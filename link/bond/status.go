@@ -43,18 +43,22 @@ type SlaveStatus struct {
 	RxState        lacp.RxState
 	MuxState       lacp.MuxState
 	Selected       lacp.Selected
-	RxFrames       uint64
-	TxFrames       uint64
-	RxBytes        uint64
-	TxBytes        uint64
-	RxDropped      uint64
-	TxErrors       uint64
-	RxLACPDUs      uint64
-	TxLACPDUs      uint64
-	RxMarkers      uint64
-	TxMarkers      uint64
-	RxMalformed    uint64
-	RxSlowIgnored  uint64
+	// ActorChurn and PartnerChurn are the churn machines' states, with
+	// how many times each churned.
+	ActorChurn, PartnerChurn     lacp.ChurnState
+	ActorChurned, PartnerChurned uint64
+	RxFrames                     uint64
+	TxFrames                     uint64
+	RxBytes                      uint64
+	TxBytes                      uint64
+	RxDropped                    uint64
+	TxErrors                     uint64
+	RxLACPDUs                    uint64
+	TxLACPDUs                    uint64
+	RxMarkers                    uint64
+	TxMarkers                    uint64
+	RxMalformed                  uint64
+	RxSlowIgnored                uint64
 	// RxMarkersLimited counts markers left unanswered by the rate limit.
 	RxMarkersLimited uint64
 }
@@ -93,6 +97,8 @@ func (b *Bond) Status() Status {
 		if p := s.port; p != nil {
 			ss.Aggregator, ss.Actor, ss.Partner = p.Aggregator(), p.Actor(), p.Partner()
 			ss.RxState, ss.MuxState, ss.Selected = p.RxState(), p.MuxState(), p.Selected()
+			ss.ActorChurn, ss.ActorChurned = p.ActorChurn()
+			ss.PartnerChurn, ss.PartnerChurned = p.PartnerChurn()
 		}
 		st.Slaves = append(st.Slaves, ss)
 	}
@@ -186,6 +192,8 @@ func (st Status) WriteProc(w io.Writer) {
 		fmt.Fprintf(w, "Permanent HW addr: %v\n", st.MAC)
 		if st.Mode == LACP {
 			fmt.Fprintf(w, "Aggregator ID: %d\n", s.Aggregator)
+			fmt.Fprintf(w, "Actor Churn State: %v\nPartner Churn State: %v\nActor Churned Count: %d\nPartner Churned Count: %d\n",
+				s.ActorChurn, s.PartnerChurn, s.ActorChurned, s.PartnerChurned)
 			fmt.Fprintf(w, "Receive State: %v\nMux State: %v\nSelection: %v\n", s.RxState, s.MuxState, s.Selected)
 			writeInfo(w, "details actor lacp pdu:", "port key", s.Actor)
 			writeInfo(w, "details partner lacp pdu:", "oper key", s.Partner)
