@@ -13,10 +13,19 @@ import (
 // an inter-switch veth link isl0-isl1, like two switches.
 func abTopology(t *testing.T) *netnstest.NS {
 	t.Helper()
+	return abTopologyAt(t, "10.0.8.1/24")
+}
+
+// abTopologyAt is abTopology with the Linux host at cidr.
+func abTopologyAt(t *testing.T, cidr string) *netnstest.NS {
+	t.Helper()
 	ns := netnstest.New(t)
-	ns.AddBridge("br0", "10.0.8.1/24")
+	ns.AddBridge("br0", cidr)
 	ns.AddBridge("br1", "")
 	for _, cmd := range [][]string{
+		// A fixed MAC: a bridge otherwise takes its lowest port's, and
+		// changing it (a TAP going down) flushes its neighbour table.
+		{"ip", "link", "set", "br0", "address", "02:00:00:00:00:fe"},
 		{"ip", "link", "add", "isl0", "type", "veth", "peer", "name", "isl1"},
 		{"ip", "link", "set", "isl0", "master", "br0", "up"},
 		{"ip", "link", "set", "isl1", "master", "br1", "up"},

@@ -53,12 +53,14 @@ func TestBondVLAN(t *testing.T) {
 			// Linux's neighbour entries followed the gratuitous ARP
 			// and the unsolicited NA (Override).
 			for _, ip := range []string{"10.0.8.2", "fd00:8::2"} {
-				if _, ok := waitFor(2*time.Second, func() bool {
+				if took, ok := waitFor(2*time.Second, func() bool {
 					out, _ := ns.Output("ip", "neigh", "show", ip, "dev", "br0")
 					return strings.Contains(out, mac)
-				}); !ok {
-					out, _ := ns.Output("ip", "neigh", "show", ip, "dev", "br0")
-					t.Errorf("Linux's neighbour entry for %s did not follow our announcement: %s", ip, out)
+				}); ok {
+					t.Logf("Linux's entry for %s has our MAC %v after the failover", ip, took)
+				} else {
+					out, _ := ns.Output("ip", "-s", "neigh", "show", "nud", "all")
+					t.Errorf("Linux's neighbour entry for %s did not follow our announcement:\n%s", ip, out)
 				}
 			}
 		}
