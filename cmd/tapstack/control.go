@@ -136,10 +136,12 @@ func controlHandler(cfg upConfig, h *host.Host, extra ...func(io.Writer)) http.H
 		}
 		text(w)
 		h.WriteStatus(w, r.URL.Query().Has("all"))
+		writeBondStatus(w)
 		for _, f := range extra {
 			f(w)
 		}
 	})
+	handleBonds(mux)
 	mux.HandleFunc("GET /route", func(w http.ResponseWriter, r *http.Request) {
 		v4, v6 := families(r)
 		text(w)

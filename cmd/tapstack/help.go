@@ -22,6 +22,7 @@ Usage:
   tapstack ss      [--tap NAME] [-4|-6]        TCP connections of a running host (like ss -tanoi)
   tapstack metrics [--tap NAME]                counters of a running host (Prometheus text format)
   tapstack resolve [--tap NAME] HOSTNAME       look a name up with a running host's resolver
+  tapstack bond    [--tap NAME] [BOND]         bonds of a running host (like /proc/net/bonding)
   tapstack version
   tapstack help [COMMAND]
 
@@ -65,7 +66,7 @@ Interfaces:
   --mtu N             MTU (68..65521, default 1500)
   --vlan VID:CIDR[:PCP]   an 802.1Q VLAN interface TAP.VID (repeatable)
   --nic TAP,addr=CIDR[,addr=CIDR][,bridge=BR][,mtu=N][,mac=MAC][,vlan=VID[:PCP]]
-                      one more interface (repeatable)
+                      one more interface (repeatable; TAP may be a --bond: help bond)
   --no-slaac          no IPv6 addresses or routes from router advertisements
 Routing and neighbours:
   --gateway IP        default gateway, one per family (fe80::1 is on the TAP;

@@ -48,6 +48,7 @@ func httpHandler(h *host.Host, mode statusMode) http.Handler {
 		case mode == statusFull:
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			h.WriteStatus(w, r.URL.Query().Has("all"))
+			writeBondStatus(w)
 		default:
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			h.WritePublicStatus(w)

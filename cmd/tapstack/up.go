@@ -76,13 +76,13 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 	want := !cfg.NoOffload && cfg.Faults == nil
 	offloaded := 0
 	for _, t := range cfg.Taps {
-		mode := tap.TAP
-		if t.TUN {
-			mode = tap.TUN
+		mac := t.MAC
+		if mac.IsZero() {
+			mac = host.RandomMAC()
 		}
-		dev, err := tap.Open(tap.Config{Name: t.Name, Mode: mode, MTU: t.MTU, Bridge: t.Bridge, NoOffload: !want, Logger: cfg.logger})
+		dev, err := openDev(cfg, t, mac, want) // a TAP, or a bond (bond.go)
 		if err != nil {
-			return nil, nil, nil, "", explainOpenError(t.Name, err)
+			return nil, nil, nil, "", err
 		}
 		if dev.Offload() {
 			offloaded++
@@ -101,10 +101,6 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 		}
 		if cfg.Faults != nil {
 			ldev = link.NewFaulty(ldev, *cfg.Faults)
-		}
-		mac := t.MAC
-		if mac.IsZero() {
-			mac = host.RandomMAC()
 		}
 		macs[t.Name] = mac
 		trunked := false
@@ -142,6 +138,8 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 		offload = "off"
 	case cfg.Faults != nil:
 		offload = "off (--faults)"
+	case offloaded == 0 && len(cfg.Bonds) > 0:
+		offload = "off (bond)" // bonds send MTU-sized frames (bond.go)
 	case offloaded == 0:
 		offload = "off (refused by the kernel)"
 	case cfg.Pcap != "":
@@ -201,6 +199,7 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 		return conflictLine(cfg, err)
 	}
 	defer h.Close()
+	startBonds(cfg, h)
 
 	var lease dhcp.Lease
 	if n := cfg.dhcpNIC(); n != nil {

@@ -113,6 +113,9 @@ type upConfig struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (--memory-limit; 0: none).
 	MemoryLimit int64
+	// Bonds are the --bond interfaces (bond.go); each is a TAP entry of
+	// Taps by name, its slaves are not.
+	Bonds []bondConfig
 }
 
 // statusMode says who may read the status page.
@@ -208,6 +211,8 @@ func parseUp(args []string) (upConfig, error) {
 	fs.Var(&routes, "route", "")
 	fs.Var(&arps, "arp", "")
 	fs.Var(&proxies, "arp-proxy", "")
+	var bondFlags listFlag
+	fs.Var(&bondFlags, "bond", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return upConfig{}, err
@@ -354,6 +359,9 @@ func parseUp(args []string) (upConfig, error) {
 		if err := parseNIC(&cfg, v); err != nil {
 			return cfg, err
 		}
+	}
+	if err := parseBonds(&cfg, bondFlags); err != nil {
+		return cfg, err
 	}
 	// Interfaces: unique names and addresses.
 	for i, a := range cfg.NICs {

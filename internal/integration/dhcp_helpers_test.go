@@ -34,8 +34,8 @@ type dnsmasq struct {
 }
 
 // startDnsmasq runs dnsmasq in ns until the test ends and waits until it
-// has started.
-func startDnsmasq(t *testing.T, ns *netnstest.NS) *dnsmasq {
+// has started; extra are more dnsmasq options.
+func startDnsmasq(t *testing.T, ns *netnstest.NS, extra ...string) *dnsmasq {
 	t.Helper()
 	bin := "/usr/sbin/dnsmasq"
 	if _, err := os.Stat(bin); err != nil {
@@ -51,6 +51,7 @@ func startDnsmasq(t *testing.T, ns *netnstest.NS) *dnsmasq {
 		"--address=/web.test/10.0.0.1", "--address=/nope.test/", "--no-resolv", "--no-hosts",
 		"--pid-file="+filepath.Join(d.dir, "pid"), "--port=53", "--log-dhcp", "--log-queries",
 		"--log-facility=-", "--user=root", "--group=root")
+	cmd.Args = append(cmd.Args, extra...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
