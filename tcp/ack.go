@@ -37,8 +37,9 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		c.maxSndWnd = max(c.maxSndWnd, w)
 		c.sndWL1, c.sndWL2 = seg.seq, ack
 	}
-	sackNew := false
+	sackNew, dsack := false, false
 	if c.sackOn && seg.opts.NumSACK > 0 {
+		_, dsack = dsackBlock(&seg.opts, ack)
 		c.undoCheckDSACK(now, seg)
 		if !c.inRecovery {
 			c.prr.sacked = c.sb.sackedBytes() // what this ACK delivers counts if it starts recovery
@@ -59,6 +60,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 			}
 			c.onDupAck(now)
 		}
+		c.rackStep(now, seg, dsack)
 		if c.inRecovery && c.sackOn {
 			c.prrOnAck(0)
 		}
@@ -100,6 +102,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 			c.cwnd = min(c.ssthresh, int(c.sndUna.Size(c.sndMax))+c.mss)
 			c.cwnd = max(c.cwnd, c.mss)
 			c.inRecovery = false
+			c.rackUpdateReoWnd(false, true)
 			c.undoAtRecoveryEnd(now)
 		} else if !c.sackOn {
 			// Partial ACK: the next hole is lost too (RFC 6582 3.2 step 5).
@@ -114,6 +117,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		c.ccAck, c.ccNxt, c.ccRTT = ack, c.sndNxt, c.rtt.latest
 		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
+	c.rackStep(now, seg, dsack)
 	c.cwnd = min(c.cwnd, 1<<30)
 	if dataAcked > 0 {
 		c.sndbufExpand()
@@ -157,10 +161,27 @@ func (c *core) onDupAck(now time.Time) {
 	if !c.sndUna.GreaterThan(c.recover) {
 		return // still the same window of data (RFC 6582 section 3.2 step 2)
 	}
+	if c.rackOn() {
+		return // RACK decides (rackStep)
+	}
 	lost := c.dupAcks >= dupThresh || (c.sackOn && c.sb.isLost(c.sndUna, c.mss))
 	if !lost {
 		return
 	}
+	c.enterRecovery(now)
+}
+
+// rackStep runs RACK for an ACK and starts fast recovery when it finds
+// a loss outside recovery (RFC 8985 section 6.2 step 6).
+func (c *core) rackStep(now time.Time, seg *segment, dsack bool) {
+	if c.rackOnAck(now, seg, dsack) && !c.inRecovery && c.sndUna.GreaterThan(c.recover) {
+		c.enterRecovery(now)
+	}
+}
+
+// enterRecovery starts fast retransmit and recovery: the congestion
+// response, the first retransmission, and RFC 6675 or RFC 6582 recovery.
+func (c *core) enterRecovery(now time.Time) {
 	flight := int(c.sndUna.Size(c.sndMax))
 	c.undoArm(now, false)
 	c.tlpStop()
@@ -225,6 +246,7 @@ func (c *core) sendRange(now time.Time, seq seqnum.Value, n int) seqnum.Size {
 	if flags&FlagFIN != 0 {
 		l++
 	}
+	c.rackSent(now, seq, seq.Add(l), c.mss)
 	return l
 }
 
@@ -240,6 +262,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		if c.sndWnd == 0 && c.snd.n > int(c.sndBufSeq.Size(c.sndNxt)) {
 			off := int(c.sndBufSeq.Size(c.sndNxt))
 			c.emit(now, outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK, dataOff: off, dataLen: 1})
+			c.rackSent(now, c.sndNxt, c.sndNxt.Add(1), 1)
 			c.sndNxt = c.sndNxt.Add(1)
 			c.sndMax = c.sndNxt
 			c.rtt.backoff()
@@ -273,6 +296,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		c.inRecovery = false
 		c.recover = c.sndMax
 		c.dupAcks = 0
+		c.rack.at = time.Time{}
 	}
 	// Retransmit the first segment, then go back N: the rest follows as
 	// the congestion window opens again (skipping SACKed data).

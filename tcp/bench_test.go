@@ -36,7 +36,9 @@ func handConnOver(b testing.TB, ip stack.NetworkProtocol, o Options, localPrefix
 	e := newEndpoint(p, tuple{netip.AddrPortFrom(local, 81), netip.AddrPortFrom(remote, 40000)}, r)
 	now := time.Now()
 	e.mu.Lock()
-	e.c.acceptSyn(now, &segment{seq: 1, flags: FlagSYN, wnd: 65535, opts: SegmentOptions{HasMSS: true, MSS: 1460}})
+	// SACK as from any modern peer, so that the send path runs RACK's
+	// per-segment records (rack.go).
+	e.c.acceptSyn(now, &segment{seq: 1, flags: FlagSYN, wnd: 65535, opts: SegmentOptions{HasMSS: true, MSS: 1460, SACKPermitted: true}})
 	e.c.handleSegment(now, &segment{seq: 2, ack: e.c.iss + 1, flags: FlagACK, wnd: 65535})
 	e.c.out = e.c.out[:0]
 	e.prev = e.c.state

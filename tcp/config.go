@@ -19,6 +19,7 @@ type config struct {
 	windowScale             bool
 	timestamps, sack        bool
 	noTLP                   bool // Options.DisableTLP
+	lossDetection           LossDetection
 	cc                      string
 	maxRcvBuf, maxSndBuf    int
 	delAck                  time.Duration

@@ -99,7 +99,7 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 		ca = &cubic{}
 	}
 	*c = core{cfg: cfg, ctr: ctr, out: c.out[:0],
-		sndSpace: sndSpace{iss: iss, ourMSS: ourMSS, sb: scoreboard{blocks: c.sb.blocks[:0]}},
+		sndSpace: sndSpace{iss: iss, ourMSS: ourMSS, sb: scoreboard{blocks: c.sb.blocks[:0]}, rack: rackState{segs: c.rack.segs}},
 		rcvSpace: rcvSpace{ooo: c.ooo[:0]}}
 	c.ca = ca
 	c.tsOffset = tsOffset
@@ -195,7 +195,7 @@ func (c *core) setMSS() {
 // deadline is when handleTimer must next run, zero if no timer is pending.
 func (c *core) deadline() time.Time {
 	d := c.rtxAt
-	for _, t := range [...]time.Time{c.twAt, c.ackAt, c.kaAt, c.tlp.at} {
+	for _, t := range [...]time.Time{c.twAt, c.ackAt, c.kaAt, c.tlp.at, c.rack.at} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -264,12 +264,14 @@ func (c *core) closeWith(err error) {
 	}
 	c.rtxAt, c.twAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.tlpStop()
+	c.rack.at = time.Time{}
 }
 
 func (c *core) enterTimeWait(now time.Time) {
 	c.state = StateTimeWait
 	c.rtxAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}
 	c.tlpStop()
+	c.rack.at = time.Time{}
 	c.twAt = now.Add(c.cfg.timeWait)
 }
 
@@ -531,6 +533,9 @@ func (c *core) handleTimer(now time.Time) {
 		if c.state == StateClosed {
 			return
 		}
+	}
+	if !c.rack.at.IsZero() && !now.Before(c.rack.at) {
+		c.rackTimer(now)
 	}
 	if !c.tlp.at.IsZero() && !now.Before(c.tlp.at) {
 		c.tlpFire(now)

@@ -75,6 +75,11 @@ type Options struct {
 	// tcp_early_retrans = 0): a lost tail of a flight then waits for the
 	// retransmission timeout.
 	DisableTLP bool
+	// LossDetection selects loss detection with SACK: LossRACK (RFC
+	// 8985, the default, as on Linux) or LossDupAck (RFC 6675's
+	// duplicate ACK threshold). Without SACK it is always NewReno's
+	// duplicate ACKs (RFC 6582).
+	LossDetection LossDetection
 	// CongestionControl names the congestion control algorithm:
 	// "cubic" (RFC 9438, the default, as on Linux) or "reno" (NewReno,
 	// RFC 5681/6582).
@@ -173,6 +178,7 @@ func (o Options) config() config {
 		timestamps:    !o.DisableTimestamps,
 		sack:          !o.DisableSACK,
 		noTLP:         o.DisableTLP,
+		lossDetection: o.LossDetection,
 		cc:            o.CongestionControl,
 		delAck:        dur(o.DelayedAck, 40*time.Millisecond),
 		kaIdle:        dur(o.KeepAliveIdle, 2*time.Hour),

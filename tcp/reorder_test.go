@@ -12,8 +12,8 @@ func TestReorderingUndone(t *testing.T) {
 		name string
 		opts Options
 	}{
-		{"sack+timestamps", Options{}},
-		{"sack, no timestamps", Options{DisableTimestamps: true}},
+		{"sack+timestamps", Options{LossDetection: LossDupAck}},
+		{"sack, no timestamps", Options{DisableTimestamps: true, LossDetection: LossDupAck}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runBulk(t, tc.opts, 4<<20, linkFaults{seed: 5, reorder: 0.01, reorderDepth: 5}, linkFaults{seed: 6})

@@ -179,6 +179,7 @@ func TestIsLostPipeNextSeg(t *testing.T) {
 // in the same recovery without waiting for a partial ACK.
 func TestSACKRecovery(t *testing.T) {
 	c := tsCore(t)
+	c.cfg.lossDetection = LossDupAck // RACK: rack_test.go
 	c.cwnd = 10 * c.mss
 	m := seqnum.Value(c.mss)
 	c.write(t0, make([]byte, 10*c.mss))

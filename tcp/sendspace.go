@@ -51,6 +51,7 @@ type sndSpace struct {
 	prr            prrState  // prr.go
 	undo           undoState // undo.go
 	tlp            tlpState  // tlp.go
+	rack           rackState // rack.go
 }
 
 // outSeg is a segment the state machine wants sent. Its payload is
@@ -202,6 +203,7 @@ func (c *core) sendNew(now time.Time, room int) bool {
 	if fin {
 		l++
 	}
+	c.rackSent(now, o.seq, o.seq.Add(l), segMax)
 	if c.sndNxt.GreaterThanEq(c.sndMax) && n > 0 && !c.rttTiming {
 		c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt.Add(l), now
 	}

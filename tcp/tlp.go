@@ -62,7 +62,7 @@ func tlpPTO(srtt time.Duration, hasSRTT, oneSegment bool, now, rtoExpire time.Ti
 func (c *core) tlpArm(now time.Time, restart bool) {
 	flight := int(c.sndUna.Size(c.sndMax))
 	if c.cfg.noTLP || !c.sackOn || flight == 0 || c.inRecovery || c.tlp.out || c.sndNxt != c.sndMax ||
-		c.sndWnd == 0 || c.retries > 0 || c.rtxAt.IsZero() || !c.state.synchronized() || c.state == StateTimeWait {
+		c.sndWnd == 0 || c.retries > 0 || !c.rack.at.IsZero() || c.rtxAt.IsZero() || !c.state.synchronized() || c.state == StateTimeWait {
 		c.tlp.at = time.Time{}
 		return
 	}

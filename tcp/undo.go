@@ -117,5 +117,6 @@ func (c *core) undoNow(now time.Time, ctr *stack.Counter) {
 	c.inRecovery = false
 	c.dupAcks = 0
 	c.recover = c.sndUna // a new loss in this window may start recovery again
+	c.rackUndo()
 	*u = undoState{}
 }

@@ -1,0 +1,221 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// TestRACKReoWnd checks RFC 8985 section 6.2 step 4's reordering window
+// arithmetic.
+func TestRACKReoWnd(t *testing.T) {
+	ms := time.Millisecond
+	for _, tt := range []struct {
+		name                 string
+		minRTT, srtt         time.Duration
+		mult                 int
+		reordering, recovery bool
+		sacked               int
+		want                 time.Duration
+	}{
+		{"min_RTT/4 initially", 40 * ms, 100 * ms, 1, false, false, 0, 10 * ms},
+		{"multiplier 0 counts as 1", 40 * ms, 100 * ms, 0, false, false, 0, 10 * ms},
+		{"no reordering seen, in recovery: 0", 40 * ms, 100 * ms, 1, false, true, 0, 0},
+		{"no reordering seen, DupThresh segments SACKed: 0", 40 * ms, 100 * ms, 1, false, false, dupThresh, 0},
+		{"reordering seen keeps the window in recovery", 40 * ms, 100 * ms, 1, true, true, 5, 10 * ms},
+		{"D-SACK rounds multiply it", 40 * ms, 100 * ms, 3, true, false, 0, 30 * ms},
+		{"bounded by SRTT", 40 * ms, 100 * ms, 20, true, false, 0, 100 * ms},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := reoWnd(tt.minRTT, tt.srtt, tt.mult, tt.reordering, tt.recovery, tt.sacked); got != tt.want {
+				t.Errorf("reo_wnd = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRACKReoWndDSACKRounds checks RFC 8985 section 6.2 step 4's D-SACK
+// adaptation: one increment per round (up to SND.NXT) that sees a
+// D-SACK, reset to 1 after 16 recoveries without one.
+func TestRACKReoWndDSACKRounds(t *testing.T) {
+	c := tsCore(t)
+	r := &c.rack
+	c.sndUna, c.sndNxt = 1000, 5000
+	steps := []struct {
+		name        string
+		una         seqnum.Value
+		dsack, end  bool
+		wantMult    int
+		wantPersist int
+	}{
+		{"first D-SACK starts a round", 1000, true, false, 2, 16},
+		{"second D-SACK in the same round", 2000, true, false, 2, 16},
+		{"round over: a D-SACK grows it again", 5000, true, false, 3, 16},
+		{"recovery without D-SACK", 6000, false, true, 3, 15},
+	}
+	for _, s := range steps {
+		c.sndUna = s.una
+		if s.una == 5000 {
+			c.sndNxt = 9000
+		}
+		c.rackUpdateReoWnd(s.dsack, s.end)
+		if r.mult != s.wantMult || r.persist != s.wantPersist {
+			t.Fatalf("%s: mult %d persist %d, want %d %d", s.name, r.mult, r.persist, s.wantMult, s.wantPersist)
+		}
+	}
+	for range 15 {
+		c.rackUpdateReoWnd(false, true)
+	}
+	if r.mult != 1 {
+		t.Errorf("after 16 recoveries without D-SACK mult = %d, want 1", r.mult)
+	}
+}
+
+// rackSendTimes returns a RACK core that sent one segment at each of
+// the offsets from t0 (in milliseconds).
+func rackSendTimes(t *testing.T, offs []int) *core {
+	t.Helper()
+	c := tsCore(t)
+	c.cwnd = 20 * c.mss
+	for _, o := range offs {
+		c.write(t0.Add(time.Duration(o)*time.Millisecond), make([]byte, c.mss))
+	}
+	if out := takeOut(c); len(out) != len(offs) {
+		t.Fatalf("sent %d segments, want %d", len(out), len(offs))
+	}
+	return c
+}
+
+// sackOf returns a duplicate ACK of SND.UNA SACKing the given segments
+// (each a block) of a flight of MSS-sized segments.
+func sackOf(c *core, segs ...int) *segment {
+	una := testISS + 1
+	m := seqnum.Size(c.mss)
+	s := &segment{seq: peerISS + 1, ack: una, flags: FlagACK, wnd: 65535,
+		opts: SegmentOptions{HasTimestamps: true, TSVal: peerTS, NumSACK: len(segs)}}
+	for i, k := range segs {
+		s.opts.SACK[i] = blk(una.Add(m*seqnum.Size(k)), una.Add(m*seqnum.Size(k+1)))
+	}
+	return s
+}
+
+// lostSegs lists which records RACK marked lost (retransmitted since, or
+// still waiting).
+func lostSegs(c *core) []int {
+	var l []int
+	for i := range c.rack.n {
+		if c.rack.rec(i).flags&(rsLost|rsRetrans) != 0 {
+			l = append(l, i)
+		}
+	}
+	return l
+}
+
+// TestRACKDetectLoss checks RACK_detect_loss (RFC 8985 section 6.2 step
+// 5): segments sent before the newest delivered one by more than
+// RACK.rtt + reo_wnd ago are lost; the others wait for the reordering
+// timer. Segments go out at 0, 20, 40, 75 and 80ms; SRTT (10ms from the
+// handshake) bounds reo_wnd to 10ms.
+func TestRACKDetectLoss(t *testing.T) {
+	send := []int{0, 20, 40, 75, 80}
+	for _, tt := range []struct {
+		name    string
+		sacked  []int
+		at      int // ms
+		lost    []int
+		timerAt int // ms, 0: not armed
+	}{
+		{"sent more than reo_wnd before RACK.xmit_ts: lost; within it: timer", []int{4}, 180, []int{0, 1, 2}, 185},
+		{"only segments sent before the delivered one", []int{1}, 120, []int{0}, 0},
+		{"a delivered segment is never lost", []int{1, 3}, 175, []int{0, 2}, 0},
+		{"DupThresh segments SACKed, no reordering seen: reo_wnd 0", []int{1, 2, 4}, 180, []int{0, 3}, 0},
+		{"nothing sent before the delivered one: nothing lost", []int{0}, 100, nil, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := rackSendTimes(t, send)
+			now := t0.Add(time.Duration(tt.at) * time.Millisecond)
+			c.handleSegment(now, sackOf(c, tt.sacked...))
+			got := lostSegs(c)
+			if len(got) != len(tt.lost) {
+				t.Fatalf("lost %v, want %v", got, tt.lost)
+			}
+			for i := range got {
+				if got[i] != tt.lost[i] {
+					t.Fatalf("lost %v, want %v", got, tt.lost)
+				}
+			}
+			var wantAt time.Time
+			if tt.timerAt > 0 {
+				wantAt = t0.Add(time.Duration(tt.timerAt) * time.Millisecond)
+			}
+			if !c.rack.at.Equal(wantAt) {
+				t.Errorf("reordering timer at %v, want %v", c.rack.at.Sub(t0), wantAt.Sub(t0))
+			}
+			if c.inRecovery != (len(tt.lost) > 0) {
+				t.Errorf("in recovery %v with %d lost", c.inRecovery, len(tt.lost))
+			}
+			out := takeOut(c)
+			if len(tt.lost) > 0 && (len(out) == 0 || out[0].seq != testISS+1) {
+				t.Errorf("first lost segment not retransmitted: %+v", out)
+			}
+		})
+	}
+}
+
+// TestRACKReorderingTimer checks RFC 8985 section 6.3: a segment not yet
+// past the reordering window is marked lost when the timer fires, which
+// starts recovery and retransmits it; before, nothing is retransmitted.
+func TestRACKReorderingTimer(t *testing.T) {
+	c := rackSendTimes(t, []int{0, 5})
+	m := seqnum.Size(c.mss)
+	c.handleSegment(t0.Add(100*time.Millisecond), sackOf(c, 1))
+	// RACK.rtt 95ms, reo_wnd 10ms: segment 0 is lost at 0+95+10 = 105ms.
+	want := t0.Add(105 * time.Millisecond)
+	if !c.rack.at.Equal(want) || c.inRecovery {
+		t.Fatalf("timer at %v recovery %v, want the timer at 105ms", c.rack.at.Sub(t0), c.inRecovery)
+	}
+	if out := takeOut(c); len(out) != 0 {
+		t.Fatalf("retransmitted before the window passed: %+v", out)
+	}
+	if d := c.deadline(); !d.Equal(want) {
+		t.Fatalf("deadline %v, want the reordering timer", d.Sub(t0))
+	}
+	c.handleTimer(want)
+	out := takeOut(c)
+	if !c.inRecovery || len(out) == 0 || out[0].seq != testISS+1 || out[0].dataLen != int(m) {
+		t.Fatalf("timer: recovery %v, sent %+v", c.inRecovery, out)
+	}
+	if c.rack.rec(0).flags&(rsRetrans|rsLost) != rsRetrans || c.rack.lost != 0 {
+		t.Errorf("record after retransmission: flags %b, lost %d", c.rack.rec(0).flags, c.rack.lost)
+	}
+}
+
+// TestRACKReorderingFewerRetransmits: under reordering deep enough to
+// fool the duplicate ACK threshold (a segment held back behind five
+// others) and no loss, RACK retransmits less than DupThresh detection.
+func TestRACKReorderingFewerRetransmits(t *testing.T) {
+	ab := linkFaults{seed: 5, reorder: 0.01, reorderDepth: 5}
+	rack := runBulk(t, Options{}, 4<<20, ab, linkFaults{seed: 6})
+	dup := runBulk(t, Options{LossDetection: LossDupAck}, 4<<20, ab, linkFaults{seed: 6})
+	t.Logf("RACK: %d retransmissions, %d fast retransmits; dupack: %d retransmissions, %d fast retransmits",
+		rack.retransmits, rack.fastRtx, dup.retransmits, dup.fastRtx)
+	if dup.retransmits == 0 {
+		t.Fatal("the reordering fooled neither: the test tests nothing")
+	}
+	if rack.retransmits >= dup.retransmits {
+		t.Errorf("RACK retransmitted %d, dupack detection %d", rack.retransmits, dup.retransmits)
+	}
+}
+
+// TestRACKLoss: with real loss both ways, RACK finds it (fast
+// retransmits, not only timeouts) and the transfer completes byte-exact.
+func TestRACKLoss(t *testing.T) {
+	for _, seed := range []uint64{21, 22, 23} {
+		r := runBulk(t, Options{}, 1<<20, linkFaults{seed: seed, loss: 0.02}, linkFaults{seed: seed + 100, loss: 0.02})
+		t.Logf("seed %d: %d retransmissions, %d fast retransmits, %d RTOs, %d TLPs", seed, r.retransmits, r.fastRtx, r.rtos, r.tlpProbes)
+		if r.fastRtx == 0 {
+			t.Errorf("seed %d: no loss found by RACK (%d RTOs)", seed, r.rtos)
+		}
+	}
+}
