@@ -219,3 +219,39 @@ func TestRACKLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestRACKTailLossProbe checks RACK-TLP together (RFC 8985 sections 6
+// and 7): the last two segments of a flight are lost; the probe resends
+// the last, its SACK makes RACK mark the other lost, and fast recovery
+// resends it, with no retransmission timeout.
+func TestRACKTailLossProbe(t *testing.T) {
+	c := tsCore(t)
+	c.cwnd = 10 * c.mss
+	m := seqnum.Size(c.mss)
+	una := testISS + 1
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	c.write(at(20), make([]byte, 5*c.mss))
+	takeOut(c)
+	c.handleSegment(at(30), &segment{seq: peerISS + 1, ack: una.Add(3 * m), flags: FlagACK, wnd: 65535,
+		opts: SegmentOptions{HasTimestamps: true, TSVal: peerTS}})
+	takeOut(c)
+	pto := c.tlp.at
+	if pto.IsZero() || !c.rtxAt.After(pto) {
+		t.Fatalf("probe at %v, RTO at %v", pto.Sub(t0), c.rtxAt.Sub(t0))
+	}
+	c.handleTimer(pto)
+	out := takeOut(c)
+	if len(out) != 1 || out[0].seq != una.Add(4*m) || c.ctr.tlpProbes.Load() != 1 {
+		t.Fatalf("probe: %+v", out)
+	}
+	s := sackOf(c, 4)
+	s.ack = una.Add(3 * m)
+	c.handleSegment(pto.Add(10*time.Millisecond), s)
+	out = takeOut(c)
+	if !c.inRecovery || len(out) == 0 || out[0].seq != una.Add(3*m) {
+		t.Fatalf("the segment before the probe not found lost: recovery %v, sent %+v (lost %v, timer %v)", c.inRecovery, out, lostSegs(c), c.rack.at.Sub(t0))
+	}
+	if c.ctr.rtoExpired.Load() != 0 {
+		t.Error("a retransmission timeout")
+	}
+}
