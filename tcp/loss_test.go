@@ -125,6 +125,7 @@ var lossMatrix = []struct {
 	opts Options
 }{
 	{"sack-cubic", Options{}},
+	{"sack-cubic-dupack", Options{LossDetection: LossDupAck}},
 	{"sack-reno", Options{CongestionControl: "reno"}},
 	{"nosack-cubic", Options{DisableSACK: true}},
 	{"nosack-reno", Options{DisableSACK: true, CongestionControl: "reno"}},
