@@ -174,6 +174,9 @@ func (n *NIC) DeliverNetworkPacket(p *Packet) {
 	if n.l3 {
 		p.EtherType = IPEtherType(p.Bytes())
 	}
+	if t := n.stack.Tracer(); t != nil {
+		n.traceFrame(t, TraceFrameIn, p, p.EtherType, netip.Addr{})
+	}
 	for _, np := range *n.stack.netProto.Load() {
 		if np.EtherType() == p.EtherType {
 			np.HandlePacket(p)
@@ -189,6 +192,9 @@ func (n *NIC) DeliverNetworkPacket(p *Packet) {
 // ones go through the stack's resolver; on an L3 endpoint (IsL3) every
 // packet goes out at once, to the zero MAC. It takes ownership of p.
 func (n *NIC) WritePacket(nextHop netip.Addr, etherType uint16, p *Packet) error {
+	if t := n.stack.Tracer(); t != nil {
+		n.traceFrame(t, TraceFrameOut, p, etherType, nextHop)
+	}
 	if n.l3 {
 		return n.ep.WritePacket(MAC{}, etherType, p)
 	}
@@ -209,5 +215,8 @@ func (n *NIC) WritePacket(nextHop netip.Addr, etherType uint16, p *Packet) error
 // WriteLinkPacket sends p to a known link address, bypassing resolution.
 // It takes ownership of p.
 func (n *NIC) WriteLinkPacket(dst MAC, etherType uint16, p *Packet) error {
+	if t := n.stack.Tracer(); t != nil {
+		n.traceFrame(t, TraceFrameOut, p, etherType, netip.Addr{})
+	}
 	return n.ep.WritePacket(dst, etherType, p)
 }

@@ -583,3 +583,16 @@ func (p *Protocol) Close() error {
 	p.cbs.Wait()
 	return nil
 }
+
+// traceState reports e's state change to the stack's tracer, if any; a
+// connection a listener made comes from LISTEN.
+func (e *endpoint) traceState(st State) {
+	if e.p.s.Tracer() == nil {
+		return
+	}
+	from := e.prev
+	if from == StateClosed && e.listener != nil && st == StateSynReceived {
+		from = StateListen
+	}
+	e.p.s.TraceState("tcp", "connection", from.String(), st.String(), e.id.local, e.id.remote)
+}

@@ -218,6 +218,10 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 		}
 	}
 
+	if cfg.Trace != nil {
+		stop := traceTo(h, cfg.Trace, stdout)
+		defer stop()
+	}
 	ctl, err := listenControl(cfg, h)
 	if err != nil {
 		return err
