@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -202,6 +203,9 @@ func decodeTCP(b []byte, s *Summary) []string {
 	if o := tcpOptions(b[20:off]); o != "" {
 		line += ", options " + o
 	}
+	if t := firstLine(b[off:]); t != "" {
+		return []string{line, "data: " + t}
+	}
 	return []string{line}
 }
 
@@ -240,4 +244,27 @@ func tcpOptions(b []byte) string {
 		b = b[b[1]:]
 	}
 	return strings.Join(out, ", ")
+}
+
+// firstLine returns the data's first line quoted when it is printable
+// text ("GET / HTTP/1.1"), at most 60 characters; else "".
+func firstLine(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	n := 0
+	for n < len(b) && n < 60 && b[n] != '\r' && b[n] != '\n' {
+		if b[n] < 0x20 || b[n] > 0x7e {
+			return ""
+		}
+		n++
+	}
+	if n == 0 {
+		return ""
+	}
+	q := strconv.Quote(string(b[:n]))
+	if n < len(b) && b[n] != '\r' && b[n] != '\n' {
+		q += "…"
+	}
+	return q
 }

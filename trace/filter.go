@@ -72,9 +72,15 @@ func (n hostNode) match(s *Summary) bool {
 	return (n.d != dstOnly && s.Src == n.a) || (n.d != srcOnly && s.Dst == n.a)
 }
 func (n portNode) match(s *Summary) bool {
+	if s.Proto == "arp" {
+		return true // ARP is part of the journey of the packets it resolves
+	}
 	return s.Ports && ((n.d != dstOnly && s.SrcPort == n.p) || (n.d != srcOnly && s.DstPort == n.p))
 }
 func (n protoNode) match(s *Summary) bool {
+	if s.Proto == "arp" && n.p != "arp" && n.p != "ip6" {
+		return true // ARP is part of the journey of the IPv4 packets it resolves
+	}
 	switch n.p {
 	case "ip":
 		return s.Src.Is4() && s.Proto != "arp"
@@ -94,6 +100,11 @@ const maxTokens = 256
 // `icmp6`, `arp`, `ip`, `ip6` and `vlan N`, combined with `and`, `or`,
 // `not` (also `&&`, `||`, `!`) and parentheses; adjacent primitives are
 // joined by and (`tcp port 80`). An empty expression matches everything.
+//
+// Unlike tcpdump, ARP counts as part of the journey of the IPv4 packets
+// it resolves: port, tcp, udp, icmp and ip do not filter it out (so
+// `tcp port 80` shows the resolution before a connection), while host
+// still does and `arp` / `not arp` select it explicitly.
 func ParseFilter(expr string) (*Filter, error) {
 	toks := tokenize(expr)
 	if len(toks) > maxTokens {

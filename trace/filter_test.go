@@ -15,19 +15,21 @@ func TestParseFilterTable(t *testing.T) {
 		http, dns, arpm bool
 	}{
 		{"", true, true, true},
-		{"tcp", true, false, false},
-		{"tcp port 80", true, false, false},
-		{"host 10.0.0.1 and tcp port 80", true, false, false},
+		{"tcp", true, false, true},
+		{"tcp port 80", true, false, true},
 		{"src host 10.0.0.1", true, false, true},
 		{"dst host 10.0.0.1", false, true, false},
-		{"dst port 80", true, false, false},
-		{"src port 80", false, false, false},
+		{"dst port 80", true, false, true},
+		{"src port 80", false, false, true},
 		{"arp or udp", false, true, true},
 		{"not arp", true, true, false},
 		{"vlan 10", false, true, false},
-		{"tcp and (port 53 or port 80)", true, false, false},
+		{"tcp and (port 53 or port 80)", true, false, true},
+		{"host 10.0.0.1 and tcp port 80", true, false, true},
+		{"host 10.0.0.9 and tcp port 80", false, false, false},
 		{"! tcp && ! arp", false, true, false},
-		{"ip", true, true, false},
+		{"ip", true, true, true},
+		{"ip6", false, false, false},
 	} {
 		f, err := ParseFilter(c.expr)
 		if err != nil {
