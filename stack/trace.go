@@ -32,9 +32,9 @@ type TraceEvent struct {
 	Packet []byte
 	// EtherType of the packet (frames).
 	EtherType uint16
-	// LinkSrc and LinkDst are the Ethernet addresses of an inbound frame.
+	// LinkSrc and LinkDst are the Ethernet addresses of the frame.
 	LinkSrc, LinkDst MAC
-	// NextHop is the next hop of an outbound packet or route decision.
+	// NextHop is the next hop of a route decision.
 	NextHop netip.Addr
 	// Name is the counter's name (TraceCount) or what changed state.
 	Name string
@@ -92,8 +92,11 @@ func (s *Stack) TraceState(layer, name, from, to string, src, dst netip.AddrPort
 }
 
 // traceFrame reports a packet entering or leaving through n.
-func (n *NIC) traceFrame(t Tracer, kind TraceKind, p *Packet, etherType uint16, nextHop netip.Addr) {
+func (n *NIC) traceFrame(t Tracer, kind TraceKind, p *Packet, etherType uint16, dst MAC) {
 	ev := TraceEvent{Kind: kind, Layer: "link", NIC: n, Packet: p.Bytes(), EtherType: etherType,
-		LinkSrc: p.LinkSrc, LinkDst: p.LinkDst, NextHop: nextHop}
+		LinkSrc: p.LinkSrc, LinkDst: p.LinkDst}
+	if kind == TraceFrameOut {
+		ev.LinkSrc, ev.LinkDst = n.LinkAddress(), dst
+	}
 	t.Trace(&ev)
 }

@@ -190,10 +190,8 @@ func (p *printer) write(w io.Writer, r *record) {
 		}
 		if ev.Kind == stack.TraceFrameIn {
 			fmt.Fprintf(w, "\nin  %s: from %s to %s (%s)\n", r.nic, ev.LinkSrc, ev.LinkDst, linkDecision(ev.LinkDst))
-		} else if ev.NextHop.IsValid() {
-			fmt.Fprintf(w, "\nout %s: to next hop %s\n", r.nic, ev.NextHop)
 		} else {
-			fmt.Fprintf(w, "\nout %s\n", r.nic)
+			fmt.Fprintf(w, "\nout %s: from %s to %s (%s)\n", r.nic, ev.LinkSrc, ev.LinkDst, outDecision(ev.LinkDst))
 		}
 		for _, l := range lines {
 			fmt.Fprintf(w, "  %s\n", l)
@@ -234,6 +232,18 @@ func (p *printer) write(w io.Writer, r *record) {
 			fmt.Fprintf(w, "  route to %s: out %s, %s, source %s%s\n", ev.Dst.Addr(), r.routeN, how, rt.LocalAddr, entry)
 		}
 	}
+}
+
+func outDecision(dst stack.MAC) string {
+	switch {
+	case dst == stack.BroadcastMAC:
+		return "broadcast"
+	case dst[0]&1 != 0:
+		return "multicast"
+	case dst == stack.MAC{}:
+		return "layer 3 interface"
+	}
+	return "unicast"
 }
 
 func linkDecision(dst stack.MAC) string {
