@@ -17,6 +17,22 @@ import (
 	"github.com/tapstack/tapstack/trace"
 )
 
+const traceHelp = `Usage: tapstack trace [--tap NAME] [FILTER]
+
+Prints each packet of the running host passing FILTER as it happens, one short
+paragraph per frame, layer by layer: the interface and what the link layer
+decided, ARP, IPv4/IPv6 (TTL, fragments), ICMP, UDP, TCP (flags, seq/ack,
+window, options, the first line of text data), the route chosen, the state
+changes it caused (TCP connections, ARP neighbour entries) and every counted
+drop with the counter's name and its reason. Until interrupted.
+
+FILTER takes tcpdump-like words: [src|dst] host ADDR, [src|dst] port N, tcp,
+udp, icmp, icmp6, arp, ip, ip6, vlan N, joined with and, or, not and
+parentheses, e.g. 'host 10.0.0.1 and tcp port 80'. ARP counts as part of the
+journey of the IPv4 packets it resolves: port and protocol words keep it;
+'not arp' hides it. --tap picks the host when several run.
+`
+
 // parseTraceFilter parses a trace filter; "all" and "" match everything.
 func parseTraceFilter(expr string) (*trace.Filter, error) {
 	if strings.TrimSpace(expr) == "all" {
