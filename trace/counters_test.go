@@ -67,7 +67,11 @@ func TestEveryDropCounterHasReason(t *testing.T) {
 		if help == "" || strings.HasSuffix(help, ": ") {
 			t.Errorf("%s has no reason: %q", n, help)
 		}
-		if want := "  counted " + n + ": " + help + "\n"; out.String() != want {
+		want := "  counted " + n + ": " + help + "\n"
+		if beforeStack(n) {
+			want = "\nlink: a frame dropped, counted " + n + ": " + help + "\n"
+		}
+		if out.String() != want {
 			t.Errorf("trace printed %q, want %q", out.String(), want)
 		}
 	}

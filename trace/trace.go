@@ -197,7 +197,20 @@ func (p *printer) write(w io.Writer, r *record) {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	case stack.TraceCount:
-		if Quiet(ev.Name) || !p.pass {
+		if Quiet(ev.Name) {
+			return
+		}
+		if beforeStack(ev.Name) {
+			// The link layer dropped a frame before any NIC took it:
+			// there is no packet to filter, so only an unfiltered
+			// trace shows it, as a paragraph of its own.
+			p.pass = p.f == nil || p.f.root == nil
+			if p.pass {
+				fmt.Fprintf(w, "\nlink: a frame dropped, counted %s: %s\n", ev.Name, host.CounterHelp(ev.Name))
+			}
+			return
+		}
+		if !p.pass {
 			return
 		}
 		fmt.Fprintf(w, "  counted %s: %s\n", ev.Name, host.CounterHelp(ev.Name))
@@ -269,4 +282,10 @@ func vlanOf(nic string) int {
 		return 0
 	}
 	return n
+}
+
+// beforeStack reports whether counter name counts frames the link layer
+// dropped before handing them to a NIC (so no frame event precedes it).
+func beforeStack(name string) bool {
+	return strings.HasPrefix(name, "link.rx.") && name != "link.rx.unknown_ethertype"
 }
