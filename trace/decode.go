@@ -135,6 +135,7 @@ func decodeTransport(proto uint8, b []byte, s *Summary) []string {
 		return []string{icmpLine("ICMP", b, icmp4Names)}
 	case 58:
 		s.Proto = "icmp6"
+		s.Resolution = len(b) > 0 && b[0] >= 133 && b[0] <= 137
 		return []string{icmpLine("ICMPv6", b, icmp6Names)}
 	case 2:
 		s.Proto = "igmp"

@@ -17,6 +17,9 @@ type Summary struct {
 	// SrcPort and DstPort are set for TCP and UDP (Ports true).
 	SrcPort, DstPort uint16
 	Ports            bool
+	// Resolution marks IPv6 neighbour discovery (ICMPv6 types 133 to
+	// 137), which filters treat like ARP.
+	Resolution bool
 	// VLAN is the VLAN ID of the interface, 0 when untagged.
 	VLAN int
 }
@@ -72,14 +75,17 @@ func (n hostNode) match(s *Summary) bool {
 	return (n.d != dstOnly && s.Src == n.a) || (n.d != srcOnly && s.Dst == n.a)
 }
 func (n portNode) match(s *Summary) bool {
-	if s.Proto == "arp" {
-		return true // ARP is part of the journey of the packets it resolves
+	if s.Proto == "arp" || s.Resolution {
+		return true // address resolution is part of the journey of the packets it resolves
 	}
 	return s.Ports && ((n.d != dstOnly && s.SrcPort == n.p) || (n.d != srcOnly && s.DstPort == n.p))
 }
 func (n protoNode) match(s *Summary) bool {
-	if s.Proto == "arp" && n.p != "arp" && n.p != "ip6" {
+	switch {
+	case s.Proto == "arp" && n.p != "arp" && n.p != "ip6":
 		return true // ARP is part of the journey of the IPv4 packets it resolves
+	case s.Resolution && n.p != "icmp6" && n.p != "ip" && n.p != "arp":
+		return true // so is neighbour discovery for IPv6
 	}
 	switch n.p {
 	case "ip":
@@ -104,7 +110,8 @@ const maxTokens = 256
 // Unlike tcpdump, ARP counts as part of the journey of the IPv4 packets
 // it resolves: port, tcp, udp, icmp and ip do not filter it out (so
 // `tcp port 80` shows the resolution before a connection), while host
-// still does and `arp` / `not arp` select it explicitly.
+// still does and `arp` / `not arp` select it explicitly. IPv6 neighbour
+// discovery is treated the same way (selected by icmp6 and ip6).
 func ParseFilter(expr string) (*Filter, error) {
 	toks := tokenize(expr)
 	if len(toks) > maxTokens {

@@ -10,6 +10,15 @@ func TestParseFilterTable(t *testing.T) {
 	http := &Summary{Proto: "tcp", Src: a, Dst: b, SrcPort: 40000, DstPort: 80, Ports: true}
 	dns := &Summary{Proto: "udp", Src: b, Dst: a, SrcPort: 53, DstPort: 5353, Ports: true, VLAN: 10}
 	arp := &Summary{Proto: "arp", Src: a, Dst: b}
+	x, y := netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")
+	ns := &Summary{Proto: "icmp6", Src: x, Dst: y, Resolution: true}
+	for expr, want := range map[string]bool{"tcp port 80": true, "icmp6": true, "ip6": true, "ip": false,
+		"not icmp6": false, "arp": false, "host fd00::1 and tcp": true, "host 10.0.0.1 and tcp": false} {
+		f, err := ParseFilter(expr)
+		if err != nil || f.Match(ns) != want {
+			t.Errorf("%q on a neighbour solicitation: %v, want %v (%v)", expr, f.Match(ns), want, err)
+		}
+	}
 	for _, c := range []struct {
 		expr            string
 		http, dns, arpm bool

@@ -221,7 +221,11 @@ func (p *printer) write(w io.Writer, r *record) {
 		if ev.Layer == "tcp" {
 			fmt.Fprintf(w, "  TCP connection %s ↔ %s: %s → %s\n", ev.Src, ev.Dst, ev.From, ev.To)
 		} else {
-			fmt.Fprintf(w, "  %s %s: %s → %s\n", strings.ToUpper(ev.Layer), ev.Name, ev.From, ev.To)
+			layer := strings.ToUpper(ev.Layer)
+			if ev.Layer == "ndp" {
+				layer = "NDP"
+			}
+			fmt.Fprintf(w, "  %s %s: %s → %s\n", layer, ev.Name, ev.From, ev.To)
 		}
 	case stack.TraceRoute:
 		if !p.pass {
