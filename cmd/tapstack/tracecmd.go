@@ -71,7 +71,10 @@ func serveTrace(w http.ResponseWriter, r *http.Request, h *host.Host) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a trace lasts as long as its reader
+	// A trace lasts as long as its reader: the server's read deadline
+	// would end it (the request context), its write deadline cut it.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "tracing %s\n", describeFilter(f))
