@@ -126,7 +126,7 @@ func Attach(s *stack.Stack, f *Filter) (*Session, func()) {
 // HTTP response's Flush).
 func (s *Session) Run(ctx context.Context, w io.Writer, flush func()) error {
 	bw := bufio.NewWriter(w)
-	p := printer{f: s.f}
+	p := printer{f: s.f, pass: s.f == nil || s.f.root == nil} // events before any frame: only when unfiltered
 	var reported uint64
 	for {
 		var r record
