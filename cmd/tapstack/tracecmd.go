@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/trace"
 )
 
@@ -45,10 +46,10 @@ func parseTraceFilter(expr string) (*trace.Filter, error) {
 	return f, nil
 }
 
-// traceTo prints the journeys of h's packets passing f to w until the
+// traceTo prints the journeys of s's packets passing f to w until the
 // returned function is called (tapstack up --trace).
-func traceTo(h *host.Host, f *trace.Filter, w io.Writer) func() {
-	sess, detach := trace.Attach(h.Stack(), f)
+func traceTo(s *stack.Stack, f *trace.Filter, w io.Writer) func() {
+	sess, detach := trace.Attach(s, f)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -104,6 +104,7 @@ func TestTraceCurl(t *testing.T) {
 
 	rest := trace
 	for _, want := range []string{
+		`ARP probe: is anyone using 10\.0\.0\.2\?`, // from the start: conflict detection
 		`ARP request: who has 10\.0\.0\.2\? tell 10\.0\.0\.1`,
 		`ARP neighbour 10\.0\.0\.1 on tap0: NONE → STALE`,
 		`ARP reply: 10\.0\.0\.2 is at 02:00:00:00:00:02`,
@@ -127,7 +128,8 @@ func TestTraceCurl(t *testing.T) {
 
 // TestUpTracePing: `tapstack up --trace icmp` prints, from the start, a
 // Linux ping's echo request and our echo reply, with the ARP resolution
-// before them (issue 19, up --trace).
+// before them, and before that the host's own conflict-detection probe
+// (issue 19, up --trace).
 func TestUpTracePing(t *testing.T) {
 	needTools(t, "ping")
 	ns := bridgeNS(t)
@@ -143,6 +145,7 @@ func TestUpTracePing(t *testing.T) {
 	t.Logf("tapstack up --trace icmp:\n%s", trace)
 	rest := trace
 	for _, want := range []string{
+		`ARP probe: is anyone using 10\.0\.0\.2\?`, // from the start: conflict detection
 		`ARP request: who has 10\.0\.0\.2\? tell 10\.0\.0\.1`,
 		`(?m)^in  tap0: .*\(for us\)\n  IPv4 10\.0\.0\.1 → 10\.0\.0\.2, TTL 64, 84 bytes.*\n  ICMP echo request, id \d+ seq 1, 56 bytes of data`,
 		`(?m)^out tap0: .*\(unicast\)\n  IPv4 10\.0\.0\.2 → 10\.0\.0\.1, TTL 64, 84 bytes.*\n  ICMP echo reply, id \d+ seq 1, 56 bytes of data`,
