@@ -177,8 +177,8 @@ func (s *Stack) traceRoute(t Tracer, dst netip.Addr, r Route, ok bool) {
 	if dst.Is6() {
 		ev.Layer = "ipv6"
 	}
-	if ok && !r.Local && !r.Broadcast && dst.Is4() {
-		if e, err := s.lookup(dst); err == nil {
+	if ok && !r.Local && !r.Broadcast && !dst.IsLinkLocalUnicast() && !dst.IsMulticast() {
+		if e, err := s.lookup(dst.WithZone("")); err == nil {
 			ev.Name = e.Dst.String()
 		}
 	}
