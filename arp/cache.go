@@ -210,6 +210,12 @@ func (c *cache) setState(e *entry, s State) {
 	if e.list != nil {
 		e.list.remove(e)
 	}
+	if e.state != s && e.key.nic != nil {
+		if st := e.key.nic.Stack(); st.Tracer() != nil {
+			st.TraceState("arp", "neighbour "+e.key.addr.String()+" on "+e.key.nic.Name(), e.state.String(), s.String(),
+				netip.AddrPort{}, netip.AddrPortFrom(e.key.addr, 0))
+		}
+	}
 	e.state = s
 	switch s {
 	case Failed:

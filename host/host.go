@@ -71,6 +71,10 @@ type Config struct {
 	// on the segment already uses one. All addresses are probed at the
 	// same time (about one second). SLAAC addresses are always probed.
 	DetectConflicts bool
+	// BeforeStart, when not nil, is called with the new stack before any
+	// interface starts, so a tracer set there sees the host's first
+	// frames (tapstack up --trace).
+	BeforeStart func(s *stack.Stack)
 	// NoSLAAC turns off stateless address autoconfiguration (RFC 4862):
 	// by default every Ethernet interface solicits routers and takes
 	// addresses, a default route, on-link prefixes, the MTU and DNS
@@ -206,6 +210,9 @@ func New(cfg Config) (h *Host, err error) {
 		return nil, errors.New("host: no interfaces configured")
 	}
 	s := stack.New(stack.Options{Clock: cfg.Clock})
+	if cfg.BeforeStart != nil {
+		cfg.BeforeStart(s)
+	}
 	h = &Host{s: s, forwarding: cfg.IPv4.Forwarding, forwarding6: cfg.IPv6.Forwarding, log: cfg.Logger}
 	if h.log == nil {
 		h.log = quiet

@@ -174,6 +174,9 @@ func (n *NIC) DeliverNetworkPacket(p *Packet) {
 	if n.l3 {
 		p.EtherType = IPEtherType(p.Bytes())
 	}
+	if t := n.stack.Tracer(); t != nil {
+		n.traceFrame(t, TraceFrameIn, p, p.EtherType, MAC{})
+	}
 	for _, np := range *n.stack.netProto.Load() {
 		if np.EtherType() == p.EtherType {
 			np.HandlePacket(p)
@@ -190,13 +193,13 @@ func (n *NIC) DeliverNetworkPacket(p *Packet) {
 // packet goes out at once, to the zero MAC. It takes ownership of p.
 func (n *NIC) WritePacket(nextHop netip.Addr, etherType uint16, p *Packet) error {
 	if n.l3 {
-		return n.ep.WritePacket(MAC{}, etherType, p)
+		return n.WriteLinkPacket(MAC{}, etherType, p)
 	}
 	if n.IsBroadcast(nextHop) {
-		return n.ep.WritePacket(BroadcastMAC, etherType, p)
+		return n.WriteLinkPacket(BroadcastMAC, etherType, p)
 	}
 	if nextHop.IsMulticast() {
-		return n.ep.WritePacket(MulticastMAC(nextHop), etherType, p)
+		return n.WriteLinkPacket(MulticastMAC(nextHop), etherType, p)
 	}
 	r := n.stack.resolver[family(nextHop)].Load()
 	if r == nil {
@@ -206,8 +209,13 @@ func (n *NIC) WritePacket(nextHop netip.Addr, etherType uint16, p *Packet) error
 	return r.r.WriteTo(n, nextHop, etherType, p)
 }
 
-// WriteLinkPacket sends p to a known link address, bypassing resolution.
+// WriteLinkPacket sends p to a known link address, bypassing resolution;
+// unicast packets WritePacket resolved reach the link through it (traced
+// here, once, when they really leave).
 // It takes ownership of p.
 func (n *NIC) WriteLinkPacket(dst MAC, etherType uint16, p *Packet) error {
+	if t := n.stack.Tracer(); t != nil {
+		n.traceFrame(t, TraceFrameOut, p, etherType, dst)
+	}
 	return n.ep.WritePacket(dst, etherType, p)
 }

@@ -163,6 +163,30 @@ func (r *Route) WritePacket(params NetworkParams, p *Packet) error {
 // the outgoing interface (the route's preferred source, else an address on
 // the same subnet as the next hop, else the interface's first address).
 func (s *Stack) FindRoute(dst, src netip.Addr) (Route, error) {
+	r, err := s.findRoute(dst, src)
+	if t := s.Tracer(); t != nil {
+		s.traceRoute(t, dst, r, err == nil)
+	}
+	return r, err
+}
+
+// traceRoute reports a route decision, naming the table entry chosen.
+func (s *Stack) traceRoute(t Tracer, dst netip.Addr, r Route, ok bool) {
+	ev := TraceEvent{Kind: TraceRoute, Layer: "ipv4", NIC: r.NIC, NextHop: r.NextHop, Route: r, RouteFound: ok,
+		Dst: netip.AddrPortFrom(dst, 0)}
+	if dst.Is6() {
+		ev.Layer = "ipv6"
+	}
+	if ok && !r.Local && !r.Broadcast && !dst.IsLinkLocalUnicast() && !dst.IsMulticast() {
+		if e, err := s.lookup(dst.WithZone("")); err == nil {
+			ev.Name = e.Dst.String()
+		}
+	}
+	t.Trace(&ev)
+}
+
+// findRoute is FindRoute without the trace.
+func (s *Stack) findRoute(dst, src netip.Addr) (Route, error) {
 	if !dst.IsValid() || dst.Is4In6() {
 		return Route{}, fmt.Errorf("destination %v is not an IPv4 or IPv6 address: %w", dst, ErrNoRoute)
 	}

@@ -37,6 +37,7 @@ type Stack struct {
 	icmpv6   [256]atomic.Pointer[icmpv6Slot]
 	observe  atomic.Pointer[[]any]
 	routes   atomic.Pointer[routeTable]
+	tracer   atomic.Pointer[tracerSlot]
 	closed   bool
 
 	rxUnknownEtherType *Counter
@@ -67,6 +68,7 @@ func familyOf(etherType uint16) int {
 // New returns an empty stack.
 func New(opts Options) *Stack {
 	s := &Stack{clock: opts.Clock}
+	s.counters.hub = &s.tracer
 	if s.clock == nil {
 		s.clock = RealClock{}
 	}

@@ -188,6 +188,9 @@ func (e *endpoint) afterIO(now time.Time, n int) { e.after(now, n < inlineIO) }
 
 func (e *endpoint) after(now time.Time, user bool) {
 	st := e.c.state
+	if st != e.prev {
+		e.traceState(st)
+	}
 	if st != e.prev && e.prev.handshaking() && !st.handshaking() {
 		if st != StateClosed && e.listener != nil {
 			e.listener.enqueue(e) // may abort e when the listener is gone

@@ -380,6 +380,9 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 	p.mu.RUnlock()
 	if l != nil {
 		l.handleSegment(t, &seg)
+		if p.s.Tracer() != nil {
+			p.traceListen(t)
+		}
 		return true
 	}
 	if fwd != nil && seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN {
@@ -588,4 +591,28 @@ func (p *Protocol) Close() error {
 	p.cbMu.Unlock()
 	p.cbs.Wait()
 	return nil
+}
+
+// traceState reports e's state change to the stack's tracer, if any; a
+// connection a listener made comes from LISTEN.
+func (e *endpoint) traceState(st State) {
+	if e.p.s.Tracer() == nil {
+		return
+	}
+	from := e.prev
+	if from == StateClosed && e.listener != nil && st == StateSynReceived {
+		from = StateListen
+	}
+	e.p.s.TraceState("tcp", "connection", from.String(), st.String(), e.id.local, e.id.remote)
+}
+
+// traceListen reports the connection a listener made for t, if it made
+// one: LISTEN → SYN_RECEIVED.
+func (p *Protocol) traceListen(t tuple) {
+	p.mu.RLock()
+	e := p.conns[t]
+	p.mu.RUnlock()
+	if e != nil {
+		p.s.TraceState("tcp", "connection", StateListen.String(), StateSynReceived.String(), t.local, t.remote)
+	}
 }

@@ -48,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 		}
 	case "bond":
 		err = runBond(args[1:], stdout)
+	case "trace": // tracecmd.go
+		err = runTrace(args[1:], stdout, signals)
 	case "route", "neigh", "arp", "status", "resolve":
 		f := map[string]func([]string, io.Writer) error{"route": runRoute, "neigh": runNeigh, "arp": runARP, "status": runStatus, "resolve": runResolve}[cmd]
 		err = f(args[1:], stdout)

@@ -176,6 +176,11 @@ func controlHandler(cfg upConfig, h *host.Host, extra ...func(io.Writer)) http.H
 			fmt.Fprintln(w, a)
 		}
 	})
+	mux.HandleFunc("GET /trace", func(w http.ResponseWriter, r *http.Request) {
+		if allowed(w, r) {
+			serveTrace(w, r, h)
+		}
+	})
 	mux.HandleFunc("GET /id", func(w http.ResponseWriter, r *http.Request) {
 		text(w)
 		var taps []string

@@ -21,6 +21,7 @@ Usage:
   tapstack status  [--tap NAME] [--all]        the status page of a running host
   tapstack ss      [--tap NAME] [-4|-6]        TCP connections of a running host (like ss -tanoi)
   tapstack metrics [--tap NAME]                counters of a running host (Prometheus text format)
+  tapstack trace   [--tap NAME] [FILTER]       each packet's journey through a running host, in words
   tapstack resolve [--tap NAME] HOSTNAME       look a name up with a running host's resolver
   tapstack bond    [--tap NAME] [BOND]         bonds of a running host (like /proc/net/bonding)
   tapstack version
@@ -69,8 +70,7 @@ Interfaces:
                       one more interface (repeatable; TAP may be a --bond: help bond)
   --no-slaac          no IPv6 addresses or routes from router advertisements
 Routing and neighbours:
-  --gateway IP        default gateway, one per family (fe80::1 is on the TAP;
-                      fe80::1%NAME on interface NAME)
+  --gateway IP        default gateway, one per family (fe80::1%NAME: on interface NAME)
   --route PREFIX,via=IP[,dev=NAME]   a static route (repeatable; PREFIX may be default)
   --forward           route between the interfaces (IPv4 and IPv6) and send
                       router advertisements for their IPv6 /64s every 10-30 s
@@ -80,6 +80,7 @@ Routing and neighbours:
   --no-dad            skip address conflict detection (ARP and IPv6 DAD) at start
 Debugging (and --log-format text|json, --log-level debug|info|warn|error):
   --pcap FILE         capture every frame on the TAP (read it with tcpdump -r FILE)
+  --trace FILTER      print each packet's journey in words (all: every one; help trace)
   --faults SPEC       inject faults, e.g. loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7
   --no-offload        no checksum/segmentation offload (on by default)
 Limits:
@@ -137,13 +138,13 @@ times, waiting 5 s each time.
 // commandHelp is the help of each command.
 var commandHelp = map[string]string{
 	"up": upHelp, "gateway": gatewayHelp, "route": routeHelp, "neigh": neighHelp, "arp": arpHelp, "status": statusHelp, "resolve": resolveHelp,
-	"ss": ssHelp, "metrics": metricsHelp,
+	"ss": ssHelp, "metrics": metricsHelp, "trace": traceHelp,
 	"version": "Usage: tapstack version\n\nPrints the version of tapstack and of Go.\n",
 	"help":    helpText,
 }
 
 // commands are the command names, for suggestions.
-var commands = []string{"up", "gateway", "route", "neigh", "arp", "status", "ss", "metrics", "resolve", "version", "help"}
+var commands = []string{"up", "gateway", "route", "neigh", "arp", "status", "ss", "metrics", "trace", "resolve", "version", "help"}
 
 // hiddenFlags are flags for tests, never suggested.
 var hiddenFlags = map[string]bool{"dhcp-wait": true, "dhcp-renew": true}

@@ -194,6 +194,15 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 		hc.IPv6.Forwarding = true
 		hc.Advertise = labAdvertise()
 	}
+	if cfg.Trace != nil {
+		var stop func()
+		hc.BeforeStart = func(s *stack.Stack) { stop = traceTo(s, cfg.Trace, stdout) }
+		defer func() {
+			if stop != nil {
+				stop()
+			}
+		}()
+	}
 	h, err := host.New(hc)
 	if err != nil {
 		return conflictLine(cfg, err)

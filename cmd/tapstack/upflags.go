@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"github.com/tapstack/tapstack/trace"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -103,6 +104,9 @@ type upConfig struct {
 	DHCPWait, DHCPRenew time.Duration
 	// Status says where the status page is served (--status).
 	Status statusMode
+	// Trace, when not nil, prints every packet's journey passing it to
+	// stdout from the start (--trace FILTER; "all" or "" for everything).
+	Trace *trace.Filter
 	// MaxConns caps each built-in TCP service's connections (--max-conns,
 	// 0: defaultMaxConns); Idle closes a service connection that moves no
 	// byte for that long (--idle-timeout, 0: defaultIdle). See limits.go.
@@ -211,6 +215,7 @@ func parseUp(args []string) (upConfig, error) {
 	fs.Var(&proxies, "arp-proxy", "")
 	var bondFlags listFlag
 	fs.Var(&bondFlags, "bond", "")
+	traceF := fs.String("trace", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return upConfig{}, err
@@ -257,6 +262,11 @@ func parseUp(args []string) (upConfig, error) {
 		return cfg, err
 	}
 	cfg.DHCPWait, cfg.DHCPRenew = *dwait, *drenew
+	if set["trace"] {
+		if cfg.Trace, err = parseTraceFilter(*traceF); err != nil {
+			return cfg, err
+		}
+	}
 	if cfg.DHCPWait < 0 || cfg.DHCPRenew < 0 {
 		return cfg, usagef("--dhcp-wait and --dhcp-renew cannot be negative")
 	}
