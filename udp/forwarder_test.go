@@ -141,6 +141,11 @@ func TestForwarderFlowRefusedIsPortUnreachable(t *testing.T) {
 		case <-time.After(guard):
 			t.Fatal("no port unreachable")
 		}
+		// The port unreachable leaves before the callback's goroutine
+		// releases the request: wait for that (bounded; only a guard).
+		for limit := time.Now().Add(guard); (f.Flows() != 0 || f.Pending() != 0) && time.Now().Before(limit); {
+			runtime.Gosched()
+		}
 		if counter(b.s, "udp.fwd.refused") != 1 || f.Flows() != 0 || f.Pending() != 0 {
 			t.Errorf("explicit=%v: refused %d flows %d pending %d", explicit, counter(b.s, "udp.fwd.refused"), f.Flows(), f.Pending())
 		}
