@@ -52,19 +52,20 @@ func TestBond8023adBackToBack(t *testing.T) {
 	t.Logf("both bonds collecting/distributing on both links after %v", took)
 	capDone := captureLACPDUs(t, ns, "ta1")
 
-	// Eight flows, each on one link, both links used; they go on
+	// Sixteen flows (eight left all on one link 1 time in 128), each on
+	// one link, both links used; they go on
 	// through the loss of a link and its return.
 	lost, back, down := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
+	errs := make(chan error, 16)
 	before := b.Status()
-	for i := range 8 {
+	for i := range 16 {
 		c := dialEcho(t, h, "10.0.7.1")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer c.Close()
-			errs <- phasedEcho(c, uint64(i+1), 256<<10, lost, back, down)
+			errs <- phasedEcho(c, uint64(i+1), 128<<10, lost, back, down)
 		}()
 	}
 	// Wait until every flow sent its first chunk and both links carried
@@ -74,7 +75,7 @@ func TestBond8023adBackToBack(t *testing.T) {
 		return st.Slaves[0].TxFrames-before.Slaves[0].TxFrames > 100 && st.Slaves[1].TxFrames-before.Slaves[1].TxFrames > 100
 	}); !ok {
 		st := b.Status()
-		t.Fatalf("eight layer3+4 flows did not use both links: tx frames %d and %d", st.Slaves[0].TxFrames-before.Slaves[0].TxFrames, st.Slaves[1].TxFrames-before.Slaves[1].TxFrames)
+		t.Fatalf("sixteen layer3+4 flows did not use both links: tx frames %d and %d", st.Slaves[0].TxFrames-before.Slaves[0].TxFrames, st.Slaves[1].TxFrames-before.Slaves[1].TxFrames)
 	}
 	out := bondCmd(t, ns, "bond0")
 	rx0, _ := counters(slaveSection(out, "ta0"))
