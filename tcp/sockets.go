@@ -33,16 +33,7 @@ type Socket struct {
 // remote address, with what ss -tanoi prints. Each connection is read
 // under its lock, one at a time.
 func (p *Protocol) Sockets() []Socket {
-	p.mu.RLock()
-	ls := make([]*Listener, 0, len(p.listeners))
-	for _, l := range p.listeners {
-		ls = append(ls, l)
-	}
-	es := make([]*endpoint, 0, len(p.conns))
-	for _, e := range p.conns {
-		es = append(es, e)
-	}
-	p.mu.RUnlock()
+	ls, es := p.snapshot()
 	now := p.clock.Now()
 	out := make([]Socket, 0, len(ls)+len(es))
 	for _, l := range ls {
