@@ -42,7 +42,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		_, dsack = dsackBlock(&seg.opts, ack)
 		c.undoCheckDSACK(now, seg)
 		if !c.inRecovery {
-			c.prr.sacked = c.sb.sackedBytes() // what this ACK delivers counts if it starts recovery
+			c.prr.sacked = c.sackedBytes() // what this ACK delivers counts if it starts recovery
 		}
 		sackNew = c.sb.update(&seg.opts, ack, c.sndMax)
 	}
@@ -87,6 +87,9 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		}
 	}
 	c.sndUna = ack
+	if c.rtxStamp.on && !ack.LessThan(c.rtxStamp.high) {
+		c.rtxStamp.on = false // every retransmission acknowledged
+	}
 	c.sb.advance(ack)
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
@@ -173,8 +176,18 @@ func (c *core) onDupAck(now time.Time) {
 
 // rackStep runs RACK for an ACK and starts fast recovery when it finds
 // a loss outside recovery (RFC 8985 section 6.2 step 6).
+// Data marked lost but not retransmitted also starts recovery when it
+// was sent after the last recovery's point (a new congestion event, as
+// Linux's tcp_time_to_recover sees lost_out): a recovery that ends with
+// losses among the data it sent goes on at once as a new one.
 func (c *core) rackStep(now time.Time, seg *segment, dsack bool) {
-	if c.rackOnAck(now, seg, dsack) && !c.inRecovery && c.sndUna.GreaterThan(c.recover) {
+	marked := c.rackOnAck(now, seg, dsack)
+	if c.inRecovery || c.rack.lost == 0 {
+		return
+	}
+	if marked && c.sndUna.GreaterThan(c.recover) {
+		c.enterRecovery(now)
+	} else if seq, _, ok := c.rack.firstLost(); ok && seq.GreaterThanEq(c.recover) {
 		c.enterRecovery(now)
 	}
 }
@@ -239,7 +252,7 @@ func (c *core) sendRange(now time.Time, seq seqnum.Value, n int) seqnum.Size {
 		return 0
 	}
 	c.ctr.retransmits.Inc()
-	c.undoRetransmitted(n)
+	c.undoRetransmitted(now, seq, n)
 	c.prrSent(n)
 	c.emit(now, outSeg{seq: seq, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
 	l := seqnum.Size(n)

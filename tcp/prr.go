@@ -43,17 +43,17 @@ func (p *prrState) sndcnt(deliveredData, pipe, ssthresh, mss int) int {
 
 // prrEnter begins PRR as SACK recovery begins; ssthresh is set.
 func (c *core) prrEnter() {
-	c.prr.start(int(c.sndUna.Size(c.sndMax)), c.sb.sackedBytes())
+	c.prr.start(int(c.sndUna.Size(c.sndMax)), c.sackedBytes())
 }
 
 // prrOnAck sets the window for an ACK in SACK recovery that
 // acknowledged acked bytes cumulatively: cwnd = pipe + sndcnt, so that
 // RFC 6675's transmission loop (sackRecover) sends sndcnt bytes.
 func (c *core) prrOnAck(acked int) {
-	sacked := c.sb.sackedBytes()
+	sacked := c.sackedBytes()
 	delivered := max(acked+sacked-c.prr.sacked, 0)
 	c.prr.sacked = sacked
-	pipe := c.sb.pipe(c.sndUna, c.sndMax, c.rxtNext, c.mss)
+	pipe := c.pipe()
 	c.cwnd = max(pipe+c.prr.sndcnt(delivered, pipe, c.ssthresh, c.mss), c.mss)
 }
 

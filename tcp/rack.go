@@ -63,6 +63,12 @@ type rackState struct {
 	dsackOn    bool
 	lost       int       // records marked lost and not yet retransmitted
 	at         time.Time // the reordering timer, zero when not armed
+
+	// The records are the sender's scoreboard under RACK (rackrecovery.go):
+	// sackedB and lostB are the bytes of the records marked delivered and
+	// lost, and no record below lostHint is marked lost.
+	sackedB, lostB int
+	lostHint       seqnum.Value
 }
 
 // LossDetection selects how the sender finds lost segments.
@@ -117,7 +123,10 @@ func (r *rackState) push(start, end seqnum.Value, t time.Duration) {
 	}
 	if r.n == len(r.segs) {
 		if len(r.segs) >= maxRackSegs {
+			// The last record grows; what it held counts as neither
+			// delivered nor lost any more (at worst resent needlessly).
 			last := r.rec(r.n - 1)
+			r.unmark(last, int(r.start(r.n-1).Size(last.end)))
 			last.end, last.xmit = end, t
 			return
 		}
@@ -149,6 +158,7 @@ func (c *core) rackSent(now time.Time, seq, end seqnum.Value, seg int) {
 			s := r.rec(i)
 			if s.flags&rsLost != 0 {
 				r.lost--
+				r.lostB -= int(r.start(i).Size(s.end))
 			}
 			s.flags = s.flags&^rsLost | rsRetrans
 			s.xmit = t
@@ -170,18 +180,18 @@ func (c *core) rackSent(now time.Time, seq, end seqnum.Value, seg int) {
 
 // reset forgets every record.
 func (r *rackState) reset() {
-	r.head, r.n, r.lost = 0, 0, 0
+	r.head, r.n, r.lost, r.sackedB, r.lostB = 0, 0, 0, 0, 0
 }
 
-// deliver is RFC 8985 section 6.2 steps 2 and 3 for a record newly
-// delivered at t (since epoch).
-func (r *rackState) deliver(s *rackSeg, t time.Duration) {
-	if s.flags&rsLost != 0 {
-		r.lost--
-	}
-	s.flags = s.flags&^rsLost | rsDelivered
+// deliver is RFC 8985 section 6.2 steps 2 and 3 for a record of size
+// bytes newly delivered at t (since epoch); echoesOriginal says the ACK's
+// timestamp echo is older than the record's last transmission.
+func (r *rackState) deliver(s *rackSeg, size int, t time.Duration, echoesOriginal bool) {
+	r.unmark(s, size)
+	r.sackedB += size
+	s.flags |= rsDelivered
 	rtt := t - s.xmit
-	if s.flags&rsRetrans != 0 && r.minRTT > 0 && rtt < r.minRTT {
+	if s.flags&rsRetrans != 0 && (echoesOriginal || r.minRTT > 0 && rtt < r.minRTT) {
 		return // ambiguous: an ACK for the original, not the retransmission
 	}
 	if s.flags&rsRetrans == 0 && rtt > 0 && (r.minRTT == 0 || rtt < r.minRTT) {
@@ -209,18 +219,28 @@ func (c *core) rackOnAck(now time.Time, seg *segment, dsack bool) bool {
 	t := now.Sub(r.epoch)
 	for r.n > 0 && r.rec(0).end.LessThanEq(c.sndUna) {
 		s := r.rec(0)
+		size := int(r.base.Size(s.end))
 		if s.flags&rsDelivered == 0 {
-			r.deliver(s, t)
-		} else if s.flags&rsLost != 0 {
-			r.lost--
+			r.deliver(s, size, t, c.echoesBefore(seg, s.xmit))
 		}
+		r.unmark(s, size)
 		r.base = s.end
 		r.head = (r.head + 1) & (len(r.segs) - 1)
 		r.n--
 	}
 	if r.n == 0 {
-		r.lost = 0
+		r.lost, r.sackedB, r.lostB = 0, 0, 0
 	} else if r.base.LessThan(c.sndUna) {
+		// A cumulative ACK inside the first record: its acknowledged
+		// part leaves the counts.
+		if s := r.rec(0); s.flags&(rsDelivered|rsLost) != 0 {
+			cut := int(r.base.Size(c.sndUna))
+			if s.flags&rsDelivered != 0 {
+				r.sackedB -= cut
+			} else {
+				r.lostB -= cut
+			}
+		}
 		r.base = c.sndUna
 	}
 	for _, b := range seg.opts.SACK[:min(seg.opts.NumSACK, len(seg.opts.SACK))] {
@@ -230,7 +250,7 @@ func (c *core) rackOnAck(now time.Time, seg *segment, dsack bool) bool {
 		}
 		for i := r.find(l); i < r.n && !rt.LessThan(r.rec(i).end); i++ {
 			if s := r.rec(i); s.flags&rsDelivered == 0 && !r.start(i).LessThan(l) {
-				r.deliver(s, t)
+				r.deliver(s, int(r.start(i).Size(s.end)), t, c.echoesBefore(seg, s.xmit))
 			}
 		}
 	}
@@ -241,6 +261,12 @@ func (c *core) rackOnAck(now time.Time, seg *segment, dsack bool) bool {
 	return c.rackDetect(now)
 }
 
+// echoesBefore reports whether seg's timestamp echo is older than the
+// TSval of a transmission at xmit (since the records' epoch).
+func (c *core) echoesBefore(seg *segment, xmit time.Duration) bool {
+	return c.tsOn && seg.opts.HasTimestamps && seg.opts.TSEcr != 0 && tsBefore(seg.opts.TSEcr, c.tsNow(c.rack.epoch.Add(xmit)))
+}
+
 // rackUndo forgets the lost marks when a congestion response is undone
 // as spurious (as Linux's tcp_undo_cwnd_reduction): what looked lost was
 // reordered, which from now on widens the window.
@@ -249,7 +275,7 @@ func (c *core) rackUndo() {
 	for i := range r.n {
 		r.rec(i).flags &^= rsLost
 	}
-	r.lost = 0
+	r.lost, r.lostB = 0, 0
 	r.reordering = true
 }
 
@@ -296,7 +322,7 @@ func (c *core) rackDetect(now time.Time) bool {
 		return false
 	}
 	t := now.Sub(r.epoch)
-	wnd := reoWnd(r.minRTT, c.rtt.srtt, r.mult, r.reordering, c.inRecovery || c.retries > 0, c.sb.sackedBytes()/max(c.mss, 1))
+	wnd := reoWnd(r.minRTT, c.rtt.srtt, r.mult, r.reordering, c.inRecovery || c.retries > 0, c.sackedBytes()/max(c.mss, 1))
 	var timeout time.Duration
 	marked := false
 	for i := range r.n {
@@ -313,6 +339,11 @@ func (c *core) rackDetect(now time.Time) bool {
 		if remaining := s.xmit + r.rtt + wnd - t; remaining <= 0 {
 			s.flags |= rsLost
 			r.lost++
+			st := r.start(i)
+			r.lostB += int(st.Size(s.end))
+			if r.lost == 1 || st.LessThan(r.lostHint) {
+				r.lostHint = st
+			}
 			marked = true
 		} else {
 			timeout = max(timeout, remaining)

@@ -259,6 +259,10 @@ func (s *scoreboard) skip(nxt *seqnum.Value, sndMax seqnum.Value) int {
 // least one MSS of the congestion window, send NextSeg: a lost hole, else
 // new data, else an unSACKed hole below the highest SACK.
 func (c *core) sackRecover(now time.Time) {
+	if c.recordsOn() {
+		c.rackRecover(now)
+		return
+	}
 	for range 2 * maxSACKBlocks {
 		room := c.cwnd - c.sb.pipe(c.sndUna, c.sndMax, c.rxtNext, c.mss)
 		if room < c.mss {

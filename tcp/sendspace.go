@@ -50,6 +50,7 @@ type sndSpace struct {
 	recover        seqnum.Value
 	prr            prrState  // prr.go
 	undo           undoState // undo.go
+	rtxStamp       rtxStamp  // undo.go
 	tlp            tlpState  // tlp.go
 	rack           rackState // rack.go
 }
@@ -141,7 +142,12 @@ func (c *core) output(now time.Time) {
 // reports whether it sent one.
 func (c *core) sendNew(now time.Time, room int) bool {
 	// After a timeout (go-back-N) skip what the peer has SACKed.
-	limit := c.sb.skip(&c.sndNxt, c.sndMax)
+	var limit int
+	if c.recordsOn() {
+		limit = c.rack.skipDelivered(&c.sndNxt, c.sndMax)
+	} else {
+		limit = c.sb.skip(&c.sndNxt, c.sndMax)
+	}
 	off := int(c.sndBufSeq.Size(c.sndNxt))
 	avail := max(c.snd.n-off, 0)
 	inflight := int(c.sndUna.Size(c.sndNxt))
@@ -179,7 +185,7 @@ func (c *core) sendNew(now time.Time, room int) bool {
 	}
 	if c.sndNxt.LessThan(c.sndMax) {
 		c.ctr.retransmits.Inc()
-		c.undoRetransmitted(n)
+		c.undoRetransmitted(now, c.sndNxt, n)
 	}
 	c.prrSent(n)
 	if n > 0 && c.sndNxt.GreaterThanEq(c.sndMax) {

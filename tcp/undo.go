@@ -38,6 +38,18 @@ type undoState struct {
 	retransTS uint32       // TSval of the first retransmission (retrans_stamp)
 }
 
+// rtxStamp is Linux's retrans_stamp: the TSval of the first retransmission
+// still outstanding. A recovery that begins while an earlier episode's
+// retransmissions are in flight tests Eifel against it, not against its
+// own start: the hole at SND.UNA may be filled by that earlier
+// retransmission, whose echo would otherwise look older than this
+// episode's and undo a real loss.
+type rtxStamp struct {
+	on   bool
+	ts   uint32
+	high seqnum.Value // the end of the highest retransmission
+}
+
 // undoArm records the window before a congestion response to a loss
 // found at now (before the algorithm changes it). A timeout within a
 // recovery keeps the recovery's record.
@@ -46,11 +58,21 @@ func (c *core) undoArm(now time.Time, rto bool) {
 		c.undo.rto = true
 		return
 	}
-	c.undo = undoState{armed: true, rto: rto, marker: c.sndUna, prior: c.ccWindow, retransTS: c.tsNow(now)}
+	ts := c.tsNow(now)
+	if c.rtxStamp.on {
+		ts = c.rtxStamp.ts
+	}
+	c.undo = undoState{armed: true, rto: rto, marker: c.sndUna, prior: c.ccWindow, retransTS: ts}
 }
 
-// undoRetransmitted counts n bytes retransmitted in the response.
-func (c *core) undoRetransmitted(n int) {
+// undoRetransmitted counts n bytes retransmitted from seq at now.
+func (c *core) undoRetransmitted(now time.Time, seq seqnum.Value, n int) {
+	if !c.rtxStamp.on {
+		c.rtxStamp = rtxStamp{on: true, ts: c.tsNow(now), high: seq}
+	}
+	if end := seq.Add(seqnum.Size(max(n, 1))); c.rtxStamp.high.LessThan(end) {
+		c.rtxStamp.high = end
+	}
 	if c.undo.armed {
 		c.undo.retrans += n
 		c.undo.dsacked = false
@@ -116,7 +138,8 @@ func (c *core) undoNow(now time.Time, ctr *stack.Counter) {
 	c.ssthresh = max(c.ssthresh, u.prior.ssthresh)
 	c.inRecovery = false
 	c.dupAcks = 0
-	c.recover = c.sndUna // a new loss in this window may start recovery again
+	// A new loss in this window may start recovery again.
+	c.recover = c.sndUna.Sub(1)
 	c.rackUndo()
 	*u = undoState{}
 }

@@ -1,0 +1,118 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// Recovery driven by the RACK records, as Linux's retransmission queue
+// drives it: with RACK on, a record per transmitted segment says whether
+// it was delivered (SACKed) and whether it is lost, so the scoreboard is
+// exact however many holes a window has (the SACK block list keeps at most
+// maxSACKBlocks), the pipe is RFC 6675's with RACK's notion of lost
+// (every byte in flight counted once), and what is retransmitted next is
+// the first record marked lost, whether it was sent once or already
+// retransmitted: a lost retransmission is found by RACK (a segment sent
+// after it was delivered) and sent again without waiting for the
+// retransmission timer, which RFC 6675's HighRxt would do.
+
+// unmark takes the record s of size bytes out of the delivered and lost
+// counts.
+func (r *rackState) unmark(s *rackSeg, size int) {
+	if s.flags&rsLost != 0 {
+		r.lost--
+		r.lostB -= size
+	}
+	if s.flags&rsDelivered != 0 {
+		r.sackedB -= size
+	}
+	s.flags &^= rsLost | rsDelivered
+}
+
+// recordsOn says the RACK records are the scoreboard.
+func (c *core) recordsOn() bool { return c.rackOn() && c.rack.n > 0 }
+
+// sackedBytes is what the peer SACKed above SND.UNA.
+func (c *core) sackedBytes() int {
+	if c.recordsOn() {
+		return max(c.rack.sackedB, 0)
+	}
+	return c.sb.sackedBytes()
+}
+
+// pipe is RFC 6675's estimate of the bytes in flight: outstanding bytes
+// neither SACKed nor lost (a lost record retransmitted is in flight
+// again).
+func (c *core) pipe() int {
+	if c.recordsOn() {
+		return max(int(c.sndUna.Size(c.sndMax))-c.rack.sackedB-c.rack.lostB, 0)
+	}
+	return c.sb.pipe(c.sndUna, c.sndMax, c.rxtNext, c.mss)
+}
+
+// firstLost returns the first record marked lost: where it starts and its
+// size.
+func (r *rackState) firstLost() (seqnum.Value, int, bool) {
+	if r.lost <= 0 {
+		return 0, 0, false
+	}
+	i := 0
+	if r.lostHint.GreaterThan(r.base) {
+		i = r.find(r.lostHint)
+	}
+	for ; i < r.n; i++ {
+		if s := r.rec(i); s.flags&rsLost != 0 {
+			st := r.start(i)
+			r.lostHint = st
+			return st, int(st.Size(s.end)), true
+		}
+	}
+	return 0, 0, false
+}
+
+// rackRecover is RFC 6675's transmission loop with RACK's lost marks
+// (RFC 8985 section 6.2 step 6 and section 7): while the pipe leaves room
+// in the window, the first lost record is retransmitted, else new data
+// goes out. Holes not marked lost are left to RACK's timer and TLP.
+func (c *core) rackRecover(now time.Time) {
+	for range 4 * maxSACKBlocks {
+		room := c.cwnd - c.pipe()
+		if room < c.mss {
+			return
+		}
+		if seq, n, ok := c.rack.firstLost(); ok {
+			l := c.sendRange(now, seq, n)
+			if l == 0 {
+				return
+			}
+			if end := seq.Add(l); c.rxtNext.LessThan(end) {
+				c.rxtNext = end
+			}
+			continue
+		}
+		if !c.sendNew(now, room) {
+			return
+		}
+	}
+}
+
+// skipDelivered moves *nxt (a go-back-N resend point below sndMax) past
+// records the peer has, and returns how many bytes may be sent before the
+// next such record, or 0 for no limit: the records' version of
+// scoreboard.skip.
+func (r *rackState) skipDelivered(nxt *seqnum.Value, sndMax seqnum.Value) int {
+	if r.sackedB <= 0 || !nxt.LessThan(sndMax) {
+		return 0
+	}
+	i := r.find(*nxt)
+	for ; i < r.n && r.rec(i).flags&rsDelivered != 0; i++ {
+		*nxt = r.rec(i).end
+	}
+	for j := i; j < r.n; j++ {
+		if r.rec(j).flags&rsDelivered != 0 {
+			return int(nxt.Size(r.start(j)))
+		}
+	}
+	return 0
+}
