@@ -102,7 +102,17 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 
 	if c.inRecovery {
 		if ack.GreaterThanEq(c.recover) {
-			c.cwnd = min(c.ssthresh, int(c.sndUna.Size(c.sndMax))+c.mss)
+			if c.sackOn {
+				// RFC 6937 section 3.1: recovery ends with cwnd at
+				// ssthresh (PRR brought it there), as Linux's
+				// tcp_end_cwnd_reduction does, even when the ACK that
+				// ends it leaves little in flight: falling to
+				// FlightSize + SMSS there would restart in slow start,
+				// one segment that a delayed ACK holds back.
+				c.cwnd = c.ssthresh
+			} else {
+				c.cwnd = min(c.ssthresh, int(c.sndUna.Size(c.sndMax))+c.mss)
+			}
 			c.cwnd = max(c.cwnd, c.mss)
 			c.inRecovery = false
 			c.rackUpdateReoWnd(false, true)

@@ -1,6 +1,9 @@
 package tcp
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestPRRArithmetic checks RFC 6937 section 3's rules one ACK at a time,
 // in bytes with a 1000-byte MSS. After each ACK the sender sends whole
@@ -81,5 +84,33 @@ func TestPRRConvergesToSsthresh(t *testing.T) {
 		if p.out != tc.ssthresh*mss || pipe != tc.ssthresh*mss {
 			t.Errorf("RecoverFS %d ssthresh %d: sent %d, pipe %d at the end, want %d", tc.recoverFS, tc.ssthresh, p.out, pipe, tc.ssthresh*mss)
 		}
+	}
+}
+
+// TestPRRRecoveryEndsAtSsthresh is RFC 6937 section 3.1's end of
+// recovery (Linux's tcp_end_cwnd_reduction): the ACK that ends a SACK
+// recovery sets cwnd to ssthresh even when it leaves nothing in flight,
+// so the sender goes on at ssthresh instead of restarting from one
+// segment (which a delayed ACK would then hold back).
+func TestPRRRecoveryEndsAtSsthresh(t *testing.T) {
+	c := tsCore(t)
+	c.cwnd = 20 * c.mss
+	p := newSegPeer(c, 10)
+	c.write(t0, make([]byte, 10*c.mss))
+	takeOut(c)
+	t1 := t0.Add(30 * time.Millisecond)
+	for i := 1; i < 10; i++ {
+		c.handleSegment(t1, p.take(i))
+	}
+	if !c.inRecovery {
+		t.Fatal("no recovery")
+	}
+	takeOut(c)
+	c.handleSegment(t1.Add(30*time.Millisecond), p.take(0))
+	if c.inRecovery || c.sndUna != c.sndMax {
+		t.Fatalf("recovery %v, una %d max %d", c.inRecovery, c.sndUna, c.sndMax)
+	}
+	if c.cwnd != c.ssthresh {
+		t.Errorf("cwnd %d after recovery, want ssthresh %d", c.cwnd, c.ssthresh)
 	}
 }
