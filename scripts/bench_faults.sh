@@ -128,13 +128,17 @@ for spec in "${specs[@]}"; do
 	ip netns exec "$NS" "$TAPSTACK_BIN" up --tap tft0 --bridge br0 --addr 10.0.0.2/24 --no-dad \
 		--faults "$spec,seed=$SEED" >"$WORK/log" 2>&1 &
 	PID=$!
-	for _ in $(seq 1 100); do
+	# Up to 30 s: on a loaded machine the previous row's TAP may still be
+	# going away.
+	for _ in $(seq 1 300); do
 		grep -q "up on" "$WORK/log" && break
 		kill -0 "$PID" 2>/dev/null || break
 		sleep 0.1
 	done
 	if ! grep -q "up on" "$WORK/log"; then
-		echo "bench_faults.sh: tapstack up --faults $spec did not come up:" >&2
+		state="still running"
+		kill -0 "$PID" 2>/dev/null || state="exited"
+		echo "bench_faults.sh: tapstack up --faults $spec did not come up in 30 s ($state); its output:" >&2
 		cat "$WORK/log" >&2
 		exit 1
 	fi
