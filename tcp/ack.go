@@ -127,7 +127,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 			c.prrOnAck(acked)
 		}
 	} else if c.isCwndLimited() {
-		c.ccAck, c.ccNxt, c.ccRTT = ack, c.sndNxt, c.rtt.latest
+		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.rack.minRTT
 		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
 	c.rackStep(now, seg, dsack)

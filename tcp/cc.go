@@ -17,8 +17,8 @@ type ccWindow struct {
 	caAcc          int // bytes acknowledged towards the next Reno increase
 	// What the ACK being processed tells onAck beyond the bytes: its
 	// cumulative ACK, SND.NXT, and its RTT sample (0: none).
-	ccAck, ccNxt seqnum.Value
-	ccRTT        time.Duration
+	ccAck, ccNxt    seqnum.Value
+	ccRTT, ccMinRTT time.Duration
 }
 
 // congestionControl is a pluggable congestion control algorithm. The core
@@ -48,7 +48,7 @@ func newCongestionControl(name string) (congestionControl, bool) {
 	case "reno", "newreno":
 		return &newReno{}, true
 	}
-	return nil, false
+	return registeredCC(name) // ccapi.go
 }
 
 // slowStart is the slow-start increase by the bytes acknowledged, as

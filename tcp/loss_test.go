@@ -26,6 +26,9 @@ type bulkResult struct {
 	undoEifel, undoDsack, undoRTO uint64
 	// tlpProbes is A's tail loss probes (tcp.tlp.probes).
 	tlpProbes uint64
+	// cc, cwnd and mss are A's connection's algorithm and window at the end.
+	cc        string
+	cwnd, mss int
 }
 
 // runBulk sends size bytes from A to B (and size/4 back, so both
@@ -115,6 +118,8 @@ func runBulkOver(tb testing.TB, fam int, opts Options, size int, ab, ba linkFaul
 	res.undoDsack = cs.Value("tcp.undo.dsack")
 	res.undoRTO = cs.Value("tcp.undo.rto")
 	res.tlpProbes = cs.Value("tcp.tlp.probes")
+	in := c.Info()
+	res.cc, res.cwnd, res.mss = in.CongestionControl, in.CongestionWindow, in.MSS
 	c.Close()
 	s.Close()
 	return res

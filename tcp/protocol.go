@@ -80,8 +80,8 @@ type Options struct {
 	// duplicate ACKs (RFC 6582).
 	LossDetection LossDetection
 	// CongestionControl names the congestion control algorithm:
-	// "cubic" (RFC 9438, the default, as on Linux) or "reno" (NewReno,
-	// RFC 5681/6582).
+	// "cubic" (RFC 9438, the default, as on Linux), "reno" (NewReno,
+	// RFC 5681/6582) or one added with RegisterCongestionControl.
 	CongestionControl string
 	// DelayedAck is the delayed-ACK timeout; default 40ms (Linux's
 	// minimum ATO). A negative value acknowledges every segment at once.
@@ -270,7 +270,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	p.cfg.mem.p = p
 	p.tx = make([]sender, min(runtime.GOMAXPROCS(0), maxSenders))
 	if _, ok := newCongestionControl(p.cfg.cc); !ok {
-		return nil, stack.NewError("tcp: unknown congestion control "+strconv.Quote(p.cfg.cc)+" (want cubic or reno)", syscall.EINVAL)
+		return nil, stack.NewError("tcp: unknown congestion control "+strconv.Quote(p.cfg.cc)+" (want one of "+ccChoices()+")", syscall.EINVAL)
 	}
 	src := opts.Rand
 	if src == nil {

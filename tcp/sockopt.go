@@ -83,7 +83,8 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 }
 
 // SetCongestionControl switches the connection's congestion control
-// algorithm ("cubic" or "reno"), like TCP_CONGESTION.
+// algorithm ("cubic", "reno" or a registered one, see
+// RegisterCongestionControl), like TCP_CONGESTION; the window is kept.
 func (c *Conn) SetCongestionControl(name string) error {
 	var ok bool
 	err := c.locked("set", func(time.Time) { ok = c.e.c.setCongestionControl(name) })
