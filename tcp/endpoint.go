@@ -41,6 +41,9 @@ type endpoint struct {
 	dialDone chan struct{}
 	dl       *deadlines // nil until a deadline is set
 	readers  int        // Reads waiting (tests use it to know a Read blocks)
+	// txq holds the packets built from the core's segments and not yet
+	// written (flush): an application call leaves them to a sender.
+	txq []txPacket
 
 	// The flags are kept together, so that the struct packs tightly.
 	prev    State
@@ -139,7 +142,7 @@ func (e *endpoint) deliver(seg *segment) bool {
 	if e.removed {
 		return false
 	}
-	e.flush() // what an application call left for the sender goes first (afterUser)
+	e.flush() // what an application call left for a sender leaves first, in order (afterUser)
 	now := e.p.clock.Now()
 	if e.c.state == StateTimeWait && seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.seq.GreaterThan(e.c.rcvNxt) {
 		e.c.closeWith(nil)
@@ -173,7 +176,10 @@ func (e *endpoint) afterCore(now time.Time) { e.after(now, false) }
 // does not shrink it back): 2 KiB more for every idle connection. The
 // segments are built from the send buffer by the sender, so no ACK may
 // move the buffer under them: every other way into the core first sends
-// what is pending (flush).
+// what is pending (flush). The packets are built at once, under the
+// lock, with their payload copied out of the send buffer, so an ACK that
+// frees the buffer before they leave changes nothing in them; the flush
+// only keeps the connection's segments in order on the wire.
 func (e *endpoint) afterUser(now time.Time) { e.after(now, true) }
 
 // inlineIO is the buffer size from which a Read or Write sends from the
@@ -197,7 +203,8 @@ func (e *endpoint) after(now time.Time, user bool) {
 		}
 		e.endDial()
 	}
-	if !user || e.c.state == StateClosed || len(e.c.out) == 0 || !e.p.senderOf(e).queue(e) {
+	e.build()
+	if !user || e.c.state == StateClosed || len(e.txq) == 0 || !e.p.senderOf(e).queue(e) {
 		e.flush()
 	}
 	if e.c.state == StateClosed && !e.removed {
@@ -237,17 +244,34 @@ func (e *endpoint) endDial() {
 
 var tcpParams = stack.NetworkParams{Protocol: stack.ProtocolTCP, DontFragment: true}
 
-// flush builds and sends the segments the core queued.
-func (e *endpoint) flush() {
+// txPacket is a segment built and waiting to be written.
+type txPacket struct {
+	pkt    *stack.Packet
+	params stack.NetworkParams
+}
+
+// build turns the segments the core queued into packets (txq).
+func (e *endpoint) build() {
 	for i := range e.c.out {
-		e.send(&e.c.out[i])
+		pkt, params := e.buildSeg(&e.c.out[i])
+		e.txq = append(e.txq, txPacket{pkt, params})
 	}
 	e.c.out = e.c.out[:0]
 }
 
-// send builds one segment in a fresh packet: header, options and the
+// flush writes the packets built and not yet sent, in order.
+func (e *endpoint) flush() {
+	e.build()
+	for i := range e.txq {
+		_ = e.route.WritePacket(e.txq[i].params, e.txq[i].pkt)
+		e.txq[i] = txPacket{}
+	}
+	e.txq = e.txq[:0]
+}
+
+// buildSeg builds one segment in a fresh packet: header, options and the
 // payload copied from the send buffer, then the checksum.
-func (e *endpoint) send(o *outSeg) {
+func (e *endpoint) buildSeg(o *outSeg) (*stack.Packet, stack.NetworkParams) {
 	var opts SegmentOptions
 	if o.syn {
 		opts.HasMSS, opts.MSS = true, uint16(min(e.c.ourMSS, 0xffff))
@@ -301,7 +325,7 @@ func (e *endpoint) send(o *outSeg) {
 	if o.ect {
 		params.TOS = ecnECT0
 	}
-	_ = e.route.WritePacket(params, pkt)
+	return pkt, params
 }
 
 // armTimer makes the clock timer fire no later than the core's deadline.
@@ -341,7 +365,7 @@ func (e *endpoint) onTimer() {
 	if e.removed {
 		return
 	}
-	e.flush() // what an application call left for the sender goes first (afterUser)
+	e.flush() // what an application call left for a sender leaves first, in order (afterUser)
 	now := e.p.clock.Now()
 	if dl := e.c.deadline(); !dl.IsZero() && !now.Before(dl) {
 		e.c.handleTimer(now)

@@ -433,7 +433,7 @@ func (p *Protocol) HandleError(te stack.TransportError) {
 		return
 	}
 	e.mu.Lock()
-	e.flush() // what an application call left for the sender goes first (afterUser)
+	e.flush() // what an application call left for a sender leaves first, in order (afterUser)
 	now := p.clock.Now()
 	e.c.handleError(now, te.Kind, seq, pmtuForCore(t.remote.Addr(), te.MTU))
 	e.afterCore(now)

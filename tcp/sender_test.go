@@ -145,9 +145,10 @@ func (n *payloadIP) WritePacket(_ *stack.Route, _ stack.NetworkParams, p *stack.
 
 // TestPendingSegmentsGoBeforeTheCore checks that segments an application
 // call queued for the sender are sent before an arriving segment is
-// processed: they are built from the send buffer, which the ACK it carries
-// may move. The sender is held busy, so what Write queues leaves only when
-// the peer's next segment arrives.
+// processed, so a connection's segments leave in order, and that they
+// are built when queued (the ACK the arriving segment carries frees the
+// send buffer they came from). The sender is held busy, so what Write
+// queues leaves only when the peer's next segment arrives.
 func TestPendingSegmentsGoBeforeTheCore(t *testing.T) {
 	ip := &payloadIP{}
 	p, c, _, _, _ := handConn(t, ip, Options{})
@@ -173,8 +174,8 @@ func TestPendingSegmentsGoBeforeTheCore(t *testing.T) {
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if len(e.c.out) == 0 {
-			t.Fatalf("Write(%q) was sent from the application's goroutine, not queued", s)
+		if len(e.txq) == 0 || len(e.c.out) != 0 {
+			t.Fatalf("Write(%q): %d packets queued, %d segments not built; want it built and queued, not sent from the application's goroutine", s, len(e.txq), len(e.c.out))
 		}
 	}
 	e.mu.Lock()
