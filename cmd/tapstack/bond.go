@@ -228,7 +228,7 @@ func openDev(cfg upConfig, t tapConfig, mac stack.MAC, offload bool) (openedDev,
 		}
 		return dev, nil
 	}
-	return openBond(*bc, t, mac, cfg.logger)
+	return openBond(*bc, t, mac, offload, cfg.logger)
 }
 
 // bondDev is a running bond with the netlink handle its carrier polls use.
@@ -237,8 +237,9 @@ type bondDev struct {
 	nl *netlink.Handle
 }
 
-// Offload is false: the bond sends MTU-sized frames with checksums.
-func (bondDev) Offload() bool { return false }
+// Offload reports whether the bond offloads checksums (and TSO): only
+// when every slave TAP took the virtio-net header (link/bond offload.go).
+func (d bondDev) Offload() bool { return d.ChecksumOffload() }
 
 // Close closes the bond and its slaves, then the netlink handle.
 func (d bondDev) Close() error {
@@ -252,8 +253,9 @@ func (d bondDev) Close() error {
 var runningBonds sync.Map
 
 // openBond opens the slaves of bc (creating their TAPs, on their
-// bridges) and the bond over them. Slaves are opened without offloads.
-func openBond(bc bondConfig, t tapConfig, mac stack.MAC, logger *slog.Logger) (openedDev, error) {
+// bridges) and the bond over them. Slaves are opened with offloads when
+// offload is set; the bond offers what all of them got.
+func openBond(bc bondConfig, t tapConfig, mac stack.MAC, offload bool, logger *slog.Logger) (openedDev, error) {
 	nl, err := netlink.NewHandle()
 	if err != nil {
 		return nil, fmt.Errorf("bond %s: netlink: %v", bc.Name, err)
@@ -267,7 +269,7 @@ func openBond(bc bondConfig, t tapConfig, mac stack.MAC, logger *slog.Logger) (o
 		return nil, err
 	}
 	for _, s := range bc.Slaves {
-		dev, err := tap.Open(tap.Config{Name: s.Name, MTU: t.MTU, Bridge: s.Bridge, NoOffload: true, Logger: logger})
+		dev, err := tap.Open(tap.Config{Name: s.Name, MTU: t.MTU, Bridge: s.Bridge, NoOffload: !offload, Logger: logger})
 		if err != nil {
 			return fail(explainOpenError(s.Name, err))
 		}

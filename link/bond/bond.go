@@ -105,6 +105,11 @@ type Bond struct {
 	slaves []*slave
 	up     atomic.Pointer[link.FrameDispatcher]
 
+	// gsoMax and csum are the offloads common to every slave
+	// (offload.go), fixed at New.
+	gsoMax int
+	csum   bool
+
 	// tx is the slaves that carry frames now (immutable; replaced).
 	tx atomic.Pointer[[]*slave]
 
@@ -143,6 +148,7 @@ func New(cfg Config, slaves []SlaveConfig) (*Bond, error) {
 		cfg.MIIMon = 100 * time.Millisecond
 	}
 	b := &Bond{cfg: cfg, clock: cfg.Clock}
+	b.gsoMax, b.csum = offloads(slaves)
 	if b.clock == nil {
 		b.clock = stack.RealClock{}
 	}
