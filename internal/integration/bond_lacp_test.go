@@ -22,15 +22,15 @@ import (
 // lacpPair starts `tapstack up --bond bond0,slaves=ta0+ta1,mode=802.3ad,
 // lacp_rate=fast,xmit_hash_policy=layer3+4` as 10.0.7.1 and an
 // in-process host 10.0.7.2 on its own 802.3ad bond over tb0 and tb1,
-// cabled ta0-tb0 and ta1-tb1. both reports whether both bonds
-// collect and distribute on both links.
-func lacpPair(t *testing.T) (ns *netnstest.NS, h *host.Host, b *bond.Bond, both func() bool) {
+// cabled ta0-tb0 and ta1-tb1; opts are more options of the --bond.
+// both reports whether both bonds collect and distribute on both links.
+func lacpPair(t *testing.T, opts string) (ns *netnstest.NS, h *host.Host, b *bond.Bond, both func() bool) {
 	t.Helper()
 	needTools(t, "ip")
 	ns = netnstest.New(t)
 	needTools(t, "tc")
 	startTapstack(t, ns, "tapstack: up on bond0 as 10.0.7.1/24",
-		"up", "--bond", "bond0,slaves=ta0+ta1,mode=802.3ad,lacp_rate=fast,xmit_hash_policy=layer3+4",
+		"up", "--bond", "bond0,slaves=ta0+ta1,mode=802.3ad,lacp_rate=fast,xmit_hash_policy=layer3+4"+opts,
 		"--nic", "bond0,addr=10.0.7.1/24,mac=02:00:00:00:07:01", "--no-dad")
 	h, b = bondHost(t, ns, bond.Config{Name: "bond1", MAC: stack.MAC{2, 0, 0, 0, 7, 2}, Mode: bond.LACP, LACPFast: true, Hash: bond.Layer34},
 		[]string{"tb0", "tb1"}, []string{"", ""},
@@ -60,7 +60,7 @@ func lacpPair(t *testing.T) (ns *netnstest.NS, h *host.Host, b *bond.Bond, both 
 // either. LACPDUs captured on ta1 decode in tshark's lacp dissector
 // with nothing malformed (acceptance 4).
 func TestBond8023adBackToBack(t *testing.T) {
-	ns, h, b, both := lacpPair(t)
+	ns, h, b, both := lacpPair(t, "")
 	took, ok := waitFor(15*time.Second, both)
 	if !ok {
 		t.Fatalf("not aggregated after %v: in-process bond carries on %v; tapstack bond:\n%s", took, carrying(b), bondCmd(t, ns, "bond0"))
@@ -176,7 +176,7 @@ func TestBond8023adBackToBack(t *testing.T) {
 // waits) so the test knows which link the hash chose before it cuts
 // that link; the transfer then resumes into the cut link.
 func TestBond8023adFailover100MiB(t *testing.T) {
-	ns, h, b, both := lacpPair(t)
+	ns, h, b, both := lacpPair(t, "")
 	if took, ok := waitFor(15*time.Second, both); !ok {
 		t.Fatalf("not aggregated after %v: in-process bond carries on %v; tapstack bond:\n%s", took, carrying(b), bondCmd(t, ns, "bond0"))
 	}
@@ -357,4 +357,61 @@ func readChargen(c net.Conn, marks []int64, gates []chan struct{}, got *atomic.I
 		}
 	}
 	return nil
+}
+
+// TestBondLinuxOptions: `tapstack up --bond ...,lacp_active=off,
+// min_links=2,updelay=200,downdelay=100` prints those options as
+// /proc/net/bonding does; the passive bond aggregates with an active
+// partner (it answers the partner's LACPDUs, 802.1AX-2014 6.4.13); with
+// one link down it is under min_links, so its MII Status is down and it
+// sends nothing: a ping from the partner fails; back to two links it
+// carries again.
+func TestBondLinuxOptions(t *testing.T) {
+	ns, h, b, both := lacpPair(t, ",lacp_active=off,min_links=2,updelay=200,downdelay=100")
+	if took, ok := waitFor(15*time.Second, both); !ok {
+		t.Fatalf("the passive bond did not aggregate with the active one after %v:\n%s", took, bondCmd(t, ns, "bond0"))
+	}
+	out := bondCmd(t, ns, "bond0")
+	for _, want := range []string{"Up Delay (ms): 200\n", "Down Delay (ms): 100\n", "LACP active: off\n", "Min links: 2\n",
+		"port state: 62 (short_timeout,aggregation,synchronization,collecting,distributing)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tapstack bond lacks %q:\n%s", want, out)
+		}
+	}
+	connect := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		c, err := h.DialContext(ctx, "tcp", "10.0.7.1:7")
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := connect(); err != nil {
+		t.Fatalf("connect to tapstack's echo over the aggregated bonds: %v", err)
+	}
+	if out, err := ns.Output("ip", "link", "set", "ta1", "down"); err != nil {
+		t.Fatal(err, out)
+	}
+	if _, ok := waitFor(15*time.Second, func() bool {
+		out := bondCmd(t, ns, "bond0")
+		return strings.Contains(out, "Transmit Hash Policy: layer3+4 (1)\nMII Status: down\n") && strings.Contains(slaveSection(out, "ta1"), "MII Status: down")
+	}); !ok {
+		t.Fatalf("with one link of min_links 2 the bond is not down:\n%s", bondCmd(t, ns, "bond0"))
+	}
+	if _, ok := waitFor(15*time.Second, func() bool { c := carrying(b); return len(c) == 1 && c[0] == "tb0" }); !ok {
+		t.Fatalf("the in-process bond carries on %v", carrying(b))
+	}
+	if err := connect(); err == nil {
+		t.Errorf("tapstack answered through a bond under min_links")
+	}
+	if out, err := ns.Output("ip", "link", "set", "ta1", "up"); err != nil {
+		t.Fatal(err, out)
+	}
+	if _, ok := waitFor(15*time.Second, both); !ok {
+		t.Fatalf("not re-aggregated:\n%s", bondCmd(t, ns, "bond0"))
+	}
+	if err := connect(); err != nil {
+		t.Errorf("connect after re-aggregation: %v", err)
+	}
 }
