@@ -258,11 +258,22 @@ func TestBond8023adFailover100MiB(t *testing.T) {
 			t.Fatalf("%s: the bonds did not drop link %d: in-process bond carries on %v; tapstack:\n%s", what, i, carrying(b), bondCmd(t, ns, "bond0"))
 		}
 		t.Logf("%s: both bonds dropped link %d %v after the loss", what, i, time.Since(lossAt))
+		txDrop := txBytes()
 		reached(k + 1)
 		tx1 := txBytes()
+		// Every byte of the phase arrived, so what was sent in it
+		// went over the survivor (what went on the lost link before
+		// the bonds noticed was lost): all of the phase but what the
+		// receiver held when the phase began, at most its largest
+		// receive window (tcp's MaxReceiveBuffer, 6 MiB). Once out,
+		// the lost link carries at most a few LACPDUs (124 bytes
+		// each), no data.
+		const rcvBufMax = 6 * MiB
 		phase := uint64(marks[k+1] - marks[k])
-		if tx1[o]-tx0[o] < phase || tx1[i]-tx0[i] > MiB {
-			t.Errorf("%s: of %d bytes of the transfer tapstack sent %d bytes on ta%d (the survivor) and %d on ta%d (lost)", what, phase, tx1[o]-tx0[o], o, tx1[i]-tx0[i], i)
+		t.Logf("%s: tapstack sent %d bytes on ta%d and %d on ta%d (%d of them after the drop) for the %d bytes of the phase",
+			what, tx1[o]-tx0[o], o, tx1[i]-tx0[i], i, tx1[i]-txDrop[i], phase)
+		if tx1[o]-tx0[o] < phase-rcvBufMax || tx1[i]-txDrop[i] > 1024 {
+			t.Errorf("%s: of %d bytes of the transfer tapstack sent %d bytes on ta%d (the survivor), and %d on ta%d after the bonds dropped it", what, phase, tx1[o]-tx0[o], o, tx1[i]-txDrop[i], i)
 		}
 	}
 	// restore brings link i back and opens the gate at marks[k] once
