@@ -87,7 +87,7 @@ func (pr *Protocol) forward(p *stack.Packet, h Header) {
 	}
 	h.SetTTL(h.TTL() - 1)
 	p.ChecksumOK = false
-	gsoMax, csumOffload := offloader(r.NIC)
+	gsoMax, csumOffload := r.NIC.Offloads()
 	switch {
 	case gso > 0 && size > mtu:
 		// Segments that would need fragmenting (DF clear): rare enough

@@ -36,15 +36,6 @@ const (
 	tcpFlagCWR = 0x80
 )
 
-// offloader returns the offload capabilities of the link endpoint under
-// nic: (0, false) when it has none.
-func offloader(nic *stack.NIC) (gsoMax int, csum bool) {
-	if o, ok := nic.LinkEndpoint().(stack.Offloader); ok {
-		return o.GSOMaxSize(), o.ChecksumOffload()
-	}
-	return 0, false
-}
-
 // gsoSegmentLen returns the IP length of the largest segment a TCP
 // super-segment h with segment payload gso stands for, or 0 when h is not
 // a well-formed TCP packet.

@@ -99,7 +99,7 @@ func (pr *Protocol) forward(p *stack.Packet, h Header) {
 	}
 	h.SetHopLimit(h.HopLimit() - 1)
 	p.ChecksumOK = false
-	gsoMax, csumOffload := offloader(r.NIC)
+	gsoMax, csumOffload := r.NIC.Offloads()
 	switch {
 	case gso > 0 && csumOffload && gsoMax >= len(h) && p.ChecksumPartial:
 		c.fwdGSOPassed.Inc() // the device segments and checksums it

@@ -21,9 +21,16 @@ type pair struct {
 }
 
 func newPair(n int, fast bool) *pair {
+	return newPairWith(n, Config{Fast: fast}, Config{Fast: fast})
+}
+
+// newPairWith is newPair with the systems' configurations (their System
+// MACs are filled in).
+func newPairWith(n int, ca, cb Config) *pair {
 	w := &pair{clk: vclock.New(t0)}
-	w.a = NewSystem(Config{System: stack.MAC{2, 0, 0, 0, 0, 0xa}, Fast: fast})
-	w.b = NewSystem(Config{System: stack.MAC{2, 0, 0, 0, 0, 0xb}, Fast: fast})
+	ca.System, cb.System = stack.MAC{2, 0, 0, 0, 0, 0xa}, stack.MAC{2, 0, 0, 0, 0, 0xb}
+	w.a = NewSystem(ca)
+	w.b = NewSystem(cb)
 	for i := range n {
 		w.a.AddPort(uint16(i + 1))
 		w.b.AddPort(uint16(i + 1))

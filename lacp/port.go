@@ -65,6 +65,7 @@ type Port struct {
 
 	periodicTimer deadline
 	periodicFast  bool
+	noPeriodic    bool // the periodic machine is in NO_PERIODIC
 
 	selected   Selected
 	aggregator uint16 // the aggregator selected (0: none)
@@ -193,9 +194,11 @@ func (p *Port) rxTimers(now time.Time) bool {
 }
 
 // periodic is the periodic transmission machine (6.4.13): NTT every
-// fast or slow period, by the partner's LACP_Timeout.
+// fast or slow period, by the partner's LACP_Timeout; NO_PERIODIC while
+// the port is disabled or both the actor and the partner are passive.
 func (p *Port) periodic(now time.Time) {
-	if !p.enabled {
+	p.noPeriodic = !p.enabled || !p.actorState.Has(StateActivity) && !p.partner.State.Has(StateActivity)
+	if p.noPeriodic {
 		p.periodicTimer.stop()
 		return
 	}
@@ -272,8 +275,12 @@ func (p *Port) detach() {
 }
 
 // transmit is the transmit machine (6.4.16): on NTT, an LACPDU, at most
-// three per Fast_Periodic_Time.
+// three per Fast_Periodic_Time; none while the periodic machine is in
+// NO_PERIODIC, which clears NTT (two passive ports never speak).
 func (p *Port) transmit(now time.Time) (LACPDUFields, bool) {
+	if p.noPeriodic {
+		p.ntt = false
+	}
 	if !p.ntt || !p.enabled {
 		return LACPDUFields{}, false
 	}

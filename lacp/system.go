@@ -21,6 +21,11 @@ type Config struct {
 	// LACPDUs every second, partner timeout 3 s), like Linux's
 	// lacp_rate=fast; otherwise slow (30 s, timeout 90 s).
 	Fast bool
+	// Passive makes every port's LACP_Activity passive (Linux's
+	// lacp_active=off): a port sends no LACPDU while its partner is
+	// passive too, so it stays silent until an active partner speaks
+	// (802.1AX-2014 6.4.13, NO_PERIODIC; 6.4.16).
+	Passive bool
 }
 
 // Transmission is an LACPDU a port asks to send.
@@ -62,7 +67,10 @@ func (s *System) Config() Config { return s.cfg }
 func (s *System) AddPort(n uint16) *Port {
 	p := &Port{sys: s, number: n, rx: RxPortDisabled, mux: MuxDetached}
 	p.partner = s.adminPartner()
-	p.actorState = StateActivity | StateAggregation | StateDefaulted
+	p.actorState = StateAggregation | StateDefaulted
+	if !s.cfg.Passive {
+		p.actorState |= StateActivity
+	}
 	if s.cfg.Fast {
 		p.actorState |= StateTimeout
 	}

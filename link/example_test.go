@@ -185,3 +185,18 @@ func ExampleNewTrunk() {
 	fmt.Println(<-got)
 	// Output: VID 10 PCP 5 type 0x0800, 118 bytes
 }
+
+// Offloads tells what a device segments and checksums for the stack; a
+// NIC and a route answer the same through stack.NIC.Offloads and
+// stack.Route.Offloads. An in-memory pipe does neither, and neither does
+// a VLAN port of a trunk on it.
+func ExampleOffloads() {
+	a, b := link.Pipe(1500)
+	defer b.Close()
+	gso, csum := link.Offloads(a)
+	v10, _ := link.NewTrunk(a, stack.MAC{2, 0, 0, 0, 0, 1}).VLAN(10, 0)
+	o := v10.(stack.Offloader)
+	fmt.Println(gso, csum, o.GSOMaxSize(), o.ChecksumOffload())
+	a.Close()
+	// Output: 0 false 0 false
+}

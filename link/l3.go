@@ -110,23 +110,12 @@ func (e *L3) DeliverFrame(p *stack.Packet) {
 	u.d.DeliverNetworkPacket(p)
 }
 
-// GSOMaxSize implements stack.Offloader: the device's when it is an
-// OffloadDevice, else 0.
-func (e *L3) GSOMaxSize() int {
-	if od, ok := e.dev.(OffloadDevice); ok {
-		return od.GSOMaxSize()
-	}
-	return 0
-}
+// GSOMaxSize implements stack.Offloader: the device's (see Offloads).
+func (e *L3) GSOMaxSize() int { g, _ := Offloads(e.dev); return g }
 
-// ChecksumOffload implements stack.Offloader: the device's when it is an
-// OffloadDevice, else false.
-func (e *L3) ChecksumOffload() bool {
-	if od, ok := e.dev.(OffloadDevice); ok {
-		return od.ChecksumOffload()
-	}
-	return false
-}
+// ChecksumOffload implements stack.Offloader: the device's (see
+// Offloads).
+func (e *L3) ChecksumOffload() bool { _, c := Offloads(e.dev); return c }
 
 // Close closes the device; it returns when the device's goroutines ended.
 func (e *L3) Close() error { return e.dev.Close() }

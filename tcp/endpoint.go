@@ -118,14 +118,11 @@ func routeMSS(r stack.Route) int {
 // it completes checksums, and how much payload one TSO super-segment may
 // carry (0: no TSO). A local route (loopback) offloads nothing.
 func routeOffloads(r stack.Route) (csum bool, gsoMax int) {
-	if r.Local || r.NIC == nil {
+	g, csum := r.Offloads()
+	if !csum {
 		return false, 0
 	}
-	o, ok := r.NIC.LinkEndpoint().(stack.Offloader)
-	if !ok || !o.ChecksumOffload() {
-		return false, 0
-	}
-	if g := o.GSOMaxSize(); g > 0 {
+	if g > 0 {
 		// The network header (IPv4 20, IPv6 40 bytes) and the largest
 		// TCP header come off.
 		gsoMax = max(min(g, stack.MaxPacketSize-stack.Headroom)-netHeaderLen(r.RemoteAddr)-MaxHeaderLen, 0)

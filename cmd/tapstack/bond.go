@@ -36,12 +36,16 @@ type bondConfig struct {
 	MIIMon      time.Duration
 	ARPInterval time.Duration
 	ARPTargets  []netip.Addr
+	Passive     bool // lacp_active=off
+	MinLinks    int
+	UpDelay     time.Duration
+	DownDelay   time.Duration
 }
 
 // bondSlave is a TAP of a bond, and the bridge it goes on ("": none).
 type bondSlave struct{ Name, Bridge string }
 
-const bondKeys = "slaves, mode, lacp_rate, xmit_hash_policy, primary, miimon, arp_ip_target, arp_interval"
+const bondKeys = "slaves, mode, lacp_rate, lacp_active, min_links, xmit_hash_policy, primary, miimon, updelay, downdelay, arp_ip_target, arp_interval"
 
 // parseBond parses --bond NAME,slaves=TAP[:BRIDGE]+TAP[:BRIDGE],mode=MODE[,...].
 func parseBond(v string) (bondConfig, error) {
@@ -97,6 +101,30 @@ func parseBond(v string) (bondConfig, error) {
 			default:
 				return c, usagef("malformed --bond %q: lacp_rate %q (want fast or slow)", v, val)
 			}
+		case "lacp_active":
+			switch val {
+			case "on", "1":
+			case "off", "0":
+				c.Passive = true
+			default:
+				return c, usagef("malformed --bond %q: lacp_active %q (want on or off)", v, val)
+			}
+		case "min_links":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 || n > 64 {
+				return c, usagef("malformed --bond %q: min_links %q is not a number of links in 0..64", v, val)
+			}
+			c.MinLinks = n
+		case "updelay", "downdelay":
+			ms, err := strconv.Atoi(val)
+			if err != nil || ms < 0 || ms > 600000 {
+				return c, usagef("malformed --bond %q: %s %q is not milliseconds in 0..600000", v, k, val)
+			}
+			if k == "updelay" {
+				c.UpDelay = time.Duration(ms) * time.Millisecond
+			} else {
+				c.DownDelay = time.Duration(ms) * time.Millisecond
+			}
 		case "xmit_hash_policy":
 			switch val {
 			case "layer2":
@@ -137,8 +165,10 @@ func parseBond(v string) (bondConfig, error) {
 		return c, usagef("--bond %q needs mode=active-backup, balance-xor or 802.3ad", v)
 	case c.Primary != "" && c.Mode != bond.ActiveBackup:
 		return c, usagef("--bond %q: primary= goes with mode=active-backup", v)
-	case c.Fast && c.Mode != bond.LACP:
-		return c, usagef("--bond %q: lacp_rate= goes with mode=802.3ad", v)
+	case (seen["lacp_rate"] || seen["lacp_active"] || seen["min_links"]) && c.Mode != bond.LACP:
+		return c, usagef("--bond %q: lacp_rate=, lacp_active= and min_links= go with mode=802.3ad", v)
+	case c.MinLinks > len(c.Slaves):
+		return c, usagef("--bond %q: min_links=%d is more than its %d slaves", v, c.MinLinks, len(c.Slaves))
 	case seen["xmit_hash_policy"] && c.Mode == bond.ActiveBackup:
 		return c, usagef("--bond %q: xmit_hash_policy= goes with balance-xor or 802.3ad", v)
 	case (len(c.ARPTargets) > 0 || c.ARPInterval > 0) && c.Mode != bond.ActiveBackup:
@@ -147,6 +177,18 @@ func parseBond(v string) (bondConfig, error) {
 		c.ARPInterval = 1000 * time.Millisecond
 	case c.ARPInterval > 0 && len(c.ARPTargets) == 0:
 		return c, usagef("--bond %q: arp_interval needs arp_ip_target=IP", v)
+	}
+	miimon := c.MIIMon
+	if miimon == 0 {
+		miimon = 100 * time.Millisecond
+	}
+	for _, d := range []struct {
+		k string
+		d time.Duration
+	}{{"updelay", c.UpDelay}, {"downdelay", c.DownDelay}} {
+		if d.d%miimon != 0 {
+			return c, usagef("--bond %q: %s=%d is not a multiple of miimon=%d", v, d.k, d.d.Milliseconds(), miimon.Milliseconds())
+		}
 	}
 	if c.Primary != "" && !c.hasSlave(c.Primary) {
 		return c, usagef("--bond %q: primary %s is not one of its slaves", v, c.Primary)
@@ -228,7 +270,7 @@ func openDev(cfg upConfig, t tapConfig, mac stack.MAC, offload bool) (openedDev,
 		}
 		return dev, nil
 	}
-	return openBond(*bc, t, mac, cfg.logger)
+	return openBond(*bc, t, mac, offload, cfg.logger)
 }
 
 // bondDev is a running bond with the netlink handle its carrier polls use.
@@ -237,8 +279,9 @@ type bondDev struct {
 	nl *netlink.Handle
 }
 
-// Offload is false: the bond sends MTU-sized frames with checksums.
-func (bondDev) Offload() bool { return false }
+// Offload reports whether the bond offloads checksums (and TSO): only
+// when every slave TAP took the virtio-net header (link/bond offload.go).
+func (d bondDev) Offload() bool { return d.ChecksumOffload() }
 
 // Close closes the bond and its slaves, then the netlink handle.
 func (d bondDev) Close() error {
@@ -252,8 +295,9 @@ func (d bondDev) Close() error {
 var runningBonds sync.Map
 
 // openBond opens the slaves of bc (creating their TAPs, on their
-// bridges) and the bond over them. Slaves are opened without offloads.
-func openBond(bc bondConfig, t tapConfig, mac stack.MAC, logger *slog.Logger) (openedDev, error) {
+// bridges) and the bond over them. Slaves are opened with offloads when
+// offload is set; the bond offers what all of them got.
+func openBond(bc bondConfig, t tapConfig, mac stack.MAC, offload bool, logger *slog.Logger) (openedDev, error) {
 	nl, err := netlink.NewHandle()
 	if err != nil {
 		return nil, fmt.Errorf("bond %s: netlink: %v", bc.Name, err)
@@ -267,7 +311,7 @@ func openBond(bc bondConfig, t tapConfig, mac stack.MAC, logger *slog.Logger) (o
 		return nil, err
 	}
 	for _, s := range bc.Slaves {
-		dev, err := tap.Open(tap.Config{Name: s.Name, MTU: t.MTU, Bridge: s.Bridge, NoOffload: true, Logger: logger})
+		dev, err := tap.Open(tap.Config{Name: s.Name, MTU: t.MTU, Bridge: s.Bridge, NoOffload: !offload, Logger: logger})
 		if err != nil {
 			return fail(explainOpenError(s.Name, err))
 		}
@@ -277,6 +321,7 @@ func openBond(bc bondConfig, t tapConfig, mac stack.MAC, logger *slog.Logger) (o
 	b, err := bond.New(bond.Config{
 		Name: bc.Name, MAC: mac, Mode: bc.Mode, Hash: bc.Hash, Primary: bc.Primary, LACPFast: bc.Fast,
 		MIIMon: bc.MIIMon, ARPInterval: bc.ARPInterval, ARPTargets: bc.ARPTargets,
+		LACPPassive: bc.Passive, MinLinks: bc.MinLinks, UpDelay: bc.UpDelay, DownDelay: bc.DownDelay,
 	}, scs)
 	if err != nil {
 		return fail(fmt.Errorf("bond %s: %v", bc.Name, err))
@@ -454,9 +499,10 @@ link failure count, aggregator IDs, LACP actor and partner keys and state
 flags, and per-slave counters.
 
 A bond is made by tapstack up --bond NAME,slaves=TAP[:BRIDGE]+TAP[:BRIDGE],
-mode=802.3ad|active-backup|balance-xor[,lacp_rate=fast]
-[,xmit_hash_policy=layer2|layer3+4][,primary=TAP][,miimon=MS]
-[,arp_ip_target=IP][,arp_interval=MS] and used by --nic NAME,addr=CIDR
-(or vlan=VID) like a TAP. Slave TAPs are created if missing.
+mode=802.3ad|active-backup|balance-xor[,lacp_rate=fast][,lacp_active=off]
+[,min_links=N][,xmit_hash_policy=layer2|layer3+4][,primary=TAP][,miimon=MS]
+[,updelay=MS][,downdelay=MS][,arp_ip_target=IP][,arp_interval=MS] and used
+by --nic NAME,addr=CIDR (or vlan=VID) like a TAP. Slave TAPs are created if
+missing. updelay and downdelay are multiples of miimon (100 by default).
 `
 }

@@ -28,14 +28,29 @@ func TestParseBond(t *testing.T) {
 	if b := ab.Bonds[0]; b.Primary != "ta1" || b.ARPInterval != time.Second || len(b.ARPTargets) != 1 {
 		t.Fatalf("parsed %+v", b)
 	}
+	opts, err := parseUp([]string{"--bond", "bond0,slaves=ta0+ta1,mode=802.3ad,lacp_active=off,min_links=2,miimon=50,updelay=200,downdelay=100", "--nic", "bond0,addr=10.0.7.1/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := opts.Bonds[0]; !b.Passive || b.MinLinks != 2 || b.UpDelay != 200*time.Millisecond || b.DownDelay != 100*time.Millisecond {
+		t.Fatalf("parsed %+v", b)
+	}
 	for _, c := range []struct{ args, want string }{
+		{"--bond bond0,slaves=ta0+ta1,mode=active-backup,lacp_active=off --nic bond0,addr=10.0.0.2/24", "go with mode=802.3ad"},
+		{"--bond bond0,slaves=ta0+ta1,mode=balance-xor,min_links=1 --nic bond0,addr=10.0.0.2/24", "go with mode=802.3ad"},
+		{"--bond bond0,slaves=ta0+ta1,mode=802.3ad,lacp_active=maybe --nic bond0,addr=10.0.0.2/24", "want on or off"},
+		{"--bond bond0,slaves=ta0+ta1,mode=802.3ad,min_links=3 --nic bond0,addr=10.0.0.2/24", "more than its 2 slaves"},
+		{"--bond bond0,slaves=ta0+ta1,mode=802.3ad,min_links=-1 --nic bond0,addr=10.0.0.2/24", "0..64"},
+		{"--bond bond0,slaves=ta0+ta1,mode=active-backup,updelay=150 --nic bond0,addr=10.0.0.2/24", "updelay=150 is not a multiple of miimon=100"},
+		{"--bond bond0,slaves=ta0+ta1,mode=active-backup,miimon=200,downdelay=300 --nic bond0,addr=10.0.0.2/24", "downdelay=300 is not a multiple of miimon=200"},
+		{"--bond bond0,slaves=ta0+ta1,mode=active-backup,downdelay=x --nic bond0,addr=10.0.0.2/24", "not milliseconds"},
 		{"--bond bond0,slaves=ta0+ta1 --nic bond0,addr=10.0.0.2/24", "needs mode="},
 		{"--bond bond0,mode=802.3ad --nic bond0,addr=10.0.0.2/24", "needs slaves="},
 		{"--bond bond0,slaves=ta0+ta1,mode=raid5 --nic bond0,addr=10.0.0.2/24", "unknown bond mode"},
 		{"--bond bond0,slaves=ta0+ta0,mode=802.3ad --nic bond0,addr=10.0.0.2/24", "given twice"},
 		{"--bond bond0,slaves=ta0+ta1,mode=802.3ad,primary=ta0 --nic bond0,addr=10.0.0.2/24", "primary= goes with mode=active-backup"},
 		{"--bond bond0,slaves=ta0+ta1,mode=active-backup,primary=ta2 --nic bond0,addr=10.0.0.2/24", "not one of its slaves"},
-		{"--bond bond0,slaves=ta0+ta1,mode=balance-xor,lacp_rate=fast --nic bond0,addr=10.0.0.2/24", "lacp_rate= goes with mode=802.3ad"},
+		{"--bond bond0,slaves=ta0+ta1,mode=balance-xor,lacp_rate=fast --nic bond0,addr=10.0.0.2/24", "lacp_rate=, lacp_active= and min_links= go with mode=802.3ad"},
 		{"--bond bond0,slaves=ta0+ta1,mode=802.3ad,arp_ip_target=10.0.0.1 --nic bond0,addr=10.0.0.2/24", "goes with mode=active-backup"},
 		{"--bond bond0,slaves=ta0+ta1,mode=active-backup,arp_interval=100 --nic bond0,addr=10.0.0.2/24", "needs arp_ip_target"},
 		{"--bond bond0,slaves=ta0+ta1,mode=802.3ad,miimon=0 --nic bond0,addr=10.0.0.2/24", "milliseconds"},

@@ -138,8 +138,6 @@ func openTaps(cfg upConfig) (ifcs []host.Interface, macs map[string]stack.MAC, c
 		offload = "off"
 	case cfg.Faults != nil:
 		offload = "off (--faults)"
-	case offloaded == 0 && len(cfg.Bonds) > 0:
-		offload = "off (bond)" // bonds send MTU-sized frames (bond.go)
 	case offloaded == 0:
 		offload = "off (refused by the kernel)"
 	case cfg.Pcap != "":

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,13 +201,36 @@ func captureLACPDUs(t *testing.T, ns *netnstest.NS, dev string) func() {
 	}
 	path := filepath.Join(t.TempDir(), "lacp.pcap")
 	cmd := ns.Cmd("timeout", "20", tshark, "-i", dev, "-f", "ether proto 0x8809", "-c", "6", "-w", path)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// tshark takes a while to start on a loaded machine: the test goes
+	// on (and may take dev down) only once it captures.
+	var stderr strings.Builder
+	started, copied := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(copied)
+		var once sync.Once
+		defer once.Do(func() { close(started) })
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			stderr.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "Capturing on") {
+				once.Do(func() { close(started) })
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second): // a failure guard; Wait reports it
+	}
 	return func() {
 		t.Helper()
+		<-copied
 		if err := cmd.Wait(); err != nil {
 			t.Errorf("tshark capture on %s: %v %s", dev, err, stderr.String())
 			return

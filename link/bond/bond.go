@@ -81,8 +81,20 @@ type Config struct {
 	// LACPFast asks the LACP partner for LACPDUs every second (Linux's
 	// lacp_rate=fast), else every 30 s.
 	LACPFast bool
+	// LACPPassive makes the bond's LACP passive (Linux's
+	// lacp_active=off): it sends no LACPDU until its partner does.
+	LACPPassive bool
+	// MinLinks (802.3ad) is how many links the active aggregator needs
+	// before the bond carries traffic (Linux's min_links); below it
+	// the bond sends nothing and its MII Status is down.
+	MinLinks int
 	// MIIMon is the carrier polling interval; 0 means 100 ms.
 	MIIMon time.Duration
+	// UpDelay and DownDelay (Linux's updelay, downdelay) are how long
+	// a slave's carrier must stay up (down) before the bond takes the
+	// slave up (down); MII Status says "going back" ("going down")
+	// meanwhile. Linux wants multiples of MIIMon.
+	UpDelay, DownDelay time.Duration
 	// ARPInterval and ARPTargets turn on ARP monitoring (active-backup):
 	// every interval the active slave asks each target for its MAC; a
 	// slave that has received no ARP frame for two intervals is down.
@@ -104,6 +116,11 @@ type Bond struct {
 	clock  stack.Clock
 	slaves []*slave
 	up     atomic.Pointer[link.FrameDispatcher]
+
+	// gsoMax and csum are the offloads common to every slave
+	// (offload.go), fixed at New.
+	gsoMax int
+	csum   bool
 
 	// tx is the slaves that carry frames now (immutable; replaced).
 	tx atomic.Pointer[[]*slave]
@@ -143,11 +160,12 @@ func New(cfg Config, slaves []SlaveConfig) (*Bond, error) {
 		cfg.MIIMon = 100 * time.Millisecond
 	}
 	b := &Bond{cfg: cfg, clock: cfg.Clock}
+	b.gsoMax, b.csum = offloads(slaves)
 	if b.clock == nil {
 		b.clock = stack.RealClock{}
 	}
 	if cfg.Mode == LACP {
-		b.lacp = lacp.NewSystem(lacp.Config{System: cfg.MAC, Fast: cfg.LACPFast, Key: 9})
+		b.lacp = lacp.NewSystem(lacp.Config{System: cfg.MAC, Fast: cfg.LACPFast, Passive: cfg.LACPPassive, Key: 9})
 	}
 	found := cfg.Primary == ""
 	for i, sc := range slaves {
@@ -205,7 +223,12 @@ func (b *Bond) Attach(d link.FrameDispatcher) {
 	now := b.clock.Now()
 	b.mu.Lock()
 	for _, s := range b.slaves {
-		s.mii = s.carrier == nil || s.carrier()
+		// A slave with carrier comes up after UpDelay, as when Linux
+		// enslaves it.
+		s.mii = (s.carrier == nil || s.carrier()) && b.cfg.UpDelay <= 0
+		if !s.mii && b.cfg.UpDelay > 0 && (s.carrier == nil || s.carrier()) {
+			s.pendSince = now
+		}
 		s.arpUp = true // until the ARP monitor's first verdict
 		s.lastRx.Store(now.UnixNano())
 		if s.port != nil {

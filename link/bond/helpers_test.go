@@ -91,6 +91,13 @@ type lacpPair struct {
 
 func newLACPPair(t *testing.T, hash HashPolicy) *lacpPair {
 	t.Helper()
+	return newLACPPairWith(t, Config{Hash: hash}, Config{Hash: hash})
+}
+
+// newLACPPairWith is newLACPPair with the bonds' options: ca and cb get
+// their name, MAC, mode, fast rate and clock filled in.
+func newLACPPairWith(t *testing.T, ca, cb Config) *lacpPair {
+	t.Helper()
 	p := &lacpPair{clk: vclock.New(t0), ua: &sink{}, ub: &sink{}}
 	var sa, sb []SlaveConfig
 	for i := range 2 {
@@ -100,11 +107,13 @@ func newLACPPair(t *testing.T, hash HashPolicy) *lacpPair {
 		sb = append(sb, SlaveConfig{Name: []string{"tb0", "tb1"}[i], Dev: y})
 	}
 	var err error
-	p.a, err = New(Config{Name: "bond0", MAC: stack.MAC{2, 0, 0, 0, 0, 0xa}, Mode: LACP, LACPFast: true, Hash: hash, Clock: p.clk}, sa)
+	ca.Name, ca.MAC, ca.Mode, ca.LACPFast, ca.Clock = "bond0", stack.MAC{2, 0, 0, 0, 0, 0xa}, LACP, true, p.clk
+	cb.Name, cb.MAC, cb.Mode, cb.LACPFast, cb.Clock = "bond0", stack.MAC{2, 0, 0, 0, 0, 0xb}, LACP, true, p.clk
+	p.a, err = New(ca, sa)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.b, err = New(Config{Name: "bond0", MAC: stack.MAC{2, 0, 0, 0, 0, 0xb}, Mode: LACP, LACPFast: true, Hash: hash, Clock: p.clk}, sb)
+	p.b, err = New(cb, sb)
 	if err != nil {
 		t.Fatal(err)
 	}

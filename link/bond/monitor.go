@@ -17,7 +17,7 @@ func (b *Bond) monitor(now time.Time) {
 			// fails them without a carrier change).
 			failed := s.writeFail.Swap(false)
 			up := (s.carrier == nil || s.carrier()) && !failed
-			b.setMII(now, s, up)
+			b.carrierSeen(now, s, up)
 		}
 	}
 	if b.arpMonitoring() && now.Sub(b.lastARP) >= b.cfg.ARPInterval {
@@ -28,6 +28,27 @@ func (b *Bond) monitor(now time.Time) {
 		b.lacpTx(now)
 	}
 	b.update(now)
+}
+
+// carrierSeen applies miimon's updelay and downdelay to what a poll saw
+// of slave s: a change takes effect once it held for the delay (Linux's
+// BOND_LINK_BACK and BOND_LINK_FAIL states); mu is held.
+func (b *Bond) carrierSeen(now time.Time, s *slave, up bool) {
+	if up == s.mii {
+		s.pendSince = time.Time{}
+		return
+	}
+	delay := b.cfg.DownDelay
+	if up {
+		delay = b.cfg.UpDelay
+	}
+	if s.pendSince.IsZero() {
+		s.pendSince = now
+	}
+	if now.Sub(s.pendSince) >= delay {
+		s.pendSince = time.Time{}
+		b.setMII(now, s, up)
+	}
 }
 
 // setMII records a slave's carrier; mu is held.
@@ -146,6 +167,9 @@ func (b *Bond) update(now time.Time) {
 			if s.port.Distributing() && s.mii {
 				tx = append(tx, s)
 			}
+		}
+		if len(tx) < b.cfg.MinLinks {
+			tx = nil // Linux turns the bond's carrier off
 		}
 	}
 	old := *b.tx.Load()

@@ -25,6 +25,7 @@ type slave struct {
 	arpUp     bool // ARP monitor verdict (true without ARP monitoring)
 	failures  uint64
 	wasUsable bool        // usable at the last update, for failures
+	pendSince time.Time   // carrier differs from mii since (updelay, downdelay); zero: it does not
 	writeFail atomic.Bool // a write failed since the last MII poll
 
 	markerMu     sync.Mutex

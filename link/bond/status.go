@@ -12,18 +12,22 @@ import (
 
 // Status is a snapshot of a bond.
 type Status struct {
-	Name        string
-	Mode        Mode
-	Hash        HashPolicy
-	MAC         stack.MAC
-	MIIUp       bool // some slave carries traffic
-	MIIMon      time.Duration
-	Primary     string
-	Active      string // active-backup: the active slave
-	Failovers   uint64
-	LACPFast    bool
-	ARPInterval time.Duration
-	ARPTargets  []netip.Addr
+	Name   string
+	Mode   Mode
+	Hash   HashPolicy
+	MAC    stack.MAC
+	MIIUp  bool // some slave carries traffic
+	MIIMon time.Duration
+	// UpDelay and DownDelay are miimon's delays (Config).
+	UpDelay, DownDelay time.Duration
+	Primary            string
+	Active             string // active-backup: the active slave
+	Failovers          uint64
+	LACPFast           bool
+	LACPPassive        bool // lacp_active=off
+	MinLinks           int
+	ARPInterval        time.Duration
+	ARPTargets         []netip.Addr
 	// 802.3ad
 	SystemPriority   uint16
 	ActiveAggregator uint16
@@ -32,8 +36,12 @@ type Status struct {
 
 // SlaveStatus is a snapshot of one slave.
 type SlaveStatus struct {
-	Name         string
-	MIIUp        bool
+	Name  string
+	MIIUp bool
+	// MIIChanging says the carrier differs from MIIUp and the change
+	// waits for UpDelay or DownDelay (Linux's "going back", "going
+	// down").
+	MIIChanging  bool
 	ARPUp        bool
 	Active       bool // carries traffic (tx) now
 	LinkFailures uint64
@@ -70,6 +78,7 @@ func (b *Bond) Status() Status {
 	st := Status{
 		Name: b.cfg.Name, Mode: b.cfg.Mode, Hash: b.cfg.Hash, MAC: b.cfg.MAC, MIIMon: b.cfg.MIIMon,
 		Primary: b.cfg.Primary, Failovers: b.failovers, LACPFast: b.cfg.LACPFast,
+		LACPPassive: b.cfg.LACPPassive, MinLinks: b.cfg.MinLinks, UpDelay: b.cfg.UpDelay, DownDelay: b.cfg.DownDelay,
 		ARPInterval: b.cfg.ARPInterval, ARPTargets: b.cfg.ARPTargets,
 	}
 	tx := *b.tx.Load()
@@ -84,7 +93,7 @@ func (b *Bond) Status() Status {
 	for _, s := range b.slaves {
 		c := &s.Counters
 		ss := SlaveStatus{
-			Name: s.name, MIIUp: s.mii, ARPUp: s.arpUp, LinkFailures: s.failures,
+			Name: s.name, MIIUp: s.mii, MIIChanging: !s.pendSince.IsZero(), ARPUp: s.arpUp, LinkFailures: s.failures,
 			RxFrames: c.RxFrames.Load(), TxFrames: c.TxFrames.Load(), RxBytes: c.RxBytes.Load(), TxBytes: c.TxBytes.Load(),
 			RxDropped: c.RxDropped.Load(), TxErrors: c.TxErrors.Load(), RxLACPDUs: c.RxLACPDUs.Load(), TxLACPDUs: c.TxLACPDUs.Load(),
 			RxMarkers: c.RxMarkers.Load(), TxMarkers: c.TxMarkers.Load(), RxMalformed: c.RxMalformed.Load(), RxSlowIgnored: c.RxSlowIgnored.Load(), RxMarkersLimited: c.RxMarkersLimited.Load(),
@@ -119,6 +128,19 @@ func updown(up bool) string {
 	return "down"
 }
 
+// miiStatus is a slave's MII Status as Linux prints it
+// (bond_slave_link_status): up, going down (within downdelay), down,
+// going back (within updelay).
+func miiStatus(s SlaveStatus) string {
+	switch {
+	case s.MIIUp && s.MIIChanging:
+		return "going down"
+	case !s.MIIUp && s.MIIChanging:
+		return "going back"
+	}
+	return updown(s.MIIUp)
+}
+
 // WriteProc writes st in the layout of Linux's /proc/net/bonding/NAME,
 // with tapstack's per-slave counters after each slave.
 func (st Status) WriteProc(w io.Writer) {
@@ -141,7 +163,7 @@ func (st Status) WriteProc(w io.Writer) {
 	}
 	fmt.Fprintf(w, "MII Status: %s\n", updown(st.MIIUp))
 	fmt.Fprintf(w, "MII Polling Interval (ms): %d\n", st.MIIMon.Milliseconds())
-	fmt.Fprintf(w, "Up Delay (ms): 0\nDown Delay (ms): 0\n")
+	fmt.Fprintf(w, "Up Delay (ms): %d\nDown Delay (ms): %d\n", st.UpDelay.Milliseconds(), st.DownDelay.Milliseconds())
 	if st.ARPInterval > 0 && len(st.ARPTargets) > 0 {
 		fmt.Fprintf(w, "ARP Polling Interval (ms): %d\n", st.ARPInterval.Milliseconds())
 		fmt.Fprintf(w, "ARP Missed Max: 2\n")
@@ -163,7 +185,11 @@ func (st Status) WriteProc(w io.Writer) {
 		if st.LACPFast {
 			rate = "fast"
 		}
-		fmt.Fprintf(w, "\n802.3ad info\nLACP active: on\nLACP rate: %s\nMin links: 0\n", rate)
+		active := "on"
+		if st.LACPPassive {
+			active = "off"
+		}
+		fmt.Fprintf(w, "\n802.3ad info\nLACP active: %s\nLACP rate: %s\nMin links: %d\n", active, rate, st.MinLinks)
 		fmt.Fprintf(w, "Aggregator selection policy (ad_select): stable\n")
 		fmt.Fprintf(w, "System priority: %d\nSystem MAC address: %v\n", st.SystemPriority, st.MAC)
 		fmt.Fprintf(w, "Active Aggregator Info:\n")
@@ -184,7 +210,7 @@ func (st Status) WriteProc(w io.Writer) {
 	}
 	for _, s := range st.Slaves {
 		fmt.Fprintf(w, "\nSlave Interface: %s\n", s.Name)
-		fmt.Fprintf(w, "MII Status: %s\n", updown(s.MIIUp))
+		fmt.Fprintf(w, "MII Status: %s\n", miiStatus(s))
 		if st.ARPInterval > 0 && len(st.ARPTargets) > 0 {
 			fmt.Fprintf(w, "ARP Status: %s\n", updown(s.ARPUp))
 		}
