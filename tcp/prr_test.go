@@ -93,15 +93,7 @@ func TestPRRConvergesToSsthresh(t *testing.T) {
 // so the sender goes on at ssthresh instead of restarting from one
 // segment (which a delayed ACK would then hold back).
 func TestPRRRecoveryEndsAtSsthresh(t *testing.T) {
-	c := tsCore(t)
-	c.cwnd = 20 * c.mss
-	p := newSegPeer(c, 10)
-	c.write(t0, make([]byte, 10*c.mss))
-	takeOut(c)
-	t1 := t0.Add(30 * time.Millisecond)
-	for i := 1; i < 10; i++ {
-		c.handleSegment(t1, p.take(i))
-	}
+	c, p, t1 := tenSent(t, 10, 9)
 	if !c.inRecovery {
 		t.Fatal("no recovery")
 	}

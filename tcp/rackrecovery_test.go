@@ -66,6 +66,23 @@ func (p *segPeer) take(i int) *segment {
 	return s
 }
 
+// tenSent returns a core (window 20 segments) that sent ten segments at
+// t0 to a peer of n segments that received segments 1 to last at t1, 30ms
+// later.
+func tenSent(t *testing.T, n, last int) (*core, *segPeer, time.Time) {
+	t.Helper()
+	c := tsCore(t)
+	c.cwnd = 20 * c.mss
+	p := newSegPeer(c, n)
+	c.write(t0, make([]byte, 10*c.mss))
+	takeOut(c)
+	t1 := t0.Add(30 * time.Millisecond)
+	for i := 1; i <= last; i++ {
+		c.handleSegment(t1, p.take(i))
+	}
+	return c, p, t1
+}
+
 // TestRACKRecoveryBeyondSACKBlocks is RFC 8985 with RFC 6675's pipe on a
 // window with more holes than the SACK block list holds (maxSACKBlocks):
 // every other segment of 160 is lost. The RACK records are the
@@ -135,15 +152,7 @@ func TestRACKRecoveryBeyondSACKBlocks(t *testing.T) {
 // and sent again at once, without waiting for the retransmission timer
 // (RFC 6675 alone would not resend below HighRxt before it).
 func TestRACKLostRetransmission(t *testing.T) {
-	c := tsCore(t)
-	c.cwnd = 20 * c.mss
-	p := newSegPeer(c, 14)
-	c.write(t0, make([]byte, 10*c.mss))
-	takeOut(c)
-	t1 := t0.Add(30 * time.Millisecond)
-	for i := 1; i <= 6; i++ {
-		c.handleSegment(t1, p.take(i))
-	}
+	c, p, t1 := tenSent(t, 14, 6)
 	// Recovery: segment 0 is resent; new data (from segment 10) goes out
 	// after it as PRR allows.
 	c.write(t1, make([]byte, 4*c.mss))
@@ -183,15 +192,7 @@ func TestRACKLostRetransmission(t *testing.T) {
 // congestion event, as Linux's tcp_time_to_recover sees lost_out)
 // instead of leaving it to the retransmission timer.
 func TestRACKRecoveryEndsWithLosses(t *testing.T) {
-	c := tsCore(t)
-	c.cwnd = 20 * c.mss
-	p := newSegPeer(c, 14)
-	c.write(t0, make([]byte, 10*c.mss))
-	takeOut(c)
-	t1 := t0.Add(30 * time.Millisecond)
-	for i := 1; i <= 6; i++ {
-		c.handleSegment(t1, p.take(i))
-	}
+	c, p, t1 := tenSent(t, 14, 6)
 	c.write(t1, make([]byte, 4*c.mss))
 	out := takeOut(c)
 	if !c.inRecovery || len(out) < 2 {
