@@ -70,7 +70,7 @@ func (fakeResolver) WriteTo(nic *stack.NIC, _ netip.Addr, et uint16, p *stack.Pa
 // delivered is a packet a fakeTransport received.
 type delivered struct {
 	src, dst   netip.Addr
-	ttl        uint8
+	ttl, tos   uint8
 	checksumOK bool
 	data       []byte
 }
@@ -97,7 +97,7 @@ func (t *fakeTransport) HandlePacket(p *stack.Packet) bool {
 		return true
 	}
 	t.mu.Lock()
-	t.packets = append(t.packets, delivered{p.Src, p.Dst, p.TTL, p.ChecksumOK, append([]byte(nil), p.Bytes()...)})
+	t.packets = append(t.packets, delivered{p.Src, p.Dst, p.TTL, p.TOS, p.ChecksumOK, append([]byte(nil), p.Bytes()...)})
 	t.mu.Unlock()
 	p.Release()
 	return true

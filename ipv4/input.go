@@ -92,7 +92,7 @@ func (pr *Protocol) handle(p *stack.Packet, loopback bool) {
 		p.MarkNetworkHeader()
 		h = Header(p.Bytes())
 	}
-	p.Src, p.Dst, p.Protocol, p.TTL = src, dst, h.Protocol(), h.TTL()
+	p.Src, p.Dst, p.Protocol, p.TTL, p.TOS = src, dst, h.Protocol(), h.TTL(), h.TOS()
 	// Options are covered by IHL and skipped.
 	p.Pull(h.HeaderLength())
 	p.MarkTransportHeader()

@@ -112,7 +112,7 @@ func TestDeliverTrimsPaddingAndSkipsOptions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
 			f := tc.f
-			f.Protocol, f.Src, f.Dst, f.TTL = 17, peerAddr, tc.dst, 17
+			f.Protocol, f.Src, f.Dst, f.TTL, f.TOS = 17, peerAddr, tc.dst, 17, 0xb8|3 // EF, CE
 			payload := udpish("hi")
 			b := append(ipPacket(f, payload), make([]byte, tc.pad)...)
 			e.inject(b, tc.linkDst)
@@ -121,7 +121,7 @@ func TestDeliverTrimsPaddingAndSkipsOptions(t *testing.T) {
 				t.Fatalf("transport got %d packets", len(got))
 			}
 			d := got[0]
-			if !bytes.Equal(d.data, payload) || d.src != peerAddr || d.dst != tc.dst || d.ttl != 17 {
+			if !bytes.Equal(d.data, payload) || d.src != peerAddr || d.dst != tc.dst || d.ttl != 17 || d.tos != 0xb8|3 {
 				t.Errorf("delivered %+v, want data % x", d, payload)
 			}
 			if e.count("ipv4.rx.delivered") != 1 {

@@ -75,7 +75,7 @@ func (fakeResolver) WriteTo(nic *stack.NIC, _ netip.Addr, et uint16, p *stack.Pa
 // delivered is a packet a fakeTransport received.
 type delivered struct {
 	src, dst netip.Addr
-	ttl      uint8
+	ttl, tc  uint8
 	proto    uint8
 	data     []byte
 }
@@ -102,7 +102,7 @@ func (t *fakeTransport) HandlePacket(p *stack.Packet) bool {
 		return true
 	}
 	t.mu.Lock()
-	t.packets = append(t.packets, delivered{p.Src, p.Dst, p.TTL, p.Protocol, append([]byte(nil), p.Bytes()...)})
+	t.packets = append(t.packets, delivered{p.Src, p.Dst, p.TTL, p.TOS, p.Protocol, append([]byte(nil), p.Bytes()...)})
 	t.mu.Unlock()
 	p.Release()
 	return true
@@ -136,7 +136,7 @@ type fakeICMPHandler struct {
 
 func (h *fakeICMPHandler) HandleICMPv6(p *stack.Packet) {
 	h.mu.Lock()
-	h.msgs = append(h.msgs, delivered{p.Src, p.Dst, p.TTL, p.Protocol, append([]byte(nil), p.Bytes()...)})
+	h.msgs = append(h.msgs, delivered{p.Src, p.Dst, p.TTL, p.TOS, p.Protocol, append([]byte(nil), p.Bytes()...)})
 	h.mu.Unlock()
 	p.Release()
 }

@@ -119,7 +119,7 @@ func (pr *Protocol) deliverChain(p *stack.Packet, h Header, pos ChainPos) {
 		}
 		p, h, pos = q, Header(q.Bytes()), qpos
 	}
-	p.Src, p.Dst, p.Protocol, p.TTL = h.Src(), h.Dst(), pos.Next, h.HopLimit()
+	p.Src, p.Dst, p.Protocol, p.TTL, p.TOS = h.Src(), h.Dst(), pos.Next, h.HopLimit(), h.TrafficClass()
 	p.Pull(pos.Off)
 	p.MarkTransportHeader()
 	pr.deliver(p, pos)

@@ -95,14 +95,14 @@ func TestDeliverToTransport(t *testing.T) {
 				}
 			}
 			payload := udpish("hi")
-			b := append(ipPacket(Fields{NextHeader: 17, HopLimit: 17, Src: peerAddr, Dst: tc.dst}, payload), make([]byte, tc.pad)...)
+			b := append(ipPacket(Fields{TrafficClass: 0xb8 | 3, NextHeader: 17, HopLimit: 17, Src: peerAddr, Dst: tc.dst}, payload), make([]byte, tc.pad)...)
 			e.inject(b, ourMAC)
 			got := e.udp.takePackets()
 			if len(got) != 1 {
 				t.Fatalf("transport got %d packets", len(got))
 			}
 			d := got[0]
-			if !bytes.Equal(d.data, payload) || d.src != peerAddr || d.dst != tc.dst || d.ttl != 17 || d.proto != 17 {
+			if !bytes.Equal(d.data, payload) || d.src != peerAddr || d.dst != tc.dst || d.ttl != 17 || d.tc != 0xb8|3 || d.proto != 17 {
 				t.Errorf("delivered %+v, want data % x", d, payload)
 			}
 		})

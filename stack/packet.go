@@ -53,6 +53,10 @@ type Packet struct {
 	Protocol uint8
 	// TTL is the time-to-live of an inbound IP packet.
 	TTL uint8
+	// TOS is the type-of-service byte of an inbound IPv4 packet, or the
+	// traffic class of an IPv6 one: DSCP and, in its low two bits, ECN
+	// (RFC 3168).
+	TOS uint8
 	// ChecksumOK says the device verified the transport checksum (a
 	// virtio-net header with DATA_VALID), so the transport may skip it.
 	ChecksumOK bool
@@ -129,7 +133,7 @@ func (p *Packet) Release() {
 	p.NIC = nil
 	p.Src, p.Dst = netip.Addr{}, netip.Addr{}
 	p.LinkSrc, p.LinkDst = MAC{}, MAC{}
-	p.EtherType, p.Protocol, p.TTL = 0, 0, 0
+	p.EtherType, p.Protocol, p.TTL, p.TOS = 0, 0, 0, 0
 	p.ChecksumOK, p.ChecksumPartial, p.GSOSize = false, false, 0
 	livePackets.Add(-1)
 	if p.large {
@@ -236,6 +240,6 @@ func (p *Packet) Clone() *Packet {
 	q := NewPacket(Headroom, p.Len())
 	copy(q.Bytes(), p.Bytes())
 	q.NIC, q.LinkSrc, q.LinkDst, q.EtherType = p.NIC, p.LinkSrc, p.LinkDst, p.EtherType
-	q.Src, q.Dst, q.Protocol, q.TTL, q.ChecksumOK = p.Src, p.Dst, p.Protocol, p.TTL, p.ChecksumOK
+	q.Src, q.Dst, q.Protocol, q.TTL, q.TOS, q.ChecksumOK = p.Src, p.Dst, p.Protocol, p.TTL, p.TOS, p.ChecksumOK
 	return q
 }

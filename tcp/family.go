@@ -39,20 +39,6 @@ func normalize(a netip.Addr) netip.Addr {
 	return a.Unmap().WithZone("")
 }
 
-// ecnCEMarked reports whether nh, the network header of an inbound
-// segment, carries the Congestion Experienced codepoint: in the low two
-// bits of the IPv4 TOS byte or of the IPv6 traffic class (RFC 3168 section
-// 5; RFC 8200 section 7), which straddles the first two header bytes.
-func ecnCEMarked(nh []byte) bool {
-	switch {
-	case len(nh) >= ipv4HeaderLen && nh[0]>>4 == 4:
-		return nh[1]&ecnMask == ecnCE
-	case len(nh) >= ipv6HeaderLen && nh[0]>>4 == 6:
-		return (nh[1]>>4)&ecnMask == ecnCE
-	}
-	return false
-}
-
 // pmtuForCore converts mtu, the path MTU an ICMP or ICMPv6 error reported
 // for a connection to remote, into the IPv4-equivalent MTU the core works
 // with (it takes 40 bytes of IPv4 and TCP headers off): for IPv6 the MTU

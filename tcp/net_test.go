@@ -96,10 +96,9 @@ func (n *fakeIP) WritePacket(r *stack.Route, params stack.NetworkParams, p *stac
 	return err
 }
 
-// put queues one packet for the peer, through the faults. A minimal IPv4
-// or IPv6 header in front of it (marked as its network header, as ipv4
-// and ipv6 do) carries the TOS byte or traffic class, so the receiver
-// sees ECN marks.
+// put queues one packet for the peer, through the faults, with the TOS
+// byte (or traffic class) in Packet.TOS as ipv4 and ipv6 set it, so the
+// receiver sees ECN marks.
 func (n *fakeIP) put(r *stack.Route, params stack.NetworkParams, p *stack.Packet) error {
 	peer := n.peer
 	tos := params.TOS
@@ -110,16 +109,7 @@ func (n *fakeIP) put(r *stack.Route, params stack.NetworkParams, p *stack.Packet
 		}
 		peer.mu.Unlock()
 	}
-	hl := netHeaderLen(r.RemoteAddr)
-	nh := p.Push(hl)
-	clear(nh)
-	nh[0], nh[1] = 0x45, tos
-	if hl == ipv6HeaderLen {
-		nh[0], nh[1] = 0x60|tos>>4, tos<<4
-	}
-	p.MarkNetworkHeader()
-	p.Pull(hl)
-	p.Src, p.Dst, p.Protocol, p.NIC = r.LocalAddr, r.RemoteAddr, stack.ProtocolTCP, peer.nic
+	p.Src, p.Dst, p.Protocol, p.NIC, p.TOS = r.LocalAddr, r.RemoteAddr, stack.ProtocolTCP, peer.nic, tos
 	peer.mu.Lock()
 	defer peer.mu.Unlock()
 	if peer.closed {

@@ -349,7 +349,7 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 	if h.DataOffset() > HeaderLen {
 		seg.opts, _ = ParseOptions(h.Options())
 	}
-	seg.ce = ecnCEMarked(pkt.NetworkHeader())
+	seg.ce = pkt.TOS&ecnMask == ecnCE // set by ipv4 / ipv6
 	if seg.has(FlagRST) {
 		p.ctr.rxRst.Inc()
 	}
