@@ -31,9 +31,8 @@ func Dial(ctx context.Context, s *stack.Stack, addr netip.AddrPort) (*Conn, erro
 // address (::ffff:10.0.0.1) is dialled over IPv4, as Go's net does; a zone
 // (fe80::1%eth0) names the interface of a link-local address.
 func DialNetwork(ctx context.Context, s *stack.Stack, network string, addr netip.AddrPort) (*Conn, error) {
-	raddr := net.TCPAddrFromAddrPort(addr)
 	opErr := func(local net.Addr, err error) error {
-		return &net.OpError{Op: "dial", Net: network, Source: local, Addr: raddr, Err: err}
+		return &net.OpError{Op: "dial", Net: network, Source: local, Addr: net.TCPAddrFromAddrPort(addr), Err: err}
 	}
 	fam, ok := parseNetwork(network)
 	if !ok {

@@ -94,14 +94,10 @@ const maxQuickAcks = 16
 // init prepares a closed core with initial sequence number iss, timestamp
 // offset tsOffset and the MSS we advertise.
 func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
-	ca, ok := newCongestionControl(cfg.cc)
-	if !ok {
-		ca = &cubic{}
-	}
 	*c = core{cfg: cfg, ctr: ctr, out: c.out[:0],
 		sndSpace: sndSpace{iss: iss, ourMSS: ourMSS, sb: scoreboard{blocks: c.sb.blocks[:0]}, rack: rackState{segs: c.rack.segs}},
 		rcvSpace: rcvSpace{ooo: c.ooo[:0]}}
-	c.ca = ca
+	c.setCongestionControl(cfg.cc)
 	c.tsOffset = tsOffset
 	c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss
 	c.sndBufSeq = iss.Add(1)
@@ -128,10 +124,19 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 }
 
 // setCongestionControl switches the algorithm; the window is kept.
+// CUBIC, the default, lives in the core (no allocation per connection).
 func (c *core) setCongestionControl(name string) bool {
+	if name == "" || name == "cubic" {
+		c.cubic = cubic{}
+		c.ca = &c.cubic
+		return true
+	}
 	ca, ok := newCongestionControl(name)
 	if ok {
 		c.ca = ca
+	} else if c.ca == nil {
+		c.cubic = cubic{}
+		c.ca = &c.cubic
 	}
 	return ok
 }

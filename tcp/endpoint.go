@@ -43,7 +43,8 @@ type endpoint struct {
 	readers  int        // Reads waiting (tests use it to know a Read blocks)
 	// txq holds the packets built from the core's segments and not yet
 	// written (flush): an application call leaves them to a sender.
-	txq []txPacket
+	txq    []txPacket
+	txqBuf [2]txPacket // txq's first storage: no allocation per connection
 
 	// The flags are kept together, so that the struct packs tightly.
 	prev    State
@@ -249,6 +250,9 @@ type txPacket struct {
 
 // build turns the segments the core queued into packets (txq).
 func (e *endpoint) build() {
+	if e.txq == nil {
+		e.txq = e.txqBuf[:0]
+	}
 	for i := range e.c.out {
 		pkt, params := e.buildSeg(&e.c.out[i])
 		e.txq = append(e.txq, txPacket{pkt, params})

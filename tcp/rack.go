@@ -130,7 +130,7 @@ func (r *rackState) push(start, end seqnum.Value, t time.Duration) {
 			last.end, last.xmit = end, t
 			return
 		}
-		grown := make([]rackSeg, max(64, 2*len(r.segs)))
+		grown := make([]rackSeg, max(8, 2*len(r.segs))) // 128 bytes to start: most connections keep few segments in flight
 		for i := range r.n {
 			grown[i] = *r.rec(i)
 		}

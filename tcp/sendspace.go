@@ -45,6 +45,7 @@ type sndSpace struct {
 	ccWindow
 	cwndValidation // sndbuf.go
 	ca             congestionControl
+	cubic          cubic // the default algorithm's state; ca points here when it runs
 	dupAcks        int
 	inRecovery     bool
 	recover        seqnum.Value
