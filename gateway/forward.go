@@ -37,7 +37,7 @@ func (f Forward) String() string {
 // "udp:127.0.0.1:5353=10.0.2.15:53".
 func ParseForward(s string) (Forward, error) {
 	bad := func(why string) (Forward, error) {
-		return Forward{}, fmt.Errorf("bad port forward %q: %s (want tcp|udp:[HOSTADDR:]PORT=GUESTADDR:PORT, e.g. tcp:8080=10.0.2.15:80)", s, why)
+		return Forward{}, fmt.Errorf("bad port forward %q: %s (want tcp|udp:[HOSTADDR:]PORT=GUESTADDR:PORT, e.g. tcp:8080=10.0.2.15:80 or tcp:8080=[fd00:10:0:2::15]:80)", s, why)
 	}
 	proto, rest, ok := strings.Cut(s, ":")
 	if !ok || (proto != "tcp" && proto != "udp") {
@@ -57,8 +57,8 @@ func ParseForward(s string) (Forward, error) {
 		return bad("the host side must be PORT or ADDR:PORT")
 	}
 	guest, err := netip.ParseAddrPort(guestPart)
-	if err != nil || guest.Port() == 0 || !guest.Addr().Is4() {
-		return bad("the guest side must be an IPv4 ADDR:PORT")
+	if err != nil || guest.Port() == 0 || guest.Addr().Is4In6() || guest.Addr().Zone() != "" {
+		return bad("the guest side must be ADDR:PORT, an IPv6 address in brackets")
 	}
 	return Forward{Network: proto, Listen: listen, Guest: guest}, nil
 }
@@ -161,7 +161,7 @@ func (pf *portForward) serveTCP() {
 		go func() {
 			defer s.release()
 			ctx, cancel := context.WithTimeout(g.ctx, g.cfg.ConnectTimeout)
-			down, err := g.h.DialContext(ctx, "tcp4", pf.f.Guest.String())
+			down, err := g.h.DialContext(ctx, "tcp", pf.f.Guest.String())
 			cancel()
 			if err != nil {
 				g.ctr.fwdFailed.Inc()
@@ -223,7 +223,7 @@ func (pf *portForward) flow(ap netip.AddrPort) *fwdFlow {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.ConnectTimeout)
-	c, err := g.h.DialContext(ctx, "udp4", pf.f.Guest.String())
+	c, err := g.h.DialContext(ctx, "udp", pf.f.Guest.String())
 	cancel()
 	if err != nil {
 		s.release()

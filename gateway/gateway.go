@@ -286,8 +286,12 @@ func (c *Config) fill() error {
 		c.UDPBufferSize = DefaultUDPBufferSize
 	}
 	for _, f := range c.Forwards {
-		if !c.Subnet.Contains(f.Guest.Addr()) {
-			return fmt.Errorf("gateway: forward %v: the guest address %v is not in %v", f, f.Guest.Addr(), c.Subnet)
+		subnet := c.Subnet
+		if f.Guest.Addr().Is6() {
+			subnet = c.Subnet6
+		}
+		if !subnet.Contains(f.Guest.Addr()) {
+			return fmt.Errorf("gateway: forward %v: the guest address %v is not in %v", f, f.Guest.Addr(), subnet)
 		}
 	}
 	return nil

@@ -369,6 +369,10 @@ func TestParseForward(t *testing.T) {
 		{"tcp:0=10.0.2.15:80", "", false},
 		{"tcp:8080=10.0.2.15", "", false},
 		{"tcp:x=10.0.2.15:80", "", false},
+		{"tcp:8080=[fd00:10:0:2::15]:80", "tcp:0.0.0.0:8080=[fd00:10:0:2::15]:80", true},
+		{"udp:[::1]:5353=[fd00:10:0:2::15]:53", "udp:[::1]:5353=[fd00:10:0:2::15]:53", true},
+		{"tcp:8080=[::ffff:10.0.2.15]:80", "", false},
+		{"tcp:8080=[fe80::1%eth0]:80", "", false},
 	} {
 		f, err := gateway.ParseForward(tc.in)
 		if (err == nil) != tc.ok || (tc.ok && f.String() != tc.want) {

@@ -44,7 +44,8 @@ Flags:
   --dns-upstream IP[:PORT]   relay target of .3:53 flows the DNS server does
                       not take (default: resolv.conf's first nameserver)
   --forward-port PROTO:[HOSTADDR:]PORT=GUEST:PORT   forward a host port into a
-                      guest, e.g. tcp:8080=10.0.2.15:80 (repeatable)
+                      guest, e.g. tcp:8080=10.0.2.15:80 or
+                      tcp:[::1]:8080=[fd00:10:0:2::15]:80 (repeatable)
   --max-conns N       TCP relays at once (default 16384; per guest: half)
   --no-ping           answer no guest pings to outside destinations
   --no-offload        no checksum/segmentation offload (on by default)
@@ -145,7 +146,10 @@ func parseGatewayCmd(args []string) (gatewayConfig, error) {
 		if err != nil {
 			return c, usagef("--forward-port: %v", err)
 		}
-		if !c.Subnet.Contains(f.Guest.Addr()) {
+		if f.Guest.Addr().Is6() && !c.Subnet6.Contains(f.Guest.Addr()) {
+			return c, usagef("--forward-port %s: the guest %v is not in --subnet6 %v", s, f.Guest.Addr(), c.Subnet6)
+		}
+		if f.Guest.Addr().Is4() && !c.Subnet.Contains(f.Guest.Addr()) {
 			return c, usagef("--forward-port %s: the guest %v is not in --subnet %v", s, f.Guest.Addr(), c.Subnet)
 		}
 		c.Forwards = append(c.Forwards, f)

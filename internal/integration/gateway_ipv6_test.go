@@ -62,7 +62,8 @@ func TestGatewayIPv6SLAACAndRelay(t *testing.T) {
 	lo := linuxListen6(t, g.host, "[::1]:0")
 	go http.Serve(lo, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "host loopback6") }))
 
-	line, _ := startTapstack(t, g.host, "tapstack: gateway on tap0", "gateway", "--tap", "tap0", "--bridge", "br0")
+	line, _ := startTapstack(t, g.host, "tapstack: gateway on tap0", "gateway", "--tap", "tap0", "--bridge", "br0",
+		"--forward-port", "tcp:[::1]:8086=[fd00:10:0:2::15]:80")
 	if !strings.Contains(line, "fd00:10:0:2::/64") {
 		t.Errorf("start line without the IPv6 subnet: %s", line)
 	}
@@ -79,6 +80,13 @@ func TestGatewayIPv6SLAACAndRelay(t *testing.T) {
 	}) {
 		t.Fatalf("the guest has no SLAAC address from the gateway's advertisements:\n%s", addrs)
 	}
+	// A static address in the guests' /64 (added now: taking the link
+	// down flushed any before) and a server on it for the port forward.
+	if out, err := g.guest.Output("ip", "-6", "addr", "add", "fd00:10:0:2::15/64", "dev", "eth0", "nodad"); err != nil {
+		t.Fatalf("ip addr add in the guest: %v\n%s", err, out)
+	}
+	gl := linuxListen6(t, g.guest, "[fd00:10:0:2::15]:80")
+	go http.Serve(gl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "guest6 saw %s\n", r.RemoteAddr) }))
 	routes, _ := g.guest.Output("ip", "-6", "route", "show", "default")
 	t.Logf("guest: %s\nguest default route: %s", strings.TrimSpace(addrs), strings.TrimSpace(routes))
 	if !strings.Contains(routes, "via fe80::") {
@@ -97,6 +105,11 @@ func TestGatewayIPv6SLAACAndRelay(t *testing.T) {
 	}
 	if out, err := g.guest.Output("busybox", "nslookup", "-type=AAAA", "gateway", "fd00:10:0:2::3"); err != nil || !strings.Contains(out, "fd00:10:0:2::2") {
 		t.Errorf("AAAA of gateway from the DNS server at fd00:10:0:2::3: %v\n%s", err, out)
+	}
+	// A port forward into the guest over IPv6: the host's [::1]:8086
+	// reaches the guest's server, from the router address.
+	if out, err := g.host.Output("curl", "-gsS", "--max-time", "20", "http://[::1]:8086/"); err != nil || !strings.Contains(out, "guest6 saw [fd00:10:0:2::2]:") {
+		t.Errorf("curl the forwarded port [::1]:8086 into the IPv6 guest: %v\n%s", err, out)
 	}
 
 	// UDP over IPv6: a closed port's unreachable reaches the guest's
