@@ -40,7 +40,8 @@ Flags:
   --subnet CIDR       the guests' IPv4 network (default 10.0.2.0/24)
   --subnet6 CIDR      the guests' IPv6 /64, advertised for SLAAC on a TAP
                       with the DNS server at its ::3 (RDNSS); router ::2
-                      (default fd00:10:0:2::/64; "none": no IPv6)
+                      (default fd00:10:0:2::/64; "none": no IPv6); on a
+                      TUN guests configure an address in it themselves
   --dns-upstream IP[:PORT]   relay target of .3:53 flows the DNS server does
                       not take (default: resolv.conf's first nameserver)
   --forward-port PROTO:[HOSTADDR:]PORT=GUEST:PORT   forward a host port into a
@@ -120,12 +121,7 @@ func parseGatewayCmd(args []string) (gatewayConfig, error) {
 		return c, usagef("--subnet %q: want an IPv4 network of at most /29, e.g. 10.0.2.0/24", subnet)
 	}
 	c.Subnet = p.Masked()
-	set6 := false
-	fs.Visit(func(f *flag.Flag) { set6 = set6 || f.Name == "subnet6" })
-	if set6 && c.Tun != "" && subnet6 != "none" {
-		return c, usagef("--subnet6 goes with --tap (a TUN has no router advertisements), not --tun")
-	}
-	if subnet6 != "none" && c.Tun == "" {
+	if subnet6 != "none" {
 		p6, err := netip.ParsePrefix(subnet6)
 		if err != nil || !p6.Addr().Is6() || p6.Addr().Is4In6() || p6.Bits() != 64 {
 			return c, usagef("--subnet6 %q: want an IPv6 /64, e.g. %s, or none", subnet6, defaultSubnet6)
@@ -233,7 +229,9 @@ func runGateway(c gatewayConfig, stdout, stderr io.Writer, signals <-chan os.Sig
 		// address (RDNSS, RFC 8106).
 		router6, dns6 = nth6(c.Subnet6, 2), nth6(c.Subnet6, 3)
 		hc.Interfaces[0].Addrs = append(hc.Interfaces[0].Addrs, netip.PrefixFrom(router6, 64), netip.PrefixFrom(dns6, 64))
-		hc.Advertise = &ndp.AdvertiseConfig{MaxInterval: 60 * time.Second, DNS: []netip.Addr{dns6}}
+		if c.Tun == "" {
+			hc.Advertise = &ndp.AdvertiseConfig{MaxInterval: 60 * time.Second, DNS: []netip.Addr{dns6}}
+		}
 	}
 	h, err := host.New(hc)
 	if err != nil {
@@ -326,7 +324,11 @@ func runGateway(c gatewayConfig, stdout, stderr io.Writer, signals <-chan os.Sig
 	}
 	nets := c.Subnet.String()
 	if c.Subnet6.IsValid() {
-		nets += " and " + c.Subnet6.String() + " (router advertisements, router " + router6.String() + ")"
+		how := "router advertisements"
+		if c.Tun != "" {
+			how = "no advertisements on a TUN: guests set their address"
+		}
+		nets += " and " + c.Subnet6.String() + " (" + how + ", router " + router6.String() + ")"
 	}
 	fmt.Fprintf(stdout, "tapstack: gateway on %s for %s, router %v (host loopback), %s%s\n", where, nets, router, served, extra)
 	if c.Subnet6.IsValid() && acceptsRA(c.Bridge) {

@@ -23,7 +23,8 @@ func TestGatewayUsageErrors(t *testing.T) {
 		{[]string{"gateway", "--tapp", "t0"}, "did you mean --tap?"},
 		{[]string{"gateway", "--tap", "t0", "--subnet6", "fd00::/48"}, "want an IPv6 /64"},
 		{[]string{"gateway", "--tap", "t0", "--subnet6", "10.0.0.0/8"}, "want an IPv6 /64"},
-		{[]string{"gateway", "--tun", "t0", "--subnet6", "fd00::/64"}, "--subnet6 goes with --tap"},
+		{[]string{"gateway", "--tun", "t0", "--subnet6", "fd00::/48"}, "want an IPv6 /64"},
+		{[]string{"gateway", "--tun", "t0", "--forward-port", "tcp:80=[fd00:1::15]:80"}, "not in --subnet6"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, &out, &errb, nil); code != exitUsage {
@@ -48,8 +49,9 @@ func TestGatewayParseDefaults(t *testing.T) {
 	}
 }
 
-// IPv6 is on by default on a TAP (fd00:10:0:2::/64), off with --subnet6
-// none and on a TUN (no neighbour discovery there).
+// IPv6 is on by default (fd00:10:0:2::/64), on a TUN too (where guests
+// set their addresses: no neighbour discovery there), off with --subnet6
+// none.
 func TestGatewayParseSubnet6(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -58,7 +60,8 @@ func TestGatewayParseSubnet6(t *testing.T) {
 		{[]string{"--tap", "tap0"}, "fd00:10:0:2::/64"},
 		{[]string{"--tap", "tap0", "--subnet6", "fd00:aa::/64"}, "fd00:aa::/64"},
 		{[]string{"--tap", "tap0", "--subnet6", "none"}, "invalid Prefix"},
-		{[]string{"--tun", "tun0"}, "invalid Prefix"},
+		{[]string{"--tun", "tun0"}, "fd00:10:0:2::/64"},
+		{[]string{"--tun", "tun0", "--subnet6", "none"}, "invalid Prefix"},
 	} {
 		c, err := parseGatewayCmd(tc.args)
 		if err != nil || c.Subnet6.String() != tc.want {
