@@ -1,0 +1,52 @@
+package stacktest
+
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/tapstack/tapstack/stack"
+)
+
+// Resolver is a stack.LinkResolver (for Stack.SetResolver) that
+// resolves every next hop to MAC at once, for tests of a network layer
+// without ARP or NDP.
+type Resolver struct {
+	MAC stack.MAC
+}
+
+// WriteTo writes p on nic to r.MAC.
+func (r Resolver) WriteTo(nic *stack.NIC, _ netip.Addr, etherType uint16, p *stack.Packet) error {
+	return nic.WriteLinkPacket(r.MAC, etherType, p)
+}
+
+// Failure is one packet a resolver gave up on (handed to a network
+// protocol's HandleResolutionFailure): its next hop and a copy of its bytes.
+type Failure struct {
+	NextHop netip.Addr
+	Data    []byte
+}
+
+// FailureLog records resolution failures; a fake network protocol embeds
+// it to implement HandleResolutionFailure. The zero value is ready.
+type FailureLog struct {
+	mu       sync.Mutex
+	failures []Failure
+}
+
+// HandleResolutionFailure records nextHop and a copy of p, and releases p.
+func (l *FailureLog) HandleResolutionFailure(_ *stack.NIC, nextHop netip.Addr, p *stack.Packet) {
+	l.mu.Lock()
+	l.failures = append(l.failures, Failure{nextHop, append([]byte(nil), p.Bytes()...)})
+	l.mu.Unlock()
+	p.Release()
+}
+
+// TakeFailures returns the recorded failures, oldest first, and forgets
+// them.
+func (l *FailureLog) TakeFailures() []Failure {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.failures
+	l.failures = nil
+	return f
+}
