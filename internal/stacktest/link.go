@@ -61,7 +61,8 @@ func (l *Link) GSOMaxSize() int { l.mu.Lock(); defer l.mu.Unlock(); return l.gso
 // ChecksumOffload returns the csum SetOffloads configured.
 func (l *Link) ChecksumOffload() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.csum }
 
-// SetMAC changes the link address; call it before the NIC is added.
+// SetMAC changes the link address that LinkAddress reports and that a
+// connected peer delivers to.
 func (l *Link) SetMAC(mac stack.MAC) { l.mu.Lock(); l.mac = mac; l.mu.Unlock() }
 
 // SetMTU changes the MTU.

@@ -29,16 +29,24 @@ type Failure struct {
 // FailureLog records resolution failures; a fake network protocol embeds
 // it to implement HandleResolutionFailure. The zero value is ready.
 type FailureLog struct {
+	// Notify, if set before the first failure, receives a value per
+	// failure once it is recorded (for tests on a real clock).
+	Notify chan struct{}
+
 	mu       sync.Mutex
 	failures []Failure
 }
 
-// HandleResolutionFailure records nextHop and a copy of p, and releases p.
+// HandleResolutionFailure records nextHop and a copy of p, releases p and
+// signals Notify.
 func (l *FailureLog) HandleResolutionFailure(_ *stack.NIC, nextHop netip.Addr, p *stack.Packet) {
 	l.mu.Lock()
 	l.failures = append(l.failures, Failure{nextHop, append([]byte(nil), p.Bytes()...)})
 	l.mu.Unlock()
 	p.Release()
+	if l.Notify != nil {
+		l.Notify <- struct{}{}
+	}
 }
 
 // TakeFailures returns the recorded failures, oldest first, and forgets
