@@ -34,10 +34,11 @@ type Link struct {
 	discard bool
 	gsoMax  int
 	csum    bool
-	frames  []Frame
 	d       stack.NetworkDispatcher
 	peer    *Link
 	hook    func(Frame)
+
+	frames record[Frame]
 }
 
 // NewLink returns a Link with link address mac and the given MTU.
@@ -100,11 +101,11 @@ func Connect(a, b *Link) {
 // a group address, and releases p.
 func (l *Link) WritePacket(dst stack.MAC, etherType uint16, p *stack.Packet) error {
 	l.mu.Lock()
-	if !l.discard {
-		l.frames = append(l.frames, frameOf(dst, etherType, p))
-	}
-	src, peer, hook := l.mac, l.peer, l.hook
+	discard, src, peer, hook := l.discard, l.mac, l.peer, l.hook
 	l.mu.Unlock()
+	if !discard {
+		l.frames.add(frameOf(dst, etherType, p))
+	}
 	if hook != nil {
 		hook(frameOf(dst, etherType, p))
 	}
@@ -129,13 +130,7 @@ func frameOf(dst stack.MAC, etherType uint16, p *stack.Packet) Frame {
 }
 
 // Take returns the recorded frames, oldest first, and forgets them.
-func (l *Link) Take() []Frame {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.frames
-	l.frames = nil
-	return f
-}
+func (l *Link) Take() []Frame { return l.frames.take() }
 
 // Len reports how many frames are recorded and not yet taken.
-func (l *Link) Len() int { l.mu.Lock(); defer l.mu.Unlock(); return len(l.frames) }
+func (l *Link) Len() int { return l.frames.len() }

@@ -2,7 +2,6 @@ package stacktest
 
 import (
 	"net/netip"
-	"sync"
 
 	"github.com/tapstack/tapstack/stack"
 )
@@ -33,16 +32,13 @@ type FailureLog struct {
 	// failure once it is recorded (for tests on a real clock).
 	Notify chan struct{}
 
-	mu       sync.Mutex
-	failures []Failure
+	failures record[Failure]
 }
 
 // HandleResolutionFailure records nextHop and a copy of p, releases p and
 // signals Notify.
 func (l *FailureLog) HandleResolutionFailure(_ *stack.NIC, nextHop netip.Addr, p *stack.Packet) {
-	l.mu.Lock()
-	l.failures = append(l.failures, Failure{nextHop, append([]byte(nil), p.Bytes()...)})
-	l.mu.Unlock()
+	l.failures.add(Failure{nextHop, append([]byte(nil), p.Bytes()...)})
 	p.Release()
 	if l.Notify != nil {
 		l.Notify <- struct{}{}
@@ -51,10 +47,4 @@ func (l *FailureLog) HandleResolutionFailure(_ *stack.NIC, nextHop netip.Addr, p
 
 // TakeFailures returns the recorded failures, oldest first, and forgets
 // them.
-func (l *FailureLog) TakeFailures() []Failure {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.failures
-	l.failures = nil
-	return f
-}
+func (l *FailureLog) TakeFailures() []Failure { return l.failures.take() }

@@ -32,8 +32,9 @@ type Transport struct {
 	mu      sync.Mutex
 	refuse  bool
 	discard bool
-	packets []Delivered
-	errs    []stack.TransportError
+
+	packets record[Delivered]
+	errs    record[stack.TransportError]
 }
 
 // NewTransport returns a Transport for IP protocol number.
@@ -53,14 +54,14 @@ func (t *Transport) Number() uint8 { return t.number }
 // it.
 func (t *Transport) HandlePacket(p *stack.Packet) bool {
 	t.mu.Lock()
-	if t.refuse {
-		t.mu.Unlock()
+	refuse, discard := t.refuse, t.discard
+	t.mu.Unlock()
+	if refuse {
 		return false
 	}
-	if !t.discard {
-		t.packets = append(t.packets, Record(p))
+	if !discard {
+		t.packets.add(Record(p))
 	}
-	t.mu.Unlock()
 	p.Release()
 	return true
 }
@@ -68,25 +69,11 @@ func (t *Transport) HandlePacket(p *stack.Packet) bool {
 // HandleError records e, with a copy of its Transport bytes.
 func (t *Transport) HandleError(e stack.TransportError) {
 	e.Transport = append([]byte(nil), e.Transport...)
-	t.mu.Lock()
-	t.errs = append(t.errs, e)
-	t.mu.Unlock()
+	t.errs.add(e)
 }
 
 // TakePackets returns the recorded packets, oldest first, and forgets them.
-func (t *Transport) TakePackets() []Delivered {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.packets
-	t.packets = nil
-	return p
-}
+func (t *Transport) TakePackets() []Delivered { return t.packets.take() }
 
 // TakeErrors returns the recorded errors, oldest first, and forgets them.
-func (t *Transport) TakeErrors() []stack.TransportError {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.errs
-	t.errs = nil
-	return e
-}
+func (t *Transport) TakeErrors() []stack.TransportError { return t.errs.take() }
