@@ -57,11 +57,12 @@ type fixture struct {
 	ip    *fakeIPv4
 	link  *stacktest.Link
 	nic   *stack.NIC
-	start int64
+	start int64 // live packets when the fixture was made
 }
 
 func newFixture(t testing.TB, opts arp.Options) *fixture {
 	t.Helper()
+	stacktest.CheckLeaks(t)
 	if opts.Rand == nil {
 		// Deterministic: ReachableTime exactly, probe delays mid-range.
 		opts.Rand = func() float64 { return 0.5 }
@@ -91,9 +92,6 @@ func newFixture(t testing.TB, opts arp.Options) *fixture {
 		}
 		if err := f.s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
-		}
-		if n := stack.LivePackets() - f.start; n != 0 {
-			t.Errorf("%d packets leaked", n)
 		}
 	})
 	return f

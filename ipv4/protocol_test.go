@@ -39,17 +39,10 @@ func decodeICMP(t *testing.T, b []byte) (*layers.IPv4, *layers.ICMPv4) {
 	return ip, ic
 }
 
-// oneFrame returns the single frame the link sent.
-func oneFrame(t *testing.T, l *stacktest.Link) frame {
+// oneFrame returns the single frame the link sent, an IPv4 packet.
+func oneFrame(t testing.TB, l *stacktest.Link) frame {
 	t.Helper()
-	fs := l.Take()
-	if len(fs) != 1 {
-		t.Fatalf("link sent %d frames, want 1", len(fs))
-	}
-	if fs[0].EtherType != stack.EtherTypeIPv4 {
-		t.Fatalf("EtherType %#04x", fs[0].EtherType)
-	}
-	return fs[0]
+	return l.TakeOne(t, stack.EtherTypeIPv4)
 }
 
 func TestInboundDrops(t *testing.T) {

@@ -68,7 +68,7 @@ func newEnv(tb testing.TB, opts Options) *env {
 
 func newEnvMTU(tb testing.TB, opts Options, mtu int) *env {
 	tb.Helper()
-	live := stack.LivePackets()
+	stacktest.CheckLeaks(tb)
 	e := &env{link: newLink(mtu), udp: stacktest.NewTransport(stack.ProtocolUDP), clock: vclock.New(time.Unix(1_000_000, 0))}
 	e.s = stack.New(stack.Options{Clock: e.clock})
 	var err error
@@ -96,9 +96,6 @@ func newEnvMTU(tb testing.TB, opts Options, mtu int) *env {
 		case <-e.pr.loop.Done():
 		default:
 			tb.Errorf("loopback goroutine still running after Close")
-		}
-		if n := stack.LivePackets(); n != live {
-			tb.Errorf("packet leak: %d live packets, want %d", n, live)
 		}
 	})
 	return e
@@ -195,15 +192,8 @@ func decode(t *testing.T, b []byte) (*layers.IPv6, *layers.ICMPv6) {
 	return ip, ic
 }
 
-// oneFrame returns the single frame the link sent.
-func oneFrame(t *testing.T, l *stacktest.Link) frame {
+// oneFrame returns the single frame the link sent, an IPv6 packet.
+func oneFrame(t testing.TB, l *stacktest.Link) frame {
 	t.Helper()
-	fs := l.Take()
-	if len(fs) != 1 {
-		t.Fatalf("link sent %d frames, want 1", len(fs))
-	}
-	if fs[0].EtherType != stack.EtherTypeIPv6 {
-		t.Fatalf("EtherType %#04x", fs[0].EtherType)
-	}
-	return fs[0]
+	return l.TakeOne(t, stack.EtherTypeIPv6)
 }

@@ -8,30 +8,18 @@ import (
 	"github.com/tapstack/tapstack/stack"
 )
 
-var (
-	macA = stack.MAC{2, 0, 0, 0, 0, 0xa}
-	macB = stack.MAC{2, 0, 0, 0, 0, 0xb}
-	macC = stack.MAC{2, 0, 0, 0, 0, 0xc}
-)
+// Three hosts' link addresses.
+var macA, macB, macC = hostMAC(0xa), hostMAC(0xb), hostMAC(0xc)
+
+func hostMAC(b byte) stack.MAC { return stack.MAC{2, 0, 0, 0, 0, b} }
 
 // inbox is a NetworkDispatcher that keeps what it is given.
 type inbox struct{ got []*stack.Packet }
 
 func (in *inbox) DeliverNetworkPacket(p *stack.Packet) { in.got = append(in.got, p) }
 
-// checkLeaks fails the test if a packet made during it is still live at
-// its end.
-func checkLeaks(t *testing.T) {
-	start := stack.LivePackets()
-	t.Cleanup(func() {
-		if n := stack.LivePackets() - start; n != 0 {
-			t.Errorf("%d packets leaked", n)
-		}
-	})
-}
-
 func TestLinkRecordsAndReleases(t *testing.T) {
-	checkLeaks(t)
+	CheckLeaks(t)
 	l := NewLink(macA, 1400)
 	if l.MTU() != 1400 || l.LinkAddress() != macA {
 		t.Fatalf("MTU %d, address %v", l.MTU(), l.LinkAddress())
@@ -84,7 +72,7 @@ func TestLinkOffloads(t *testing.T) {
 // TestLinkPeer: a connected peer gets frames for its address and group
 // addresses, not those for a third host; the hook sees every frame first.
 func TestLinkPeer(t *testing.T) {
-	checkLeaks(t)
+	CheckLeaks(t)
 	a, b := NewLink(macA, 1500), NewLink(macB, 1500)
 	var inA, inB inbox
 	a.Attach(&inA)
@@ -116,7 +104,7 @@ func TestLinkPeer(t *testing.T) {
 }
 
 func TestTransport(t *testing.T) {
-	checkLeaks(t)
+	CheckLeaks(t)
 	tr := NewTransport(stack.ProtocolUDP)
 	if tr.Number() != stack.ProtocolUDP {
 		t.Fatalf("Number %d", tr.Number())
@@ -151,7 +139,7 @@ func TestTransport(t *testing.T) {
 }
 
 func TestResolverAndFailureLog(t *testing.T) {
-	checkLeaks(t)
+	CheckLeaks(t)
 	s := stack.New(stack.Options{})
 	defer s.Close()
 	l := NewLink(macA, 1500)
@@ -172,5 +160,13 @@ func TestResolverAndFailureLog(t *testing.T) {
 	<-fl.Notify
 	if fs := fl.TakeFailures(); len(fs) != 1 || fs[0].NextHop != netip.MustParseAddr("10.0.0.9") || string(fs[0].Data) != "lost" {
 		t.Errorf("failures %+v", fs)
+	}
+}
+
+func TestTakeOne(t *testing.T) {
+	l := NewLink(macA, 1500)
+	l.WritePacket(macB, stack.EtherTypeIPv6, stack.NewPacketFrom([]byte("only")))
+	if f := l.TakeOne(t, stack.EtherTypeIPv6); string(f.Data) != "only" {
+		t.Errorf("TakeOne = %+v", f)
 	}
 }
