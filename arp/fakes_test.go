@@ -106,9 +106,7 @@ func (f *fixture) deliver(a arp.Fields, linkDst stack.MAC) {
 }
 
 func (f *fixture) deliverRaw(b []byte, linkSrc, linkDst stack.MAC) {
-	p := stack.NewPacketFrom(b)
-	p.LinkSrc, p.LinkDst, p.EtherType = linkSrc, linkDst, stack.EtherTypeARP
-	f.nic.DeliverNetworkPacket(p)
+	stacktest.Deliver(f.nic, stack.EtherTypeARP, linkSrc, linkDst, b)
 }
 
 // reply delivers a unicast reply from ip at mac to us.

@@ -71,10 +71,7 @@ func (e *env) inject(dst netip.Addr, msg []byte) {
 	b := make([]byte, hl+len(msg))
 	f.Encode(b)
 	copy(b[hl:], msg)
-	p := stack.NewPacketFrom(b)
-	p.EtherType = stack.EtherTypeIPv4
-	p.LinkSrc, p.LinkDst = peerMAC, stack.MulticastMAC(dst)
-	e.nic.DeliverNetworkPacket(p)
+	stacktest.Deliver(e.nic, stack.EtherTypeIPv4, peerMAC, stack.MulticastMAC(dst), b)
 }
 
 // sent is one IGMP message we sent, with its IP header facts.

@@ -75,10 +75,7 @@ func (e *env) count(name string) uint64 { return e.s.Counters().Value(name) }
 
 // inject delivers an IPv4 packet as if it arrived on the NIC from peerMAC.
 func (e *env) inject(b []byte, linkDst stack.MAC) {
-	p := stack.NewPacketFrom(b)
-	p.EtherType = stack.EtherTypeIPv4
-	p.LinkSrc, p.LinkDst = peerMAC, linkDst
-	e.nic.DeliverNetworkPacket(p)
+	stacktest.Deliver(e.nic, stack.EtherTypeIPv4, peerMAC, linkDst, b)
 }
 
 // ipPacket builds an IPv4 packet: a header from f (TotalLength, TTL and

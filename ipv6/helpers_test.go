@@ -106,10 +106,7 @@ func (e *env) count(name string) uint64 { return e.s.Counters().Value(name) }
 
 // inject delivers an IPv6 packet as if it arrived on the NIC from peerMAC.
 func (e *env) inject(b []byte, linkDst stack.MAC) {
-	p := stack.NewPacketFrom(b)
-	p.EtherType = stack.EtherTypeIPv6
-	p.LinkSrc, p.LinkDst = peerMAC, linkDst
-	e.nic.DeliverNetworkPacket(p)
+	stacktest.Deliver(e.nic, stack.EtherTypeIPv6, peerMAC, linkDst, b)
 }
 
 // ipPacket builds an IPv6 packet: a header from f (PayloadLength and

@@ -158,13 +158,11 @@ func (f *fixture) deliverMsg(m []byte, src, dst netip.Addr, hl uint8, linkSrc st
 	copy(b[8:], s[:])
 	copy(b[24:], d[:])
 	copy(b[40:], m)
-	p := stack.NewPacketFrom(b)
 	linkDst := ourMAC
 	if dst.IsMulticast() {
 		linkDst = stack.MulticastMAC(dst)
 	}
-	p.LinkSrc, p.LinkDst, p.EtherType = linkSrc, linkDst, stack.EtherTypeIPv6
-	f.nic.DeliverNetworkPacket(p)
+	stacktest.Deliver(f.nic, stack.EtherTypeIPv6, linkSrc, linkDst, b)
 }
 
 // encode returns the encoding of a fields struct.

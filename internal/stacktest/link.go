@@ -114,8 +114,7 @@ func (l *Link) WritePacket(dst stack.MAC, etherType uint16, p *stack.Packet) err
 		d, peerMAC := peer.d, peer.mac
 		peer.mu.Unlock()
 		if d != nil && (dst == peerMAC || dst.IsMulticast()) {
-			q := stack.NewPacketFrom(p.Bytes())
-			q.LinkSrc, q.LinkDst, q.EtherType = src, dst, etherType
+			q := inbound(etherType, src, dst, p.Bytes())
 			p.Release()
 			d.DeliverNetworkPacket(q)
 			return nil
@@ -131,6 +130,21 @@ func frameOf(dst stack.MAC, etherType uint16, p *stack.Packet) Frame {
 
 // Take returns the recorded frames, oldest first, and forgets them.
 func (l *Link) Take() []Frame { return l.frames.take() }
+
+// Deliver hands a copy of b to d as a frame of the given EtherType that
+// arrived from linkSrc for linkDst: the inbound half of a fake wire (pass
+// a stack.NIC to inject a packet into a test's stack).
+func Deliver(d stack.NetworkDispatcher, etherType uint16, linkSrc, linkDst stack.MAC, b []byte) {
+	d.DeliverNetworkPacket(inbound(etherType, linkSrc, linkDst, b))
+}
+
+// inbound is a new packet holding a copy of b as a frame received from
+// linkSrc for linkDst.
+func inbound(etherType uint16, linkSrc, linkDst stack.MAC, b []byte) *stack.Packet {
+	p := stack.NewPacketFrom(b)
+	p.LinkSrc, p.LinkDst, p.EtherType = linkSrc, linkDst, etherType
+	return p
+}
 
 // Len reports how many frames are recorded and not yet taken.
 func (l *Link) Len() int { return l.frames.len() }
