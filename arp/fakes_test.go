@@ -90,9 +90,7 @@ func newFixture(t testing.TB, opts arp.Options) *fixture {
 			// The failure may be a deadlock that Close would join.
 			return
 		}
-		if err := f.s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
+		stacktest.CloseStack(t, f.s)
 	})
 	return f
 }

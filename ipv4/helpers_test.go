@@ -58,14 +58,7 @@ func newEnv(tb testing.TB, opts Options) *env {
 	}
 	tb.Cleanup(func() {
 		e.pr.flushLoopback()
-		if err := e.s.Close(); err != nil {
-			tb.Errorf("Close: %v", err)
-		}
-		select {
-		case <-e.pr.loop.Done():
-		default:
-			tb.Errorf("loopback goroutine still running after Close")
-		}
+		stacktest.CloseStack(tb, e.s, e.pr.loop.Done()) // the loopback goroutine stops
 	})
 	return e
 }

@@ -125,9 +125,7 @@ func newBareFixture(t testing.TB, opts ndp.Options) *fixture {
 			return
 		}
 		f.ndp.Close()
-		if err := f.s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
+		stacktest.CloseStack(t, f.s)
 	})
 	return f
 }

@@ -25,6 +25,23 @@ func CheckLeaks(tb testing.TB) {
 	})
 }
 
+// CloseStack closes s, failing tb if Close returns an error or if any of
+// stopped (the Done channels of goroutines the stack owns) is still open
+// once Close has returned.
+func CloseStack(tb testing.TB, s *stack.Stack, stopped ...<-chan struct{}) {
+	tb.Helper()
+	if err := s.Close(); err != nil {
+		tb.Errorf("Close: %v", err)
+	}
+	for i, done := range stopped {
+		select {
+		case <-done:
+		default:
+			tb.Errorf("goroutine %d still running after Close", i)
+		}
+	}
+}
+
 // TakeOne takes the recorded frames and returns the only one, failing tb
 // unless there is exactly one and it has the given EtherType.
 func (l *Link) TakeOne(tb testing.TB, etherType uint16) Frame {

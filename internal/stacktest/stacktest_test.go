@@ -2,6 +2,7 @@ package stacktest
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -169,4 +170,32 @@ func TestTakeOne(t *testing.T) {
 	if f := l.TakeOne(t, stack.EtherTypeIPv6); string(f.Data) != "only" {
 		t.Errorf("TakeOne = %+v", f)
 	}
+}
+
+// TestCloseStack: a goroutine the stack should have stopped and did not
+// fails the test.
+func TestCloseStack(t *testing.T) {
+	stopped, running := make(chan struct{}), make(chan struct{})
+	close(stopped)
+	var ft fakeTB
+	CloseStack(&ft, stack.New(stack.Options{}), stopped)
+	if ft.failed {
+		t.Errorf("CloseStack failed with every goroutine stopped: %s", ft.msg)
+	}
+	CloseStack(&ft, stack.New(stack.Options{}), stopped, running)
+	if !ft.failed {
+		t.Error("CloseStack passed with a goroutine still running")
+	}
+}
+
+// fakeTB records whether a helper failed the test.
+type fakeTB struct {
+	testing.TB
+	failed bool
+	msg    string
+}
+
+func (f *fakeTB) Helper() {}
+func (f *fakeTB) Errorf(format string, args ...any) {
+	f.failed, f.msg = true, fmt.Sprintf(format, args...)
 }
