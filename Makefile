@@ -12,7 +12,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 # Packages with concurrency that also run under the race detector (only those
 # that exist, so the target works while the tree grows).
-RACE_PKGS := $(foreach d,stack link tap arp ipv4 ipv6 ndp igmp mld ping tcp udp dhcp dns host gateway trace internal/sim,$(if $(wildcard $(d)/*.go),./$(d)/...))
+RACE_PKGS := $(foreach d,stack link tap arp ipv4 ipv6 ndp igmp mld ping tcp udp dhcp dns host gateway trace internal/sim internal/stacktest,$(if $(wildcard $(d)/*.go),./$(d)/...))
 
 .PHONY: all build test vet race deps bench demo fuzz sim clean
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -28,7 +29,7 @@ func (f *fixture) probe(ctx context.Context, addr netip.Addr) (error, time.Durat
 			return err, f.clk.Now().Sub(start)
 		default:
 		}
-		if !f.clk.runNext() {
+		if !f.clk.RunNext() {
 			runtime.Gosched()
 		}
 		if time.Now().After(guard) {
@@ -49,15 +50,15 @@ func TestProbeNoConflict(t *testing.T) {
 	if want := 500*time.Millisecond + 2*1500*time.Millisecond + 2*time.Second; took != want {
 		t.Errorf("probing took %v of virtual time, want %v", took, want)
 	}
-	frames := f.link.take()
+	frames := f.link.Take()
 	if len(frames) != arp.DefaultProbeNum {
 		t.Fatalf("sent %d frames, want %d probes", len(frames), arp.DefaultProbeNum)
 	}
 	for _, fr := range frames {
 		a := decodeARP(t, fr)
 		want := arp.Fields{Op: arp.OpRequest, SenderMAC: ourMAC, SenderIP: netip.IPv4Unspecified(), TargetIP: probedIP}
-		if fr.dst != stack.BroadcastMAC || a != want {
-			t.Errorf("probe %+v to %v, want %+v to broadcast", a, fr.dst, want)
+		if fr.Dst != stack.BroadcastMAC || a != want {
+			t.Errorf("probe %+v to %v, want %+v to broadcast", a, fr.Dst, want)
 		}
 	}
 	if n := f.counter("arp.tx.probes"); n != 3 {
@@ -74,7 +75,7 @@ func TestProbeOptions(t *testing.T) {
 	if want := 5*time.Millisecond + 30*time.Millisecond + 100*time.Millisecond; took != want {
 		t.Errorf("probing took %v, want %v", took, want)
 	}
-	if n := len(f.link.take()); n != 2 {
+	if n := len(f.link.Take()); n != 2 {
 		t.Errorf("%d probes, want 2", n)
 	}
 }
@@ -84,14 +85,14 @@ func TestProbeOptions(t *testing.T) {
 func TestProbeConflictReply(t *testing.T) {
 	a := newFixture(t, arp.Options{})
 	b := newFixture(t, arp.Options{})
-	b.link.mac = peerMAC
+	b.link.SetMAC(peerMAC)
 	b.nic.RemoveAddress(ourIP)
 	if err := b.nic.AddAddress(netip.MustParsePrefix("10.0.0.7/24")); err != nil {
 		t.Fatal(err)
 	}
-	a.link.peer, b.link.peer = b.link, a.link
-	a.link.take()
-	b.link.take()
+	stacktest.Connect(a.link, b.link)
+	a.link.Take()
+	b.link.Take()
 
 	err, _ := a.probe(context.Background(), probedIP)
 	var ce *arp.ConflictError
@@ -137,12 +138,12 @@ func TestProbeConflictInbound(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, arp.Options{})
 			sent := 0
-			f.link.hook = func(fr frame) {
+			f.link.SetHook(func(fr frame) {
 				sent++
 				if sent == 2 { // after the second probe
 					f.deliver(tt.in, stack.BroadcastMAC)
 				}
-			}
+			})
 			err, _ := f.probe(context.Background(), probedIP)
 			if !tt.conflict {
 				if err != nil {
@@ -164,7 +165,7 @@ func TestProbeConflictInbound(t *testing.T) {
 func TestProbeCanceledAndInvalid(t *testing.T) {
 	f := newFixture(t, arp.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
-	f.link.hook = func(frame) { cancel() }
+	f.link.SetHook(func(frame) { cancel() })
 	if err, _ := f.probe(ctx, probedIP); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Probe = %v, want context.Canceled", err)
 	}
@@ -193,7 +194,7 @@ func TestDefendRateLimit(t *testing.T) {
 	for i, st := range steps {
 		f.clk.Advance(st.after)
 		f.deliver(claim, stack.BroadcastMAC)
-		frames := f.link.take()
+		frames := f.link.Take()
 		if !st.defend {
 			if len(frames) != 0 {
 				t.Fatalf("step %d: sent %+v, want nothing (rate limited)", i, frames)
@@ -238,10 +239,10 @@ func TestProbeEndsOnClose(t *testing.T) {
 func TestProbeAndAdd(t *testing.T) {
 	a := newFixture(t, arp.Options{})
 	b := newFixture(t, arp.Options{})
-	b.link.mac = peerMAC
+	b.link.SetMAC(peerMAC)
 	b.nic.RemoveAddress(ourIP)
-	a.link.peer, b.link.peer = b.link, a.link
-	a.link.take()
+	stacktest.Connect(a.link, b.link)
+	a.link.Take()
 
 	// b takes 10.0.0.7 (free), then a cannot.
 	run := func(f *fixture, addr string) error {
@@ -254,7 +255,7 @@ func TestProbeAndAdd(t *testing.T) {
 				return err
 			default:
 			}
-			if !f.clk.runNext() {
+			if !f.clk.RunNext() {
 				runtime.Gosched()
 			}
 			if time.Now().After(guard) {

@@ -13,8 +13,8 @@ func BenchmarkWriteToHit(b *testing.B) {
 	f := newFixture(b, arp.Options{})
 	f.send(peerIP, "x")
 	f.reply(peerIP, peerMAC)
-	f.link.take()
-	f.link.discard = true
+	f.link.Take()
+	f.link.SetDiscard(true)
 	// Warm the pool.
 	p := stack.NewPacket(stack.Headroom, 64)
 	p.Release()
@@ -32,7 +32,7 @@ func BenchmarkWriteToHit(b *testing.B) {
 // (parse, cache update, reply built in a new packet).
 func BenchmarkHandleRequest(b *testing.B) {
 	f := newFixture(b, arp.Options{})
-	f.link.discard = true
+	f.link.SetDiscard(true)
 	req := validARP()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -50,8 +50,8 @@ func TestWriteToHitAllocs(t *testing.T) {
 	f := newFixture(t, arp.Options{})
 	f.send(peerIP, "x")
 	f.reply(peerIP, peerMAC)
-	f.link.take()
-	f.link.discard = true
+	f.link.Take()
+	f.link.SetDiscard(true)
 	allocs := testing.AllocsPerRun(1000, func() {
 		f.arp.WriteTo(f.nic, peerIP, stack.EtherTypeIPv4, stack.NewPacket(stack.Headroom, 64))
 	})

@@ -16,7 +16,7 @@ import (
 // all go out, in order, when the reply arrives.
 func TestFragmentsWaitForResolution(t *testing.T) {
 	start := stack.LivePackets()
-	clk := newManualClock()
+	clk := newClock()
 	s := stack.New(stack.Options{Clock: clk})
 	a, err := arp.Register(s, arp.Options{})
 	if err != nil {
@@ -25,7 +25,7 @@ func TestFragmentsWaitForResolution(t *testing.T) {
 	if _, err := ipv4.Register(s, ipv4.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	l := &fakeLink{mac: ourMAC}
+	l := newLink(ourMAC)
 	nic, err := s.AddNIC("eth0", l)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +33,7 @@ func TestFragmentsWaitForResolution(t *testing.T) {
 	if err := nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24")); err != nil {
 		t.Fatal(err)
 	}
-	l.take() // the gratuitous ARP
+	l.Take() // the gratuitous ARP
 
 	r, err := s.FindRoute(peerIP, netip.Addr{})
 	if err != nil {
@@ -47,7 +47,7 @@ func TestFragmentsWaitForResolution(t *testing.T) {
 	if err := r.WritePacket(stack.NetworkParams{Protocol: 17}, p); err != nil {
 		t.Fatal(err)
 	}
-	if frames := l.take(); len(frames) != 1 || decodeARP(t, frames[0]).TargetIP != peerIP {
+	if frames := l.Take(); len(frames) != 1 || decodeARP(t, frames[0]).TargetIP != peerIP {
 		t.Fatalf("sent %d frames, want one ARP request", len(frames))
 	}
 	var e arp.Entry
@@ -67,15 +67,15 @@ func TestFragmentsWaitForResolution(t *testing.T) {
 	in.LinkSrc, in.LinkDst, in.EtherType = peerMAC, ourMAC, stack.EtherTypeARP
 	nic.DeliverNetworkPacket(in)
 
-	frames := l.take()
+	frames := l.Take()
 	if len(frames) != 6 {
 		t.Fatalf("%d frames sent after the reply, want 6 fragments", len(frames))
 	}
 	next := 0
 	for i, fr := range frames {
-		h := fr.data
-		if fr.dst != peerMAC || fr.etherType != stack.EtherTypeIPv4 || len(h) < 20 {
-			t.Fatalf("fragment %d: to %v type %#04x, %d bytes", i, fr.dst, fr.etherType, len(h))
+		h := fr.Data
+		if fr.Dst != peerMAC || fr.EtherType != stack.EtherTypeIPv4 || len(h) < 20 {
+			t.Fatalf("fragment %d: to %v type %#04x, %d bytes", i, fr.Dst, fr.EtherType, len(h))
 		}
 		flags := binary.BigEndian.Uint16(h[6:])
 		off, mf := int(flags&0x1fff)*8, flags&0x2000 != 0

@@ -35,8 +35,8 @@ func FuzzHandlePacket(f *testing.F) {
 		fx.deliverRaw(b, peerMAC, ourMAC)
 		fx.deliverRaw(b, peerMAC, stack.BroadcastMAC)
 		fx.send(peerIP, "after")
-		for _, fr := range fx.link.take() {
-			if fr.etherType == stack.EtherTypeARP {
+		for _, fr := range fx.link.Take() {
+			if fr.EtherType == stack.EtherTypeARP {
 				decodeARP(t, fr)
 			}
 		}
@@ -48,7 +48,7 @@ func FuzzHandlePacket(f *testing.F) {
 		}
 		// Time passes: DELAY, PROBE, FAILED and collection run too.
 		fx.clk.Advance(2 * time.Minute)
-		fx.ip.take()
+		fx.ip.TakeFailures()
 		// Cleanup closes the stack and checks for leaked packets.
 	})
 }

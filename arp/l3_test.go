@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
 
-// l3FakeLink is a fakeLink without link-layer addressing (a TUN).
-type l3FakeLink struct{ fakeLink }
+// l3FakeLink is a recording link without link-layer addressing (a TUN).
+type l3FakeLink struct{ *stacktest.Link }
 
 func (*l3FakeLink) IsL3() bool { return true }
 
@@ -18,7 +19,8 @@ func (*l3FakeLink) IsL3() bool { return true }
 // tun0 on a recording link.
 func newL3Fixture(t *testing.T) (*stack.Stack, *arp.Protocol, *stack.NIC, *l3FakeLink) {
 	t.Helper()
-	s := stack.New(stack.Options{Clock: newManualClock()})
+	stacktest.CheckLeaks(t)
+	s := stack.New(stack.Options{Clock: newClock()})
 	p, err := arp.Register(s, arp.Options{Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)
@@ -26,18 +28,12 @@ func newL3Fixture(t *testing.T) (*stack.Stack, *arp.Protocol, *stack.NIC, *l3Fak
 	if err := s.RegisterNetwork(&fakeIPv4{}); err != nil {
 		t.Fatal(err)
 	}
-	l := &l3FakeLink{}
+	l := &l3FakeLink{stacktest.NewLink(stack.MAC{}, 1500)}
 	nic, err := s.AddNIC("tun0", l)
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := stack.LivePackets()
-	t.Cleanup(func() {
-		s.Close()
-		if n := stack.LivePackets() - start; n != 0 {
-			t.Errorf("%d packets leaked", n)
-		}
-	})
+	t.Cleanup(func() { s.Close() })
 	return s, p, nic, l
 }
 
@@ -48,7 +44,7 @@ func TestL3NoGratuitousARP(t *testing.T) {
 	if err := nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24")); err != nil {
 		t.Fatal(err)
 	}
-	if got := l.take(); len(got) != 0 {
+	if got := l.Take(); len(got) != 0 {
 		t.Errorf("adding an address on an L3 NIC sent %d frames, want none: %+v", len(got), got)
 	}
 }
@@ -64,7 +60,7 @@ func TestL3ProbeSendsNothing(t *testing.T) {
 	if !nic.HasAddress(ourIP) {
 		t.Error("address not added")
 	}
-	if got := l.take(); len(got) != 0 {
+	if got := l.Take(); len(got) != 0 {
 		t.Errorf("probing on an L3 NIC sent %d frames, want none", len(got))
 	}
 }
@@ -82,7 +78,7 @@ func TestL3RequestNotAnswered(t *testing.T) {
 	pkt := stack.NewPacketFrom(b)
 	pkt.NIC, pkt.EtherType = nic, stack.EtherTypeARP
 	p.HandlePacket(pkt)
-	if got := l.take(); len(got) != 0 {
+	if got := l.Take(); len(got) != 0 {
 		t.Errorf("request on an L3 NIC answered with %d frames", len(got))
 	}
 	if n := s.Counters().Value(arp.CounterRxL3Link); n != 1 {
@@ -100,8 +96,8 @@ func TestL3WriteToUnresolved(t *testing.T) {
 	if err := p.WriteTo(nic, peerIP, stack.EtherTypeIPv4, stack.NewPacketFrom([]byte("E..."))); err != nil {
 		t.Fatal(err)
 	}
-	got := l.take()
-	if len(got) != 1 || got[0].dst != (stack.MAC{}) || got[0].etherType != stack.EtherTypeIPv4 || string(got[0].data) != "E..." {
+	got := l.Take()
+	if len(got) != 1 || got[0].Dst != (stack.MAC{}) || got[0].EtherType != stack.EtherTypeIPv4 || string(got[0].Data) != "E..." {
 		t.Errorf("WriteTo on an L3 NIC wrote %+v, want the packet once to the zero MAC", got)
 	}
 	if len(p.Entries()) != 0 {

@@ -21,7 +21,7 @@ func staleFixture(t *testing.T, opts arp.Options) *fixture {
 	if e, _ := f.entry(peerIP); e.State != arp.Stale {
 		t.Fatalf("entry %+v, want STALE", e)
 	}
-	f.link.take()
+	f.link.Take()
 	return f
 }
 
@@ -42,8 +42,8 @@ func checkUnicastProbe(t *testing.T, frames []frame) {
 	}
 	a := decodeARP(t, frames[0])
 	want := arp.Fields{Op: arp.OpRequest, SenderMAC: ourMAC, SenderIP: ourIP, TargetIP: peerIP}
-	if frames[0].dst != peerMAC || a != want {
-		t.Fatalf("probe %+v to %v, want %+v to %v", a, frames[0].dst, want, peerMAC)
+	if frames[0].Dst != peerMAC || a != want {
+		t.Fatalf("probe %+v to %v, want %+v to %v", a, frames[0].Dst, want, peerMAC)
 	}
 }
 
@@ -52,31 +52,31 @@ func checkUnicastProbe(t *testing.T, frames []frame) {
 func TestDelayProbeFailed(t *testing.T) {
 	f := staleFixture(t, arp.Options{})
 	f.send(peerIP, "through stale")
-	if frames := f.link.take(); len(frames) != 1 || frames[0].dst != peerMAC {
+	if frames := f.link.Take(); len(frames) != 1 || frames[0].Dst != peerMAC {
 		t.Fatalf("send through STALE: %+v", frames)
 	}
 	f.checkState(arp.Delay)
 	f.clk.Advance(arp.DefaultDelayFirstProbeTime - time.Millisecond)
 	f.checkState(arp.Delay)
-	if frames := f.link.take(); len(frames) != 0 {
+	if frames := f.link.Take(); len(frames) != 0 {
 		t.Fatalf("DELAY sent %+v", frames)
 	}
 	f.clk.Advance(time.Millisecond)
 	f.checkState(arp.Probe)
-	checkUnicastProbe(t, f.link.take())
+	checkUnicastProbe(t, f.link.Take())
 	// PROBE entries are still used.
 	f.send(peerIP, "while probing")
-	if frames := f.link.take(); len(frames) != 1 || frames[0].dst != peerMAC || string(frames[0].data) != "while probing" {
+	if frames := f.link.Take(); len(frames) != 1 || frames[0].Dst != peerMAC || string(frames[0].Data) != "while probing" {
 		t.Fatalf("send while PROBE: %+v", frames)
 	}
 	for i := 2; i <= arp.DefaultUcastProbes; i++ {
 		f.clk.Advance(arp.DefaultRetransTime)
 		f.checkState(arp.Probe)
-		checkUnicastProbe(t, f.link.take())
+		checkUnicastProbe(t, f.link.Take())
 	}
 	f.clk.Advance(arp.DefaultRetransTime)
 	f.checkState(arp.Failed)
-	if frames := f.link.take(); len(frames) != 0 {
+	if frames := f.link.Take(); len(frames) != 0 {
 		t.Fatalf("FAILED sent %+v", frames)
 	}
 	if e, _ := f.entry(peerIP); e.MAC != (stack.MAC{}) || e.Flags != 0 {
@@ -87,8 +87,8 @@ func TestDelayProbeFailed(t *testing.T) {
 	}
 	// The next send resolves afresh, by broadcast.
 	f.send(peerIP, "again")
-	frames := f.link.take()
-	if len(frames) != 1 || frames[0].dst != stack.BroadcastMAC {
+	frames := f.link.Take()
+	if len(frames) != 1 || frames[0].Dst != stack.BroadcastMAC {
 		t.Fatalf("send after FAILED: %+v", frames)
 	}
 	f.checkState(arp.Incomplete)
@@ -120,9 +120,9 @@ func TestDelayProbeConfirmed(t *testing.T) {
 			if tt.afterProbes > 0 {
 				f.clk.Advance(arp.DefaultDelayFirstProbeTime + time.Duration(tt.afterProbes-1)*arp.DefaultRetransTime)
 			}
-			f.link.take()
+			f.link.Take()
 			tt.confirm(f)
-			f.link.take() // our answer to a request
+			f.link.Take() // our answer to a request
 			if !tt.confirmed {
 				f.clk.Advance(arp.DefaultDelayFirstProbeTime + time.Duration(arp.DefaultUcastProbes)*arp.DefaultRetransTime)
 				f.checkState(arp.Failed)
@@ -131,7 +131,7 @@ func TestDelayProbeConfirmed(t *testing.T) {
 			f.checkState(arp.Reachable)
 			// No more probes; REACHABLE for ReachableTime.
 			f.clk.Advance(arp.DefaultReachableTime - time.Millisecond)
-			if frames := f.link.take(); len(frames) != 0 {
+			if frames := f.link.Take(); len(frames) != 0 {
 				t.Fatalf("probed after confirmation: %+v", frames)
 			}
 			f.checkState(arp.Reachable)
@@ -189,7 +189,7 @@ func TestRequestRateLimit(t *testing.T) {
 	for i := range 5 {
 		f.send(netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)}), "x")
 	}
-	if frames := f.link.take(); len(frames) != 2 {
+	if frames := f.link.Take(); len(frames) != 2 {
 		t.Fatalf("sent %d requests, want 2 (the burst)", len(frames))
 	}
 	if n := f.counter("arp.tx.rate_limited"); n != 3 {
@@ -198,14 +198,14 @@ func TestRequestRateLimit(t *testing.T) {
 	f.clk.Advance(time.Second)
 	f.send(netip.MustParseAddr("10.0.0.200"), "x")
 	f.send(netip.MustParseAddr("10.0.0.201"), "x")
-	if frames := f.link.take(); len(frames) != 1 {
+	if frames := f.link.Take(); len(frames) != 1 {
 		t.Fatalf("after 1s sent %d requests, want 1", len(frames))
 	}
 	// Replies are never limited.
 	f.request(peerIP, peerMAC, ourIP)
-	if frames := f.link.take(); len(frames) != 1 {
+	if frames := f.link.Take(); len(frames) != 1 {
 		t.Fatalf("request not answered while rate limited: %+v", frames)
 	}
 	f.clk.Advance(10 * time.Second)
-	f.ip.take()
+	f.ip.TakeFailures()
 }

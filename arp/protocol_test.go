@@ -16,6 +16,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/tapstack/tapstack/arp"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -62,9 +63,9 @@ func TestAnswersRequests(t *testing.T) {
 			if err := f.nic.AddAddress(netip.MustParsePrefix("192.168.7.9/24")); err != nil {
 				t.Fatal(err)
 			}
-			f.link.take()
+			f.link.Take()
 			f.deliver(tc.req, stack.BroadcastMAC)
-			frames := f.link.take()
+			frames := f.link.Take()
 			if !tc.wantReply {
 				if len(frames) != 0 {
 					t.Fatalf("sent %d frames, want none", len(frames))
@@ -74,8 +75,8 @@ func TestAnswersRequests(t *testing.T) {
 					t.Fatalf("sent %d frames, want one reply", len(frames))
 				}
 				fr := frames[0]
-				if fr.dst != tc.req.SenderMAC {
-					t.Errorf("reply sent to %v, want unicast to %v", fr.dst, tc.req.SenderMAC)
+				if fr.Dst != tc.req.SenderMAC {
+					t.Errorf("reply sent to %v, want unicast to %v", fr.Dst, tc.req.SenderMAC)
 				}
 				want := arp.Fields{Op: arp.OpReply, SenderMAC: ourMAC, SenderIP: tc.wantFrom,
 					TargetMAC: tc.req.SenderMAC, TargetIP: tc.req.SenderIP}
@@ -83,7 +84,7 @@ func TestAnswersRequests(t *testing.T) {
 					t.Errorf("reply\n got %+v\nwant %+v", got, want)
 				}
 				// The same reply through an independent decoder.
-				l, ok := gopacket.NewPacket(fr.data, layers.LayerTypeARP, gopacket.Default).Layer(layers.LayerTypeARP).(*layers.ARP)
+				l, ok := gopacket.NewPacket(fr.Data, layers.LayerTypeARP, gopacket.Default).Layer(layers.LayerTypeARP).(*layers.ARP)
 				if !ok {
 					t.Fatal("gopacket cannot decode our reply")
 				}
@@ -130,14 +131,14 @@ func TestNotAnswered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, arp.Options{})
 			f.deliver(tc.in, stack.BroadcastMAC)
-			frames := f.link.take()
+			frames := f.link.Take()
 			if tc.counter == "arp.rx.conflict" {
 				// Not answered, but defended with one announcement.
 				if len(frames) != 1 {
 					t.Fatalf("sent %+v, want one defending announcement", frames)
 				}
 				a := decodeARP(t, frames[0])
-				if a.Op != arp.OpRequest || a.SenderIP != ourIP || a.TargetIP != ourIP || a.SenderMAC != ourMAC || frames[0].dst != stack.BroadcastMAC {
+				if a.Op != arp.OpRequest || a.SenderIP != ourIP || a.TargetIP != ourIP || a.SenderMAC != ourMAC || frames[0].Dst != stack.BroadcastMAC {
 					t.Fatalf("defence %+v", a)
 				}
 				frames = nil
@@ -176,8 +177,8 @@ func TestGratuitousARPOnAddressAdded(t *testing.T) {
 	if err := f.nic.AddAddress(a); err != nil {
 		t.Fatal(err)
 	}
-	frames := f.link.take()
-	if len(frames) != 1 || frames[0].dst != stack.BroadcastMAC {
+	frames := f.link.Take()
+	if len(frames) != 1 || frames[0].Dst != stack.BroadcastMAC {
 		t.Fatalf("frames %+v, want one broadcast", frames)
 	}
 	want := arp.Fields{Op: arp.OpRequest, SenderMAC: ourMAC, SenderIP: a.Addr(), TargetIP: a.Addr()}
@@ -245,7 +246,7 @@ func TestMergeRule(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(f)
 			}
-			f.link.take()
+			f.link.Take()
 			f.deliver(tc.in, tc.linkDst)
 			e, ok := f.entry(tc.in.SenderIP)
 			if tc.wantState == 0 {
@@ -268,8 +269,8 @@ func TestResolveQueueAndFlush(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	frames := f.link.take()
-	if len(frames) != 1 || frames[0].dst != stack.BroadcastMAC {
+	frames := f.link.Take()
+	if len(frames) != 1 || frames[0].Dst != stack.BroadcastMAC {
 		t.Fatalf("sent %+v, want one broadcast request", frames)
 	}
 	want := arp.Fields{Op: arp.OpRequest, SenderMAC: ourMAC, SenderIP: ourIP, TargetIP: peerIP}
@@ -281,13 +282,13 @@ func TestResolveQueueAndFlush(t *testing.T) {
 	}
 
 	f.reply(peerIP, peerMAC)
-	frames = f.link.take()
+	frames = f.link.Take()
 	if len(frames) != 3 {
 		t.Fatalf("flushed %d frames, want 3", len(frames))
 	}
 	for i, fr := range frames {
-		if fr.dst != peerMAC || fr.etherType != stack.EtherTypeIPv4 || string(fr.data) != fmt.Sprintf("packet %d", i) {
-			t.Errorf("frame %d: to %v type %#04x %q", i, fr.dst, fr.etherType, fr.data)
+		if fr.Dst != peerMAC || fr.EtherType != stack.EtherTypeIPv4 || string(fr.Data) != fmt.Sprintf("packet %d", i) {
+			t.Errorf("frame %d: to %v type %#04x %q", i, fr.Dst, fr.EtherType, fr.Data)
 		}
 	}
 	if e, _ := f.entry(peerIP); e.State != arp.Reachable || e.MAC != peerMAC || e.Queued != 0 {
@@ -298,8 +299,8 @@ func TestResolveQueueAndFlush(t *testing.T) {
 	if err := f.send(peerIP, "hit"); err != nil {
 		t.Fatal(err)
 	}
-	frames = f.link.take()
-	if len(frames) != 1 || frames[0].dst != peerMAC || string(frames[0].data) != "hit" {
+	frames = f.link.Take()
+	if len(frames) != 1 || frames[0].Dst != peerMAC || string(frames[0].Data) != "hit" {
 		t.Fatalf("hit sent %+v", frames)
 	}
 	if got := f.counter("arp.tx.requests"); got != 2 { // gratuitous + one request
@@ -311,10 +312,10 @@ func TestRequestResolvesIncompleteEntry(t *testing.T) {
 	// A request from the host we are resolving answers our question too.
 	f := newFixture(t, arp.Options{})
 	f.send(peerIP, "waiting")
-	f.link.take()
+	f.link.Take()
 	f.request(peerIP, peerMAC, ourIP)
-	frames := f.link.take()
-	if len(frames) != 2 || string(frames[0].data) != "waiting" || frames[0].dst != peerMAC ||
+	frames := f.link.Take()
+	if len(frames) != 2 || string(frames[0].Data) != "waiting" || frames[0].Dst != peerMAC ||
 		decodeARP(t, frames[1]).Op != arp.OpReply {
 		t.Fatalf("frames %+v, want the queued packet then our reply", frames)
 	}
@@ -328,7 +329,7 @@ func TestRequestSenderAddress(t *testing.T) {
 	if err := f.nic.AddAddress(netip.MustParsePrefix("192.168.1.2/24")); err != nil {
 		t.Fatal(err)
 	}
-	f.link.take()
+	f.link.Take()
 	tests := []struct{ nextHop, wantSender string }{
 		{"192.168.1.1", "192.168.1.2"},
 		{"10.0.0.77", "10.0.0.2"},
@@ -336,7 +337,7 @@ func TestRequestSenderAddress(t *testing.T) {
 	}
 	for _, tc := range tests {
 		f.send(netip.MustParseAddr(tc.nextHop), "x")
-		frames := f.link.take()
+		frames := f.link.Take()
 		if len(frames) != 1 {
 			t.Fatalf("%s: %d frames", tc.nextHop, len(frames))
 		}
@@ -351,31 +352,31 @@ func TestRetriesThenFailure(t *testing.T) {
 	f := newFixture(t, arp.Options{})
 	f.send(peerIP, "first")
 	f.send(peerIP, "second")
-	if got := len(f.link.take()); got != 1 {
+	if got := len(f.link.Take()); got != 1 {
 		t.Fatalf("%d frames at start, want 1 request", got)
 	}
 	// Two retransmissions, one second apart.
 	for i := 0; i < 2; i++ {
 		f.clk.Advance(999 * time.Millisecond)
-		if got := len(f.link.take()); got != 0 {
+		if got := len(f.link.Take()); got != 0 {
 			t.Fatalf("retry %d came early", i)
 		}
 		f.clk.Advance(time.Millisecond)
-		frames := f.link.take()
-		if len(frames) != 1 || frames[0].dst != stack.BroadcastMAC || decodeARP(t, frames[0]).TargetIP != peerIP {
+		frames := f.link.Take()
+		if len(frames) != 1 || frames[0].Dst != stack.BroadcastMAC || decodeARP(t, frames[0]).TargetIP != peerIP {
 			t.Fatalf("retry %d: frames %+v", i, frames)
 		}
-		if fs := f.ip.take(); len(fs) != 0 {
+		if fs := f.ip.TakeFailures(); len(fs) != 0 {
 			t.Fatalf("failed early: %+v", fs)
 		}
 	}
 	// One more RetransTime with no answer: give up.
 	f.clk.Advance(time.Second)
-	if got := f.link.take(); len(got) != 0 {
+	if got := f.link.Take(); len(got) != 0 {
 		t.Fatalf("sent %d more frames after MaxProbes", len(got))
 	}
-	fs := f.ip.take()
-	if len(fs) != 2 || fs[0].nextHop != peerIP || string(fs[0].data) != "first" || string(fs[1].data) != "second" {
+	fs := f.ip.TakeFailures()
+	if len(fs) != 2 || fs[0].NextHop != peerIP || string(fs[0].Data) != "first" || string(fs[1].Data) != "second" {
 		t.Fatalf("resolution failures %+v, want first and second for %v", fs, peerIP)
 	}
 	if e, _ := f.entry(peerIP); e.State != arp.Failed || e.Queued != 0 {
@@ -387,14 +388,14 @@ func TestRetriesThenFailure(t *testing.T) {
 
 	// A new send retries at once (as Linux does).
 	f.send(peerIP, "third")
-	if frames := f.link.take(); len(frames) != 1 || decodeARP(t, frames[0]).TargetIP != peerIP {
+	if frames := f.link.Take(); len(frames) != 1 || decodeARP(t, frames[0]).TargetIP != peerIP {
 		t.Fatalf("send to FAILED entry sent %+v, want a new request", frames)
 	}
 	if e, _ := f.entry(peerIP); e.State != arp.Incomplete || e.Queued != 1 {
 		t.Fatalf("entry %+v, want INCOMPLETE with 1 queued", e)
 	}
 	f.reply(peerIP, peerMAC)
-	if frames := f.link.take(); len(frames) != 1 || string(frames[0].data) != "third" {
+	if frames := f.link.Take(); len(frames) != 1 || string(frames[0].Data) != "third" {
 		t.Fatalf("flushed %+v", frames)
 	}
 }
@@ -403,7 +404,7 @@ func TestFailedEntryIsCollected(t *testing.T) {
 	f := newFixture(t, arp.Options{})
 	f.send(peerIP, "x")
 	f.clk.Advance(3 * time.Second)
-	f.ip.take()
+	f.ip.TakeFailures()
 	if e, _ := f.entry(peerIP); e.State != arp.Failed {
 		t.Fatalf("entry %+v, want FAILED", e)
 	}
@@ -466,15 +467,15 @@ func TestQueueOverflowDropsOldest(t *testing.T) {
 			if got, want := f.counter("arp.tx.queue_overflow"), uint64(len(tt.sizes)-len(tt.kept)); got != want {
 				t.Errorf("arp.tx.queue_overflow = %d, want %d", got, want)
 			}
-			f.link.take()
+			f.link.Take()
 			f.reply(peerIP, peerMAC)
-			frames := f.link.take()
+			frames := f.link.Take()
 			if len(frames) != len(tt.kept) {
 				t.Fatalf("flushed %d, want %d", len(frames), len(tt.kept))
 			}
 			for j, fr := range frames {
-				if want := sizedPayload(tt.kept[j], tt.sizes[tt.kept[j]]); string(fr.data) != want {
-					t.Errorf("flushed[%d] = %.20q, want %.20q (the newest survive, in order)", j, fr.data, want)
+				if want := sizedPayload(tt.kept[j], tt.sizes[tt.kept[j]]); string(fr.Data) != want {
+					t.Errorf("flushed[%d] = %.20q, want %.20q (the newest survive, in order)", j, fr.Data, want)
 				}
 			}
 			if e, _ := f.entry(peerIP); e.Queued != 0 || e.QueuedBytes != 0 {
@@ -497,7 +498,7 @@ func TestReachableBecomesStaleAndIsCollected(t *testing.T) {
 	f := newFixture(t, arp.Options{})
 	f.send(peerIP, "x")
 	f.reply(peerIP, peerMAC)
-	f.link.take()
+	f.link.Take()
 
 	f.clk.Advance(arp.DefaultReachableTime - time.Millisecond)
 	if e, _ := f.entry(peerIP); e.State != arp.Reachable {
@@ -529,7 +530,7 @@ func TestReachableBecomesStaleAndIsCollected(t *testing.T) {
 func TestCacheBoundUnderRequestFlood(t *testing.T) {
 	const limit = 64
 	f := newFixture(t, arp.Options{CacheSize: limit})
-	f.link.discard = true
+	f.link.SetDiscard(true)
 	// A resolution in progress must survive the flood.
 	f.send(peerIP, "precious")
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -560,9 +561,9 @@ func TestCacheBoundUnderRequestFlood(t *testing.T) {
 	if f.counter("arp.cache.evicted") == 0 {
 		t.Fatal("nothing evicted")
 	}
-	f.link.discard = false
+	f.link.SetDiscard(false)
 	f.reply(peerIP, peerMAC)
-	if frames := f.link.take(); len(frames) != 1 || string(frames[0].data) != "precious" {
+	if frames := f.link.Take(); len(frames) != 1 || string(frames[0].Data) != "precious" {
 		t.Fatalf("flushed %+v", frames)
 	}
 }
@@ -580,9 +581,9 @@ func TestCacheFullOfUnevictableEntries(t *testing.T) {
 		t.Fatal("the refused packet was not released")
 	}
 	// A request for us is still answered, just not learnt.
-	f.link.take()
+	f.link.Take()
 	f.request(otherIP, otherMAC, ourIP)
-	if frames := f.link.take(); len(frames) != 1 {
+	if frames := f.link.Take(); len(frames) != 1 {
 		t.Fatalf("request not answered with a full cache: %+v", frames)
 	}
 	if _, ok := f.entry(otherIP); ok {
@@ -593,7 +594,7 @@ func TestCacheFullOfUnevictableEntries(t *testing.T) {
 	}
 	// Once one fails it becomes evictable.
 	f.clk.Advance(3 * time.Second)
-	f.ip.take()
+	f.ip.TakeFailures()
 	if err := f.send(netip.MustParseAddr("10.0.0.13"), "c"); err != nil {
 		t.Fatalf("resolution after eviction: %v", err)
 	}
@@ -637,7 +638,7 @@ func TestMalformedCounted(t *testing.T) {
 			if got := f.counter(tc.counter); got != 1 {
 				t.Errorf("%s = %d, want 1", tc.counter, got)
 			}
-			if frames := f.link.take(); len(frames) != 0 {
+			if frames := f.link.Take(); len(frames) != 0 {
 				t.Errorf("answered a bad packet: %+v", frames)
 			}
 			if n := len(f.arp.Entries()); n != 0 {
@@ -654,7 +655,7 @@ func TestCloseReleasesEverything(t *testing.T) {
 	}
 	f.send(peerIP, "x")
 	f.reply(peerIP, peerMAC)
-	f.link.take()
+	f.link.Take()
 	if stack.LivePackets() == f.start {
 		t.Fatal("expected queued packets before Close")
 	}
@@ -675,10 +676,10 @@ func TestCloseReleasesEverything(t *testing.T) {
 	}
 	f.request(otherIP, otherMAC, ourIP)
 	f.clk.Advance(time.Hour)
-	if frames := f.link.take(); len(frames) != 0 {
+	if frames := f.link.Take(); len(frames) != 0 {
 		t.Fatalf("sent %d frames after Close", len(frames))
 	}
-	if fs := f.ip.take(); len(fs) != 0 {
+	if fs := f.ip.TakeFailures(); len(fs) != 0 {
 		t.Fatalf("resolution failures after Close: %+v", fs)
 	}
 	if n := stack.LivePackets() - f.start; n != 0 {
@@ -696,14 +697,14 @@ func TestCloseReleasesEverything(t *testing.T) {
 func TestTwoStacksSynchronousWire(t *testing.T) {
 	a := newFixture(t, arp.Options{})
 	b := newFixture(t, arp.Options{})
-	b.link.mac = peerMAC
+	b.link.SetMAC(peerMAC)
 	b.nic.RemoveAddress(ourIP)
 	if err := b.nic.AddAddress(netip.MustParsePrefix("10.0.0.1/24")); err != nil {
 		t.Fatal(err)
 	}
-	a.link.peer, b.link.peer = b.link, a.link
-	a.link.take()
-	b.link.take()
+	stacktest.Connect(a.link, b.link)
+	a.link.Take()
+	b.link.Take()
 
 	done := make(chan error, 1)
 	go func() { done <- a.send(peerIP, "over the wire") }()
@@ -716,8 +717,8 @@ func TestTwoStacksSynchronousWire(t *testing.T) {
 		t.Fatal("WriteTo deadlocked on a re-entrant link")
 	}
 	// a: request, then the flushed packet; b: the reply.
-	fa := a.link.take()
-	if len(fa) != 2 || decodeARP(t, fa[0]).Op != arp.OpRequest || string(fa[1].data) != "over the wire" || fa[1].dst != peerMAC {
+	fa := a.link.Take()
+	if len(fa) != 2 || decodeARP(t, fa[0]).Op != arp.OpRequest || string(fa[1].Data) != "over the wire" || fa[1].Dst != peerMAC {
 		t.Fatalf("a sent %+v", fa)
 	}
 	if e, _ := a.entry(peerIP); e.State != arp.Reachable || e.MAC != peerMAC {
@@ -732,7 +733,7 @@ func TestTwoStacksSynchronousWire(t *testing.T) {
 // for the race detector, then proves nothing leaked.
 func TestConcurrentUse(t *testing.T) {
 	f := newFixture(t, arp.Options{CacheSize: 8})
-	f.link.discard = true
+	f.link.SetDiscard(true)
 	hops := make([]netip.Addr, 12)
 	for i := range hops {
 		hops[i] = netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)})

@@ -19,11 +19,12 @@ func TestRealClockResolutionFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip := &fakeIPv4{notify: make(chan struct{}, 2)}
+	ip := &fakeIPv4{}
+	ip.Notify = make(chan struct{}, 2)
 	if err := s.RegisterNetwork(ip); err != nil {
 		t.Fatal(err)
 	}
-	link := &fakeLink{mac: ourMAC}
+	link := newLink(ourMAC)
 	nic, err := s.AddNIC("eth0", link)
 	if err != nil {
 		t.Fatal(err)
@@ -31,22 +32,22 @@ func TestRealClockResolutionFailure(t *testing.T) {
 	if err := nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24")); err != nil {
 		t.Fatal(err)
 	}
-	link.take()
+	link.Take()
 
 	p.WriteTo(nic, peerIP, stack.EtherTypeIPv4, stack.NewPacketFrom([]byte("a")))
 	p.WriteTo(nic, peerIP, stack.EtherTypeIPv4, stack.NewPacketFrom([]byte("b")))
 	for range 2 {
 		select {
-		case <-ip.notify:
+		case <-ip.Notify:
 		case <-time.After(30 * time.Second):
 			t.Fatal("resolution never failed")
 		}
 	}
-	fs := ip.take()
-	if len(fs) != 2 || string(fs[0].data) != "a" || string(fs[1].data) != "b" {
+	fs := ip.TakeFailures()
+	if len(fs) != 2 || string(fs[0].Data) != "a" || string(fs[1].Data) != "b" {
 		t.Fatalf("failures %+v", fs)
 	}
-	if got := len(link.take()); got != 2 {
+	if got := len(link.Take()); got != 2 {
 		t.Fatalf("sent %d requests, want MaxProbes=2", got)
 	}
 	// Close while a new resolution is in flight on the wall clock.

@@ -16,11 +16,11 @@ func TestStaticEntry(t *testing.T) {
 	f := newFixture(t, arp.Options{})
 	// A packet waits for a learned resolution; the static entry sends it.
 	f.send(peerIP, "waiting")
-	f.link.take()
+	f.link.Take()
 	if err := f.arp.AddStatic(f.nic, peerIP, otherMAC); err != nil {
 		t.Fatal(err)
 	}
-	if frames := f.link.take(); len(frames) != 1 || frames[0].dst != otherMAC || string(frames[0].data) != "waiting" {
+	if frames := f.link.Take(); len(frames) != 1 || frames[0].Dst != otherMAC || string(frames[0].Data) != "waiting" {
 		t.Fatalf("queued packet after AddStatic: %+v", frames)
 	}
 	e, ok := f.entry(peerIP)
@@ -36,13 +36,13 @@ func TestStaticEntry(t *testing.T) {
 		t.Fatalf("traffic changed the static entry: %+v", e)
 	}
 	// The request for us is still answered.
-	if frames := f.link.take(); len(frames) != 1 || decodeARP(t, frames[0]).Op != arp.OpReply {
+	if frames := f.link.Take(); len(frames) != 1 || decodeARP(t, frames[0]).Op != arp.OpReply {
 		t.Fatalf("frames %+v", frames)
 	}
 	// Never aged, never a request.
 	f.clk.Advance(24 * time.Hour)
 	f.send(peerIP, "later")
-	if frames := f.link.take(); len(frames) != 1 || frames[0].dst != otherMAC {
+	if frames := f.link.Take(); len(frames) != 1 || frames[0].Dst != otherMAC {
 		t.Fatalf("send after a day: %+v", frames)
 	}
 	if e, _ := f.entry(peerIP); e.State != arp.Permanent {
@@ -113,7 +113,7 @@ func TestPublishedEntries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f.request(tt.sender, peerMAC, tt.target)
-			frames := f.link.take()
+			frames := f.link.Take()
 			if tt.wantMAC.IsZero() {
 				if len(frames) != 0 {
 					t.Fatalf("answered: %+v", frames)
@@ -124,8 +124,8 @@ func TestPublishedEntries(t *testing.T) {
 				t.Fatalf("%d frames, want one reply", len(frames))
 			}
 			r := decodeARP(t, frames[0])
-			if r.Op != arp.OpReply || r.SenderMAC != tt.wantMAC || r.SenderIP != tt.target || r.TargetMAC != peerMAC || frames[0].dst != peerMAC {
-				t.Fatalf("reply %+v to %v", r, frames[0].dst)
+			if r.Op != arp.OpReply || r.SenderMAC != tt.wantMAC || r.SenderIP != tt.target || r.TargetMAC != peerMAC || frames[0].Dst != peerMAC {
+				t.Fatalf("reply %+v to %v", r, frames[0].Dst)
 			}
 		})
 	}
@@ -148,7 +148,7 @@ func TestPublishedEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.request(peerIP, peerMAC, netip.MustParseAddr("10.0.0.200"))
-	if frames := f.link.take(); len(frames) != 0 {
+	if frames := f.link.Take(); len(frames) != 0 {
 		t.Fatalf("deleted published prefix still answered: %+v", frames)
 	}
 }

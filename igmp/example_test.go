@@ -22,14 +22,14 @@ func ExampleRegister() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	link := &fakeLink{}
+	link := newLink()
 	nic, _ := s.AddNIC("eth0", link)
 	nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
 
 	nic.JoinGroup(netip.MustParseAddr("239.1.2.3")) // udp.Conn.JoinGroup does this
 	fmt.Println(g.Groups(nic), g.Version(nic))
-	f := link.take()[0]
-	fmt.Printf("report to %v: type %#x\n", f.dst, f.data[24])
+	f := link.Take()[0]
+	fmt.Printf("report to %v: type %#x\n", f.Dst, f.Data[24])
 	// Output:
 	// [239.1.2.3] 3
 	// report to 01:00:5e:00:00:16: type 0x22

@@ -63,6 +63,6 @@ func FuzzInbound(f *testing.F) {
 		}
 		e.inject(netip.MustParseAddr("224.0.0.1"), b)
 		e.clock.Advance(30 * time.Second)
-		e.link.take()
+		e.link.Take()
 	})
 }

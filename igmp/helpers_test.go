@@ -2,11 +2,11 @@ package igmp_test
 
 import (
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapstack/tapstack/igmp"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/internal/vclock"
 	"github.com/tapstack/tapstack/ipv4"
 	"github.com/tapstack/tapstack/stack"
@@ -19,44 +19,15 @@ var (
 	peerMAC  = stack.MAC{2, 0, 0, 0, 0, 1}
 )
 
-// frame is one frame the fake link sent.
-type frame struct {
-	dst  stack.MAC
-	data []byte // from the IP header
-}
-
-// fakeLink records (a copy of) every packet written to it.
-type fakeLink struct {
-	mu     sync.Mutex
-	frames []frame
-}
-
-func (l *fakeLink) MTU() int                       { return 1500 }
-func (l *fakeLink) LinkAddress() stack.MAC         { return ourMAC }
-func (l *fakeLink) Attach(stack.NetworkDispatcher) {}
-func (l *fakeLink) Close() error                   { return nil }
-func (l *fakeLink) WritePacket(dst stack.MAC, _ uint16, p *stack.Packet) error {
-	l.mu.Lock()
-	l.frames = append(l.frames, frame{dst, append([]byte(nil), p.Bytes()...)})
-	l.mu.Unlock()
-	p.Release()
-	return nil
-}
-
-func (l *fakeLink) take() []frame {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.frames
-	l.frames = nil
-	return f
-}
+// newLink is a recording link at ourMAC.
+func newLink() *stacktest.Link { return stacktest.NewLink(ourMAC, 1500) }
 
 // env is a stack with the real ipv4, IGMP and one NIC (10.0.0.2/24) on a
 // recording link, driven by a virtual clock.
 type env struct {
 	s     *stack.Stack
 	nic   *stack.NIC
-	link  *fakeLink
+	link  *stacktest.Link
 	igmp  *igmp.Protocol
 	clock *vclock.Clock
 }
@@ -67,8 +38,8 @@ func latest(d time.Duration) time.Duration { return d }
 
 func newEnv(t testing.TB, jitter func(time.Duration) time.Duration) *env {
 	t.Helper()
-	live := stack.LivePackets()
-	e := &env{link: &fakeLink{}, clock: vclock.New(time.Unix(1_000_000, 0))}
+	stacktest.CheckLeaks(t)
+	e := &env{link: newLink(), clock: vclock.New(time.Unix(1_000_000, 0))}
 	e.s = stack.New(stack.Options{Clock: e.clock})
 	if _, err := ipv4.Register(e.s, ipv4.Options{}); err != nil {
 		t.Fatal(err)
@@ -85,9 +56,6 @@ func newEnv(t testing.TB, jitter func(time.Duration) time.Duration) *env {
 	}
 	t.Cleanup(func() {
 		e.s.Close()
-		if n := stack.LivePackets(); n != live {
-			t.Errorf("packet leak: %d live packets, want %d", n, live)
-		}
 	})
 	return e
 }
@@ -103,10 +71,7 @@ func (e *env) inject(dst netip.Addr, msg []byte) {
 	b := make([]byte, hl+len(msg))
 	f.Encode(b)
 	copy(b[hl:], msg)
-	p := stack.NewPacketFrom(b)
-	p.EtherType = stack.EtherTypeIPv4
-	p.LinkSrc, p.LinkDst = peerMAC, stack.MulticastMAC(dst)
-	e.nic.DeliverNetworkPacket(p)
+	stacktest.Deliver(e.nic, stack.EtherTypeIPv4, peerMAC, stack.MulticastMAC(dst), b)
 }
 
 // sent is one IGMP message we sent, with its IP header facts.
@@ -124,15 +89,15 @@ type sent struct {
 func (e *env) take(t testing.TB) []sent {
 	t.Helper()
 	var out []sent
-	for _, f := range e.link.take() {
-		h := ipv4.Header(f.data)
+	for _, f := range e.link.Take() {
+		h := ipv4.Header(f.Data)
 		if err := h.Validate(); err != nil {
 			t.Fatalf("sent a bad IPv4 header: %v", err)
 		}
 		if h.Protocol() != stack.ProtocolIGMP {
 			t.Fatalf("sent protocol %d", h.Protocol())
 		}
-		out = append(out, sent{f.dst, h.Src(), h.Dst(), h.TTL(), f.data[1], append([]byte(nil), h.Options()...), f.data[h.HeaderLength():]})
+		out = append(out, sent{f.Dst, h.Src(), h.Dst(), h.TTL(), f.Data[1], append([]byte(nil), h.Options()...), f.Data[h.HeaderLength():]})
 	}
 	return out
 }

@@ -93,10 +93,10 @@ func TestReportsGopacket(t *testing.T) {
 		t.Fatal(err)
 	}
 	types := map[layers.IGMPType]int{}
-	for _, f := range e.link.take() {
-		p := gopacket.NewPacket(f.data, layers.LayerTypeIPv4, gopacket.Default)
+	for _, f := range e.link.Take() {
+		p := gopacket.NewPacket(f.Data, layers.LayerTypeIPv4, gopacket.Default)
 		if el := p.ErrorLayer(); el != nil {
-			t.Fatalf("gopacket: %v in %x", el.Error(), f.data)
+			t.Fatalf("gopacket: %v in %x", el.Error(), f.Data)
 		}
 		ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 		if ip.TTL != 1 || len(ip.Options) == 0 || ip.Options[0].OptionType != 148 || ip.Options[0].OptionLength != 4 {

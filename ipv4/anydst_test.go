@@ -31,12 +31,12 @@ func TestAcceptAnyDestinationDelivers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{AcceptAnyDestination: tc.on})
 			e.inject(ipPacket(Fields{Protocol: stack.ProtocolUDP, Src: peerAddr, Dst: tc.dst}, udpish("x")), ourMAC)
-			got := e.udp.takePackets()
+			got := e.udp.TakePackets()
 			if tc.deliver != (len(got) == 1) {
 				t.Fatalf("delivered %d packets, want delivered=%v", len(got), tc.deliver)
 			}
-			if tc.deliver && got[0].dst != tc.dst {
-				t.Errorf("delivered with dst %v, want %v", got[0].dst, tc.dst)
+			if tc.deliver && got[0].Dst != tc.dst {
+				t.Errorf("delivered with dst %v, want %v", got[0].Dst, tc.dst)
 			}
 		})
 	}
@@ -51,9 +51,9 @@ func TestAcceptAnyPortUnreachableFromOriginalDestination(t *testing.T) {
 	for _, later := range []bool{false, true} {
 		e := newEnv(t, Options{})
 		e.pr.SetAcceptAnyDestination(true)
-		e.udp.refuse = !later
+		e.udp.SetRefuse(!later)
 		if later {
-			e.udp.discard = true
+			e.udp.SetDiscard(true)
 		}
 		e.inject(ipPacket(Fields{Protocol: stack.ProtocolUDP, Src: peerAddr, Dst: foreign}, udpish("x")), ourMAC)
 		if later {
@@ -63,11 +63,11 @@ func TestAcceptAnyPortUnreachableFromOriginalDestination(t *testing.T) {
 			e.pr.SendPortUnreachable(p)
 			p.Release()
 		}
-		frames := e.link.take()
+		frames := e.link.Take()
 		if len(frames) != 1 {
 			t.Fatalf("later=%v: %d frames sent, want 1 port unreachable", later, len(frames))
 		}
-		pkt := gopacket.NewPacket(frames[0].data, layers.LayerTypeIPv4, gopacket.Default)
+		pkt := gopacket.NewPacket(frames[0].Data, layers.LayerTypeIPv4, gopacket.Default)
 		ip, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 		icmp, _ := pkt.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
 		if ip == nil || icmp == nil {
@@ -90,11 +90,11 @@ func TestAcceptAnyEchoFilter(t *testing.T) {
 	for _, dst := range []netip.Addr{foreign, netip.MustParseAddr("192.0.2.81")} {
 		e.inject(ipPacket(Fields{Protocol: stack.ProtocolICMP, Src: peerAddr, Dst: dst}, icmpMsg(ICMPEcho, 0, EchoRest(1, 2), []byte("ping"))), ourMAC)
 	}
-	frames := e.link.take()
+	frames := e.link.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d replies, want 1", len(frames))
 	}
-	if h := Header(frames[0].data); h.Src() != foreign || ICMP(h.Payload()).Type() != ICMPEchoReply {
+	if h := Header(frames[0].Data); h.Src() != foreign || ICMP(h.Payload()).Type() != ICMPEchoReply {
 		t.Errorf("reply from %v type %d", h.Src(), ICMP(h.Payload()).Type())
 	}
 }

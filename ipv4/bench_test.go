@@ -9,7 +9,7 @@ import (
 
 func BenchmarkWritePacket(b *testing.B) {
 	e := newEnv(b, Options{})
-	e.link.discard = true
+	e.link.SetDiscard(true)
 	r, err := e.s.FindRoute(peerAddr, netip.Addr{})
 	if err != nil {
 		b.Fatal(err)
@@ -26,7 +26,7 @@ func BenchmarkWritePacket(b *testing.B) {
 
 func BenchmarkHandleEcho(b *testing.B) {
 	e := newEnv(b, Options{})
-	e.link.discard = true
+	e.link.SetDiscard(true)
 	req := ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr}, icmpMsg(ICMPEcho, 0, EchoRest(1, 1), make([]byte, 56)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -44,7 +44,7 @@ func BenchmarkHandleEcho(b *testing.B) {
 // the record route option with our address added.
 func BenchmarkHandleEchoRecordRoute(b *testing.B) {
 	e := newEnv(b, Options{})
-	e.link.discard = true
+	e.link.SetDiscard(true)
 	rr := append([]byte{OptionNOP, OptionRecordRoute, 39, 4}, make([]byte, 36)...)
 	req := ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr, Options: rr}, icmpMsg(ICMPEcho, 0, EchoRest(1, 1), make([]byte, 56)))
 	b.ReportAllocs()
@@ -61,7 +61,7 @@ func BenchmarkHandleEchoRecordRoute(b *testing.B) {
 
 func BenchmarkHandleDeliver(b *testing.B) {
 	e := newEnv(b, Options{})
-	e.udp.discard = true
+	e.udp.SetDiscard(true)
 	req := ipPacket(Fields{Protocol: stack.ProtocolUDP, Src: peerAddr, Dst: ourAddr}, make([]byte, 1000))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(req)))

@@ -91,12 +91,12 @@ func TestRFC1122EchoReplyUpdatesRecordRouteAndTimestamp(t *testing.T) {
 				icmpMsg(ICMPEcho, 0, EchoRest(0x77, 3), payload))
 			e.inject(req, ourMAC)
 			fr := oneFrame(t, e.link)
-			ip, ic := decodeICMP(t, fr.data)
+			ip, ic := decodeICMP(t, fr.Data)
 			if want := 5 + len(tc.want)/4; int(ip.IHL) != want {
 				t.Fatalf("reply IHL %d, want %d", ip.IHL, want)
 			}
-			hl := int(fr.data[0]&0x0f) * 4
-			if got := fr.data[HeaderLen:hl]; !bytes.Equal(got, tc.want) {
+			hl := int(fr.Data[0]&0x0f) * 4
+			if got := fr.Data[HeaderLen:hl]; !bytes.Equal(got, tc.want) {
 				t.Errorf("reply options\n% x\nwant\n% x", got, tc.want)
 			}
 			// gopacket sees the same options.
@@ -119,7 +119,7 @@ func TestRFC1122EchoReplyUpdatesRecordRouteAndTimestamp(t *testing.T) {
 				}
 				i += l
 			}
-			if int(ip.Length) != hl+len(fr.data[hl:]) || ic.TypeCode.Type() != layers.ICMPv4TypeEchoReply ||
+			if int(ip.Length) != hl+len(fr.Data[hl:]) || ic.TypeCode.Type() != layers.ICMPv4TypeEchoReply ||
 				ic.Id != 0x77 || ic.Seq != 3 || !bytes.Equal(ic.Payload, payload) {
 				t.Errorf("reply length %d type %v id %d seq %d payload %q", ip.Length, ic.TypeCode, ic.Id, ic.Seq, ic.Payload)
 			}
@@ -141,10 +141,10 @@ func TestEchoOptionsWithoutHeadroom(t *testing.T) {
 	p.EtherType = stack.EtherTypeIPv4
 	e.nic.DeliverNetworkPacket(p)
 	fr := oneFrame(t, e.link)
-	decodeICMP(t, fr.data)
+	decodeICMP(t, fr.Data)
 	us := ourAddr.As4()
-	if want := append([]byte{OptionRecordRoute, 11, 8}, us[:]...); !bytes.Equal(fr.data[HeaderLen:HeaderLen+7], want) {
-		t.Errorf("options % x, want % x...", fr.data[HeaderLen:HeaderLen+12], want)
+	if want := append([]byte{OptionRecordRoute, 11, 8}, us[:]...); !bytes.Equal(fr.Data[HeaderLen:HeaderLen+7], want) {
+		t.Errorf("options % x, want % x...", fr.Data[HeaderLen:HeaderLen+12], want)
 	}
 }
 
@@ -168,10 +168,10 @@ func TestEchoTimestampPrespecifiedOtherLocalAddress(t *testing.T) {
 	req := ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr, Options: opts}, icmpMsg(ICMPEcho, 0, EchoRest(1, 1), nil))
 	e.inject(req, ourMAC)
 	fr := oneFrame(t, e.link)
-	decodeICMP(t, fr.data)
+	decodeICMP(t, fr.Data)
 	want := []byte{OptionTimestamp, 12, 13, 3, 192, 168, 5, 1}
 	want = binary.BigEndian.AppendUint32(want, 49_600_000)
-	if got := fr.data[HeaderLen : HeaderLen+12]; !bytes.Equal(got, want) {
+	if got := fr.Data[HeaderLen : HeaderLen+12]; !bytes.Equal(got, want) {
 		t.Errorf("options % x, want % x", got, want)
 	}
 }

@@ -32,8 +32,8 @@ func TestEchoRelayRFC792(t *testing.T) {
 	if want := (req{peerAddr, foreign, 7, 9, "ping"}); len(got) != 2 || got[0] != want {
 		t.Fatalf("relay saw %+v, want %+v first", got, want)
 	}
-	frames := e.link.take()
-	if len(frames) != 1 || Header(frames[0].data).Src() != other {
+	frames := e.link.Take()
+	if len(frames) != 1 || Header(frames[0].Data).Src() != other {
 		t.Fatalf("%d local replies, want 1 from %v (the one the relay declined)", len(frames), other)
 	}
 	if n := e.s.Counters().Value("icmp.rx.echo_relayed"); n != 1 {
@@ -42,18 +42,18 @@ func TestEchoRelayRFC792(t *testing.T) {
 	if err := e.pr.SendICMPFrom(foreign, peerAddr, ICMPFields{Type: ICMPEchoReply, Rest: EchoRest(7, 9), Payload: []byte("pong")}); err != nil {
 		t.Fatal(err)
 	}
-	frames = e.link.take()
+	frames = e.link.Take()
 	if len(frames) != 1 {
 		t.Fatalf("%d frames after SendICMPFrom, want 1", len(frames))
 	}
-	h := Header(frames[0].data)
+	h := Header(frames[0].Data)
 	m := ICMP(h.Payload())
 	if h.Src() != foreign || h.Dst() != peerAddr || m.Validate() != nil || m.Type() != ICMPEchoReply || m.ID() != 7 || m.Seq() != 9 || string(m.Payload()) != "pong" {
 		t.Errorf("sent %v -> %v type %d id %d seq %d %q (valid: %v)", h.Src(), h.Dst(), m.Type(), m.ID(), m.Seq(), m.Payload(), m.Validate())
 	}
 	e.pr.SetEchoRelay(nil)
 	e.inject(ipPacket(Fields{Protocol: stack.ProtocolICMP, Src: peerAddr, Dst: foreign}, icmpMsg(ICMPEcho, 0, EchoRest(7, 10), []byte("ping"))), ourMAC)
-	if len(got) != 2 || len(e.link.take()) != 1 {
+	if len(got) != 2 || len(e.link.Take()) != 1 {
 		t.Errorf("after SetEchoRelay(nil): relay called %d times, want 2, and the filter answers", len(got))
 	}
 }

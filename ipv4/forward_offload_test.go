@@ -10,35 +10,21 @@ import (
 	"github.com/gopacket/gopacket/ip4defrag"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
 
-// offloadLink is a fakeLink that reports offload capabilities (like
-// link.Ethernet over an offloading TAP) and records the offload metadata
-// of what is written.
-type offloadLink struct {
-	fakeLink
-	gsoMax int
-	csum   bool
-	meta   []offloadMeta
-}
-
-type offloadMeta struct {
-	partial bool
-	gso     uint16
-}
-
-func (l *offloadLink) GSOMaxSize() int       { return l.gsoMax }
-func (l *offloadLink) ChecksumOffload() bool { return l.csum }
-func (l *offloadLink) WritePacket(dst stack.MAC, et uint16, p *stack.Packet) error {
-	l.mu.Lock()
-	l.meta = append(l.meta, offloadMeta{p.ChecksumPartial, p.GSOSize})
-	l.mu.Unlock()
-	return l.fakeLink.WritePacket(dst, et, p)
+// offloadLink is a recording link of the given MTU that reports the given
+// offloads (like link.Ethernet over an offloading TAP); its frames carry
+// the offload metadata of what was written.
+func offloadLink(mtu, gsoMax int, csum bool) *stacktest.Link {
+	l := newLink(mtu)
+	l.SetOffloads(gsoMax, csum)
+	return l
 }
 
 // newOffloadRouter is a forwarding env whose eth1 (10.1.0.2/24) is l.
-func newOffloadRouter(t *testing.T, l *offloadLink) *env {
+func newOffloadRouter(t *testing.T, l *stacktest.Link) *env {
 	t.Helper()
 	e := newEnv(t, Options{Forwarding: true})
 	nic, err := e.s.AddNIC("eth1", l)
@@ -145,26 +131,27 @@ func TestForwardChecksumPartial(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := &offloadLink{fakeLink: fakeLink{mtu: 1500}, csum: tc.offload}
+			gsoMax := 0
 			if tc.offload {
-				l.gsoMax = 65535
+				gsoMax = 65535
 			}
+			l := offloadLink(1500, gsoMax, tc.offload)
 			e := newOffloadRouter(t, l)
 			in := ipPacket(Fields{Protocol: tc.proto, TTL: 64, DF: true, Src: peerAddr, Dst: farAddr}, tc.l4)
 			e.injectOffload(in, true, 0)
-			fr := oneFrame(t, &l.fakeLink)
-			checkIPChecksum(t, fr.data)
-			if l.meta[0].partial != tc.wantPartial {
-				t.Errorf("ChecksumPartial %v on output, want %v", l.meta[0].partial, tc.wantPartial)
+			fr := oneFrame(t, l)
+			checkIPChecksum(t, fr.Data)
+			if fr.ChecksumPartial != tc.wantPartial {
+				t.Errorf("ChecksumPartial %v on output, want %v", fr.ChecksumPartial, tc.wantPartial)
 			}
 			if tc.wantPartial {
 				// Untouched but for TTL and header checksum: the device
 				// completes it.
-				if !bytes.Equal(fr.data[20:], in[20:]) {
+				if !bytes.Equal(fr.Data[20:], in[20:]) {
 					t.Errorf("transport bytes changed")
 				}
 			} else {
-				l4ChecksumValid(t, fr.data)
+				l4ChecksumValid(t, fr.Data)
 			}
 			if e.count(tc.counter) != 1 {
 				t.Errorf("%s = %d", tc.counter, e.count(tc.counter))
@@ -177,21 +164,21 @@ func TestForwardChecksumPartial(t *testing.T) {
 // completed before the packet is fragmented (no device can finish the
 // checksum of fragments), even towards an offloading device.
 func TestForwardChecksumPartialBeforeFragmenting(t *testing.T) {
-	l := &offloadLink{fakeLink: fakeLink{mtu: 576}, csum: true, gsoMax: 65535}
+	l := offloadLink(576, 65535, true)
 	e := newOffloadRouter(t, l)
 	in := ipPacket(Fields{Protocol: stack.ProtocolUDP, TTL: 64, ID: 42, Src: peerAddr, Dst: farAddr}, partialUDP(pattern(1400)))
 	e.injectOffload(in, true, 0)
-	frames := l.take()
+	frames := l.Take()
 	if len(frames) < 3 {
 		t.Fatalf("%d fragments", len(frames))
 	}
 	dq := ip4defrag.NewIPv4Defragmenter()
 	var whole *layers.IPv4
 	for i, fr := range frames {
-		if l.meta[i].partial {
+		if fr.ChecksumPartial {
 			t.Errorf("fragment %d marked ChecksumPartial", i)
 		}
-		ip := decodeIP(t, fr.data)
+		ip := decodeIP(t, fr.Data)
 		out, err := dq.DefragIPv4(ip)
 		if err != nil {
 			t.Fatal(err)
@@ -223,25 +210,25 @@ func TestForwardGSO(t *testing.T) {
 		partialTCP(seq, 0x18|0x80|0x01, payload)) // PSH, CWR, FIN
 
 	t.Run("plain device: segmented in software", func(t *testing.T) {
-		l := &offloadLink{fakeLink: fakeLink{mtu: 1500}}
+		l := offloadLink(1500, 0, false)
 		e := newOffloadRouter(t, l)
 		e.injectOffload(in, true, mss)
-		frames := l.take()
+		frames := l.Take()
 		if len(frames) != 11 {
 			t.Fatalf("%d segments, want 11", len(frames))
 		}
 		var got []byte
 		for i, fr := range frames {
-			checkIPChecksum(t, fr.data)
-			l4ChecksumValid(t, fr.data)
-			if l.meta[i] != (offloadMeta{}) {
-				t.Errorf("segment %d has offload metadata %+v", i, l.meta[i])
+			checkIPChecksum(t, fr.Data)
+			l4ChecksumValid(t, fr.Data)
+			if fr.ChecksumPartial || fr.GSOSize != 0 {
+				t.Errorf("segment %d has offload metadata: partial %v, GSOSize %d", i, fr.ChecksumPartial, fr.GSOSize)
 			}
-			pkt := gopacket.NewPacket(fr.data, layers.LayerTypeIPv4, gopacket.Default)
+			pkt := gopacket.NewPacket(fr.Data, layers.LayerTypeIPv4, gopacket.Default)
 			ip := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 			tcp := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
-			if ip.TTL != 63 || ip.Id != uint16(100+i) || int(ip.Length) != len(fr.data) || len(fr.data) > 1500 {
-				t.Errorf("segment %d: ttl %d id %d length %d (%d bytes)", i, ip.TTL, ip.Id, ip.Length, len(fr.data))
+			if ip.TTL != 63 || ip.Id != uint16(100+i) || int(ip.Length) != len(fr.Data) || len(fr.Data) > 1500 {
+				t.Errorf("segment %d: ttl %d id %d length %d (%d bytes)", i, ip.TTL, ip.Id, ip.Length, len(fr.Data))
 			}
 			if want := uint32(seq + len(got)); tcp.Seq != want {
 				t.Errorf("segment %d: seq %d, want %d", i, tcp.Seq, want)
@@ -260,14 +247,14 @@ func TestForwardGSO(t *testing.T) {
 		}
 	})
 	t.Run("offloading device: passed through", func(t *testing.T) {
-		l := &offloadLink{fakeLink: fakeLink{mtu: 1500}, csum: true, gsoMax: 65535}
+		l := offloadLink(1500, 65535, true)
 		e := newOffloadRouter(t, l)
 		e.injectOffload(in, true, mss)
-		fr := oneFrame(t, &l.fakeLink)
-		if l.meta[0] != (offloadMeta{partial: true, gso: mss}) {
-			t.Errorf("output metadata %+v, want partial and GSOSize %d", l.meta[0], mss)
+		fr := oneFrame(t, l)
+		if !fr.ChecksumPartial || fr.GSOSize != mss {
+			t.Errorf("output metadata: partial %v, GSOSize %d, want partial and GSOSize %d", fr.ChecksumPartial, fr.GSOSize, mss)
 		}
-		if !bytes.Equal(fr.data[20:], in[20:]) || fr.data[8] != 63 {
+		if !bytes.Equal(fr.Data[20:], in[20:]) || fr.Data[8] != 63 {
 			t.Errorf("super-segment changed beyond TTL")
 		}
 		if e.count("ipv4.fwd.gso_passed") != 1 {
@@ -275,24 +262,24 @@ func TestForwardGSO(t *testing.T) {
 		}
 	})
 	t.Run("segments over the output MTU: frag needed", func(t *testing.T) {
-		l := &offloadLink{fakeLink: fakeLink{mtu: 1400}, csum: true, gsoMax: 65535}
+		l := offloadLink(1400, 65535, true)
 		e := newOffloadRouter(t, l)
 		e.injectOffload(in, true, mss)
-		if n := len(l.take()); n != 0 {
+		if n := len(l.Take()); n != 0 {
 			t.Errorf("%d frames forwarded", n)
 		}
 		fr := oneFrame(t, e.link)
-		ip := decodeIP(t, fr.data)
+		ip := decodeIP(t, fr.Data)
 		icmp := gopacket.NewPacket(ip.Payload, layers.LayerTypeICMPv4, gopacket.Default).Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
 		if icmp.TypeCode != layers.CreateICMPv4TypeCode(3, 4) || icmp.Seq != 1400 {
 			t.Errorf("got %v mtu %d, want frag needed mtu 1400", icmp.TypeCode, icmp.Seq)
 		}
 	})
 	t.Run("not TCP: dropped", func(t *testing.T) {
-		l := &offloadLink{fakeLink: fakeLink{mtu: 1500}}
+		l := offloadLink(1500, 0, false)
 		e := newOffloadRouter(t, l)
 		e.injectOffload(ipPacket(Fields{Protocol: stack.ProtocolUDP, TTL: 64, Src: peerAddr, Dst: farAddr}, partialUDP(pattern(3000))), true, mss)
-		if n := len(l.take()); n != 0 || e.count("ipv4.fwd.bad_gso") != 1 {
+		if n := len(l.Take()); n != 0 || e.count("ipv4.fwd.bad_gso") != 1 {
 			t.Errorf("%d frames, bad_gso %d", n, e.count("ipv4.fwd.bad_gso"))
 		}
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gopacket/gopacket/ip4defrag"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -19,13 +20,13 @@ var (
 type router struct {
 	*env
 	nic1  *stack.NIC
-	link1 *fakeLink
+	link1 *stacktest.Link
 }
 
 func newRouter(tb testing.TB, opts Options, mtu1 int) *router {
 	tb.Helper()
 	opts.Forwarding = true
-	r := &router{env: newEnv(tb, opts), link1: &fakeLink{mtu: mtu1}}
+	r := &router{env: newEnv(tb, opts), link1: newLink(mtu1)}
 	var err error
 	if r.nic1, err = r.s.AddNIC("eth1", r.link1); err != nil {
 		tb.Fatal(err)
@@ -69,28 +70,28 @@ func TestForward(t *testing.T) {
 			in := ipPacket(f, tc.payload)
 			e.inject(in, ourMAC)
 			fr := oneFrame(t, e.link1)
-			if fr.dst != peerMAC {
-				t.Errorf("link dst %v", fr.dst)
+			if fr.Dst != peerMAC {
+				t.Errorf("link dst %v", fr.Dst)
 			}
-			checkIPChecksum(t, fr.data)
-			ip := decodeIP(t, fr.data)
+			checkIPChecksum(t, fr.Data)
+			ip := decodeIP(t, fr.Data)
 			if ip.TTL != f.TTL-1 {
 				t.Errorf("TTL %d, want %d", ip.TTL, f.TTL-1)
 			}
 			// Everything but TTL and checksum is unchanged.
 			want := append([]byte(nil), in...)
 			want[8]--
-			copy(want[10:12], fr.data[10:12])
-			if !bytes.Equal(fr.data, want) {
-				t.Errorf("forwarded\n% x\nwant\n% x", fr.data, want)
+			copy(want[10:12], fr.Data[10:12])
+			if !bytes.Equal(fr.Data, want) {
+				t.Errorf("forwarded\n% x\nwant\n% x", fr.Data, want)
 			}
-			if len(e.link.take()) != 0 {
+			if len(e.link.Take()) != 0 {
 				t.Errorf("something went back to the source")
 			}
 			if e.count("ipv4.fwd.forwarded") != 1 {
 				t.Errorf("ipv4.fwd.forwarded = %d", e.count("ipv4.fwd.forwarded"))
 			}
-			if got := e.udp.takePackets(); len(got) != 0 {
+			if got := e.udp.TakePackets(); len(got) != 0 {
 				t.Errorf("delivered locally")
 			}
 		})
@@ -107,7 +108,7 @@ func TestForwardViaGateway(t *testing.T) {
 	e.inject(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: netip.MustParseAddr("192.168.3.4")}, udpish("gw")), ourMAC)
 	oneFrame(t, e.link1)
 	e.inject(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: otherAddr}, udpish("hairpin")), ourMAC)
-	if ip := decodeIP(t, oneFrame(t, e.link).data); ip.DstIP.String() != otherAddr.String() || ip.TTL != 63 {
+	if ip := decodeIP(t, oneFrame(t, e.link).Data); ip.DstIP.String() != otherAddr.String() || ip.TTL != 63 {
 		t.Errorf("hairpin %v ttl %d", ip.DstIP, ip.TTL)
 	}
 	if e.count("ipv4.fwd.forwarded") != 2 {
@@ -161,8 +162,8 @@ func TestForwardErrors(t *testing.T) {
 				fixChecksum(in)
 			}
 			e.inject(in, ourMAC)
-			checkICMPError(t, oneFrame(t, e.link).data, ourAddr, tc.typ, tc.code, tc.rest, in)
-			if len(e.link1.take()) != 0 {
+			checkICMPError(t, oneFrame(t, e.link).Data, ourAddr, tc.typ, tc.code, tc.rest, in)
+			if len(e.link1.Take()) != 0 {
 				t.Errorf("forwarded anyway")
 			}
 			if e.count(tc.counter) != 1 {
@@ -195,7 +196,7 @@ func TestForwardFragments(t *testing.T) {
 			payload := pattern(tc.n)
 			in := ipPacket(f, payload)
 			e.inject(in, ourMAC)
-			fs := e.link1.take()
+			fs := e.link1.Take()
 			if len(fs) != tc.frags {
 				t.Fatalf("%d fragments, want %d", len(fs), tc.frags)
 			}
@@ -203,15 +204,15 @@ func TestForwardFragments(t *testing.T) {
 			var whole *layers.IPv4
 			next := 0
 			for i, fr := range fs {
-				if len(fr.data) > tc.mtu {
-					t.Fatalf("fragment %d is %d bytes", i, len(fr.data))
+				if len(fr.Data) > tc.mtu {
+					t.Fatalf("fragment %d is %d bytes", i, len(fr.Data))
 				}
-				checkIPChecksum(t, fr.data)
-				ip := decodeIP(t, fr.data)
+				checkIPChecksum(t, fr.Data)
+				ip := decodeIP(t, fr.Data)
 				if ip.TTL != 29 || ip.Id != 0x4321 {
 					t.Errorf("fragment %d: ttl %d id %#x", i, ip.TTL, ip.Id)
 				}
-				h := Header(fr.data)
+				h := Header(fr.Data)
 				if i > 0 && tc.restOpt != nil && !bytes.Equal(h.Options(), tc.restOpt) {
 					t.Errorf("fragment %d options % x, want % x", i, h.Options(), tc.restOpt)
 				}
@@ -255,13 +256,13 @@ func TestForwardFragmentOfFragment(t *testing.T) {
 		e := newRouter(t, Options{}, 576)
 		in := ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: farAddr, ID: 3, MF: lastMF, FragOffset: 1480}, pattern(1480))
 		e.inject(in, ourMAC)
-		fs := e.link1.take()
+		fs := e.link1.Take()
 		if len(fs) != 3 {
 			t.Fatalf("%d fragments", len(fs))
 		}
 		off := 1480
 		for i, fr := range fs {
-			h := Header(fr.data)
+			h := Header(fr.Data)
 			if h.Validate() != nil || int(h.FragmentOffset()) != off || h.MF() != (lastMF || i < 2) {
 				t.Errorf("fragment %d: offset %d MF %v", i, h.FragmentOffset(), h.MF())
 			}
@@ -308,7 +309,7 @@ func TestNeverForward(t *testing.T) {
 			e := newRouter(t, Options{Forwarding: tc.forwarding}, 1500)
 			e.pr.opts.Forwarding = tc.forwarding
 			e.inject(tc.b, tc.linkDst)
-			if n0, n1 := len(e.link.take()), len(e.link1.take()); n0+n1 != 0 {
+			if n0, n1 := len(e.link.Take()), len(e.link1.Take()); n0+n1 != 0 {
 				t.Errorf("sent %d frames on eth0, %d on eth1", n0, n1)
 			}
 			if e.count(tc.counter) != 1 {
@@ -331,8 +332,8 @@ func TestForwardResolutionFailure(t *testing.T) {
 	// The quote is of the packet as forwarded: TTL already decremented.
 	fwd := append([]byte(nil), in...)
 	Header(fwd).SetTTL(9)
-	checkICMPError(t, oneFrame(t, e.link).data, ourAddr, ICMPDestUnreach, CodeHostUnreachable, 0, fwd)
-	if e.count("ipv4.fwd.host_unreachable") != 1 || len(e.link1.take()) != 0 {
+	checkICMPError(t, oneFrame(t, e.link).Data, ourAddr, ICMPDestUnreach, CodeHostUnreachable, 0, fwd)
+	if e.count("ipv4.fwd.host_unreachable") != 1 || len(e.link1.Take()) != 0 {
 		t.Errorf("ipv4.fwd.host_unreachable = %d", e.count("ipv4.fwd.host_unreachable"))
 	}
 }
@@ -345,7 +346,7 @@ func TestForwardErrorSuppression(t *testing.T) {
 	for _, b := range [][]byte{icmpErr, later} {
 		e := newRouter(t, Options{}, 1500)
 		e.inject(b, ourMAC)
-		if n := len(e.link.take()) + len(e.link1.take()); n != 0 || e.count("icmp.tx.suppressed") != 1 {
+		if n := len(e.link.Take()) + len(e.link1.Take()); n != 0 || e.count("icmp.tx.suppressed") != 1 {
 			t.Errorf("sent %d frames, suppressed %d", n, e.count("icmp.tx.suppressed"))
 		}
 	}
@@ -353,7 +354,7 @@ func TestForwardErrorSuppression(t *testing.T) {
 	for range 5 {
 		e.inject(ipPacket(Fields{Protocol: 17, TTL: 1, Src: peerAddr, Dst: farAddr}, udpish("x")), ourMAC)
 	}
-	if n := len(e.link.take()); n != 2 || e.count("icmp.tx.rate_limited") != 3 {
+	if n := len(e.link.Take()); n != 2 || e.count("icmp.tx.rate_limited") != 3 {
 		t.Errorf("%d errors sent, %d rate limited; want 2, 3", n, e.count("icmp.tx.rate_limited"))
 	}
 }
@@ -365,7 +366,7 @@ func TestForwardFromOtherSide(t *testing.T) {
 	p := stack.NewPacketFrom(in)
 	p.EtherType, p.LinkSrc, p.LinkDst = stack.EtherTypeIPv4, peerMAC, ourMAC
 	e.nic1.DeliverNetworkPacket(p)
-	ip, _ := decodeICMP(t, oneFrame(t, e.link1).data)
+	ip, _ := decodeICMP(t, oneFrame(t, e.link1).Data)
 	if ip.SrcIP.String() != routerAddr.String() || ip.DstIP.String() != farAddr.String() {
 		t.Errorf("time exceeded %v -> %v", ip.SrcIP, ip.DstIP)
 	}
@@ -373,7 +374,7 @@ func TestForwardFromOtherSide(t *testing.T) {
 
 func BenchmarkForward(b *testing.B) {
 	e := newRouter(b, Options{}, 1500)
-	e.link1.discard = true
+	e.link1.SetDiscard(true)
 	in := ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: farAddr, TTL: 64}, make([]byte, 1000))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(in)))
@@ -394,7 +395,7 @@ func TestForwardAllocs(t *testing.T) {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
 	e := newRouter(t, Options{}, 1500)
-	e.link1.discard = true
+	e.link1.SetDiscard(true)
 	in := ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: farAddr, TTL: 64}, make([]byte, 1000))
 	send := func() {
 		p := stack.NewPacket(stack.Headroom, len(in))

@@ -52,8 +52,8 @@ func TestRFC6864AtomicDatagramID(t *testing.T) {
 					for range others {
 						send(otherAddr, tcp)
 					}
-					for _, fr := range e.link.take() {
-						if ip := decodeIP(t, fr.data); ip.DstIP.String() == peerAddr.String() {
+					for _, fr := range e.link.Take() {
+						if ip := decodeIP(t, fr.Data); ip.DstIP.String() == peerAddr.String() {
 							got = append(got, ip.Id)
 						}
 					}

@@ -48,7 +48,7 @@ func TestRFC1122MartiansSilentlyDiscarded(t *testing.T) {
 			for _, forwarding := range []bool{false, true} {
 				e := newEnv(t, Options{Forwarding: forwarding})
 				e.inject(ipPacket(Fields{Protocol: 17, Src: tc.src, Dst: tc.dst}, udpish("martian?")), tc.linkDst)
-				got := len(e.udp.takePackets())
+				got := len(e.udp.TakePackets())
 				if tc.counter == "" {
 					if got != 1 {
 						t.Errorf("forwarding %v: %v -> %v not delivered (%d)", forwarding, tc.src, tc.dst, got)
@@ -61,7 +61,7 @@ func TestRFC1122MartiansSilentlyDiscarded(t *testing.T) {
 				}
 				// An echo request is not answered either.
 				e.inject(ipPacket(Fields{Protocol: 1, Src: tc.src, Dst: tc.dst}, icmpMsg(ICMPEcho, 0, EchoRest(7, 1), []byte("ping"))), tc.linkDst)
-				if f := e.link.take(); len(f) != 0 || e.count(tc.counter) != 2 || e.count("icmp.rx.echo_request") != 0 {
+				if f := e.link.Take(); len(f) != 0 || e.count(tc.counter) != 2 || e.count("icmp.rx.echo_request") != 0 {
 					t.Errorf("forwarding %v: echo from %v to %v: %d frames sent, %s = %d, echo requests seen %d",
 						forwarding, tc.src, tc.dst, len(f), tc.counter, e.count(tc.counter), e.count("icmp.rx.echo_request"))
 				}
@@ -83,7 +83,7 @@ func TestRFC1122MartianAnsweredViaDefaultRoute(t *testing.T) {
 	}
 	for _, src := range []string{"127.0.0.1", "0.0.0.0", "0.3.3.3"} {
 		e.inject(ipPacket(Fields{Protocol: 1, Src: netip.MustParseAddr(src), Dst: ourAddr}, icmpMsg(ICMPEcho, 0, EchoRest(1, 1), nil)), ourMAC)
-		if f := e.link.take(); len(f) != 0 {
+		if f := e.link.Take(); len(f) != 0 {
 			t.Errorf("echo from %s answered (%d frames)", src, len(f))
 		}
 	}
@@ -102,7 +102,7 @@ func TestMartianOptionsNotAnswered(t *testing.T) {
 	}
 	bad := []byte{OptionRecordRoute, 3, 1, 0} // pointer below 4
 	e.inject(ipPacket(Fields{Protocol: 17, Src: netip.MustParseAddr("127.0.0.1"), Dst: ourAddr, Options: bad}, udpish("x")), ourMAC)
-	if f := e.link.take(); len(f) != 0 || e.count("ipv4.rx.bad_options") != 0 || e.count("ipv4.rx.martian_source") != 1 {
+	if f := e.link.Take(); len(f) != 0 || e.count("ipv4.rx.bad_options") != 0 || e.count("ipv4.rx.martian_source") != 1 {
 		t.Errorf("sent %d frames, bad_options %d, martian_source %d", len(f), e.count("ipv4.rx.bad_options"), e.count("ipv4.rx.martian_source"))
 	}
 }

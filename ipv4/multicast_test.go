@@ -43,17 +43,17 @@ func TestMulticastDeliveryRFC1112(t *testing.T) {
 				}
 			}
 			e.inject(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: tc.dst, TTL: 1}, udpish("m")), stack.MulticastMAC(tc.dst))
-			got := e.udp.takePackets()
+			got := e.udp.TakePackets()
 			if (len(got) == 1) != tc.delivered {
 				t.Fatalf("transport got %d packets, want delivered=%v", len(got), tc.delivered)
 			}
-			if tc.delivered && (got[0].dst != tc.dst || got[0].src != peerAddr || got[0].ttl != 1) {
-				t.Errorf("delivered %v -> %v ttl %d", got[0].src, got[0].dst, got[0].ttl)
+			if tc.delivered && (got[0].Dst != tc.dst || got[0].Src != peerAddr || got[0].TTL != 1) {
+				t.Errorf("delivered %v -> %v ttl %d", got[0].Src, got[0].Dst, got[0].TTL)
 			}
 			if n := e.count(tc.counter); n != 1 {
 				t.Errorf("%s = %d, want 1", tc.counter, n)
 			}
-			if f := e.link.take(); len(f) != 0 {
+			if f := e.link.Take(); len(f) != 0 {
 				t.Errorf("sent %d frames about a multicast datagram", len(f))
 			}
 		})
@@ -64,14 +64,14 @@ func TestMulticastDeliveryRFC1112(t *testing.T) {
 // about a datagram to a multicast group, even when nobody listens.
 func TestMulticastNoPortUnreachable(t *testing.T) {
 	e := newEnv(t, Options{})
-	e.udp.refuse = true
+	e.udp.SetRefuse(true)
 	g := netip.MustParseAddr("224.0.0.251")
 	if err := e.nic.JoinGroup(g); err != nil {
 		t.Fatal(err)
 	}
 	e.inject(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: g}, udpish("x")), stack.MulticastMAC(g))
 	e.inject(ipPacket(Fields{Protocol: 99, Src: peerAddr, Dst: g}, udpish("x")), stack.MulticastMAC(g))
-	if f := e.link.take(); len(f) != 0 {
+	if f := e.link.Take(); len(f) != 0 {
 		t.Errorf("sent %d ICMP errors about multicast datagrams", len(f))
 	}
 	if n := e.count("icmp.tx.suppressed"); n != 2 {
@@ -83,7 +83,7 @@ func TestMulticastNoPortUnreachable(t *testing.T) {
 // to the transport (the membership check is one map lookup).
 func BenchmarkHandleDeliverMulticast(b *testing.B) {
 	e := newEnv(b, Options{})
-	e.udp.discard = true
+	e.udp.SetDiscard(true)
 	g := netip.MustParseAddr("239.1.2.3")
 	if err := e.nic.JoinGroup(g); err != nil {
 		b.Fatal(err)

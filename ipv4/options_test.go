@@ -60,9 +60,9 @@ func TestOptionsInbound(t *testing.T) {
 			e := newEnv(t, Options{})
 			in := ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: ourAddr, Options: tc.opts}, udpish("opts"))
 			e.inject(in, ourMAC)
-			got := e.udp.takePackets()
+			got := e.udp.TakePackets()
 			if tc.pointer < 0 {
-				if len(got) != 1 || !bytes.Equal(got[0].data, udpish("opts")) {
+				if len(got) != 1 || !bytes.Equal(got[0].Data, udpish("opts")) {
 					t.Errorf("not delivered")
 				}
 				return
@@ -70,7 +70,7 @@ func TestOptionsInbound(t *testing.T) {
 			if len(got) != 0 {
 				t.Errorf("delivered a packet with bad options")
 			}
-			checkICMPError(t, oneFrame(t, e.link).data, ourAddr, ICMPParamProblem, 0, PointerRest(uint8(tc.pointer)), in)
+			checkICMPError(t, oneFrame(t, e.link).Data, ourAddr, ICMPParamProblem, 0, PointerRest(uint8(tc.pointer)), in)
 			if e.count("ipv4.rx.bad_options") != 1 {
 				t.Errorf("ipv4.rx.bad_options = %d", e.count("ipv4.rx.bad_options"))
 			}
@@ -79,7 +79,7 @@ func TestOptionsInbound(t *testing.T) {
 	// A forwarded packet with bad options is not forwarded.
 	e := newRouter(t, Options{}, 1500)
 	e.inject(ipPacket(Fields{Protocol: 17, Src: peerAddr, Dst: farAddr, Options: []byte{68, 4, 4, 0}}, udpish("x")), ourMAC)
-	if len(e.link1.take()) != 0 || len(e.link.take()) != 1 {
+	if len(e.link1.Take()) != 0 || len(e.link.Take()) != 1 {
 		t.Errorf("bad options forwarded, or no parameter problem")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/ip4defrag"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -38,17 +39,10 @@ func decodeICMP(t *testing.T, b []byte) (*layers.IPv4, *layers.ICMPv4) {
 	return ip, ic
 }
 
-// oneFrame returns the single frame the link sent.
-func oneFrame(t *testing.T, l *fakeLink) frame {
+// oneFrame returns the single frame the link sent, an IPv4 packet.
+func oneFrame(t testing.TB, l *stacktest.Link) frame {
 	t.Helper()
-	fs := l.take()
-	if len(fs) != 1 {
-		t.Fatalf("link sent %d frames, want 1", len(fs))
-	}
-	if fs[0].etherType != stack.EtherTypeIPv4 {
-		t.Fatalf("EtherType %#04x", fs[0].etherType)
-	}
-	return fs[0]
+	return l.TakeOne(t, stack.EtherTypeIPv4)
 }
 
 func TestInboundDrops(t *testing.T) {
@@ -83,11 +77,11 @@ func TestInboundDrops(t *testing.T) {
 			if got := e.count(tc.counter); got != 1 {
 				t.Errorf("%s = %d, want 1", tc.counter, got)
 			}
-			if p := e.udp.takePackets(); len(p) != 0 {
+			if p := e.udp.TakePackets(); len(p) != 0 {
 				t.Errorf("transport got %d packets", len(p))
 			}
 			if tc.counter != "ipv4.rx.unknown_protocol" {
-				if f := e.link.take(); len(f) != 0 {
+				if f := e.link.Take(); len(f) != 0 {
 					t.Errorf("sent %d frames", len(f))
 				}
 			}
@@ -116,12 +110,12 @@ func TestDeliverTrimsPaddingAndSkipsOptions(t *testing.T) {
 			payload := udpish("hi")
 			b := append(ipPacket(f, payload), make([]byte, tc.pad)...)
 			e.inject(b, tc.linkDst)
-			got := e.udp.takePackets()
+			got := e.udp.TakePackets()
 			if len(got) != 1 {
 				t.Fatalf("transport got %d packets", len(got))
 			}
 			d := got[0]
-			if !bytes.Equal(d.data, payload) || d.src != peerAddr || d.dst != tc.dst || d.ttl != 17 || d.tos != 0xb8|3 {
+			if !bytes.Equal(d.Data, payload) || d.Src != peerAddr || d.Dst != tc.dst || d.TTL != 17 || d.TOS != 0xb8|3 {
 				t.Errorf("delivered %+v, want data % x", d, payload)
 			}
 			if e.count("ipv4.rx.delivered") != 1 {
@@ -164,10 +158,10 @@ func TestEchoReply(t *testing.T) {
 				e.inject(req, ourMAC)
 			}
 			fr := oneFrame(t, e.link)
-			if fr.dst != peerMAC {
-				t.Errorf("sent to %v", fr.dst)
+			if fr.Dst != peerMAC {
+				t.Errorf("sent to %v", fr.Dst)
 			}
-			ip, ic := decodeICMP(t, fr.data)
+			ip, ic := decodeICMP(t, fr.Data)
 			if ip.SrcIP.String() != ourAddr.String() || ip.DstIP.String() != peerAddr.String() || ip.TTL != 64 ||
 				ip.Protocol != layers.IPProtocolICMPv4 || ip.IHL != 5 || ip.TOS != tc.tos {
 				t.Errorf("IP header %+v", ip)
@@ -191,7 +185,7 @@ func TestEchoToBroadcast(t *testing.T) {
 			req := ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: dst}, icmpMsg(ICMPEcho, 0, EchoRest(1, 1), []byte("b")))
 			e := newEnv(t, Options{})
 			e.inject(req, stack.BroadcastMAC)
-			if f := e.link.take(); len(f) != 0 {
+			if f := e.link.Take(); len(f) != 0 {
 				t.Errorf("replied to a broadcast echo by default")
 			}
 			if e.count("icmp.rx.echo_broadcast_ignored") != 1 {
@@ -200,7 +194,7 @@ func TestEchoToBroadcast(t *testing.T) {
 			// With EchoBroadcast the reply comes from our unicast address.
 			e2 := newEnv(t, Options{EchoBroadcast: true})
 			e2.inject(req, stack.BroadcastMAC)
-			ip, ic := decodeICMP(t, oneFrame(t, e2.link).data)
+			ip, ic := decodeICMP(t, oneFrame(t, e2.link).Data)
 			if ip.SrcIP.String() != ourAddr.String() || ip.DstIP.String() != peerAddr.String() || ic.TypeCode.Type() != 0 {
 				t.Errorf("reply %v -> %v type %v", ip.SrcIP, ip.DstIP, ic.TypeCode)
 			}
@@ -214,7 +208,7 @@ func TestEchoFromUnusableSource(t *testing.T) {
 	e.inject(req, ourMAC)
 	// 0.0.0.0 may only speak to the limited broadcast address: to us it
 	// is a martian, dropped before ICMP sees it.
-	if f := e.link.take(); len(f) != 0 || e.count("ipv4.rx.martian_source") != 1 {
+	if f := e.link.Take(); len(f) != 0 || e.count("ipv4.rx.martian_source") != 1 {
 		t.Errorf("answered an echo from 0.0.0.0 (%d frames)", len(f))
 	}
 }
@@ -255,10 +249,10 @@ func TestProtocolAndPortUnreachable(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
-			e.udp.refuse = true
+			e.udp.SetRefuse(true)
 			orig := ipPacket(Fields{Protocol: tc.proto, Src: peerAddr, Dst: ourAddr, Options: tc.options}, tc.payload)
 			e.inject(append(append([]byte(nil), orig...), 0, 0, 0, 0), ourMAC) // padded
-			checkUnreachable(t, oneFrame(t, e.link).data, tc.code, orig)
+			checkUnreachable(t, oneFrame(t, e.link).Data, tc.code, orig)
 			if e.count(tc.counter) != 1 || e.count("icmp.tx.dest_unreachable") != 1 {
 				t.Errorf("counters: %s %d, icmp.tx.dest_unreachable %d", tc.counter, e.count(tc.counter), e.count("icmp.tx.dest_unreachable"))
 			}
@@ -303,7 +297,7 @@ func TestNoErrorAbout(t *testing.T) {
 			p.MarkNetworkHeader()
 			e.pr.sendError(p, ICMPDestUnreach, CodePortUnreachable, 0)
 			p.Release()
-			fs := e.link.take()
+			fs := e.link.Take()
 			if sent := len(fs) == 1; sent != tc.want {
 				t.Fatalf("sent %d errors, want %v", len(fs), tc.want)
 			}
@@ -314,10 +308,10 @@ func TestNoErrorAbout(t *testing.T) {
 	}
 	// And through the inbound path: UDP to a broadcast with no listener.
 	e := newEnv(t, Options{})
-	e.udp.refuse = true
+	e.udp.SetRefuse(true)
 	e.inject(udp(peerAddr, dirBcast, 0), stack.BroadcastMAC)
 	e.inject(ipPacket(Fields{Protocol: 99, Src: peerAddr, Dst: bcast}, nil), stack.BroadcastMAC)
-	if f := e.link.take(); len(f) != 0 {
+	if f := e.link.Take(); len(f) != 0 {
 		t.Errorf("sent %d errors about broadcasts", len(f))
 	}
 }
@@ -342,7 +336,7 @@ func TestErrorRateLimit(t *testing.T) {
 		for range st.send {
 			e.inject(b, ourMAC)
 		}
-		if got := len(e.link.take()); got != st.want {
+		if got := len(e.link.Take()); got != st.want {
 			t.Errorf("step %d: %d errors sent, want %d", i, got, st.want)
 		}
 		limited += st.send - st.want
@@ -354,7 +348,7 @@ func TestErrorRateLimit(t *testing.T) {
 	for range 10 {
 		e.inject(ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr}, icmpMsg(ICMPEcho, 0, 1, nil)), ourMAC)
 	}
-	if got := len(e.link.take()); got != 10 {
+	if got := len(e.link.Take()); got != 10 {
 		t.Errorf("%d echo replies, want 10", got)
 	}
 }
@@ -393,7 +387,7 @@ func TestInboundICMPError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
 			e.inject(ipPacket(Fields{Protocol: 1, Src: peerAddr, Dst: ourAddr}, icmpMsg(tc.typ, tc.code, tc.rest, tc.quote)), ourMAC)
-			errs := e.udp.takeErrors()
+			errs := e.udp.TakeErrors()
 			if e.count(tc.counter) != 1 {
 				t.Errorf("%s = %d", tc.counter, e.count(tc.counter))
 			}
@@ -415,7 +409,7 @@ func TestInboundICMPError(t *testing.T) {
 			if !sameError(got, want) {
 				t.Errorf("got %+v\nwant %+v", got, want)
 			}
-			if f := e.link.take(); len(f) != 0 {
+			if f := e.link.Take(); len(f) != 0 {
 				t.Errorf("answered an ICMP error with %d packets", len(f))
 			}
 		})
@@ -452,11 +446,11 @@ func TestWritePacket(t *testing.T) {
 					t.Fatal(err)
 				}
 				fr := oneFrame(t, e.link)
-				if fr.dst != tc.linkDst {
-					t.Errorf("link dst %v, want %v", fr.dst, tc.linkDst)
+				if fr.Dst != tc.linkDst {
+					t.Errorf("link dst %v, want %v", fr.Dst, tc.linkDst)
 				}
-				ip := decodeIP(t, fr.data)
-				checkIPChecksum(t, fr.data)
+				ip := decodeIP(t, fr.Data)
+				checkIPChecksum(t, fr.Data)
 				if ip.SrcIP.String() != ourAddr.String() || ip.DstIP.String() != tc.dst.String() || ip.TTL != tc.ttl ||
 					uint8(ip.Protocol) != tc.params.Protocol || ip.TOS != tc.params.TOS || ip.IHL != 5 || ip.Version != 4 ||
 					(ip.Flags&layers.IPv4DontFragment != 0) != tc.params.DontFragment || int(ip.Length) != 20+len(payload) ||
@@ -497,7 +491,7 @@ func TestWritePacketTooLong(t *testing.T) {
 			if (err != nil) != tc.wantErr || (tc.wantErr && !errors.Is(err, stack.ErrMessageTooLong)) {
 				t.Fatalf("err %v", err)
 			}
-			sent := len(e.link.take())
+			sent := len(e.link.Take())
 			if tc.wantErr && (sent != 0 || e.count("ipv4.tx.too_long") != 1) {
 				t.Errorf("sent %d, too_long %d", sent, e.count("ipv4.tx.too_long"))
 			}
@@ -517,7 +511,7 @@ func TestFragmentation(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%d bytes over MTU %d", tc.n, tc.mtu), func(t *testing.T) {
 			e := newEnv(t, Options{})
-			e.link.mtu = tc.mtu
+			e.link.SetMTU(tc.mtu)
 			r, _ := e.s.FindRoute(peerAddr, netip.Addr{})
 			data := make([]byte, tc.n)
 			for i := range data {
@@ -528,7 +522,7 @@ func TestFragmentation(t *testing.T) {
 			if err := r.WritePacket(stack.NetworkParams{Protocol: 17, TTL: 9}, p); err != nil {
 				t.Fatal(err)
 			}
-			fs := e.link.take()
+			fs := e.link.Take()
 			if len(fs) != tc.frags {
 				t.Fatalf("%d fragments, want %d", len(fs), tc.frags)
 			}
@@ -536,11 +530,11 @@ func TestFragmentation(t *testing.T) {
 			d := ip4defrag.NewIPv4Defragmenter()
 			var whole *layers.IPv4
 			for i, f := range fs {
-				if len(f.data) > tc.mtu {
-					t.Fatalf("fragment %d is %d bytes", i, len(f.data))
+				if len(f.Data) > tc.mtu {
+					t.Fatalf("fragment %d is %d bytes", i, len(f.Data))
 				}
-				checkIPChecksum(t, f.data)
-				out, err := d.DefragIPv4(decodeIP(t, f.data))
+				checkIPChecksum(t, f.Data)
+				out, err := d.DefragIPv4(decodeIP(t, f.Data))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -572,27 +566,27 @@ func TestLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.pr.flushLoopback()
-	got := e.udp.takePackets()
+	got := e.udp.TakePackets()
 	if len(got) != 1 {
 		t.Fatalf("transport got %d packets", len(got))
 	}
-	if d := got[0]; d.src != ourAddr || d.dst != ourAddr || d.ttl != 5 || !d.checksumOK || !bytes.Equal(d.data, payload) {
+	if d := got[0]; d.Src != ourAddr || d.Dst != ourAddr || d.TTL != 5 || !d.ChecksumOK || !bytes.Equal(d.Data, payload) {
 		t.Errorf("delivered %+v", d)
 	}
-	if len(e.link.take()) != 0 {
+	if len(e.link.Take()) != 0 {
 		t.Errorf("a looped-back packet reached the link")
 	}
 
 	// A refused datagram to ourselves comes back as port unreachable,
 	// itself looped back and handed to the transport as an error.
-	e.udp.refuse = true
+	e.udp.SetRefuse(true)
 	p = stack.NewPacket(stack.Headroom, len(payload))
 	copy(p.Bytes(), payload)
 	if err := r.WritePacket(stack.NetworkParams{Protocol: 17}, p); err != nil {
 		t.Fatal(err)
 	}
 	e.pr.flushLoopback()
-	errs := e.udp.takeErrors()
+	errs := e.udp.TakeErrors()
 	if len(errs) != 1 || errs[0].Kind != stack.ErrorPortUnreachable || errs[0].Src != ourAddr || errs[0].Dst != ourAddr ||
 		!bytes.Equal(errs[0].Transport, payload[:8]) {
 		t.Errorf("errors %+v", errs)
@@ -634,7 +628,7 @@ func TestResolutionFailure(t *testing.T) {
 	payload := udpish("lost")
 	b := ipPacket(Fields{Protocol: 17, Src: ourAddr, Dst: otherAddr}, payload)
 	e.s.ResolutionFailed(e.nic, otherAddr, stack.EtherTypeIPv4, stack.NewPacketFrom(b))
-	errs := e.udp.takeErrors()
+	errs := e.udp.TakeErrors()
 	if len(errs) != 1 {
 		t.Fatalf("%d errors", len(errs))
 	}
@@ -647,14 +641,14 @@ func TestResolutionFailure(t *testing.T) {
 	if !sameError(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	if len(e.link.take()) != 0 {
+	if len(e.link.Take()) != 0 {
 		t.Errorf("sent a wire ICMP for our own packet")
 	}
 	// Garbage and packets of transports we do not have are just released.
 	e.s.ResolutionFailed(e.nic, otherAddr, stack.EtherTypeIPv4, stack.NewPacketFrom([]byte{0x45, 0}))
 	e.s.ResolutionFailed(e.nic, otherAddr, stack.EtherTypeIPv4,
 		stack.NewPacketFrom(ipPacket(Fields{Protocol: 6, Src: ourAddr, Dst: otherAddr}, payload)))
-	if errs := e.udp.takeErrors(); len(errs) != 0 {
+	if errs := e.udp.TakeErrors(); len(errs) != 0 {
 		t.Errorf("unexpected errors %+v", errs)
 	}
 }
@@ -689,7 +683,7 @@ func FuzzHandlePacket(f *testing.F) {
 		if mode&1 != 0 {
 			e = rt.env
 		}
-		e.udp.refuse = refuse
+		e.udp.SetRefuse(refuse)
 		for _, fixed := range []bool{false, true} {
 			in := b
 			if fixed && len(b) >= HeaderLen {
@@ -708,10 +702,10 @@ func FuzzHandlePacket(f *testing.F) {
 				e.inject(pk, ourMAC)
 			}
 			e.pr.flushLoopback()
-			e.link.take()
-			rt.link1.take()
-			e.udp.takePackets()
-			e.udp.takeErrors()
+			e.link.Take()
+			rt.link1.Take()
+			e.udp.TakePackets()
+			e.udp.TakeErrors()
 			if n := stack.LivePackets(); n != before {
 				t.Fatalf("leak: %d live packets, want %d", n, before)
 			}

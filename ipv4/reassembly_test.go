@@ -87,17 +87,17 @@ func TestReassembly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
 			for i, f := range tc.frags {
-				if got := e.udp.takePackets(); len(got) != 0 {
+				if got := e.udp.TakePackets(); len(got) != 0 {
 					t.Fatalf("delivered after %d of %d fragments", i, len(tc.frags))
 				}
 				e.inject(f, ourMAC)
 			}
-			got := e.udp.takePackets()
+			got := e.udp.TakePackets()
 			if len(got) != 1 {
 				t.Fatalf("transport got %d packets, want 1", len(got))
 			}
-			if d := got[0]; !bytes.Equal(d.data, payload) || d.src != peerAddr || d.dst != ourAddr || d.ttl != 33 {
-				t.Errorf("delivered %d bytes from %v to %v ttl %d", len(d.data), d.src, d.dst, d.ttl)
+			if d := got[0]; !bytes.Equal(d.Data, payload) || d.Src != peerAddr || d.Dst != ourAddr || d.TTL != 33 {
+				t.Errorf("delivered %d bytes from %v to %v ttl %d", len(d.Data), d.Src, d.Dst, d.TTL)
 			}
 			if e.count("ipv4.reasm.ok") != 1 || e.count("ipv4.reasm.fragments") != uint64(len(tc.frags)) ||
 				e.count("ipv4.reasm.duplicate") != tc.dups {
@@ -106,7 +106,7 @@ func TestReassembly(t *testing.T) {
 			checkNothingPending(t, e.pr)
 			// The timer was stopped: nothing happens later.
 			e.clock.Advance(time.Minute)
-			if f := e.link.take(); len(f) != 0 || e.count("ipv4.reasm.timeout") != 0 {
+			if f := e.link.Take(); len(f) != 0 || e.count("ipv4.reasm.timeout") != 0 {
 				t.Errorf("after completion: %d frames, %d timeouts", len(f), e.count("ipv4.reasm.timeout"))
 			}
 		})
@@ -122,15 +122,15 @@ func TestPingLarge(t *testing.T) {
 	for _, f := range fragmentsOf(Fields{ID: 99, Protocol: 1, Src: peerAddr, Dst: ourAddr}, req, 1480) {
 		e.inject(f, ourMAC)
 	}
-	fs := e.link.take()
+	fs := e.link.Take()
 	if len(fs) != 5 {
 		t.Fatalf("%d reply fragments, want 5", len(fs))
 	}
 	d := ip4defrag.NewIPv4Defragmenter()
 	var whole *layers.IPv4
 	for _, f := range fs {
-		checkIPChecksum(t, f.data)
-		out, err := d.DefragIPv4(decodeIP(t, f.data))
+		checkIPChecksum(t, f.Data)
+		out, err := d.DefragIPv4(decodeIP(t, f.Data))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +180,7 @@ func TestReassemblyDiscard(t *testing.T) {
 			for _, f := range tc.frags {
 				e.inject(f, ourMAC)
 			}
-			if got := e.udp.takePackets(); len(got) != 0 {
+			if got := e.udp.TakePackets(); len(got) != 0 {
 				t.Errorf("delivered %d packets", len(got))
 			}
 			if e.count(tc.counter) != 1 {
@@ -224,7 +224,7 @@ func TestReassemblyTimeout(t *testing.T) {
 				e.inject(f, tc.linkDst)
 			}
 			e.clock.Advance(timeout - time.Millisecond)
-			if f := e.link.take(); len(f) != 0 || e.count("ipv4.reasm.timeout") != 0 {
+			if f := e.link.Take(); len(f) != 0 || e.count("ipv4.reasm.timeout") != 0 {
 				t.Fatalf("expired early: %d frames", len(f))
 			}
 			if n, _ := e.pr.ReassemblyPending(); n != 1 {
@@ -235,7 +235,7 @@ func TestReassemblyTimeout(t *testing.T) {
 				t.Errorf("ipv4.reasm.timeout = %d", e.count("ipv4.reasm.timeout"))
 			}
 			checkNothingPending(t, e.pr)
-			fs := e.link.take()
+			fs := e.link.Take()
 			if !tc.wantICMP {
 				if len(fs) != 0 {
 					t.Errorf("sent %d frames", len(fs))
@@ -245,7 +245,7 @@ func TestReassemblyTimeout(t *testing.T) {
 			if len(fs) != 1 {
 				t.Fatalf("sent %d frames, want one time exceeded", len(fs))
 			}
-			ip, ic := decodeICMP(t, fs[0].data)
+			ip, ic := decodeICMP(t, fs[0].Data)
 			if ip.SrcIP.String() != ourAddr.String() || ip.DstIP.String() != peerAddr.String() {
 				t.Errorf("error %v -> %v", ip.SrcIP, ip.DstIP)
 			}
@@ -256,7 +256,7 @@ func TestReassemblyTimeout(t *testing.T) {
 			if want := frags[0][:28]; !bytes.Equal(ic.Payload, want) {
 				t.Errorf("quote\n% x\nwant\n% x", ic.Payload, want)
 			}
-			if got := e.udp.takePackets(); len(got) != 0 {
+			if got := e.udp.TakePackets(); len(got) != 0 {
 				t.Errorf("delivered %d", len(got))
 			}
 		})
@@ -282,13 +282,13 @@ func TestReassemblyEviction(t *testing.T) {
 	for _, f := range b[1:] {
 		e.inject(f, ourMAC)
 	}
-	if got := e.udp.takePackets(); len(got) != 1 || !bytes.Equal(got[0].data, payload) {
+	if got := e.udp.TakePackets(); len(got) != 1 || !bytes.Equal(got[0].Data, payload) {
 		t.Fatalf("B not delivered (%d packets)", len(got))
 	}
 	for _, f := range a[1:] {
 		e.inject(f, ourMAC)
 	}
-	if got := e.udp.takePackets(); len(got) != 0 {
+	if got := e.udp.TakePackets(); len(got) != 0 {
 		t.Fatalf("the evicted datagram was delivered")
 	}
 	// A datagram bigger than the whole cap is refused, not kept.
@@ -324,18 +324,18 @@ func TestReassemblyFlood(t *testing.T) {
 			if e.count("ipv4.reasm.evicted") == 0 || peak < limit/2 {
 				t.Errorf("evicted %d, peak %d: the flood did not reach the cap", e.count("ipv4.reasm.evicted"), peak)
 			}
-			e.udp.takePackets()
+			e.udp.TakePackets()
 			payload := append(udpish(""), pattern(4000)...)
 			for _, f := range fragmentsOf(Fields{ID: 1, Protocol: 17, Src: otherAddr, Dst: ourAddr}, payload, 1480) {
 				e.inject(f, ourMAC)
 			}
-			if got := e.udp.takePackets(); len(got) != 1 || !bytes.Equal(got[0].data, payload) {
+			if got := e.udp.TakePackets(); len(got) != 1 || !bytes.Equal(got[0].Data, payload) {
 				t.Errorf("datagram after the flood: %d packets", len(got))
 			}
 			e.clock.Advance(DefaultReassemblyTimeout)
 			checkNothingPending(t, e.pr)
 			// No ICMP for fragments that were never first ones.
-			if f := e.link.take(); len(f) != 0 {
+			if f := e.link.Take(); len(f) != 0 {
 				t.Errorf("sent %d frames", len(f))
 			}
 		})

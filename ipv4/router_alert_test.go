@@ -24,15 +24,15 @@ func TestWritePacketOptionsRouterAlertRFC2113(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := oneFrame(t, e.link)
-	if f.dst != stack.MulticastMAC(g) {
-		t.Errorf("link dst %v, want %v", f.dst, stack.MulticastMAC(g))
+	if f.Dst != stack.MulticastMAC(g) {
+		t.Errorf("link dst %v, want %v", f.Dst, stack.MulticastMAC(g))
 	}
-	h := Header(f.data)
+	h := Header(f.Data)
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	if h.HeaderLength() != 24 || !bytes.Equal(h.Options(), ra) || h.TTL() != 1 || h.Dst() != g || h.Protocol() != 2 {
-		t.Errorf("header %x", f.data[:24])
+		t.Errorf("header %x", f.Data[:24])
 	}
 	bad := stack.NewPacket(stack.Headroom, 8)
 	if err := e.pr.WritePacketOptions(&r, stack.NetworkParams{Protocol: 2}, []byte{OptionRouterAlert, 3, 0, 0}, bad); !errors.Is(err, stack.ErrInvalid) {

@@ -27,12 +27,12 @@ func TestAcceptAnyDestinationDelivers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{AcceptAnyDestination: tc.on})
 			e.inject(ipPacket(Fields{NextHeader: stack.ProtocolUDP, Src: peerAddr, Dst: tc.dst}, udpish("x")), ourMAC)
-			got := e.udp.takePackets()
+			got := e.udp.TakePackets()
 			if tc.deliver != (len(got) == 1) {
 				t.Fatalf("delivered %d packets, want delivered=%v", len(got), tc.deliver)
 			}
-			if tc.deliver && got[0].dst != tc.dst {
-				t.Errorf("delivered with dst %v, want %v", got[0].dst, tc.dst)
+			if tc.deliver && got[0].Dst != tc.dst {
+				t.Errorf("delivered with dst %v, want %v", got[0].Dst, tc.dst)
 			}
 		})
 	}
@@ -45,9 +45,9 @@ func TestAcceptAnyDestinationDelivers(t *testing.T) {
 func TestAcceptAnyPortUnreachableFromOriginalDestination(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.pr.SetAcceptAnyDestination(true)
-	e.udp.refuse = true
+	e.udp.SetRefuse(true)
 	e.inject(ipPacket(Fields{NextHeader: stack.ProtocolUDP, Src: peerAddr, Dst: farAddr}, udpish("x")), ourMAC)
-	ip, ic := decode(t, oneFrame(t, e.link).data)
+	ip, ic := decode(t, oneFrame(t, e.link).Data)
 	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(1, 4) {
 		t.Fatalf("not port unreachable: %v", ic)
 	}
@@ -65,7 +65,7 @@ func TestAcceptAnyEchoFilter(t *testing.T) {
 	for _, dst := range []netip.Addr{farAddr, netip.MustParseAddr("2001:db8::8")} {
 		e.inject(icmpPacket(peerAddr, dst, ICMPEchoRequest, 0, EchoRest(1, 2), []byte("ping")), ourMAC)
 	}
-	ip, ic := decode(t, oneFrame(t, e.link).data)
+	ip, ic := decode(t, oneFrame(t, e.link).Data)
 	if !ip.SrcIP.Equal(farAddr.AsSlice()) || ic == nil || ic.TypeCode.Type() != ICMPEchoReply {
 		t.Errorf("reply from %v: %v", ip.SrcIP, ic)
 	}

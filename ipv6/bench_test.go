@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -11,7 +12,7 @@ import (
 // of data): header pushed into the headroom, handed to the link.
 func BenchmarkWritePacket(b *testing.B) {
 	e := newEnv(b, Options{})
-	e.link.discard = true
+	e.link.SetDiscard(true)
 	r, err := e.s.FindRoute(peerAddr, netip.Addr{})
 	if err != nil {
 		b.Fatal(err)
@@ -31,7 +32,8 @@ func BenchmarkWritePacket(b *testing.B) {
 // delivers it to the transport.
 func BenchmarkHandleDeliver(b *testing.B) {
 	e := newEnv(b, Options{})
-	tcp := &fakeTransport{number: stack.ProtocolTCP, discard: true}
+	tcp := stacktest.NewTransport(stack.ProtocolTCP)
+	tcp.SetDiscard(true)
 	if err := e.s.RegisterTransport(tcp); err != nil {
 		b.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func BenchmarkHandleDeliver(b *testing.B) {
 // BenchmarkHandleEcho answers a 56-byte ping in place.
 func BenchmarkHandleEcho(b *testing.B) {
 	e := newEnv(b, Options{})
-	e.link.discard = true
+	e.link.SetDiscard(true)
 	req := icmpPacket(peerAddr, ourAddr, ICMPEchoRequest, 0, EchoRest(1, 1), make([]byte, 56))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -69,8 +71,8 @@ func BenchmarkHandleEcho(b *testing.B) {
 // BenchmarkForward forwards a TCP-size packet between two NICs.
 func BenchmarkForward(b *testing.B) {
 	e := newEnv(b, Options{Forwarding: true})
-	e.link.discard = true
-	nic2, err := e.s.AddNIC("eth1", &fakeLink{mtu: 1500, discard: true})
+	e.link.SetDiscard(true)
+	nic2, err := e.s.AddNIC("eth1", discardLink(1500))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestEchoRelayRFC4443(t *testing.T) {
 	if len(seen) != 2 || seen[0] != farAddr {
 		t.Fatalf("relay saw %v", seen)
 	}
-	ip, ic := decode(t, oneFrame(t, e.link).data)
+	ip, ic := decode(t, oneFrame(t, e.link).Data)
 	if !ip.SrcIP.Equal(other.AsSlice()) || ic == nil || ic.TypeCode.Type() != ICMPEchoReply {
 		t.Fatalf("the declined echo: reply from %v: %v", ip.SrcIP, ic)
 	}
@@ -40,7 +40,7 @@ func TestEchoRelayRFC4443(t *testing.T) {
 	if err := e.pr.SendICMPFrom(farAddr, peerAddr, ICMPFields{Type: ICMPEchoReply, Rest: EchoRest(7, 9), Payload: []byte("pong")}); err != nil {
 		t.Fatal(err)
 	}
-	ip, ic = decode(t, oneFrame(t, e.link).data)
+	ip, ic = decode(t, oneFrame(t, e.link).Data)
 	if !ip.SrcIP.Equal(farAddr.AsSlice()) || !ip.DstIP.Equal(peerAddr.AsSlice()) || ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(ICMPEchoReply, 0) {
 		t.Fatalf("SendICMPFrom: %v -> %v %v", ip.SrcIP, ip.DstIP, ic)
 	}

@@ -59,11 +59,11 @@ func TestExtensionHeaderRules(t *testing.T) {
 				linkDst = stack.MulticastMAC(tc.dst)
 			}
 			e.inject(b, linkDst)
-			got := e.udp.takePackets()
-			frames := e.link.take()
+			got := e.udp.TakePackets()
+			frames := e.link.Take()
 			switch tc.want {
 			case deliver:
-				if len(got) != 1 || !bytes.Equal(got[0].data, data) {
+				if len(got) != 1 || !bytes.Equal(got[0].Data, data) {
 					t.Fatalf("not delivered (%d)", len(got))
 				}
 				return
@@ -75,7 +75,7 @@ func TestExtensionHeaderRules(t *testing.T) {
 				if len(frames) != 1 {
 					t.Fatalf("sent %d frames, want a parameter problem", len(frames))
 				}
-				_, ic := decode(t, frames[0].data)
+				_, ic := decode(t, frames[0].Data)
 				if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(layers.ICMPv6TypeParameterProblem, tc.code) {
 					t.Fatalf("got %v, want parameter problem code %d", ic, tc.code)
 				}

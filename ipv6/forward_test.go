@@ -8,17 +8,9 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
-
-// offloadLink is a fakeLink whose device segments and checksums.
-type offloadLink struct {
-	*fakeLink
-	gsoMax int
-}
-
-func (l offloadLink) GSOMaxSize() int       { return l.gsoMax }
-func (l offloadLink) ChecksumOffload() bool { return true }
 
 var (
 	lan2Host = netip.MustParseAddr("2001:db8:1::5")
@@ -27,15 +19,15 @@ var (
 
 // routerEnv is an env with Forwarding and a second NIC (eth1,
 // 2001:db8:1::1/64) on a link of the given MTU.
-func routerEnv(t *testing.T, mtu int, offload bool) (*env, *fakeLink) {
+func routerEnv(t *testing.T, mtu int, offload bool) (*env, *stacktest.Link) {
 	t.Helper()
 	e := newEnv(t, Options{Forwarding: true})
-	l2 := &fakeLink{mtu: mtu}
-	var ep stack.LinkEndpoint = l2
+	l2 := newLink(mtu)
 	if offload {
-		ep = offloadLink{l2, 65535}
+		// Its device segments and checksums.
+		l2.SetOffloads(65535, true)
 	}
-	nic2, err := e.s.AddNIC("eth1", ep)
+	nic2, err := e.s.AddNIC("eth1", l2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +67,7 @@ func TestForwarding(t *testing.T) {
 				b[7] = 0
 			}
 			e.inject(b, ourMAC)
-			f0, f1 := e.link.take(), l2.take()
+			f0, f1 := e.link.Take(), l2.Take()
 			if e.count(tc.counter) != 1 {
 				t.Errorf("%s = %d", tc.counter, e.count(tc.counter))
 			}
@@ -88,7 +80,7 @@ func TestForwarding(t *testing.T) {
 				if len(f0) != 0 || len(f1) != 1 {
 					t.Fatalf("frames eth0 %d eth1 %d", len(f0), len(f1))
 				}
-				if f1[0].data[7] != tc.hop-1 || string(f1[0].data[8:]) != string(b[8:]) {
+				if f1[0].Data[7] != tc.hop-1 || string(f1[0].Data[8:]) != string(b[8:]) {
 					t.Errorf("forwarded packet changed beyond the hop limit")
 				}
 			case 2:
@@ -96,12 +88,12 @@ func TestForwarding(t *testing.T) {
 					t.Fatalf("frames eth0 %d eth1 %d", len(f0), len(f1))
 				}
 				if tc.icmpType == 0 {
-					if f0[0].data[7] != tc.hop-1 {
-						t.Errorf("hop limit %d", f0[0].data[7])
+					if f0[0].Data[7] != tc.hop-1 {
+						t.Errorf("hop limit %d", f0[0].Data[7])
 					}
 					return
 				}
-				ip, ic := decode(t, f0[0].data)
+				ip, ic := decode(t, f0[0].Data)
 				if ic == nil || ic.TypeCode != tc.icmpType {
 					t.Fatalf("got %v, want %v", ic, tc.icmpType)
 				}
@@ -122,17 +114,17 @@ func TestForwardingProcessesHopByHop(t *testing.T) {
 	e, l2 := routerEnv(t, 1500, false)
 	b := ipPacket(Fields{NextHeader: ProtoHopByHop, Src: peerAddr, Dst: lan2Host}, cat(ext(17, 0x9e, 4, 0, 0, 0, 0), udpish("x")))
 	e.inject(b, ourMAC)
-	if len(l2.take()) != 0 {
+	if len(l2.Take()) != 0 {
 		t.Errorf("forwarded a packet with an unknown type-10 hop-by-hop option")
 	}
-	_, ic := decode(t, oneFrame(t, e.link).data)
+	_, ic := decode(t, oneFrame(t, e.link).Data)
 	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(4, 2) {
 		t.Errorf("got %v", ic)
 	}
 	// A destination options header is not looked at on the way.
 	b = ipPacket(Fields{NextHeader: ProtoDestOptions, Src: peerAddr, Dst: lan2Host}, cat(ext(17, 0x9e, 4, 0, 0, 0, 0), udpish("x")))
 	e.inject(b, ourMAC)
-	if len(l2.take()) != 1 {
+	if len(l2.Take()) != 1 {
 		t.Errorf("destination options stopped forwarding")
 	}
 }
@@ -150,9 +142,9 @@ func TestForwardingGSO(t *testing.T) {
 		p.EtherType, p.LinkSrc, p.LinkDst = stack.EtherTypeIPv6, peerMAC, ourMAC
 		p.GSOSize, p.ChecksumPartial = 1440, true
 		e.nic.DeliverNetworkPacket(p)
-		fs := l2.take()
+		fs := l2.Take()
 		if offload {
-			if len(fs) != 1 || len(fs[0].data) != len(b) || e.count("ipv6.fwd.gso_passed") != 1 {
+			if len(fs) != 1 || len(fs[0].Data) != len(b) || e.count("ipv6.fwd.gso_passed") != 1 {
 				t.Errorf("offloading device: %d frames", len(fs))
 			}
 			continue
@@ -164,10 +156,10 @@ func TestForwardingGSO(t *testing.T) {
 		}
 		var data []byte
 		for i, f := range fs {
-			if len(f.data) > 1500 || f.data[7] != 63 {
-				t.Errorf("segment %d: %d bytes, hop limit %d", i, len(f.data), f.data[7])
+			if len(f.Data) > 1500 || f.Data[7] != 63 {
+				t.Errorf("segment %d: %d bytes, hop limit %d", i, len(f.Data), f.Data[7])
 			}
-			pkt := gopacket.NewPacket(f.data, layers.LayerTypeIPv6, gopacket.Default)
+			pkt := gopacket.NewPacket(f.Data, layers.LayerTypeIPv6, gopacket.Default)
 			ip, _ := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
 			tl, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
 			if tl == nil {
@@ -198,11 +190,11 @@ func TestResolutionFailure(t *testing.T) {
 	e, _ := routerEnv(t, 1500, false)
 	mine := sentUDP(lan2Host, 4)
 	e.pr.HandleResolutionFailure(e.nic, lan2Host, stack.NewPacketFrom(mine))
-	errs := e.udp.takeErrors()
+	errs := e.udp.TakeErrors()
 	if len(errs) != 1 || errs[0].Kind != stack.ErrorHostUnreachable || errs[0].Dst != lan2Host || !bytes.Equal(errs[0].Transport, mine[HeaderLen:]) {
 		t.Errorf("errors %+v", errs)
 	}
-	if f := e.link.take(); len(f) != 0 {
+	if f := e.link.Take(); len(f) != 0 {
 		t.Errorf("sent %d frames", len(f))
 	}
 	// Forwarded: its source hears address unreachable (RFC 4443 3.1
@@ -211,7 +203,7 @@ func TestResolutionFailure(t *testing.T) {
 	p := stack.NewPacketFrom(fwd)
 	p.NIC, p.LinkDst = e.nic, ourMAC
 	e.pr.HandleResolutionFailure(e.s.NIC("eth1"), lan2Host, p)
-	_, ic := decode(t, oneFrame(t, e.link).data)
+	_, ic := decode(t, oneFrame(t, e.link).Data)
 	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(1, 3) {
 		t.Errorf("got %v", ic)
 	}

@@ -19,10 +19,10 @@ func FuzzInput(f *testing.F) {
 	f.Add(ipPacket(Fields{NextHeader: 17, HopLimit: 1, Src: peerAddr, Dst: lan2Host}, udpish("fwd")), true)
 	f.Fuzz(func(t *testing.T, b []byte, forwarding bool) {
 		e := newEnv(t, Options{Forwarding: forwarding, ReassemblyMemory: 64 << 10})
-		e.udp.discard = true
-		e.link.discard = true
+		e.udp.SetDiscard(true)
+		e.link.SetDiscard(true)
 		if forwarding {
-			nic2, err := e.s.AddNIC("eth1", &fakeLink{mtu: 1400, discard: true})
+			nic2, err := e.s.AddNIC("eth1", discardLink(1400))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/internal/vclock"
 	"github.com/tapstack/tapstack/stack"
 )
@@ -23,132 +24,40 @@ var (
 	peerMAC   = stack.MAC{0x02, 0, 0, 0, 0, 0x01}
 )
 
-// frame is one packet a fakeLink was asked to send.
-type frame struct {
-	dst       stack.MAC
-	etherType uint16
-	data      []byte
-}
+// frame is one packet a link was asked to send.
+type frame = stacktest.Frame
 
-// fakeLink is a stack.LinkEndpoint that records (a copy of) every packet
-// written and releases it; with discard it only releases.
-type fakeLink struct {
-	mtu     int
-	discard bool
-	offload struct{ gsoMax int }
+// newLink is a recording link at ourMAC with the given MTU.
+func newLink(mtu int) *stacktest.Link { return stacktest.NewLink(ourMAC, mtu) }
 
-	mu     sync.Mutex
-	frames []frame
-}
-
-func (l *fakeLink) MTU() int                       { return l.mtu }
-func (l *fakeLink) LinkAddress() stack.MAC         { return ourMAC }
-func (l *fakeLink) Attach(stack.NetworkDispatcher) {}
-func (l *fakeLink) Close() error                   { return nil }
-func (l *fakeLink) WritePacket(dst stack.MAC, et uint16, p *stack.Packet) error {
-	if !l.discard {
-		l.mu.Lock()
-		l.frames = append(l.frames, frame{dst, et, append([]byte(nil), p.Bytes()...)})
-		l.mu.Unlock()
-	}
-	p.Release()
-	return nil
-}
-
-// take returns and forgets the recorded frames.
-func (l *fakeLink) take() []frame {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.frames
-	l.frames = nil
-	return f
-}
-
-// fakeResolver resolves every next hop to peerMAC at once (NDP does not
-// exist on this branch).
-type fakeResolver struct{}
-
-func (fakeResolver) WriteTo(nic *stack.NIC, _ netip.Addr, et uint16, p *stack.Packet) error {
-	return nic.WriteLinkPacket(peerMAC, et, p)
-}
-
-// delivered is a packet a fakeTransport received.
-type delivered struct {
-	src, dst netip.Addr
-	ttl, tc  uint8
-	proto    uint8
-	data     []byte
-}
-
-// fakeTransport records packets and errors; with refuse its HandlePacket
-// returns false (no endpoint: port unreachable).
-type fakeTransport struct {
-	number  uint8
-	refuse  bool
-	discard bool
-
-	mu      sync.Mutex
-	packets []delivered
-	errs    []stack.TransportError
-}
-
-func (t *fakeTransport) Number() uint8 { return t.number }
-func (t *fakeTransport) HandlePacket(p *stack.Packet) bool {
-	if t.refuse {
-		return false
-	}
-	if t.discard {
-		p.Release()
-		return true
-	}
-	t.mu.Lock()
-	t.packets = append(t.packets, delivered{p.Src, p.Dst, p.TTL, p.TOS, p.Protocol, append([]byte(nil), p.Bytes()...)})
-	t.mu.Unlock()
-	p.Release()
-	return true
-}
-func (t *fakeTransport) HandleError(e stack.TransportError) {
-	e.Transport = append([]byte(nil), e.Transport...)
-	t.mu.Lock()
-	t.errs = append(t.errs, e)
-	t.mu.Unlock()
-}
-func (t *fakeTransport) takePackets() []delivered {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.packets
-	t.packets = nil
-	return p
-}
-func (t *fakeTransport) takeErrors() []stack.TransportError {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.errs
-	t.errs = nil
-	return e
+// discardLink is a link at ourMAC with the given MTU that records nothing.
+func discardLink(mtu int) *stacktest.Link {
+	l := newLink(mtu)
+	l.SetDiscard(true)
+	return l
 }
 
 // fakeICMPHandler records the ICMPv6 messages handed to it.
 type fakeICMPHandler struct {
 	mu   sync.Mutex
-	msgs []delivered
+	msgs []stacktest.Delivered
 }
 
 func (h *fakeICMPHandler) HandleICMPv6(p *stack.Packet) {
 	h.mu.Lock()
-	h.msgs = append(h.msgs, delivered{p.Src, p.Dst, p.TTL, p.TOS, p.Protocol, append([]byte(nil), p.Bytes()...)})
+	h.msgs = append(h.msgs, stacktest.Record(p))
 	h.mu.Unlock()
 	p.Release()
 }
 
-// env is a stack with one NIC (fd00::2/64 and fe80::2/64 on a fakeLink),
-// ipv6 and a fake UDP transport (protocol 17).
+// env is a stack with one NIC (fd00::2/64 and fe80::2/64 on a recording
+// link), ipv6 and a recording UDP transport (protocol 17).
 type env struct {
 	s     *stack.Stack
 	pr    *Protocol
 	nic   *stack.NIC
-	link  *fakeLink
-	udp   *fakeTransport
+	link  *stacktest.Link
+	udp   *stacktest.Transport
 	clock *vclock.Clock
 }
 
@@ -159,14 +68,14 @@ func newEnv(tb testing.TB, opts Options) *env {
 
 func newEnvMTU(tb testing.TB, opts Options, mtu int) *env {
 	tb.Helper()
-	live := stack.LivePackets()
-	e := &env{link: &fakeLink{mtu: mtu}, udp: &fakeTransport{number: stack.ProtocolUDP}, clock: vclock.New(time.Unix(1_000_000, 0))}
+	stacktest.CheckLeaks(tb)
+	e := &env{link: newLink(mtu), udp: stacktest.NewTransport(stack.ProtocolUDP), clock: vclock.New(time.Unix(1_000_000, 0))}
 	e.s = stack.New(stack.Options{Clock: e.clock})
 	var err error
 	if e.pr, err = Register(e.s, opts); err != nil {
 		tb.Fatal(err)
 	}
-	e.s.SetResolver(stack.EtherTypeIPv6, fakeResolver{})
+	e.s.SetResolver(stack.EtherTypeIPv6, stacktest.Resolver{MAC: peerMAC})
 	if err := e.s.RegisterTransport(e.udp); err != nil {
 		tb.Fatal(err)
 	}
@@ -180,17 +89,7 @@ func newEnvMTU(tb testing.TB, opts Options, mtu int) *env {
 	}
 	tb.Cleanup(func() {
 		e.pr.flushLoopback()
-		if err := e.s.Close(); err != nil {
-			tb.Errorf("Close: %v", err)
-		}
-		select {
-		case <-e.pr.loop.Done():
-		default:
-			tb.Errorf("loopback goroutine still running after Close")
-		}
-		if n := stack.LivePackets(); n != live {
-			tb.Errorf("packet leak: %d live packets, want %d", n, live)
-		}
+		stacktest.CloseStack(tb, e.s, e.pr.loop.Done()) // the loopback goroutine stops
 	})
 	return e
 }
@@ -200,10 +99,7 @@ func (e *env) count(name string) uint64 { return e.s.Counters().Value(name) }
 
 // inject delivers an IPv6 packet as if it arrived on the NIC from peerMAC.
 func (e *env) inject(b []byte, linkDst stack.MAC) {
-	p := stack.NewPacketFrom(b)
-	p.EtherType = stack.EtherTypeIPv6
-	p.LinkSrc, p.LinkDst = peerMAC, linkDst
-	e.nic.DeliverNetworkPacket(p)
+	stacktest.Deliver(e.nic, stack.EtherTypeIPv6, peerMAC, linkDst, b)
 }
 
 // ipPacket builds an IPv6 packet: a header from f (PayloadLength and
@@ -286,15 +182,8 @@ func decode(t *testing.T, b []byte) (*layers.IPv6, *layers.ICMPv6) {
 	return ip, ic
 }
 
-// oneFrame returns the single frame the link sent.
-func oneFrame(t *testing.T, l *fakeLink) frame {
+// oneFrame returns the single frame the link sent, an IPv6 packet.
+func oneFrame(t testing.TB, l *stacktest.Link) frame {
 	t.Helper()
-	fs := l.take()
-	if len(fs) != 1 {
-		t.Fatalf("link sent %d frames, want 1", len(fs))
-	}
-	if fs[0].etherType != stack.EtherTypeIPv6 {
-		t.Fatalf("EtherType %#04x", fs[0].etherType)
-	}
-	return fs[0]
+	return l.TakeOne(t, stack.EtherTypeIPv6)
 }

@@ -80,28 +80,28 @@ func TestRFC8200_4_3WriteWithHopByHop(t *testing.T) {
 				t.Errorf("caller's header changed to %x", tc.hbh)
 			}
 			if tc.err != nil {
-				if f := e.link.take(); len(f) != 0 {
+				if f := e.link.Take(); len(f) != 0 {
 					t.Errorf("sent %d frames", len(f))
 				}
 				return
 			}
 			f := oneFrame(t, e.link)
-			if f.dst != (stack.MAC{0x33, 0x33, 0, 0, 0, 0x16}) {
-				t.Errorf("link destination %v", f.dst)
+			if f.Dst != (stack.MAC{0x33, 0x33, 0, 0, 0, 0x16}) {
+				t.Errorf("link destination %v", f.Dst)
 			}
-			h := Header(f.data)
-			if h.NextHeader() != ProtoHopByHop || h.HopLimit() != 1 || h.Src() != ourLL || h.Dst() != mc || int(h.PayloadLength()) != len(tc.hbh)+tc.data || len(f.data) != HeaderLen+len(tc.hbh)+tc.data {
-				t.Fatalf("header: next %d hop limit %d %v > %v payload %d, %d bytes", h.NextHeader(), h.HopLimit(), h.Src(), h.Dst(), h.PayloadLength(), len(f.data))
+			h := Header(f.Data)
+			if h.NextHeader() != ProtoHopByHop || h.HopLimit() != 1 || h.Src() != ourLL || h.Dst() != mc || int(h.PayloadLength()) != len(tc.hbh)+tc.data || len(f.Data) != HeaderLen+len(tc.hbh)+tc.data {
+				t.Fatalf("header: next %d hop limit %d %v > %v payload %d, %d bytes", h.NextHeader(), h.HopLimit(), h.Src(), h.Dst(), h.PayloadLength(), len(f.Data))
 			}
 			wantHBH := append([]byte{tc.proto}, tc.hbh[1:]...)
-			if got := f.data[HeaderLen : HeaderLen+len(tc.hbh)]; !bytes.Equal(got, wantHBH) {
+			if got := f.Data[HeaderLen : HeaderLen+len(tc.hbh)]; !bytes.Equal(got, wantHBH) {
 				t.Errorf("hop-by-hop %x, want %x", got, wantHBH)
 			}
-			if got := f.data[HeaderLen+len(tc.hbh):]; !bytes.Equal(got, data) {
+			if got := f.Data[HeaderLen+len(tc.hbh):]; !bytes.Equal(got, data) {
 				t.Errorf("data after the header differs")
 			}
 			// Our own inbound chain walk accepts what we send.
-			if res := WalkChain(f.data, Start(h), true); res.Err != nil || res.Pos.Next != tc.proto || res.Pos.Off != HeaderLen+len(tc.hbh) {
+			if res := WalkChain(f.Data, Start(h), true); res.Err != nil || res.Pos.Next != tc.proto || res.Pos.Off != HeaderLen+len(tc.hbh) {
 				t.Errorf("WalkChain: %+v", res)
 			}
 		})
@@ -119,7 +119,7 @@ func TestWriteWithHopByHopBadRoute(t *testing.T) {
 	if err := e.pr.WriteWithHopByHop(nil, stack.NetworkParams{Protocol: 58}, mldHBH, stack.NewPacket(stack.Headroom, 8)); err != stack.ErrNoRoute {
 		t.Errorf("nil route: %v, want ErrNoRoute", err)
 	}
-	if e.count("ipv6.tx.invalid_route") != 2 || len(e.link.take()) != 0 {
+	if e.count("ipv6.tx.invalid_route") != 2 || len(e.link.Take()) != 0 {
 		t.Errorf("invalid routes not refused")
 	}
 }
@@ -141,12 +141,12 @@ func TestMLDv2ReportDecodesWithRouterAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := oneFrame(t, e.link)
-	if f.dst != (stack.MAC{0x33, 0x33, 0, 0, 0, 0x16}) {
-		t.Errorf("link destination %v", f.dst)
+	if f.Dst != (stack.MAC{0x33, 0x33, 0, 0, 0, 0x16}) {
+		t.Errorf("link destination %v", f.Dst)
 	}
-	pkt := gopacket.NewPacket(f.data, layers.LayerTypeIPv6, gopacket.Default)
+	pkt := gopacket.NewPacket(f.Data, layers.LayerTypeIPv6, gopacket.Default)
 	if el := pkt.ErrorLayer(); el != nil {
-		t.Fatalf("gopacket: %v in % x", el.Error(), f.data)
+		t.Fatalf("gopacket: %v in % x", el.Error(), f.Data)
 	}
 	var types []gopacket.LayerType
 	for _, l := range pkt.Layers() {
@@ -161,7 +161,7 @@ func TestMLDv2ReportDecodesWithRouterAlert(t *testing.T) {
 			t.Fatalf("layers %v, want %v", types, want)
 		}
 	}
-	ip, ic := decode(t, f.data)
+	ip, ic := decode(t, f.Data)
 	if ip.HopLimit != 1 || !ip.SrcIP.Equal(net.ParseIP("fe80::2")) || !ip.DstIP.Equal(net.ParseIP("ff02::16")) {
 		t.Errorf("IPv6 %v > %v hop limit %d", ip.SrcIP, ip.DstIP, ip.HopLimit)
 	}
@@ -199,7 +199,7 @@ func FuzzWriteWithHopByHop(f *testing.F) {
 		n = max(0, min(n, 2000))
 		r := e.nic.LinkRoute(ourLL, netip.MustParseAddr("ff02::16"))
 		err := e.pr.WriteWithHopByHop(&r, stack.NetworkParams{Protocol: 17, TTL: 1}, hbh, stack.NewPacket(stack.Headroom, n))
-		fs := e.link.take()
+		fs := e.link.Take()
 		if err != nil {
 			if len(fs) != 0 {
 				t.Fatalf("error %v but %d frames sent", err, len(fs))
@@ -209,7 +209,7 @@ func FuzzWriteWithHopByHop(f *testing.F) {
 		if len(fs) != 1 {
 			t.Fatalf("%d frames", len(fs))
 		}
-		if res := WalkChain(fs[0].data, Start(Header(fs[0].data)), true); res.Err == ErrExtTruncated || res.Err == ErrExtBadOption {
+		if res := WalkChain(fs[0].Data, Start(Header(fs[0].Data)), true); res.Err == ErrExtTruncated || res.Err == ErrExtBadOption {
 			t.Fatalf("sent a malformed chain: %v", res.Err)
 		}
 	})
@@ -219,7 +219,7 @@ func FuzzWriteWithHopByHop(f *testing.F) {
 // Alert header: 0 allocs/op like WritePacket.
 func BenchmarkWriteWithHopByHop(b *testing.B) {
 	e := newEnv(b, Options{})
-	e.link.discard = true
+	e.link.SetDiscard(true)
 	r := e.nic.LinkRoute(ourLL, netip.MustParseAddr("ff02::16"))
 	params := stack.NetworkParams{Protocol: stack.ProtocolICMPv6, TTL: 1}
 	b.ReportAllocs()

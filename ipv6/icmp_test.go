@@ -28,7 +28,7 @@ func TestRFC8201PacketTooBigLowersPathMTU(t *testing.T) {
 	addFarRoute(t, e)
 	quote := sentUDP(farAddr, 1400)
 	e.inject(icmpPacket(peerAddr, ourAddr, ICMPPacketTooBig, 0, 1400, quote), ourMAC)
-	errs := e.udp.takeErrors()
+	errs := e.udp.TakeErrors()
 	if len(errs) != 1 {
 		t.Fatalf("transport got %d errors", len(errs))
 	}
@@ -46,9 +46,9 @@ func TestRFC8201PacketTooBigLowersPathMTU(t *testing.T) {
 	if err := e.pr.WritePacket(&r, stack.NetworkParams{Protocol: 17}, stack.NewPacketFrom(pattern(1412))); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range e.link.take() {
-		if len(f.data) > 1400 {
-			t.Errorf("%d-byte packet after learning 1400", len(f.data))
+	for _, f := range e.link.Take() {
+		if len(f.Data) > 1400 {
+			t.Errorf("%d-byte packet after learning 1400", len(f.Data))
 		}
 	}
 	// A larger value does not raise it; one below 1280 is floored
@@ -61,7 +61,7 @@ func TestRFC8201PacketTooBigLowersPathMTU(t *testing.T) {
 	if got := e.pr.PathMTU(farAddr); got != MinMTU {
 		t.Errorf("PathMTU = %d, want the 1280 floor", got)
 	}
-	if errs := e.udp.takeErrors(); len(errs) != 2 || errs[1].MTU != MinMTU {
+	if errs := e.udp.TakeErrors(); len(errs) != 2 || errs[1].MTU != MinMTU {
 		t.Errorf("errors %+v", errs)
 	}
 	// Entries expire (RFC 8201 4: try the link MTU again).
@@ -115,7 +115,7 @@ func TestInboundErrorsReachTransport(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
 			e.inject(icmpPacket(peerAddr, ourAddr, tc.typ, tc.code, 0, tc.quote), ourMAC)
-			errs := e.udp.takeErrors()
+			errs := e.udp.TakeErrors()
 			if tc.counter != "" {
 				if len(errs) != 0 || e.count(tc.counter) != 1 {
 					t.Errorf("errors %v, %s = %d", errs, tc.counter, e.count(tc.counter))
@@ -132,7 +132,7 @@ func TestInboundErrorsReachTransport(t *testing.T) {
 			if tc.transport != nil && !bytes.Equal(x.Transport, tc.transport) {
 				t.Errorf("transport % x, want % x", x.Transport, tc.transport)
 			}
-			if f := e.link.take(); len(f) != 0 {
+			if f := e.link.Take(); len(f) != 0 {
 				t.Errorf("RFC 4443 2.4 e.1: answered an error with %d frames", len(f))
 			}
 		})
@@ -159,7 +159,7 @@ func TestRFC4443ErrorSuppression(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
 			e.inject(tc.b, ourMAC)
-			if f := e.link.take(); (len(f) == 1) != tc.sent {
+			if f := e.link.Take(); (len(f) == 1) != tc.sent {
 				t.Errorf("sent %d frames", len(f))
 			}
 			if !tc.sent && e.count("icmpv6.tx.suppressed") != 1 {
@@ -170,19 +170,19 @@ func TestRFC4443ErrorSuppression(t *testing.T) {
 	// e.4: a unicast packet sent to a link-layer multicast address.
 	e := newEnv(t, Options{})
 	e.inject(ipPacket(Fields{NextHeader: 99, Src: peerAddr, Dst: ourAddr}, udpish("x")), stack.MAC{0x33, 0x33, 0, 0, 0, 1})
-	if f := e.link.take(); len(f) != 0 {
+	if f := e.link.Take(); len(f) != 0 {
 		t.Errorf("answered a link-layer multicast")
 	}
 }
 
 func TestRFC4443ErrorsRateLimited(t *testing.T) {
 	e := newEnv(t, Options{ICMPErrorRate: 10, ICMPErrorBurst: 2})
-	e.udp.refuse = true
+	e.udp.SetRefuse(true)
 	req := ipPacket(Fields{NextHeader: 17, Src: peerAddr, Dst: ourAddr}, udpish("x"))
 	for range 5 {
 		e.inject(req, ourMAC)
 	}
-	if n := len(e.link.take()); n != 2 {
+	if n := len(e.link.Take()); n != 2 {
 		t.Errorf("sent %d errors in a burst of 5, want 2", n)
 	}
 	if e.count("icmpv6.tx.rate_limited") != 3 {
@@ -191,21 +191,21 @@ func TestRFC4443ErrorsRateLimited(t *testing.T) {
 	e.clock.Advance(100 * time.Millisecond)
 	e.inject(req, ourMAC)
 	e.inject(req, ourMAC)
-	if n := len(e.link.take()); n != 1 {
+	if n := len(e.link.Take()); n != 1 {
 		t.Errorf("after 100 ms: %d errors, want 1", n)
 	}
 }
 
 func TestRFC4443ErrorAtMost1280Bytes(t *testing.T) {
 	e := newEnv(t, Options{})
-	e.udp.refuse = true
+	e.udp.SetRefuse(true)
 	req := ipPacket(Fields{NextHeader: 17, Src: peerAddr, Dst: ourAddr}, cat(udpish(""), pattern(1400)))
 	e.inject(req, ourMAC)
 	f := oneFrame(t, e.link)
-	if len(f.data) != MaxErrorLen {
-		t.Errorf("error is %d bytes, want %d", len(f.data), MaxErrorLen)
+	if len(f.Data) != MaxErrorLen {
+		t.Errorf("error is %d bytes, want %d", len(f.Data), MaxErrorLen)
 	}
-	_, ic := decode(t, f.data)
+	_, ic := decode(t, f.Data)
 	if ic == nil || !bytes.Equal(ic.Payload[4:], req[:MaxErrorLen-48]) {
 		t.Errorf("quote is not the start of the packet")
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -14,16 +15,16 @@ import (
 // next header (parameter problem code 1), as Linux does.
 func TestIGMPOverIPv6IsUnknownNextHeader_RFC8200_4(t *testing.T) {
 	e := newEnv(t, Options{})
-	igmp := &fakeTransport{number: stack.ProtocolIGMP}
+	igmp := stacktest.NewTransport(stack.ProtocolIGMP)
 	if err := e.s.RegisterTransport(igmp); err != nil {
 		t.Fatal(err)
 	}
 	query := []byte{0x11, 100, 0xee, 0x9b, 0, 0, 0, 0} // IGMPv2 general query
 	e.inject(ipPacket(Fields{NextHeader: stack.ProtocolIGMP, Src: peerAddr, Dst: ourAddr}, query), ourMAC)
-	if got := igmp.takePackets(); len(got) != 0 {
+	if got := igmp.TakePackets(); len(got) != 0 {
 		t.Fatalf("IGMP got %d IPv6 packets", len(got))
 	}
-	_, ic := decode(t, oneFrame(t, e.link).data)
+	_, ic := decode(t, oneFrame(t, e.link).Data)
 	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(layers.ICMPv6TypeParameterProblem, 1) {
 		t.Fatalf("got %v, want parameter problem code 1", ic)
 	}

@@ -46,10 +46,10 @@ func TestInboundDrops(t *testing.T) {
 			if got := e.count(tc.counter); got != 1 {
 				t.Errorf("%s = %d, want 1", tc.counter, got)
 			}
-			if p := e.udp.takePackets(); len(p) != 0 {
+			if p := e.udp.TakePackets(); len(p) != 0 {
 				t.Errorf("transport got %d packets", len(p))
 			}
-			if f := e.link.take(); len(f) != 0 {
+			if f := e.link.Take(); len(f) != 0 {
 				t.Errorf("sent %d frames", len(f))
 			}
 		})
@@ -59,7 +59,7 @@ func TestInboundDrops(t *testing.T) {
 func TestLinkMTUBelow1280RefusesIPv6(t *testing.T) {
 	e := newEnvMTU(t, Options{}, 1279)
 	e.inject(ipPacket(Fields{NextHeader: 17, Src: peerAddr, Dst: ourAddr}, udpish("x")), ourMAC)
-	if e.count("ipv6.rx.link_mtu_too_small") != 1 || len(e.udp.takePackets()) != 0 {
+	if e.count("ipv6.rx.link_mtu_too_small") != 1 || len(e.udp.TakePackets()) != 0 {
 		t.Errorf("inbound on a 1279-byte link not refused")
 	}
 	r, err := e.s.FindRoute(peerAddr, netip.Addr{})
@@ -69,7 +69,7 @@ func TestLinkMTUBelow1280RefusesIPv6(t *testing.T) {
 	if err := e.pr.WritePacket(&r, stack.NetworkParams{Protocol: 17}, stack.NewPacketFrom(udpish("x"))); err != ErrLinkMTUTooSmall {
 		t.Errorf("WritePacket = %v, want ErrLinkMTUTooSmall", err)
 	}
-	if e.count("ipv6.tx.link_mtu_too_small") != 1 || len(e.link.take()) != 0 {
+	if e.count("ipv6.tx.link_mtu_too_small") != 1 || len(e.link.Take()) != 0 {
 		t.Errorf("outbound on a 1279-byte link not refused")
 	}
 }
@@ -97,12 +97,12 @@ func TestDeliverToTransport(t *testing.T) {
 			payload := udpish("hi")
 			b := append(ipPacket(Fields{TrafficClass: 0xb8 | 3, NextHeader: 17, HopLimit: 17, Src: peerAddr, Dst: tc.dst}, payload), make([]byte, tc.pad)...)
 			e.inject(b, ourMAC)
-			got := e.udp.takePackets()
+			got := e.udp.TakePackets()
 			if len(got) != 1 {
 				t.Fatalf("transport got %d packets", len(got))
 			}
 			d := got[0]
-			if !bytes.Equal(d.data, payload) || d.src != peerAddr || d.dst != tc.dst || d.ttl != 17 || d.tc != 0xb8|3 || d.proto != 17 {
+			if !bytes.Equal(d.Data, payload) || d.Src != peerAddr || d.Dst != tc.dst || d.TTL != 17 || d.TOS != 0xb8|3 || d.Protocol != 17 {
 				t.Errorf("delivered %+v, want data % x", d, payload)
 			}
 		})
@@ -139,10 +139,10 @@ func TestEchoReply(t *testing.T) {
 			p.EtherType, p.LinkSrc, p.LinkDst = stack.EtherTypeIPv6, peerMAC, ourMAC
 			e.nic.DeliverNetworkPacket(p)
 			f := oneFrame(t, e.link)
-			if f.dst != peerMAC {
-				t.Errorf("reply to %v, want %v", f.dst, peerMAC)
+			if f.Dst != peerMAC {
+				t.Errorf("reply to %v, want %v", f.Dst, peerMAC)
 			}
-			ip, ic := decode(t, f.data)
+			ip, ic := decode(t, f.Data)
 			if ic == nil {
 				t.Fatal("no ICMPv6")
 			}
@@ -176,7 +176,7 @@ func TestEchoToOurselvesLoopsBack(t *testing.T) {
 	if e.count("icmpv6.rx.echo_request") != 1 || e.count("icmpv6.rx.echo_reply") != 1 {
 		t.Errorf("request %d reply %d", e.count("icmpv6.rx.echo_request"), e.count("icmpv6.rx.echo_reply"))
 	}
-	if f := e.link.take(); len(f) != 0 {
+	if f := e.link.Take(); len(f) != 0 {
 		t.Errorf("loopback sent %d frames on the link", len(f))
 	}
 }
@@ -199,7 +199,7 @@ func TestICMPv6HandlerDispatch(t *testing.T) {
 		t.Fatalf("handler got %d messages, want 1 (the bad checksum one dropped)", len(h.msgs))
 	}
 	m := h.msgs[0]
-	if m.src != peerLL || m.dst != stack.SolicitedNodeAddress(ourAddr) || m.ttl != 255 || m.data[0] != 135 {
+	if m.Src != peerLL || m.Dst != stack.SolicitedNodeAddress(ourAddr) || m.TTL != 255 || m.Data[0] != 135 {
 		t.Errorf("handed %+v", m)
 	}
 	if e.count("icmpv6.rx.bad_checksum") != 1 {
@@ -211,20 +211,20 @@ func TestICMPv6HandlerDispatch(t *testing.T) {
 	e.s.SetICMPv6Handler(ICMPEchoRequest, h)
 	e.inject(icmpPacket(peerAddr, ourAddr, ICMPEchoReply, 0, EchoRest(1, 2), []byte("pong")), ourMAC)
 	e.inject(icmpPacket(peerAddr, ourAddr, ICMPEchoRequest, 0, EchoRest(1, 2), []byte("ping")), ourMAC)
-	if len(h.msgs) != 2 || h.msgs[1].data[0] != ICMPEchoReply {
+	if len(h.msgs) != 2 || h.msgs[1].Data[0] != ICMPEchoReply {
 		t.Errorf("handler got %d messages", len(h.msgs))
 	}
-	if len(e.link.take()) != 1 {
+	if len(e.link.Take()) != 1 {
 		t.Errorf("echo request not answered by ipv6 itself")
 	}
 }
 
 func TestPortUnreachable(t *testing.T) {
 	e := newEnv(t, Options{})
-	e.udp.refuse = true
+	e.udp.SetRefuse(true)
 	req := ipPacket(Fields{NextHeader: 17, Src: peerAddr, Dst: ourAddr}, udpish("nobody"))
 	e.inject(req, ourMAC)
-	ip, ic := decode(t, oneFrame(t, e.link).data)
+	ip, ic := decode(t, oneFrame(t, e.link).Data)
 	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(layers.ICMPv6TypeDestinationUnreachable, layers.ICMPv6CodePortUnreachable) {
 		t.Fatalf("got %v", ic)
 	}
@@ -236,7 +236,7 @@ func TestPortUnreachable(t *testing.T) {
 	}
 	// RFC 4443 2.4 e.3: not for a multicast destination.
 	e.inject(ipPacket(Fields{NextHeader: 17, Src: peerAddr, Dst: netip.MustParseAddr("ff02::1")}, udpish("x")), stack.MulticastMAC(netip.MustParseAddr("ff02::1")))
-	if f := e.link.take(); len(f) != 0 {
+	if f := e.link.Take(); len(f) != 0 {
 		t.Errorf("port unreachable sent for a multicast destination")
 	}
 }
@@ -257,7 +257,7 @@ func TestUnknownNextHeaderParamProblem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
 			e.inject(ipPacket(Fields{NextHeader: tc.first, Src: peerAddr, Dst: ourAddr}, tc.payload), ourMAC)
-			_, ic := decode(t, oneFrame(t, e.link).data)
+			_, ic := decode(t, oneFrame(t, e.link).Data)
 			if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(layers.ICMPv6TypeParameterProblem, 1) {
 				t.Fatalf("got %v", ic)
 			}
@@ -294,20 +294,20 @@ func TestWritePacketHeader(t *testing.T) {
 				t.Fatal(err)
 			}
 			fm := oneFrame(t, e.link)
-			if want := map[bool]uint8{true: 1, false: tc.hl}[tc.params.TTL == 0]; fm.data[7] != want || fm.dst != stack.MulticastMAC(mc) {
-				t.Errorf("to %v: hop limit %d (want %d), MAC %v", mc, fm.data[7], want, fm.dst)
+			if want := map[bool]uint8{true: 1, false: tc.hl}[tc.params.TTL == 0]; fm.Data[7] != want || fm.Dst != stack.MulticastMAC(mc) {
+				t.Errorf("to %v: hop limit %d (want %d), MAC %v", mc, fm.Data[7], want, fm.Dst)
 			}
 			if err := e.pr.WritePacket(&r, tc.params, stack.NewPacketFrom(data)); err != nil {
 				t.Fatal(err)
 			}
 			f := oneFrame(t, e.link)
-			ip, _ := decode(t, f.data)
+			ip, _ := decode(t, f.Data)
 			if ip.Version != 6 || ip.HopLimit != tc.hl || ip.TrafficClass != tc.params.TOS || ip.Length != uint16(len(data)) ||
 				ip.NextHeader != layers.IPProtocolUDP || ip.SrcIP.String() != ourAddr.String() || ip.DstIP.String() != peerAddr.String() {
 				t.Errorf("header %+v", ip)
 			}
-			if !bytes.Equal(f.data[HeaderLen:], data) {
-				t.Errorf("payload % x", f.data[HeaderLen:])
+			if !bytes.Equal(f.Data[HeaderLen:], data) {
+				t.Errorf("payload % x", f.Data[HeaderLen:])
 			}
 		})
 	}
@@ -322,11 +322,11 @@ func TestRFC4443EchoToMulticastFromTheInboundInterface(t *testing.T) {
 	p := stack.NewPacketFrom(icmpPacket(peerAddr, mc, ICMPEchoRequest, 0, EchoRest(1, 1), []byte("x")))
 	p.EtherType, p.LinkSrc, p.LinkDst = stack.EtherTypeIPv6, peerMAC, stack.MulticastMAC(mc)
 	e.s.NIC("eth1").DeliverNetworkPacket(p)
-	fs := append(e.link.take(), l2.take()...)
+	fs := append(e.link.Take(), l2.Take()...)
 	if len(fs) != 1 {
 		t.Fatalf("%d replies", len(fs))
 	}
-	ip, _ := decode(t, fs[0].data)
+	ip, _ := decode(t, fs[0].Data)
 	if ip.SrcIP.String() != lan2Us.Addr().String() {
 		t.Errorf("reply from %v, want eth1's %v", ip.SrcIP, lan2Us.Addr())
 	}

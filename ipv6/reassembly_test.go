@@ -46,8 +46,8 @@ func TestReassembly(t *testing.T) {
 			for _, i := range tc.order {
 				e.inject(frag(7, 17, i*1000, i < 2, dgram[i*1000:(i+1)*1000]), ourMAC)
 			}
-			got := e.udp.takePackets()
-			if len(got) != 1 || !bytes.Equal(got[0].data, dgram) || got[0].proto != 17 || got[0].src != peerAddr {
+			got := e.udp.TakePackets()
+			if len(got) != 1 || !bytes.Equal(got[0].Data, dgram) || got[0].Protocol != 17 || got[0].Src != peerAddr {
 				t.Fatalf("delivered %d packets", len(got))
 			}
 			if n, b := e.pr.ReassemblyPending(); n != 0 || b != 0 {
@@ -73,8 +73,8 @@ func TestReassemblyKeepsExtensionHeadersBeforeFragment(t *testing.T) {
 	}
 	e.inject(mk(1000, false, dgram[1000:]), ourMAC)
 	e.inject(mk(0, true, dgram[:1000]), ourMAC)
-	got := e.udp.takePackets()
-	if len(got) != 1 || !bytes.Equal(got[0].data, dgram) {
+	got := e.udp.TakePackets()
+	if len(got) != 1 || !bytes.Equal(got[0].Data, dgram) {
 		t.Fatalf("delivered %d packets", len(got))
 	}
 }
@@ -88,7 +88,7 @@ func TestRFC5722OverlapDiscardsDatagram(t *testing.T) {
 	if e.count("ipv6.frag.overlap") != 1 {
 		t.Errorf("ipv6.frag.overlap = %d", e.count("ipv6.frag.overlap"))
 	}
-	if got := e.udp.takePackets(); len(got) != 0 {
+	if got := e.udp.TakePackets(); len(got) != 0 {
 		t.Errorf("overlapping datagram delivered")
 	}
 	// The rest of the datagram (the last fragment) started a new one that
@@ -104,7 +104,7 @@ func TestRFC8200ExactDuplicateIgnored(t *testing.T) {
 	e.inject(frag(1, 17, 0, true, d[:1200]), ourMAC)
 	e.inject(frag(1, 17, 0, true, d[:1200]), ourMAC)
 	e.inject(frag(1, 17, 1200, false, d[1200:]), ourMAC)
-	if got := e.udp.takePackets(); len(got) != 1 || !bytes.Equal(got[0].data, d) {
+	if got := e.udp.TakePackets(); len(got) != 1 || !bytes.Equal(got[0].Data, d) {
 		t.Fatalf("delivered %d", len(got))
 	}
 	if e.count("ipv6.frag.duplicate") != 1 {
@@ -117,15 +117,15 @@ func TestRFC6946AtomicFragmentProcessedAlone(t *testing.T) {
 	d := pattern(2400)
 	e.inject(frag(5, 17, 0, true, d[:1200]), ourMAC) // pending, same id
 	e.inject(frag(5, 17, 0, false, udpish("atomic")), ourMAC)
-	got := e.udp.takePackets()
-	if len(got) != 1 || !bytes.Equal(got[0].data, udpish("atomic")) {
+	got := e.udp.TakePackets()
+	if len(got) != 1 || !bytes.Equal(got[0].Data, udpish("atomic")) {
 		t.Fatalf("atomic fragment not delivered alone: %d", len(got))
 	}
 	if n, _ := e.pr.ReassemblyPending(); n != 1 {
 		t.Errorf("atomic fragment touched the pending reassembly: %d pending", n)
 	}
 	e.inject(frag(5, 17, 1200, false, d[1200:]), ourMAC)
-	if got := e.udp.takePackets(); len(got) != 1 || len(got[0].data) != 2400 {
+	if got := e.udp.TakePackets(); len(got) != 1 || len(got[0].Data) != 2400 {
 		t.Errorf("pending datagram did not complete")
 	}
 }
@@ -133,7 +133,7 @@ func TestRFC6946AtomicFragmentProcessedAlone(t *testing.T) {
 func TestRFC8200FragmentNotMultipleOf8(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.inject(frag(1, 17, 0, true, pattern(1201)), ourMAC)
-	_, ic := decode(t, oneFrame(t, e.link).data)
+	_, ic := decode(t, oneFrame(t, e.link).Data)
 	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(layers.ICMPv6TypeParameterProblem, 0) {
 		t.Fatalf("got %v", ic)
 	}
@@ -145,7 +145,7 @@ func TestRFC8200FragmentNotMultipleOf8(t *testing.T) {
 func TestRFC8200FragmentPast65535(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.inject(frag(1, 17, 65528, false, pattern(16)), ourMAC)
-	_, ic := decode(t, oneFrame(t, e.link).data)
+	_, ic := decode(t, oneFrame(t, e.link).Data)
 	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(layers.ICMPv6TypeParameterProblem, 0) {
 		t.Fatalf("got %v", ic)
 	}
@@ -183,7 +183,7 @@ func TestRFC7112FirstFragmentWithoutWholeChain(t *testing.T) {
 	// And the RFC 7112 error itself: code 3.
 	e := newEnv(t, Options{})
 	e.inject(frag(1, 6, 0, true, pattern(16)), ourMAC)
-	_, ic := decode(t, oneFrame(t, e.link).data)
+	_, ic := decode(t, oneFrame(t, e.link).Data)
 	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(layers.ICMPv6TypeParameterProblem, 3) {
 		t.Fatalf("got %v", ic)
 	}
@@ -202,7 +202,7 @@ func TestReassemblyTimeoutTimeExceeded(t *testing.T) {
 	if n, b := e.pr.ReassemblyPending(); n != 0 || b != 0 {
 		t.Fatalf("pending %d/%d after 60 s", n, b)
 	}
-	_, ic := decode(t, oneFrame(t, e.link).data)
+	_, ic := decode(t, oneFrame(t, e.link).Data)
 	if ic == nil || ic.TypeCode != layers.CreateICMPv6TypeCode(layers.ICMPv6TypeTimeExceeded, 1) {
 		t.Fatalf("got %v", ic)
 	}
@@ -254,7 +254,7 @@ func TestFragmentOutput(t *testing.T) {
 			if err := e.pr.WritePacket(&r, stack.NetworkParams{Protocol: 17}, stack.NewPacketFrom(data)); err != nil {
 				t.Fatal(err)
 			}
-			fs := e.link.take()
+			fs := e.link.Take()
 			if len(fs) != tc.want {
 				t.Fatalf("%d frames, want %d", len(fs), tc.want)
 			}
@@ -265,10 +265,10 @@ func TestFragmentOutput(t *testing.T) {
 			// them on a second stack that owns peerAddr.
 			var id uint32
 			for i, f := range fs {
-				if len(f.data) > tc.mtu {
-					t.Errorf("fragment %d is %d bytes > MTU %d", i, len(f.data), tc.mtu)
+				if len(f.Data) > tc.mtu {
+					t.Errorf("fragment %d is %d bytes > MTU %d", i, len(f.Data), tc.mtu)
 				}
-				pkt := gopacket.NewPacket(f.data, layers.LayerTypeIPv6, gopacket.Default)
+				pkt := gopacket.NewPacket(f.Data, layers.LayerTypeIPv6, gopacket.Default)
 				fl, _ := pkt.Layer(layers.LayerTypeIPv6Fragment).(*layers.IPv6Fragment)
 				if fl == nil {
 					t.Fatalf("fragment %d: gopacket finds no fragment header: %v", i, pkt.ErrorLayer())
@@ -288,10 +288,10 @@ func TestFragmentOutput(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, f := range fs {
-				peer.inject(f.data, ourMAC)
+				peer.inject(f.Data, ourMAC)
 			}
-			got := peer.udp.takePackets()
-			if len(got) != 1 || !bytes.Equal(got[0].data, data) {
+			got := peer.udp.TakePackets()
+			if len(got) != 1 || !bytes.Equal(got[0].Data, data) {
 				t.Fatalf("peer reassembled %d datagrams", len(got))
 			}
 			if e.count("ipv6.tx.fragmented") != 1 || e.count("ipv6.tx.fragments") != uint64(tc.want) {
@@ -317,7 +317,7 @@ func TestFragmentRefusedWithDontFragmentOrPartialChecksum(t *testing.T) {
 	if err := e.pr.WritePacket(&r, stack.NetworkParams{Protocol: 6}, p); err != nil {
 		t.Errorf("GSO: %v", err)
 	}
-	if fs := e.link.take(); len(fs) != 1 || len(fs[0].data) != 4040 {
+	if fs := e.link.Take(); len(fs) != 1 || len(fs[0].Data) != 4040 {
 		t.Errorf("GSO super-segment not passed through whole: %d frames", len(fs))
 	}
 }

@@ -11,8 +11,8 @@ func reachableFixture(tb testing.TB) *fixture {
 	f := newFixture(tb, ndp.Options{})
 	f.send(peerIP, "x")
 	f.na(peerIP, peerMAC, true, true, false)
-	f.link.take()
-	f.link.discard = true
+	f.link.Take()
+	f.link.SetDiscard(true)
 	return f
 }
 

@@ -8,17 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/ndp"
 	"github.com/tapstack/tapstack/stack"
 )
 
 var tentative = netip.MustParseAddr("fd00::9")
 
-func (f *fixture) linkFrames() int {
-	f.link.mu.Lock()
-	defer f.link.mu.Unlock()
-	return len(f.link.frames)
-}
+func (f *fixture) linkFrames() int { return f.link.Len() }
 
 // probeAsync starts Probe for addr in a goroutine and waits (bounded) until
 // its first solicitation is out, returning the result channel and that NS.
@@ -118,8 +115,8 @@ func TestDADConflict_RFC4862_5_4(t *testing.T) {
 func TestDADTwoStacks(t *testing.T) {
 	a := newFixture(t, ndp.Options{})
 	b := newBareFixture(t, ndp.Options{})
-	b.link.mac = otherMAC
-	a.link.peer, b.link.peer = b.link, a.link
+	b.link.SetMAC(otherMAC)
+	stacktest.Connect(a.link, b.link)
 	err := b.ndp.ProbeAndAdd(context.Background(), b.nic, netip.MustParsePrefix("fd00::2/64"))
 	var ce *ndp.ConflictError
 	if !errors.As(err, &ce) || ce.MAC != ourMAC {
@@ -128,6 +125,6 @@ func TestDADTwoStacks(t *testing.T) {
 	if b.nic.HasAddress(ourIP) {
 		t.Fatal("conflicting address was added")
 	}
-	a.link.take()
-	b.link.take()
+	a.link.Take()
+	b.link.Take()
 }

@@ -8,80 +8,28 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/internal/vclock"
 	"github.com/tapstack/tapstack/ndp"
 	"github.com/tapstack/tapstack/stack"
 )
 
-// frame is one packet a fakeLink was asked to write.
-type frame struct {
-	dst       stack.MAC
-	etherType uint16
-	data      []byte
-}
+// frame is one packet a link was asked to write.
+type frame = stacktest.Frame
 
-// fakeLink records what it is asked to send; with a peer it also delivers
-// each unicast-to-peer or multicast frame synchronously to the peer, like
-// a wire with no delay.
-type fakeLink struct {
-	mac stack.MAC
-
-	mu      sync.Mutex
-	frames  []frame
-	discard bool
-	d       stack.NetworkDispatcher
-	peer    *fakeLink
-}
-
-func (l *fakeLink) MTU() int                         { return 1500 }
-func (l *fakeLink) LinkAddress() stack.MAC           { return l.mac }
-func (l *fakeLink) Attach(d stack.NetworkDispatcher) { l.mu.Lock(); l.d = d; l.mu.Unlock() }
-func (l *fakeLink) Close() error                     { return nil }
-
-func (l *fakeLink) WritePacket(dst stack.MAC, etherType uint16, p *stack.Packet) error {
-	l.mu.Lock()
-	if !l.discard {
-		l.frames = append(l.frames, frame{dst, etherType, append([]byte(nil), p.Bytes()...)})
-	}
-	peer := l.peer
-	l.mu.Unlock()
-	if peer != nil && (dst == peer.mac || dst.IsMulticast()) {
-		q := stack.NewPacketFrom(p.Bytes())
-		q.LinkSrc, q.LinkDst, q.EtherType = l.mac, dst, etherType
-		peer.mu.Lock()
-		d := peer.d
-		peer.mu.Unlock()
-		p.Release()
-		d.DeliverNetworkPacket(q)
-		return nil
-	}
-	p.Release()
-	return nil
-}
-
-func (l *fakeLink) take() []frame {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.frames
-	l.frames = nil
-	return f
-}
-
-// failure is one packet handed to Stack.ResolutionFailed.
-type failure struct {
-	nextHop netip.Addr
-	data    []byte
-}
+// newLink is a recording link at mac (see stacktest.Link: Connect two for
+// a two-host test).
+func newLink(mac stack.MAC) *stacktest.Link { return stacktest.NewLink(mac, 1500) }
 
 // fakeIPv6 stands in for package ipv6 at EtherType 0x86dd: it prepends a
 // 40-byte IPv6 header to what is written through it, hands inbound ICMPv6
 // messages with a correct checksum to the registered handler (as ipv6
 // input does) and records resolution failures.
 type fakeIPv6 struct {
-	s        *stack.Stack
-	mu       sync.Mutex
-	failures []failure
-	badSum   int
+	stacktest.FailureLog
+	s      *stack.Stack
+	mu     sync.Mutex
+	badSum int
 }
 
 func (f *fakeIPv6) EtherType() uint16 { return stack.EtherTypeIPv6 }
@@ -128,21 +76,6 @@ func (f *fakeIPv6) HandlePacket(p *stack.Packet) {
 	p.Release()
 }
 
-func (f *fakeIPv6) HandleResolutionFailure(nic *stack.NIC, nextHop netip.Addr, p *stack.Packet) {
-	f.mu.Lock()
-	f.failures = append(f.failures, failure{nextHop, append([]byte(nil), p.Bytes()...)})
-	f.mu.Unlock()
-	p.Release()
-}
-
-func (f *fakeIPv6) take() []failure {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	r := f.failures
-	f.failures = nil
-	return r
-}
-
 var (
 	ourMAC   = stack.MAC{0x02, 0, 0, 0, 0, 0x02}
 	peerMAC  = stack.MAC{0x02, 0, 0, 0, 0, 0x01}
@@ -158,23 +91,23 @@ var (
 // fixture is a stack with a fake IPv6 layer, ndp and one NIC eth0 with
 // fe80::2/64 and fd00::2/64 on a recording link, on a virtual clock.
 type fixture struct {
-	t     testing.TB
-	clk   *vclock.Clock
-	s     *stack.Stack
-	ndp   *ndp.Protocol
-	ip    *fakeIPv6
-	link  *fakeLink
-	nic   *stack.NIC
-	start int64
+	t    testing.TB
+	clk  *vclock.Clock
+	s    *stack.Stack
+	ndp  *ndp.Protocol
+	ip   *fakeIPv6
+	link *stacktest.Link
+	nic  *stack.NIC
 }
 
 // newBareFixture is a fixture whose NIC has no addresses yet.
 func newBareFixture(t testing.TB, opts ndp.Options) *fixture {
 	t.Helper()
+	stacktest.CheckLeaks(t)
 	if opts.Rand == nil {
 		opts.Rand = func() float64 { return 0.5 }
 	}
-	f := &fixture{t: t, clk: vclock.New(time.Unix(1_700_000_000, 0)), link: &fakeLink{mac: ourMAC}, start: stack.LivePackets()}
+	f := &fixture{t: t, clk: vclock.New(time.Unix(1_700_000_000, 0)), link: newLink(ourMAC)}
 	f.s = stack.New(stack.Options{Clock: f.clk})
 	f.ip = &fakeIPv6{s: f.s}
 	if err := f.s.RegisterNetwork(f.ip); err != nil {
@@ -192,12 +125,7 @@ func newBareFixture(t testing.TB, opts ndp.Options) *fixture {
 			return
 		}
 		f.ndp.Close()
-		if err := f.s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if n := stack.LivePackets() - f.start; n != 0 {
-			t.Errorf("%d packets leaked", n)
-		}
+		stacktest.CloseStack(t, f.s)
 	})
 	return f
 }
@@ -210,7 +138,7 @@ func newFixture(t testing.TB, opts ndp.Options) *fixture {
 			t.Fatal(err)
 		}
 	}
-	if got := f.link.take(); len(got) != 2 {
+	if got := f.link.Take(); len(got) != 2 {
 		t.Fatalf("adding two addresses sent %d frames, want 2 unsolicited NAs", len(got))
 	}
 	return f
@@ -228,13 +156,11 @@ func (f *fixture) deliverMsg(m []byte, src, dst netip.Addr, hl uint8, linkSrc st
 	copy(b[8:], s[:])
 	copy(b[24:], d[:])
 	copy(b[40:], m)
-	p := stack.NewPacketFrom(b)
 	linkDst := ourMAC
 	if dst.IsMulticast() {
 		linkDst = stack.MulticastMAC(dst)
 	}
-	p.LinkSrc, p.LinkDst, p.EtherType = linkSrc, linkDst, stack.EtherTypeIPv6
-	f.nic.DeliverNetworkPacket(p)
+	stacktest.Deliver(f.nic, stack.EtherTypeIPv6, linkSrc, linkDst, b)
 }
 
 // encode returns the encoding of a fields struct.
@@ -302,11 +228,11 @@ type sent struct {
 // the checksum and validity.
 func decode(t testing.TB, fr frame) sent {
 	t.Helper()
-	b := fr.data
-	if fr.etherType != stack.EtherTypeIPv6 || len(b) < 44 || b[6] != stack.ProtocolICMPv6 {
+	b := fr.Data
+	if fr.EtherType != stack.EtherTypeIPv6 || len(b) < 44 || b[6] != stack.ProtocolICMPv6 {
 		t.Fatalf("frame is not ICMPv6: %x", b)
 	}
-	s := sent{linkDst: fr.dst, src: netip.AddrFrom16([16]byte(b[8:24])), dst: netip.AddrFrom16([16]byte(b[24:40])), hopLimit: b[7], msg: ndp.Message(b[40:])}
+	s := sent{linkDst: fr.Dst, src: netip.AddrFrom16([16]byte(b[8:24])), dst: netip.AddrFrom16([16]byte(b[24:40])), hopLimit: b[7], msg: ndp.Message(b[40:])}
 	if s.hopLimit != 255 {
 		t.Fatalf("hop limit %d, want 255", s.hopLimit)
 	}
@@ -316,8 +242,8 @@ func decode(t testing.TB, fr frame) sent {
 	if err := ndp.Check(s.msg, s.src, s.dst, s.hopLimit); err != nil {
 		t.Fatalf("we sent an invalid message: %v", err)
 	}
-	if fr.dst != stack.MulticastMAC(s.dst) && s.dst.IsMulticast() {
-		t.Fatalf("multicast %v sent to MAC %v", s.dst, fr.dst)
+	if fr.Dst != stack.MulticastMAC(s.dst) && s.dst.IsMulticast() {
+		t.Fatalf("multicast %v sent to MAC %v", s.dst, fr.Dst)
 	}
 	return s
 }
@@ -326,8 +252,8 @@ func decode(t testing.TB, fr frame) sent {
 func (f *fixture) takeMsgs() []sent {
 	f.t.Helper()
 	var out []sent
-	for _, fr := range f.link.take() {
-		if fr.etherType == stack.EtherTypeIPv6 && len(fr.data) > 40 && fr.data[6] == stack.ProtocolICMPv6 {
+	for _, fr := range f.link.Take() {
+		if fr.EtherType == stack.EtherTypeIPv6 && len(fr.Data) > 40 && fr.Data[6] == stack.ProtocolICMPv6 {
 			out = append(out, decode(f.t, fr))
 		}
 	}

@@ -92,7 +92,7 @@ func FuzzHandle(f *testing.F) {
 			t.Fatal("RA tables past their caps")
 		}
 		fx.clk.Advance(2 * time.Minute)
-		fx.link.take()
-		fx.ip.take()
+		fx.link.Take()
+		fx.ip.TakeFailures()
 	})
 }

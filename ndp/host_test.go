@@ -45,7 +45,7 @@ func autoconfFixture(t *testing.T, opts ndp.Options) *fixture {
 	if !f.nic.HasAddress(ourEUI64LL) {
 		t.Fatal("link-local address not added after DAD")
 	}
-	f.link.take() // its unsolicited NA
+	f.link.Take() // its unsolicited NA
 	return f
 }
 
@@ -71,7 +71,7 @@ func TestRouterSolicitation_RFC4861_6_3_7(t *testing.T) {
 	g := autoconfFixture(t, ndp.Options{})
 	g.clk.Advance(time.Second) // the first RS
 	g.ra(peerLL, ndp.RouterAdvertisement{RouterLifetime: 1800})
-	g.link.take()
+	g.link.Take()
 	g.clk.Advance(time.Minute)
 	if n := g.counter("ndp.tx.rs"); n != 1 {
 		t.Fatalf("sent %d RS despite an RA, want 1", n)
@@ -134,7 +134,7 @@ func TestRAConfiguresHost_RFC4862(t *testing.T) {
 	if f.nic.HasAddress(slaacAddr) || len(f.ndp.Prefixes()) != 0 {
 		t.Fatalf("SLAAC address outlived its valid lifetime: %v", f.nic.Addresses())
 	}
-	f.link.take()
+	f.link.Take()
 }
 
 // TestRouterLifetimeZero_RFC4861_6_3_4: an RA with router lifetime 0
@@ -146,7 +146,7 @@ func TestRouterLifetimeZero_RFC4861_6_3_4(t *testing.T) {
 	if f.hasRoute(netip.MustParsePrefix("::/0"), peerLL) || len(f.ndp.Routers()) != 0 {
 		t.Fatal("router kept after lifetime 0")
 	}
-	f.link.take()
+	f.link.Take()
 }
 
 // TestTwoHourRule_RFC4862_5_5_3e checks how a later RA changes a SLAAC
@@ -182,7 +182,7 @@ func TestTwoHourRule_RFC4862_5_5_3e(t *testing.T) {
 			if !ps[0].ValidUntil.Equal(want) {
 				t.Fatalf("valid until %v, want %v", ps[0].ValidUntil.Sub(t0), tt.wantValidFromT0)
 			}
-			f.link.take()
+			f.link.Take()
 		})
 	}
 }
@@ -191,7 +191,7 @@ func TestTwoHourRule_RFC4862_5_5_3e(t *testing.T) {
 // and DNS servers fill the lists only to their caps.
 func TestRAFloodBounded(t *testing.T) {
 	f := autoconfFixture(t, ndp.Options{CacheSize: 32})
-	f.link.discard = true
+	f.link.SetDiscard(true)
 	for i := range 500 {
 		src := netip.AddrFrom16([16]byte{0xfe, 0x80, 14: byte(i >> 8), 15: byte(i)})
 		pfx := netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0, 2: byte(i >> 8), 3: byte(i)}), 64)
@@ -256,7 +256,7 @@ func TestStableAddress_RFC7217(t *testing.T) {
 	if !f.nic.HasAddress(a.Addr()) {
 		t.Fatalf("SLAAC did not use the stable address %v: %v", a, f.nic.Addresses())
 	}
-	f.link.take()
+	f.link.Take()
 }
 
 // TestLinkLocal_RFC4291: the EUI-64 link-local address flips the U/L bit.

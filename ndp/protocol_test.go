@@ -39,9 +39,9 @@ func TestResolve_RFC4861_7_2_2(t *testing.T) {
 	}
 	f.na(peerIP, peerMAC, true, true, false)
 	f.checkState(peerIP, ndp.Reachable)
-	frames := f.link.take()
-	if len(frames) != 2 || string(frames[0].data) != "first" || string(frames[1].data) != "second" ||
-		frames[0].dst != peerMAC {
+	frames := f.link.Take()
+	if len(frames) != 2 || string(frames[0].Data) != "first" || string(frames[1].Data) != "second" ||
+		frames[0].Dst != peerMAC {
 		t.Fatalf("queue not flushed in order to peer: %+v", frames)
 	}
 }
@@ -59,12 +59,12 @@ func TestResolutionFails_MaxMulticastSolicit(t *testing.T) {
 	if msgs := f.takeMsgs(); len(msgs) != 3 {
 		t.Fatalf("sent %d NS, want 3", len(msgs))
 	}
-	if got := f.ip.take(); len(got) != 0 {
+	if got := f.ip.TakeFailures(); len(got) != 0 {
 		t.Fatalf("failed early: %+v", got)
 	}
 	f.clk.Advance(ndp.DefaultRetransTimer)
-	got := f.ip.take()
-	if len(got) != 2 || got[0].nextHop != peerIP || string(got[0].data) != "a" {
+	got := f.ip.TakeFailures()
+	if len(got) != 2 || got[0].NextHop != peerIP || string(got[0].Data) != "a" {
 		t.Fatalf("failures %+v, want both packets for %v", got, peerIP)
 	}
 	f.checkState(peerIP, ndp.Failed)
@@ -159,7 +159,7 @@ func TestNAUpdate_RFC4861_7_2_5(t *testing.T) {
 			if e.State != tt.want || e.MAC != tt.wantMAC || e.Router != tt.router {
 				t.Fatalf("entry %+v, want %v %v router=%v", e, tt.want, tt.wantMAC, tt.router)
 			}
-			f.link.take()
+			f.link.Take()
 		})
 	}
 }
@@ -182,7 +182,7 @@ func TestDelayProbe_RFC4861_7_3_3(t *testing.T) {
 	f.na(peerIP, peerMAC, true, true, false)
 	f.clk.Advance(ndp.DefaultReachableTime)
 	f.checkState(peerIP, ndp.Stale)
-	f.link.take()
+	f.link.Take()
 	f.send(peerIP, "y")
 	f.checkState(peerIP, ndp.Delay)
 	f.clk.Advance(ndp.DefaultDelayFirstProbeTime)
@@ -214,14 +214,14 @@ func TestConfirm_RFC4861_7_3_1(t *testing.T) {
 	f.clk.Advance(ndp.DefaultReachableTime)
 	f.ndp.Confirm(f.nic, peerIP)
 	f.checkState(peerIP, ndp.Reachable)
-	f.link.take()
+	f.link.Take()
 }
 
 // TestCacheBounded: an NS flood from random sources never grows the cache
 // past CacheSize; the oldest STALE entries are evicted and counted.
 func TestCacheBounded(t *testing.T) {
 	f := newFixture(t, ndp.Options{CacheSize: 16})
-	f.link.discard = true
+	f.link.SetDiscard(true)
 	for i := range 1000 {
 		src := netip.AddrFrom16([16]byte{0xfd, 15: byte(i), 14: byte(i >> 8), 13: 1})
 		f.ns(src, stack.MAC{0x02, 1, 0, 0, byte(i >> 8), byte(i)}, ourIP)
@@ -247,7 +247,7 @@ func TestQueueBounded(t *testing.T) {
 	if e, _ := f.entry(peerIP); e.Queued != 3 || f.counter("ndp.tx.queue_overflow") != 7 {
 		t.Fatalf("queued %d, overflow %d", e.Queued, f.counter("ndp.tx.queue_overflow"))
 	}
-	f.link.take()
+	f.link.Take()
 }
 
 // TestAddressAddedJoinsSolicitedNode: adding an address joins its
@@ -325,7 +325,7 @@ func TestStatic(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.send(peerIP, "x")
-	if fr := f.link.take(); len(fr) != 1 || fr[0].dst != peerMAC {
+	if fr := f.link.Take(); len(fr) != 1 || fr[0].Dst != peerMAC {
 		t.Fatalf("static send %+v", fr)
 	}
 	f.na(peerIP, otherMAC, true, true, false)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/ndp"
 )
 
@@ -56,7 +57,7 @@ func TestAdvertise_RFC4861_6_2(t *testing.T) {
 func TestAdvertiseIntervals_RFC4861_6_2_4(t *testing.T) {
 	f := newFixture(t, ndp.Options{Rand: func() float64 { return 0.99 }})
 	f.ndp.Advertise(f.nic, ndp.AdvertiseConfig{})
-	f.link.take()
+	f.link.Take()
 	var times []time.Duration
 	start := f.clk.Now()
 	for range 6 {
@@ -84,7 +85,7 @@ func TestAdvertiseIntervals_RFC4861_6_2_4(t *testing.T) {
 func TestRSRateLimit_RFC4861_6_2_6(t *testing.T) {
 	f := newFixture(t, ndp.Options{})
 	f.ndp.Advertise(f.nic, ndp.AdvertiseConfig{})
-	f.link.take()
+	f.link.Take()
 	rs := ndp.RouterSolicitation{SourceLinkAddr: peerMAC}
 	f.deliverMsg(encode(&rs), peerLL, allRouters, 255, peerMAC)
 	f.clk.Advance(ndp.MinDelayBetweenRAs - time.Millisecond)
@@ -116,7 +117,7 @@ func TestRSRateLimit_RFC4861_6_2_6(t *testing.T) {
 func TestStopAdvertising_RFC4861_6_2_5(t *testing.T) {
 	f := newFixture(t, ndp.Options{})
 	f.ndp.Advertise(f.nic, ndp.AdvertiseConfig{})
-	f.link.take()
+	f.link.Take()
 	f.ndp.StopAdvertising(f.nic)
 	got := ras(f.takeMsgs())
 	if len(got) != 1 || got[0].msg.RouterLifetime() != 0 {
@@ -133,8 +134,8 @@ func TestStopAdvertising_RFC4861_6_2_5(t *testing.T) {
 func TestRouterConfiguresHost(t *testing.T) {
 	r := newFixture(t, ndp.Options{})
 	h := newBareFixture(t, ndp.Options{})
-	h.link.mac = otherMAC
-	r.link.peer, h.link.peer = h.link, r.link
+	h.link.SetMAC(otherMAC)
+	stacktest.Connect(r.link, h.link)
 	if err := h.ndp.Autoconfigure(h.nic); err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +155,6 @@ func TestRouterConfiguresHost(t *testing.T) {
 	if err != nil || rt.NextHop != ourLL || rt.LocalAddr != want {
 		t.Fatalf("route to the internet: %+v %v", rt, err)
 	}
-	r.link.take()
-	h.link.take()
+	r.link.Take()
+	h.link.Take()
 }

@@ -34,7 +34,7 @@ func sinkStack(b *testing.B) *stack.Stack {
 	if err := s.RegisterNetwork(sinkIP6{}); err != nil {
 		b.Fatal(err)
 	}
-	nic, err := s.AddNIC("eth0", &dummyLink{})
+	nic, err := s.AddNIC("eth0", dropLink(stack.MAC{}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -442,7 +442,7 @@ func TestTransportError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newFakeClock()
+			clk := newClock()
 			a, _ := pair(t, clk, udp.Options{})
 			c := mustDial(t, a.s, "10.0.0.2:4242")
 			a.udp.HandleError(portUnreachable(c, tt.kind))
@@ -485,7 +485,7 @@ func TestTransportErrorWakesReader(t *testing.T) {
 }
 
 func TestTransportErrorIgnoredWhenUnconnected(t *testing.T) {
-	clk := newFakeClock()
+	clk := newClock()
 	a, _ := pair(t, clk, udp.Options{})
 	l := mustListen(t, a.s, "0.0.0.0:5000")
 	c := mustDial(t, a.s, "10.0.0.2:4242")
@@ -504,7 +504,7 @@ func TestTransportErrorIgnoredWhenUnconnected(t *testing.T) {
 }
 
 func TestDeadlines(t *testing.T) {
-	clk := newFakeClock()
+	clk := newClock()
 	a, b := pair(t, clk, udp.Options{})
 	srv := mustListen(t, b.s, "0.0.0.0:7")
 	cli := mustDial(t, a.s, "10.0.0.2:7")
@@ -537,20 +537,20 @@ func TestDeadlines(t *testing.T) {
 	t.Run("future deadline fires on a blocked read", func(t *testing.T) {
 		srv.SetReadDeadline(clk.Now().Add(time.Second))
 		ch := readAsync(srv, buf)
-		clk.Advance(999 * time.Millisecond).Wait()
+		clk.Advance(999 * time.Millisecond)
 		select {
 		case r := <-ch:
 			t.Fatalf("read returned before the deadline: %v", r.err)
 		default:
 		}
-		clk.Advance(time.Millisecond).Wait()
+		clk.Advance(time.Millisecond)
 		checkOpError(t, await(t, ch).err, "read", os.ErrDeadlineExceeded)
 	})
 	t.Run("extended deadline applies to a blocked read", func(t *testing.T) {
 		srv.SetReadDeadline(clk.Now().Add(time.Second))
 		ch := readAsync(srv, buf)
 		srv.SetReadDeadline(clk.Now().Add(time.Hour))
-		clk.Advance(time.Second).Wait()
+		clk.Advance(time.Second)
 		select {
 		case r := <-ch:
 			t.Fatalf("read returned at the old deadline: %v", r.err)
@@ -564,7 +564,7 @@ func TestDeadlines(t *testing.T) {
 			t.Fatalf("read %q, %v", buf[:r.n], r.err)
 		}
 		srv.SetReadDeadline(time.Time{})
-		if n := clk.pending(); n != 0 {
+		if n := clk.Pending(); n != 0 {
 			t.Errorf("%d timers still armed after clearing the deadline", n)
 		}
 	})

@@ -16,7 +16,7 @@ func exampleStack() *stack.Stack {
 	s := stack.New(stack.Options{})
 	ip := newFakeIP()
 	s.RegisterNetwork(ip)
-	nic, _ := s.AddNIC("eth0", &dummyLink{})
+	nic, _ := s.AddNIC("eth0", dropLink(stack.MAC{}))
 	nic.AddAddress(netip.MustParsePrefix("10.0.0.1/24"))
 	u, _ := udp.Register(s, udp.Options{})
 	ip.nic, ip.udp, ip.peer = nic, u, ip

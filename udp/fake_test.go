@@ -7,21 +7,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapstack/tapstack/internal/stacktest"
+	"github.com/tapstack/tapstack/internal/vclock"
 	"github.com/tapstack/tapstack/stack"
 	"github.com/tapstack/tapstack/udp"
 )
 
-// dummyLink is a link endpoint that drops everything; the fake IP layer
-// below never sends through it.
-type dummyLink struct{ mac stack.MAC }
-
-func (d *dummyLink) MTU() int                       { return 1500 }
-func (d *dummyLink) LinkAddress() stack.MAC         { return d.mac }
-func (d *dummyLink) Attach(stack.NetworkDispatcher) {}
-func (d *dummyLink) Close() error                   { return nil }
-func (d *dummyLink) WritePacket(_ stack.MAC, _ uint16, p *stack.Packet) error {
-	p.Release()
-	return nil
+// dropLink is a link endpoint at mac that drops everything; the fake IP
+// layer below never sends through it.
+func dropLink(mac stack.MAC) *stacktest.Link {
+	l := stacktest.NewLink(mac, 1500)
+	l.SetDiscard(true)
+	return l
 }
 
 // fakeIP stands in for ipv4: as the IPWriter of one stack it hands each
@@ -159,7 +156,7 @@ func newHost(t testing.TB, clock stack.Clock, opts udp.Options, prefixes ...stri
 	if err := s.RegisterNetwork(fakeIP6{ip}); err != nil {
 		t.Fatal(err)
 	}
-	nic, err := s.AddNIC("eth0", &dummyLink{mac: stack.MAC{2, 0, 0, 0, 0, byte(len(prefixes))}})
+	nic, err := s.AddNIC("eth0", dropLink(stack.MAC{2, 0, 0, 0, 0, byte(len(prefixes))}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,97 +227,9 @@ func checkLeaks(t testing.TB) {
 	})
 }
 
-// fakeClock is a manual clock: timers fire (each on its own goroutine)
-// only when Advance passes them.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c      *fakeClock
-	when   time.Time
-	f      func()
-	active bool
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) stack.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, when: c.now.Add(d), f: f, active: true}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-// pending reports how many timers are armed.
-func (c *fakeClock) pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, t := range c.timers {
-		if t.active {
-			n++
-		}
-	}
-	return n
-}
-
-// Advance moves time forward and fires the timers that fall due; it returns
-// a WaitGroup that is done when their callbacks have returned.
-func (c *fakeClock) Advance(d time.Duration) *sync.WaitGroup {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []func()
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		switch {
-		case !t.active:
-		case !t.when.After(c.now):
-			t.active = false
-			due = append(due, t.f)
-		default:
-			kept = append(kept, t)
-		}
-	}
-	c.timers = kept
-	c.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, f := range due {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	return &wg
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := t.active
-	t.active = false
-	return was
-}
-
-func (t *fakeTimer) Reset(d time.Duration) bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := t.active
-	t.when, t.active = t.c.now.Add(d), true
-	if !was {
-		t.c.timers = append(t.c.timers, t)
-	}
-	return was
-}
+// newClock is a virtual clock: timers fire, on the goroutine that calls
+// Advance and before it returns, only when Advance passes them.
+func newClock() *vclock.Clock { return vclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // counter reads a named counter of s.
 func counter(s *stack.Stack, name string) uint64 { return s.Counters().Value(name) }

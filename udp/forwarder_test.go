@@ -180,7 +180,7 @@ func TestForwarderEndpointWins(t *testing.T) {
 // without a datagram either way (udp.fwd.expired), and traffic keeps it
 // alive; a later datagram of the same four-tuple is a new flow.
 func TestForwarderFlowIdleExpiry(t *testing.T) {
-	clock := newFakeClock()
+	clock := newClock()
 	_, b := fwdPair(t, clock)
 	accepted := make(chan *udp.Conn, 2)
 	f, err := udp.NewForwarder(b.s, udp.ForwarderOptions{IdleTimeout: 30 * time.Second}, func(r *udp.ForwarderRequest) {
@@ -197,13 +197,13 @@ func TestForwarderFlowIdleExpiry(t *testing.T) {
 	send := func() { b.udp.HandlePacket(datagram(b.nic, src, dst, []byte("q"), -1)) }
 	send()
 	c := <-accepted
-	clock.Advance(20 * time.Second).Wait()
+	clock.Advance(20 * time.Second)
 	send() // traffic at t=20s: alive until t=50s
-	clock.Advance(20 * time.Second).Wait()
+	clock.Advance(20 * time.Second)
 	if f.Flows() != 1 || counter(b.s, "udp.fwd.expired") != 0 {
 		t.Fatalf("t=40s: flows %d expired %d, want the flow alive", f.Flows(), counter(b.s, "udp.fwd.expired"))
 	}
-	clock.Advance(11 * time.Second).Wait()
+	clock.Advance(11 * time.Second)
 	if f.Flows() != 0 || counter(b.s, "udp.fwd.expired") != 1 {
 		t.Fatalf("t=51s: flows %d expired %d, want the flow expired", f.Flows(), counter(b.s, "udp.fwd.expired"))
 	}

@@ -105,7 +105,7 @@ func recHost(t *testing.T) (*stack.Stack, *recIP, []*stack.NIC) {
 	}
 	var nics []*stack.NIC
 	for i, p := range []string{"10.0.0.1/24", "10.0.9.1/24"} {
-		nic, err := s.AddNIC(fmt.Sprintf("eth%d", i), &dummyLink{mac: stack.MAC{2, 0, 0, 0, 1, byte(i)}})
+		nic, err := s.AddNIC(fmt.Sprintf("eth%d", i), dropLink(stack.MAC{2, 0, 0, 0, 1, byte(i)}))
 		if err != nil {
 			t.Fatal(err)
 		}

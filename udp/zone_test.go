@@ -28,7 +28,7 @@ func TestRFC4007LinkLocalSenderZone(t *testing.T) {
 	}
 	var nics []*stack.NIC
 	for i := range 2 {
-		nic, err := s.AddNIC(fmt.Sprintf("eth%d", i), &dummyLink{mac: stack.MAC{2, 0, 0, 0, 6, byte(i)}})
+		nic, err := s.AddNIC(fmt.Sprintf("eth%d", i), dropLink(stack.MAC{2, 0, 0, 0, 6, byte(i)}))
 		if err != nil {
 			t.Fatal(err)
 		}
