@@ -82,6 +82,13 @@ func (p *Protocol) Probe(ctx context.Context, nic *stack.NIC, addr netip.Addr) e
 		t := p.clock.AfterFunc(d, func() { close(fired) })
 		select {
 		case <-fired:
+			// A conflict that arrived as the timer fired wins: select
+			// picks at random among ready cases.
+			select {
+			case mac := <-st.conflict:
+				return conflict(mac)
+			default:
+			}
 			return nil
 		case mac := <-st.conflict:
 			t.Stop()
