@@ -3,6 +3,7 @@ package tcp
 import (
 	"context"
 	"net/netip"
+	"runtime"
 	"testing"
 )
 
@@ -55,5 +56,56 @@ func BenchmarkConnectionSetup(b *testing.B) {
 	ln.Close()
 	if err := <-done; err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkIdleConnectionHeap reports the heap one established, idle
+// connection holds on both stacks (after one request and answer each, so
+// its buffers and records exist), the test's own goroutines and Conns
+// included: issue 20's "RSS per idle connection" row in miniature.
+func BenchmarkIdleConnectionHeap(b *testing.B) {
+	const n = 2000
+	for range b.N {
+		tn := newTestNet(b, Options{}, linkFaults{}, linkFaults{})
+		ln, err := Listen(tn.b, netip.MustParseAddrPort("0.0.0.0:80"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapAlloc
+		accepted := make(chan *Conn, n)
+		go func() {
+			buf := make([]byte, 1)
+			for range n {
+				c, err := ln.AcceptTCP()
+				if err != nil {
+					return
+				}
+				c.Read(buf)
+				c.Write(buf)
+				accepted <- c
+			}
+		}()
+		conns := make([]*Conn, 0, 2*n)
+		buf := make([]byte, 1)
+		for range n {
+			c, err := Dial(context.Background(), tn.a, netip.MustParseAddrPort("10.0.0.2:80"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Write(buf)
+			c.Read(buf)
+			conns = append(conns, c, <-accepted)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapAlloc-before)/n, "heapB/conn")
+		for _, c := range conns {
+			c.Close()
+		}
+		ln.Close()
+		tn.close()
 	}
 }

@@ -84,7 +84,24 @@ type core struct {
 	kaSent          int
 	kaAt, lastRcv   time.Time
 
-	out []outSeg
+	// out collects the segments the core emits when no sink takes them
+	// (the core's own tests read it); an endpoint is the sink and builds
+	// each segment's packet as it is emitted.
+	out  []outSeg
+	sink segSink
+}
+
+// segSink takes each segment as the core emits it (by value: a pointer
+// through the interface would make every segment escape to the heap).
+type segSink interface{ put(o outSeg) }
+
+// queue hands an emitted segment on.
+func (c *core) queue(o outSeg) {
+	if c.sink != nil {
+		c.sink.put(o)
+		return
+	}
+	c.out = append(c.out, o)
 }
 
 // maxQuickAcks is how many segments are acknowledged at once at the start
@@ -94,7 +111,7 @@ const maxQuickAcks = 16
 // init prepares a closed core with initial sequence number iss, timestamp
 // offset tsOffset and the MSS we advertise.
 func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
-	*c = core{cfg: cfg, ctr: ctr, out: c.out[:0],
+	*c = core{cfg: cfg, ctr: ctr, out: c.out[:0], sink: c.sink,
 		sndSpace: sndSpace{iss: iss, ourMSS: ourMSS, sb: scoreboard{blocks: c.sb.blocks[:0]}, rack: rackState{segs: c.rack.segs}},
 		rcvSpace: rcvSpace{ooo: c.ooo[:0]}}
 	c.setCongestionControl(cfg.cc)
@@ -229,7 +246,7 @@ func (c *core) emit(now time.Time, o outSeg) {
 		c.ackAt = time.Time{}
 		c.rcvUnacked = 0
 	}
-	c.out = append(c.out, o)
+	c.queue(o)
 }
 
 // emitReset queues a RST (with ACK when ack is true).
@@ -238,7 +255,7 @@ func (c *core) emitReset(seq, ack seqnum.Value, withAck bool) {
 	if withAck {
 		f |= FlagACK
 	}
-	c.out = append(c.out, outSeg{seq: seq, ack: ack, flags: f})
+	c.queue(outSeg{seq: seq, ack: ack, flags: f})
 }
 
 // resetFor computes the RST answering seg when no connection wants it
@@ -256,7 +273,7 @@ func resetFor(seg *segment) (seq, ack seqnum.Value, flags uint8, ok bool) {
 
 func (c *core) replyReset(seg *segment) {
 	if seq, ack, f, ok := resetFor(seg); ok {
-		c.out = append(c.out, outSeg{seq: seq, ack: ack, flags: f})
+		c.queue(outSeg{seq: seq, ack: ack, flags: f})
 	}
 }
 

@@ -94,6 +94,7 @@ func (e *endpoint) raddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id.re
 func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 	e := &endpoint{p: p, id: id, route: r}
 	e.cond.L = &e.mu
+	e.c.sink = e // init keeps it
 	iss, tsOff := p.isn(id, p.clock.Now())
 	e.c.init(&p.cfg, p.ctr, iss, routeMSS(r), tsOff)
 	e.c.setFamily(id.remote.Addr())
@@ -248,16 +249,34 @@ type txPacket struct {
 	params stack.NetworkParams
 }
 
-// build turns the segments the core queued into packets (txq).
-func (e *endpoint) build() {
+// put is the core's sink: the segment becomes a packet at once, its
+// payload copied from the send buffer as it is when the core decides to
+// send it, and waits in txq to be written (flush).
+func (e *endpoint) put(o outSeg) {
 	if e.txq == nil {
 		e.txq = e.txqBuf[:0]
 	}
+	pkt, params := e.buildSeg(&o)
+	e.txq = append(e.txq, txPacket{pkt, params})
+}
+
+// build turns segments the core queued without a sink into packets.
+func (e *endpoint) build() {
 	for i := range e.c.out {
-		pkt, params := e.buildSeg(&e.c.out[i])
-		e.txq = append(e.txq, txPacket{pkt, params})
+		e.put(e.c.out[i])
 	}
 	e.c.out = e.c.out[:0]
+}
+
+// dropQueued forgets what the core emitted and was not yet written (a
+// SYN-ACK for a connection that could not be added).
+func (e *endpoint) dropQueued() {
+	e.c.out = e.c.out[:0]
+	for i := range e.txq {
+		e.txq[i].pkt.Release()
+		e.txq[i] = txPacket{}
+	}
+	e.txq = e.txq[:0]
 }
 
 // flush writes the packets built and not yet sent, in order.

@@ -213,7 +213,7 @@ func (r *ForwarderRequest) Accept() (*Conn, error) {
 	e.c.acceptSyn(now, &r.syn)
 	e.prev = e.c.state
 	if err := p.addConn(e); err != nil {
-		e.c.out = e.c.out[:0]
+		e.dropQueued()
 		e.mu.Unlock()
 		return nil, err
 	}

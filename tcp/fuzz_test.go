@@ -73,7 +73,7 @@ func newFuzzRigOver(tb testing.TB, ip stack.NetworkProtocol, prefix, peer, liste
 	e.mu.Lock()
 	e.c.acceptSyn(frozenNow, &segment{seq: 1, flags: FlagSYN, wnd: 65535})
 	e.c.handleSegment(frozenNow, &segment{seq: 2, ack: e.c.iss + 1, flags: FlagACK, wnd: 65535})
-	e.c.out = e.c.out[:0]
+	e.dropQueued()
 	e.prev = e.c.state
 	e.mu.Unlock()
 	p.addConn(e)

@@ -267,7 +267,7 @@ func (l *Listener) handleSegment(t tuple, seg *segment) {
 	e.c.acceptSyn(now, seg)
 	e.prev = e.c.state
 	if err := p.addConn(e); err != nil {
-		e.c.out = e.c.out[:0]
+		e.dropQueued()
 		return
 	}
 	l.pending.Add(1)

@@ -164,7 +164,7 @@ func (l *Listener) acceptCookie(t tuple, seg *segment) bool {
 	e.c.acceptCookie(now, seg, &syn)
 	e.prev = StateSynReceived
 	if err := p.addConn(e); err != nil {
-		e.c.out = e.c.out[:0]
+		e.dropQueued()
 		return true
 	}
 	l.pending.Add(1)
