@@ -18,6 +18,30 @@ import (
 // namespace has a route to it.
 const gwWeb6 = "2001:db8:80::80"
 
+// web6 gives the web namespace gwWeb6, routed through the host
+// namespace's 2001:db8:80::1, then runs guestCmd in the guest namespace
+// and hostCmd in the host's (each optional).
+func (g gwTopo) web6(t *testing.T, guestCmd, hostCmd []string) {
+	t.Helper()
+	for _, c := range []struct {
+		ns   *netnstest.NS
+		args []string
+	}{
+		{g.host, []string{"ip", "-6", "addr", "add", "2001:db8:80::1/64", "dev", "vw0", "nodad"}},
+		{g.web, []string{"ip", "-6", "addr", "add", gwWeb6 + "/64", "dev", "eth0", "nodad"}},
+		{g.web, []string{"ip", "-6", "route", "add", "default", "via", "2001:db8:80::1"}},
+		{g.guest, guestCmd},
+		{g.host, hostCmd},
+	} {
+		if len(c.args) == 0 {
+			continue
+		}
+		if out, err := c.ns.Output(c.args[0], c.args[1:]...); err != nil {
+			t.Fatalf("%v: %v\n%s", c.args, err, out)
+		}
+	}
+}
+
 // linuxListen6 listens on TCP over IPv6 on the Linux side of ns.
 func linuxListen6(t *testing.T, ns *netnstest.NS, addr string) net.Listener {
 	t.Helper()
@@ -42,21 +66,10 @@ func linuxListen6(t *testing.T, ns *netnstest.NS, addr string) net.Listener {
 func TestGatewayIPv6SLAACAndRelay(t *testing.T) {
 	needTools(t, "ip", "curl", "busybox", "sh")
 	g := newGWTopo(t)
-	for _, c := range []struct {
-		ns   *netnstest.NS
-		args []string
-	}{
-		{g.host, []string{"ip", "-6", "addr", "add", "2001:db8:80::1/64", "dev", "vw0", "nodad"}},
-		{g.web, []string{"ip", "-6", "addr", "add", gwWeb6 + "/64", "dev", "eth0", "nodad"}},
-		{g.web, []string{"ip", "-6", "route", "add", "default", "via", "2001:db8:80::1"}},
-		{g.guest, []string{"sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/eth0/accept_ra && echo 0 > /proc/sys/net/ipv6/conf/eth0/dad_transmits"}},
+	g.web6(t,
+		[]string{"sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/eth0/accept_ra && echo 0 > /proc/sys/net/ipv6/conf/eth0/dad_transmits"},
 		// Unprivileged ICMP sockets (both families) for the ping relay.
-		{g.host, []string{"sh", "-c", "echo 0 2147483647 > /proc/sys/net/ipv4/ping_group_range"}},
-	} {
-		if out, err := c.ns.Output(c.args[0], c.args[1:]...); err != nil {
-			t.Fatalf("%v: %v\n%s", c.args, err, out)
-		}
-	}
+		[]string{"sh", "-c", "echo 0 2147483647 > /proc/sys/net/ipv4/ping_group_range"})
 	wl := linuxListen6(t, g.web, "["+gwWeb6+"]:80")
 	go http.Serve(wl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "web6 saw %s\n", r.RemoteAddr) }))
 	lo := linuxListen6(t, g.host, "[::1]:0")

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/tapstack/tapstack/internal/netnstest"
 )
 
 // TestGatewayTUN is issue 16's `tapstack gateway --tun`, IPv4 and IPv6:
@@ -21,18 +19,7 @@ import (
 func TestGatewayTUN(t *testing.T) {
 	needTools(t, "ip", "curl")
 	g := newGWTopo(t) // the guest namespace's veth stays unused
-	for _, c := range []struct {
-		ns   *netnstest.NS
-		args []string
-	}{
-		{g.host, []string{"ip", "-6", "addr", "add", "2001:db8:80::1/64", "dev", "vw0", "nodad"}},
-		{g.web, []string{"ip", "-6", "addr", "add", gwWeb6 + "/64", "dev", "eth0", "nodad"}},
-		{g.web, []string{"ip", "-6", "route", "add", "default", "via", "2001:db8:80::1"}},
-	} {
-		if out, err := c.ns.Output(c.args[0], c.args[1:]...); err != nil {
-			t.Fatalf("%v: %v\n%s", c.args, err, out)
-		}
-	}
+	g.web6(t, nil, nil)
 	web := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "web saw %s\n", r.RemoteAddr) })
 	go http.Serve(linuxListen(t, g.web, gwWeb+":80"), web)
 	go http.Serve(linuxListen6(t, g.web, "["+gwWeb6+"]:80"), web)

@@ -1,13 +1,10 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"io"
+	"net"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/tap"
@@ -38,44 +35,8 @@ func TestTCPTSODownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	l, err := h.Listen("tcp", ":5001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	const size = 64 << 20
-	served := make(chan error, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			served <- err
-			return
-		}
-		defer c.Close()
-		_, err = io.Copy(c, newPatternReader(size, 42))
-		served <- err
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	c, err := linuxDial(ctx, ns, "tcp4", hostAddr+":5001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(120 * time.Second)) // a failure guard only
-	got := sha256.New()
-	n, err := io.Copy(got, c)
-	if err != nil {
-		t.Fatalf("after %d bytes: %v", n, err)
-	}
-	if err := <-served; err != nil {
-		t.Fatalf("server: %v", err)
-	}
-	want := sha256.New()
-	io.Copy(want, newPatternReader(size, 42))
-	if n != size || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
-		t.Fatalf("client read %d bytes (want %d) with SHA-256 %x, want %x", n, size, got.Sum(nil), want.Sum(nil))
-	}
+	serveDownload(t, h, size, func(ctx context.Context) (net.Conn, error) { return linuxDial(ctx, ns, "tcp4", hostAddr+":5001") })
 	s := dev.Stats()
 	t.Logf("tap stats %+v (%.0f bytes per written frame)", s, float64(s.TxBytes)/float64(s.TxFrames))
 	if s.TxGSO == 0 {
