@@ -23,6 +23,10 @@ type rxQueue struct {
 	n   int
 	err error
 	fn  func(fd uintptr) bool
+	// yield makes a read that finds nothing return at once, with empty
+	// set, instead of parking: the reader ends its batch first (EndBatch)
+	// and then reads again, parking if there is still nothing.
+	yield, empty bool
 }
 
 func newRxQueue(rc syscall.RawConn) *rxQueue {
@@ -35,6 +39,7 @@ func newRxQueue(rc syscall.RawConn) *rxQueue {
 // file was closed) or the read system call's.
 func (q *rxQueue) read(b []byte) (int, error) {
 	q.buf = b
+	q.empty = false
 	err := q.rc.Read(q.fn)
 	q.buf = nil
 	if err != nil {
@@ -58,6 +63,10 @@ func (q *rxQueue) tryRead(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if q.yield {
+				q.n, q.err, q.empty = 0, nil, true
+				return true
+			}
 			return false
 		default:
 			q.n, q.err = 0, e

@@ -57,6 +57,9 @@ type endpoint struct {
 	txQueued bool
 	// memWaiting says a Write waits among the budget's waiters (memWait).
 	memWaiting bool
+	// batchQueued says the endpoint waits in the protocol's batch list
+	// for the end of a device's batch (batch.go).
+	batchQueued bool
 }
 
 // deadlines are a connection's read and write deadlines with the timers
@@ -154,7 +157,12 @@ func (e *endpoint) deliver(seg *segment) bool {
 		e.p.ctr.listenOverflow.Inc()
 		return true
 	}
+	e.c.batching = seg.batched
 	e.c.handleSegment(now, seg)
+	e.c.batching = false
+	if e.c.ackBatch && !e.batchQueued {
+		e.p.batchAdd(e)
+	}
 	e.afterCore(now)
 	return true
 }
