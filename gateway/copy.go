@@ -82,11 +82,12 @@ func closeWrite(c net.Conn) {
 func pipe(dst, src net.Conn) (wasReset bool) {
 	bp, tier := smallPool.Get().(*[]byte), 0
 	defer func() { putBuf(bp, tier) }()
+	w, r := writerTo(dst), readerFrom(src)
 	for {
 		buf := *bp
-		n, rerr := src.Read(buf)
+		n, rerr := r.Read(buf)
 		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if _, werr := w.Write(buf[:n]); werr != nil {
 				reset(src)
 				dst.Close()
 				return true
