@@ -48,6 +48,10 @@ func (e *endpoint) endBatch() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.batchQueued = false
+	if e.wakeBatch {
+		e.wakeBatch = false
+		e.cond.Broadcast()
+	}
 	if e.removed || !e.c.ackBatch {
 		return
 	}

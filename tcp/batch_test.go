@@ -1,10 +1,13 @@
 package tcp
 
 import (
+	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/stack"
 )
 
 // TestRFC5681AckPerBatch: RFC 5681 section 4.2 (an ACK at least for every
@@ -103,5 +106,74 @@ func TestAckPerBatchFallbacks(t *testing.T) {
 	c.endBatch(t0.Add(time.Millisecond))
 	if out := takeOut(c); len(out) != 0 {
 		t.Fatalf("a second ACK at the end of the batch: %+v", out)
+	}
+}
+
+// countIP is a sink that counts the segments written through it.
+type countIP struct {
+	sinkIP
+	n atomic.Int64
+}
+
+func (c *countIP) WritePacket(_ *stack.Route, _ stack.NetworkParams, p *stack.Packet) error {
+	c.n.Add(1)
+	p.Release()
+	return nil
+}
+
+// TestBatchEndsWithOneAckAndWakeup: through the protocol, four full
+// segments of a batch are acknowledged by one ACK when the batch ends,
+// and a Read waiting on the connection is woken then, once, not per
+// segment.
+func TestBatchEndsWithOneAckAndWakeup(t *testing.T) {
+	ip := &countIP{}
+	p, c, nic, remote, local := handConn(t, ip, Options{})
+	e := c.e
+	e.mu.Lock()
+	e.c.quickAcks = 0
+	mss, ackNo := e.c.mss, uint32(e.c.sndNxt)
+	e.mu.Unlock()
+	got := make(chan int, 1)
+	go func() {
+		n, _ := io.ReadFull(c, make([]byte, 4*mss))
+		got <- n
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		e.mu.Lock()
+		waiting := e.readers == 1
+		e.mu.Unlock()
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Read did not wait")
+		}
+		time.Sleep(time.Millisecond) // polling guard
+	}
+	sent := ip.n.Load()
+	for i := range 4 {
+		pkt := stack.NewPacket(stack.Headroom, HeaderLen+mss)
+		f := Fields{SrcPort: 40000, DstPort: 81, Seq: uint32(2 + i*mss), Ack: ackNo, Flags: FlagACK, Window: 65535}
+		f.Encode(pkt.Bytes())
+		pkt.Src, pkt.Dst, pkt.NIC, pkt.ChecksumOK, pkt.Batched = remote, local, nic, true, true
+		p.HandlePacket(pkt)
+	}
+	e.mu.Lock()
+	pending, queued := e.wakeBatch, e.batchQueued
+	e.mu.Unlock()
+	if n := ip.n.Load() - sent; n != 0 || !pending || !queued {
+		t.Fatalf("during the batch: %d segments sent, wakeup pending %v, queued %v", n, pending, queued)
+	}
+	p.EndBatch()
+	if n := ip.n.Load() - sent; n != 1 {
+		t.Fatalf("%d segments at the end of the batch, want 1 ACK", n)
+	}
+	select {
+	case n := <-got:
+		if n != 4*mss {
+			t.Fatalf("read %d bytes, want %d", n, 4*mss)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Read was not woken at the end of the batch")
 	}
 }

@@ -58,8 +58,10 @@ type endpoint struct {
 	// memWaiting says a Write waits among the budget's waiters (memWait).
 	memWaiting bool
 	// batchQueued says the endpoint waits in the protocol's batch list
-	// for the end of a device's batch (batch.go).
-	batchQueued bool
+	// for the end of a device's batch (batch.go); wakeBatch that its
+	// waiters are woken then, and wakeLater (during a batched deliver)
+	// that afterCore leaves them to it.
+	batchQueued, wakeBatch, wakeLater bool
 }
 
 // deadlines are a connection's read and write deadlines with the timers
@@ -160,7 +162,8 @@ func (e *endpoint) deliver(seg *segment) bool {
 	e.c.batching = seg.batched
 	e.c.handleSegment(now, seg)
 	e.c.batching = false
-	if e.c.ackBatch && !e.batchQueued {
+	e.wakeLater = seg.batched
+	if (e.c.ackBatch || seg.batched) && !e.batchQueued {
 		e.p.batchAdd(e)
 	}
 	e.afterCore(now)
@@ -230,7 +233,12 @@ func (e *endpoint) after(now time.Time, user bool) {
 		e.c.releaseClosed(e.userClosed)
 	}
 	e.prev = e.c.state
-	e.cond.Broadcast()
+	if e.wakeLater && e.batchQueued {
+		e.wakeBatch = true // at the end of the batch (batch.go)
+	} else {
+		e.cond.Broadcast()
+	}
+	e.wakeLater = false
 	e.armTimer(now)
 }
 
