@@ -199,8 +199,15 @@ func (c *core) receiveFin(now time.Time) {
 // when the window grew by enough to matter (receiver SWS avoidance).
 func (c *core) read(now time.Time, p []byte) int {
 	k := c.rcv.read(p)
+	c.consumed(now, k)
+	return k
+}
+
+// consumed opens the window after the application took k bytes from the
+// receive buffer (read, or WriteTo straight from the buffer).
+func (c *core) consumed(now time.Time, k int) {
 	if k == 0 {
-		return 0
+		return
 	}
 	c.releaseRcv()
 	c.autotune(now, k)
@@ -211,7 +218,6 @@ func (c *core) read(now time.Time, p []byte) int {
 			c.output(now)
 		}
 	}
-	return k
 }
 
 // windowUpdateDue says whether reading opened the window enough to tell
