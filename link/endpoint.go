@@ -126,12 +126,13 @@ func (e *Ethernet) WritePacket(dst stack.MAC, etherType uint16, p *stack.Packet)
 
 // EndBatch implements stack.BatchEnder for the device below: it passes the
 // end of a batch of frames on to the NIC.
-func (e *Ethernet) EndBatch() {
+func (e *Ethernet) EndBatch() bool {
 	if u := e.up.Load(); u != nil {
 		if b, ok := u.d.(stack.BatchEnder); ok {
-			b.EndBatch()
+			return b.EndBatch()
 		}
 	}
+	return false
 }
 
 // DeliverFrame implements FrameDispatcher: it validates and filters an

@@ -93,12 +93,13 @@ func (e *L3) WritePacket(_ stack.MAC, _ uint16, p *stack.Packet) error {
 
 // EndBatch implements stack.BatchEnder for the device below: it passes the
 // end of a batch of packets on to the NIC.
-func (e *L3) EndBatch() {
+func (e *L3) EndBatch() bool {
 	if u := e.up.Load(); u != nil {
 		if b, ok := u.d.(stack.BatchEnder); ok {
-			b.EndBatch()
+			return b.EndBatch()
 		}
 	}
+	return false
 }
 
 // DeliverFrame implements FrameDispatcher: it hands an inbound IP packet to

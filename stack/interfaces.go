@@ -66,9 +66,11 @@ type NetworkDispatcher interface {
 // sends then one ACK for all the data a connection received in the batch,
 // instead of one per segment (tcp/batch.go).
 type BatchEnder interface {
-	// EndBatch does the work deferred while the batch was delivered. It
+	// EndBatch does the work deferred while the batch was delivered, and
+	// reports whether that sent packets (an answer to them may be on its
+	// way back: the device had better read again before it waits). It
 	// may be called from several device goroutines at once.
-	EndBatch()
+	EndBatch() bool
 }
 
 // NetworkProtocol handles one EtherType (IPv4, ARP, IPv6).

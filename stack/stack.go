@@ -182,13 +182,18 @@ func (s *Stack) RegisterTransport(p TransportProtocol) error {
 }
 
 // EndBatch ends a device's batch of inbound packets (see BatchEnder): it
-// calls EndBatch of every transport that implements BatchEnder.
-func (s *Stack) EndBatch() {
+// calls EndBatch of every transport that implements BatchEnder and
+// reports whether any of them sent packets.
+func (s *Stack) EndBatch() bool {
+	sent := false
 	if bs := s.batchers.Load(); bs != nil {
 		for _, b := range *bs {
-			b.EndBatch()
+			if b.EndBatch() {
+				sent = true
+			}
 		}
 	}
+	return sent
 }
 
 // Transport returns the transport registered for an IP protocol number, or

@@ -34,10 +34,11 @@ func (r *batchRecorder) DeliverFrame(p *stack.Packet) {
 	r.mu.Unlock()
 }
 
-func (r *batchRecorder) EndBatch() {
+func (r *batchRecorder) EndBatch() bool {
 	r.mu.Lock()
 	r.events = append(r.events, 'e')
 	r.mu.Unlock()
+	return false
 }
 
 func (r *batchRecorder) snapshot() []byte {

@@ -56,15 +56,17 @@ func (d *Device) read(q *rxQueue, reads *atomic.Uint64, disp link.FrameDispatche
 	s := &d.stats
 	errs := 0
 	ender, _ := disp.(stack.BatchEnder)
-	batch := 0 // frames delivered since the last EndBatch
+	if ender != nil {
+		q.end = ender.EndBatch
+	}
 	// endBatch counts a delivered frame and ends the batch after maxBatch.
 	endBatch := func() {
 		if ender == nil {
 			return
 		}
-		if batch++; batch >= maxBatch {
+		if q.frames++; q.frames >= maxBatch {
 			ender.EndBatch()
-			batch = 0
+			q.frames = 0
 		}
 	}
 	if d.vnet {
@@ -81,13 +83,7 @@ func (d *Device) read(q *rxQueue, reads *atomic.Uint64, disp link.FrameDispatche
 			if p == nil {
 				p = stack.NewPacket(headroom, d.bufLen)
 			}
-			q.yield = batch > 0
 			n, err := q.read(p.Bytes())
-			if err == nil && q.empty {
-				ender.EndBatch()
-				batch = 0
-				continue
-			}
 			if err != nil {
 				if d.closing.Load() {
 					return
@@ -108,14 +104,7 @@ func (d *Device) read(q *rxQueue, reads *atomic.Uint64, disp link.FrameDispatche
 	}
 	for {
 		p := stack.NewPacket(stack.Headroom, d.bufLen)
-		q.yield = batch > 0
 		n, err := q.read(p.Bytes())
-		if err == nil && q.empty {
-			p.Release()
-			ender.EndBatch()
-			batch = 0
-			continue
-		}
 		if err != nil {
 			p.Release()
 			if d.closing.Load() {

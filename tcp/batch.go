@@ -24,27 +24,32 @@ func (p *Protocol) batchAdd(e *endpoint) {
 }
 
 // EndBatch implements stack.BatchEnder: the connections that received
-// data in the device's batch send their ACK. Devices call it from their
-// reader goroutines, several at once when a TAP has several queues; a call
-// then also sends the ACKs another queue's batch deferred, a little early.
-func (p *Protocol) EndBatch() {
+// data in the device's batch send their ACK and wake their waiters; it
+// reports whether ACKs were sent. Devices call it from their reader
+// goroutines, several at once when a TAP has several queues; a call then
+// also sends the ACKs another queue's batch deferred, a little early.
+func (p *Protocol) EndBatch() bool {
+	sent := false
 	for {
 		p.batchMu.Lock()
 		n := len(p.batch)
 		if n == 0 {
 			p.batchMu.Unlock()
-			return
+			return sent
 		}
 		e := p.batch[n-1]
 		p.batch[n-1] = nil
 		p.batch = p.batch[:n-1]
 		p.batchMu.Unlock()
-		e.endBatch()
+		if e.endBatch() {
+			sent = true
+		}
 	}
 }
 
-// endBatch sends the ACK that e's core deferred to the end of the batch.
-func (e *endpoint) endBatch() {
+// endBatch sends the ACK that e's core deferred to the end of the batch,
+// and wakes the waiters it deferred; it reports whether it sent anything.
+func (e *endpoint) endBatch() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.batchQueued = false
@@ -53,12 +58,14 @@ func (e *endpoint) endBatch() {
 		e.cond.Broadcast()
 	}
 	if e.removed || !e.c.ackBatch {
-		return
+		return false
 	}
 	e.flush() // what an application call left for the sender goes first (afterUser)
 	now := e.p.clock.Now()
 	e.c.endBatch(now)
+	sent := len(e.c.out) > 0
 	e.afterCore(now)
+	return sent
 }
 
 // endBatch queues the ACK deferred to the end of the batch, if one waits.

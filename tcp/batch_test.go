@@ -164,9 +164,14 @@ func TestBatchEndsWithOneAckAndWakeup(t *testing.T) {
 	if n := ip.n.Load() - sent; n != 0 || !pending || !queued {
 		t.Fatalf("during the batch: %d segments sent, wakeup pending %v, queued %v", n, pending, queued)
 	}
-	p.EndBatch()
+	if !p.EndBatch() {
+		t.Error("EndBatch reported nothing sent")
+	}
 	if n := ip.n.Load() - sent; n != 1 {
 		t.Fatalf("%d segments at the end of the batch, want 1 ACK", n)
+	}
+	if p.EndBatch() {
+		t.Error("an empty EndBatch reported packets sent")
 	}
 	select {
 	case n := <-got:
