@@ -24,7 +24,7 @@ func (p *Protocol) batchAdd(e *endpoint) {
 }
 
 // EndBatch implements stack.BatchEnder: the connections that received
-// data in the device's batch send their ACK and wake their waiters; it
+// data in the device's batch send their ACK and wake their waiting Reads; it
 // reports whether ACKs were sent. Devices call it from their reader
 // goroutines, several at once when a TAP has several queues; a call then
 // also sends the ACKs another queue's batch deferred, a little early.

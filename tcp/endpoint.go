@@ -162,8 +162,11 @@ func (e *endpoint) deliver(seg *segment) bool {
 	e.c.batching = seg.batched
 	e.c.handleSegment(now, seg)
 	e.c.batching = false
-	e.wakeLater = seg.batched
-	if (e.c.ackBatch || seg.batched) && !e.batchQueued {
+	// A Read waiting for the data is woken at the end of the batch, once;
+	// a Write waiting for ACKs is woken at once, as without batches (it
+	// refills the send buffer the ACKs drain, inline).
+	e.wakeLater = seg.batched && e.readers > 0
+	if (e.c.ackBatch || e.wakeLater) && !e.batchQueued {
 		e.p.batchAdd(e)
 	}
 	e.afterCore(now)
