@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // Copy buffers: a relay direction reads into a small buffer and moves to
@@ -80,13 +82,17 @@ func closeWrite(c net.Conn) {
 // fails it resets src; either way it reports whether the direction ended
 // in a reset.
 func pipe(dst, src net.Conn) (wasReset bool) {
+	if tc, ok := src.(*tcp.Conn); ok {
+		return pipeFrom(dst, tc)
+	}
 	bp, tier := smallPool.Get().(*[]byte), 0
 	defer func() { putBuf(bp, tier) }()
+	w, r := writerTo(dst), readerFrom(src)
 	for {
 		buf := *bp
-		n, rerr := src.Read(buf)
+		n, rerr := r.Read(buf)
 		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if _, werr := w.Write(buf[:n]); werr != nil {
 				reset(src)
 				dst.Close()
 				return true
@@ -117,6 +123,42 @@ func pipe(dst, src net.Conn) (wasReset bool) {
 			return true
 		}
 	}
+}
+
+// pipeFrom is pipe from a tapstack connection: it writes to dst straight
+// from the connection's receive buffer (tcp.Conn.WriteTo), with no buffer
+// of its own and one copy of each byte less. The back-pressure is the
+// same: data leaves src's buffer, opening its window, only as dst takes it.
+func pipeFrom(dst net.Conn, src *tcp.Conn) (wasReset bool) {
+	w := &errWriter{w: writerTo(dst)}
+	_, err := src.WriteTo(w)
+	switch {
+	case w.err != nil:
+		reset(src)
+		dst.Close()
+		return true
+	case err == nil: // src's FIN
+		closeWrite(dst)
+		return false
+	}
+	reset(dst)
+	src.Close()
+	return true
+}
+
+// errWriter remembers the error of w, so that pipeFrom tells a failed
+// write from a failed read.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	n, err := e.w.Write(b)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // relay copies a and b both ways until both directions ended, then

@@ -124,6 +124,17 @@ func (e *Ethernet) WritePacket(dst stack.MAC, etherType uint16, p *stack.Packet)
 	return err
 }
 
+// EndBatch implements stack.BatchEnder for the device below: it passes the
+// end of a batch of frames on to the NIC.
+func (e *Ethernet) EndBatch() bool {
+	if u := e.up.Load(); u != nil {
+		if b, ok := u.d.(stack.BatchEnder); ok {
+			return b.EndBatch()
+		}
+	}
+	return false
+}
+
 // DeliverFrame implements FrameDispatcher: it validates and filters an
 // inbound frame and hands its network packet to the NIC. It accepts frames
 // for the endpoint's MAC and for broadcast and multicast addresses. It

@@ -91,6 +91,17 @@ func (e *L3) WritePacket(_ stack.MAC, _ uint16, p *stack.Packet) error {
 	return err
 }
 
+// EndBatch implements stack.BatchEnder for the device below: it passes the
+// end of a batch of packets on to the NIC.
+func (e *L3) EndBatch() bool {
+	if u := e.up.Load(); u != nil {
+		if b, ok := u.d.(stack.BatchEnder); ok {
+			return b.EndBatch()
+		}
+	}
+	return false
+}
+
 // DeliverFrame implements FrameDispatcher: it hands an inbound IP packet to
 // the NIC, or counts (CounterRxNotIP) and drops one that is not IPv4 or
 // IPv6. It takes ownership of p.

@@ -57,6 +57,22 @@ type NetworkDispatcher interface {
 	DeliverNetworkPacket(p *Packet)
 }
 
+// BatchEnder is implemented by whatever can defer work while packets
+// arrive in a batch. A device that reads several packets in a row (a TAP
+// reading until it has nothing more) marks each one Batched and, after the
+// last of a batch and before it waits for more, calls EndBatch on its
+// dispatcher; the link endpoint passes the call to its NIC, the NIC to the
+// stack and the stack to every transport that implements BatchEnder. TCP
+// sends then one ACK for all the data a connection received in the batch,
+// instead of one per segment (tcp/batch.go).
+type BatchEnder interface {
+	// EndBatch does the work deferred while the batch was delivered, and
+	// reports whether that sent packets (an answer to them may be on its
+	// way back: the device had better read again before it waits). It
+	// may be called from several device goroutines at once.
+	EndBatch() bool
+}
+
 // NetworkProtocol handles one EtherType (IPv4, ARP, IPv6).
 type NetworkProtocol interface {
 	// EtherType is the protocol's number on the link.

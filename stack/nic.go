@@ -166,6 +166,10 @@ func (n *NIC) RemoveAddress(a netip.Addr) error {
 	return err
 }
 
+// EndBatch implements BatchEnder: the device's batch of inbound packets
+// ended (see BatchEnder); the stack's transports do their deferred work.
+func (n *NIC) EndBatch() bool { return n.stack.EndBatch() }
+
 // DeliverNetworkPacket hands an inbound packet to the network protocol of
 // its EtherType (on an L3 endpoint, the one of its IP version); it
 // implements NetworkDispatcher.

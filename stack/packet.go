@@ -72,6 +72,10 @@ type Packet struct {
 	// Inbound, it marks a TCP super-segment (GRO/GSO from an offloading
 	// TAP) with the sender's segment size.
 	GSOSize uint16
+	// Batched, inbound, says the device that read the packet calls
+	// EndBatch on its dispatcher after it, before it waits for more (see
+	// BatchEnder): work the packet causes may wait for that call.
+	Batched bool
 }
 
 var (
@@ -134,7 +138,7 @@ func (p *Packet) Release() {
 	p.Src, p.Dst = netip.Addr{}, netip.Addr{}
 	p.LinkSrc, p.LinkDst = MAC{}, MAC{}
 	p.EtherType, p.Protocol, p.TTL, p.TOS = 0, 0, 0, 0
-	p.ChecksumOK, p.ChecksumPartial, p.GSOSize = false, false, 0
+	p.ChecksumOK, p.ChecksumPartial, p.GSOSize, p.Batched = false, false, 0, false
 	livePackets.Add(-1)
 	if p.large {
 		largePool.Put(p)

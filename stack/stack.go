@@ -32,6 +32,7 @@ type Stack struct {
 	nics     atomic.Pointer[[]*NIC]
 	netProto atomic.Pointer[[]NetworkProtocol]
 	trans    [256]atomic.Pointer[transportSlot]
+	batchers atomic.Pointer[[]BatchEnder]    // the transports that are BatchEnders
 	resolver [2]atomic.Pointer[resolverSlot] // by family: IPv4, IPv6
 	ip       [2]atomic.Pointer[ipSlot]       // by family: IPv4, IPv6
 	icmpv6   [256]atomic.Pointer[icmpv6Slot]
@@ -167,7 +168,32 @@ func (s *Stack) RegisterTransport(p TransportProtocol) error {
 	if !slot.CompareAndSwap(nil, &transportSlot{p}) {
 		return fmt.Errorf("stack: a transport for IP protocol %d is already registered", p.Number())
 	}
+	if b, ok := p.(BatchEnder); ok {
+		s.mu.Lock()
+		var bs []BatchEnder
+		if old := s.batchers.Load(); old != nil {
+			bs = append(bs, *old...)
+		}
+		bs = append(bs, b)
+		s.batchers.Store(&bs)
+		s.mu.Unlock()
+	}
 	return nil
+}
+
+// EndBatch ends a device's batch of inbound packets (see BatchEnder): it
+// calls EndBatch of every transport that implements BatchEnder and
+// reports whether any of them sent packets.
+func (s *Stack) EndBatch() bool {
+	sent := false
+	if bs := s.batchers.Load(); bs != nil {
+		for _, b := range *bs {
+			if b.EndBatch() {
+				sent = true
+			}
+		}
+	}
+	return sent
 }
 
 // Transport returns the transport registered for an IP protocol number, or

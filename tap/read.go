@@ -36,9 +36,17 @@ func (d *Device) Attach(disp link.FrameDispatcher) {
 // Queues is the number of queues (reader goroutines) of the TAP.
 func (d *Device) Queues() int { return len(d.files) }
 
+// maxBatch bounds a batch of frames (see stack.BatchEnder): the reader
+// calls EndBatch when it finds nothing more to read, and at the latest
+// after maxBatch frames, so work deferred to the end of a batch (TCP's
+// ACKs) waits for at most that many frames however busy the TAP is.
+const maxBatch = 16
+
 // read is the reader goroutine of one queue: it reads frames from q
 // into pooled packets, counts them in reads and hands each to disp, until
-// Close or a persistent error.
+// Close or a persistent error. When disp is a stack.BatchEnder the frames
+// are delivered in batches: each is marked Batched, and EndBatch is called
+// when the TAP has nothing more for now, or after maxBatch frames.
 func (d *Device) read(q *rxQueue, reads *atomic.Uint64, disp link.FrameDispatcher) {
 	defer func() {
 		if d.running.Add(-1) == 0 {
@@ -47,6 +55,20 @@ func (d *Device) read(q *rxQueue, reads *atomic.Uint64, disp link.FrameDispatche
 	}()
 	s := &d.stats
 	errs := 0
+	ender, _ := disp.(stack.BatchEnder)
+	if ender != nil {
+		q.end = ender.EndBatch
+	}
+	// endBatch counts a delivered frame and ends the batch after maxBatch.
+	endBatch := func() {
+		if ender == nil {
+			return
+		}
+		if q.frames++; q.frames >= maxBatch {
+			ender.EndBatch()
+			q.frames = 0
+		}
+	}
 	if d.vnet {
 		// The vnet reader keeps one 64 KiB packet to read into and
 		// copies small frames out (see readVnet).
@@ -76,7 +98,8 @@ func (d *Device) read(q *rxQueue, reads *atomic.Uint64, disp link.FrameDispatche
 			}
 			errs = 0
 			reads.Add(1)
-			p = d.deliverVnet(p, n, disp)
+			p = d.deliverVnet(p, n, disp, ender != nil)
+			endBatch()
 		}
 	}
 	for {
@@ -105,9 +128,11 @@ func (d *Device) read(q *rxQueue, reads *atomic.Uint64, disp link.FrameDispatche
 			continue
 		}
 		p.SetLen(n)
+		p.Batched = ender != nil
 		s.rxFrames.Add(1)
 		s.rxBytes.Add(uint64(n))
 		disp.DeliverFrame(p)
+		endBatch()
 	}
 }
 
@@ -118,8 +143,9 @@ const smallFrame = 2048 - stack.Headroom
 // deliverVnet handles n bytes read into p (a virtio-net header and a
 // frame): it sets the checksum metadata from the header, and delivers the
 // frame either in a copy (small frames: p is kept for the next read) or in
-// p itself (then it returns nil and the reader takes a new packet).
-func (d *Device) deliverVnet(p *stack.Packet, n int, disp link.FrameDispatcher) *stack.Packet {
+// p itself (then it returns nil and the reader takes a new packet); batched
+// marks the frame Batched (see read).
+func (d *Device) deliverVnet(p *stack.Packet, n int, disp link.FrameDispatcher, batched bool) *stack.Packet {
 	s := &d.stats
 	b := p.Bytes()[:n]
 	h := VirtioNetHeader(b)
@@ -162,13 +188,13 @@ func (d *Device) deliverVnet(p *stack.Packet, n int, disp link.FrameDispatcher) 
 	if len(frame) <= smallFrame {
 		q := stack.NewPacket(stack.Headroom, len(frame))
 		copy(q.Bytes(), frame)
-		q.ChecksumOK, q.ChecksumPartial, q.GSOSize = ok, partial, gsoSize
+		q.ChecksumOK, q.ChecksumPartial, q.GSOSize, q.Batched = ok, partial, gsoSize, batched
 		disp.DeliverFrame(q)
 		return p
 	}
 	p.SetLen(n)
 	p.Pull(VirtioNetHeaderLen)
-	p.ChecksumOK, p.ChecksumPartial, p.GSOSize = ok, partial, gsoSize
+	p.ChecksumOK, p.ChecksumPartial, p.GSOSize, p.Batched = ok, partial, gsoSize, batched
 	disp.DeliverFrame(p)
 	return nil
 }

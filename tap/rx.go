@@ -12,8 +12,9 @@ import (
 // call: a non-blocking read of a TAP never sleeps, so it need not tell the
 // scheduler (entersyscall and exitsyscall cost time, and entersyscall
 // wakes sysmon after every idle spell: one more thread wake-up per ping).
-// When the TAP has nothing, the goroutine parks in Go's network poller
-// until it is readable; Close wakes it.
+// When the TAP has nothing, the goroutine ends its batch of frames (see
+// Device.read) and parks in Go's network poller until it is readable;
+// Close wakes it.
 type rxQueue struct {
 	rc syscall.RawConn
 
@@ -23,6 +24,12 @@ type rxQueue struct {
 	n   int
 	err error
 	fn  func(fd uintptr) bool
+	// end ends a batch of frames (stack.BatchEnder.EndBatch), nil when
+	// the dispatcher does not batch; frames counts the frames delivered
+	// since the last end. A read that finds nothing ends the batch before
+	// it parks, and reads once more if that sent packets.
+	end    func() bool
+	frames int
 }
 
 func newRxQueue(rc syscall.RawConn) *rxQueue {
@@ -58,6 +65,15 @@ func (q *rxQueue) tryRead(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if q.frames > 0 && q.end != nil {
+				// The batch ends here, in the poller's callback, so that
+				// no system call is added when it sent nothing. When it
+				// did (ACKs), an answer may already be queued: read again.
+				q.frames = 0
+				if q.end() {
+					continue
+				}
+			}
 			return false
 		default:
 			q.n, q.err = 0, e

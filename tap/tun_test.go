@@ -124,7 +124,7 @@ func TestDeliverVnetTCPv6(t *testing.T) {
 	p = d.deliverVnet(p, n, link.FrameDispatcherFunc(func(q *stack.Packet) {
 		got, gso = append([]byte(nil), q.Bytes()...), q.GSOSize
 		q.Release()
-	}))
+	}), false)
 	if p != nil {
 		p.Release()
 	}

@@ -44,7 +44,7 @@ func TestDeliverVnetMetadata(t *testing.T) {
 					t.Errorf("ChecksumOK %v ChecksumPartial %v GSOSize %d, want %v %v %d", q.ChecksumOK, q.ChecksumPartial, q.GSOSize, tt.ok, tt.partial, tt.gso)
 				}
 				q.Release()
-			}))
+			}), false)
 			if p != nil {
 				p.Release()
 			}

@@ -188,7 +188,7 @@ func FuzzDeliverVnet(f *testing.F) {
 		p = d.deliverVnet(p, len(data), link.FrameDispatcherFunc(func(q *stack.Packet) {
 			got = append([]byte(nil), q.Bytes()...)
 			q.Release()
-		}))
+		}), false)
 		if p != nil {
 			p.Release()
 		}

@@ -126,6 +126,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		case e.c.readShut:
 			return 0, io.EOF
+		case e.c.rcv.pinned: // a WriteTo writes from the buffer
 		case e.c.rcv.n > 0:
 			if len(b) == 0 {
 				return 0, nil

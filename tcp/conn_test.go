@@ -101,6 +101,15 @@ func TestBulkWithLoss(t *testing.T) {
 	}
 }
 
+// TestBulkBatched: both ways over wires that deliver in batches (one ACK
+// per batch, batch.go), clean and with loss and reordering.
+func TestBulkBatched(t *testing.T) {
+	testBulk(t, 4<<20, linkFaults{batch: true}, linkFaults{batch: true})
+	for _, seed := range []uint64{3, 4} {
+		testBulk(t, 1<<20, linkFaults{seed: seed, loss: 0.05, reorder: 0.02, batch: true}, linkFaults{seed: seed + 100, loss: 0.05, batch: true})
+	}
+}
+
 func testBulk(t *testing.T, size int, ab, ba linkFaults) {
 	g, pk := runtime.NumGoroutine(), stack.LivePackets()
 	tn := newTestNet(t, Options{}, ab, ba)

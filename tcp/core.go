@@ -17,6 +17,9 @@ type segment struct {
 	payload  []byte
 	// ce says the IP header carried Congestion Experienced (RFC 3168).
 	ce bool
+	// batched says the packet came in a device's batch (stack.Packet's
+	// Batched): its ACK may wait for the end of the batch (batch.go).
+	batched bool
 }
 
 func (s *segment) has(f uint8) bool { return s.flags&f != 0 }
@@ -53,8 +56,10 @@ type core struct {
 	// (keepalive) says SO_KEEPALIVE is on; rcvLocked (auto-tuning) says
 	// the application set the receive buffer size; dsackOn (SACK) says
 	// dsack holds a duplicate to report; sndLocked (sndbuf.go) says the
-	// application set the send buffer size.
-	ackNow, kaOn, rcvLocked, dsackOn, sndLocked bool
+	// application set the send buffer size; batching (batch.go) says the
+	// segment being handled came in a device's batch, and ackBatch that an
+	// ACK waits for the end of that batch.
+	ackNow, kaOn, rcvLocked, dsackOn, sndLocked, batching, ackBatch bool
 	// err is the terminal error (reset, refused, timed out), nil otherwise.
 	err error
 
@@ -242,7 +247,7 @@ func (c *core) emit(now time.Time, o outSeg) {
 			o.flags |= FlagECE
 		}
 		c.lastAckSent = o.ack
-		c.ackNow = false
+		c.ackNow, c.ackBatch = false, false
 		c.ackAt = time.Time{}
 		c.rcvUnacked = 0
 	}

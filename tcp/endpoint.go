@@ -61,6 +61,11 @@ type endpoint struct {
 	txQueued bool
 	// memWaiting says a Write waits among the budget's waiters (memWait).
 	memWaiting bool
+	// batchQueued says the endpoint waits in the protocol's batch list
+	// for the end of a device's batch (batch.go); wakeBatch that its
+	// waiters are woken then, and wakeLater (during a batched deliver)
+	// that afterCore leaves them to it.
+	batchQueued, wakeBatch, wakeLater bool
 }
 
 // deadlines are a connection's read and write deadlines with the timers
@@ -156,7 +161,16 @@ func (e *endpoint) deliver(seg *segment) bool {
 		e.p.ctr.listenOverflow.Inc()
 		return true
 	}
+	e.c.batching = seg.batched
 	e.c.handleSegment(now, seg)
+	e.c.batching = false
+	// A Read waiting for the data is woken at the end of the batch, once;
+	// a Write waiting for ACKs is woken at once, as without batches (it
+	// refills the send buffer the ACKs drain, inline).
+	e.wakeLater = seg.batched && e.readers > 0
+	if (e.c.ackBatch || e.wakeLater) && !e.batchQueued {
+		e.p.batchAdd(e)
+	}
 	e.afterCore(now)
 	return true
 }
@@ -228,7 +242,12 @@ func (e *endpoint) after(now time.Time, user bool) {
 		e.c.releaseClosed(e.userClosed)
 	}
 	e.prev = e.c.state
-	e.cond.Broadcast()
+	if e.wakeLater && e.batchQueued {
+		e.wakeBatch = true // at the end of the batch (batch.go)
+	} else {
+		e.cond.Broadcast()
+	}
+	e.wakeLater = false
 	e.armTimer(now)
 }
 

@@ -41,7 +41,14 @@ type linkFaults struct {
 	// ce is the probability of marking an ECN-capable packet Congestion
 	// Experienced.
 	ce float64
+	// batch delivers like a TAP reader that batches (stack.BatchEnder):
+	// packets marked Batched, and the receiving stack's EndBatch when the
+	// wire has nothing more queued or after batchMax packets.
+	batch bool
 }
+
+// batchMax bounds a batch of a batching fake wire.
+const batchMax = 16
 
 // fakeIP is a network protocol and IPWriter that hands every transport
 // packet to the peer stack's TCP from its own goroutine, like a wire. The
@@ -151,9 +158,17 @@ func (n *fakeIP) release(p *stack.Packet) {
 
 func (n *fakeIP) run() {
 	defer close(n.done)
+	batch := 0
 	for {
 		n.mu.Lock()
 		for len(n.q) == 0 && !n.closed {
+			if batch > 0 {
+				n.mu.Unlock()
+				n.nic.Stack().EndBatch()
+				batch = 0
+				n.mu.Lock()
+				continue
+			}
 			n.cond.Wait()
 		}
 		if n.closed {
@@ -164,8 +179,15 @@ func (n *fakeIP) run() {
 		n.q[0] = nil
 		n.q = n.q[1:]
 		n.mu.Unlock()
+		p.Batched = n.faults.batch
 		if !n.tcp.HandlePacket(p) {
 			p.Release()
+		}
+		if n.faults.batch {
+			if batch++; batch >= batchMax {
+				n.nic.Stack().EndBatch()
+				batch = 0
+			}
 		}
 	}
 }

@@ -247,6 +247,11 @@ type Protocol struct {
 	// one per CPU so that their system calls run in parallel; an
 	// endpoint always uses the same one (senderOf).
 	tx []sender
+
+	// batch are the endpoints whose ACK waits for the end of a device's
+	// batch (batch.go).
+	batchMu sync.Mutex
+	batch   []*endpoint
 }
 
 // Register creates the TCP protocol and registers it with s.
@@ -345,6 +350,7 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 		flags:   h.Flags(),
 		wnd:     h.Window(),
 		payload: h.Payload(),
+		batched: pkt.Batched,
 	}
 	if h.DataOffset() > HeaderLen {
 		seg.opts, _ = ParseOptions(h.Options())

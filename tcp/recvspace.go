@@ -113,7 +113,13 @@ func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
 	}
 	// Delayed ACK, Linux style: quick ACKs at the start, then an ACK for
 	// every second full segment, at once when a hole was filled, else
-	// within the delayed-ACK timeout.
+	// within the delayed-ACK timeout. Data that came in a device's batch
+	// is acknowledged once at the end of the batch (batch.go), unless it
+	// reaches half the receive buffer: all the segments a connection
+	// received in one batch get one ACK, as the ACKs of GRO segments,
+	// and no segment waits longer than the batch. (With a TAP's 64 KiB
+	// super-segments, one ACK per segment is one write into the TAP per
+	// 64 KiB, and each runs the sender's TCP in that write.)
 	c.rcvUnacked += len(p)
 	c.rcvMSS = max(c.rcvMSS, min(len(p), c.ourMSS))
 	switch {
@@ -122,6 +128,11 @@ func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
 	case c.quickAcks > 0:
 		c.quickAcks--
 		c.ackNow = true
+	case c.rcvUnacked > c.rcvMSS && c.batching && 2*c.rcvUnacked < c.rcv.max:
+		c.ackBatch = true
+		if c.ackAt.IsZero() { // should the end of the batch never come
+			c.ackAt = now.Add(c.cfg.delAck)
+		}
 	case c.rcvUnacked > c.rcvMSS:
 		c.ackNow = true
 	case c.ackAt.IsZero():
@@ -188,8 +199,15 @@ func (c *core) receiveFin(now time.Time) {
 // when the window grew by enough to matter (receiver SWS avoidance).
 func (c *core) read(now time.Time, p []byte) int {
 	k := c.rcv.read(p)
+	c.consumed(now, k)
+	return k
+}
+
+// consumed opens the window after the application took k bytes from the
+// receive buffer (read, or WriteTo straight from the buffer).
+func (c *core) consumed(now time.Time, k int) {
 	if k == 0 {
-		return 0
+		return
 	}
 	c.releaseRcv()
 	c.autotune(now, k)
@@ -200,7 +218,6 @@ func (c *core) read(now time.Time, p []byte) int {
 			c.output(now)
 		}
 	}
-	return k
 }
 
 // windowUpdateDue says whether reading opened the window enough to tell

@@ -30,6 +30,11 @@ type ring struct {
 	// mem is the stack-wide budget the chunk is charged to (memory.go);
 	// nil charges nothing.
 	mem *memBudget
+	// pinned says a Conn.WriteTo writes from the buffer without the
+	// connection's lock (writeto.go): a buffer that resize or release
+	// retires meanwhile is left to the garbage collector, not put back in
+	// its pool where another connection could take it.
+	pinned bool
 }
 
 // ringChunk is a pooled buffer: a ring's, or a piece of out-of-order data
@@ -106,7 +111,9 @@ func (r *ring) release() {
 	}
 	r.hint = len(r.buf)
 	r.mem.add(-len(r.chunk.b))
-	putChunk(r.chunk)
+	if !r.pinned {
+		putChunk(r.chunk)
+	}
 	r.buf, r.chunk, r.head = nil, nil, 0
 }
 
@@ -177,7 +184,7 @@ func (r *ring) resize(nl int) {
 		k := copy(nb, r.buf[r.head:])
 		copy(nb[k:], r.buf[:r.head])
 	}
-	if r.chunk != nil {
+	if r.chunk != nil && !r.pinned {
 		putChunk(r.chunk)
 	}
 	r.buf, r.chunk, r.head = nb, c, 0
@@ -233,4 +240,15 @@ func (r *ring) read(p []byte) int {
 	r.copyAt(p[:k], 0)
 	r.discard(k)
 	return k
+}
+
+// peek returns the committed bytes, up to max of them, as one or two
+// views of the buffer (two when they wrap around its end).
+func (r *ring) peek(max int) (a, b []byte) {
+	k := min(max, r.n)
+	if k == 0 {
+		return nil, nil
+	}
+	a = r.buf[r.head:min(r.head+k, len(r.buf))]
+	return a, r.buf[:k-len(a)]
 }

@@ -1,0 +1,165 @@
+package gateway
+
+import (
+	"io"
+	"net"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// rawWriter writes to a kernel socket (the relay's host side) with raw
+// system calls, as the TAP's reader and writer do: a write to a
+// non-blocking socket never sleeps (it returns EAGAIN, and then the writer
+// parks in Go's network poller until the socket is writable), so it need
+// not tell the scheduler. Through package net each write enters and leaves
+// a system call in the scheduler's books; a bulk write to a local socket
+// runs the receiver's TCP inline for tens or hundreds of microseconds,
+// long enough for sysmon to take the P away (handoffp) and to keep waking
+// every 20 µs to look again, which cost the gateway some 5% of its CPU on
+// upload (scripts/bench_gateway.sh, perf).
+type rawWriter struct {
+	rc syscall.RawConn
+
+	// The state of one write, here so that the callback (bound once, in
+	// fn) does not allocate per write.
+	buf []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+// kernelSocket returns the raw connection of a kernel stream socket (TCP,
+// or Unix in tests), nil for anything else (a tapstack *tcp.Conn).
+func kernelSocket(c net.Conn) syscall.RawConn {
+	var rc syscall.RawConn
+	var err error
+	switch c := c.(type) {
+	case *net.TCPConn:
+		rc, err = c.SyscallConn()
+	case *net.UnixConn:
+		rc, err = c.SyscallConn()
+	}
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// writerTo returns how pipe writes to dst: raw system calls for a kernel
+// socket, dst itself for anything else.
+func writerTo(dst net.Conn) io.Writer {
+	rc := kernelSocket(dst)
+	if rc == nil {
+		return dst
+	}
+	w := &rawWriter{rc: rc}
+	w.fn = w.tryWrite
+	return w
+}
+
+// Write writes all of b, or fails with the socket's error (a poller
+// error when the socket was closed or its write deadline passed).
+func (w *rawWriter) Write(b []byte) (int, error) {
+	total := 0
+	for len(b) > 0 {
+		w.buf = b
+		err := w.rc.Write(w.fn)
+		w.buf = nil
+		if err == nil {
+			err = w.err
+		}
+		if err != nil {
+			return total, err
+		}
+		total += w.n
+		b = b[w.n:]
+	}
+	return total, nil
+}
+
+// tryWrite is the poller's callback: it writes what it can of w.buf and
+// reports true, or reports false (park until writable) on EAGAIN.
+func (w *rawWriter) tryWrite(fd uintptr) bool {
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+		switch e {
+		case 0:
+			w.n, w.err = int(n), nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			w.n, w.err = 0, e
+			return true
+		}
+	}
+}
+
+// rawReader reads from a kernel socket with raw system calls, for the
+// same reasons as rawWriter: a bulk read from a local socket copies up to
+// a MiB and, through package net, keeps sysmon busy.
+type rawReader struct {
+	rc syscall.RawConn
+
+	buf []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+// readerFrom returns how pipe reads from src: raw system calls for a
+// kernel socket, src itself for anything else.
+func readerFrom(src net.Conn) io.Reader {
+	rc := kernelSocket(src)
+	if rc == nil {
+		return src
+	}
+	r := &rawReader{rc: rc}
+	r.fn = r.tryRead
+	return r
+}
+
+// Read reads what the socket holds into b, waiting until it holds
+// something; it returns io.EOF after the peer's FIN.
+func (r *rawReader) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	r.buf = b
+	err := r.rc.Read(r.fn)
+	r.buf = nil
+	if err == nil {
+		err = r.err
+	}
+	if err != nil {
+		return 0, err
+	}
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	return r.n, nil
+}
+
+// tryRead is the poller's callback: it reads into r.buf and reports true,
+// or reports false (park until readable) on EAGAIN.
+func (r *rawReader) tryRead(fd uintptr) bool {
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)))
+		switch e {
+		case 0:
+			r.n, r.err = int(n), nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			r.n, r.err = 0, e
+			return true
+		}
+	}
+}
