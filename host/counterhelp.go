@@ -128,6 +128,7 @@ var counterHelp = map[string]string{
 	// TCP
 	"tcp.rx.segments":               "TCP segments received",
 	"tcp.tx.segments":               "TCP segments sent",
+	"tcp.tx.stale_trimmed":          "queued TCP segments whose data the peer acknowledged before they were built: trimmed or not sent",
 	"tcp.rx.bad_checksum":           "TCP segments dropped: checksum wrong",
 	"tcp.rx.malformed":              "TCP segments dropped: too short, bad data offset or options",
 	"tcp.rx.bad_address":            "TCP segments dropped: broadcast or multicast address",

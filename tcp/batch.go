@@ -63,7 +63,7 @@ func (e *endpoint) endBatch() bool {
 	e.flush() // what an application call left for a sender leaves first, in order (afterUser)
 	now := e.p.clock.Now()
 	e.c.endBatch(now)
-	sent := len(e.txq) > 0 || len(e.c.out) > 0 // built at emit (the core's sink), or not yet
+	sent := len(e.c.out) > 0
 	e.afterCore(now)
 	return sent
 }

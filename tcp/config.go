@@ -48,12 +48,14 @@ type counters struct {
 	tlpProbes, tlpRecoveries                                         *stack.Counter
 	ecnNegotiated, ecnCE, ecnReductions                              *stack.Counter
 	challengeCapped, invalidAckLimited                               *stack.Counter
+	txStaleTrimmed                                                   *stack.Counter
 }
 
 func newCounters(cs *stack.Counters) *counters {
 	return &counters{
 		rxSegments:      cs.Get("tcp.rx.segments"),
 		txSegments:      cs.Get("tcp.tx.segments"),
+		txStaleTrimmed:  cs.Get("tcp.tx.stale_trimmed"),
 		retransmits:     cs.Get("tcp.tx.retransmits"),
 		fastRetransmits: cs.Get("tcp.tx.fast_retransmits"),
 		rtoExpired:      cs.Get("tcp.timer.rto_expired"),

@@ -89,25 +89,14 @@ type core struct {
 	kaSent          int
 	kaAt, lastRcv   time.Time
 
-	// out collects the segments the core emits when no sink takes them
-	// (the core's own tests read it); an endpoint is the sink and builds
-	// each segment's packet as it is emitted.
-	out  []outSeg
-	sink segSink
+	// out collects the segments the core emits; the endpoint builds
+	// their packets (endpoint.flush), in the caller's goroutine or, after
+	// an application call, in a sender's.
+	out []outSeg
 }
-
-// segSink takes each segment as the core emits it (by value: a pointer
-// through the interface would make every segment escape to the heap).
-type segSink interface{ put(o outSeg) }
 
 // queue hands an emitted segment on.
-func (c *core) queue(o outSeg) {
-	if c.sink != nil {
-		c.sink.put(o)
-		return
-	}
-	c.out = append(c.out, o)
-}
+func (c *core) queue(o outSeg) { c.out = append(c.out, o) }
 
 // maxQuickAcks is how many segments are acknowledged at once at the start
 // of a connection (Linux TCP_MAX_QUICKACKS).
@@ -116,7 +105,7 @@ const maxQuickAcks = 16
 // init prepares a closed core with initial sequence number iss, timestamp
 // offset tsOffset and the MSS we advertise.
 func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
-	*c = core{cfg: cfg, ctr: ctr, out: c.out[:0], sink: c.sink,
+	*c = core{cfg: cfg, ctr: ctr, out: c.out[:0],
 		sndSpace: sndSpace{iss: iss, ourMSS: ourMSS, sb: scoreboard{blocks: c.sb.blocks[:0]}, rack: rackState{segs: c.rack.segs}},
 		rcvSpace: rcvSpace{ooo: c.ooo[:0]}}
 	c.setCongestionControl(cfg.cc)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/internal/checksum"
+	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -41,10 +42,6 @@ type endpoint struct {
 	dialDone chan struct{}
 	dl       *deadlines // nil until a deadline is set
 	readers  int        // Reads waiting (tests use it to know a Read blocks)
-	// txq holds the packets built from the core's segments and not yet
-	// written (flush): an application call leaves them to a sender.
-	txq    []txPacket
-	txqBuf [2]txPacket // txq's first storage: no allocation per connection
 
 	// The flags are kept together, so that the struct packs tightly.
 	prev    State
@@ -99,7 +96,6 @@ func (e *endpoint) raddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id.re
 func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 	e := &endpoint{p: p, id: id, route: r}
 	e.cond.L = &e.mu
-	e.c.sink = e // init keeps it
 	iss, tsOff := p.isn(id, p.clock.Now())
 	e.c.init(&p.cfg, p.ctr, iss, routeMSS(r), tsOff)
 	e.c.setFamily(id.remote.Addr())
@@ -216,8 +212,7 @@ func (e *endpoint) after(now time.Time, user bool) {
 		}
 		e.endDial()
 	}
-	e.build()
-	if !user || e.c.state == StateClosed || len(e.txq) == 0 || !e.p.senderOf(e).queue(e) {
+	if !user || e.c.state == StateClosed || len(e.c.out) == 0 || !e.p.senderOf(e).queue(e) {
 		e.flush()
 	}
 	if e.c.state == StateClosed && !e.removed {
@@ -262,55 +257,35 @@ func (e *endpoint) endDial() {
 
 var tcpParams = stack.NetworkParams{Protocol: stack.ProtocolTCP, DontFragment: true}
 
-// txPacket is a segment built and waiting to be written.
-type txPacket struct {
-	pkt    *stack.Packet
-	params stack.NetworkParams
-}
-
-// put is the core's sink: the segment becomes a packet at once, its
-// payload copied from the send buffer as it is when the core decides to
-// send it, and waits in txq to be written (flush).
-func (e *endpoint) put(o outSeg) {
-	if e.txq == nil {
-		e.txq = e.txqBuf[:0]
-	}
-	pkt, params := e.buildSeg(&o)
-	e.txq = append(e.txq, txPacket{pkt, params})
-}
-
-// build turns segments the core queued without a sink into packets.
-func (e *endpoint) build() {
-	for i := range e.c.out {
-		e.put(e.c.out[i])
-	}
-	e.c.out = e.c.out[:0]
-}
-
-// dropQueued forgets what the core emitted and was not yet written (a
+// dropQueued forgets what the core emitted and was not yet sent (a
 // SYN-ACK for a connection that could not be added).
-func (e *endpoint) dropQueued() {
-	e.c.out = e.c.out[:0]
-	for i := range e.txq {
-		e.txq[i].pkt.Release()
-		e.txq[i] = txPacket{}
-	}
-	e.txq = e.txq[:0]
-}
+func (e *endpoint) dropQueued() { e.c.out = e.c.out[:0] }
 
-// flush writes the packets built and not yet sent, in order.
+// flush builds and sends the segments the core queued, in order.
 func (e *endpoint) flush() {
-	e.build()
-	for i := range e.txq {
-		_ = e.route.WritePacket(e.txq[i].params, e.txq[i].pkt)
-		e.txq[i] = txPacket{}
+	for i := range e.c.out {
+		if pkt, params := e.buildSeg(&e.c.out[i]); pkt != nil {
+			_ = e.route.WritePacket(params, pkt)
+		}
 	}
-	e.txq = e.txq[:0]
+	e.c.out = e.c.out[:0]
 }
 
 // buildSeg builds one segment in a fresh packet: header, options and the
-// payload copied from the send buffer, then the checksum.
+// payload copied from the send buffer, then the checksum. The payload is
+// found by sequence number, not by where it was in the buffer when the
+// core queued the segment: data acknowledged since (an ACK processed
+// before the segment was built) has left the buffer, and the segment
+// loses it, or is not sent at all (nil) when nothing of it is left.
+// So no way into the core needs the pending segments built first for
+// them to be right; flushing first keeps the wire order.
 func (e *endpoint) buildSeg(o *outSeg) (*stack.Packet, stack.NetworkParams) {
+	if o.dataLen > 0 {
+		if !e.trimAcked(o) {
+			return nil, tcpParams
+		}
+		o.dataOff = int(e.c.sndBufSeq.Size(o.seq))
+	}
 	var opts SegmentOptions
 	if o.syn {
 		opts.HasMSS, opts.MSS = true, uint16(min(e.c.ourMSS, 0xffff))
@@ -365,6 +340,26 @@ func (e *endpoint) buildSeg(o *outSeg) (*stack.Packet, stack.NetworkParams) {
 		params.TOS = ecnECT0
 	}
 	return pkt, params
+}
+
+// trimAcked takes off o's payload what the peer acknowledged since o was
+// queued; it reports false when o is left with nothing to send.
+func (e *endpoint) trimAcked(o *outSeg) bool {
+	if !o.seq.LessThan(e.c.sndBufSeq) {
+		return true
+	}
+	e.p.ctr.txStaleTrimmed.Inc()
+	acked := int(o.seq.Size(e.c.sndBufSeq))
+	if acked < o.dataLen {
+		o.seq, o.dataLen = e.c.sndBufSeq, o.dataLen-acked
+		return true
+	}
+	if o.flags&FlagFIN == 0 {
+		return false
+	}
+	o.seq, o.dataLen = o.seq.Add(seqnum.Size(o.dataLen)), 0 // the FIN alone
+	o.gso = 0
+	return true
 }
 
 // armTimer makes the clock timer fire no later than the core's deadline.
