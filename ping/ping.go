@@ -279,6 +279,7 @@ func (p *Pinger) handle(pkt *stack.Packet) {
 	w := p.waiting[k]
 	if w != nil {
 		delete(p.waiting, k)
+		p.ctrReplies.Inc() // counted before Ping returns with it
 		w.reply <- now
 	}
 	p.mu.Unlock()
@@ -286,5 +287,4 @@ func (p *Pinger) handle(pkt *stack.Packet) {
 		p.ctrUnmatched.Inc()
 		return
 	}
-	p.ctrReplies.Inc()
 }
