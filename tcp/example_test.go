@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -125,4 +126,38 @@ func ExampleListenNetwork() {
 	// [::]:7
 	// 10.0.0.2:7
 	// [fd00::2]:7
+}
+
+func ExampleConn_WriteTo() {
+	tn := exampleNet()
+	defer tn.close()
+
+	ln, err := Listen(tn.b, netip.MustParseAddrPort("0.0.0.0:9"))
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	done := make(chan string)
+	go func() {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// A relay: io.Copy uses WriteTo, which writes straight from the
+		// connection's receive buffer to w, until the peer's FIN.
+		var w strings.Builder
+		n, err := io.Copy(&w, c)
+		done <- fmt.Sprintf("%d bytes %q, err %v", n, w.String(), err)
+	}()
+
+	c, err := Dial(context.Background(), tn.a, netip.MustParseAddrPort("10.0.0.2:9"))
+	if err != nil {
+		panic(err)
+	}
+	c.Write([]byte("relayed without a copy"))
+	c.CloseWrite()
+	fmt.Println(<-done)
+	c.Close()
+	// Output: 22 bytes "relayed without a copy", err <nil>
 }
