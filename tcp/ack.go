@@ -192,7 +192,7 @@ func (c *core) onDupAck(now time.Time) {
 // losses among the data it sent goes on at once as a new one.
 func (c *core) rackStep(now time.Time, seg *segment, dsack bool) {
 	marked := c.rackOnAck(now, seg, dsack)
-	if c.inRecovery || c.rack.lost == 0 {
+	if c.inRecovery || c.rack.lostB == 0 {
 		return
 	}
 	if marked && c.sndUna.GreaterThan(c.recover) {

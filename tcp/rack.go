@@ -61,7 +61,6 @@ type rackState struct {
 	persist    int           // RACK.reo_wnd_persist
 	dsackRound seqnum.Value  // RACK.dsack_round, valid when dsackOn
 	dsackOn    bool
-	lost       int       // records marked lost and not yet retransmitted
 	at         time.Time // the reordering timer, zero when not armed
 
 	// The records are the sender's scoreboard under RACK (rackrecovery.go):
@@ -148,7 +147,6 @@ func (c *core) rackSent(now time.Time, seq, end seqnum.Value, seg int) {
 		return
 	}
 	r := &c.rack
-	c.sb.rack = r
 	if r.epoch.IsZero() {
 		r.epoch = now
 	}
@@ -157,7 +155,6 @@ func (c *core) rackSent(now time.Time, seq, end seqnum.Value, seg int) {
 		for i := r.find(seq); i < r.n && r.start(i).LessThan(end); i++ {
 			s := r.rec(i)
 			if s.flags&rsLost != 0 {
-				r.lost--
 				r.lostB -= int(r.start(i).Size(s.end))
 			}
 			s.flags = s.flags&^rsLost | rsRetrans
@@ -180,7 +177,7 @@ func (c *core) rackSent(now time.Time, seq, end seqnum.Value, seg int) {
 
 // reset forgets every record.
 func (r *rackState) reset() {
-	r.head, r.n, r.lost, r.sackedB, r.lostB = 0, 0, 0, 0, 0
+	r.head, r.n, r.sackedB, r.lostB = 0, 0, 0, 0
 }
 
 // deliver is RFC 8985 section 6.2 steps 2 and 3 for a record of size
@@ -229,7 +226,7 @@ func (c *core) rackOnAck(now time.Time, seg *segment, dsack bool) bool {
 		r.n--
 	}
 	if r.n == 0 {
-		r.lost, r.sackedB, r.lostB = 0, 0, 0
+		r.sackedB, r.lostB = 0, 0
 	} else if r.base.LessThan(c.sndUna) {
 		// A cumulative ACK inside the first record: its acknowledged
 		// part leaves the counts.
@@ -275,7 +272,7 @@ func (c *core) rackUndo() {
 	for i := range r.n {
 		r.rec(i).flags &^= rsLost
 	}
-	r.lost, r.lostB = 0, 0
+	r.lostB = 0
 	r.reordering = true
 }
 
@@ -338,12 +335,11 @@ func (c *core) rackDetect(now time.Time) bool {
 		}
 		if remaining := s.xmit + r.rtt + wnd - t; remaining <= 0 {
 			s.flags |= rsLost
-			r.lost++
 			st := r.start(i)
-			r.lostB += int(st.Size(s.end))
-			if r.lost == 1 || st.LessThan(r.lostHint) {
+			if r.lostB == 0 || st.LessThan(r.lostHint) {
 				r.lostHint = st
 			}
+			r.lostB += int(st.Size(s.end))
 			marked = true
 		} else {
 			timeout = max(timeout, remaining)
@@ -353,12 +349,6 @@ func (c *core) rackDetect(now time.Time) bool {
 		r.at = now.Add(timeout)
 	}
 	return marked
-}
-
-// rackLost reports whether RACK marked lost the record holding seq.
-func (r *rackState) rackLost(seq seqnum.Value) bool {
-	i := r.find(seq)
-	return i < r.n && r.rec(i).flags&rsLost != 0 && !seq.LessThan(r.start(i))
 }
 
 // rackTimer is the reordering timer's expiry (RFC 8985 section 6.3):
@@ -372,22 +362,4 @@ func (c *core) rackTimer(now time.Time) {
 		c.enterRecovery(now)
 	}
 	c.output(now)
-}
-
-// lostBytes counts the bytes of [a, b) in records marked lost.
-func (r *rackState) lostBytes(a, b seqnum.Value) int {
-	if r.lost == 0 {
-		return 0
-	}
-	n := 0
-	for i := r.find(a); i < r.n; i++ {
-		st := seqnum.Max(r.start(i), a)
-		if !st.LessThan(b) {
-			break
-		}
-		if s := r.rec(i); s.flags&rsLost != 0 {
-			n += int(st.Size(seqnum.Min(s.end, b)))
-		}
-	}
-	return n
 }

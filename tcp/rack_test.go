@@ -186,8 +186,8 @@ func TestRACKReorderingTimer(t *testing.T) {
 	if !c.inRecovery || len(out) == 0 || out[0].seq != testISS+1 || out[0].dataLen != int(m) {
 		t.Fatalf("timer: recovery %v, sent %+v", c.inRecovery, out)
 	}
-	if c.rack.rec(0).flags&(rsRetrans|rsLost) != rsRetrans || c.rack.lost != 0 {
-		t.Errorf("record after retransmission: flags %b, lost %d", c.rack.rec(0).flags, c.rack.lost)
+	if c.rack.rec(0).flags&(rsRetrans|rsLost) != rsRetrans || c.rack.lostB != 0 {
+		t.Errorf("record after retransmission: flags %b, lost bytes %d", c.rack.rec(0).flags, c.rack.lostB)
 	}
 }
 

@@ -21,7 +21,6 @@ import (
 // counts.
 func (r *rackState) unmark(s *rackSeg, size int) {
 	if s.flags&rsLost != 0 {
-		r.lost--
 		r.lostB -= size
 	}
 	if s.flags&rsDelivered != 0 {
@@ -54,7 +53,7 @@ func (c *core) pipe() int {
 // firstLost returns the first record marked lost: where it starts and its
 // size.
 func (r *rackState) firstLost() (seqnum.Value, int, bool) {
-	if r.lost <= 0 {
+	if r.lostB <= 0 {
 		return 0, 0, false
 	}
 	i := 0

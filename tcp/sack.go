@@ -95,9 +95,6 @@ const maxSACKBlocks = 32
 // disjoint, non-adjacent ranges (RFC 6675 section 3).
 type scoreboard struct {
 	blocks []seqRange
-	// rack, when set, decides which holes are lost (RFC 8985) instead
-	// of RFC 6675's IsLost.
-	rack *rackState
 }
 
 // update merges the SACK blocks of an ACK for cumulative ack; blocks at or
@@ -198,12 +195,6 @@ func (s *scoreboard) pipe(una, sndMax, rxtNext seqnum.Value, mss int) int {
 		if !a.LessThan(b) {
 			return
 		}
-		if s.rack != nil {
-			// A retransmission clears its record's lost mark: each
-			// byte in flight counts once.
-			p += int(a.Size(b)) - s.rack.lostBytes(a, b)
-			return
-		}
 		if !lost {
 			p += int(a.Size(b))
 		}
@@ -212,7 +203,7 @@ func (s *scoreboard) pipe(una, sndMax, rxtNext seqnum.Value, mss int) int {
 		}
 	}
 	for i, b := range s.blocks {
-		hole(start, b.start, s.rack == nil && s.lostAbove(i, mss))
+		hole(start, b.start, s.lostAbove(i, mss))
 		start = b.end
 	}
 	hole(start, sndMax, false)
@@ -227,9 +218,6 @@ func (s *scoreboard) nextHole(una, from seqnum.Value, mss int) (seq seqnum.Value
 	for i, b := range s.blocks {
 		a := seqnum.Max(start, from)
 		if a.LessThan(b.start) {
-			if s.rack != nil {
-				return a, min(int(a.Size(b.start)), mss), s.rack.rackLost(a), true
-			}
 			return a, min(int(a.Size(b.start)), mss), s.lostAbove(i, mss), true
 		}
 		start = b.end

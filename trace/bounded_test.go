@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -22,7 +23,7 @@ func TestSlowReaderDropsAndSays(t *testing.T) {
 	if d := sess.Dropped(); d != 10 {
 		t.Fatalf("dropped %d, want 10", d)
 	}
-	var out syncBuffer
+	var out stacktest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- sess.Run(ctx, &out, cancel) }() // one burst, then stop

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/link"
 )
 
@@ -92,7 +93,7 @@ func TestTraceRefusedConnection(t *testing.T) {
 	}
 	sess, detach := Attach(b.Stack(), f)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out stacktest.SyncBuffer
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	dhcpd "github.com/tapstack/tapstack/dhcp/server"
 	"github.com/tapstack/tapstack/host"
+	"github.com/tapstack/tapstack/internal/stacktest"
 	"github.com/tapstack/tapstack/link"
 )
 
@@ -65,24 +65,6 @@ func TestLogFlags(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the host's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // With --log-format json every line on stderr is a JSON object with time,
 // level and msg: here a host whose DHCP lease comes from a server over
 // an in-memory wire logs "host started" (debug) and "dhcp lease bound"
@@ -92,7 +74,7 @@ func TestLogJSONLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr stacktest.SyncBuffer
 	logger := cfg.Log.logger(&stderr)
 
 	a, b := link.Pipe(1500)
@@ -158,7 +140,7 @@ func TestHTTPErrorLogIsDebug(t *testing.T) {
 		level slog.Level
 		want  bool
 	}{{slog.LevelInfo, false}, {slog.LevelDebug, true}} {
-		var buf syncBuffer
+		var buf stacktest.SyncBuffer
 		l := logConfig{JSON: true, Level: tt.level}.logger(&buf)
 		httpErrorLog(l, "http").Print("http: TLS handshake error from 10.0.0.1:5555: EOF")
 		out := buf.String()

@@ -16,6 +16,20 @@ import (
 	"github.com/tapstack/tapstack/tap"
 )
 
+// pipeHost returns a host at 10.0.0.2 on one end of a pipe, closed with
+// the test.
+func pipeHost(t *testing.T) *host.Host {
+	t.Helper()
+	d, peer := link.Pipe(1500)
+	t.Cleanup(func() { peer.Close() })
+	h, err := host.New(host.Config{Interfaces: []host.Interface{{Name: "eth0", Device: d, Addr: netip.MustParsePrefix("10.0.0.2/24")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
 // obsHosts returns a host (10.0.0.2, listening on :80) with one
 // established connection from a second host.
 func obsHosts(t *testing.T) *host.Host {

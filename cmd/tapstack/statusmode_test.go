@@ -3,25 +3,15 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/tapstack/tapstack/host"
-	"github.com/tapstack/tapstack/link"
 )
 
 // TestStatusModes: by default (--status public) the page on :80 hides
 // peers and counters (CVE-2016-5696 needs both); full shows the operator's
 // page, off serves none.
 func TestStatusModes(t *testing.T) {
-	d, peer := link.Pipe(1500)
-	defer peer.Close()
-	h, err := host.New(host.Config{Interfaces: []host.Interface{{Name: "eth0", Device: d, Addr: netip.MustParsePrefix("10.0.0.2/24")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := pipeHost(t)
 	h.Stack().Counters().Get("tcp.tx.challenge_ack").Inc()
 	for _, tt := range []struct {
 		flag   string

@@ -3,12 +3,8 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/tapstack/tapstack/host"
-	"github.com/tapstack/tapstack/link"
 )
 
 // TestStatusContentNegotiation (issue 19): on :80 and on the control
@@ -16,13 +12,7 @@ import (
 // the text; /status.json follows --status (public: no counters), and
 // --status off serves neither.
 func TestStatusContentNegotiation(t *testing.T) {
-	d, peer := link.Pipe(1500)
-	defer peer.Close()
-	h, err := host.New(host.Config{Interfaces: []host.Interface{{Name: "eth0", Device: d, Addr: netip.MustParsePrefix("10.0.0.2/24")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := pipeHost(t)
 	h.Stack().Counters().Get("tcp.tx.challenge_acks").Inc()
 	const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 	handler := func(mode string) http.Handler {

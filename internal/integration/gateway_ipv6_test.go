@@ -42,20 +42,6 @@ func (g gwTopo) web6(t *testing.T, guestCmd, hostCmd []string) {
 	}
 }
 
-// linuxListen6 listens on TCP over IPv6 on the Linux side of ns.
-func linuxListen6(t *testing.T, ns *netnstest.NS, addr string) net.Listener {
-	t.Helper()
-	var l net.Listener
-	if err := ns.Run(func() (err error) {
-		l, err = net.Listen("tcp6", addr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
 // Issue 16: "IPv6 (SLAAC from the gateway's RAs, relay over the host's
 // IPv6)". The Linux guest has no IPv6 address but its link-local; the
 // gateway advertises fd00:10:0:2::/64 (RFC 4861 6.2, RDNSS RFC 8106), the
@@ -70,9 +56,9 @@ func TestGatewayIPv6SLAACAndRelay(t *testing.T) {
 		[]string{"sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/eth0/accept_ra && echo 0 > /proc/sys/net/ipv6/conf/eth0/dad_transmits"},
 		// Unprivileged ICMP sockets (both families) for the ping relay.
 		[]string{"sh", "-c", "echo 0 2147483647 > /proc/sys/net/ipv4/ping_group_range"})
-	wl := linuxListen6(t, g.web, "["+gwWeb6+"]:80")
+	wl := listen6(t, g.web, "["+gwWeb6+"]:80")
 	go http.Serve(wl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "web6 saw %s\n", r.RemoteAddr) }))
-	lo := linuxListen6(t, g.host, "[::1]:0")
+	lo := listen6(t, g.host, "[::1]:0")
 	go http.Serve(lo, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "host loopback6") }))
 
 	line, _ := startTapstack(t, g.host, "tapstack: gateway on tap0", "gateway", "--tap", "tap0", "--bridge", "br0",
@@ -98,7 +84,7 @@ func TestGatewayIPv6SLAACAndRelay(t *testing.T) {
 	if out, err := g.guest.Output("ip", "-6", "addr", "add", "fd00:10:0:2::15/64", "dev", "eth0", "nodad"); err != nil {
 		t.Fatalf("ip addr add in the guest: %v\n%s", err, out)
 	}
-	gl := linuxListen6(t, g.guest, "[fd00:10:0:2::15]:80")
+	gl := listen6(t, g.guest, "[fd00:10:0:2::15]:80")
 	go http.Serve(gl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "guest6 saw %s\n", r.RemoteAddr) }))
 	routes, _ := g.guest.Output("ip", "-6", "route", "show", "default")
 	t.Logf("guest: %s\nguest default route: %s", strings.TrimSpace(addrs), strings.TrimSpace(routes))

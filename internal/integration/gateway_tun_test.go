@@ -22,8 +22,8 @@ func TestGatewayTUN(t *testing.T) {
 	g.web6(t, nil, nil)
 	web := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "web saw %s\n", r.RemoteAddr) })
 	go http.Serve(linuxListen(t, g.web, gwWeb+":80"), web)
-	go http.Serve(linuxListen6(t, g.web, "["+gwWeb6+"]:80"), web)
-	lo := linuxListen6(t, g.host, "[::1]:0")
+	go http.Serve(listen6(t, g.web, "["+gwWeb6+"]:80"), web)
+	lo := listen6(t, g.host, "[::1]:0")
 	go http.Serve(lo, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "host loopback6") }))
 
 	line, _ := startTapstack(t, g.host, "tapstack: gateway on gt0", "gateway", "--tun", "gt0",
@@ -45,7 +45,7 @@ func TestGatewayTUN(t *testing.T) {
 			t.Fatalf("%v in the guest: %v\n%s", args, err, out)
 		}
 	}
-	gl := linuxListen6(t, g.guest, "[fd00:10:0:2::100]:80")
+	gl := listen6(t, g.guest, "[fd00:10:0:2::100]:80")
 	go http.Serve(gl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "guest saw %s\n", r.RemoteAddr) }))
 
 	curl := func(args ...string) (string, error) {

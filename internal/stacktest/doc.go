@@ -2,8 +2,9 @@
 // so that each package's tests do not carry their own copy: a recording
 // link endpoint (Link) that can also be wired to a peer like a cable with
 // no delay, a recording transport protocol (Transport), a resolver that
-// answers every next hop with one link address (Resolver), and a log of
-// resolution failures for fake network protocols (FailureLog).
+// answers every next hop with one link address (Resolver), a log of
+// resolution failures for fake network protocols (FailureLog), and a
+// buffer safe for a stack's goroutines to log into (SyncBuffer).
 //
 // Time is not faked here: use internal/vclock, the shared virtual clock.
 //
