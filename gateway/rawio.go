@@ -82,19 +82,25 @@ func (w *rawWriter) Write(b []byte) (int, error) {
 // tryWrite is the poller's callback: it writes what it can of w.buf and
 // reports true, or reports false (park until writable) on EAGAIN.
 func (w *rawWriter) tryWrite(fd uintptr) bool {
+	done := false
+	w.n, done, w.err = rawCall(unix.SYS_WRITE, fd, w.buf)
+	return done
+}
+
+// rawCall makes the read or write system call trap on fd with b, again
+// after EINTR; done is false on EAGAIN (the poller parks the caller).
+func rawCall(trap, fd uintptr, b []byte) (n int, done bool, err error) {
 	for {
-		n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+		r, _, e := unix.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch e {
 		case 0:
-			w.n, w.err = int(n), nil
-			return true
+			return int(r), true, nil
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return false
+			return 0, false, nil
 		default:
-			w.n, w.err = 0, e
-			return true
+			return 0, true, e
 		}
 	}
 }
@@ -147,19 +153,7 @@ func (r *rawReader) Read(b []byte) (int, error) {
 // tryRead is the poller's callback: it reads into r.buf and reports true,
 // or reports false (park until readable) on EAGAIN.
 func (r *rawReader) tryRead(fd uintptr) bool {
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)))
-		switch e {
-		case 0:
-			r.n, r.err = int(n), nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			r.n, r.err = 0, e
-			return true
-		}
-	}
+	done := false
+	r.n, done, r.err = rawCall(unix.SYS_READ, fd, r.buf)
+	return done
 }
