@@ -14,13 +14,15 @@
 # apt-get when missing. Never touches the root namespace: the namespaces
 # tsbench-$$-* are removed on exit, also on failure.
 #
-# Environment: DUR (seconds per throughput/HTTP run, default 5), CONNS (idle
-# connections for the RSS row, default 5000), STACKS (default
+# Environment: DUR (seconds per throughput/HTTP run, default 5), CONNS (the
+# idle-connection counts of the RSS rows, one row each, default
+# "5000 50000"), STACKS (default
 # "tapstack gvisor kernel"), PROFILE_DIR (write CPU profiles of the tapstack
 # server during the 1-stream download and upload there and print their top),
 # PINGS (echo requests per ping run, default 200, 5 ms apart), ROWS ("all",
-# the default, or "latency": only the ping, UDP echo and idle-CPU rows, for
-# quick before/after runs; e.g. ROWS=latency STACKS=tapstack).
+# the default, "latency": only the ping, UDP echo and idle-CPU rows, or
+# "conns": only the idle-connection and RSS rows, for quick before/after
+# runs; e.g. ROWS=latency STACKS=tapstack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,13 +32,44 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 DUR="${DUR:-5}"
-CONNS="${CONNS:-5000}"
+CONNS="${CONNS:-5000 50000}"
 STACKS="${STACKS:-tapstack gvisor kernel}"
 TAPSTACK_OFFLOAD="${TAPSTACK_OFFLOAD:-1}"
 PROFILE_DIR="${PROFILE_DIR:-}"
 PINGS="${PINGS:-200}"
 ROWS="${ROWS:-all}"
-case "$ROWS" in all | latency) ;; *) echo "bench.sh: ROWS is all or latency, not $ROWS" >&2; exit 1 ;; esac
+case "$ROWS" in all | latency | conns) ;; *) echo "bench.sh: ROWS is all, latency or conns, not $ROWS" >&2; exit 1 ;; esac
+
+# The idle-connection rows hold up to max(CONNS) sockets open at once: the
+# client holds one descriptor per connection and so does the kernel column's
+# server. RLIMIT_NOFILE is per process: raise it for this script and its
+# children only (root may raise the hard limit; Go raises the soft one to
+# it). Each client namespace gets the whole ephemeral port range
+# (ip_local_port_range is per network namespace; see client_ns).
+maxconns=0
+for n in $CONNS; do
+	[ "$n" -gt "$maxconns" ] || { echo "bench.sh: CONNS is ascending counts, like \"5000 50000\"" >&2; exit 1; }
+	maxconns=$n
+done
+if [ "$maxconns" -gt 60000 ]; then
+	echo "bench.sh: CONNS above 60000 needs more than one client address (64,511 ephemeral ports)" >&2
+	exit 1
+fi
+# Where the hard limit cannot be raised (a container without
+# CAP_SYS_RESOURCE), the client spreads the connections over several
+# processes by itself and the kernel column's server serves the echo port
+# from KERNEL_PROCS processes sharing it (SO_REUSEPORT), whose RSS is summed.
+want=$((maxconns + 4096))
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
+	ulimit -Hn "$want" 2>/dev/null || true
+fi
+if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge "$want" ]; then
+	KERNEL_PROCS=1
+else
+	per=$(($(ulimit -Hn) - 1024))
+	KERNEL_PROCS=$(((maxconns + per - 1) / per))
+	echo "== RLIMIT_NOFILE is $(ulimit -Hn) and cannot be raised: the kernel server's echo port runs in $KERNEL_PROCS processes"
+fi
 
 missing=""
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
@@ -55,6 +88,9 @@ PREFIX="tsbench-$$"
 RESULTS="$(mktemp -t tsbench.XXXXXX)"
 LOG="$(mktemp -t tsbench-server.XXXXXX)"
 PID=""
+# PIDS: the server's processes, comma-separated (the kernel column's may be
+# several, see KERNEL_PROCS; the first is PID).
+PIDS=""
 stop_server() {
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
 		kill -TERM "$PID" 2>/dev/null || true
@@ -62,7 +98,12 @@ stop_server() {
 		kill -KILL "$PID" 2>/dev/null || true
 		wait "$PID" 2>/dev/null || true
 	fi
+	local p
+	for p in ${PIDS//,/ }; do
+		[ "$p" != "$PID" ] && kill -KILL "$p" 2>/dev/null || true
+	done
 	PID=""
+	PIDS=""
 }
 del_namespaces() {
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$PREFIX-" || true); do
@@ -87,10 +128,25 @@ client_ns() {
 	ip -n "$1" addr add 10.0.0.1/24 dev br0
 	ip -n "$1" addr add fd00::1/64 dev br0 nodad
 	ip -n "$1" link set br0 up
+	# The whole ephemeral port range in this namespace only, for the
+	# 50,000 idle connections to one server port (the default
+	# 32768-60999 holds 28,232).
+	ip netns exec "$1" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 }
 
-# cpu_ticks PID: the process's user+system CPU time in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# rss_mib PIDS: the processes' resident set in MiB.
+rss_mib() {
+	local p k=0
+	for p in ${1//,/ }; do k=$((k + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status"))); done
+	awk -v k="$k" 'BEGIN {printf "%.1f", k / 1024}'
+}
+
+# cpu_ticks PIDS: the processes' user+system CPU time in clock ticks.
+cpu_ticks() {
+	local p t=0
+	for p in ${1//,/ }; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+	echo "$t"
+}
 # cpu_pct T0 T1 SECS: CPU ticks T0..T1 over SECS seconds, in percent of a CPU.
 cpu_pct() { awk -v a="$1" -v b="$2" -v s="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", 100 * (b - a) / hz / s}'; }
 
@@ -119,7 +175,7 @@ run_stack() {
 		ip -n "$srvns" addr add 10.0.0.2/24 dev veth1
 		ip -n "$srvns" addr add fd00::2/64 dev veth1 nodad
 		ip -n "$srvns" link set veth1 up
-		args=(-stack kernel)
+		args=(-stack kernel -procs "$KERNEL_PROCS")
 		;;
 	esac
 	echo "== $name: benchserver ${args[*]}"
@@ -135,32 +191,36 @@ run_stack() {
 		cat "$LOG" >&2
 		exit 1
 	fi
+	PIDS="$(awk -F'pids=' '/^ready/ {print $2; exit}' "$LOG")"
+	[ -n "$PIDS" ] || PIDS="$PID"
 	local C=(timeout 180 ip netns exec "$ns")
 	# Wait until the server answers (ARP, listeners), then measure.
 	"${C[@]}" ping -c 1 -W 5 10.0.0.2 >/dev/null
 
-	# Latency: ping (PINGS requests 5 ms apart: each finds the server
-	# idle), sequential UDP echo round trips, and what the server burns
-	# doing them and doing nothing (what busy polling would cost shows here).
 	local out avg t0 t1
-	t0="$(cpu_ticks "$PID")"
-	out="$("${C[@]}" ping -c "$PINGS" -i 0.005 10.0.0.2 | ./bin/benchclient pingstats)"
-	t1="$(cpu_ticks "$PID")"
-	avg="$(kv "$out" avg_ms)"
-	echo "   ping: $out"
-	record "ping RTT avg, ms (lower is better)" "$name" "$avg"
-	record "ping RTT p99, ms (lower is better)" "$name" "$(kv "$out" p99_ms)"
-	record "server CPU % during ping (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" "$(awk -v n="$PINGS" 'BEGIN {print n * 0.005}')")"
-	out="$("${C[@]}" ./bin/benchclient udpecho -dur "${DUR}s" -pid "$PID")"
-	echo "   UDP echo: $out"
-	record "UDP echo round trips/s (1 in flight)" "$name" "$(kv "$out" rtps)"
-	record "UDP echo RTT p99, us (lower is better)" "$name" "$(kv "$out" p99_us)"
-	record "server CPU % during UDP echo (lower is better)" "$name" "$(kv "$out" cpu_pct)"
-	record "server CPU us per UDP echo (lower is better)" "$name" "$(kv "$out" cpu_us_per_rt)"
-	t0="$(cpu_ticks "$PID")"
-	sleep 2 # a measurement of idle cost, not a synchronisation
-	t1="$(cpu_ticks "$PID")"
-	record "server CPU % idle (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" 2)"
+	if [ "$ROWS" != conns ]; then
+		# Latency: ping (PINGS requests 5 ms apart: each finds the server
+		# idle), sequential UDP echo round trips, and what the server burns
+		# doing them and doing nothing (what busy polling would cost shows here).
+		t0="$(cpu_ticks "$PIDS")"
+		out="$("${C[@]}" ping -c "$PINGS" -i 0.005 10.0.0.2 | ./bin/benchclient pingstats)"
+		t1="$(cpu_ticks "$PIDS")"
+		avg="$(kv "$out" avg_ms)"
+		echo "   ping: $out"
+		record "ping RTT avg, ms (lower is better)" "$name" "$avg"
+		record "ping RTT p99, ms (lower is better)" "$name" "$(kv "$out" p99_ms)"
+		record "server CPU % during ping (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" "$(awk -v n="$PINGS" 'BEGIN {print n * 0.005}')")"
+		out="$("${C[@]}" ./bin/benchclient udpecho -dur "${DUR}s" -pid "$PIDS")"
+		echo "   UDP echo: $out"
+		record "UDP echo round trips/s (1 in flight)" "$name" "$(kv "$out" rtps)"
+		record "UDP echo RTT p99, us (lower is better)" "$name" "$(kv "$out" p99_us)"
+		record "server CPU % during UDP echo (lower is better)" "$name" "$(kv "$out" cpu_pct)"
+		record "server CPU us per UDP echo (lower is better)" "$name" "$(kv "$out" cpu_us_per_rt)"
+		t0="$(cpu_ticks "$PIDS")"
+		sleep 2 # a measurement of idle cost, not a synchronisation
+		t1="$(cpu_ticks "$PIDS")"
+		record "server CPU % idle (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" 2)"
+	fi
 	if [ "$ROWS" = latency ]; then
 		stop_server
 		ip netns del "$ns"
@@ -168,9 +228,23 @@ run_stack() {
 		return 0
 	fi
 
-	out="$("${C[@]}" ./bin/benchclient conns -n "$CONNS" -pid "$PID")"
-	echo "   $CONNS idle connections: $out"
-	record "RSS per idle connection, KiB (lower is better)" "$name" "$(kv "$out" kib_per_conn)"
+	# Idle connections: opened in steps (5,000, then 45,000 more), all
+	# held together, the server's RSS growth per connection read after
+	# each step; then all closed, and what the server gives back.
+	local n
+	out="$(timeout 300 ip netns exec "$ns" ./bin/benchclient conns -n "$(echo $CONNS | tr ' ' ',')" -pid "$PIDS")"
+	echo "   idle connections: $out"
+	for n in $CONNS; do
+		record "RSS per idle connection at $n, KiB (lower is better)" "$name" "$(kv "$out" "kib_per_conn_$n")"
+	done
+	sleep 5 # a measurement of what is given back, not a synchronisation
+	record "RSS 5 s after the idle connections closed, MiB (lower is better)" "$name" "$(rss_mib "$PIDS")"
+	if [ "$ROWS" = conns ]; then
+		stop_server
+		ip netns del "$ns"
+		[ "$srvns" != "$ns" ] && ip netns del "$srvns"
+		return 0
+	fi
 
 	local dir streams label
 	for dir in up down; do
@@ -178,7 +252,7 @@ run_stack() {
 			[ "$dir" = up ] && label="TCP upload (client->server)" || label="TCP download (server->client)"
 			local prof=0
 			if [ -n "$PROFILE_DIR" ] && [ "$name" = tapstack ] && [ "$streams" = 1 ]; then prof=1; kill -USR1 "$PID"; fi
-			out="$("${C[@]}" ./bin/benchclient tput -dir "$dir" -streams "$streams" -dur "${DUR}s" -pid "$PID")"
+			out="$("${C[@]}" ./bin/benchclient tput -dir "$dir" -streams "$streams" -dur "${DUR}s" -pid "$PIDS")"
 			[ "$prof" = 1 ] && kill -USR2 "$PID"
 			echo "   $dir x$streams: $out"
 			record "$label, $streams stream(s), Gbit/s" "$name" "$(kv "$out" gbps)"
@@ -197,7 +271,7 @@ run_stack() {
 	record "IPv6 ping RTT avg, ms (lower is better)" "$name" "$avg"
 	for dir in up down; do
 		[ "$dir" = up ] && label="IPv6 TCP upload (client->server)" || label="IPv6 TCP download (server->client)"
-		out="$("${C[@]}" ./bin/benchclient tput -addr fd00::2 -dir "$dir" -streams 1 -dur "${DUR}s" -pid "$PID")"
+		out="$("${C[@]}" ./bin/benchclient tput -addr fd00::2 -dir "$dir" -streams 1 -dur "${DUR}s" -pid "$PIDS")"
 		echo "   IPv6 $dir x1: $out"
 		record "$label, 1 stream(s), Gbit/s" "$name" "$(kv "$out" gbps)"
 	done
@@ -211,6 +285,7 @@ run_stack() {
 	rps="$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')"
 	echo "   HTTP new connection per request: $rps req/s"
 	record "HTTP req/s, new connection per request" "$name" "$rps"
+	record "RSS at the end of the suite, MiB (lower is better)" "$name" "$(rss_mib "$PIDS")"
 
 	stop_server
 	ip netns del "$ns"
@@ -258,7 +333,7 @@ for s in $STACKS; do
 	run_stack "$s"
 done
 for s in $STACKS; do
-	[ "$ROWS" = latency ] && break
+	[ "$ROWS" = all ] || break
 	case "$s" in
 	tapstack | gvisor) run_tun "$s" ;;
 	kernel) # the TUN rows' kernel column: the veth figures of its run

@@ -3,7 +3,7 @@
 // with kernel sockets.
 //
 //	benchclient tput  -addr 10.0.0.2 -dir up|down -streams N -dur 5s [-pid P]
-//	benchclient conns -addr 10.0.0.2 -n 5000 -pid P
+//	benchclient conns -addr 10.0.0.2 -n 5000[,50000...] -pid P
 //	benchclient udpecho -addr 10.0.0.2 -dur 5s [-pid P]
 //	ping ... | benchclient pingstats
 //	benchclient table -in results.tsv
@@ -11,8 +11,9 @@
 // tput prints "gbps=G bytes=B secs=S cpu=C" (C: the server process's
 // user+system CPU seconds during the run, from /proc/P/stat). conns opens N
 // connections to the echo port, echoes one byte on each (so the server has
-// accepted and served it), and prints "kib_per_conn=K" from the server's
-// VmRSS before and after. udpecho sends one 64-byte datagram at a time to
+// accepted and served it), and prints "kib_per_conn_N=K" from the server's
+// VmRSS before and after; with a list of counts it opens them in steps,
+// holding all, and prints one figure per step. udpecho sends one 64-byte datagram at a time to
 // the UDP echo port and waits for its echo, for -dur, and prints
 // "rtps=R p50_us=M p99_us=N cpu=C cpu_pct=P cpu_us_per_rt=U" (round trips
 // per second, the median and 99th percentile round trip, the server's CPU:
@@ -23,7 +24,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,17 +50,28 @@ func main() {
 	dir := fs.String("dir", "down", "tput: up (client sends) or down (server sends)")
 	streams := fs.Int("streams", 1, "tput: parallel connections")
 	dur := fs.Duration("dur", 5*time.Second, "tput: duration")
-	pid := fs.Int("pid", 0, "server process id (for CPU and RSS)")
-	n := fs.Int("n", 5000, "conns: connections to open")
+	pidList := fs.String("pid", "", "server process id (for CPU and RSS); a comma-separated list sums several")
+	n := fs.String("n", "5000", "conns: connections to open; a list (5000,50000) opens them in steps, all held together")
 	in := fs.String("in", "", "table: results file (metric<TAB>stack<TAB>value)")
 	fs.Parse(os.Args[2:])
+	pid := parsePIDs(*pidList)
 	switch os.Args[1] {
 	case "tput":
-		tput(*addr, *dir, *streams, *dur, *pid)
+		tput(*addr, *dir, *streams, *dur, pid)
 	case "conns":
-		conns(*addr, *n, *pid)
+		var ns []int
+		for _, f := range strings.Split(*n, ",") {
+			v, err := strconv.Atoi(f)
+			if err != nil || v <= 0 || (len(ns) > 0 && v <= ns[len(ns)-1]) {
+				log.Fatalf("-n %q: ascending positive counts, like 5000,50000", *n)
+			}
+			ns = append(ns, v)
+		}
+		conns(*addr, ns, pid)
+	case "connsworker":
+		connsWorker(*addr)
 	case "udpecho":
-		udpEcho(*addr, *dur, *pid)
+		udpEcho(*addr, *dur, pid)
 	case "pingstats":
 		pingStats(os.Stdin)
 	case "table":
@@ -70,40 +81,66 @@ func main() {
 	}
 }
 
-// cpuSeconds returns utime+stime of pid in seconds.
-func cpuSeconds(pid int) float64 {
-	if pid == 0 {
-		return 0
+// pids are the server's processes (the kernel column may run several).
+type pids []int
+
+func parsePIDs(s string) pids {
+	var p pids
+	for _, f := range strings.Split(s, ",") {
+		if f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil || v <= 0 {
+			log.Fatalf("-pid %q: process ids, comma-separated", s)
+		}
+		p = append(p, v)
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		log.Fatal(err)
-	}
-	// Fields after the ")" that ends the command name: state is field 3;
-	// utime and stime are fields 14 and 15.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
+	return p
 }
 
-// rssKiB returns VmRSS of pid in KiB.
-func rssKiB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		log.Fatal(err)
+// cpuSeconds returns utime+stime of the processes in seconds.
+func cpuSeconds(p pids) float64 {
+	total := 0.0
+	for _, pid := range p {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			log.Fatal(err)
+		}
+		// Fields after the ")" that ends the command name: state is field 3;
+		// utime and stime are fields 14 and 15.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		total += (ut + st) / 100 // USER_HZ
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			v, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return v
+	return total
+}
+
+// rssKiB returns the sum of the processes' VmRSS in KiB.
+func rssKiB(p pids) float64 {
+	total := 0.0
+	for _, pid := range p {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			log.Fatal(err)
+		}
+		found := false
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") {
+				v, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+				total += v
+				found = true
+			}
+		}
+		if !found {
+			log.Fatalf("no VmRSS for %d", pid)
 		}
 	}
-	log.Fatal("no VmRSS")
-	return 0
+	return total
 }
 
-func tput(addr, dir string, streams int, dur time.Duration, pid int) {
+func tput(addr, dir string, streams int, dur time.Duration, pid pids) {
 	port := "19"
 	if dir == "up" {
 		port = "9"
@@ -164,48 +201,6 @@ func tput(addr, dir string, streams int, dur time.Duration, pid int) {
 	fmt.Printf("gbps=%.3f bytes=%d secs=%.3f cpu=%.2f\n", float64(b)*8/secs/1e9, b, secs, cpu)
 }
 
-func conns(addr string, n, pid int) {
-	before := rssKiB(pid)
-	cs := make([]net.Conn, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	var d net.Dialer
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var b [1]byte
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				c, err := d.DialContext(ctx, "tcp4", net.JoinHostPort(addr, "7"))
-				if err != nil {
-					log.Fatalf("conn %d: %v", i, err)
-				}
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				if _, err := c.Write([]byte{'x'}); err != nil {
-					log.Fatalf("conn %d: %v", i, err)
-				}
-				if _, err := io.ReadFull(c, b[:]); err != nil {
-					log.Fatalf("conn %d: echo: %v", i, err)
-				}
-				cs[i] = c
-			}
-		}()
-	}
-	wg.Wait()
-	time.Sleep(500 * time.Millisecond) // let the server settle (a measurement, not a synchronisation)
-	after := rssKiB(pid)
-	fmt.Printf("kib_per_conn=%.2f before=%.0f after=%.0f\n", (after-before)/float64(n), before, after)
-	for _, c := range cs {
-		c.Close()
-	}
-}
-
 // table prints metric rows with one column per stack and the ratios.
 func table(path string) {
 	f, err := os.Open(path)
@@ -230,26 +225,31 @@ func table(path string) {
 	// The kernel column's RSS per idle connection is the application's
 	// share alone (its goroutine, buffer and file; kernel socket memory is
 	// not in the process's RSS): less it, what is left is the user-space
-	// stack's own state.
-	const rssRow = "RSS per idle connection, KiB (lower is better)"
-	if v := vals[rssRow]; v != nil {
-		k, err := strconv.ParseFloat(v["kernel"], 64)
-		if err == nil {
-			own := map[string]string{}
-			for _, s := range []string{"tapstack", "gvisor"} {
-				if x, err := strconv.ParseFloat(v[s], 64); err == nil {
-					own[s] = fmt.Sprintf("%.2f", x-k)
-				}
-			}
-			for i, m := range order {
-				if m == rssRow {
-					const ownRow = "  less the kernel's: the stack's own, KiB"
-					order = append(order[:i+1], append([]string{ownRow}, order[i+1:]...)...)
-					vals[ownRow] = own
-					break
-				}
+	// stack's own state. One such row follows each "RSS per idle
+	// connection" row.
+	for i := 0; i < len(order); i++ {
+		m := order[i]
+		if !strings.HasPrefix(m, "RSS per idle connection") {
+			continue
+		}
+		k, err := strconv.ParseFloat(vals[m]["kernel"], 64)
+		if err != nil {
+			continue
+		}
+		own := map[string]string{}
+		for _, s := range []string{"tapstack", "gvisor"} {
+			if x, err := strconv.ParseFloat(vals[m][s], 64); err == nil {
+				own[s] = fmt.Sprintf("%.2f", x-k)
 			}
 		}
+		ownRow := "  less the kernel's: the stack's own, KiB"
+		if _, at, ok := strings.Cut(m, " at "); ok {
+			n, _, _ := strings.Cut(at, ",")
+			ownRow = "  less the kernel's at " + n + ": the stack's own, KiB"
+		}
+		order = append(order[:i+1], append([]string{ownRow}, order[i+1:]...)...)
+		vals[ownRow] = own
+		i++
 	}
 	ratio := func(a, b string) string {
 		x, err1 := strconv.ParseFloat(a, 64)
@@ -280,7 +280,7 @@ func table(path string) {
 
 // udpEcho measures sequential round trips to the UDP echo port: one
 // datagram in flight, so the rate is the inverse of the round-trip time.
-func udpEcho(addr string, dur time.Duration, pid int) {
+func udpEcho(addr string, dur time.Duration, pid pids) {
 	c, err := net.Dial("udp", net.JoinHostPort(addr, "7"))
 	if err != nil {
 		log.Fatal(err)

@@ -10,7 +10,9 @@
 // for the idle-connection test) and UDP :7 (the round-trip test), discard on :9 (upload sink) and an endless
 // source on :19 (download). It prints "ready" once listening, writes a CPU
 // profile between SIGUSR1 and SIGUSR2 when -profile is set, and exits on
-// SIGTERM or SIGINT.
+// SIGTERM or SIGINT. With -stack kernel -procs K, K processes share the
+// echo port (see kernelprocs.go) and the ready line names them all:
+// "ready pids=P1,P2,...".
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 )
 
@@ -37,9 +40,18 @@ func main() {
 	tun := flag.Bool("tun", false, "tapstack, gvisor: open -tap as a TUN (bare IP, no bridge)")
 	offload := flag.Bool("offload", false, "tapstack: open the TAP with the virtio-net header (CSUM, TSO4)")
 	profile := flag.String("profile", "", "CPU profile path prefix: SIGUSR1 starts <prefix>N.pprof, SIGUSR2 stops it")
+	procs := flag.Int("procs", 1, "kernel: serve the echo port from this many processes (SO_REUSEPORT), for more connections than one process's descriptor limit")
+	echoOnly := flag.Bool("echo-only", false, "kernel: serve only the echo port, with SO_REUSEPORT (the extra processes of -procs)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("benchserver: ")
+	if *echoOnly {
+		serveEchoOnly()
+		return
+	}
+	if *procs > 1 && *stackName != "kernel" {
+		log.Fatalf("-procs: only with -stack kernel (the others hold no descriptor per connection)")
+	}
 
 	prefix, err := netip.ParsePrefix(*addr)
 	if err != nil {
@@ -73,6 +85,16 @@ func main() {
 		port  int
 		serve func(net.Conn)
 	}{{7, serveEcho}, {9, serveDiscard}, {19, serveSource}}
+	var more []int
+	if *procs > 1 {
+		kernelListen := listen
+		listen = func(port int) (net.Listener, error) {
+			if port == 7 {
+				return listenReusePort(port)
+			}
+			return kernelListen(port)
+		}
+	}
 	for _, s := range services {
 		l, err := listen(s.port)
 		if err != nil {
@@ -98,7 +120,16 @@ func main() {
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	go srv.Serve(hl)
-	fmt.Println("ready")
+	if *procs > 1 {
+		if more, err = startEchoProcs(*procs - 1); err != nil {
+			log.Fatal(err)
+		}
+	}
+	ids := []string{fmt.Sprint(os.Getpid())}
+	for _, id := range more {
+		ids = append(ids, fmt.Sprint(id))
+	}
+	fmt.Println("ready pids=" + strings.Join(ids, ","))
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
