@@ -18,7 +18,9 @@
 # idle-connection counts of the RSS rows, one row each, default
 # "5000 50000"), STACKS (default
 # "tapstack gvisor kernel"), PROFILE_DIR (write CPU profiles of the tapstack
-# server during the 1-stream download and upload there and print their top),
+# server during the 1-stream download and upload there and print their top,
+# and a heap profile, tapstack-heap.pprof, while it holds the idle
+# connections),
 # PINGS (echo requests per ping run, default 200, 5 ms apart), ROWS ("all",
 # the default, "latency": only the ping, UDP echo and idle-CPU rows, or
 # "conns": only the idle-connection and RSS rows, for quick before/after
@@ -232,8 +234,9 @@ run_stack() {
 	# held together, the server's RSS growth per connection read after
 	# each step; then all closed, and what the server gives back.
 	local n
-	out="$(timeout 300 ip netns exec "$ns" ./bin/benchclient conns -n "$(echo $CONNS | tr ' ' ',')" -pid "$PIDS")"
+	out="$(timeout 300 ip netns exec "$ns" ./bin/benchclient conns -n "$(echo $CONNS | tr ' ' ',')" -pid "$PIDS" $([ -n "$PROFILE_DIR" ] && [ "$name" = tapstack ] && echo -hup))"
 	echo "   idle connections: $out"
+	grep '^benchserver: heap profile' "$LOG" | sed 's/^/   /' || true
 	for n in $CONNS; do
 		record "RSS per idle connection at $n, KiB (lower is better)" "$name" "$(kv "$out" "kib_per_conn_$n")"
 	done
@@ -350,8 +353,13 @@ echo
 echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run"
 ./bin/benchclient table -in "$RESULTS"
 
-if [ -n "$PROFILE_DIR" ] && ls "$PROFILE_DIR"/tapstack-*.pprof >/dev/null 2>&1; then
-	for f in "$PROFILE_DIR"/tapstack-*.pprof; do
+if [ -n "$PROFILE_DIR" ] && [ -f "$PROFILE_DIR/tapstack-heap.pprof" ]; then
+	echo
+	echo "== $PROFILE_DIR/tapstack-heap.pprof (live heap holding the idle connections)"
+	go tool pprof -top -nodecount=25 -sample_index=inuse_space bin/benchserver "$PROFILE_DIR/tapstack-heap.pprof" 2>/dev/null | tail -n +4
+fi
+if [ -n "$PROFILE_DIR" ] && ls "$PROFILE_DIR"/tapstack-[0-9]*.pprof >/dev/null 2>&1; then
+	for f in "$PROFILE_DIR"/tapstack-[0-9]*.pprof; do
 		echo
 		echo "== $f ($([ "$f" = "$PROFILE_DIR/tapstack-1.pprof" ] && echo 'upload, 1 stream' || echo 'download, 1 stream'))"
 		go tool pprof -top -nodecount=25 bin/benchserver "$f" 2>/dev/null | tail -n +4

@@ -42,7 +42,8 @@ type worker struct {
 // all held open together, and after each step prints the server's VmRSS
 // growth per connection since before the first: the larger counts pay
 // for every connection, none reuses memory that closed ones left.
-func conns(addr string, ns []int, pid pids) {
+// With hup it sends the server SIGHUP (a heap profile) at the end.
+func conns(addr string, ns []int, pid pids, hup bool) {
 	before := rssKiB(pid)
 	total := ns[len(ns)-1]
 	per := perWorker()
@@ -105,6 +106,11 @@ func conns(addr string, ns []int, pid pids) {
 		res = append(res, fmt.Sprintf("kib_per_conn_%d=%.2f after_%d=%.0f", n, (after-before)/float64(n), n, after))
 	}
 	fmt.Println(strings.Join(res, " "))
+	if hup {
+		// The server writes a heap profile while the connections are held.
+		syscall.Kill(pid[0], syscall.SIGHUP)
+		time.Sleep(3 * time.Second) // the profile's time, not a synchronisation
+	}
 	for _, w := range ws {
 		w.in.Close()
 	}

@@ -10,7 +10,8 @@
 // for the idle-connection test) and UDP :7 (the round-trip test), discard on :9 (upload sink) and an endless
 // source on :19 (download). It prints "ready" once listening, writes a CPU
 // profile between SIGUSR1 and SIGUSR2 when -profile is set, and exits on
-// SIGTERM or SIGINT. With -stack kernel -procs K, K processes share the
+// SIGTERM or SIGINT. With -profile, SIGHUP writes a heap profile to
+// <prefix>heap.pprof and the runtime's memory figures to stderr. With -stack kernel -procs K, K processes share the
 // echo port (see kernelprocs.go) and the ready line names them all:
 // "ready pids=P1,P2,...".
 package main
@@ -26,6 +27,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -45,6 +47,11 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("benchserver: ")
+	if *profile != "" {
+		// Every allocation sampled, so the heap profile of SIGHUP counts
+		// the bytes of each idle connection's state exactly.
+		runtime.MemProfileRate = 1
+	}
 	if *echoOnly {
 		serveEchoOnly()
 		return
@@ -132,7 +139,7 @@ func main() {
 	fmt.Println("ready pids=" + strings.Join(ids, ","))
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP)
 	var prof *os.File
 	n := 0
 	for sig := range sigs {
@@ -148,6 +155,10 @@ func main() {
 				continue
 			}
 			pprof.StartCPUProfile(prof)
+		case syscall.SIGHUP:
+			if *profile != "" {
+				writeHeapProfile(*profile + "heap.pprof")
+			}
 		case syscall.SIGUSR2:
 			if prof != nil {
 				pprof.StopCPUProfile()
@@ -164,6 +175,23 @@ func main() {
 			return
 		}
 	}
+}
+
+// writeHeapProfile writes the heap profile (after a collection, so it
+// shows what is live) and logs where the process's memory is.
+func writeHeapProfile(path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		slog.Warn("heap profile not written", "err", err)
+		return
+	}
+	defer f.Close()
+	pprof.Lookup("heap").WriteTo(f, 0)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	log.Printf("heap profile %s: goroutines=%d heap_inuse=%d heap_idle=%d heap_released=%d stack_inuse=%d mspan=%d other_sys=%d sys=%d",
+		path, runtime.NumGoroutine(), ms.HeapInuse, ms.HeapIdle, ms.HeapReleased, ms.StackInuse, ms.MSpanInuse, ms.OtherSys, ms.Sys)
 }
 
 func acceptLoop(l net.Listener, serve func(net.Conn)) {
