@@ -96,7 +96,12 @@ type core struct {
 }
 
 // queue hands an emitted segment on.
-func (c *core) queue(o outSeg) { c.out = append(c.out, o) }
+func (c *core) queue(o outSeg) {
+	if c.out == nil {
+		c.out = newOut() // a pooled queue: an idle connection gives its own back (shedIdle)
+	}
+	c.out = append(c.out, o)
+}
 
 // maxQuickAcks is how many segments are acknowledged at once at the start
 // of a connection (Linux TCP_MAX_QUICKACKS).

@@ -374,6 +374,7 @@ func (e *endpoint) armTimer(now time.Time) {
 			e.timer.Stop()
 			e.armedAt = time.Time{}
 		}
+		e.c.shedIdle()
 		return
 	}
 	if !e.armedAt.IsZero() && !dl.Before(e.armedAt) {

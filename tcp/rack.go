@@ -129,7 +129,12 @@ func (r *rackState) push(start, end seqnum.Value, t time.Duration) {
 			last.end, last.xmit = end, t
 			return
 		}
-		grown := make([]rackSeg, max(8, 2*len(r.segs))) // 128 bytes to start: most connections keep few segments in flight
+		var grown []rackSeg
+		if len(r.segs) == 0 {
+			grown = newRackSegs() // 128 bytes, pooled: most connections keep few segments in flight; an idle one gives them back (shedIdle)
+		} else {
+			grown = make([]rackSeg, 2*len(r.segs))
+		}
 		for i := range r.n {
 			grown[i] = *r.rec(i)
 		}
