@@ -20,7 +20,8 @@
 # "tapstack gvisor kernel"), PROFILE_DIR (write CPU profiles of the tapstack
 # server during the 1-stream download and upload there and print their top,
 # and a heap profile, tapstack-heap.pprof, while it holds the idle
-# connections),
+# connections; such a run samples every allocation, which deepens stacks:
+# its RSS rows read high),
 # PINGS (echo requests per ping run, default 200, 5 ms apart), ROWS ("all",
 # the default, "latency": only the ping, UDP echo and idle-CPU rows, or
 # "conns": only the idle-connection and RSS rows, for quick before/after
@@ -155,8 +156,14 @@ cpu_pct() { awk -v a="$1" -v b="$2" -v s="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 kv() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
+# run_stack NAME PART: one stack's rows in fresh namespaces with a fresh
+# server. PART "suite" is the latency, throughput and HTTP rows (and the
+# RSS at their end); "conns" the idle-connection rows, on a server of their
+# own: one that has run the throughput rows keeps freed memory that new
+# connections would reuse (their growth would read low), and 50,000
+# connections closing at once would still be torn down under the next row.
 run_stack() {
-	local name=$1 ns="$PREFIX-$1" srvns="$PREFIX-$1" args=()
+	local name=$1 part=$2 ns="$PREFIX-$1-$2" srvns="$PREFIX-$1-$2" args=()
 	client_ns "$ns"
 	case "$name" in
 	tapstack)
@@ -168,7 +175,7 @@ run_stack() {
 		args=(-stack gvisor -tap tap0 -bridge br0 -addr 10.0.0.2/24 -addr6 fd00::2/64)
 		;;
 	kernel)
-		srvns="$PREFIX-$1-srv"
+		srvns="$PREFIX-$1-$2-srv"
 		ip netns add "$srvns"
 		ip -n "$srvns" link set lo up
 		ip -n "$ns" link add veth0 type veth peer name veth1 netns "$srvns"
@@ -177,10 +184,11 @@ run_stack() {
 		ip -n "$srvns" addr add 10.0.0.2/24 dev veth1
 		ip -n "$srvns" addr add fd00::2/64 dev veth1 nodad
 		ip -n "$srvns" link set veth1 up
-		args=(-stack kernel -procs "$KERNEL_PROCS")
+		args=(-stack kernel)
+		[ "$part" = conns ] && args+=(-procs "$KERNEL_PROCS")
 		;;
 	esac
-	echo "== $name: benchserver ${args[*]}"
+	echo "== $name ($part): benchserver ${args[*]}"
 	ip netns exec "$srvns" ./bin/benchserver "${args[@]}" >"$LOG" 2>&1 &
 	PID=$!
 	for _ in $(seq 1 100); do
@@ -200,7 +208,7 @@ run_stack() {
 	"${C[@]}" ping -c 1 -W 5 10.0.0.2 >/dev/null
 
 	local out avg t0 t1
-	if [ "$ROWS" != conns ]; then
+	if [ "$part" = suite ]; then
 		# Latency: ping (PINGS requests 5 ms apart: each finds the server
 		# idle), sequential UDP echo round trips, and what the server burns
 		# doing them and doing nothing (what busy polling would cost shows here).
@@ -223,26 +231,25 @@ run_stack() {
 		t1="$(cpu_ticks "$PIDS")"
 		record "server CPU % idle (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" 2)"
 	fi
-	if [ "$ROWS" = latency ]; then
+	if [ "$part" = conns ]; then
+		# Idle connections: opened in steps (5,000, then 45,000 more), all
+		# held together, the server's RSS growth per connection read after
+		# each step; then all closed, and what the server gives back.
+		local n
+		out="$(timeout 300 ip netns exec "$ns" ./bin/benchclient conns -n "$(echo $CONNS | tr ' ' ',')" -pid "$PIDS" $([ -n "$PROFILE_DIR" ] && [ "$name" = tapstack ] && echo -hup))"
+		echo "   idle connections: $out"
+		grep '^benchserver: heap profile' "$LOG" | sed 's/^/   /' || true
+		for n in $CONNS; do
+			record "RSS per idle connection at $n, KiB (lower is better)" "$name" "$(kv "$out" "kib_per_conn_$n")"
+		done
+		sleep 5 # a measurement of what is given back, not a synchronisation
+		record "RSS 5 s after the idle connections closed, MiB (lower is better)" "$name" "$(rss_mib "$PIDS")"
 		stop_server
 		ip netns del "$ns"
 		[ "$srvns" != "$ns" ] && ip netns del "$srvns"
 		return 0
 	fi
-
-	# Idle connections: opened in steps (5,000, then 45,000 more), all
-	# held together, the server's RSS growth per connection read after
-	# each step; then all closed, and what the server gives back.
-	local n
-	out="$(timeout 300 ip netns exec "$ns" ./bin/benchclient conns -n "$(echo $CONNS | tr ' ' ',')" -pid "$PIDS" $([ -n "$PROFILE_DIR" ] && [ "$name" = tapstack ] && echo -hup))"
-	echo "   idle connections: $out"
-	grep '^benchserver: heap profile' "$LOG" | sed 's/^/   /' || true
-	for n in $CONNS; do
-		record "RSS per idle connection at $n, KiB (lower is better)" "$name" "$(kv "$out" "kib_per_conn_$n")"
-	done
-	sleep 5 # a measurement of what is given back, not a synchronisation
-	record "RSS 5 s after the idle connections closed, MiB (lower is better)" "$name" "$(rss_mib "$PIDS")"
-	if [ "$ROWS" = conns ]; then
+	if [ "$ROWS" = latency ]; then
 		stop_server
 		ip netns del "$ns"
 		[ "$srvns" != "$ns" ] && ip netns del "$srvns"
@@ -333,7 +340,10 @@ run_tun() {
 }
 
 for s in $STACKS; do
-	run_stack "$s"
+	[ "$ROWS" = conns ] || run_stack "$s" suite
+done
+for s in $STACKS; do
+	[ "$ROWS" = latency ] || run_stack "$s" conns
 done
 for s in $STACKS; do
 	[ "$ROWS" = all ] || break
