@@ -234,7 +234,7 @@ type Protocol struct {
 	fwd atomic.Pointer[Forwarder]
 
 	mu        sync.RWMutex
-	conns     map[tuple]*endpoint
+	conns     map[connKey]*endpoint // demux.go
 	listeners map[netip.AddrPort]*Listener
 	closed    bool
 
@@ -265,7 +265,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		// tcp.rx.bad_address: segments to a multicast or broadcast
 		// address, or from a multicast, unspecified or IPv4-mapped one.
 		badAddress: s.Counters().Get("tcp.rx.bad_address"),
-		conns:      make(map[tuple]*endpoint),
+		conns:      make(map[connKey]*endpoint),
 		listeners:  make(map[netip.AddrPort]*Listener),
 	}
 	if p.backlog <= 0 {
@@ -369,7 +369,7 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 		p.mu.RUnlock()
 		return true
 	}
-	e := p.conns[t]
+	e := p.conns[t.key()]
 	p.mu.RUnlock()
 	if e != nil && e.deliver(&seg) {
 		return true
@@ -433,7 +433,7 @@ func (p *Protocol) HandleError(te stack.TransportError) {
 	}
 	seq := seqnum.Value(binary.BigEndian.Uint32(h[4:]))
 	p.mu.RLock()
-	e := p.conns[t]
+	e := p.conns[t.key()]
 	p.mu.RUnlock()
 	if e == nil {
 		return
@@ -453,17 +453,17 @@ func (p *Protocol) addConn(e *endpoint) error {
 	if p.closed {
 		return stack.ErrClosed
 	}
-	if _, ok := p.conns[e.id]; ok {
+	if _, ok := p.conns[e.id.key()]; ok {
 		return stack.ErrAddressInUse
 	}
-	p.conns[e.id] = e
+	p.conns[e.id.key()] = e
 	return nil
 }
 
 func (p *Protocol) removeConn(e *endpoint) {
 	p.mu.Lock()
-	if p.conns[e.id] == e {
-		delete(p.conns, e.id)
+	if k := e.id.key(); p.conns[k] == e {
+		delete(p.conns, k)
 	}
 	p.mu.Unlock()
 }
@@ -505,7 +505,7 @@ func (p *Protocol) pickEphemeralLocked(local, remote netip.AddrPort) (uint16, er
 		if p.portInUseLocked(local.Addr(), port) {
 			continue
 		}
-		if _, ok := p.conns[tuple{netip.AddrPortFrom(local.Addr(), port), remote}]; ok {
+		if _, ok := p.conns[tuple{netip.AddrPortFrom(local.Addr(), port), remote}.key()]; ok {
 			continue
 		}
 		return port, nil
@@ -573,7 +573,7 @@ func (e *endpoint) traceState(st State) {
 // one: LISTEN → SYN_RECEIVED.
 func (p *Protocol) traceListen(t tuple) {
 	p.mu.RLock()
-	e := p.conns[t]
+	e := p.conns[t.key()]
 	p.mu.RUnlock()
 	if e != nil {
 		p.s.TraceState("tcp", "connection", StateListen.String(), StateSynReceived.String(), t.local, t.remote)
