@@ -236,9 +236,9 @@ run_stack() {
 		# held together, the server's RSS growth per connection read after
 		# each step; then all closed, and what the server gives back.
 		local n
-		out="$(timeout 300 ip netns exec "$ns" ./bin/benchclient conns -n "$(echo $CONNS | tr ' ' ',')" -pid "$PIDS" $([ -n "$PROFILE_DIR" ] && [ "$name" = tapstack ] && echo -hup))"
+		out="$(timeout 300 ip netns exec "$ns" ./bin/benchclient conns -n "$(echo $CONNS | tr ' ' ',')" -pid "$PIDS" $([ "$name" != kernel ] && echo -hup))"
 		echo "   idle connections: $out"
-		grep '^benchserver: heap profile' "$LOG" | sed 's/^/   /' || true
+		grep '^benchserver: memory:' "$LOG" | sed 's/^/   holding them: /' || true
 		for n in $CONNS; do
 			record "RSS per idle connection at $n, KiB (lower is better)" "$name" "$(kv "$out" "kib_per_conn_$n")"
 		done

@@ -42,7 +42,8 @@ type worker struct {
 // all held open together, and after each step prints the server's VmRSS
 // growth per connection since before the first: the larger counts pay
 // for every connection, none reuses memory that closed ones left.
-// With hup it sends the server SIGHUP (a heap profile) at the end.
+// With hup it sends the server SIGHUP at the end, while it holds them
+// (benchserver logs its memory figures).
 func conns(addr string, ns []int, pid pids, hup bool) {
 	before := rssKiB(pid)
 	total := ns[len(ns)-1]

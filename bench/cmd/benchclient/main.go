@@ -52,7 +52,7 @@ func main() {
 	dur := fs.Duration("dur", 5*time.Second, "tput: duration")
 	pidList := fs.String("pid", "", "server process id (for CPU and RSS); a comma-separated list sums several")
 	n := fs.String("n", "5000", "conns: connections to open; a list (5000,50000) opens them in steps, all held together")
-	hup := fs.Bool("hup", false, "conns: send the server SIGHUP while the connections are held (benchserver writes a heap profile)")
+	hup := fs.Bool("hup", false, "conns: send the server SIGHUP while the connections are held (benchserver logs its memory figures, with -profile writes a heap profile)")
 	in := fs.String("in", "", "table: results file (metric<TAB>stack<TAB>value)")
 	fs.Parse(os.Args[2:])
 	pid := parsePIDs(*pidList)

@@ -10,8 +10,9 @@
 // for the idle-connection test) and UDP :7 (the round-trip test), discard on :9 (upload sink) and an endless
 // source on :19 (download). It prints "ready" once listening, writes a CPU
 // profile between SIGUSR1 and SIGUSR2 when -profile is set, and exits on
-// SIGTERM or SIGINT. With -profile, SIGHUP writes a heap profile to
-// <prefix>heap.pprof and the runtime's memory figures to stderr. With -stack kernel -procs K, K processes share the
+// SIGTERM or SIGINT. SIGHUP logs the runtime's memory figures (heap,
+// goroutine stacks) and, with -profile, writes a heap profile to
+// <prefix>heap.pprof. With -stack kernel -procs K, K processes share the
 // echo port (see kernelprocs.go) and the ready line names them all:
 // "ready pids=P1,P2,...".
 package main
@@ -156,9 +157,7 @@ func main() {
 			}
 			pprof.StartCPUProfile(prof)
 		case syscall.SIGHUP:
-			if *profile != "" {
-				writeHeapProfile(*profile + "heap.pprof")
-			}
+			heapReport(*profile)
 		case syscall.SIGUSR2:
 			if prof != nil {
 				pprof.StopCPUProfile()
@@ -177,21 +176,24 @@ func main() {
 	}
 }
 
-// writeHeapProfile writes the heap profile (after a collection, so it
-// shows what is live) and logs where the process's memory is.
-func writeHeapProfile(path string) {
+// heapReport logs where the process's memory is and, with a profile
+// prefix, writes the heap profile (after a collection, so it shows what is
+// live) to <prefix>heap.pprof.
+func heapReport(prefix string) {
 	runtime.GC()
-	f, err := os.Create(path)
-	if err != nil {
-		slog.Warn("heap profile not written", "err", err)
-		return
+	if prefix != "" {
+		path := prefix + "heap.pprof"
+		if f, err := os.Create(path); err != nil {
+			slog.Warn("heap profile not written", "err", err)
+		} else {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
 	}
-	defer f.Close()
-	pprof.Lookup("heap").WriteTo(f, 0)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	log.Printf("heap profile %s: goroutines=%d heap_inuse=%d heap_idle=%d heap_released=%d stack_inuse=%d mspan=%d other_sys=%d sys=%d",
-		path, runtime.NumGoroutine(), ms.HeapInuse, ms.HeapIdle, ms.HeapReleased, ms.StackInuse, ms.MSpanInuse, ms.OtherSys, ms.Sys)
+	log.Printf("memory: goroutines=%d heap_alloc=%d heap_inuse=%d heap_idle=%d heap_released=%d stack_inuse=%d mspan=%d other_sys=%d sys=%d",
+		runtime.NumGoroutine(), ms.HeapAlloc, ms.HeapInuse, ms.HeapIdle, ms.HeapReleased, ms.StackInuse, ms.MSpanInuse, ms.OtherSys, ms.Sys)
 }
 
 func acceptLoop(l net.Listener, serve func(net.Conn)) {
