@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -62,7 +63,8 @@ func BenchmarkConnectionSetup(b *testing.B) {
 // BenchmarkIdleConnectionHeap reports the heap one established, idle
 // connection holds on both stacks (after one request and answer each, so
 // its buffers and records exist), the test's own goroutines and Conns
-// included: issue 20's "RSS per idle connection" row in miniature.
+// included, and the goroutine stacks they keep: issue 20's "RSS per idle
+// connection" row in miniature.
 func BenchmarkIdleConnectionHeap(b *testing.B) {
 	const n = 2000
 	for range b.N {
@@ -74,18 +76,26 @@ func BenchmarkIdleConnectionHeap(b *testing.B) {
 		var ms runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
-		before := ms.HeapAlloc
+		before, stackBefore := ms.HeapAlloc, ms.StackInuse
 		accepted := make(chan *Conn, n)
+		var handlers sync.WaitGroup
 		go func() {
-			buf := make([]byte, 1)
 			for range n {
 				c, err := ln.AcceptTCP()
 				if err != nil {
 					return
 				}
-				c.Read(buf)
-				c.Write(buf)
-				accepted <- c
+				// A handler per connection, as a server has: it echoes
+				// and then waits in Read while the connection is idle.
+				handlers.Add(1)
+				go func() {
+					defer handlers.Done()
+					var buf [1]byte
+					c.Read(buf[:])
+					c.Write(buf[:])
+					accepted <- c
+					c.Read(buf[:])
+				}()
 			}
 		}()
 		conns := make([]*Conn, 0, 2*n)
@@ -101,10 +111,15 @@ func BenchmarkIdleConnectionHeap(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
-		b.ReportMetric(float64(ms.HeapAlloc-before)/n, "heapB/conn")
+		b.ReportMetric((float64(ms.HeapAlloc)-float64(before))/n, "heapB/conn")
+		// The goroutine stacks too (the test's and the stacks'): a call
+		// on an application's path that needs more than 2 KiB of stack
+		// doubles its goroutine's for good.
+		b.ReportMetric((float64(ms.StackInuse)-float64(stackBefore))/n, "stackB/conn")
 		for _, c := range conns {
 			c.Close()
 		}
+		handlers.Wait()
 		ln.Close()
 		tn.close()
 	}

@@ -157,6 +157,9 @@ func (e *endpoint) deliver(seg *segment) bool {
 		e.p.ctr.listenOverflow.Inc()
 		return true
 	}
+	if len(seg.payload) > 0 {
+		e.c.unshed()
+	}
 	e.c.batching = seg.batched
 	e.c.handleSegment(now, seg)
 	e.c.batching = false
@@ -243,7 +246,7 @@ func (e *endpoint) after(now time.Time, user bool) {
 		e.cond.Broadcast()
 	}
 	e.wakeLater = false
-	e.armTimer(now)
+	e.armTimer(now, user)
 }
 
 func (e *endpoint) endDial() {
@@ -363,8 +366,11 @@ func (e *endpoint) trimAcked(o *outSeg) bool {
 }
 
 // armTimer makes the clock timer fire no later than the core's deadline.
-// A timer that fires early finds nothing due and re-arms itself.
-func (e *endpoint) armTimer(now time.Time) {
+// A timer that fires early finds nothing due and re-arms itself. With no
+// deadline the connection is idle and sheds what it holds for traffic
+// (shedIdle), unless user says the caller is the application's goroutine:
+// the pools' slow paths would grow its 2 KiB stack for good (afterUser).
+func (e *endpoint) armTimer(now time.Time, user bool) {
 	dl := e.c.deadline()
 	if dl.IsZero() || e.removed {
 		// Nothing is due: stop the timer rather than let an idle
@@ -374,7 +380,9 @@ func (e *endpoint) armTimer(now time.Time) {
 			e.timer.Stop()
 			e.armedAt = time.Time{}
 		}
-		e.c.shedIdle()
+		if !user {
+			e.c.shedIdle()
+		}
 		return
 	}
 	if !e.armedAt.IsZero() && !dl.Before(e.armedAt) {

@@ -36,9 +36,29 @@ func newOut() []outSeg {
 	return outPool.Get().(*[outPoolSegs]outSeg)[:0]
 }
 
+// unshed takes the RACK records and the send queue back for a connection
+// about to answer (a segment with data arrived): from the path of
+// arriving segments, so that the application's goroutine, which will
+// write the answer, need not take them from the pools itself (the pools'
+// slow paths would grow its 2 KiB stack for good; see afterUser).
+func (c *core) unshed() {
+	if c.out == nil {
+		c.out = newOut()
+	}
+	if c.rack.segs == nil && c.rackOn() {
+		c.rack.segs, c.rack.head = newRackSegs(), 0
+	}
+}
+
 // shedIdle gives back the RACK records and the send queue of a connection
-// with nothing in flight and nothing queued.
+// with nothing in flight and nothing queued. Not while received data
+// waits to be read: the application will likely answer it, and would
+// then take them from the pools on its own goroutine (an ACK sent at once,
+// as at the start of a connection, leaves nothing due before that).
 func (c *core) shedIdle() {
+	if c.rcv.n > 0 {
+		return
+	}
 	if c.rack.n == 0 && c.rack.segs != nil {
 		if len(c.rack.segs) == rackPoolSegs {
 			rackPool.Put((*[rackPoolSegs]rackSeg)(c.rack.segs))
