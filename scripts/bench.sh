@@ -296,6 +296,13 @@ run_stack() {
 	echo "   HTTP new connection per request: $rps req/s"
 	record "HTTP req/s, new connection per request" "$name" "$rps"
 	record "RSS at the end of the suite, MiB (lower is better)" "$name" "$(rss_mib "$PIDS")"
+	if [ "$name" != kernel ]; then
+		# Where that memory is (live heap, free heap not yet returned,
+		# stacks), read after the row: the server collects first.
+		kill -HUP "$PID"
+		for _ in $(seq 1 50); do grep -q '^benchserver: memory:' "$LOG" && break; sleep 0.1; done
+		grep '^benchserver: memory:' "$LOG" | sed 's/^/   at the end of the suite: /' || true
+	fi
 
 	stop_server
 	ip netns del "$ns"
