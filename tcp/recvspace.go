@@ -141,6 +141,7 @@ func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
 }
 
 func (c *core) advanceRcv(to seqnum.Value) {
+	c.raise(evReadable)
 	c.rcv.n += int(c.rcvNxt.Size(to))
 	c.rcvNxt = to
 }
@@ -177,16 +178,17 @@ func (c *core) addOOO(start, end seqnum.Value) {
 func (c *core) receiveFin(now time.Time) {
 	c.rcvNxt = c.rcvNxt.Add(1)
 	c.finRcvd = true
+	c.raise(evReadable)
 	c.rcvFinOOO = false
 	c.ackNow = true
 	switch c.state {
 	case StateSynReceived, StateEstablished:
-		c.state = StateCloseWait
+		c.setState(StateCloseWait)
 	case StateFinWait1:
 		if c.finQueued && c.sndUna == c.finSeq.Add(1) {
 			c.enterTimeWait(now)
 		} else {
-			c.state = StateClosing
+			c.setState(StateClosing)
 		}
 	case StateFinWait2:
 		c.enterTimeWait(now)
@@ -243,6 +245,7 @@ func (c *core) windowUpdateDue() bool {
 // acknowledged and discarded.
 func (c *core) shutdownRead() {
 	c.readShut = true
+	c.raise(evReadable)
 	c.rcv.discard(c.rcv.n)
 	c.releaseRcv()
 }

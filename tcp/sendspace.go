@@ -267,12 +267,13 @@ func (c *core) shutdown(now time.Time) {
 		return
 	}
 	c.finQueued = true
+	c.raise(evWritable) // a waiting Write fails now
 	c.finSeq = c.sndBufSeq.Add(seqnum.Size(c.snd.n))
 	switch c.state {
 	case StateEstablished:
-		c.state = StateFinWait1
+		c.setState(StateFinWait1)
 	case StateCloseWait:
-		c.state = StateLastAck
+		c.setState(StateLastAck)
 	}
 	c.output(now)
 }
