@@ -118,7 +118,7 @@ func (c *core) output(now time.Time) {
 	if c.inRecovery && c.sackOn {
 		c.sackRecover(now)
 	} else {
-		for c.sendNew(now, c.cwnd-int(c.sndUna.Size(c.sndNxt))) {
+		for c.sendNew(now, c.cwnd-c.inFlight()) {
 		}
 	}
 	c.noteCwndUse()
