@@ -45,8 +45,13 @@ type rcvSpace struct {
 }
 
 // maxOOO bounds the number of out-of-order ranges kept; data beyond it is
-// dropped and retransmitted by the peer.
-const maxOOO = 32
+// dropped and retransmitted by the peer. Linux bounds its out-of-order
+// queue by memory alone; the bound here (with maxOOOPieces and the
+// memory charged) keeps the sorted slices' insertions cheap against a
+// peer that makes holes on purpose, and is far above what a 3% reordering
+// of a window of thousands of segments makes (32 was not: the peer's
+// retransmissions of what we dropped cost it round trips and RTOs).
+const maxOOO = 256
 
 type seqRange struct{ start, end seqnum.Value }
 
@@ -162,10 +167,7 @@ func (c *core) addOOO(start, end seqnum.Value) {
 		if len(c.ooo) == maxOOO {
 			return // too fragmented: drop, the peer retransmits
 		}
-		if c.ooo == nil {
-			c.ooo = make([]seqRange, 0, maxOOO) // on first reordering only
-		}
-		c.ooo = append(c.ooo, seqRange{})
+		c.ooo = append(c.ooo, seqRange{}) // grows on reordering only
 		copy(c.ooo[i+1:], c.ooo[i:])
 		c.ooo[i] = seqRange{start, end}
 		return
