@@ -38,12 +38,13 @@ deps:
 
 # Go micro-benchmarks of the hot paths, then the whole-system comparison
 # (tapstack vs gVisor netstack vs the Linux kernel), tapstack against Linux
-# through the fault decorator (bench_faults.sh), and the gateway comparison,
+# through the fault decorator (bench_faults.sh: against the host's default
+# congestion control, then against CUBIC, tapstack's), and the gateway comparison,
 # each when its script exists.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; fi
-	@if [ -f scripts/bench_faults.sh ]; then bash scripts/bench_faults.sh; fi
+	@if [ -f scripts/bench_faults.sh ]; then bash scripts/bench_faults.sh; LINUX_CC=cubic bash scripts/bench_faults.sh; fi
 	@if [ -f scripts/bench_gateway.sh ]; then bash scripts/bench_gateway.sh; fi
 
 # The deterministic fault simulation with many seeds: make sim SEEDS=10000

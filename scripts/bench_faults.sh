@@ -31,6 +31,15 @@
 #   SIZE          bytes per transfer (default 16777216)
 #   TIMEOUT       seconds before one transfer counts as failed (default 60)
 #   SEED          the decorator's seed (default 1), appended to every spec
+#   LINUX_CC      the congestion control of the Linux side's connections
+#                 (default: the namespace's default, which a new namespace
+#                 inherits from the host's net.ipv4.tcp_congestion_control;
+#                 the table's heading names it). tapstack runs CUBIC, Linux's
+#                 own default, but a host may default to BBR, which hardly
+#                 reacts to random loss: LINUX_CC=cubic compares the two
+#                 stacks with the same algorithm. It is set as the route's
+#                 congctl, which a namespace may do for any algorithm the
+#                 kernel has (its sysctl only for the host's allowed ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,6 +100,12 @@ ip -n "$NS" link set lo up
 ip -n "$NS" link add br0 type bridge
 ip -n "$NS" addr add 10.0.0.1/24 dev br0
 ip -n "$NS" link set br0 up
+if [ -n "${LINUX_CC:-}" ]; then
+	ip -n "$NS" route replace 10.0.0.0/24 dev br0 proto kernel scope link src 10.0.0.1 congctl "$LINUX_CC"
+	LINUXCC="$LINUX_CC (route congctl)"
+else
+	LINUXCC="$(ip netns exec "$NS" sysctl -n net.ipv4.tcp_congestion_control) (the namespace's default)"
+fi
 head -c "$SIZE" /dev/zero >"$WORK/payload"
 
 # xfer down|up: one timed transfer from inside the namespace; prints the
@@ -164,7 +179,7 @@ for spec in "${specs[@]}"; do
 done
 
 echo
-echo "== tapstack $VERSION vs Linux $(uname -r), $(nproc) CPUs: $((SIZE / 1048576)) MiB per transfer through tapstack's --faults (both directions, seed $SEED), median of $REPS, $((SECONDS - START)) s in all"
+echo "== tapstack $VERSION (cubic) vs Linux $(uname -r) ($LINUXCC), $(nproc) CPUs: $((SIZE / 1048576)) MiB per transfer through tapstack's --faults (both directions, seed $SEED), median of $REPS, $((SECONDS - START)) s in all"
 echo
 echo "| faults (both directions) | tapstack sends, s | Linux sends, s | goodput tapstack/Linux |"
 echo "|---|---:|---:|---:|"

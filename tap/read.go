@@ -29,7 +29,9 @@ func (d *Device) Attach(disp link.FrameDispatcher) {
 		if err != nil { // only for a nil *os.File
 			panic(err)
 		}
-		go d.read(newRxQueue(rc), &d.stats.rxQueue[i], disp)
+		q := newRxQueue(rc)
+		q.busy, q.polled, q.closing = d.busyPoll, &d.stats.rxBusyPolled, &d.closing
+		go d.read(q, &d.stats.rxQueue[i], disp)
 	}
 }
 

@@ -81,6 +81,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	dataAcked := min(int(c.sndBufSeq.Size(ack)), c.snd.n)
 	if dataAcked > 0 && ack.GreaterThan(c.sndBufSeq) {
 		c.snd.discard(dataAcked)
+		c.raise(evWritable)
 		c.sndBufSeq = c.sndBufSeq.Add(seqnum.Size(dataAcked))
 		if c.snd.n == 0 {
 			c.snd.release() // everything sent was acknowledged
@@ -146,7 +147,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	if c.finQueued && ack == c.finSeq.Add(1) {
 		switch c.state {
 		case StateFinWait1:
-			c.state = StateFinWait2
+			c.setState(StateFinWait2)
 			if c.userClosed {
 				c.twAt = now.Add(c.cfg.finTimeout)
 			}

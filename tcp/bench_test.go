@@ -41,7 +41,7 @@ func handConnOver(b testing.TB, ip stack.NetworkProtocol, o Options, localPrefix
 	e.c.acceptSyn(now, &segment{seq: 1, flags: FlagSYN, wnd: 65535, opts: SegmentOptions{HasMSS: true, MSS: 1460, SACKPermitted: true}})
 	e.c.handleSegment(now, &segment{seq: 2, ack: e.c.iss + 1, flags: FlagACK, wnd: 65535})
 	e.dropQueued()
-	e.prev = e.c.state
+	e.c.takeEvents()
 	e.mu.Unlock()
 	p.addConn(e)
 	b.Cleanup(func() { s.Close() })

@@ -75,7 +75,7 @@ func DialNetwork(ctx context.Context, s *stack.Stack, network string, addr netip
 	now := p.clock.Now()
 	e.mu.Lock()
 	e.c.connect(now)
-	e.prev = e.c.state
+	e.c.takeEvents() // CLOSED → SYN_SENT is not traced, the SYN is
 	e.afterUser(now)
 	e.mu.Unlock()
 

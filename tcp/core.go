@@ -60,6 +60,8 @@ type core struct {
 	// segment being handled came in a device's batch, and ackBatch that an
 	// ACK waits for the end of that batch.
 	ackNow, kaOn, rcvLocked, dsackOn, sndLocked, batching, ackBatch bool
+	// events are what happened for the endpoint to act on (events.go).
+	events events
 	// err is the terminal error (reset, refused, timed out), nil otherwise.
 	err error
 
@@ -159,14 +161,14 @@ func (c *core) setCongestionControl(name string) bool {
 
 // connect starts an active open: SYN_SENT and a SYN on the wire.
 func (c *core) connect(now time.Time) {
-	c.state = StateSynSent
+	c.setState(StateSynSent)
 	c.output(now)
 }
 
 // acceptSyn starts a passive open from a SYN that arrived at a listener.
 func (c *core) acceptSyn(now time.Time, seg *segment) {
 	c.passive = true
-	c.state = StateSynReceived
+	c.setState(StateSynReceived)
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq.Add(1)
 	c.peerSynOptions(now, seg)
@@ -279,7 +281,7 @@ func (c *core) replyReset(seg *segment) {
 // closeWith moves to CLOSED with the given terminal error (nil for an
 // orderly end) and stops every timer.
 func (c *core) closeWith(err error) {
-	c.state = StateClosed
+	c.setState(StateClosed)
 	if c.err == nil {
 		c.err = err
 	}
@@ -289,7 +291,7 @@ func (c *core) closeWith(err error) {
 }
 
 func (c *core) enterTimeWait(now time.Time) {
-	c.state = StateTimeWait
+	c.setState(StateTimeWait)
 	c.rtxAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}
 	c.tlpStop()
 	c.rack.at = time.Time{}
@@ -386,7 +388,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 			c.replyReset(seg)
 			return
 		}
-		c.state = StateEstablished
+		c.setState(StateEstablished)
 		c.ctr.passiveOpens.Inc()
 		if c.ecnOn {
 			c.ctr.ecnNegotiated.Inc()
@@ -395,7 +397,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 		c.maxSndWnd = c.sndWnd
 		c.sndWL1, c.sndWL2 = seg.seq, seg.ack
 		if c.finQueued {
-			c.state = StateFinWait1
+			c.setState(StateFinWait1)
 		}
 	}
 	if !c.processAck(now, seg) {
@@ -491,7 +493,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	c.lastRcv = now
 	if !ackOK {
 		// Simultaneous open: answer with SYN-ACK.
-		c.state = StateSynReceived
+		c.setState(StateSynReceived)
 		c.sndNxt = c.iss
 		c.output(now)
 		return
@@ -503,13 +505,13 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	c.rttTiming = false
 	c.retries = 0
 	c.rtxAt = time.Time{}
-	c.state = StateEstablished
+	c.setState(StateEstablished)
 	c.ctr.activeOpens.Inc()
 	if c.ecnOn {
 		c.ctr.ecnNegotiated.Inc()
 	}
 	if c.finQueued {
-		c.state = StateFinWait1
+		c.setState(StateFinWait1)
 	}
 	c.ackNow = true
 	c.output(now)

@@ -30,8 +30,9 @@ type endpoint struct {
 	timer   stack.Timer
 	armedAt time.Time
 
-	// cond is what Read and Write wait on; afterCore wakes them all after
-	// every core call, so one condition serves both directions.
+	// cond is what Read and Write wait on; after wakes them all when the
+	// core raised an event (events.go) or an application call ran, so one
+	// condition serves both directions.
 	cond sync.Cond
 
 	// listener is the listener a passive connection belongs to until it
@@ -44,7 +45,6 @@ type endpoint struct {
 	readers  int        // Reads waiting (tests use it to know a Read blocks)
 
 	// The flags are kept together, so that the struct packs tightly.
-	prev    State
 	removed bool
 	queued  bool
 	dialEnd bool
@@ -166,7 +166,7 @@ func (e *endpoint) deliver(seg *segment) bool {
 	// A Read waiting for the data is woken at the end of the batch, once;
 	// a Write waiting for ACKs is woken at once, as without batches (it
 	// refills the send buffer the ACKs drain, inline).
-	e.wakeLater = seg.batched && e.readers > 0
+	e.wakeLater = seg.batched && e.readers > 0 && e.c.events.ev&evReadable != 0
 	if (e.c.ackBatch || e.wakeLater) && !e.batchQueued {
 		e.p.batchAdd(e)
 	}
@@ -177,7 +177,7 @@ func (e *endpoint) deliver(seg *segment) bool {
 // afterCore runs after every call into the core, with e.mu held: it sends
 // what the core queued, reacts to state changes, wakes waiters and arms
 // the timer.
-func (e *endpoint) afterCore(now time.Time) { e.after(now, false) }
+func (e *endpoint) afterCore(now time.Time) { e.after(now, false, false) }
 
 // afterUser is afterCore for the calls of the application (Read, Write,
 // Close, Dial, socket options): the segments the core queued are handed to
@@ -192,7 +192,7 @@ func (e *endpoint) afterCore(now time.Time) { e.after(now, false) }
 // lock, with their payload copied out of the send buffer, so an ACK that
 // frees the buffer before they leave changes nothing in them; the flush
 // only keeps the connection's segments in order on the wire.
-func (e *endpoint) afterUser(now time.Time) { e.after(now, true) }
+func (e *endpoint) afterUser(now time.Time) { e.after(now, true, true) }
 
 // inlineIO is the buffer size from which a Read or Write sends from the
 // caller's goroutine after all: a goroutine that moves data in buffers this
@@ -202,20 +202,22 @@ func (e *endpoint) afterUser(now time.Time) { e.after(now, true) }
 const inlineIO = 16 << 10
 
 // afterIO is afterUser for a Read or Write with a buffer of n bytes.
-func (e *endpoint) afterIO(now time.Time, n int) { e.after(now, n < inlineIO) }
+func (e *endpoint) afterIO(now time.Time, n int) { e.after(now, n < inlineIO, true) }
 
-func (e *endpoint) after(now time.Time, user bool) {
-	st := e.c.state
-	if st != e.prev {
-		e.traceState(st)
-	}
-	if st != e.prev && e.prev.handshaking() && !st.handshaking() {
-		if st != StateClosed && e.listener != nil {
-			e.listener.enqueue(e) // may abort e when the listener is gone
+// after is afterCore, afterUser and afterIO: queue says the segments go to
+// a sender, app that an application call made them.
+func (e *endpoint) after(now time.Time, queue, app bool) {
+	ev, from := e.c.takeEvents()
+	if st := e.c.state; ev&evState != 0 && from != st {
+		e.traceState(from, st)
+		if handshakeEnded(from, st) {
+			if st != StateClosed && e.listener != nil {
+				e.listener.enqueue(e) // may abort e when the listener is gone
+			}
+			e.endDial()
 		}
-		e.endDial()
 	}
-	if !user || e.c.state == StateClosed || len(e.c.out) == 0 || !e.p.senderOf(e).queue(e) {
+	if !queue || e.c.state == StateClosed || len(e.c.out) == 0 || !e.p.senderOf(e).queue(e) {
 		e.flush()
 	}
 	if e.c.state == StateClosed && !e.removed {
@@ -239,14 +241,19 @@ func (e *endpoint) after(now time.Time, user bool) {
 	if e.c.state == StateClosed {
 		e.c.releaseClosed(e.userClosed)
 	}
-	e.prev = e.c.state
-	if e.wakeLater && e.batchQueued {
+	// The waiters are woken when the core raised something for them, or
+	// after an application call (Close, CloseRead and CloseWrite change
+	// what the others wait for; socket options may grow the buffers).
+	// Data for a Read that waits comes at the end of the batch, once.
+	switch {
+	case ev == 0 && !app:
+	case ev == evReadable && e.wakeLater && e.batchQueued:
 		e.wakeBatch = true // at the end of the batch (batch.go)
-	} else {
+	default:
 		e.cond.Broadcast()
 	}
 	e.wakeLater = false
-	e.armTimer(now, user)
+	e.armTimer(now, app)
 }
 
 func (e *endpoint) endDial() {
@@ -368,9 +375,9 @@ func (e *endpoint) trimAcked(o *outSeg) bool {
 // armTimer makes the clock timer fire no later than the core's deadline.
 // A timer that fires early finds nothing due and re-arms itself. With no
 // deadline the connection is idle and sheds what it holds for traffic
-// (shedIdle), unless user says the caller is the application's goroutine:
+// (shedIdle), unless app says the caller is the application's goroutine:
 // the pools' slow paths would grow its 2 KiB stack for good (afterUser).
-func (e *endpoint) armTimer(now time.Time, user bool) {
+func (e *endpoint) armTimer(now time.Time, app bool) {
 	dl := e.c.deadline()
 	if dl.IsZero() || e.removed {
 		// Nothing is due: stop the timer rather than let an idle
@@ -380,7 +387,7 @@ func (e *endpoint) armTimer(now time.Time, user bool) {
 			e.timer.Stop()
 			e.armedAt = time.Time{}
 		}
-		if !user {
+		if !app {
 			e.c.shedIdle()
 		}
 		return

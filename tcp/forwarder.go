@@ -211,7 +211,7 @@ func (r *ForwarderRequest) Accept() (*Conn, error) {
 	now := p.clock.Now()
 	e.mu.Lock()
 	e.c.acceptSyn(now, &r.syn)
-	e.prev = e.c.state
+	e.c.takeEvents() // the handshake ends from SYN_RECEIVED
 	if err := p.addConn(e); err != nil {
 		e.dropQueued()
 		e.mu.Unlock()

@@ -74,7 +74,7 @@ func newFuzzRigOver(tb testing.TB, ip stack.NetworkProtocol, prefix, peer, liste
 	e.c.acceptSyn(frozenNow, &segment{seq: 1, flags: FlagSYN, wnd: 65535})
 	e.c.handleSegment(frozenNow, &segment{seq: 2, ack: e.c.iss + 1, flags: FlagACK, wnd: 65535})
 	e.dropQueued()
-	e.prev = e.c.state
+	e.c.takeEvents()
 	e.mu.Unlock()
 	p.addConn(e)
 	tb.Cleanup(func() { s.Close() })

@@ -265,7 +265,7 @@ func (l *Listener) handleSegment(t tuple, seg *segment) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.c.acceptSyn(now, seg)
-	e.prev = e.c.state
+	e.c.takeEvents() // LISTEN → SYN_RECEIVED is traced by the listener (traceListen)
 	if err := p.addConn(e); err != nil {
 		e.dropQueued()
 		return

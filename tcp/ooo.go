@@ -17,7 +17,7 @@ import "github.com/tapstack/tapstack/internal/seqnum"
 const (
 	// maxOOOPieces bounds the pieces of one connection; data that would
 	// need more is dropped (the peer retransmits it).
-	maxOOOPieces = 64
+	maxOOOPieces = 4 * maxOOO
 	// maxOOOPieceGrow bounds the size a growing run doubles its pieces to.
 	maxOOOPieceGrow = 1 << 20
 )

@@ -558,11 +558,10 @@ func (p *Protocol) Close() error {
 
 // traceState reports e's state change to the stack's tracer, if any; a
 // connection a listener made comes from LISTEN.
-func (e *endpoint) traceState(st State) {
+func (e *endpoint) traceState(from, st State) {
 	if e.p.s.Tracer() == nil {
 		return
 	}
-	from := e.prev
 	if from == StateClosed && e.listener != nil && st == StateSynReceived {
 		from = StateListen
 	}

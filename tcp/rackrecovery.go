@@ -50,6 +50,26 @@ func (c *core) pipe() int {
 	return c.sb.pipe(c.sndUna, c.sndMax, c.rxtNext, c.mss)
 }
 
+// inFlight is what the congestion window limits outside SACK recovery.
+// With the RACK records as the scoreboard it is, as Linux's
+// tcp_packets_in_flight counts in every state, what was sent and not
+// acknowledged less what the peer SACKed: a SACKed segment has left the
+// network. Counting it (RFC 5681's FlightSize) stalls the sender after a
+// recovery that ends with much SACKed above a hole not yet marked lost,
+// and in the round trip before RACK marks one: the window is full of
+// data the peer holds, no new data goes out, and the ACK clock stops
+// until RACK's timer or a tail loss probe. Segments marked lost count
+// until retransmitted (outside recovery they are, at most, about to be).
+// During a go-back-N after a timeout (SND.NXT below SND.MAX), and
+// without records, it is what was sent from SND.UNA to SND.NXT.
+func (c *core) inFlight() int {
+	flight := int(c.sndUna.Size(c.sndNxt))
+	if c.recordsOn() && c.sndNxt == c.sndMax {
+		flight -= max(c.rack.sackedB, 0)
+	}
+	return max(flight, 0)
+}
+
 // firstLost returns the first record marked lost: where it starts and its
 // size.
 func (r *rackState) firstLost() (seqnum.Value, int, bool) {

@@ -282,3 +282,47 @@ func TestRACKAmbiguousEcho(t *testing.T) {
 		})
 	}
 }
+
+// TestPacketsInFlightExcludesSACKed is Linux's tcp_packets_in_flight with
+// the RACK records as the scoreboard: outside recovery the congestion
+// window limits what was sent less what the peer SACKed, so a segment the
+// peer holds frees its room in the window before RACK has decided the
+// hole below it is lost (here: two SACKed segments, fewer than DupThresh,
+// send two new ones, as RFC 3042's limited transmit would).
+func TestPacketsInFlightExcludesSACKed(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		sacked  []int // segments of the first ten the peer receives
+		wantNew int   // segments sent beyond the first ten
+	}{
+		{"nothing SACKed: the window is full", nil, 0},
+		{"two SACKed, no loss marked yet: two new segments", []int{1, 2}, 2},
+		{"one SACKed: one new segment", []int{5}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tsCore(t)
+			c.cwnd = 10 * c.mss
+			p := newSegPeer(c, 20)
+			c.write(t0, make([]byte, 20*c.mss))
+			if out := takeOut(c); len(out) != 10 {
+				t.Fatalf("sent %d segments with a 10-segment window", len(out))
+			}
+			t1 := t0.Add(30 * time.Millisecond)
+			for _, i := range tt.sacked {
+				c.handleSegment(t1, p.take(i))
+			}
+			if c.inRecovery || c.rack.lostB != 0 {
+				t.Fatalf("recovery %v, lost %v: the test wants the state before a loss is found", c.inRecovery, lostSegs(c))
+			}
+			got := 0
+			for _, o := range takeOut(c) {
+				if o.dataLen > 0 && p.index(o.seq) >= 10 {
+					got++
+				}
+			}
+			if got != tt.wantNew {
+				t.Errorf("%d new segments after %d SACKed, want %d", got, len(tt.sacked), tt.wantNew)
+			}
+		})
+	}
+}

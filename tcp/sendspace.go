@@ -118,7 +118,7 @@ func (c *core) output(now time.Time) {
 	if c.inRecovery && c.sackOn {
 		c.sackRecover(now)
 	} else {
-		for c.sendNew(now, c.cwnd-int(c.sndUna.Size(c.sndNxt))) {
+		for c.sendNew(now, c.cwnd-c.inFlight()) {
 		}
 	}
 	c.noteCwndUse()
@@ -267,12 +267,13 @@ func (c *core) shutdown(now time.Time) {
 		return
 	}
 	c.finQueued = true
+	c.raise(evWritable) // a waiting Write fails now
 	c.finSeq = c.sndBufSeq.Add(seqnum.Size(c.snd.n))
 	switch c.state {
 	case StateEstablished:
-		c.state = StateFinWait1
+		c.setState(StateFinWait1)
 	case StateCloseWait:
-		c.state = StateLastAck
+		c.setState(StateLastAck)
 	}
 	c.output(now)
 }

@@ -40,7 +40,7 @@ type cwndValidation struct {
 // noteCwndUse records, after output, how much of the window is used.
 func (c *core) noteCwndUse() {
 	inflight := int(c.sndUna.Size(c.sndNxt))
-	limited := inflight+c.mss > c.cwnd && c.unsent() > 0
+	limited := c.inFlight()+c.mss > c.cwnd && c.unsent() > 0
 	if c.sndUna.GreaterThanEq(c.usageSeq) || limited || inflight > c.flightMax {
 		c.flightMax = inflight
 		c.usageSeq = c.sndNxt

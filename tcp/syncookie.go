@@ -162,7 +162,7 @@ func (l *Listener) acceptCookie(t tuple, seg *segment) bool {
 		syn.SACKPermitted = enc&cookieSACKBit != 0 && p.cfg.sack
 	}
 	e.c.acceptCookie(now, seg, &syn)
-	e.prev = StateSynReceived
+	e.c.takeEvents() // the handshake ends from SYN_RECEIVED
 	if err := p.addConn(e); err != nil {
 		e.dropQueued()
 		return true
@@ -178,7 +178,7 @@ func (l *Listener) acceptCookie(t tuple, seg *segment) bool {
 // then hands it the ACK.
 func (c *core) acceptCookie(now time.Time, seg *segment, syn *SegmentOptions) {
 	c.passive = true
-	c.state = StateSynReceived
+	c.setState(StateSynReceived)
 	c.irs = seg.seq.Sub(1)
 	c.rcvNxt = seg.seq
 	c.peerSynOptions(now, &segment{opts: *syn})
