@@ -17,9 +17,7 @@
 # Environment: DUR (seconds per throughput/HTTP run, default 5), CONNS (the
 # idle-connection counts of the RSS rows, one row each, default
 # "5000 50000"), STACKS (default
-# "tapstack tapstack-busypoll gvisor kernel"; tapstack-busypoll repeats the
-# latency rows with the server polling the TAP for BUSY_POLL, default 10ms,
-# after each frame: longer than the pings' 5 ms, so it never sleeps), PROFILE_DIR (write CPU profiles of the tapstack
+# "tapstack gvisor kernel"), PROFILE_DIR (write CPU profiles of the tapstack
 # server during the 1-stream download and upload there and print their top,
 # and a heap profile, tapstack-heap.pprof, while it holds the idle
 # connections; such a run samples every allocation, which deepens stacks:
@@ -38,8 +36,7 @@ fi
 
 DUR="${DUR:-5}"
 CONNS="${CONNS:-5000 50000}"
-STACKS="${STACKS:-tapstack tapstack-busypoll gvisor kernel}"
-BUSY_POLL="${BUSY_POLL:-10ms}"
+STACKS="${STACKS:-tapstack gvisor kernel}"
 TAPSTACK_OFFLOAD="${TAPSTACK_OFFLOAD:-1}"
 PROFILE_DIR="${PROFILE_DIR:-}"
 PINGS="${PINGS:-200}"
@@ -159,26 +156,26 @@ cpu_pct() { awk -v a="$1" -v b="$2" -v s="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 kv() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
-# latency_rows NAME SUFFIX records the latency rows of the server PID as
-# seen from the client namespace (the caller's C), their metric names
-# ending in SUFFIX: ping (PINGS requests 5 ms apart: each finds the server
-# idle), sequential UDP echo round trips, and what the server burns doing
-# them (what busy polling costs shows here).
+# latency_rows NAME records the latency rows of the server PID as seen
+# from the client namespace (the caller's C): ping (PINGS requests 5 ms
+# apart: each finds the server idle), sequential UDP echo round trips,
+# and what the server burns doing them (what busy polling would cost
+# shows here).
 latency_rows() {
-	local name=$1 sfx=$2 out t0 t1
+	local name=$1 out t0 t1
 	t0="$(cpu_ticks "$PID")"
 	out="$("${C[@]}" ping -c "$PINGS" -i 0.005 10.0.0.2 | ./bin/benchclient pingstats)"
 	t1="$(cpu_ticks "$PID")"
-	echo "   ping$sfx: $out"
-	record "ping RTT avg, ms$sfx (lower is better)" "$name" "$(kv "$out" avg_ms)"
-	record "ping RTT p99, ms$sfx (lower is better)" "$name" "$(kv "$out" p99_ms)"
-	record "server CPU % during ping$sfx (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" "$(awk -v n="$PINGS" 'BEGIN {print n * 0.005}')")"
+	echo "   ping: $out"
+	record "ping RTT avg, ms (lower is better)" "$name" "$(kv "$out" avg_ms)"
+	record "ping RTT p99, ms (lower is better)" "$name" "$(kv "$out" p99_ms)"
+	record "server CPU % during ping (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" "$(awk -v n="$PINGS" 'BEGIN {print n * 0.005}')")"
 	out="$("${C[@]}" ./bin/benchclient udpecho -dur "${DUR}s" -pid "$PID")"
-	echo "   UDP echo$sfx: $out"
-	record "UDP echo round trips/s (1 in flight)$sfx" "$name" "$(kv "$out" rtps)"
-	record "UDP echo RTT p99, us$sfx (lower is better)" "$name" "$(kv "$out" p99_us)"
-	record "server CPU % during UDP echo$sfx (lower is better)" "$name" "$(kv "$out" cpu_pct)"
-	record "server CPU us per UDP echo$sfx (lower is better)" "$name" "$(kv "$out" cpu_us_per_rt)"
+	echo "   UDP echo: $out"
+	record "UDP echo round trips/s (1 in flight)" "$name" "$(kv "$out" rtps)"
+	record "UDP echo RTT p99, us (lower is better)" "$name" "$(kv "$out" p99_us)"
+	record "server CPU % during UDP echo (lower is better)" "$name" "$(kv "$out" cpu_pct)"
+	record "server CPU us per UDP echo (lower is better)" "$name" "$(kv "$out" cpu_us_per_rt)"
 }
 
 # run_stack NAME PART: one stack's rows in fresh namespaces with a fresh
@@ -188,21 +185,13 @@ latency_rows() {
 # connections would reuse (their growth would read low), and 50,000
 # connections closing at once would still be torn down under the next row.
 run_stack() {
-	local name=$1 part=$2 ns="$PREFIX-$1-$2" srvns="$PREFIX-$1-$2" args=() sfx=""
+	local name=$1 part=$2 ns="$PREFIX-$1-$2" srvns="$PREFIX-$1-$2" args=()
 	client_ns "$ns"
 	case "$name" in
 	tapstack)
 		args=(-stack tapstack -tap tap0 -bridge br0 -addr 10.0.0.2/24 -addr6 fd00::2/64)
 		[ "$TAPSTACK_OFFLOAD" = 1 ] && args+=(-offload)
 		[ -n "$PROFILE_DIR" ] && mkdir -p "$PROFILE_DIR" && args+=(-profile "$PROFILE_DIR/tapstack-")
-		;;
-	tapstack-busypoll)
-		# The latency rows again with busy polling (tapstack up
-		# --busy-poll), in the tapstack column; the kernel's figures
-		# are repeated beside them (see the end).
-		args=(-stack tapstack -tap tap0 -bridge br0 -addr 10.0.0.2/24 -busy-poll "$BUSY_POLL")
-		[ "$TAPSTACK_OFFLOAD" = 1 ] && args+=(-offload)
-		name=tapstack sfx=", --busy-poll $BUSY_POLL"
 		;;
 	gvisor)
 		args=(-stack gvisor -tap tap0 -bridge br0 -addr 10.0.0.2/24 -addr6 fd00::2/64)
@@ -242,11 +231,11 @@ run_stack() {
 
 	local out avg t0 t1
 	if [ "$part" = suite ]; then
-		latency_rows "$name" "$sfx"
+		latency_rows "$name"
 		t0="$(cpu_ticks "$PID")"
 		sleep 2 # a measurement of idle cost, not a synchronisation
 		t1="$(cpu_ticks "$PID")"
-		record "server CPU % idle$sfx (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" 2)"
+		record "server CPU % idle (lower is better)" "$name" "$(cpu_pct "$t0" "$t1" 2)"
 	fi
 	if [ "$part" = conns ]; then
 		# Idle connections: opened in steps (5,000, then 45,000 more), all
@@ -266,7 +255,7 @@ run_stack() {
 		[ "$srvns" != "$ns" ] && ip netns del "$srvns"
 		return 0
 	fi
-	if [ "$ROWS" = latency ] || [ -n "$sfx" ]; then
+	if [ "$ROWS" = latency ]; then
 		stop_server
 		ip netns del "$ns"
 		[ "$srvns" != "$ns" ] && ip netns del "$srvns"
@@ -366,14 +355,8 @@ run_tun() {
 for s in $STACKS; do
 	[ "$ROWS" = conns ] || run_stack "$s" suite
 done
-# The busy-polling rows' kernel column: the kernel's figures of its run.
-sfx=", --busy-poll $BUSY_POLL"
-awk -F'\t' -v OFS='\t' -v sfx="$sfx" '{ m[$1, $2] = $3; rows[$1] = 1 }
-	END { for (r in rows) { s = r; if (sub(/ \(lower is better\)$/, "", s)) { t = s sfx " (lower is better)" } else { t = r sfx }
-		if (((t, "tapstack") in m) && ((r, "kernel") in m)) print t, "kernel", m[r, "kernel"] } }' "$RESULTS" >>"$RESULTS.k"
-cat "$RESULTS.k" >>"$RESULTS" && rm -f "$RESULTS.k"
 for s in $STACKS; do
-	[ "$ROWS" = latency ] || [ "$s" = tapstack-busypoll ] || run_stack "$s" conns
+	[ "$ROWS" = latency ] || run_stack "$s" conns
 done
 for s in $STACKS; do
 	[ "$ROWS" = all ] || break

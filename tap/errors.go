@@ -28,8 +28,6 @@ var (
 	ErrNotBridge = errors.New("not a bridge")
 	// ErrBadMode: an unknown Config.Mode, or a TUN with a bridge.
 	ErrBadMode = errors.New("bad mode")
-	// ErrBadBusyPoll: Config.BusyPoll is out of range.
-	ErrBadBusyPoll = errors.New("bad busy-poll time")
 )
 
 // Error is an operator error from Open: its message is one line fit to

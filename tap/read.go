@@ -29,9 +29,7 @@ func (d *Device) Attach(disp link.FrameDispatcher) {
 		if err != nil { // only for a nil *os.File
 			panic(err)
 		}
-		q := newRxQueue(rc)
-		q.busy, q.polled, q.closing = d.busyPoll, &d.stats.rxBusyPolled, &d.closing
-		go d.read(q, &d.stats.rxQueue[i], disp)
+		go d.read(newRxQueue(rc), &d.stats.rxQueue[i], disp)
 	}
 }
 

@@ -1,10 +1,7 @@
 package tap
 
 import (
-	"runtime"
-	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -33,15 +30,6 @@ type rxQueue struct {
 	// it parks, and reads once more if that sent packets.
 	end    func() bool
 	frames int
-	// busy is Config.BusyPoll: after a frame (hot) the reader polls
-	// until pollUntil before it parks; polled counts the frames it found
-	// so.
-	busy      time.Duration
-	hot       bool
-	polls     uint32
-	pollUntil time.Time
-	polled    *atomic.Uint64
-	closing   *atomic.Bool // Device.closing: Close stops the polling
 }
 
 func newRxQueue(rc syscall.RawConn) *rxQueue {
@@ -73,11 +61,6 @@ func (q *rxQueue) tryRead(fd uintptr) bool {
 		switch e {
 		case 0:
 			q.n, q.err = int(n), nil
-			q.hot = true
-			if !q.pollUntil.IsZero() {
-				q.pollUntil = time.Time{}
-				q.polled.Add(1)
-			}
 			return true
 		case unix.EINTR:
 			continue
@@ -91,45 +74,10 @@ func (q *rxQueue) tryRead(fd uintptr) bool {
 					continue
 				}
 			}
-			if q.busy > 0 && q.poll() {
-				continue
-			}
 			return false
 		default:
 			q.n, q.err = 0, e
 			return true
 		}
 	}
-}
-
-// pollYield is how many empty reads a polling reader makes before it
-// yields the processor (some 10 to 20 µs): a goroutine that a frame woke
-// runs on another processor at once (Go steals it), or here after at most
-// that long, and the scheduler is not churned by a yield per read.
-const pollYield = 32
-
-// poll says whether to read again (busy polling, Config.BusyPoll): when a
-// frame came since the last polling, until busy has passed since the first
-// read that found nothing, or until Close (which
-// waits for the readers: the descriptor stays open while one polls). It yields the
-// processor now and then (pollYield), so that the goroutines the frames
-// woke run even on one CPU. The batch has ended before: what it deferred (ACKs)
-// does not wait for the polling.
-func (q *rxQueue) poll() bool {
-	now := time.Now()
-	if q.pollUntil.IsZero() {
-		if !q.hot {
-			return false // no frame since the last polling: sleep
-		}
-		q.hot = false
-		q.pollUntil = now.Add(q.busy)
-	}
-	if now.Before(q.pollUntil) && !q.closing.Load() {
-		if q.polls++; q.polls%pollYield == 0 {
-			runtime.Gosched()
-		}
-		return true
-	}
-	q.pollUntil = time.Time{}
-	return false
 }

@@ -50,7 +50,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/tapstack/tapstack/link"
 	"github.com/vishvananda/netlink"
@@ -88,15 +87,6 @@ type Config struct {
 	// single-queue TAP. When the kernel refuses multiqueue (an existing
 	// single-queue TAP), Open uses one queue.
 	Queues int
-	// BusyPoll, when positive, keeps each queue's reader polling the
-	// TAP for that long after its last frame before it sleeps in Go's
-	// network poller, as Linux's busy polling (SO_BUSY_POLL,
-	// net.core.busy_read) does for a socket: a frame that comes within
-	// that time is read at once, without the wake-up of a sleeping thread
-	// (tens of microseconds on a virtual machine), at the price of a CPU
-	// kept busy by each queue that had traffic in the last BusyPoll.
-	// Zero (the default) never polls. At most MaxBusyPoll.
-	BusyPoll time.Duration
 	// Logger receives the device's log records: the offloads the kernel
 	// refused (warn) and a reader that stopped on an error (error). nil
 	// logs nothing; Device.Offload and Device.ReadErr tell the same.
@@ -114,9 +104,6 @@ const DefaultQueues = 8
 
 // MaxQueues bounds Config.Queues.
 const MaxQueues = 16
-
-// MaxBusyPoll bounds Config.BusyPoll.
-const MaxBusyPoll = time.Second
 
 // DefaultMTU is the MTU of a TAP when Config.MTU is zero.
 const DefaultMTU = 1500
@@ -145,7 +132,6 @@ type Device struct {
 	maxFrame int        // largest frame delivered: MTU + 14 + tags
 	vnet     bool
 	l3       bool // a TUN: frames are bare IP packets
-	busyPoll time.Duration
 
 	mu       sync.Mutex
 	attached bool
@@ -163,7 +149,6 @@ type Device struct {
 type deviceStats struct {
 	rxFrames, rxBytes, rxErrors, rxTooLong, txFrames, txBytes, txErrors atomic.Uint64
 	rxGSO, rxCsumOK, rxCsumPartial, rxBadVnet, txGSO, txCsumPartial     atomic.Uint64
-	rxBusyPolled                                                        atomic.Uint64
 	rxQueue                                                             []atomic.Uint64 // reads per queue
 }
 
@@ -185,9 +170,6 @@ type Stats struct {
 	// for the kernel to segment or to checksum.
 	RxGSO, RxChecksumOK, RxChecksumPartial, RxBadVirtioNet uint64
 	TxGSO, TxChecksumPartial                               uint64
-	// RxBusyPolled counts the frames found by busy polling
-	// (Config.BusyPoll): each would have cost a sleeping reader's wake-up.
-	RxBusyPolled uint64
 	// RxQueueFrames counts the frames read on each queue.
 	RxQueueFrames []uint64
 }
@@ -246,9 +228,6 @@ func Open(cfg Config) (*Device, error) {
 			}
 		}
 	}
-	if cfg.BusyPoll < 0 || cfg.BusyPoll > MaxBusyPoll {
-		return nil, newError(ErrBadBusyPoll, nil, "busy-poll time %v is out of range (0 to %v)", cfg.BusyPoll, MaxBusyPoll)
-	}
 	queues := cfg.Queues
 	switch {
 	case queues == 0:
@@ -287,7 +266,6 @@ func Open(cfg Config) (*Device, error) {
 		maxFrame: mtu + hdrLen + tags,
 		vnet:     vnet,
 		l3:       cfg.Mode == TUN,
-		busyPoll: cfg.BusyPoll,
 		done:     make(chan struct{}),
 		log:      logger(cfg.Logger),
 	}
@@ -331,7 +309,6 @@ func (d *Device) Stats() Stats {
 		RxGSO:    s.rxGSO.Load(), RxChecksumOK: s.rxCsumOK.Load(), RxChecksumPartial: s.rxCsumPartial.Load(),
 		RxBadVirtioNet: s.rxBadVnet.Load(),
 		TxGSO:          s.txGSO.Load(), TxChecksumPartial: s.txCsumPartial.Load(),
-		RxBusyPolled: s.rxBusyPolled.Load(),
 	}
 }
 

@@ -264,7 +264,7 @@ func openDev(cfg upConfig, t tapConfig, mac stack.MAC, offload bool) (openedDev,
 		if t.TUN {
 			mode = tap.TUN
 		}
-		dev, err := tap.Open(tap.Config{Name: t.Name, Mode: mode, MTU: t.MTU, Bridge: t.Bridge, NoOffload: !offload, BusyPoll: cfg.BusyPoll, Logger: cfg.logger})
+		dev, err := tap.Open(tap.Config{Name: t.Name, Mode: mode, MTU: t.MTU, Bridge: t.Bridge, NoOffload: !offload, Logger: cfg.logger})
 		if err != nil {
 			return nil, explainOpenError(t.Name, err)
 		}

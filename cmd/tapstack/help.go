@@ -72,7 +72,8 @@ Interfaces:
 Routing and neighbours:
   --gateway IP        default gateway, one per family (fe80::1%NAME: on interface NAME)
   --route PREFIX,via=IP[,dev=NAME]   a static route (repeatable; PREFIX may be default)
-  --forward           route between the interfaces; advertise their IPv6 /64s (RAs)
+  --forward           route between the interfaces (IPv4 and IPv6) and send
+                      router advertisements for their IPv6 /64s every 10-30 s
   --arp IP=MAC        a static ARP entry (repeatable)
   --arp-proxy PREFIX[=MAC]   answer ARP for PREFIX on another host's behalf (repeatable)
   --dns IP            a DNS server for the host's resolver, IPv4 or IPv6 (repeatable)
@@ -82,10 +83,9 @@ Debugging (and --log-format text|json, --log-level debug|info|warn|error):
   --trace FILTER      print each packet's journey in words (all: every one; help trace)
   --faults SPEC       inject faults, e.g. loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7
   --no-offload        no checksum/segmentation offload (on by default)
-  --busy-poll DUR     poll the TAP DUR after each frame (latency for a CPU; 0: off)
 Limits:
-  --status public|full|off   who reads the status page on :80 (default public:
-                      no peers or counters; tapstack status shows all)
+  --status public|full|off   who reads the status page on :80 (default public: no
+                      peers, no counters; tapstack status always shows all)
   --max-conns N       connections per TCP service (default 256)
   --idle-timeout DUR  close a service connection idle that long (default 2m)
   --memory-limit SIZE the Go runtime's soft memory limit, e.g. 512MiB

@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestStatusModes: by default (--status public) the page on :80 hides
@@ -59,12 +58,12 @@ func TestStatusModes(t *testing.T) {
 // TestLimitFlags: the limits' flags and their defaults.
 func TestLimitFlags(t *testing.T) {
 	base := []string{"--tap", "tap0", "--addr", "10.0.0.2/24"}
-	cfg, err := parseUp(append(base, "--max-conns", "1000", "--idle-timeout", "30s", "--memory-limit", "256MiB", "--busy-poll", "50us"))
+	cfg, err := parseUp(append(base, "--max-conns", "1000", "--idle-timeout", "30s", "--memory-limit", "256MiB"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MaxConns != 1000 || cfg.Idle.String() != "30s" || cfg.MemoryLimit != 256<<20 || cfg.BusyPoll != 50*time.Microsecond {
-		t.Errorf("got max-conns %d idle %v memory-limit %d busy-poll %v", cfg.MaxConns, cfg.Idle, cfg.MemoryLimit, cfg.BusyPoll)
+	if cfg.MaxConns != 1000 || cfg.Idle.String() != "30s" || cfg.MemoryLimit != 256<<20 {
+		t.Errorf("got max-conns %d idle %v memory-limit %d", cfg.MaxConns, cfg.Idle, cfg.MemoryLimit)
 	}
 	for _, tt := range []struct {
 		args []string
@@ -77,9 +76,6 @@ func TestLimitFlags(t *testing.T) {
 		{[]string{"--idle-timeout", "2"}, `malformed --idle-timeout "2"`},
 		{[]string{"--memory-limit", "1MiB"}, `malformed --memory-limit "1MiB"`},
 		{[]string{"--memory-limit", "lots"}, `malformed --memory-limit "lots"`},
-		{[]string{"--busy-poll", "-1us"}, `malformed --busy-poll "-1us"`},
-		{[]string{"--busy-poll", "2s"}, `malformed --busy-poll "2s"`},
-		{[]string{"--busy-poll", "50"}, `malformed --busy-poll "50"`},
 	} {
 		_, err := parseUp(append(append([]string(nil), base...), tt.args...))
 		if _, ok := err.(*usageError); !ok || !strings.Contains(err.Error(), tt.want) {

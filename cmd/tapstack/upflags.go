@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"github.com/tapstack/tapstack/trace"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -13,8 +14,6 @@ import (
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/link"
 	"github.com/tapstack/tapstack/stack"
-	"github.com/tapstack/tapstack/tap"
-	"github.com/tapstack/tapstack/trace"
 )
 
 // tapConfig is one TAP device of `up`.
@@ -93,7 +92,6 @@ type upConfig struct {
 	Faults    *link.FaultConfig // nil: none
 	FaultSpec string            // the --faults text, for the up line
 	NoOffload bool              // open the TAPs without the virtio-net header
-	BusyPoll  time.Duration     // --busy-poll: tap.Config.BusyPoll
 	DNS       []netip.Addr      // --dns: name servers (else the lease's)
 	Hostname  string            // --hostname: DHCP option 12
 	// Log is --log-format and --log-level (logflags.go); logger is the
@@ -196,7 +194,6 @@ func parseUp(args []string) (upConfig, error) {
 		noSLAAC = fs.Bool("no-slaac", false, "")
 		useDHCP = fs.Bool("dhcp", false, "")
 		noOff   = fs.Bool("no-offload", false, "")
-		busy    = fs.String("busy-poll", "0", "")
 		hname   = fs.String("hostname", "", "")
 		dwait   = fs.Duration("dhcp-wait", 0, "")  // hidden; 0: defaultDHCPWait
 		drenew  = fs.Duration("dhcp-renew", 0, "") // hidden, for tests
@@ -261,9 +258,6 @@ func parseUp(args []string) (upConfig, error) {
 		return cfg, err
 	}
 	cfg.Forward, cfg.NoDAD, cfg.NoOffload, cfg.NoSLAAC = *forward, *noDAD, *noOff, *noSLAAC
-	if cfg.BusyPoll, err = time.ParseDuration(*busy); err != nil || cfg.BusyPoll < 0 || cfg.BusyPoll > tap.MaxBusyPoll {
-		return cfg, usagef("malformed --busy-poll %q: want a duration from 0 to %v, e.g. 50us (a CPU stays busy that long after each frame)", *busy, tap.MaxBusyPoll)
-	}
 	if err := parseLimits(&cfg, set, *status, *maxConn, *idle, *memLim); err != nil {
 		return cfg, err
 	}

@@ -42,7 +42,6 @@ func main() {
 	addr6 := flag.String("addr6", "", "the server's IPv6 address too, e.g. fd00::2/64 (tapstack, gvisor)")
 	tun := flag.Bool("tun", false, "tapstack, gvisor: open -tap as a TUN (bare IP, no bridge)")
 	offload := flag.Bool("offload", false, "tapstack: open the TAP with the virtio-net header (CSUM, TSO4)")
-	flag.DurationVar(&busyPoll, "busy-poll", 0, "tapstack: poll the TAP that long after each frame (tap.Config.BusyPoll)")
 	profile := flag.String("profile", "", "CPU profile path prefix: SIGUSR1 starts <prefix>N.pprof, SIGUSR2 stops it")
 	procs := flag.Int("procs", 1, "kernel: serve the echo port from this many processes (SO_REUSEPORT), for more connections than one process's descriptor limit")
 	echoOnly := flag.Bool("echo-only", false, "kernel: serve only the echo port, with SO_REUSEPORT (the extra processes of -procs)")
