@@ -27,7 +27,9 @@
 #                 ./cmd/tapstack into bin/tapstack), e.g. an old build for
 #                 before/after figures
 #   ROWS          fault specs separated by ';' (default: issue 17's rows)
-#   REPS          runs per cell (default 7; the median is shown: single runs spread by 3 to 10 times, a lost retransmission or a loss early in slow start decides them)
+#   REPS          runs per cell (default 7; the median is shown: single
+#                 runs spread by 3 to 10 times, for Linux as for tapstack,
+#                 as a lost retransmission or an early loss decides them)
 #   SIZE          bytes per transfer (default 16777216)
 #   TIMEOUT       seconds before one transfer counts as failed (default 60)
 #   SEED          the decorator's seed (default 1), appended to every spec
