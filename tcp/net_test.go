@@ -45,6 +45,10 @@ type linkFaults struct {
 	// packets marked Batched, and the receiving stack's EndBatch when the
 	// wire has nothing more queued or after batchMax packets.
 	batch bool
+	// delay holds every packet that long before the peer sees it (a
+	// delay line, FIFO); with a synctest bubble's virtual clock it gives
+	// the connection a round trip that a loaded machine cannot stretch.
+	delay time.Duration
 }
 
 // batchMax bounds a batch of a batching fake wire.
@@ -70,6 +74,7 @@ type fakeIP struct {
 	mu     sync.Mutex
 	cond   sync.Cond
 	q      []*stack.Packet
+	qAt    []time.Time // with faults.delay: when q[i] may be delivered
 	held   *stack.Packet
 	behind int // packets queued after held
 	closed bool
@@ -134,10 +139,10 @@ func (n *fakeIP) put(r *stack.Route, params stack.NetworkParams, p *stack.Packet
 		}
 		return nil
 	}
-	peer.q = append(peer.q, p)
+	peer.enqueue(p)
 	if peer.held != nil {
 		if peer.behind++; peer.behind >= n.faults.reorderDepth {
-			peer.q = append(peer.q, peer.held)
+			peer.enqueue(peer.held)
 			peer.held = nil
 		}
 	}
@@ -150,9 +155,19 @@ func (n *fakeIP) release(p *stack.Packet) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.held == p && !n.closed {
-		n.q = append(n.q, p)
+		n.enqueue(p)
 		n.held = nil
 		n.cond.Signal()
+	}
+}
+
+// enqueue appends p to the delivery queue, due after the sender's delay
+// (the peer's faults.delay is the sender's: put queues on the peer). The
+// caller holds n.mu.
+func (n *fakeIP) enqueue(p *stack.Packet) {
+	n.q = append(n.q, p)
+	if d := n.peer.faults.delay; d > 0 {
+		n.qAt = append(n.qAt, time.Now().Add(d))
 	}
 }
 
@@ -174,6 +189,14 @@ func (n *fakeIP) run() {
 		if n.closed {
 			n.mu.Unlock()
 			return
+		}
+		if len(n.qAt) > 0 {
+			if wait := time.Until(n.qAt[0]); wait > 0 {
+				n.mu.Unlock()
+				time.Sleep(wait)
+				continue
+			}
+			n.qAt = n.qAt[1:]
 		}
 		p := n.q[0]
 		n.q[0] = nil
@@ -202,7 +225,7 @@ func (n *fakeIP) Close() error {
 	for _, p := range n.q {
 		p.Release()
 	}
-	n.q = nil
+	n.q, n.qAt = nil, nil
 	if n.held != nil {
 		n.held.Release()
 		n.held = nil
