@@ -27,11 +27,13 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // NS is a named network namespace owned by one test.
@@ -65,6 +67,9 @@ func Skip(t testing.TB) {
 func New(t testing.TB) *NS {
 	t.Helper()
 	Skip(t)
+	if err := runDirOnce(); err != nil {
+		t.Fatalf("netnstest: prepare %s as ip netns does: %v", runDir, err)
+	}
 	name := fmt.Sprintf("tapstack-%d-%d", os.Getpid(), seq.Add(1))
 	h, err := create(name)
 	if err != nil {
@@ -81,6 +86,30 @@ func New(t testing.TB) *NS {
 	}
 	return ns
 }
+
+// runDir is where named namespaces are mounted (iproute2's NETNS_RUN_DIR).
+const runDir = "/run/netns"
+
+// runDirOnce makes runDir a shared mount point of its own, as `ip netns
+// add` does the first time it runs on a machine. Without it, an `ip netns
+// add` elsewhere (a bench script, the demo) while this process's
+// namespaces exist binds runDir over itself, and each namespace mounted
+// before then can no longer be deleted (EBUSY: its file is a mount point
+// under the new mount); that failed make test's cleanup once.
+var runDirOnce = sync.OnceValue(func() error {
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return err
+	}
+	err := unix.Mount("", runDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if err != unix.EINVAL {
+		return err
+	}
+	// Not a mount point yet: bind it over itself, then share it.
+	if err := unix.Mount(runDir, runDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	return unix.Mount("", runDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+})
 
 // create makes a named namespace without leaving the calling thread in it.
 func create(name string) (netns.NsHandle, error) {
