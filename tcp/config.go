@@ -49,6 +49,7 @@ type counters struct {
 	ecnNegotiated, ecnCE, ecnReductions                              *stack.Counter
 	challengeCapped, invalidAckLimited                               *stack.Counter
 	txStaleTrimmed                                                   *stack.Counter
+	twCompact, twEnded, twOverflow                                   *stack.Counter
 }
 
 func newCounters(cs *stack.Counters) *counters {
@@ -99,5 +100,11 @@ func newCounters(cs *stack.Counters) *counters {
 		ecnReductions:     cs.Get("tcp.ecn.cwnd_reductions"),
 		challengeCapped:   cs.Get("tcp.tx.challenge_acks_capped"),
 		invalidAckLimited: cs.Get("tcp.tx.invalid_acks_limited"),
+		// TIME_WAIT records (timewait.go): connections moved into one,
+		// records ended early (an exact RST, a new SYN on the tuple) and
+		// connections closed at once for a full table.
+		twCompact:  cs.Get("tcp.timewait.records"),
+		twEnded:    cs.Get("tcp.timewait.ended_early"),
+		twOverflow: cs.Get("tcp.timewait.overflow"),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 )
 
 // BenchmarkConnectionSetup is issue 20's connection rate row in
@@ -120,6 +121,77 @@ func BenchmarkIdleConnectionHeap(b *testing.B) {
 			c.Close()
 		}
 		handlers.Wait()
+		ln.Close()
+		tn.close()
+	}
+}
+
+// BenchmarkTimeWaitHeap reports the heap a connection in TIME_WAIT holds:
+// the server answers and closes first (as an HTTP server with
+// Connection: close), so the TIME_WAITs are on its side, as after
+// bench.sh's new-connection rows; the client's connections are closed
+// and gone when it measures.
+func BenchmarkTimeWaitHeap(b *testing.B) {
+	const n = 2000
+	for range b.N {
+		tn := newTestNet(b, Options{}, linkFaults{}, linkFaults{})
+		ln, err := Listen(tn.b, netip.MustParseAddrPort("0.0.0.0:80"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapAlloc
+		go func() {
+			buf := make([]byte, 1)
+			for {
+				c, err := ln.AcceptTCP()
+				if err != nil {
+					return
+				}
+				c.Read(buf)
+				c.Write(buf)
+				c.Close()
+			}
+		}()
+		buf := make([]byte, 1)
+		for range n {
+			c, err := Dial(context.Background(), tn.a, netip.MustParseAddrPort("10.0.0.2:80"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Write(buf)
+			c.Read(buf)
+			c.Read(buf) // EOF
+			c.Close()
+		}
+		// Wait until every connection is in TIME_WAIT or gone (a
+		// reused ephemeral port ends a TIME_WAIT early, RFC 6191).
+		tw := 0
+		for i := 0; ; i++ {
+			tw = 0
+			other := len(tn.pa.Sockets())
+			for _, s := range tn.pb.Sockets() {
+				switch s.State {
+				case "TIME_WAIT":
+					tw++
+				case "LISTEN":
+				default:
+					other++
+				}
+			}
+			if other == 0 {
+				break
+			}
+			if i > 5000 {
+				b.Fatalf("%d connections neither in TIME_WAIT nor closed", other)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric((float64(ms.HeapAlloc)-float64(before))/float64(tw), "heapB/conn")
 		ln.Close()
 		tn.close()
 	}

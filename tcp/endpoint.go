@@ -220,6 +220,19 @@ func (e *endpoint) after(now time.Time, queue, app bool) {
 	if !queue || e.c.state == StateClosed || len(e.c.out) == 0 || !e.p.senderOf(e).queue(e) {
 		e.flush()
 	}
+	if e.c.state == StateTimeWait && e.userClosed && !e.removed {
+		// Nobody will use the endpoint again: TIME_WAIT goes on as a
+		// record of the protocol's (timewait.go), and the endpoint is
+		// let go as if closed, without a trace of it (the record ends
+		// TIME_WAIT).
+		e.flush()
+		if letGo, overflow := e.p.timeWaitAdd(e, now); letGo {
+			e.c.state = StateClosed
+			if overflow {
+				e.traceState(StateTimeWait, StateClosed)
+			}
+		}
+	}
 	if e.c.state == StateClosed && !e.removed {
 		e.removed = true
 		e.p.removeConn(e)

@@ -3,6 +3,7 @@ package tcp
 import (
 	"net/netip"
 	"sort"
+	"time"
 )
 
 // snapshot returns the listeners and connections of the moment, for the
@@ -20,6 +21,13 @@ func (p *Protocol) snapshot() ([]*Listener, []*endpoint) {
 	}
 	p.mu.RUnlock()
 	return ls, es
+}
+
+// timeWaitSockets returns the TIME_WAIT records as Sockets rows.
+func (p *Protocol) timeWaitSockets(now time.Time) []Socket {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.timeWaitSocketsLocked(now)
 }
 
 // ConnInfo describes one connection or listener for a status page.
@@ -45,6 +53,9 @@ func (p *Protocol) Connections() []ConnInfo {
 		out = append(out, ConnInfo{Local: e.id.local, Remote: e.id.remote, State: e.c.state.String(),
 			RecvQueue: e.c.rcv.n, SendQueue: e.c.snd.n})
 		e.mu.Unlock()
+	}
+	for _, s := range p.timeWaitSockets(p.clock.Now()) {
+		out = append(out, s.ConnInfo)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if c := out[i].Local.Compare(out[j].Local); c != 0 {

@@ -235,6 +235,7 @@ type Protocol struct {
 
 	mu        sync.RWMutex
 	conns     map[connKey]*endpoint // demux.go
+	tw        timeWaitTable         // timewait.go
 	listeners map[netip.AddrPort]*Listener
 	closed    bool
 
@@ -267,6 +268,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		badAddress: s.Counters().Get("tcp.rx.bad_address"),
 		conns:      make(map[connKey]*endpoint),
 		listeners:  make(map[netip.AddrPort]*Listener),
+		tw:         timeWaitTable{max: maxTimeWait},
 	}
 	if p.backlog <= 0 {
 		p.backlog = 4096
@@ -364,14 +366,19 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 		return true
 	}
 	t := tuple{netip.AddrPortFrom(pkt.Dst.WithZone(""), h.DstPort()), netip.AddrPortFrom(pkt.Src.WithZone(""), h.SrcPort())}
+	k := t.key()
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
 		return true
 	}
-	e := p.conns[t.key()]
+	e := p.conns[k]
+	tw := e == nil && len(p.tw.m) > 0 && p.twInUseLocked(k)
 	p.mu.RUnlock()
 	if e != nil && e.deliver(&seg) {
+		return true
+	}
+	if tw && p.timeWaitSegment(t, k, &seg) {
 		return true
 	}
 	fwd := p.forwarder()
@@ -453,7 +460,7 @@ func (p *Protocol) addConn(e *endpoint) error {
 	if p.closed {
 		return stack.ErrClosed
 	}
-	if _, ok := p.conns[e.id.key()]; ok {
+	if _, ok := p.conns[e.id.key()]; ok || p.twInUseLocked(e.id.key()) {
 		return stack.ErrAddressInUse
 	}
 	p.conns[e.id.key()] = e
@@ -505,7 +512,7 @@ func (p *Protocol) pickEphemeralLocked(local, remote netip.AddrPort) (uint16, er
 		if p.portInUseLocked(local.Addr(), port) {
 			continue
 		}
-		if _, ok := p.conns[tuple{netip.AddrPortFrom(local.Addr(), port), remote}.key()]; ok {
+		if k := (tuple{netip.AddrPortFrom(local.Addr(), port), remote}.key()); p.conns[k] != nil || p.twInUseLocked(k) {
 			continue
 		}
 		return port, nil
@@ -548,6 +555,7 @@ func (p *Protocol) Close() error {
 	p.mu.Lock()
 	clear(p.conns)
 	clear(p.listeners)
+	p.twCloseLocked()
 	p.mu.Unlock()
 	p.cbMu.Lock()
 	p.cbClosed = true

@@ -48,6 +48,7 @@ func (p *Protocol) Sockets() []Socket {
 		out = append(out, e.c.socket(now, ConnInfo{Local: e.id.local, Remote: e.id.remote}))
 		e.mu.Unlock()
 	}
+	out = append(out, p.timeWaitSockets(now)...)
 	sort.Slice(out, func(i, j int) bool {
 		if li, lj := out[i].State == "LISTEN", out[j].State == "LISTEN"; li != lj {
 			return li

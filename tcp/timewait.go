@@ -1,0 +1,320 @@
+package tcp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/stack"
+)
+
+// TIME_WAIT as a compact record. A connection the application has closed
+// has nothing left to do in TIME_WAIT but acknowledge a retransmitted FIN,
+// answer stray segments and keep its tuple from a new connection for 2*MSL
+// (RFC 9293 section 3.6.1); as Linux's tcp_timewait_sock it gives back its
+// endpoint (some 1.8 KiB with its buffers' headers, timer and conditions)
+// and lives on as a twConn of a few dozen bytes in the protocol's table.
+// A server closing first (HTTP with Connection: close) otherwise held
+// tens of thousands of endpoints for a minute: most of its resident set
+// after bench.sh's new-connection rows. One timer serves all records:
+// they expire in the order they were made, TIME_WAIT being one length.
+
+// maxTimeWait bounds the records (Linux's tcp_max_tw_buckets, whose
+// default is 262,144 on a machine with a few GiB; some 40 MiB of records
+// here): a connection that ends with the table full closes at once, as
+// on Linux, counted in tcp.timewait.overflow.
+const maxTimeWait = 1 << 18
+
+// twConn is a connection in TIME_WAIT that its application closed.
+type twConn struct {
+	sndNxt, rcvNxt seqnum.Value
+	at             int64 // when TIME_WAIT ends, in Unix nanoseconds
+	tsOffset       uint32    // our TSval clock's offset (timestamps.go)
+	tsRecent       uint32
+	lastOOWAck     uint32 // ms clock of the last invalid-segment ACK (ratelimit.go)
+	gen            uint32 // which twQueue entry is this record's
+	wnd            uint16 // the window field we advertised last
+	tsOn           bool
+}
+
+// twEntry is a record's place in the expiry queue.
+type twEntry struct {
+	k   connKey
+	gen uint32
+	at  int64 // the record's end when queued, in Unix nanoseconds
+}
+
+// timeWaitTable is the protocol's TIME_WAIT records, guarded by
+// Protocol.mu.
+type timeWaitTable struct {
+	max   int // maxTimeWait; tests lower it
+	m     map[connKey]*twConn
+	queue []twEntry // in expiry order; entries of ended records are skipped
+	head  int
+	gen   uint32
+	timer stack.Timer
+	armed bool
+}
+
+// timeWaitAdd moves e, in TIME_WAIT and closed by its application, into
+// the table, or ends its TIME_WAIT at once when the table is full
+// (overflow): it reports whether the endpoint is to be let go (false when
+// the protocol is closing, which aborts it). e.mu is held.
+func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool) {
+	c := &e.c
+	end := c.twAt
+	if end.IsZero() {
+		end = now.Add(c.cfg.timeWait)
+	}
+	rec := &twConn{
+		sndNxt: c.sndNxt, rcvNxt: c.rcvNxt, at: end.UnixNano(),
+		tsOffset: c.tsOffset, tsRecent: c.tsRecent, lastOOWAck: c.lastOOWAck,
+		wnd: c.advertise(false), tsOn: c.tsOn,
+	}
+	k := e.id.key()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tw := &p.tw
+	if p.closed || p.conns[k] != e {
+		return false, false
+	}
+	if len(tw.m) >= tw.max {
+		p.ctr.twOverflow.Inc()
+		return true, true
+	}
+	if tw.m == nil {
+		tw.m = make(map[connKey]*twConn)
+	}
+	delete(p.conns, k)
+	tw.gen++
+	rec.gen = tw.gen
+	tw.m[k] = rec
+	tw.push(twEntry{k, rec.gen, rec.at})
+	p.ctr.twCompact.Inc()
+	p.twArmLocked(now)
+	return true, false
+}
+
+// push appends en to the expiry queue, compacting it when half is spent.
+func (tw *timeWaitTable) push(en twEntry) {
+	if tw.head > 0 && tw.head >= len(tw.queue)/2 {
+		n := copy(tw.queue, tw.queue[tw.head:])
+		clear(tw.queue[n:])
+		tw.queue, tw.head = tw.queue[:n], 0
+	}
+	tw.queue = append(tw.queue, en)
+}
+
+// twArmLocked arms the table's timer for the oldest record. p.mu is held.
+func (p *Protocol) twArmLocked(now time.Time) {
+	tw := &p.tw
+	if tw.armed || tw.head == len(tw.queue) {
+		return
+	}
+	d := max(time.Duration(tw.queue[tw.head].at-now.UnixNano()), 0)
+	if tw.timer == nil {
+		tw.timer = p.clock.AfterFunc(d, p.twExpire)
+	} else {
+		tw.timer.Reset(d)
+	}
+	tw.armed = true
+}
+
+// twExpire ends the records whose TIME_WAIT is over.
+func (p *Protocol) twExpire() {
+	if !p.enterCB() {
+		return
+	}
+	defer p.cbs.Done()
+	now := p.clock.Now()
+	var ended []connKey
+	trace := p.s.Tracer() != nil
+	p.mu.Lock()
+	tw := &p.tw
+	tw.armed = false
+	for tw.head < len(tw.queue) {
+		en := tw.queue[tw.head]
+		if now.UnixNano() < en.at {
+			break
+		}
+		tw.queue[tw.head] = twEntry{}
+		tw.head++
+		rec := tw.m[en.k]
+		if rec == nil || rec.gen != en.gen {
+			continue // ended early (a new connection, a RST)
+		}
+		if now.UnixNano() < rec.at {
+			// Restarted by a retransmitted FIN: it goes to the back,
+			// where its new end belongs.
+			en.at = rec.at
+			tw.push(en)
+			continue
+		}
+		delete(tw.m, en.k)
+		if trace {
+			ended = append(ended, en.k)
+		}
+	}
+	if tw.head == len(tw.queue) {
+		tw.queue, tw.head = tw.queue[:0], 0
+	}
+	p.twArmLocked(now)
+	p.mu.Unlock()
+	for _, k := range ended {
+		t := k.tuple()
+		p.s.TraceState("tcp", "connection", StateTimeWait.String(), StateClosed.String(), t.local, t.remote)
+	}
+}
+
+// tuple returns the connection tuple k keys (without zones).
+func (k connKey) tuple() tuple {
+	l, r := netip.AddrFrom16(k.local), netip.AddrFrom16(k.remote)
+	if k.v4 {
+		l, r = l.Unmap(), r.Unmap()
+	}
+	return tuple{netip.AddrPortFrom(l, k.lport), netip.AddrPortFrom(r, k.rport)}
+}
+
+// timeWaitSegment handles seg for the TIME_WAIT record of t, if there is
+// one, as RFC 9293 section 3.10.7.4 and Linux's tcp_timewait_state_process
+// do; it reports false when there is none or when seg, a new SYN, ends it
+// (RFC 6191): the listener then takes seg.
+func (p *Protocol) timeWaitSegment(t tuple, k connKey, seg *segment) bool {
+	now := p.clock.Now()
+	p.mu.Lock()
+	rec := p.tw.m[k]
+	if rec == nil {
+		p.mu.Unlock()
+		return false
+	}
+	ack, end := p.twHandle(rec, now, seg)
+	if end {
+		delete(p.tw.m, k)
+	}
+	var f Fields
+	var opts SegmentOptions
+	if ack {
+		f = Fields{SrcPort: t.local.Port(), DstPort: t.remote.Port(), Seq: uint32(rec.sndNxt), Ack: uint32(rec.rcvNxt),
+			Flags: FlagACK, Window: rec.wnd}
+		if rec.tsOn {
+			opts.HasTimestamps, opts.TSVal, opts.TSEcr = true, uint32(now.UnixMilli())+rec.tsOffset, rec.tsRecent
+		}
+	}
+	p.mu.Unlock()
+	if end {
+		p.ctr.twEnded.Inc()
+		if p.s.Tracer() != nil {
+			p.s.TraceState("tcp", "connection", StateTimeWait.String(), StateClosed.String(), t.local, t.remote)
+		}
+		return !(seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN)
+	}
+	if ack {
+		p.twSendAck(t, f, opts)
+	}
+	return true
+}
+
+// twHandle decides what a segment does to rec: ack says answer it with an
+// ACK, end that the record ends. p.mu is held.
+func (p *Protocol) twHandle(rec *twConn, now time.Time, seg *segment) (ack, end bool) {
+	rst, syn := seg.has(FlagRST), seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN
+	hasTS := rec.tsOn && seg.opts.HasTimestamps
+	// A SYN with a higher sequence number, or a newer timestamp, may
+	// start a new connection on the tuple (RFC 6191).
+	if syn && (seg.seq.GreaterThan(rec.rcvNxt) || hasTS && tsBefore(rec.tsRecent, seg.opts.TSVal)) {
+		return false, true
+	}
+	// PAWS (RFC 7323 section 5.3).
+	if !rst && hasTS && tsBefore(seg.opts.TSVal, rec.tsRecent) {
+		p.ctr.pawsRejected.Inc()
+		return p.twAckAllowed(rec, now, seg), false
+	}
+	if rst {
+		// RFC 5961 section 3: an exact RST ends TIME_WAIT (as Linux,
+		// without RFC 1337's protection); anything else is ignored, the
+		// window being closed.
+		return false, seg.seq == rec.rcvNxt
+	}
+	if seg.has(FlagFIN) && seg.seq.Add(seqnum.Size(len(seg.payload))).Add(1) == rec.rcvNxt {
+		// The peer lost our last ACK: acknowledge again, TIME_WAIT
+		// starts over.
+		rec.at = now.Add(p.cfg.timeWait).UnixNano()
+		if hasTS {
+			rec.tsRecent = seg.opts.TSVal
+		}
+		return true, false
+	}
+	if seg.seqLen() == 0 && seg.seq == rec.rcvNxt && !syn {
+		return false, false // a duplicate ACK: nothing to answer
+	}
+	p.ctr.outOfWindow.Inc()
+	return p.twAckAllowed(rec, now, seg), false
+}
+
+// twAckAllowed is oowAckAllowed for a record.
+func (p *Protocol) twAckAllowed(rec *twConn, now time.Time, seg *segment) bool {
+	if seg.seqLen() > 0 && !seg.has(FlagSYN) {
+		return true
+	}
+	iv := p.cfg.invalidAckMs
+	if iv == 0 {
+		return true
+	}
+	t := invalidAckTime(now)
+	if last := rec.lastOOWAck; last != 0 {
+		if d := int32(t - last); d >= 0 && uint32(d) < iv {
+			p.ctr.invalidAckLimited.Inc()
+			return false
+		}
+	}
+	rec.lastOOWAck = t
+	return true
+}
+
+// twSendAck sends the ACK a record answers with.
+func (p *Protocol) twSendAck(t tuple, f Fields, opts SegmentOptions) {
+	r, err := p.replyRoute(t)
+	if err != nil || r.Broadcast {
+		return
+	}
+	optLen := opts.EncodedLen()
+	f.DataOffset = HeaderLen + optLen
+	pkt := stack.NewPacket(stack.Headroom, f.DataOffset)
+	b := pkt.Bytes()
+	f.Encode(b)
+	if optLen > 0 {
+		opts.Encode(b[HeaderLen:])
+	}
+	Header(b).SetChecksum(r.LocalAddr, r.RemoteAddr)
+	p.ctr.txSegments.Inc()
+	_ = r.WritePacket(tcpParams, pkt)
+}
+
+// timeWaitSockets returns the records as Sockets rows. p.mu is held for
+// reading.
+func (p *Protocol) timeWaitSocketsLocked(now time.Time) []Socket {
+	out := make([]Socket, 0, len(p.tw.m))
+	for k, rec := range p.tw.m {
+		t := k.tuple()
+		out = append(out, Socket{
+			ConnDetail: ConnDetail{ConnInfo: ConnInfo{Local: t.local, Remote: t.remote, State: StateTimeWait.String()}},
+			Timer:      "timewait", TimerLeft: max(time.Duration(rec.at-now.UnixNano()), 0),
+		})
+	}
+	return out
+}
+
+// twInUseLocked reports whether a TIME_WAIT record holds tuple k. p.mu is
+// held.
+func (p *Protocol) twInUseLocked(k connKey) bool {
+	_, ok := p.tw.m[k]
+	return ok
+}
+
+// twCloseLocked drops every record and stops the timer (Protocol.Close).
+func (p *Protocol) twCloseLocked() {
+	if p.tw.timer != nil {
+		p.tw.timer.Stop()
+	}
+	p.tw = timeWaitTable{max: p.tw.max}
+}
