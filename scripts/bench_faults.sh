@@ -36,12 +36,16 @@
 #   LINUX_CC      the congestion control of the Linux side's connections
 #                 (default: the namespace's default, which a new namespace
 #                 inherits from the host's net.ipv4.tcp_congestion_control;
-#                 the table's heading names it). tapstack runs CUBIC, Linux's
-#                 own default, but a host may default to BBR, which hardly
-#                 reacts to random loss: LINUX_CC=cubic compares the two
-#                 stacks with the same algorithm. It is set as the route's
-#                 congctl, which a namespace may do for any algorithm the
-#                 kernel has (its sysctl only for the host's allowed ones).
+#                 the table's heading names it). A host may default to BBR,
+#                 which hardly reacts to random loss, or to CUBIC, which
+#                 does: LINUX_CC=cubic compares the two stacks with CUBIC.
+#                 It is set as the route's congctl, which a namespace may do
+#                 for any algorithm the kernel has (its sysctl only for the
+#                 host's allowed ones).
+#   TAPSTACK_CC   tapstack's congestion control (up --cc; default: the
+#                 counterpart of Linux's: bbrlite for bbr, the same name
+#                 for cubic and reno, else cubic), so that the two sides
+#                 compare like with like; the heading names both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -108,6 +112,13 @@ if [ -n "${LINUX_CC:-}" ]; then
 else
 	LINUXCC="$(ip netns exec "$NS" sysctl -n net.ipv4.tcp_congestion_control) (the namespace's default)"
 fi
+if [ -z "${TAPSTACK_CC:-}" ]; then
+	case "${LINUXCC%% *}" in
+	bbr) TAPSTACK_CC=bbrlite ;;
+	cubic | reno) TAPSTACK_CC="${LINUXCC%% *}" ;;
+	*) TAPSTACK_CC=cubic ;;
+	esac
+fi
 head -c "$SIZE" /dev/zero >"$WORK/payload"
 
 # xfer down|up: one timed transfer from inside the namespace; prints the
@@ -143,7 +154,7 @@ IFS=';' read -r -a specs <<<"$ROWS"
 for spec in "${specs[@]}"; do
 	echo "== faults $spec (seed $SEED): $TAPSTACK_BIN up --faults"
 	ip netns exec "$NS" "$TAPSTACK_BIN" up --tap tft0 --bridge br0 --addr 10.0.0.2/24 --no-dad \
-		--faults "$spec,seed=$SEED" >"$WORK/log" 2>&1 &
+		--faults "$spec,seed=$SEED" --cc "$TAPSTACK_CC" >"$WORK/log" 2>&1 &
 	PID=$!
 	# Up to 30 s: on a loaded machine the previous row's TAP may still be
 	# going away.
@@ -181,7 +192,7 @@ for spec in "${specs[@]}"; do
 done
 
 echo
-echo "== tapstack $VERSION (cubic) vs Linux $(uname -r) ($LINUXCC), $(nproc) CPUs: $((SIZE / 1048576)) MiB per transfer through tapstack's --faults (both directions, seed $SEED), median of $REPS, $((SECONDS - START)) s in all"
+echo "== tapstack $VERSION ($TAPSTACK_CC) vs Linux $(uname -r) ($LINUXCC), $(nproc) CPUs: $((SIZE / 1048576)) MiB per transfer through tapstack's --faults (both directions, seed $SEED), median of $REPS, $((SECONDS - START)) s in all"
 echo
 echo "| faults (both directions) | tapstack sends, s | Linux sends, s | goodput tapstack/Linux |"
 echo "|---|---:|---:|---:|"

@@ -19,6 +19,14 @@ type ccWindow struct {
 	// cumulative ACK, SND.NXT, and its RTT sample (0: none).
 	ccAck, ccNxt    seqnum.Value
 	ccRTT, ccMinRTT time.Duration
+	// ccDelivered counts the bytes cumulatively acknowledged, in
+	// recovery too, and ccLost those RACK marked lost (a segment once
+	// per transmission), for an algorithm that measures delivery and
+	// loss rates.
+	ccDelivered, ccLost int
+	// ccSacked is the bytes SACKed now, set before a call (onAck, and
+	// onRecoveryAck and onLoss for a recoveryObserver).
+	ccSacked int
 }
 
 // congestionControl is a pluggable congestion control algorithm. The core
@@ -47,6 +55,8 @@ func newCongestionControl(name string) (congestionControl, bool) {
 		return &cubic{}, true
 	case "reno", "newreno":
 		return &newReno{}, true
+	case "bbrlite":
+		return &bbrLite{}, true
 	}
 	return registeredCC(name) // ccapi.go
 }

@@ -58,7 +58,7 @@ type AckSample struct {
 var ErrCongestionControlExists = errors.New("tcp: congestion control name already registered")
 
 // builtinCC are the algorithms tcp has itself.
-var builtinCC = []string{"cubic", "reno", "newreno"}
+var builtinCC = []string{"cubic", "reno", "newreno", "bbrlite"}
 
 var ccRegistry struct {
 	sync.RWMutex
@@ -89,7 +89,7 @@ func RegisterCongestionControl(name string, newCC func() CongestionControl) erro
 // algorithms and the registered ones, sorted (Linux's
 // tcp_available_congestion_control).
 func CongestionControls() []string {
-	names := []string{"cubic", "reno"}
+	names := []string{"bbrlite", "cubic", "reno"}
 	ccRegistry.RLock()
 	for n := range ccRegistry.m {
 		names = append(names, n)

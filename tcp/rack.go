@@ -345,6 +345,7 @@ func (c *core) rackDetect(now time.Time) bool {
 				r.lostHint = st
 			}
 			r.lostB += int(st.Size(s.end))
+			c.ccLost += int(st.Size(s.end))
 			marked = true
 		} else {
 			timeout = max(timeout, remaining)

@@ -28,8 +28,8 @@ const maxTimeWait = 1 << 18
 // twConn is a connection in TIME_WAIT that its application closed.
 type twConn struct {
 	sndNxt, rcvNxt seqnum.Value
-	at             int64 // when TIME_WAIT ends, in Unix nanoseconds
-	tsOffset       uint32    // our TSval clock's offset (timestamps.go)
+	at             int64  // when TIME_WAIT ends, in Unix nanoseconds
+	tsOffset       uint32 // our TSval clock's offset (timestamps.go)
 	tsRecent       uint32
 	lastOOWAck     uint32 // ms clock of the last invalid-segment ACK (ratelimit.go)
 	gen            uint32 // which twQueue entry is this record's

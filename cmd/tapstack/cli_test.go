@@ -67,6 +67,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bridge equals tap", with("--bridge", "tap0"), "both"},
 		{"faults unknown name", with("--faults", "explode=5%"), "malformed --faults"},
 		{"faults bad rate", with("--faults", "loss=200%"), "malformed --faults"},
+		{"cc unknown", with("--cc", "vegas"), `unknown --cc "vegas": want one of bbrlite, cubic, reno`},
 
 		// A TUN.
 		{"tun and tap", []string{"up", "--tun", "tun0", "--tap", "tap0", "--addr", "10.0.0.2/24"}, "--tun and --tap exclude each other"},

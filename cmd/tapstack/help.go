@@ -78,14 +78,14 @@ Routing and neighbours:
   --arp-proxy PREFIX[=MAC]   answer ARP for PREFIX on another host's behalf (repeatable)
   --dns IP            a DNS server for the host's resolver, IPv4 or IPv6 (repeatable)
   --no-dad            skip address conflict detection (ARP and IPv6 DAD) at start
+  --cc NAME           TCP congestion control: cubic (default), reno, bbrlite (BBR-like)
 Debugging (and --log-format text|json, --log-level debug|info|warn|error):
   --pcap FILE         capture every frame on the TAP (read it with tcpdump -r FILE)
   --trace FILTER      print each packet's journey in words (all: every one; help trace)
   --faults SPEC       inject faults, e.g. loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,seed=7
   --no-offload        no checksum/segmentation offload (on by default)
 Limits:
-  --status public|full|off   who reads the status page on :80 (default public: no
-                      peers, no counters; tapstack status always shows all)
+  --status public|full|off   status page on :80 (public: no peers or counters)
   --max-conns N       connections per TCP service (default 256)
   --idle-timeout DUR  close a service connection idle that long (default 2m)
   --memory-limit SIZE the Go runtime's soft memory limit, e.g. 512MiB

@@ -175,6 +175,7 @@ func up(cfg upConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error 
 		DHCP:            dhcp.Options{Hostname: cfg.Hostname, RenewAfter: cfg.DHCPRenew},
 		Logger:          cfg.logger,
 	}
+	hc.TCP.CongestionControl = cfg.CC
 	var leased atomic.Bool // the first lease is bound: progress is quiet
 	if n := cfg.dhcpNIC(); n != nil {
 		hc.DHCP.OnProgress = dhcpProgress(cfg, n, stderr, &leased)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/tapstack/tapstack/host"
 	"github.com/tapstack/tapstack/link"
 	"github.com/tapstack/tapstack/stack"
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // tapConfig is one TAP device of `up`.
@@ -91,6 +93,7 @@ type upConfig struct {
 	Pcap      string            // "": no capture
 	Faults    *link.FaultConfig // nil: none
 	FaultSpec string            // the --faults text, for the up line
+	CC        string            // --cc: TCP congestion control ("": cubic)
 	NoOffload bool              // open the TAPs without the virtio-net header
 	DNS       []netip.Addr      // --dns: name servers (else the lease's)
 	Hostname  string            // --hostname: DHCP option 12
@@ -189,6 +192,7 @@ func parseUp(args []string) (upConfig, error) {
 		mtu     = fs.String("mtu", "1500", "")
 		pcap    = fs.String("pcap", "", "")
 		faults  = fs.String("faults", "", "")
+		cc      = fs.String("cc", "", "")
 		forward = fs.Bool("forward", false, "")
 		noDAD   = fs.Bool("no-dad", false, "")
 		noSLAAC = fs.Bool("no-slaac", false, "")
@@ -438,5 +442,9 @@ func parseUp(args []string) (upConfig, error) {
 		}
 		cfg.Faults, cfg.FaultSpec = &fc, *faults
 	}
+	if *cc != "" && !slices.Contains(tcp.CongestionControls(), *cc) {
+		return cfg, usagef("unknown --cc %q: want one of %s", *cc, strings.Join(tcp.CongestionControls(), ", "))
+	}
+	cfg.CC = *cc
 	return cfg, nil
 }

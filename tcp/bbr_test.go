@@ -1,0 +1,151 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
+
+// bbrPath drives a bbrLite over a path of one round trip rtt that
+// delivers at most bottleneck bytes per round trip: each round the
+// window's worth is sent and acknowledged in two-segment ACKs.
+type bbrPath struct {
+	b          bbrLite
+	w          ccWindow
+	now        time.Time
+	nxt        seqnum.Value
+	rtt        time.Duration
+	bottleneck int
+}
+
+func newBBRPath(bottleneck int) *bbrPath {
+	const mss = 1000
+	p := &bbrPath{w: ccWindow{cwnd: 10 * mss, ssthresh: 1 << 30, mss: mss}, now: t0, rtt: 10 * time.Millisecond, bottleneck: bottleneck}
+	p.w.ccMinRTT = p.rtt
+	return p
+}
+
+// round runs one round trip in which lost bytes of the window are lost.
+// The ACKs come evenly over the round trip, and after each one the
+// sender has a window in flight again (SND.NXT one window ahead).
+func (p *bbrPath) round(lost int) {
+	send := min(p.w.cwnd, p.bottleneck)
+	p.w.ccLost += lost
+	start := p.now
+	for done := 0; done < send-lost; {
+		n := min(2*p.w.mss, send-lost-done)
+		done += n
+		p.nxt = p.nxt.Add(seqnum.Size(n))
+		p.w.ccAck = p.nxt
+		p.w.ccNxt = p.nxt.Add(seqnum.Size(min(p.w.cwnd, p.bottleneck)))
+		p.w.ccDelivered += n
+		p.now = start.Add(p.rtt * time.Duration(done) / time.Duration(send))
+		p.b.onAck(&p.w, p.now, n, p.rtt)
+	}
+	p.nxt = p.nxt.Add(seqnum.Size(lost))
+	p.now = start.Add(p.rtt)
+}
+
+// TestBBRLiteRules checks bbrlite's model (BBR v1's, with v2's loss
+// bound), one rule per row.
+func TestBBRLiteRules(t *testing.T) {
+	const mss = 1000
+	t.Run("startup grows the window as slow start while the bandwidth grows", func(t *testing.T) {
+		p := newBBRPath(1 << 30)
+		for range 4 {
+			p.round(0)
+		}
+		if p.b.filled || p.w.cwnd < 80*mss {
+			t.Fatalf("after 4 rounds: cwnd %d segments, filled %v; want at least 80, still in startup", p.w.cwnd/mss, p.b.filled)
+		}
+	})
+	t.Run("startup ends after three rounds without a quarter more bandwidth, at twice the BDP", func(t *testing.T) {
+		p := newBBRPath(100 * mss)
+		for range 12 {
+			p.round(0)
+		}
+		if !p.b.filled {
+			t.Fatal("still in startup with the bandwidth flat")
+		}
+		// bw = 100 segments per 10 ms; gain 2 (2.5 in a probing round).
+		if want := 200 * mss; p.w.cwnd != want && p.w.cwnd != want*5/4 {
+			t.Fatalf("cwnd %d segments, want 200 (or 250 probing)", p.w.cwnd/mss)
+		}
+	})
+	t.Run("BBR v2: a loss in startup ends it, the window stepping back to 0.7", func(t *testing.T) {
+		p := newBBRPath(1 << 30)
+		for range 5 {
+			p.round(0)
+		}
+		cwnd := p.w.cwnd
+		p.w.ccLost += mss
+		p.b.onLoss(&p.w, p.now, cwnd)
+		if want := int(bbrBeta * float64(cwnd)); p.w.ssthresh != want || !p.b.filled {
+			t.Fatalf("ssthresh %d, startup over %v; want %d, over", p.w.ssthresh, p.b.filled, want)
+		}
+	})
+	t.Run("after startup a random loss keeps the window", func(t *testing.T) {
+		p := newBBRPath(100 * mss)
+		for range 12 {
+			p.round(0)
+		}
+		cwnd := p.w.cwnd
+		p.w.ccLost += mss
+		p.b.onLoss(&p.w, p.now, cwnd)
+		if p.w.ssthresh != cwnd {
+			t.Fatalf("ssthresh %d after one loss, want the window %d", p.w.ssthresh, cwnd)
+		}
+	})
+	t.Run("BBR v2 loss_thresh: a round losing over 2% bounds the window to 0.7 of it", func(t *testing.T) {
+		p := newBBRPath(1 << 30)
+		for range 4 {
+			p.round(0)
+		}
+		cwnd := p.w.cwnd
+		p.round(cwnd / 5) // 20% lost
+		p.round(0)        // its end is seen
+		if want := int(bbrBeta * float64(cwnd)); p.b.inflightHi != want || p.w.cwnd > want {
+			t.Fatalf("inflightHi %d cwnd %d, want %d", p.b.inflightHi, p.w.cwnd, want)
+		}
+	})
+	t.Run("BBR v2 full_loss_cnt: fewer than 8 segments lost in a round are no sign", func(t *testing.T) {
+		p := newBBRPath(1 << 30)
+		for range 2 {
+			p.round(0)
+		}
+		p.round(5 * mss) // 5 of 40: 12%, but 5 segments
+		p.round(0)
+		if p.b.inflightHi != 0 {
+			t.Fatalf("bounded to %d by 5 lost segments", p.b.inflightHi)
+		}
+	})
+	t.Run("the bound is probed a quarter higher after a cycle without a lossy round", func(t *testing.T) {
+		p := newBBRPath(1 << 30)
+		for range 4 {
+			p.round(0)
+		}
+		p.round(p.w.cwnd / 5)
+		p.round(0)
+		hi := p.b.inflightHi
+		for range 2 * bbrCycle {
+			p.round(0)
+		}
+		if p.b.inflightHi <= hi {
+			t.Fatalf("inflightHi %d after two clean cycles, was %d", p.b.inflightHi, hi)
+		}
+	})
+	t.Run("in recovery a lossy round lowers ssthresh, where PRR takes the window", func(t *testing.T) {
+		p := newBBRPath(100 * mss)
+		for range 12 {
+			p.round(0)
+		}
+		cwnd := p.w.cwnd
+		p.b.onLoss(&p.w, p.now, cwnd) // one loss: the window stays
+		p.w.ccLost += 8 * mss         // then 8 in a round that delivered nothing yet
+		p.b.onRecoveryAck(&p.w, p.now)
+		if want := int(bbrBeta * float64(cwnd)); p.w.ssthresh != want {
+			t.Fatalf("ssthresh %d, want %d", p.w.ssthresh, want)
+		}
+	})
+}
