@@ -127,6 +127,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 			// With SACK, PRR sets the window (prr.go) and output runs
 			// RFC 6675's NextSeg against the pipe.
 			if ro, ok := c.ca.(recoveryObserver); ok {
+				c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.rack.minRTT
 				c.ccSacked = c.sackedBytes()
 				ro.onRecoveryAck(&c.ccWindow, now)
 			}

@@ -2,8 +2,6 @@ package tcp
 
 import (
 	"time"
-
-	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
 // bbrLite is a model-based congestion control after BBR (Cardwell et
@@ -39,7 +37,12 @@ type bbrLite struct {
 	bw         [bbrBWRounds]float64 // delivery rate per round, bytes/s
 	round      int                  // round trips counted
 	roundStart time.Time
-	roundEnd   seqnum.Value // the round ends when this is acknowledged
+	// roundEnd is what must be delivered (bbrDelivered) for the round
+	// to end: what was delivered when it started plus what was then
+	// in flight. Counting SACKed bytes, a held-back segment does not
+	// stretch the round (as a cumulative ACK would, and as Linux's
+	// per-packet delivered count does not either).
+	roundEnd int
 	// deliveredAt and lostAt are what was delivered (bbrDelivered) and
 	// lost (ccLost) when the round started.
 	deliveredAt, lostAt int
@@ -52,6 +55,10 @@ type bbrLite struct {
 	// by loss alone. 0: no bound yet.
 	inflightHi int
 	cut        bool // the round already cut inflightHi
+	// priorHi and priorFilled are inflightHi and filled before the last
+	// loss response, which an undo (a spurious retransmission) restores.
+	priorHi     int
+	priorFilled bool
 	probeOK    bool // no lossy round since the last probe
 }
 
@@ -96,15 +103,26 @@ func (b *bbrLite) lossCheck(w *ccWindow, base int) bool {
 	if lost < bbrLossMin*w.mss || float64(lost) <= bbrLossThresh*float64(lost+delivered) {
 		return false
 	}
+	b.priorHi, b.priorFilled = b.inflightHi, b.filled
 	b.inflightHi = max(int(bbrBeta*float64(base)), 4*w.mss)
 	b.filled, b.cut, b.probeOK = true, true, false
 	return true
 }
 
-func (b *bbrLite) onAck(w *ccWindow, now time.Time, acked int, _ time.Duration) {
+// startRound starts a round trip at now.
+func (b *bbrLite) startRound(w *ccWindow, now time.Time) {
+	d := bbrDelivered(w)
+	inFlight := max(int(w.ccAck.Size(w.ccNxt))-w.ccSacked, w.mss)
+	b.roundStart, b.roundEnd, b.deliveredAt, b.lostAt, b.cut = now, d+inFlight, d, w.ccLost, false
+}
+
+// step counts round trips and samples the delivery rate at each one's
+// end; in recovery too (onRecoveryAck), where most rounds of a lossy or
+// reordering path are.
+func (b *bbrLite) step(w *ccWindow, now time.Time) {
 	if b.roundStart.IsZero() {
-		b.roundStart, b.roundEnd, b.deliveredAt, b.lostAt = now, w.ccNxt, bbrDelivered(w), w.ccLost
-	} else if w.ccAck.GreaterThanEq(b.roundEnd) {
+		b.startRound(w, now)
+	} else if bbrDelivered(w) >= b.roundEnd {
 		b.lossCheck(w, w.cwnd)
 		if d := now.Sub(b.roundStart); d > 0 {
 			b.round++
@@ -123,9 +141,12 @@ func (b *bbrLite) onAck(w *ccWindow, now time.Time, acked int, _ time.Duration) 
 				}
 			}
 		}
-		b.roundStart, b.roundEnd, b.deliveredAt, b.lostAt = now, w.ccNxt, bbrDelivered(w), w.ccLost
-		b.cut = false
+		b.startRound(w, now)
 	}
+}
+
+func (b *bbrLite) onAck(w *ccWindow, now time.Time, acked int, _ time.Duration) {
+	b.step(w, now)
 	target := 1 << 30
 	if b.filled && w.ccMinRTT > 0 {
 		gain := bbrCwndGain
@@ -146,7 +167,8 @@ func (b *bbrLite) onAck(w *ccWindow, now time.Time, acked int, _ time.Duration) 
 
 // onRecoveryAck watches the loss rate during recovery, where the window
 // is PRR's, heading for ssthresh: a lossy round lowers it.
-func (b *bbrLite) onRecoveryAck(w *ccWindow, _ time.Time) {
+func (b *bbrLite) onRecoveryAck(w *ccWindow, now time.Time) {
+	b.step(w, now)
 	if b.lossCheck(w, w.ssthresh) {
 		w.ssthresh = b.inflightHi
 	}
@@ -156,6 +178,7 @@ func (b *bbrLite) onRecoveryAck(w *ccWindow, _ time.Time) {
 // round is lossy or inflightHi bounds it.
 func (b *bbrLite) onLoss(w *ccWindow, now time.Time, _ int) {
 	w.ssthresh = w.cwnd
+	b.priorHi, b.priorFilled = b.inflightHi, b.filled
 	if !b.filled {
 		// The first loss ends startup as in BBR v2: the window steps
 		// back to bbrBeta of itself and the model takes it from there
@@ -176,8 +199,19 @@ func (b *bbrLite) onTimeout(w *ccWindow, now time.Time, flight int) {
 	b.onLoss(w, now, flight)
 }
 
+// onUndo forgets the last loss response, which was to a reordering
+// (undo.go): the bound and the startup as they were before, and the
+// losses the round counted (RACK marked the held-back segments).
+// Without it, a reordering path's spurious losses cut the bound round
+// after round down to its floor.
+func (b *bbrLite) onUndo(w *ccWindow) {
+	b.inflightHi, b.filled = b.priorHi, b.priorFilled
+	b.lostAt, b.cut = w.ccLost, false
+}
+
 // recoveryObserver is a congestionControl that sees the ACKs of SACK
-// recovery too.
+// recovery too, and the undoing of a loss response.
 type recoveryObserver interface {
 	onRecoveryAck(w *ccWindow, now time.Time)
+	onUndo(w *ccWindow)
 }
