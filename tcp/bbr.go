@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"slices"
 	"time"
 )
 
@@ -35,6 +36,9 @@ import (
 // Its name is "bbrlite", to say so.
 type bbrLite struct {
 	bw         [bbrBWRounds]float64 // delivery rate per round, bytes/s
+	// got is what each round delivered: the window never goes below
+	// the most of the filter's rounds (see onAck).
+	got [bbrBWRounds]int
 	round      int                  // round trips counted
 	roundStart time.Time
 	// roundEnd is what must be delivered (bbrDelivered) for the round
@@ -133,6 +137,7 @@ func (b *bbrLite) step(w *ccWindow, now time.Time) {
 				b.probeOK = true
 			}
 			b.bw[b.round%bbrBWRounds] = float64(bbrDelivered(w)-b.deliveredAt) / d.Seconds()
+			b.got[b.round%bbrBWRounds] = bbrDelivered(w) - b.deliveredAt
 			if !b.filled {
 				if bw := b.maxBW(); bw >= b.fullBW*bbrFull {
 					b.fullBW, b.fullRounds = bw, 0
@@ -153,7 +158,13 @@ func (b *bbrLite) onAck(w *ccWindow, now time.Time, acked int, _ time.Duration) 
 		if b.round%bbrCycle == 0 {
 			gain *= bbrProbe
 		}
-		target = max(int(gain*b.maxBW()*w.ccMinRTT.Seconds()), 4*w.mss)
+		// Not below what a recent round delivered: when the rounds
+		// last longer than the least RTT for reasons of the hosts (a
+		// loaded machine's scheduling, delayed and aggregated ACKs),
+		// bandwidth times the least RTT underestimates the pipe, and
+		// the window would shrink round after round (Linux's bbr adds
+		// its extra_acked estimate for the same reason).
+		target = max(int(gain*b.maxBW()*w.ccMinRTT.Seconds()), slices.Max(b.got[:]), 4*w.mss)
 	}
 	if b.inflightHi > 0 {
 		target = min(target, b.inflightHi)
