@@ -61,6 +61,20 @@ func BenchmarkConnectionSetup(b *testing.B) {
 	}
 }
 
+// heapBenchNet is the set-up of the heap benchmarks: a test net with a
+// listener on B's port 80, and the memory statistics after a collection.
+func heapBenchNet(b *testing.B) (*testNet, *Listener, runtime.MemStats) {
+	tn := newTestNet(b, Options{}, linkFaults{}, linkFaults{})
+	ln, err := Listen(tn.b, netip.MustParseAddrPort("0.0.0.0:80"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return tn, ln, ms
+}
+
 // BenchmarkIdleConnectionHeap reports the heap one established, idle
 // connection holds on both stacks (after one request and answer each, so
 // its buffers and records exist), the test's own goroutines and Conns
@@ -69,14 +83,7 @@ func BenchmarkConnectionSetup(b *testing.B) {
 func BenchmarkIdleConnectionHeap(b *testing.B) {
 	const n = 2000
 	for range b.N {
-		tn := newTestNet(b, Options{}, linkFaults{}, linkFaults{})
-		ln, err := Listen(tn.b, netip.MustParseAddrPort("0.0.0.0:80"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
+		tn, ln, ms := heapBenchNet(b)
 		before, stackBefore := ms.HeapAlloc, ms.StackInuse
 		accepted := make(chan *Conn, n)
 		var handlers sync.WaitGroup
@@ -134,14 +141,7 @@ func BenchmarkIdleConnectionHeap(b *testing.B) {
 func BenchmarkTimeWaitHeap(b *testing.B) {
 	const n = 2000
 	for range b.N {
-		tn := newTestNet(b, Options{}, linkFaults{}, linkFaults{})
-		ln, err := Listen(tn.b, netip.MustParseAddrPort("0.0.0.0:80"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
+		tn, ln, ms := heapBenchNet(b)
 		before := ms.HeapAlloc
 		go func() {
 			buf := make([]byte, 1)

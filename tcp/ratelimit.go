@@ -44,17 +44,22 @@ func invalidAckTime(now time.Time) uint32 {
 // connection sent an invalid-segment ACK less than InvalidAckInterval ago;
 // if not, it records now as the time of the one about to be sent.
 func (c *core) oowLimited(now time.Time) bool {
-	iv := c.cfg.invalidAckMs
+	return oowLimitedAt(&c.lastOOWAck, c.cfg.invalidAckMs, now)
+}
+
+// oowLimitedAt is oowLimited with the time of the last such ACK in *last
+// (a connection's, or a TIME_WAIT record's) and the interval iv in ms.
+func oowLimitedAt(last *uint32, iv uint32, now time.Time) bool {
 	if iv == 0 {
 		return false
 	}
 	t := invalidAckTime(now)
-	if last := c.lastOOWAck; last != 0 {
-		if d := int32(t - last); d >= 0 && uint32(d) < iv {
+	if l := *last; l != 0 {
+		if d := int32(t - l); d >= 0 && uint32(d) < iv {
 			return true
 		}
 	}
-	c.lastOOWAck = t
+	*last = t
 	return false
 }
 

@@ -256,18 +256,10 @@ func (p *Protocol) twAckAllowed(rec *twConn, now time.Time, seg *segment) bool {
 	if seg.seqLen() > 0 && !seg.has(FlagSYN) {
 		return true
 	}
-	iv := p.cfg.invalidAckMs
-	if iv == 0 {
-		return true
+	if oowLimitedAt(&rec.lastOOWAck, p.cfg.invalidAckMs, now) {
+		p.ctr.invalidAckLimited.Inc()
+		return false
 	}
-	t := invalidAckTime(now)
-	if last := rec.lastOOWAck; last != 0 {
-		if d := int32(t - last); d >= 0 && uint32(d) < iv {
-			p.ctr.invalidAckLimited.Inc()
-			return false
-		}
-	}
-	rec.lastOOWAck = t
 	return true
 }
 
