@@ -301,6 +301,10 @@ func (r *runner) apply(out Output) {
 		c.s.Counters().Get("dhcp.rx." + out.Ignored.String()).Inc()
 		return
 	}
+	// The state the machine moved to is published before anything is
+	// sent: whoever sees the message (a DECLINE, a REQUEST) then sees the
+	// state that sent it.
+	c.setState()
 	if out.Send != nil {
 		if err := r.send(out); err != nil {
 			c.logf("dhcp: send %v to %v: %v", out.Send.MessageType, out.To, err)
