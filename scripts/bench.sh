@@ -183,7 +183,13 @@ latency_rows() {
 # RSS at their end); "conns" the idle-connection rows, on a server of their
 # own: one that has run the throughput rows keeps freed memory that new
 # connections would reuse (their growth would read low), and 50,000
-# connections closing at once would still be torn down under the next row.
+# connections closing at once would still be torn down under the next row:
+# the client's 50,000 FINs overflow the TAP's queues (8 x 500 frames; the
+# kernel dropped 170,000-370,000 frames to the server per close), Linux
+# resends the dropped FINs every 200 ms and more, the server resends FINs
+# whose ACKs were dropped, and for 3 to 13 s an upload loses segments in
+# the same queues (0.1-2.5 Gbit/s in its first seconds). A longer TAP
+# queue made it worse (more delay, more spurious timeouts).
 run_stack() {
 	local name=$1 part=$2 ns="$PREFIX-$1-$2" srvns="$PREFIX-$1-$2" args=()
 	client_ns "$ns"

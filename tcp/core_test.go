@@ -379,7 +379,9 @@ func TestFinAndAckTogether(t *testing.T) {
 func TestPassiveClose(t *testing.T) {
 	c := establishedCore(t)
 	c.handleSegment(t0, &segment{seq: peerISS + 1, ack: testISS + 1, flags: FlagACK | FlagFIN, wnd: 100})
-	wantSeg(t, takeOut(c), 0, testISS+1, peerISS+2, FlagACK, 0)
+	if out := takeOut(c); len(out) != 0 { // delayed (finack_test.go); what we send carries it
+		t.Fatalf("sent %+v", out)
+	}
 	if c.state != StateCloseWait || !c.finRcvd {
 		t.Fatal(c.state)
 	}

@@ -182,9 +182,12 @@ func (c *core) receiveFin(now time.Time) {
 	c.finRcvd = true
 	c.raise(evReadable)
 	c.rcvFinOOO = false
-	c.ackNow = true
 	switch c.state {
-	case StateSynReceived, StateEstablished:
+	case StateEstablished:
+		c.setState(StateCloseWait)
+		c.delayFinAck(now)
+		return
+	case StateSynReceived:
 		c.setState(StateCloseWait)
 	case StateFinWait1:
 		if c.finQueued && c.sndUna == c.finSeq.Add(1) {
@@ -196,6 +199,29 @@ func (c *core) receiveFin(now time.Time) {
 		c.enterTimeWait(now)
 	case StateTimeWait:
 		c.twAt = now.Add(c.cfg.timeWait)
+	}
+	c.ackNow = true
+}
+
+// delayFinAck acknowledges the FIN that took an established connection
+// to CLOSE_WAIT within the delayed-ACK timeout rather than at once, as
+// Linux does (tcp_fin enters pingpong mode): an application that closes
+// in turn, as a server does when its client goes away, sends its FIN
+// before the timer fires and the FIN carries the ACK. A close is then
+// three segments, not four: when 50,000 clients close at once, 50,000
+// fewer writes into the TAP (each runs the peer's TCP in our system
+// call) and 50,000 fewer frames for the peer, while the peer's FINs
+// still queue to be read. An ACK already due (data that filled a hole,
+// a full segment unacknowledged) goes at once as before; the quick ACKs
+// of a connection's start do not hurry it (Linux's pingpong mode
+// overrides quick ACK mode).
+func (c *core) delayFinAck(now time.Time) {
+	if c.cfg.delAck == 0 || c.ackNow {
+		c.ackNow = true
+		return
+	}
+	if at := now.Add(c.cfg.delAck); c.ackAt.IsZero() || at.Before(c.ackAt) {
+		c.ackAt = at
 	}
 }
 

@@ -2,14 +2,15 @@
 // benchmark (scripts/bench.sh); it runs in the namespace of the bridge,
 // with kernel sockets.
 //
-//	benchclient tput  -addr 10.0.0.2 -dir up|down -streams N -dur 5s [-pid P]
+//	benchclient tput  -addr 10.0.0.2 -dir up|down -streams N -dur 5s [-every 1s] [-pid P]
 //	benchclient conns -addr 10.0.0.2 -n 5000[,50000...] -pid P
 //	benchclient udpecho -addr 10.0.0.2 -dur 5s [-pid P]
 //	ping ... | benchclient pingstats
 //	benchclient table -in results.tsv
 //
 // tput prints "gbps=G bytes=B secs=S cpu=C" (C: the server process's
-// user+system CPU seconds during the run, from /proc/P/stat). conns opens N
+// user+system CPU seconds during the run, from /proc/P/stat); with -every D
+// it also prints "t=D gbps=G" for each interval D to stderr. conns opens N
 // connections to the echo port, echoes one byte on each (so the server has
 // accepted and served it), and prints "kib_per_conn_N=K" from the server's
 // VmRSS before and after; with a list of counts it opens them in steps,
@@ -50,6 +51,7 @@ func main() {
 	dir := fs.String("dir", "down", "tput: up (client sends) or down (server sends)")
 	streams := fs.Int("streams", 1, "tput: parallel connections")
 	dur := fs.Duration("dur", 5*time.Second, "tput: duration")
+	every := fs.Duration("every", 0, "tput: also print the throughput of each interval this long to stderr (\"t=1s gbps=G\")")
 	pidList := fs.String("pid", "", "server process id (for CPU and RSS); a comma-separated list sums several")
 	n := fs.String("n", "5000", "conns: connections to open; a list (5000,50000) opens them in steps, all held together")
 	hup := fs.Bool("hup", false, "conns: send the server SIGHUP while the connections are held (benchserver logs its memory figures, with -profile writes a heap profile)")
@@ -58,7 +60,7 @@ func main() {
 	pid := parsePIDs(*pidList)
 	switch os.Args[1] {
 	case "tput":
-		tput(*addr, *dir, *streams, *dur, pid)
+		tput(*addr, *dir, *streams, *dur, *every, pid)
 	case "conns":
 		var ns []int
 		for _, f := range strings.Split(*n, ",") {
@@ -141,7 +143,7 @@ func rssKiB(p pids) float64 {
 	return total
 }
 
-func tput(addr, dir string, streams int, dur time.Duration, pid pids) {
+func tput(addr, dir string, streams int, dur, every time.Duration, pid pids) {
 	port := "19"
 	if dir == "up" {
 		port = "9"
@@ -159,6 +161,17 @@ func tput(addr, dir string, streams int, dur time.Duration, pid pids) {
 	cpu0 := cpuSeconds(pid)
 	start := time.Now()
 	deadline := start.Add(dur)
+	if every > 0 {
+		go func() {
+			var last int64
+			for t := every; ; t += every {
+				time.Sleep(time.Until(start.Add(t)))
+				b := total.Load()
+				fmt.Fprintf(os.Stderr, "t=%v gbps=%.3f\n", t, float64(b-last)*8/every.Seconds()/1e9)
+				last = b
+			}
+		}()
+	}
 	for _, c := range cs {
 		wg.Add(1)
 		go func() {

@@ -14,7 +14,9 @@
 // goroutine stacks) and, with -profile, writes a heap profile to
 // <prefix>heap.pprof. With -stack kernel -procs K, K processes share the
 // echo port (see kernelprocs.go) and the ready line names them all:
-// "ready pids=P1,P2,...".
+// "ready pids=P1,P2,...". With -debug ADDR it serves net/http/pprof and
+// (tapstack) the host's counters, connections by state and TCP memory at
+// /metrics on a kernel socket in its namespace (debug.go).
 package main
 
 import (
@@ -44,6 +46,7 @@ func main() {
 	offload := flag.Bool("offload", false, "tapstack: open the TAP with the virtio-net header (CSUM, TSO4)")
 	profile := flag.String("profile", "", "CPU profile path prefix: SIGUSR1 starts <prefix>N.pprof, SIGUSR2 stops it")
 	procs := flag.Int("procs", 1, "kernel: serve the echo port from this many processes (SO_REUSEPORT), for more connections than one process's descriptor limit")
+	debug := flag.String("debug", "", "serve net/http/pprof and (tapstack) the host's counters at /metrics on this kernel-socket address, e.g. 127.0.0.1:6060 (in the server's namespace)")
 	echoOnly := flag.Bool("echo-only", false, "kernel: serve only the echo port, with SO_REUSEPORT (the extra processes of -procs)")
 	flag.Parse()
 	log.SetFlags(0)
@@ -131,6 +134,11 @@ func main() {
 	if *procs > 1 {
 		if more, err = startEchoProcs(*procs - 1); err != nil {
 			log.Fatal(err)
+		}
+	}
+	if *debug != "" {
+		if err := serveDebug(*debug); err != nil {
+			log.Fatalf("-debug: %v", err)
 		}
 	}
 	ids := []string{fmt.Sprint(os.Getpid())}

@@ -9,6 +9,10 @@ import (
 	"github.com/tapstack/tapstack/tap"
 )
 
+// tapstackHost is the embedded host (with -stack tapstack), for -debug's
+// /metrics.
+var tapstackHost *host.Host
+
 // tapstackListen embeds a tapstack host on a new TAP on bridge.
 // With addr6 valid it is dual-stack (no SLAAC: the bench has no router).
 // With tun it opens a TUN instead (an L3 interface, no bridge).
@@ -25,6 +29,7 @@ func tapstackListen(tapName, bridge string, addr, addr6 netip.Prefix, offload, t
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	tapstackHost = h
 	listen := func(port int) (net.Listener, error) { return h.Listen("tcp", fmt.Sprintf(":%d", port)) }
 	listenUDP := func(port int) (net.PacketConn, error) { return h.ListenPacket("udp", fmt.Sprintf(":%d", port)) }
 	return listen, listenUDP, func() { h.Close() }, nil
