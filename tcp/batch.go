@@ -69,7 +69,10 @@ func (e *endpoint) endBatch() bool {
 	now := e.p.clock.Now()
 	if inline {
 		e.writeInline(now)
-		wake = wake && !e.writeToIdle()
+		// Wake the WriteTo when something is left for it, even if no
+		// deferred wake-up was due (it always waits when it is not
+		// writing, so one more Broadcast costs nothing if it is not).
+		wake = (wake || e.readers > 0) && !e.writeToIdle()
 	}
 	if wake {
 		e.cond.Broadcast()
