@@ -130,8 +130,16 @@ func pipe(dst, src net.Conn) (wasReset bool) {
 // of its own and one copy of each byte less. The back-pressure is the
 // same: data leaves src's buffer, opening its window, only as dst takes it.
 func pipeFrom(dst net.Conn, src *tcp.Conn) (wasReset bool) {
-	w := &errWriter{w: writerTo(dst)}
-	_, err := src.WriteTo(w)
+	var w *errWriter
+	var err error
+	if tw, ok := writerTo(dst).(tryWriter); ok {
+		t := &errTryWriter{errWriter: errWriter{w: tw}, tw: tw}
+		w = &t.errWriter
+		_, err = src.WriteTo(t) // written inline at the ends of batches (tcp.TryWriter)
+	} else {
+		w = &errWriter{w: writerTo(dst)}
+		_, err = src.WriteTo(w)
+	}
 	switch {
 	case w.err != nil:
 		reset(src)
@@ -155,6 +163,26 @@ type errWriter struct {
 
 func (e *errWriter) Write(b []byte) (int, error) {
 	n, err := e.w.Write(b)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// tryWriter is a writer that is also a tcp.TryWriter (rawWriter).
+type tryWriter interface {
+	io.Writer
+	tcp.TryWriter
+}
+
+// errTryWriter is errWriter for a tcp.TryWriter, which it stays.
+type errTryWriter struct {
+	errWriter
+	tw tcp.TryWriter
+}
+
+func (e *errTryWriter) TryWrite(b []byte) (int, error) {
+	n, err := e.tw.TryWrite(b)
 	if err != nil {
 		e.err = err
 	}

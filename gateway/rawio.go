@@ -24,10 +24,11 @@ type rawWriter struct {
 
 	// The state of one write, here so that the callback (bound once, in
 	// fn) does not allocate per write.
-	buf []byte
-	n   int
-	err error
-	fn  func(fd uintptr) bool
+	buf   []byte
+	n     int
+	err   error
+	fn    func(fd uintptr) bool
+	tryFn func(fd uintptr) bool
 }
 
 // kernelSocket returns the raw connection of a kernel stream socket (TCP,
@@ -56,6 +57,7 @@ func writerTo(dst net.Conn) io.Writer {
 	}
 	w := &rawWriter{rc: rc}
 	w.fn = w.tryWrite
+	w.tryFn = w.writeOnce
 	return w
 }
 
@@ -77,6 +79,34 @@ func (w *rawWriter) Write(b []byte) (int, error) {
 		b = b[w.n:]
 	}
 	return total, nil
+}
+
+// TryWrite implements tcp.TryWriter: it writes what of b the socket
+// takes now, 0 and no error when it takes nothing (EAGAIN), and never
+// waits for the socket. tcp.Conn.WriteTo calls it on the goroutine that
+// received the data, at the end of its batch, so an upload that the host
+// socket keeps up with needs no wake-up of the relay's goroutine.
+func (w *rawWriter) TryWrite(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	w.buf = b
+	err := w.rc.Write(w.tryFn)
+	w.buf = nil
+	if err == nil {
+		err = w.err
+	}
+	if err != nil {
+		return 0, err
+	}
+	return w.n, nil
+}
+
+// writeOnce is TryWrite's callback: it writes what it can of w.buf and
+// reports true even on EAGAIN (w.n is then 0), so the poller never parks.
+func (w *rawWriter) writeOnce(fd uintptr) bool {
+	w.n, _, w.err = rawCall(unix.SYS_WRITE, fd, w.buf)
+	return true
 }
 
 // tryWrite is the poller's callback: it writes what it can of w.buf and

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapstack/tapstack/tcp"
 	"golang.org/x/sys/unix"
 )
 
@@ -127,4 +128,71 @@ func TestRawSocketIO(t *testing.T) {
 
 func closeWriteErr(c net.Conn) error {
 	return c.(interface{ CloseWrite() error }).CloseWrite()
+}
+
+// TestRawTryWrite: rawWriter's TryWrite (tcp.TryWriter) writes what the
+// socket takes and returns at once when it takes nothing more, with 0 and
+// no error (it never parks); what it wrote arrives byte-exact; after the
+// peer is gone it fails, and on a closed socket at once.
+func TestRawTryWrite(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		chunk int
+	}{
+		{"small writes", 1000},
+		{"writes larger than the socket buffer", 4 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := socketPair(t)
+			w, ok := writerTo(a).(*rawWriter)
+			if !ok {
+				t.Fatalf("writerTo(%T) is not raw", a)
+			}
+			var tw tcp.TryWriter = w
+			rng := rand.New(rand.NewPCG(3, 4))
+			chunk := make([]byte, tt.chunk)
+			var sent bytes.Buffer
+			// Fill the socket: TryWrite must come back with 0, nil
+			// (on a blocking write this would hang).
+			for full := false; !full; {
+				for i := range chunk {
+					chunk[i] = byte(rng.Uint32())
+				}
+				n, err := tw.TryWrite(chunk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sent.Write(chunk[:n])
+				full = n < len(chunk)
+			}
+			if n, err := tw.TryWrite(chunk[:1]); n != 0 || err != nil {
+				t.Fatalf("TryWrite to a full socket: %d, %v", n, err)
+			}
+			if n, err := tw.TryWrite(nil); n != 0 || err != nil {
+				t.Fatalf("TryWrite(nil): %d, %v", n, err)
+			}
+			a.(interface{ CloseWrite() error }).CloseWrite()
+			got, err := io.ReadAll(readerFrom(b))
+			if err != nil || !bytes.Equal(got, sent.Bytes()) {
+				t.Fatalf("read %d bytes (%v), TryWrite wrote %d, equal %v", len(got), err, sent.Len(), bytes.Equal(got, sent.Bytes()))
+			}
+		})
+	}
+	// A gone peer: TryWrite fails (EPIPE or ECONNRESET), soon.
+	a, b := socketPair(t)
+	w := writerTo(a).(*rawWriter)
+	b.Close()
+	var err error
+	for range 100 {
+		if _, err = w.TryWrite(make([]byte, 1000)); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		t.Error("TryWrite to a closed peer kept succeeding")
+	}
+	a.Close()
+	if _, err := w.TryWrite([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("TryWrite on a closed socket: %v, want net.ErrClosed", err)
+	}
 }

@@ -35,7 +35,8 @@
 #
 # Environment: DUR (seconds per run, default 5), RUNS (runs per cell, the
 # median is shown; default 3), TOOLS (default "tapstack slirp4netns pasta
-# pasta-T").
+# pasta-T"), GW_ARGS (more flags for tapstack gateway, e.g.
+# GW_ARGS="--procs 0" for an A/B of its GOMAXPROCS).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench_gateway.sh: needs root" >&2; exit 1; }
@@ -126,7 +127,7 @@ if want tapstack; then
 	ip -n "$P-tapstack" link add vg type veth peer name eth0 netns "$P-tapstack-guest"
 	ip -n "$P-tapstack" link set vg master br0
 	ip -n "$P-tapstack" link set vg up
-	ip netns exec "$P-tapstack" ./bin/tapstack gateway --tap tap0 --bridge br0 >/tmp/"$P"-gw.log 2>&1 &
+	ip netns exec "$P-tapstack" ./bin/tapstack gateway --tap tap0 --bridge br0 ${GW_ARGS:-} >/tmp/"$P"-gw.log 2>&1 &
 	GW=$!; PIDS="$PIDS $GW"
 	for _ in $(seq 1 100); do grep -q "up on" /tmp/"$P"-gw.log && break; sleep 0.1; done
 	ip -n "$P-tapstack-guest" addr add 10.0.2.100/24 dev eth0

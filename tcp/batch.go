@@ -49,19 +49,34 @@ func (p *Protocol) EndBatch() bool {
 
 // endBatch sends the ACK that e's core deferred to the end of the batch,
 // and wakes the waiters it deferred; it reports whether it sent anything.
+// A WriteTo with a TryWriter first gets the data written inline
+// (trywriter.go), and is woken only when something is left for it; the
+// ACK then carries the window that opened.
 func (e *endpoint) endBatch() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.batchQueued = false
-	if e.wakeBatch {
-		e.wakeBatch = false
-		e.cond.Broadcast()
-	}
-	if e.removed || !e.c.ackBatch {
+	wake := e.wakeBatch
+	e.wakeBatch = false
+	inline := e.canWriteInline()
+	if !inline && (e.removed || !e.c.ackBatch) {
+		if wake {
+			e.cond.Broadcast()
+		}
 		return false
 	}
 	e.flush() // what an application call left for a sender leaves first, in order (afterUser)
 	now := e.p.clock.Now()
+	if inline {
+		e.writeInline(now)
+		// Wake the WriteTo when something is left for it, even if no
+		// deferred wake-up was due (it always waits when it is not
+		// writing, so one more Broadcast costs nothing if it is not).
+		wake = (wake || e.readers > 0) && !e.writeToIdle()
+	}
+	if wake {
+		e.cond.Broadcast()
+	}
 	e.c.endBatch(now)
 	sent := len(e.c.out) > 0
 	e.afterCore(now)

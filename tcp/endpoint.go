@@ -43,6 +43,9 @@ type endpoint struct {
 	dialDone chan struct{}
 	dl       *deadlines // nil until a deadline is set
 	readers  int        // Reads waiting (tests use it to know a Read blocks)
+	// inl is the TryWriter of a WriteTo in progress, written to at the
+	// end of a batch (trywriter.go); nil when there is none.
+	inl *inlineWriter
 
 	// The flags are kept together, so that the struct packs tightly.
 	removed bool

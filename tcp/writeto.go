@@ -18,13 +18,28 @@ const writeToMax = 1 << 20
 // socket saves one copy of every byte. Data leaves the buffer, and the
 // window opens, only as w takes it, so a w that does not drain stops the
 // peer (back-pressure). Other Reads of the connection wait meanwhile.
-func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+//
+// When w also implements TryWriter, the data that arrives while WriteTo
+// waits is written to w by the goroutine that received it, at the end of
+// its batch, with TryWrite; WriteTo wakes only to Write what TryWrite left
+// (TryWriter). Its count and error are WriteTo's.
+func (c *Conn) WriteTo(w io.Writer) (total int64, err error) {
 	e := c.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var total int64
+	var iw *inlineWriter // nil when another WriteTo has one
+	if tw, ok := w.(TryWriter); ok && e.inl == nil {
+		iw = &inlineWriter{tw: tw}
+		e.inl = iw
+		defer func() {
+			e.inl = nil
+			total += iw.n
+		}()
+	}
 	for {
 		switch {
+		case iw != nil && iw.err != nil:
+			return total, iw.err
 		case e.userClosed:
 			return total, c.opErr("read", net.ErrClosed)
 		case deadlinePassed(e.rdDeadline()):

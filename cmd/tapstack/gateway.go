@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ Flags:
   --no-ping           answer no guest pings to outside destinations
   --no-offload        no checksum/segmentation offload (on by default)
   --mtu N             MTU (default 1500)
+  --procs N           CPUs that run Go code at once (GOMAXPROCS; default 1:
+                      less CPU per GiB and more throughput than all of them
+                      on a bulk relay; 0: the Go runtime's default)
   --log-format text|json, --log-level debug|info|warn|error   log records on stderr
 
 Example: tapstack gateway --tap tap0 --bridge br0 --forward-port tcp:8080=10.0.2.15:80
@@ -67,6 +71,7 @@ type gatewayConfig struct {
 	NoPing           bool
 	NoOffload        bool
 	MTU              int
+	Procs            int       // GOMAXPROCS; 0: the runtime's default
 	Log              logConfig // --log-format, --log-level
 }
 
@@ -90,6 +95,7 @@ func parseGatewayCmd(args []string) (gatewayConfig, error) {
 	fs.BoolVar(&c.NoPing, "no-ping", false, "")
 	fs.BoolVar(&c.NoOffload, "no-offload", false, "")
 	fs.IntVar(&c.MTU, "mtu", 1500, "")
+	fs.IntVar(&c.Procs, "procs", 1, "")
 	logf := addLogFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,6 +121,8 @@ func parseGatewayCmd(args []string) (gatewayConfig, error) {
 		return c, usagef("--max-conns must be at least 2")
 	case c.MTU < 576 || c.MTU > 65521:
 		return c, usagef("--mtu must be 576..65521")
+	case c.Procs < 0:
+		return c, usagef("--procs must be 0 (the Go runtime's default) or more")
 	}
 	p, err := netip.ParsePrefix(subnet)
 	if err != nil || !p.Addr().Is4() || p.Bits() > 29 {
@@ -207,6 +215,15 @@ func nthAddr(p netip.Prefix, n int) netip.Addr {
 
 // runGateway runs the gateway until a value arrives on signals.
 func runGateway(c gatewayConfig, stdout, stderr io.Writer, signals <-chan os.Signal) error {
+	if c.Procs > 0 {
+		// One P by default: a bulk relay then costs less CPU per GiB and
+		// moves more (scripts/bench_gateway.sh, alternating A/B medians of
+		// 18 runs on 2 CPUs: upload 0.65 -> 0.58 CPU-s/GiB and 7.5 -> 8.3
+		// Gbit/s, download 0.83 -> 0.66 and 7.3 -> 8.8): the TAP reader,
+		// the relays and the poller hand work to each other on one P
+		// instead of waking idle ones on the other CPU.
+		runtime.GOMAXPROCS(c.Procs)
+	}
 	name := c.Tap
 	logger := c.Log.logger(stderr)
 	tc := tap.Config{Name: c.Tap, Bridge: c.Bridge, MTU: c.MTU, NoOffload: c.NoOffload, Logger: logger}

@@ -69,3 +69,23 @@ func TestGatewayParseSubnet6(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayParseProcs: --procs sets the gateway's GOMAXPROCS, 1 unless
+// given; 0 leaves the Go runtime's default; a negative count is refused.
+func TestGatewayParseProcs(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    int
+		wantErr bool
+	}{
+		{[]string{"--tap", "tap0"}, 1, false},
+		{[]string{"--tap", "tap0", "--procs", "0"}, 0, false},
+		{[]string{"--tap", "tap0", "--procs", "2"}, 2, false},
+		{[]string{"--tap", "tap0", "--procs", "-1"}, 0, true},
+	} {
+		c, err := parseGatewayCmd(tc.args)
+		if (err != nil) != tc.wantErr || (err == nil && c.Procs != tc.want) {
+			t.Errorf("%v: procs %d, %v; want %d (error %v)", tc.args, c.Procs, err, tc.want, tc.wantErr)
+		}
+	}
+}
