@@ -73,8 +73,22 @@ func TestApplicationGoroutines(t *testing.T) {
 			c, s, ln := pair(t, tn)
 			done := make(chan error, 1)
 			go func() {
-				_, err := io.CopyBuffer(struct{ io.Writer }{s}, struct{ io.Reader }{s}, make([]byte, tc.buf))
-				if err == nil {
+				// The echo writes whole buffers (io.ReadFull): a Read
+				// returns what has arrived, which on a loaded machine
+				// can be a segment at a time, and writes of less than
+				// inlineIO never send from the application's call.
+				buf := make([]byte, tc.buf)
+				var err error
+				for err == nil {
+					var n int
+					n, err = io.ReadFull(s, buf)
+					if n > 0 {
+						if _, werr := s.Write(buf[:n]); werr != nil {
+							err = werr
+						}
+					}
+				}
+				if err == io.EOF || err == io.ErrUnexpectedEOF {
 					err = s.CloseWrite()
 				}
 				done <- err
