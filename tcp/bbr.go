@@ -32,14 +32,14 @@ import (
 // bursts as ACKs come back), the drain and probe-RTT phases (the window
 // target follows the model at once, and the least RTT is the
 // connection's), the long-term bandwidth of policers, and the delivery
-// rate of each ACK (it samples once per round trip, outside recovery).
+// rate of each ACK (it samples once per round trip).
 // Its name is "bbrlite", to say so.
 type bbrLite struct {
-	bw         [bbrBWRounds]float64 // delivery rate per round, bytes/s
+	bw [bbrBWRounds]float64 // delivery rate per round, bytes/s
 	// got is what each round delivered: the window never goes below
 	// the most of the filter's rounds (see onAck).
-	got [bbrBWRounds]int
-	round      int                  // round trips counted
+	got        [bbrBWRounds]int
+	round      int // round trips counted
 	roundStart time.Time
 	// roundEnd is what must be delivered (bbrDelivered) for the round
 	// to end: what was delivered when it started plus what was then
@@ -63,7 +63,7 @@ type bbrLite struct {
 	// loss response, which an undo (a spurious retransmission) restores.
 	priorHi     int
 	priorFilled bool
-	probeOK    bool // no lossy round since the last probe
+	probeOK     bool // no lossy round since the last probe
 }
 
 const (
