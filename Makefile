@@ -1,7 +1,7 @@
 # tapstack — a userspace TCP/IP stack in Go on a Linux TAP device.
 #
 #   make build   bin/tapstack
-#   make test    deps (ping/curl/ip only when missing), go vet, go test, go test -race
+#   make test    deps (ping/curl/ip only when missing), go vet, gofmt -l, go test, go test -race
 #   make bench   every benchmark with -benchmem
 #   make demo    scripts/demo.sh (root): ping and curl a virtual host in a throwaway netns
 #   make fuzz    every Fuzz target for FUZZTIME (default 30s); a new input is
@@ -23,6 +23,8 @@ build:
 
 vet:
 	$(GO) vet ./...
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt: these files need gofmt -w:"; echo "$$out"; exit 1; fi
 
 race:
 	$(GO) test -race -timeout 10m $(RACE_PKGS)
