@@ -378,7 +378,9 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 	if e != nil && e.deliver(&seg) {
 		return true
 	}
-	if tw && p.timeWaitSegment(t, k, &seg) {
+	// A connection that turned into a TIME_WAIT record since the lookup
+	// (its endpoint refused the segment) is looked up again as one.
+	if (tw || e != nil) && p.timeWaitSegment(t, k, &seg) {
 		return true
 	}
 	fwd := p.forwarder()
