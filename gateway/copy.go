@@ -130,16 +130,12 @@ func pipe(dst, src net.Conn) (wasReset bool) {
 // of its own and one copy of each byte less. The back-pressure is the
 // same: data leaves src's buffer, opening its window, only as dst takes it.
 func pipeFrom(dst net.Conn, src *tcp.Conn) (wasReset bool) {
-	var w *errWriter
-	var err error
-	if tw, ok := writerTo(dst).(tryWriter); ok {
-		t := &errTryWriter{errWriter: errWriter{w: tw}, tw: tw}
-		w = &t.errWriter
-		_, err = src.WriteTo(t) // written inline at the ends of batches (tcp.TryWriter)
-	} else {
-		w = &errWriter{w: writerTo(dst)}
-		_, err = src.WriteTo(w)
+	w := &errWriter{w: writerTo(dst)}
+	var to io.Writer = w
+	if tw, ok := w.w.(tcp.TryWriter); ok {
+		to = errTryWriter{w, tw} // written inline at the ends of batches
 	}
+	_, err := src.WriteTo(to)
 	switch {
 	case w.err != nil:
 		reset(src)
@@ -169,19 +165,14 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// tryWriter is a writer that is also a tcp.TryWriter (rawWriter).
-type tryWriter interface {
-	io.Writer
-	tcp.TryWriter
-}
-
-// errTryWriter is errWriter for a tcp.TryWriter, which it stays.
+// errTryWriter is errWriter for a tcp.TryWriter (rawWriter), which it
+// stays, its TryWrite's errors remembered too.
 type errTryWriter struct {
-	errWriter
+	*errWriter
 	tw tcp.TryWriter
 }
 
-func (e *errTryWriter) TryWrite(b []byte) (int, error) {
+func (e errTryWriter) TryWrite(b []byte) (int, error) {
 	n, err := e.tw.TryWrite(b)
 	if err != nil {
 		e.err = err

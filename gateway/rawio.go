@@ -66,19 +66,30 @@ func writerTo(dst net.Conn) io.Writer {
 func (w *rawWriter) Write(b []byte) (int, error) {
 	total := 0
 	for len(b) > 0 {
-		w.buf = b
-		err := w.rc.Write(w.fn)
-		w.buf = nil
-		if err == nil {
-			err = w.err
-		}
+		n, err := w.write(b, w.fn)
 		if err != nil {
 			return total, err
 		}
-		total += w.n
-		b = b[w.n:]
+		total += n
+		b = b[n:]
 	}
 	return total, nil
+}
+
+// write makes one poller write of b with callback fn (tryWrite, which
+// parks on EAGAIN, or writeOnce, which does not) and returns what it
+// wrote or the socket's error.
+func (w *rawWriter) write(b []byte, fn func(fd uintptr) bool) (int, error) {
+	w.buf = b
+	err := w.rc.Write(fn)
+	w.buf = nil
+	if err == nil {
+		err = w.err
+	}
+	if err != nil {
+		return 0, err
+	}
+	return w.n, nil
 }
 
 // TryWrite implements tcp.TryWriter: it writes what of b the socket
@@ -90,16 +101,7 @@ func (w *rawWriter) TryWrite(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	w.buf = b
-	err := w.rc.Write(w.tryFn)
-	w.buf = nil
-	if err == nil {
-		err = w.err
-	}
-	if err != nil {
-		return 0, err
-	}
-	return w.n, nil
+	return w.write(b, w.tryFn)
 }
 
 // writeOnce is TryWrite's callback: it writes what it can of w.buf and

@@ -126,16 +126,18 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		} else {
 			// With SACK, PRR sets the window (prr.go) and output runs
 			// RFC 6675's NextSeg against the pipe.
-			if ro, ok := c.ca.(recoveryObserver); ok {
+			if c.ccObserves {
 				c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.rack.minRTT
 				c.ccSacked = c.sackedBytes()
-				ro.onRecoveryAck(&c.ccWindow, now)
+				c.ca.(recoveryObserver).onRecoveryAck(&c.ccWindow, now)
 			}
 			c.prrOnAck(acked)
 		}
 	} else if c.isCwndLimited() {
 		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.rack.minRTT
-		c.ccSacked = c.sackedBytes()
+		if c.ccObserves {
+			c.ccSacked = c.sackedBytes()
+		}
 		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
 	c.rackStep(now, seg, dsack)
@@ -216,7 +218,9 @@ func (c *core) enterRecovery(now time.Time) {
 	flight := int(c.sndUna.Size(c.sndMax))
 	c.undoArm(now, false)
 	c.tlpStop()
-	c.ccSacked = c.sackedBytes()
+	if c.ccObserves {
+		c.ccSacked = c.sackedBytes()
+	}
 	c.ca.onLoss(&c.ccWindow, now, flight)
 	c.recover = c.sndMax
 	c.inRecovery = true

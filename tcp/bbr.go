@@ -85,13 +85,7 @@ const (
 func (*bbrLite) name() string { return "bbrlite" }
 
 // maxBW is the bandwidth filter's estimate.
-func (b *bbrLite) maxBW() float64 {
-	m := 0.0
-	for _, v := range b.bw {
-		m = max(m, v)
-	}
-	return m
-}
+func (b *bbrLite) maxBW() float64 { return slices.Max(b.bw[:]) }
 
 // bbrDelivered is what the peer has received: acknowledged cumulatively
 // or SACKed.

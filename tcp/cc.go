@@ -24,8 +24,8 @@ type ccWindow struct {
 	// per transmission), for an algorithm that measures delivery and
 	// loss rates.
 	ccDelivered, ccLost int
-	// ccSacked is the bytes SACKed now, set before a call (onAck, and
-	// onRecoveryAck and onLoss for a recoveryObserver).
+	// ccSacked is the bytes SACKed now, set for a recoveryObserver
+	// before each call (onAck, onRecoveryAck, onLoss).
 	ccSacked int
 }
 

@@ -144,18 +144,20 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 // setCongestionControl switches the algorithm; the window is kept.
 // CUBIC, the default, lives in the core (no allocation per connection).
 func (c *core) setCongestionControl(name string) bool {
+	ok := true
 	if name == "" || name == "cubic" {
 		c.cubic = cubic{}
 		c.ca = &c.cubic
-		return true
-	}
-	ca, ok := newCongestionControl(name)
-	if ok {
+	} else if ca, found := newCongestionControl(name); found {
 		c.ca = ca
-	} else if c.ca == nil {
-		c.cubic = cubic{}
-		c.ca = &c.cubic
+	} else {
+		ok = false
+		if c.ca == nil {
+			c.cubic = cubic{}
+			c.ca = &c.cubic
+		}
 	}
+	_, c.ccObserves = c.ca.(recoveryObserver)
 	return ok
 }
 

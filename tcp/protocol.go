@@ -373,7 +373,7 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 		return true
 	}
 	e := p.conns[k]
-	tw := e == nil && len(p.tw.m) > 0 && p.twInUseLocked(k)
+	tw := e == nil && p.twInUseLocked(k)
 	p.mu.RUnlock()
 	if e != nil && e.deliver(&seg) {
 		return true
@@ -414,18 +414,32 @@ func (p *Protocol) sendReset(t tuple, seg *segment) {
 	if !ok || !t.remote.Addr().IsValid() || t.remote.Addr().IsUnspecified() || t.remote.Addr().IsMulticast() {
 		return
 	}
+	f := Fields{SrcPort: t.local.Port(), DstPort: t.remote.Port(), Seq: uint32(seq), Ack: uint32(ack), Flags: flags}
+	if p.sendBare(t, f, SegmentOptions{}) {
+		p.ctr.txRst.Inc()
+	}
+}
+
+// sendBare sends segment f with opts and no payload on the reply route
+// of t, for what answers without a connection (a RST, a TIME_WAIT
+// record's ACK); it reports whether it was sent.
+func (p *Protocol) sendBare(t tuple, f Fields, opts SegmentOptions) bool {
 	r, err := p.replyRoute(t)
 	if err != nil || r.Broadcast {
-		return
+		return false
 	}
-	pkt := stack.NewPacket(stack.Headroom, HeaderLen)
+	optLen := opts.EncodedLen()
+	f.DataOffset = HeaderLen + optLen
+	pkt := stack.NewPacket(stack.Headroom, f.DataOffset)
 	b := pkt.Bytes()
-	f := Fields{SrcPort: t.local.Port(), DstPort: t.remote.Port(), Seq: uint32(seq), Ack: uint32(ack), Flags: flags}
 	f.Encode(b)
+	if optLen > 0 {
+		opts.Encode(b[HeaderLen:])
+	}
 	Header(b).SetChecksum(r.LocalAddr, r.RemoteAddr)
-	p.ctr.txRst.Inc()
 	p.ctr.txSegments.Inc()
-	_ = r.WritePacket(stack.NetworkParams{Protocol: stack.ProtocolTCP, DontFragment: true}, pkt)
+	_ = r.WritePacket(tcpParams, pkt)
+	return true
 }
 
 // HandleError fails a connection attempt that an ICMP error (or a local

@@ -48,12 +48,16 @@ type sndSpace struct {
 	cubic          cubic // the default algorithm's state; ca points here when it runs
 	dupAcks        int
 	inRecovery     bool
-	recover        seqnum.Value
-	prr            prrState  // prr.go
-	undo           undoState // undo.go
-	rtxStamp       rtxStamp  // undo.go
-	tlp            tlpState  // tlp.go
-	rack           rackState // rack.go
+	// ccObserves says ca is a recoveryObserver (bbr.go): it is shown the
+	// ACKs of recovery and undos, and the SACKed bytes are counted for
+	// it; other algorithms cost the packet path nothing of that.
+	ccObserves bool
+	recover    seqnum.Value
+	prr        prrState  // prr.go
+	undo       undoState // undo.go
+	rtxStamp   rtxStamp  // undo.go
+	tlp        tlpState  // tlp.go
+	rack       rackState // rack.go
 }
 
 // outSeg is a segment the state machine wants sent. Its payload is

@@ -209,7 +209,7 @@ func (p *Protocol) timeWaitSegment(t tuple, k connKey, seg *segment) bool {
 		return !(seg.flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN)
 	}
 	if ack {
-		p.twSendAck(t, f, opts)
+		p.sendBare(t, f, opts)
 	}
 	return true
 }
@@ -244,7 +244,7 @@ func (p *Protocol) twHandle(rec *twConn, now time.Time, seg *segment) (ack, end 
 		}
 		return true, false
 	}
-	if seg.seqLen() == 0 && seg.seq == rec.rcvNxt && !syn {
+	if seg.seqLen() == 0 && seg.seq == rec.rcvNxt {
 		return false, false // a duplicate ACK: nothing to answer
 	}
 	p.ctr.outOfWindow.Inc()
@@ -261,25 +261,6 @@ func (p *Protocol) twAckAllowed(rec *twConn, now time.Time, seg *segment) bool {
 		return false
 	}
 	return true
-}
-
-// twSendAck sends the ACK a record answers with.
-func (p *Protocol) twSendAck(t tuple, f Fields, opts SegmentOptions) {
-	r, err := p.replyRoute(t)
-	if err != nil || r.Broadcast {
-		return
-	}
-	optLen := opts.EncodedLen()
-	f.DataOffset = HeaderLen + optLen
-	pkt := stack.NewPacket(stack.Headroom, f.DataOffset)
-	b := pkt.Bytes()
-	f.Encode(b)
-	if optLen > 0 {
-		opts.Encode(b[HeaderLen:])
-	}
-	Header(b).SetChecksum(r.LocalAddr, r.RemoteAddr)
-	p.ctr.txSegments.Inc()
-	_ = r.WritePacket(tcpParams, pkt)
 }
 
 // timeWaitSockets returns the records as Sockets rows. p.mu is held for

@@ -136,8 +136,8 @@ func (c *core) undoNow(now time.Time, ctr *stack.Counter) {
 	ctr.Inc()
 	c.cwnd = max(c.cwnd, u.prior.cwnd)
 	c.ssthresh = max(c.ssthresh, u.prior.ssthresh)
-	if ro, ok := c.ca.(recoveryObserver); ok {
-		ro.onUndo(&c.ccWindow)
+	if c.ccObserves {
+		c.ca.(recoveryObserver).onUndo(&c.ccWindow)
 	}
 	c.inRecovery = false
 	c.dupAcks = 0
