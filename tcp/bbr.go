@@ -15,9 +15,11 @@ import (
 // bbrCycle a quarter more to probe. A random loss, which says nothing
 // about the bottleneck, does not cut the window (the recovery retransmits
 // what was lost); a round trip that loses more than 2% of its data (and
-// at least 8 segments) does, to 0.7 of it, and bounds the window there
-// until a clean probe cycle raises the bound (BBR v2's loss_thresh, beta
-// and inflight_hi): a queue that drops without delaying, as netem's
+// at least 8 segments) does, to 0.7 of it but not below what the round
+// delivered, and bounds the window there until a clean probe cycle raises
+// the bound (BBR v2's loss_thresh, beta and inflight_hi, which is never
+// below the data in flight when the loss was sent): a queue that drops
+// without delaying, as netem's
 // limit does, shows the bottleneck by loss alone. Startup is slow start,
 // left at the first loss (the window stepping back to 0.7, as BBR v2's
 // startup does, after which the model regrows it as fast as deliveries
@@ -102,7 +104,11 @@ func (b *bbrLite) lossCheck(w *ccWindow, base int) bool {
 		return false
 	}
 	b.priorHi, b.priorFilled = b.inflightHi, b.filled
-	b.inflightHi = max(int(bbrBeta*float64(base)), 4*w.mss)
+	// Not below what the round delivered so far, which the path carried
+	// (after BBR v2's max(tx_in_flight, beta * target)): else a burst's
+	// tail lost into a drop-tail queue, found in recovery with the
+	// window already cut once, cuts it again below what the queue passes.
+	b.inflightHi = max(int(bbrBeta*float64(base)), delivered, 4*w.mss)
 	b.filled, b.cut, b.probeOK = true, true, false
 	return true
 }

@@ -47,6 +47,42 @@ func (p *bbrPath) round(lost int) {
 	p.now = start.Add(p.rtt)
 }
 
+// roundLostAtEnd runs a round whose last lost bytes are found lost (by
+// RACK, an RTT later) after the rest was delivered, as when a burst
+// overflows a drop-tail queue.
+func (p *bbrPath) roundLostAtEnd(lost int) {
+	send := min(p.w.cwnd, p.bottleneck)
+	start := p.now
+	for done := 0; done < send-lost; {
+		n := min(2*p.w.mss, send-lost-done)
+		done += n
+		p.nxt = p.nxt.Add(seqnum.Size(n))
+		p.w.ccAck, p.w.ccNxt = p.nxt, p.nxt.Add(seqnum.Size(send))
+		p.w.ccDelivered += n
+		p.now = start.Add(p.rtt * time.Duration(done) / time.Duration(send))
+		p.b.onAck(&p.w, p.now, n, p.rtt)
+	}
+	p.w.ccLost += lost
+	p.b.onLoss(&p.w, p.now, send)
+	p.nxt = p.nxt.Add(seqnum.Size(lost))
+	p.now = start.Add(p.rtt)
+}
+
+// toRoundStart delivers two segments at a time until bbrlite starts a
+// round (a lost segment, never delivered, shifts the rounds against the
+// windows round sends), at most a window's worth.
+func (p *bbrPath) toRoundStart() {
+	at := p.b.deliveredAt
+	for range p.w.cwnd / (2 * p.w.mss) {
+		p.nxt = p.nxt.Add(seqnum.Size(2 * p.w.mss))
+		p.w.ccAck, p.w.ccNxt, p.w.ccDelivered = p.nxt, p.nxt.Add(seqnum.Size(p.w.cwnd)), p.w.ccDelivered+2*p.w.mss
+		p.b.onAck(&p.w, p.now, 2*p.w.mss, p.rtt)
+		if p.b.deliveredAt != at {
+			return
+		}
+	}
+}
+
 // TestBBRLiteRules checks bbrlite's model (BBR v1's, with v2's loss
 // bound), one rule per row.
 func TestBBRLiteRules(t *testing.T) {
@@ -133,6 +169,24 @@ func TestBBRLiteRules(t *testing.T) {
 		}
 		if p.b.inflightHi <= hi {
 			t.Fatalf("inflightHi %d after two clean cycles, was %d", p.b.inflightHi, hi)
+		}
+	})
+	t.Run("BBR v2 inflight_hi: a lossy round bounds the window at what it delivered, not below", func(t *testing.T) {
+		// A burst into a drop-tail queue: most of a round arrives and
+		// its tail is lost. The bound is what the path carried (v2's
+		// tx_in_flight), not 0.7 of a window already cut once.
+		p := newBBRPath(1 << 30)
+		for range 4 {
+			p.round(0)
+		}
+		p.round(p.w.cwnd / 5) // the first lossy round bounds the window
+		p.round(0)
+		p.toRoundStart()
+		cwnd := p.w.cwnd
+		lost := cwnd / 10
+		p.roundLostAtEnd(lost)
+		if want := cwnd - lost; p.b.inflightHi != want || want <= int(bbrBeta*float64(cwnd)) {
+			t.Fatalf("inflightHi %d after a round delivering %d of a window of %d, want %d", p.b.inflightHi, cwnd-lost, cwnd, want)
 		}
 	})
 	t.Run("in recovery a lossy round lowers ssthresh, where PRR takes the window", func(t *testing.T) {
