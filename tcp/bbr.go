@@ -30,11 +30,13 @@ import (
 // 0.45 s of virtual time where CUBIC, cut by each random loss, takes
 // 1.7 to 3.6 s (TestBBRLiteUnderRandomLoss).
 //
-// What it lacks against Linux's bbr: pacing (a window's worth leaves in
-// bursts as ACKs come back), the drain and probe-RTT phases (the window
-// target follows the model at once, and the least RTT is the
-// connection's), the long-term bandwidth of policers, and the delivery
-// rate of each ACK (it samples once per round trip).
+// It paces new data (pace.go) at BBR's pacing gains times the bandwidth
+// (pacingRate), so that a window does not leave in one burst as ACKs
+// come back. What it lacks against Linux's bbr: startup's drain and the probe-RTT
+// phases (the window target follows the model at once, and the least RTT
+// is the connection's), the long-term bandwidth of policers, the delivery
+// rate of each ACK (it samples once per round trip, so a burst's rate is
+// averaged over the round), and the pacing of retransmissions.
 // Its name is "bbrlite", to say so.
 type bbrLite struct {
 	bw [bbrBWRounds]float64 // delivery rate per round, bytes/s
@@ -73,7 +75,10 @@ const (
 	bbrCycle    = 8    // round trips per probe cycle
 	bbrCwndGain = 2.0  // the window in bandwidth-delay products
 	bbrProbe    = 1.25 // the probing round's gain
-	bbrFull     = 1.25 // growth that says the pipe is not yet full
+	bbrDrain    = 0.75 // the pacing gain of the round after a probe
+	// bbrStartupGain is startup's pacing gain, 2/ln 2 (BBR's high_gain).
+	bbrStartupGain = 2.885
+	bbrFull        = 1.25 // growth that says the pipe is not yet full
 	// bbrLossThresh is the share of a round's data lost above which the
 	// round says the path is full (BBR v2's loss_thresh, 2%), and
 	// bbrBeta what the window keeps then (BBR v2's beta, 0.7).
@@ -174,6 +179,26 @@ func (b *bbrLite) onAck(w *ccWindow, now time.Time, acked int, _ time.Duration) 
 	} else {
 		w.cwnd = target
 	}
+}
+
+// pacingRate is BBR's pacing_gain times the bandwidth: 2/ln 2 in
+// startup (the rate at which a window that doubles per round trip can
+// leave), 1.25 in the probing round, 0.75 in the round after it (to
+// drain the queue the probe built) and 1 otherwise. With no estimate yet
+// the window alone limits the sender.
+func (b *bbrLite) pacingRate(*ccWindow) float64 {
+	bw := b.maxBW()
+	switch {
+	case bw == 0:
+		return 0
+	case !b.filled:
+		return bbrStartupGain * bw
+	case b.round%bbrCycle == 0:
+		return bbrProbe * bw
+	case b.round%bbrCycle == 1:
+		return bbrDrain * bw
+	}
+	return bw
 }
 
 // onRecoveryAck watches the loss rate during recovery, where the window

@@ -158,6 +158,8 @@ func (c *core) setCongestionControl(name string) bool {
 		}
 	}
 	_, c.ccObserves = c.ca.(recoveryObserver)
+	c.pace = paceState{}
+	c.pace.p, _ = c.ca.(pacer)
 	return ok
 }
 
@@ -220,7 +222,7 @@ func (c *core) setMSS() {
 // deadline is when handleTimer must next run, zero if no timer is pending.
 func (c *core) deadline() time.Time {
 	d := c.rtxAt
-	for _, t := range [...]time.Time{c.twAt, c.ackAt, c.kaAt, c.tlp.at, c.rack.at} {
+	for _, t := range [...]time.Time{c.twAt, c.ackAt, c.kaAt, c.tlp.at, c.rack.at, c.pace.at} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -289,14 +291,14 @@ func (c *core) closeWith(err error) {
 	}
 	c.rtxAt, c.twAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.tlpStop()
-	c.rack.at = time.Time{}
+	c.rack.at, c.pace.at = time.Time{}, time.Time{}
 }
 
 func (c *core) enterTimeWait(now time.Time) {
 	c.setState(StateTimeWait)
 	c.rtxAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}
 	c.tlpStop()
-	c.rack.at = time.Time{}
+	c.rack.at, c.pace.at = time.Time{}, time.Time{}
 	c.twAt = now.Add(c.cfg.timeWait)
 }
 
@@ -572,7 +574,7 @@ func (c *core) handleTimer(now time.Time) {
 			return
 		}
 	}
-	if c.ackNow {
+	if paced := c.paceDue(now); c.ackNow || paced {
 		c.output(now)
 	}
 }

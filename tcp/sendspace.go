@@ -58,6 +58,7 @@ type sndSpace struct {
 	rtxStamp   rtxStamp  // undo.go
 	tlp        tlpState  // tlp.go
 	rack       rackState // rack.go
+	pace       paceState // pace.go
 }
 
 // outSeg is a segment the state machine wants sent. Its payload is
@@ -121,6 +122,8 @@ func (c *core) output(now time.Time) {
 	}
 	if c.inRecovery && c.sackOn {
 		c.sackRecover(now)
+	} else if c.pace.p != nil {
+		c.outputPaced(now)
 	} else {
 		for c.sendNew(now, c.cwnd-c.inFlight()) {
 		}

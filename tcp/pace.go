@@ -1,0 +1,93 @@
+package tcp
+
+// Pacing: for a congestion control that sets a rate (bbrlite), new data
+// leaves at that rate in bursts of about a millisecond's worth (Linux's
+// tcp_tso_autosize), not a window's worth at each ACK. A burst into a
+// drop-tail queue (a switch's, netem's limit, a TAP's) loses its tail;
+// the same window spread over the round trip passes. Retransmissions in
+// recovery, probes and the FIN are not paced.
+
+import (
+	"math"
+	"time"
+)
+
+// pacer is a congestionControl that paces the sender.
+type pacer interface {
+	// pacingRate is the rate new data may leave at, in bytes per
+	// second; 0 leaves the window alone to limit it.
+	pacingRate(w *ccWindow) float64
+}
+
+// paceState is the sender's pacing: a credit of bytes earned at the rate,
+// at most a burst, spent by what leaves.
+type paceState struct {
+	p      pacer     // the algorithm, when it paces; nil: no pacing
+	credit int       // bytes that may leave now
+	last   time.Time // when the credit was last earned
+	at     time.Time // the pacing timer: when output may send again
+}
+
+// paceQuantum is how long a burst lasts at the pacing rate (Linux's
+// tcp_tso_autosize sizes a TSO burst to one millisecond of it).
+const paceQuantum = time.Millisecond
+
+// paceRate is the rate to pace at now, and the burst it allows: 0 when
+// the algorithm sets none, or when the whole bandwidth-delay product fits
+// in one burst (on a path of a millisecond's round trip there is nothing
+// to spread, and a timer per burst would cost more than it saves).
+func (c *core) paceRate() (rate float64, burst int) {
+	if c.pace.p == nil {
+		return 0, 0
+	}
+	rate = c.pace.p.pacingRate(&c.ccWindow)
+	burst = max(int(rate*paceQuantum.Seconds()), 2*c.mss)
+	if rate <= 0 || c.ccMinRTT <= paceQuantum {
+		return 0, 0
+	}
+	return rate, burst
+}
+
+// outputPaced sends new data as output does, within the window and the
+// pacing credit, and sets the pacing timer when the credit, not the
+// window or the data, stopped it.
+func (c *core) outputPaced(now time.Time) {
+	c.pace.at = time.Time{}
+	rate, burst := c.paceRate()
+	if rate == 0 {
+		for c.sendNew(now, c.cwnd-c.inFlight()) {
+		}
+		return
+	}
+	if c.pace.last.IsZero() {
+		c.pace.credit = burst
+	} else {
+		c.pace.credit = min(c.pace.credit+int(rate*now.Sub(c.pace.last).Seconds()), burst)
+	}
+	c.pace.last = now
+	for {
+		nxt := c.sndNxt
+		if !c.sendNew(now, min(c.cwnd-c.inFlight(), c.pace.credit)) {
+			break
+		}
+		c.pace.credit -= int(nxt.Size(c.sndNxt))
+	}
+	if c.pace.credit >= c.mss || c.cwnd-c.inFlight() < c.mss {
+		return // the window, the peer's window or the data stopped it
+	}
+	if off := int(c.sndBufSeq.Size(c.sndNxt)); c.snd.n <= off || int(c.sndWnd) <= int(c.sndUna.Size(c.sndNxt)) {
+		return
+	}
+	wait := float64(burst-max(c.pace.credit, 0)) / rate
+	c.pace.at = now.Add(time.Duration(math.Ceil(wait * float64(time.Second))))
+}
+
+// paceDue runs the pacing timer if it is due; it reports whether output
+// should run.
+func (c *core) paceDue(now time.Time) bool {
+	if c.pace.at.IsZero() || now.Before(c.pace.at) {
+		return false
+	}
+	c.pace.at = time.Time{}
+	return true
+}

@@ -1,0 +1,72 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+)
+
+// fixedPacer paces at a fixed rate, in bytes per second.
+type fixedPacer float64
+
+func (r fixedPacer) pacingRate(*ccWindow) float64 { return float64(r) }
+
+// sentBytes is the payload of the segments queued.
+func sentBytes(c *core) int {
+	n := 0
+	for _, o := range takeOut(c) {
+		n += o.dataLen
+	}
+	return n
+}
+
+// TestPacingRules checks the pacing of new data (pace.go): bursts of a
+// millisecond's worth at the rate (Linux's tcp_tso_autosize, at least two
+// segments), the next when the timer says the credit is earned again.
+func TestPacingRules(t *testing.T) {
+	tests := []struct {
+		name      string
+		rate      float64       // bytes per second; 0: no pacer
+		minRTT    time.Duration // the least RTT seen
+		cwnd      int           // segments
+		wantFirst int           // bytes sent at once
+		wantWait  time.Duration // the pacing timer, from now; 0: none
+	}{
+		{name: "a burst is a millisecond at the rate", rate: 8e6, minRTT: 50 * time.Millisecond, cwnd: 100, wantFirst: 8 * testMSS, wantWait: time.Millisecond},
+		{name: "a burst is at least two segments", rate: 1e6, minRTT: 50 * time.Millisecond, cwnd: 100, wantFirst: 2 * testMSS, wantWait: 2 * time.Millisecond},
+		{name: "the window limits first: no timer", rate: 8e6, minRTT: 50 * time.Millisecond, cwnd: 4, wantFirst: 4 * testMSS},
+		{name: "a BDP within one burst (RTT of a millisecond) is not paced", rate: 8e6, minRTT: time.Millisecond, cwnd: 30, wantFirst: 30 * testMSS},
+		{name: "no rate yet: the window alone", rate: 0, minRTT: 50 * time.Millisecond, cwnd: 30, wantFirst: 30 * testMSS},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := establishedScaled(t, testConfig())
+			c.pace.p = fixedPacer(tt.rate)
+			c.cwnd, c.ccMinRTT = tt.cwnd*testMSS, tt.minRTT
+			now := t0.Add(time.Second)
+			c.noDelay = true
+			c.write(now, make([]byte, 64*testMSS))
+			c.output(now)
+			if got := sentBytes(c); got != tt.wantFirst {
+				t.Fatalf("sent %d bytes at once, want %d", got, tt.wantFirst)
+			}
+			if tt.wantWait == 0 {
+				if !c.pace.at.IsZero() {
+					t.Fatalf("pacing timer set %v ahead, want none", c.pace.at.Sub(now))
+				}
+				return
+			}
+			if got := c.pace.at.Sub(now); got != tt.wantWait || c.deadline().After(c.pace.at) {
+				t.Fatalf("pacing timer %v ahead (deadline %v), want %v", got, c.deadline().Sub(now), tt.wantWait)
+			}
+			// Nothing more before the timer, a burst more when it fires.
+			c.handleTimer(c.pace.at.Add(-time.Nanosecond))
+			if got := sentBytes(c); got != 0 {
+				t.Fatalf("sent %d bytes before the pacing timer", got)
+			}
+			c.handleTimer(c.pace.at)
+			if got := sentBytes(c); got != tt.wantFirst {
+				t.Fatalf("the pacing timer sent %d bytes, want a burst of %d", got, tt.wantFirst)
+			}
+		})
+	}
+}
