@@ -34,9 +34,9 @@ import (
 // (pacingRate), so that a window does not leave in one burst as ACKs
 // come back. What it lacks against Linux's bbr: startup's drain and the probe-RTT
 // phases (the window target follows the model at once, and the least RTT
-// is the connection's), the long-term bandwidth of policers, the delivery
-// rate of each ACK (it samples once per round trip, so a burst's rate is
-// averaged over the round), and the pacing of retransmissions.
+// is the connection's), the long-term bandwidth of policers, per-segment
+// rate samples (sampleRate measures each ACK over the last least RTT from
+// delivery checkpoints instead), and the pacing of retransmissions.
 // Its name is "bbrlite", to say so.
 type bbrLite struct {
 	bw [bbrBWRounds]float64 // delivery rate per round, bytes/s
@@ -68,9 +68,23 @@ type bbrLite struct {
 	priorHi     int
 	priorFilled bool
 	probeOK     bool // no lossy round since the last probe
+	// cps are checkpoints of bbrDelivered, at least an eighth of the
+	// least RTT apart (cpN counts them), from which each ACK samples the
+	// delivery rate over the last least RTT; rateMax is the round's
+	// largest sample (see sampleRate).
+	cps     [bbrCPs]rateCP
+	cpN     int
+	rateMax float64
+}
+
+// rateCP is what had been delivered at a time.
+type rateCP struct {
+	at        time.Time
+	delivered int
 }
 
 const (
+	bbrCPs      = 16   // delivery checkpoints kept: two least RTTs' worth
 	bbrBWRounds = 10   // the bandwidth filter's length, round trips
 	bbrCycle    = 8    // round trips per probe cycle
 	bbrCwndGain = 2.0  // the window in bandwidth-delay products
@@ -125,10 +139,36 @@ func (b *bbrLite) startRound(w *ccWindow, now time.Time) {
 	b.roundStart, b.roundEnd, b.deliveredAt, b.lostAt, b.cut = now, d+inFlight, d, w.ccLost, false
 }
 
+// sampleRate takes a delivery rate sample at an ACK: what was delivered
+// since the newest checkpoint at least the least RTT old, over the time
+// since (as Linux's rate samples measure over a segment's round trip).
+// A round's delivery over its whole length undercounts the path when the
+// round has gaps (a window sent in bursts, a lossy round stretched until
+// its data is in); the best least-RTT stretch of it does not.
+func (b *bbrLite) sampleRate(w *ccWindow, now time.Time) {
+	rtt := w.ccMinRTT
+	if rtt <= 0 {
+		return
+	}
+	d := bbrDelivered(w)
+	for i := 1; i <= min(b.cpN, bbrCPs); i++ {
+		cp := b.cps[(b.cpN-i)%bbrCPs]
+		if age := now.Sub(cp.at); age >= rtt {
+			b.rateMax = max(b.rateMax, float64(d-cp.delivered)/age.Seconds())
+			break
+		}
+	}
+	if b.cpN == 0 || now.Sub(b.cps[(b.cpN-1)%bbrCPs].at) >= rtt/8 {
+		b.cps[b.cpN%bbrCPs] = rateCP{now, d}
+		b.cpN++
+	}
+}
+
 // step counts round trips and samples the delivery rate at each one's
 // end; in recovery too (onRecoveryAck), where most rounds of a lossy or
 // reordering path are.
 func (b *bbrLite) step(w *ccWindow, now time.Time) {
+	b.sampleRate(w, now)
 	if b.roundStart.IsZero() {
 		b.startRound(w, now)
 	} else if bbrDelivered(w) >= b.roundEnd {
@@ -141,7 +181,8 @@ func (b *bbrLite) step(w *ccWindow, now time.Time) {
 				}
 				b.probeOK = true
 			}
-			b.bw[b.round%bbrBWRounds] = float64(bbrDelivered(w)-b.deliveredAt) / d.Seconds()
+			b.bw[b.round%bbrBWRounds] = max(float64(bbrDelivered(w)-b.deliveredAt)/d.Seconds(), b.rateMax)
+			b.rateMax = 0
 			b.got[b.round%bbrBWRounds] = bbrDelivered(w) - b.deliveredAt
 			if !b.filled {
 				if bw := b.maxBW(); bw >= b.fullBW*bbrFull {

@@ -189,6 +189,23 @@ func TestBBRLiteRules(t *testing.T) {
 			t.Fatalf("inflightHi %d after a round delivering %d of a window of %d, want %d", p.b.inflightHi, cwnd-lost, cwnd, want)
 		}
 	})
+	t.Run("the bandwidth is the best least-RTT stretch of a round, not the round's average", func(t *testing.T) {
+		// 98 segments arrive over the least RTT (10 ms), the last two
+		// 10 ms later: the round averages 5 MB/s, its data came at 9.8.
+		var b bbrLite
+		w := ccWindow{cwnd: 100 * mss, mss: mss, ccMinRTT: 10 * time.Millisecond}
+		w.ccNxt = w.ccAck.Add(100 * mss)
+		b.onAck(&w, t0, 0, 0) // the round starts
+		for i := 1; i <= 49; i++ {
+			w.ccAck, w.ccDelivered = w.ccAck.Add(2*mss), w.ccDelivered+2*mss
+			b.onAck(&w, t0.Add(time.Duration(i)*10*time.Millisecond/49), 2*mss, 0)
+		}
+		w.ccAck, w.ccDelivered = w.ccAck.Add(2*mss), w.ccDelivered+2*mss
+		b.onAck(&w, t0.Add(20*time.Millisecond), 2*mss, 0) // the round ends
+		if bw := b.maxBW(); bw < 9.8e6 {
+			t.Fatalf("bandwidth %.2f MB/s, want the 9.8 MB/s the data came at", bw/1e6)
+		}
+	})
 	t.Run("in recovery a lossy round lowers ssthresh, where PRR takes the window", func(t *testing.T) {
 		p := newBBRPath(100 * mss)
 		for range 12 {
