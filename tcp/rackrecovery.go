@@ -36,11 +36,10 @@ func (r *rackState) unmark(s *rackSeg, size int) {
 // PRR sets the window. Duplicate ACKs are counted but decide nothing.
 type rackRecovery struct{ prrWindow }
 
-// dupAck counts a duplicate ACK as RFC 6675 does; RACK decides (detect).
+// dupAck counts a duplicate ACK as RFC 6675 does (countDupAck); RACK
+// decides (detect).
 func (rackRecovery) dupAck(c *core, _ time.Time, sackNew, hasSACK bool) {
-	if sackNew || !hasSACK {
-		c.dupAcks++
-	}
+	c.countDupAck(sackNew, hasSACK)
 }
 
 // detect runs RACK for the ACK (rackStep).

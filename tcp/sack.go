@@ -251,19 +251,25 @@ type sackRecovery struct {
 	prrWindow
 }
 
-// dupAck counts a duplicate ACK when it SACKs new data or carries no SACK
-// (RFC 6675 section 2's DupAck) and starts recovery, outside one and past
-// the last one's window of data, once DupThresh were counted or the first
-// unacknowledged byte IsLost (section 5).
+// dupAck counts a duplicate ACK (countDupAck) and starts recovery,
+// outside one and past the last one's window of data, once DupThresh were
+// counted or the first unacknowledged byte IsLost (section 5).
 func (sackRecovery) dupAck(c *core, now time.Time, sackNew, hasSACK bool) {
-	if sackNew || !hasSACK {
-		c.dupAcks++
-	}
+	c.countDupAck(sackNew, hasSACK)
 	if c.inRecovery || !c.sndUna.GreaterThan(c.recover) {
 		return
 	}
 	if c.dupAcks >= dupThresh || c.sb.isLost(c.sndUna, c.mss) {
 		c.enterRecovery(now)
+	}
+}
+
+// countDupAck counts a duplicate ACK with SACK on: one that SACKs new
+// data (RFC 6675 section 2's DupAck), or one without SACK blocks, which
+// RFC 5681 would count.
+func (c *core) countDupAck(sackNew, hasSACK bool) {
+	if sackNew || !hasSACK {
+		c.dupAcks++
 	}
 }
 
