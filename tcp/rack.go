@@ -361,7 +361,6 @@ func (c *core) rackDetect(now time.Time) bool {
 // rackTimer is the reordering timer's expiry (RFC 8985 section 6.3):
 // detect again, and start recovery if something is now lost.
 func (c *core) rackTimer(now time.Time) {
-	c.rack.at = time.Time{}
 	if c.sndUna == c.sndMax {
 		return
 	}

@@ -76,7 +76,7 @@ type lossRecovery interface {
 	// the next SACKed data, or 0 for no limit.
 	skip(c *core) int
 	// timer is the expiry of the reordering timer (rackState.at, which
-	// only RACK arms).
+	// only RACK arms; handleTimer disarms it before the call).
 	timer(c *core, now time.Time)
 	// timeout takes the retransmission timer's expiry: the algorithm
 	// forgets what recovery it had under way.
