@@ -1,8 +1,10 @@
 package tcp
 
 // The sender's side of an acknowledgment: the ACK field processing of
-// RFC 9293 section 3.10.7.4, fast retransmit and recovery (RFC 5681,
-// 6582, 6675) and the retransmission timer (RFC 6298).
+// RFC 9293 section 3.10.7.4 and the retransmission timer (RFC 6298). An
+// ACK updates the send space, then the connection's loss recovery
+// (recovery.go: NewReno, SACK or RACK-TLP) is told what it said, and the
+// congestion window follows.
 
 import (
 	"time"
@@ -37,15 +39,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		c.maxSndWnd = max(c.maxSndWnd, w)
 		c.sndWL1, c.sndWL2 = seg.seq, ack
 	}
-	sackNew, dsack := false, false
-	if c.sackOn && seg.opts.NumSACK > 0 {
-		_, dsack = dsackBlock(&seg.opts, ack)
-		c.undoCheckDSACK(now, seg)
-		if !c.inRecovery {
-			c.prr.sacked = c.sackedBytes() // what this ACK delivers counts if it starts recovery
-		}
-		sackNew = c.sb.update(&seg.opts, ack, c.sndMax)
-	}
+	sackNew, dsack := c.takeSACK(now, seg)
 	if c.ecnOn && seg.has(FlagECE) {
 		c.onECE(now, ack)
 	}
@@ -55,14 +49,11 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 			c.retries = 0 // the peer is alive, probing goes on
 		}
 		if len(seg.payload) == 0 && seg.flags&(FlagSYN|FlagFIN) == 0 && (!windowChanged || sackNew) && c.sndMax != c.sndUna {
-			if !c.sackOn || sackNew || seg.opts.NumSACK == 0 {
-				c.dupAcks++
-			}
-			c.onDupAck(now)
+			c.rec.dupAck(c, now, sackNew, seg.opts.NumSACK > 0)
 		}
-		c.rackStep(now, seg, dsack)
-		if c.inRecovery && c.sackOn {
-			c.prrOnAck(0)
+		c.rec.detect(c, now, seg.opts, dsack)
+		if c.inRecovery {
+			c.rec.recoveryAck(c, now, 0)
 		}
 		return true
 	}
@@ -104,34 +95,9 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 
 	if c.inRecovery {
 		if ack.GreaterThanEq(c.recover) {
-			if c.sackOn {
-				// RFC 6937 section 3.1: recovery ends with cwnd at
-				// ssthresh (PRR brought it there), as Linux's
-				// tcp_end_cwnd_reduction does, even when the ACK that
-				// ends it leaves little in flight: falling to
-				// FlightSize + SMSS there would restart in slow start,
-				// one segment that a delayed ACK holds back.
-				c.cwnd = c.ssthresh
-			} else {
-				c.cwnd = min(c.ssthresh, int(c.sndUna.Size(c.sndMax))+c.mss)
-			}
-			c.cwnd = max(c.cwnd, c.mss)
-			c.inRecovery = false
-			c.rackUpdateReoWnd(false, true)
-			c.undoAtRecoveryEnd(now)
-		} else if !c.sackOn {
-			// Partial ACK: the next hole is lost too (RFC 6582 3.2 step 5).
-			c.retransmitFirst(now)
-			c.cwnd = max(c.cwnd-acked+c.mss, c.mss)
+			c.endRecovery(now)
 		} else {
-			// With SACK, PRR sets the window (prr.go) and output runs
-			// RFC 6675's NextSeg against the pipe.
-			if c.ccObserves {
-				c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.rack.minRTT
-				c.ccSacked = c.sackedBytes()
-				c.ca.(recoveryObserver).onRecoveryAck(&c.ccWindow, now)
-			}
-			c.prrOnAck(acked)
+			c.rec.recoveryAck(c, now, acked)
 		}
 	} else if c.isCwndLimited() {
 		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.rack.minRTT
@@ -140,7 +106,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		}
 		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
-	c.rackStep(now, seg, dsack)
+	c.rec.detect(c, now, seg.opts, dsack)
 	c.cwnd = min(c.cwnd, 1<<30)
 	if dataAcked > 0 {
 		c.sndbufExpand()
@@ -167,79 +133,6 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		}
 	}
 	return true
-}
-
-// dupThresh is RFC 5681's duplicate ACK threshold.
-const dupThresh = 3
-
-// onDupAck runs fast retransmit and recovery: RFC 6675 with SACK, RFC
-// 5681/6582 NewReno without.
-func (c *core) onDupAck(now time.Time) {
-	if c.inRecovery {
-		if !c.sackOn {
-			c.cwnd += c.mss
-		}
-		return
-	}
-	if !c.sndUna.GreaterThan(c.recover) {
-		return // still the same window of data (RFC 6582 section 3.2 step 2)
-	}
-	if c.rackOn() {
-		return // RACK decides (rackStep)
-	}
-	lost := c.dupAcks >= dupThresh || (c.sackOn && c.sb.isLost(c.sndUna, c.mss))
-	if !lost {
-		return
-	}
-	c.enterRecovery(now)
-}
-
-// rackStep runs RACK for an ACK and starts fast recovery when it finds
-// a loss outside recovery (RFC 8985 section 6.2 step 6).
-// Data marked lost but not retransmitted also starts recovery when it
-// was sent after the last recovery's point (a new congestion event, as
-// Linux's tcp_time_to_recover sees lost_out): a recovery that ends with
-// losses among the data it sent goes on at once as a new one.
-func (c *core) rackStep(now time.Time, seg *segment, dsack bool) {
-	marked := c.rackOnAck(now, seg, dsack)
-	if c.inRecovery || c.rack.lostB == 0 {
-		return
-	}
-	if marked && c.sndUna.GreaterThan(c.recover) {
-		c.enterRecovery(now)
-	} else if seq, _, ok := c.rack.firstLost(); ok && seq.GreaterThanEq(c.recover) {
-		c.enterRecovery(now)
-	}
-}
-
-// enterRecovery starts fast retransmit and recovery: the congestion
-// response, the first retransmission, and RFC 6675 or RFC 6582 recovery.
-func (c *core) enterRecovery(now time.Time) {
-	flight := int(c.sndUna.Size(c.sndMax))
-	c.undoArm(now, false)
-	c.tlpStop()
-	if c.ccObserves {
-		c.ccSacked = c.sackedBytes()
-	}
-	c.ca.onLoss(&c.ccWindow, now, flight)
-	c.recover = c.sndMax
-	c.inRecovery = true
-	c.ctr.fastRetransmits.Inc()
-	c.rttTiming = false
-	if c.sackOn {
-		// RFC 6675 section 5: cwnd = ssthresh, retransmit the first
-		// segment, then send what the pipe allows (in output).
-		c.ctr.sackRecoveries.Inc()
-		c.cwnd = c.ssthresh
-		c.rxtNext = c.sndUna
-		c.prrEnter()
-		c.rxtNext = c.sndUna.Add(c.sendRange(now, c.sndUna, c.mss)) // HighRxt
-
-	} else {
-		c.cwnd = c.ssthresh + 3*c.mss
-		c.retransmitFirst(now)
-	}
-	c.rtxAt = now.Add(c.rtt.rto)
 }
 
 // retransmitFirst resends the oldest unacknowledged segment regardless of
@@ -276,13 +169,13 @@ func (c *core) sendRange(now time.Time, seq seqnum.Value, n int) seqnum.Size {
 	}
 	c.ctr.retransmits.Inc()
 	c.undoRetransmitted(now, seq, n)
-	c.prrSent(n)
 	c.emit(now, outSeg{seq: seq, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
+	fin := flags&FlagFIN != 0
+	c.rec.sent(c, now, seq, n, fin, c.mss)
 	l := seqnum.Size(n)
-	if flags&FlagFIN != 0 {
+	if fin {
 		l++
 	}
-	c.rackSent(now, seq, seq.Add(l), c.mss)
 	return l
 }
 
@@ -298,7 +191,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		if c.sndWnd == 0 && c.snd.n > int(c.sndBufSeq.Size(c.sndNxt)) {
 			off := int(c.sndBufSeq.Size(c.sndNxt))
 			c.emit(now, outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK, dataOff: off, dataLen: 1})
-			c.rackSent(now, c.sndNxt, c.sndNxt.Add(1), 1)
+			c.rec.sent(c, now, c.sndNxt, 1, false, 1)
 			c.sndNxt = c.sndNxt.Add(1)
 			c.sndMax = c.sndNxt
 			c.rtt.backoff()
@@ -332,7 +225,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		c.inRecovery = false
 		c.recover = c.sndMax
 		c.dupAcks = 0
-		c.rack.at = time.Time{}
+		c.rec.timeout(c)
 	}
 	// Retransmit the first segment, then go back N: the rest follows as
 	// the congestion window opens again (skipping SACKed data).

@@ -116,6 +116,7 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 		sndSpace: sndSpace{iss: iss, ourMSS: ourMSS, sb: scoreboard{blocks: c.sb.blocks[:0]}, rack: rackState{segs: c.rack.segs}},
 		rcvSpace: rcvSpace{ooo: c.ooo[:0]}}
 	c.setCongestionControl(cfg.cc)
+	c.setLossRecovery()
 	c.tsOffset = tsOffset
 	c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss
 	c.sndBufSeq = iss.Add(1)
@@ -201,6 +202,7 @@ func (c *core) peerSynOptions(now time.Time, seg *segment) {
 	}
 	c.sackOn = c.sackOffer && seg.opts.SACKPermitted
 	c.sackOffer = c.sackOn
+	c.setLossRecovery()
 	c.setMSS()
 	c.rcvMSS = min(c.mss, 536)
 	c.cwnd = 10 * c.mss // RFC 6928 initial window
@@ -562,7 +564,8 @@ func (c *core) handleTimer(now time.Time) {
 		}
 	}
 	if !c.rack.at.IsZero() && !now.Before(c.rack.at) {
-		c.rackTimer(now)
+		c.rack.at = time.Time{}
+		c.rec.timer(c, now)
 	}
 	if !c.tlp.at.IsZero() && !now.Before(c.tlp.at) {
 		c.tlpFire(now)

@@ -27,7 +27,7 @@ func testConfig() *config {
 	return &c
 }
 
-func newTestCore(t *testing.T) *core {
+func newTestCore(t testing.TB) *core {
 	t.Helper()
 	var cs stack.Counters
 	c := new(core)

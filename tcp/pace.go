@@ -55,8 +55,7 @@ func (c *core) outputPaced(now time.Time) {
 	c.pace.at = time.Time{}
 	rate, burst := c.paceRate()
 	if rate == 0 {
-		for c.sendNew(now, c.cwnd-c.inFlight()) {
-		}
+		c.sendWindow(now)
 		return
 	}
 	if c.pace.last.IsZero() {

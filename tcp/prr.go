@@ -1,5 +1,7 @@
 package tcp
 
+import "time"
+
 // Proportional Rate Reduction (RFC 6937) sets the congestion window
 // during SACK loss recovery (RFC 6675): instead of dropping the window to
 // ssthresh at once and then sending nothing until the pipe drains below
@@ -59,7 +61,42 @@ func (c *core) prrOnAck(acked int) {
 
 // prrSent counts n bytes sent (new or retransmitted) in SACK recovery.
 func (c *core) prrSent(n int) {
-	if c.inRecovery && c.sackOn {
+	if c.inRecovery {
 		c.prr.out += n
 	}
 }
+
+// prrWindow is the window rule of the SACK-based recoveries (sackRecovery
+// and rackRecovery embed it): RFC 6675's entry into recovery, then PRR on
+// every ACK until it ends.
+type prrWindow struct{}
+
+// enter is RFC 6675 section 5: cwnd = ssthresh, PRR starts, the first
+// segment is retransmitted (HighRxt follows it), then the output sends
+// what the pipe allows.
+func (prrWindow) enter(c *core, now time.Time) {
+	c.ctr.sackRecoveries.Inc()
+	c.cwnd = c.ssthresh
+	c.rxtNext = c.sndUna
+	c.prrEnter()
+	c.rxtNext = c.sndUna.Add(c.sendRange(now, c.sndUna, c.mss)) // HighRxt
+}
+
+// recoveryAck sets the window with PRR (and shows a congestion controller
+// that observes recovery each ACK that acknowledged new data); output then
+// runs RFC 6675's NextSeg against the pipe.
+func (prrWindow) recoveryAck(c *core, now time.Time, acked int) {
+	if acked > 0 && c.ccObserves {
+		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = c.sndUna, c.sndNxt, c.rtt.latest, c.rack.minRTT
+		c.ccSacked = c.sackedBytes()
+		c.ca.(recoveryObserver).onRecoveryAck(&c.ccWindow, now)
+	}
+	c.prrOnAck(acked)
+}
+
+// exit is RFC 6937 section 3.1: recovery ends with cwnd at ssthresh
+// (PRR brought it there), as Linux's tcp_end_cwnd_reduction does, even
+// when the ACK that ends it leaves little in flight: falling to
+// FlightSize + SMSS there would restart in slow start, one segment that a
+// delayed ACK holds back.
+func (prrWindow) exit(c *core) { c.cwnd = c.ssthresh }

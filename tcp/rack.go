@@ -83,7 +83,10 @@ const (
 )
 
 // rackOn says RACK detects losses on this connection.
-func (c *core) rackOn() bool { return c.cfg.lossDetection == LossRACK && c.sackOn }
+func (c *core) rackOn() bool {
+	_, ok := c.rec.(rackRecovery)
+	return ok
+}
 
 // rec returns the record i places after the head.
 func (r *rackState) rec(i int) *rackSeg { return &r.segs[(r.head+i)&(len(r.segs)-1)] }
@@ -148,7 +151,7 @@ func (r *rackState) push(start, end seqnum.Value, t time.Duration) {
 // most seg bytes (a TSO super-segment's segments); retransmissions
 // update the records they cover.
 func (c *core) rackSent(now time.Time, seq, end seqnum.Value, seg int) {
-	if !c.rackOn() || !seq.LessThan(end) {
+	if !seq.LessThan(end) {
 		return
 	}
 	r := &c.rack
@@ -209,21 +212,18 @@ func (r *rackState) deliver(s *rackSeg, size int, t time.Duration, echoesOrigina
 	}
 }
 
-// rackOnAck runs RACK for an ACK (RFC 8985 section 6.2): records the
-// cumulative ACK and the SACK blocks deliver, the reordering window, and
-// the loss detection. dsack says the ACK carried a D-SACK. It reports
-// whether segments are marked lost.
-func (c *core) rackOnAck(now time.Time, seg *segment, dsack bool) bool {
-	if !c.rackOn() {
-		return false
-	}
+// rackOnAck runs RACK for an ACK with options opts (RFC 8985 section
+// 6.2): records the cumulative ACK and the SACK blocks deliver, the
+// reordering window, and the loss detection. dsack says the ACK carried a
+// D-SACK. It reports whether segments are marked lost.
+func (c *core) rackOnAck(now time.Time, opts *SegmentOptions, dsack bool) bool {
 	r := &c.rack
 	t := now.Sub(r.epoch)
 	for r.n > 0 && r.rec(0).end.LessThanEq(c.sndUna) {
 		s := r.rec(0)
 		size := int(r.base.Size(s.end))
 		if s.flags&rsDelivered == 0 {
-			r.deliver(s, size, t, c.echoesBefore(seg, s.xmit))
+			r.deliver(s, size, t, c.echoesBefore(opts, s.xmit))
 		}
 		r.unmark(s, size)
 		r.base = s.end
@@ -245,14 +245,14 @@ func (c *core) rackOnAck(now time.Time, seg *segment, dsack bool) bool {
 		}
 		r.base = c.sndUna
 	}
-	for _, b := range seg.opts.SACK[:min(seg.opts.NumSACK, len(seg.opts.SACK))] {
+	for _, b := range opts.SACK[:min(opts.NumSACK, len(opts.SACK))] {
 		l, rt := seqnum.Value(b.Left), seqnum.Value(b.Right)
 		if !l.LessThan(rt) || rt.LessThanEq(c.sndUna) {
 			continue
 		}
 		for i := r.find(l); i < r.n && !rt.LessThan(r.rec(i).end); i++ {
 			if s := r.rec(i); s.flags&rsDelivered == 0 && !r.start(i).LessThan(l) {
-				r.deliver(s, int(r.start(i).Size(s.end)), t, c.echoesBefore(seg, s.xmit))
+				r.deliver(s, int(r.start(i).Size(s.end)), t, c.echoesBefore(opts, s.xmit))
 			}
 		}
 	}
@@ -263,10 +263,11 @@ func (c *core) rackOnAck(now time.Time, seg *segment, dsack bool) bool {
 	return c.rackDetect(now)
 }
 
-// echoesBefore reports whether seg's timestamp echo is older than the
-// TSval of a transmission at xmit (since the records' epoch).
-func (c *core) echoesBefore(seg *segment, xmit time.Duration) bool {
-	return c.tsOn && seg.opts.HasTimestamps && seg.opts.TSEcr != 0 && tsBefore(seg.opts.TSEcr, c.tsNow(c.rack.epoch.Add(xmit)))
+// echoesBefore reports whether the timestamp echo of an ACK with options
+// opts is older than the TSval of a transmission at xmit (since the
+// records' epoch).
+func (c *core) echoesBefore(opts *SegmentOptions, xmit time.Duration) bool {
+	return c.tsOn && opts.HasTimestamps && opts.TSEcr != 0 && tsBefore(opts.TSEcr, c.tsNow(c.rack.epoch.Add(xmit)))
 }
 
 // rackUndo forgets the lost marks when a congestion response is undone
@@ -360,8 +361,7 @@ func (c *core) rackDetect(now time.Time) bool {
 // rackTimer is the reordering timer's expiry (RFC 8985 section 6.3):
 // detect again, and start recovery if something is now lost.
 func (c *core) rackTimer(now time.Time) {
-	c.rack.at = time.Time{}
-	if !c.rackOn() || c.sndUna == c.sndMax {
+	if c.sndUna == c.sndMax {
 		return
 	}
 	if c.rackDetect(now) && !c.inRecovery {

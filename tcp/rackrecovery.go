@@ -29,45 +29,119 @@ func (r *rackState) unmark(s *rackSeg, size int) {
 	s.flags &^= rsLost | rsDelivered
 }
 
-// recordsOn says the RACK records are the scoreboard.
-func (c *core) recordsOn() bool { return c.rackOn() && c.rack.n > 0 }
+// rackRecovery is RACK-TLP's loss recovery (RFC 8985), the default with
+// SACK: the records find losses by time (rackStep, and the reordering
+// timer), they are the scoreboard while they hold anything (the SACK
+// scoreboard otherwise), and recovery retransmits what they mark lost;
+// PRR sets the window. Duplicate ACKs are counted but decide nothing.
+type rackRecovery struct{ prrWindow }
 
-// sackedBytes is what the peer SACKed above SND.UNA.
-func (c *core) sackedBytes() int {
-	if c.recordsOn() {
+// dupAck counts a duplicate ACK as RFC 6675 does (countDupAck); RACK
+// decides (detect).
+func (rackRecovery) dupAck(c *core, _ time.Time, sackNew, hasSACK bool) {
+	c.countDupAck(sackNew, hasSACK)
+}
+
+// detect runs RACK for the ACK (rackStep).
+func (rackRecovery) detect(c *core, now time.Time, opts SegmentOptions, dsack bool) {
+	c.rackStep(now, &opts, dsack)
+}
+
+// exit sets PRR's window and counts the recovery for the reordering
+// window's D-SACK adaptation (rackUpdateReoWnd).
+func (rackRecovery) exit(c *core) {
+	prrWindow{}.exit(c)
+	c.rackUpdateReoWnd(false, true)
+}
+
+// send retransmits what the records mark lost, then new data
+// (rackRecover); without records, RFC 6675's loop.
+func (rackRecovery) send(c *core, now time.Time) {
+	if c.rack.n > 0 {
+		c.rackRecover(now)
+	} else {
+		c.sackRecover(now)
+	}
+}
+
+// sent counts what was sent for PRR and records it (rackSent).
+func (rackRecovery) sent(c *core, now time.Time, seq seqnum.Value, n int, fin bool, seg int) {
+	c.prrSent(n)
+	l := seqnum.Size(n)
+	if fin {
+		l++
+	}
+	c.rackSent(now, seq, seq.Add(l), seg)
+}
+
+// sacked is what the records hold delivered.
+func (rackRecovery) sacked(c *core) int {
+	if c.rack.n > 0 {
 		return max(c.rack.sackedB, 0)
 	}
 	return c.sb.sackedBytes()
 }
 
-// pipe is RFC 6675's estimate of the bytes in flight: outstanding bytes
-// neither SACKed nor lost (a lost record retransmitted is in flight
-// again).
-func (c *core) pipe() int {
-	if c.recordsOn() {
+// pipe is RFC 6675's pipe on the records: outstanding bytes neither
+// SACKed nor lost (a lost record retransmitted is in flight again).
+func (rackRecovery) pipe(c *core) int {
+	if c.rack.n > 0 {
 		return max(int(c.sndUna.Size(c.sndMax))-c.rack.sackedB-c.rack.lostB, 0)
 	}
 	return c.sb.pipe(c.sndUna, c.sndMax, c.rxtNext, c.mss)
 }
 
-// inFlight is what the congestion window limits outside SACK recovery.
-// With the RACK records as the scoreboard it is, as Linux's
-// tcp_packets_in_flight counts in every state, what was sent and not
-// acknowledged less what the peer SACKed: a SACKed segment has left the
-// network. Counting it (RFC 5681's FlightSize) stalls the sender after a
-// recovery that ends with much SACKed above a hole not yet marked lost,
-// and in the round trip before RACK marks one: the window is full of
-// data the peer holds, no new data goes out, and the ACK clock stops
-// until RACK's timer or a tail loss probe. Segments marked lost count
-// until retransmitted (outside recovery they are, at most, about to be).
-// During a go-back-N after a timeout (SND.NXT below SND.MAX), and
-// without records, it is what was sent from SND.UNA to SND.NXT.
-func (c *core) inFlight() int {
+// inFlight is, as Linux's tcp_packets_in_flight counts in every state,
+// what was sent and not acknowledged less what the peer SACKed: a SACKed
+// segment has left the network. Counting it (RFC 5681's FlightSize)
+// stalls the sender after a recovery that ends with much SACKed above a
+// hole not yet marked lost, and in the round trip before RACK marks one:
+// the window is full of data the peer holds, no new data goes out, and
+// the ACK clock stops until RACK's timer or a tail loss probe. Segments
+// marked lost count until retransmitted (outside recovery they are, at
+// most, about to be). During a go-back-N after a timeout (SND.NXT below
+// SND.MAX), and without records, it is what was sent from SND.UNA to
+// SND.NXT.
+func (rackRecovery) inFlight(c *core) int {
 	flight := int(c.sndUna.Size(c.sndNxt))
-	if c.recordsOn() && c.sndNxt == c.sndMax {
+	if c.rack.n > 0 && c.sndNxt == c.sndMax {
 		flight -= max(c.rack.sackedB, 0)
 	}
 	return max(flight, 0)
+}
+
+// skip skips the records the peer has (skipDelivered), else the
+// scoreboard's blocks.
+func (rackRecovery) skip(c *core) int {
+	if c.rack.n > 0 {
+		return c.rack.skipDelivered(&c.sndNxt, c.sndMax)
+	}
+	return c.sb.skip(&c.sndNxt, c.sndMax)
+}
+
+// timer is the reordering timer (rackTimer).
+func (rackRecovery) timer(c *core, now time.Time) { c.rackTimer(now) }
+
+// timeout disarms the reordering timer: the timeout's go-back-N resends
+// what RACK would have.
+func (rackRecovery) timeout(c *core) { c.rack.at = time.Time{} }
+
+// rackStep runs RACK for an ACK and starts fast recovery when it finds
+// a loss outside recovery (RFC 8985 section 6.2 step 6).
+// Data marked lost but not retransmitted also starts recovery when it
+// was sent after the last recovery's point (a new congestion event, as
+// Linux's tcp_time_to_recover sees lost_out): a recovery that ends with
+// losses among the data it sent goes on at once as a new one.
+func (c *core) rackStep(now time.Time, opts *SegmentOptions, dsack bool) {
+	marked := c.rackOnAck(now, opts, dsack)
+	if c.inRecovery || c.rack.lostB == 0 {
+		return
+	}
+	if marked && c.sndUna.GreaterThan(c.recover) {
+		c.enterRecovery(now)
+	} else if seq, _, ok := c.rack.firstLost(); ok && seq.GreaterThanEq(c.recover) {
+		c.enterRecovery(now)
+	}
 }
 
 // firstLost returns the first record marked lost: where it starts and its

@@ -243,14 +243,62 @@ func (s *scoreboard) skip(nxt *seqnum.Value, sndMax seqnum.Value) int {
 	return 0
 }
 
+// sackRecovery is RFC 6675's loss recovery: a hole is lost when
+// DupThresh duplicate ACKs arrived or the scoreboard says IsLost, and the
+// transmission loop sends NextSeg against the pipe; PRR sets the window.
+type sackRecovery struct {
+	scoreboardLoss
+	prrWindow
+}
+
+// dupAck counts a duplicate ACK (countDupAck) and starts recovery,
+// outside one and past the last one's window of data, once DupThresh were
+// counted or the first unacknowledged byte IsLost (section 5).
+func (sackRecovery) dupAck(c *core, now time.Time, sackNew, hasSACK bool) {
+	c.countDupAck(sackNew, hasSACK)
+	if c.inRecovery || !c.sndUna.GreaterThan(c.recover) {
+		return
+	}
+	if c.dupAcks >= dupThresh || c.sb.isLost(c.sndUna, c.mss) {
+		c.enterRecovery(now)
+	}
+}
+
+// countDupAck counts a duplicate ACK with SACK on: one that SACKs new
+// data (RFC 6675 section 2's DupAck), or one without SACK blocks, which
+// RFC 5681 would count.
+func (c *core) countDupAck(sackNew, hasSACK bool) {
+	if sackNew || !hasSACK {
+		c.dupAcks++
+	}
+}
+
+// send is the transmission loop (sackRecover).
+func (sackRecovery) send(c *core, now time.Time) { c.sackRecover(now) }
+
+// sent counts what was sent for PRR.
+func (sackRecovery) sent(c *core, _ time.Time, _ seqnum.Value, n int, _ bool, _ int) { c.prrSent(n) }
+
+// takeSACK takes the SACK blocks of an ACK, when SACK is on, before the
+// cumulative ACK moves SND.UNA: a D-SACK is checked for undo, and the
+// scoreboard records the rest. It reports whether they SACKed data not
+// SACKed before and whether the first was a D-SACK.
+func (c *core) takeSACK(now time.Time, seg *segment) (sackNew, dsack bool) {
+	if !c.sackOn || seg.opts.NumSACK == 0 {
+		return false, false
+	}
+	_, dsack = dsackBlock(&seg.opts, seg.ack)
+	c.undoCheckDSACK(now, seg)
+	if !c.inRecovery {
+		c.prr.sacked = c.sackedBytes() // what this ACK delivers counts if it starts recovery
+	}
+	return c.sb.update(&seg.opts, seg.ack, c.sndMax), dsack
+}
+
 // sackRecover is RFC 6675 section 5 steps (C): while the pipe leaves at
 // least one MSS of the congestion window, send NextSeg: a lost hole, else
 // new data, else an unSACKed hole below the highest SACK.
 func (c *core) sackRecover(now time.Time) {
-	if c.recordsOn() {
-		c.rackRecover(now)
-		return
-	}
 	for range 2 * maxSACKBlocks {
 		room := c.cwnd - c.sb.pipe(c.sndUna, c.sndMax, c.rxtNext, c.mss)
 		if room < c.mss {

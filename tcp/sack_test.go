@@ -180,6 +180,7 @@ func TestIsLostPipeNextSeg(t *testing.T) {
 func TestSACKRecovery(t *testing.T) {
 	c := tsCore(t)
 	c.cfg.lossDetection = LossDupAck // RACK: rack_test.go
+	c.setLossRecovery()
 	c.cwnd = 10 * c.mss
 	m := seqnum.Value(c.mss)
 	c.write(t0, make([]byte, 10*c.mss))

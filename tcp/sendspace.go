@@ -40,8 +40,11 @@ type sndSpace struct {
 	retries   int
 	rtxAt     time.Time // retransmission or persist deadline
 
+	// Loss recovery (recovery.go), chosen with SACK at the handshake.
+	rec lossRecovery
+
 	// Congestion control: the algorithm adjusts the embedded window; the
-	// core runs NewReno (RFC 6582) or SACK (RFC 6675) recovery.
+	// loss recovery (rec) sets it during recovery.
 	ccWindow
 	cwndValidation // sndbuf.go
 	ca             congestionControl
@@ -120,13 +123,12 @@ func (c *core) output(now time.Time) {
 		c.ackNow = false
 		return
 	}
-	if c.inRecovery && c.sackOn {
-		c.sackRecover(now)
+	if c.inRecovery {
+		c.rec.send(c, now)
 	} else if c.pace.p != nil {
 		c.outputPaced(now)
 	} else {
-		for c.sendNew(now, c.cwnd-c.inFlight()) {
-		}
+		c.sendWindow(now)
 	}
 	c.noteCwndUse()
 	c.tlpArm(now, c.tlp.restart)
@@ -145,17 +147,19 @@ func (c *core) output(now time.Time) {
 	}
 }
 
+// sendWindow sends new data (or, after a timeout, resends from SND.NXT)
+// while the congestion window leaves room for what is in flight.
+func (c *core) sendWindow(now time.Time) {
+	for c.sendNew(now, c.cwnd-c.inFlight()) {
+	}
+}
+
 // sendNew sends one segment from sndNxt if the send window, room bytes of
 // congestion window, the silly window rules and Nagle allow it. It
 // reports whether it sent one.
 func (c *core) sendNew(now time.Time, room int) bool {
 	// After a timeout (go-back-N) skip what the peer has SACKed.
-	var limit int
-	if c.recordsOn() {
-		limit = c.rack.skipDelivered(&c.sndNxt, c.sndMax)
-	} else {
-		limit = c.sb.skip(&c.sndNxt, c.sndMax)
-	}
+	limit := c.rec.skip(c)
 	off := int(c.sndBufSeq.Size(c.sndNxt))
 	avail := max(c.snd.n-off, 0)
 	inflight := int(c.sndUna.Size(c.sndNxt))
@@ -195,7 +199,6 @@ func (c *core) sendNew(now time.Time, room int) bool {
 		c.ctr.retransmits.Inc()
 		c.undoRetransmitted(now, c.sndNxt, n)
 	}
-	c.prrSent(n)
 	if n > 0 && c.sndNxt.GreaterThanEq(c.sndMax) {
 		c.tlp.restart = true
 	}
@@ -213,11 +216,11 @@ func (c *core) sendNew(now time.Time, room int) bool {
 		}
 	}
 	c.emit(now, o)
+	c.rec.sent(c, now, o.seq, n, fin, segMax)
 	l := seqnum.Size(n)
 	if fin {
 		l++
 	}
-	c.rackSent(now, o.seq, o.seq.Add(l), segMax)
 	if c.sndNxt.GreaterThanEq(c.sndMax) && n > 0 && !c.rttTiming {
 		c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt.Add(l), now
 	}

@@ -12,7 +12,7 @@ const peerTS = 7000
 
 // tsCore is an established core (active open) that negotiated timestamps
 // and SACK with a peer whose SYN-ACK carried TSval peerTS.
-func tsCore(t *testing.T) *core {
+func tsCore(t testing.TB) *core {
 	t.Helper()
 	c := newTestCore(t)
 	c.connect(t0)

@@ -78,6 +78,7 @@ func TestTLPProbe(t *testing.T) {
 			c, una := tlpCore(t, tt.more)
 			if !tt.sack {
 				c.sackOn = false
+				c.setLossRecovery()
 			}
 			m := seqnum.Value(c.mss)
 			at := t0.Add(srtt)

@@ -179,6 +179,7 @@ func TestTSOSendCore(t *testing.T) {
 	t.Run("SACK blocks come off the GSO size", func(t *testing.T) {
 		c := mk()
 		c.sackOn = true
+		c.setLossRecovery()
 		c.handleSegment(t0, data(peerISS+100, testISS+1, "x")) // a hole: one SACK block
 		takeOut(c)
 		c.write(t0, make([]byte, 100_000))
