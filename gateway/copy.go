@@ -132,7 +132,7 @@ func pipe(dst, src net.Conn) (wasReset bool) {
 func pipeFrom(dst net.Conn, src *tcp.Conn) (wasReset bool) {
 	w := &errWriter{w: writerTo(dst)}
 	var to io.Writer = w
-	if tw, ok := w.w.(tcp.TryWriter); ok {
+	if tw, ok := w.w.(tcp.TryBuffersWriter); ok {
 		to = errTryWriter{w, tw} // written inline at the ends of batches
 	}
 	_, err := src.WriteTo(to)
@@ -165,11 +165,20 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// errTryWriter is errWriter for a tcp.TryWriter (rawWriter), which it
-// stays, its TryWrite's errors remembered too.
+// errTryWriter is errWriter for a tcp.TryBuffersWriter (rawWriter),
+// which it stays, its TryWrite's and TryWriteBuffers' errors remembered
+// too.
 type errTryWriter struct {
 	*errWriter
-	tw tcp.TryWriter
+	tw tcp.TryBuffersWriter
+}
+
+func (e errTryWriter) TryWriteBuffers(b [][]byte) (int, error) {
+	n, err := e.tw.TryWriteBuffers(b)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
 }
 
 func (e errTryWriter) TryWrite(b []byte) (int, error) {

@@ -196,3 +196,55 @@ func TestRawTryWrite(t *testing.T) {
 		t.Errorf("TryWrite on a closed socket: %v, want net.ErrClosed", err)
 	}
 }
+
+// TestRawTryWriteBuffers: rawWriter's TryWriteBuffers (tcp.TryBuffersWriter)
+// writes several buffers in order in one call, skipping empty ones, takes
+// what the socket takes and returns 0 and no error when it takes nothing
+// (never parks); what it wrote arrives byte-exact; on a closed socket it
+// fails.
+func TestRawTryWriteBuffers(t *testing.T) {
+	a, b := socketPair(t)
+	var bw tcp.TryBuffersWriter = writerTo(a).(*rawWriter)
+	rng := rand.New(rand.NewPCG(5, 6))
+	bufs := make([][]byte, 5)
+	var sent bytes.Buffer
+	calls := 0
+	for full := false; !full; calls++ {
+		total := 0
+		for i := range bufs {
+			bufs[i] = make([]byte, []int{1000, 0, 8 << 10, 7, 3000}[i])
+			for j := range bufs[i] {
+				bufs[i][j] = byte(rng.Uint32())
+			}
+			total += len(bufs[i])
+		}
+		n, err := bw.TryWriteBuffers(bufs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range bufs { // the first n bytes of the buffers, in order
+			k := min(n, len(p))
+			sent.Write(p[:k])
+			n -= k
+		}
+		full = sent.Len() < (calls+1)*total
+	}
+	if calls < 2 {
+		t.Fatalf("the socket was full after %d calls; the test wants the first one whole", calls)
+	}
+	if n, err := bw.TryWriteBuffers([][]byte{{1}}); n != 0 || err != nil {
+		t.Fatalf("TryWriteBuffers to a full socket: %d, %v", n, err)
+	}
+	if n, err := bw.TryWriteBuffers([][]byte{nil, {}}); n != 0 || err != nil {
+		t.Fatalf("TryWriteBuffers of empty buffers: %d, %v", n, err)
+	}
+	a.(interface{ CloseWrite() error }).CloseWrite()
+	got, err := io.ReadAll(readerFrom(b))
+	if err != nil || !bytes.Equal(got, sent.Bytes()) {
+		t.Fatalf("read %d bytes (%v), TryWriteBuffers wrote %d, equal %v", len(got), err, sent.Len(), bytes.Equal(got, sent.Bytes()))
+	}
+	a.Close()
+	if _, err := bw.TryWriteBuffers([][]byte{[]byte("x")}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("TryWriteBuffers on a closed socket: %v, want net.ErrClosed", err)
+	}
+}

@@ -2,8 +2,12 @@
 # bench_gateway.sh: issue 16's user-mode networking comparison. The same
 # "guest" namespace reaches servers on its host side's 127.0.0.1 (the
 # benchserver on kernel sockets: discard :9, source :19, HTTP :80) through
-#   tapstack  tapstack gateway on a TAP in a bridge (the guest on a veth),
-#             the host's loopback at 10.0.2.2
+#   tapstack  tapstack gateway on a TAP that, once the gateway has opened
+#             it, moves into the guest's namespace (as slirp4netns and
+#             pasta have theirs: no bridge, no veth in the path); the
+#             host's loopback at 10.0.2.2. TAP_BRIDGE=1: the TAP stays
+#             in a bridge and the guest is on a veth in it, the layout of
+#             the tables before 2026-12 (see below)
 #   slirp4netns --configure (tap0 in the guest), loopback at 10.0.2.2
 #   pasta     --config-net, over its tap: the guest connects to the copied
 #             gateway 192.168.99.2, which pasta maps to the host's loopback
@@ -33,10 +37,21 @@
 # not avoid it. Each row is therefore taken RUNS times and the median shown,
 # and the pasta-T column shows what pasta does on its spliced path.
 #
+# Why the TAP moves into the guest (perf, upload): with the guest on a
+# veth in a bridge, each of the guest's frames and each of our ACKs
+# crosses veth and bridge, mostly in the gateway's own context (the guest
+# sends its data from the ACK we write), and where br_netfilter is
+# loaded (bridge-nf-call-iptables = 1, as on this machine) through
+# iptables' hooks too: some 7% of the gateway's CPU in br_nf_* and
+# nf_hook_slow, 10% with bridge and veth, which slirp4netns and pasta do
+# not have in their path. A TAP keeps working through its open file
+# descriptors when it moves to another namespace.
+#
 # Environment: DUR (seconds per run, default 5), RUNS (runs per cell, the
 # median is shown; default 3), TOOLS (default "tapstack slirp4netns pasta
 # pasta-T"), GW_ARGS (more flags for tapstack gateway, e.g.
-# GW_ARGS="--procs 0" for an A/B of its GOMAXPROCS).
+# GW_ARGS="--procs 0" for an A/B of its GOMAXPROCS), TAP_BRIDGE (1: the
+# tapstack row's guest on a veth in a bridge with the TAP).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench_gateway.sh: needs root" >&2; exit 1; }
@@ -122,16 +137,21 @@ want() { case " $TOOLS " in *" $1 "*) return 0 ;; esac; return 1; }
 if want tapstack; then
 	echo "== tapstack gateway"
 	hostns tapstack
-	ip -n "$P-tapstack" link add br0 type bridge
-	ip -n "$P-tapstack" link set br0 up
-	ip -n "$P-tapstack" link add vg type veth peer name eth0 netns "$P-tapstack-guest"
-	ip -n "$P-tapstack" link set vg master br0
-	ip -n "$P-tapstack" link set vg up
-	ip netns exec "$P-tapstack" ./bin/tapstack gateway --tap tap0 --bridge br0 ${GW_ARGS:-} >/tmp/"$P"-gw.log 2>&1 &
+	dev=tap0 br=""
+	if [ "${TAP_BRIDGE:-0}" = 1 ]; then
+		dev=eth0 br="--bridge br0"
+		ip -n "$P-tapstack" link add br0 type bridge
+		ip -n "$P-tapstack" link set br0 up
+		ip -n "$P-tapstack" link add vg type veth peer name eth0 netns "$P-tapstack-guest"
+		ip -n "$P-tapstack" link set vg master br0
+		ip -n "$P-tapstack" link set vg up
+	fi
+	ip netns exec "$P-tapstack" ./bin/tapstack gateway --tap tap0 $br ${GW_ARGS:-} >/tmp/"$P"-gw.log 2>&1 &
 	GW=$!; PIDS="$PIDS $GW"
-	for _ in $(seq 1 100); do grep -q "up on" /tmp/"$P"-gw.log && break; sleep 0.1; done
-	ip -n "$P-tapstack-guest" addr add 10.0.2.100/24 dev eth0
-	ip -n "$P-tapstack-guest" link set eth0 up
+	for _ in $(seq 1 100); do grep -q "gateway on" /tmp/"$P"-gw.log && break; sleep 0.1; done
+	[ "$dev" = tap0 ] && ip -n "$P-tapstack" link set tap0 netns "$P-tapstack-guest"
+	ip -n "$P-tapstack-guest" addr add 10.0.2.100/24 dev "$dev"
+	ip -n "$P-tapstack-guest" link set "$dev" up
 	ip -n "$P-tapstack-guest" route add default via 10.0.2.2
 	measure tapstack "$GW" 10.0.2.2
 fi

@@ -59,8 +59,15 @@ func (e *endpoint) endBatch() bool {
 	wake := e.wakeBatch
 	e.wakeBatch = false
 	inline := e.canWriteInline()
+	if !inline {
+		e.c.rcv.settle() // held payloads nobody writes now go into the buffer
+	}
 	if !inline && (e.removed || !e.c.ackBatch) {
-		if wake {
+		// A WriteTo whose data was all written inline meanwhile (when
+		// its held segments filled up, endpoint.deliver) would only wait
+		// again; woken, it could take the next batch's data from under
+		// its end (and write it itself, a wake-up per batch).
+		if wake && (e.inl == nil || !e.writeToIdle()) {
 			e.cond.Broadcast()
 		}
 		return false
@@ -69,6 +76,7 @@ func (e *endpoint) endBatch() bool {
 	now := e.p.clock.Now()
 	if inline {
 		e.writeInline(now)
+		e.c.rcv.settle() // what the writer did not take goes into the buffer
 		// Wake the WriteTo when something is left for it, even if no
 		// deferred wake-up was due (it always waits when it is not
 		// writing, so one more Broadcast costs nothing if it is not).

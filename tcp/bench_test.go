@@ -137,7 +137,7 @@ func benchSend(b *testing.B, mk func(*testing.B) (*Protocol, *Conn, *stack.NIC, 
 		e.mu.Lock()
 		a := segment{seq: e.c.rcvNxt, ack: e.c.sndNxt, flags: FlagACK, wnd: 65535}
 		e.mu.Unlock()
-		e.deliver(&a)
+		e.deliver(&a, nil)
 		if e.p.ctr.txSegments.Load() != before+1 {
 			b.Fatal("Write did not produce exactly one segment")
 		}

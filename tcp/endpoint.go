@@ -139,7 +139,11 @@ func routeOffloads(r stack.Route) (csum bool, gsoMax int) {
 // deliver hands an inbound segment to the connection. It returns false
 // when the connection does not take it: a new SYN that may reuse a
 // TIME_WAIT tuple (RFC 9293 3.10.7.4 / RFC 6191) goes to the listener.
-func (e *endpoint) deliver(seg *segment) bool {
+//
+// pkt, when not nil, is the packet seg came in: a batched segment's
+// payload may be held in it until the end of the batch, written from
+// there by a WriteTo's TryWriter (trywriter.go).
+func (e *endpoint) deliver(seg *segment, pkt *stack.Packet) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.removed {
@@ -164,8 +168,21 @@ func (e *endpoint) deliver(seg *segment) bool {
 		e.c.unshed()
 	}
 	e.c.batching = seg.batched
+	if seg.batched && pkt != nil && len(seg.payload) > 0 && e.canHold() {
+		e.c.rcv.holdPkt = pkt
+	}
 	e.c.handleSegment(now, seg)
 	e.c.batching = false
+	e.c.rcv.holdPkt = nil
+	if e.c.rcv.next == maxHeld && e.canWriteInline() {
+		// As many as the ring holds: written now, while the first of
+		// them are still in the CPU's cache, not at the end of the batch.
+		e.writeInline(now)
+		e.c.rcv.settle()
+	}
+	if e.c.rcv.next > 0 && !e.batchQueued {
+		e.p.batchAdd(e) // the batch's end writes or settles what is held
+	}
 	// A Read waiting for the data is woken at the end of the batch, once;
 	// a Write waiting for ACKs is woken at once, as without batches (it
 	// refills the send buffer the ACKs drain, inline).

@@ -130,7 +130,7 @@ func (f *Forwarder) handleSyn(t tuple, seg *segment) {
 	if e != nil {
 		// Accepted between HandlePacket's lookup and now.
 		f.mu.Unlock()
-		e.deliver(seg)
+		e.deliver(seg, nil)
 		return
 	}
 	if len(f.pending) >= f.max {

@@ -375,7 +375,7 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 	e := p.conns[k]
 	tw := e == nil && p.twInUseLocked(k)
 	p.mu.RUnlock()
-	if e != nil && e.deliver(&seg) {
+	if e != nil && e.deliver(&seg, pkt) {
 		return true
 	}
 	// A connection that turned into a TIME_WAIT record since the lookup

@@ -108,8 +108,12 @@ func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
 		c.ackNow = true // dropped for want of memory: tell the peer our window
 		return
 	}
-	c.rcv.writeAt(c.rcv.n, p)
 	filled := len(c.ooo) > 0
+	if !filled && c.rcv.canHold() {
+		c.rcv.hold(p) // written out from its packet at the end of the batch (trywriter.go)
+	} else {
+		c.rcv.writeAt(c.rcv.n, p)
+	}
 	c.advanceRcv(seq.Add(seqnum.Size(len(p))))
 	c.pullOOO() // the out-of-order data the new data reaches
 	if c.readShut {

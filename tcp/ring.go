@@ -3,6 +3,8 @@ package tcp
 import (
 	"math/bits"
 	"sync"
+
+	"github.com/tapstack/tapstack/stack"
 )
 
 // ring is a byte ring buffer that grows on demand up to max bytes. Logical
@@ -35,6 +37,36 @@ type ring struct {
 	// retires meanwhile is left to the garbage collector, not put back in
 	// its pool where another connection could take it.
 	pinned bool
+
+	// Held segments (trywriter.go): while the buffer part is empty, the
+	// in-order payloads of a device's batch may be kept by reference in
+	// their packets instead of copied, to be written out from there at
+	// the end of the batch. They are the oldest committed bytes: n counts
+	// them (extN of them), and every operation that reads or writes the
+	// buffer's bytes copies them in first (settle), so only discard and
+	// the batch's writer see them as they are. The room they take in the
+	// buffer is reserved as for copied data, so settling never needs
+	// memory the budget did not grant.
+	holdPkt *stack.Packet // the packet of the segment being delivered, when it may be held
+	ext     *heldSegs     // from heldPool while next > 0, so that a ring costs 8 bytes for it
+	next    int           // held segments, ext[:next]
+	extN    int           // bytes in them
+}
+
+// heldSegs is the room for a ring's held segments.
+type heldSegs [maxHeld]heldSeg
+
+var heldPool = sync.Pool{New: func() any { return new(heldSegs) }}
+
+// maxHeld bounds the segments a ring holds by reference: a TAP's batch
+// is at most 16 frames (tap.maxBatch).
+const maxHeld = 16
+
+// heldSeg is a payload held in its packet, which the ring has a
+// reference to.
+type heldSeg struct {
+	pkt *stack.Packet
+	b   []byte
 }
 
 // ringChunk is a pooled buffer: a ring's, or a piece of out-of-order data
@@ -106,6 +138,7 @@ func (r *ring) alloc() int {
 // budget). Nothing the ring holds may be needed any more: no committed
 // bytes, or a connection that is closed.
 func (r *ring) release() {
+	r.dropHeld()
 	if r.chunk == nil {
 		return
 	}
@@ -190,11 +223,95 @@ func (r *ring) resize(nl int) {
 	r.buf, r.chunk, r.head = nb, c, 0
 }
 
+// canHold says whether the payload being delivered (at position n) may
+// be held by reference: its packet is offered, and everything committed
+// before it is held too (the buffer part is empty).
+func (r *ring) canHold() bool {
+	return r.holdPkt != nil && r.n == r.extN && r.next < maxHeld
+}
+
+// hold keeps p, the payload of r.holdPkt, by reference at position n; the
+// caller commits it (n += len(p)) as if it had been copied, after
+// reserving room for it.
+func (r *ring) hold(p []byte) {
+	if r.ext == nil {
+		r.ext = heldPool.Get().(*heldSegs)
+	}
+	r.ext[r.next] = heldSeg{r.holdPkt.Ref(), p}
+	r.next++
+	r.extN += len(p)
+}
+
+// held appends the held payloads, oldest first, to dst.
+func (r *ring) held(dst [][]byte) [][]byte {
+	for i := range r.next {
+		dst = append(dst, r.ext[i].b)
+	}
+	return dst
+}
+
+// settle copies the held payloads into the buffer, where they belong
+// (the buffer part is empty), and lets their packets go.
+func (r *ring) settle() {
+	if r.next == 0 {
+		return
+	}
+	if r.extN > len(r.buf) { // reserved on arrival; a shrink cannot go below n
+		r.grow(r.extN)
+	}
+	pos := 0
+	for i := range r.next {
+		r.copyIn(pos, r.ext[i].b)
+		pos += len(r.ext[i].b)
+	}
+	r.dropHeld()
+}
+
+// dropHeld forgets the held payloads and releases their packets.
+func (r *ring) dropHeld() {
+	if r.ext == nil {
+		return
+	}
+	for i := range r.next {
+		r.ext[i].pkt.Release()
+		r.ext[i] = heldSeg{}
+	}
+	r.next, r.extN = 0, 0
+	heldPool.Put(r.ext)
+	r.ext = nil
+}
+
+// discardHeld drops the k oldest held bytes (k <= extN).
+func (r *ring) discardHeld(k int) {
+	r.n -= k
+	r.extN -= k
+	i := 0
+	for ; i < r.next && k >= len(r.ext[i].b); i++ {
+		k -= len(r.ext[i].b)
+		r.ext[i].pkt.Release()
+	}
+	if i < r.next {
+		r.ext[i].b = r.ext[i].b[k:]
+	}
+	m := copy(r.ext[:], r.ext[i:r.next])
+	clear(r.ext[m:r.next])
+	if r.next = m; m == 0 {
+		heldPool.Put(r.ext)
+		r.ext = nil
+	}
+}
+
 // writeAt copies p to logical position pos; pos+len(p) must not exceed max.
 func (r *ring) writeAt(pos int, p []byte) {
 	if len(p) == 0 {
 		return
 	}
+	r.settle()
+	r.copyIn(pos, p)
+}
+
+// copyIn is writeAt without the held segments.
+func (r *ring) copyIn(pos int, p []byte) {
 	if need := pos + len(p); need > len(r.buf) {
 		r.grow(need)
 	}
@@ -208,6 +325,7 @@ func (r *ring) copyAt(dst []byte, pos int) {
 	if len(dst) == 0 {
 		return
 	}
+	r.settle()
 	i := (r.head + pos) % len(r.buf)
 	k := copy(dst, r.buf[i:])
 	copy(dst[k:], r.buf)
@@ -230,6 +348,13 @@ func (r *ring) discard(k int) {
 	if k <= 0 {
 		return
 	}
+	if r.next > 0 {
+		h := min(k, r.extN)
+		r.discardHeld(h)
+		if k -= h; k == 0 {
+			return
+		}
+	}
 	r.head = (r.head + k) % len(r.buf)
 	r.n -= k
 }
@@ -249,6 +374,7 @@ func (r *ring) peek(max int) (a, b []byte) {
 	if k == 0 {
 		return nil, nil
 	}
+	r.settle()
 	a = r.buf[r.head:min(r.head+k, len(r.buf))]
 	return a, r.buf[:k-len(a)]
 }

@@ -179,7 +179,7 @@ func TestPendingSegmentsGoBeforeTheCore(t *testing.T) {
 		e.mu.Lock()
 		seg := segment{seq: e.c.rcvNxt, ack: ack, flags: FlagACK, wnd: 65535}
 		e.mu.Unlock()
-		e.deliver(&seg)
+		e.deliver(&seg, nil)
 	}
 	write := func(s string) {
 		if _, err := c.Write([]byte(s)); err != nil {

@@ -30,6 +30,36 @@ type fakeTryWriter struct {
 	offBatch int
 	want     int           // full is closed once this many bytes were taken
 	full     chan struct{} // all the data arrived
+	// Of fakeBuffersWriter's TryWriteBuffers: calls, the most buffers
+	// in one, and the bytes taken (counted in tried too).
+	vecCalls, vecMax, vecTried int
+}
+
+// fakeBuffersWriter is a fakeTryWriter that is a TryBuffersWriter too:
+// TryWriteBuffers takes from its buffers in order within the same budget.
+type fakeBuffersWriter struct{ *fakeTryWriter }
+
+func (w fakeBuffersWriter) TryWriteBuffers(bufs [][]byte) (int, error) {
+	w.vecCalls++
+	w.vecMax = max(w.vecMax, len(bufs))
+	total := 0
+	for _, b := range bufs {
+		k := len(b)
+		if w.budget >= 0 {
+			k = min(k, w.budget-w.tried)
+		}
+		w.take(b[:k])
+		w.tried += k
+		w.vecTried += k
+		total += k
+		if k < len(b) {
+			if w.fail != nil {
+				return total, w.fail
+			}
+			break
+		}
+	}
+	return total, nil
 }
 
 func (w *fakeTryWriter) TryWrite(b []byte) (int, error) {
@@ -88,6 +118,7 @@ type tryWriterCase struct {
 	budget    int
 	fail      error
 	end       string
+	buffers   bool // the writer is a TryBuffersWriter (fakeBuffersWriter)
 }
 
 type tryWriterResult struct {
@@ -113,8 +144,12 @@ func runTryWriter(t *testing.T, tt tryWriterCase) tryWriterResult {
 		err error
 	}
 	done := make(chan result, 1)
+	var to io.Writer = w
+	if tt.buffers {
+		to = fakeBuffersWriter{w}
+	}
 	go func() {
-		n, err := s.WriteTo(w)
+		n, err := s.WriteTo(to)
 		done <- result{n, err}
 	}()
 	// WriteTo waits for data before A sends any, so that the data comes
@@ -238,3 +273,48 @@ func TestTryWriterBatchEndWakesWrite(t *testing.T) {
 }
 
 var _ io.Writer = (*fakeTryWriter)(nil)
+
+// TestWriteToHeldSegments: with a writer that is a TryBuffersWriter, the
+// payloads that arrive in a batch while the receive buffer is empty are
+// held in their packets and written from there at the batch's end (or
+// when maxHeld of them wait), several in one TryWriteBuffers (the buffer's views are at most two, so a call
+// with more proves the payloads were not copied into it); what the writer
+// does not take is copied into the buffer and written by WriteTo's Write,
+// in order and byte-exact; its error is WriteTo's; the FIN, a reset and a
+// deadline end WriteTo as without held segments, and no packet is kept
+// (runTryWriter checks the packet count).
+func TestWriteToHeldSegments(t *testing.T) {
+	boom := errors.New("boom")
+	for _, tt := range []tryWriterCase{
+		{name: "4MiB, fin", size: 4 << 20, budget: -1, end: "fin", buffers: true},
+		{name: "1MiB, rst", size: 1 << 20, budget: -1, end: "rst", buffers: true},
+		{name: "1MiB, deadline", size: 1 << 20, budget: -1, end: "deadline", buffers: true},
+		{name: "takes 100000 bytes, fin", size: 1 << 20, budget: 100000, end: "fin", buffers: true},
+		{name: "takes nothing, fin", size: 1 << 20, budget: 0, end: "fin", buffers: true},
+		{name: "fails after 5000 bytes", size: 1 << 20, budget: 5000, fail: boom, buffers: true},
+		{name: "unbatched wire, fin", size: 256 << 10, budget: -1, end: "fin", unbatched: true, buffers: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runTryWriter(t, tt)
+			checkEnd(t, tt, r)
+			w := r.w
+			switch {
+			case tt.unbatched:
+				if w.tried != 0 {
+					t.Fatalf("without batches the writer's Try calls took %d bytes", w.tried)
+				}
+			case tt.budget < 0:
+				// (A WriteTo that a wake-up at the connection's start
+				// finds awake may Write some of the data itself.)
+				if w.vecMax <= 2 || w.tried+w.written != tt.size {
+					t.Fatalf("TryWriteBuffers took %d bytes in %d calls of up to %d buffers, TryWrite %d, Write %d; want %d in all, some in calls of more than 2 buffers",
+						w.vecTried, w.vecCalls, w.vecMax, w.tried-w.vecTried, w.written, tt.size)
+				}
+			default:
+				if w.tried != tt.budget || (tt.fail == nil && w.written != tt.size-tt.budget) || w.vecCalls == 0 {
+					t.Fatalf("the Try calls took %d bytes (%d calls of TryWriteBuffers), Write %d; want %d and %d", w.tried, w.vecCalls, w.written, tt.budget, tt.size-tt.budget)
+				}
+			}
+		})
+	}
+}

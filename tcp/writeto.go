@@ -30,6 +30,7 @@ func (c *Conn) WriteTo(w io.Writer) (total int64, err error) {
 	var iw *inlineWriter // nil when another WriteTo has one
 	if tw, ok := w.(TryWriter); ok && e.inl == nil {
 		iw = &inlineWriter{tw: tw}
+		iw.bw, _ = w.(TryBuffersWriter)
 		e.inl = iw
 		defer func() {
 			e.inl = nil
