@@ -171,7 +171,7 @@ func (c *core) sendRange(now time.Time, seq seqnum.Value, n int) seqnum.Size {
 	c.undoRetransmitted(now, seq, n)
 	c.emit(now, outSeg{seq: seq, ack: c.rcvNxt, flags: flags, dataOff: off, dataLen: n})
 	fin := flags&FlagFIN != 0
-	c.rec.sent(c, now, seq, n, fin, c.mss)
+	c.recordSent(now, seq, n, fin, c.mss)
 	l := seqnum.Size(n)
 	if fin {
 		l++
@@ -191,7 +191,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		if c.sndWnd == 0 && c.snd.n > int(c.sndBufSeq.Size(c.sndNxt)) {
 			off := int(c.sndBufSeq.Size(c.sndNxt))
 			c.emit(now, outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK, dataOff: off, dataLen: 1})
-			c.rec.sent(c, now, c.sndNxt, 1, false, 1)
+			c.recordSent(now, c.sndNxt, 1, false, 1)
 			c.sndNxt = c.sndNxt.Add(1)
 			c.sndMax = c.sndNxt
 			c.rtt.backoff()

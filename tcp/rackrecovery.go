@@ -64,16 +64,6 @@ func (rackRecovery) send(c *core, now time.Time) {
 	}
 }
 
-// sent counts what was sent for PRR and records it (rackSent).
-func (rackRecovery) sent(c *core, now time.Time, seq seqnum.Value, n int, fin bool, seg int) {
-	c.prrSent(n)
-	l := seqnum.Size(n)
-	if fin {
-		l++
-	}
-	c.rackSent(now, seq, seq.Add(l), seg)
-}
-
 // sacked is what the records hold delivered.
 func (rackRecovery) sacked(c *core) int {
 	if c.rack.n > 0 {

@@ -276,9 +276,6 @@ func (c *core) countDupAck(sackNew, hasSACK bool) {
 // send is the transmission loop (sackRecover).
 func (sackRecovery) send(c *core, now time.Time) { c.sackRecover(now) }
 
-// sent counts what was sent for PRR.
-func (sackRecovery) sent(c *core, _ time.Time, _ seqnum.Value, n int, _ bool, _ int) { c.prrSent(n) }
-
 // takeSACK takes the SACK blocks of an ACK, when SACK is on, before the
 // cumulative ACK moves SND.UNA: a D-SACK is checked for undo, and the
 // scoreboard records the rest. It reports whether they SACKed data not

@@ -216,7 +216,7 @@ func (c *core) sendNew(now time.Time, room int) bool {
 		}
 	}
 	c.emit(now, o)
-	c.rec.sent(c, now, o.seq, n, fin, segMax)
+	c.recordSent(now, o.seq, n, fin, segMax)
 	l := seqnum.Size(n)
 	if fin {
 		l++
