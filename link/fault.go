@@ -69,6 +69,11 @@ type FaultConfig struct {
 	// Seed seeds the PCG generators; the same seed and the same frames
 	// give the same faults.
 	Seed uint64
+	// Mirror gives the receive direction the transmit direction's
+	// sequence of draws: the n-th frame received meets the faults the
+	// n-th frame sent does (the same loss positions for a sender on
+	// either side, so that a benchmark comparing the two is fair).
+	Mirror bool
 	// Tx applies to frames written to the device, Rx to frames it
 	// delivers.
 	Tx, Rx FaultRates
@@ -131,6 +136,9 @@ func NewFaulty(d Device, cfg FaultConfig) Device {
 	f.tx.rates, f.rx.rates = cfg.Tx, cfg.Rx
 	f.tx.rng = rand.New(rand.NewPCG(cfg.Seed, 0x7478)) // "tx"
 	f.rx.rng = rand.New(rand.NewPCG(cfg.Seed, 0x7278)) // "rx"
+	if cfg.Mirror {
+		f.rx.rng = rand.New(rand.NewPCG(cfg.Seed, 0x7478))
+	}
 	clock := cfg.Clock
 	if clock == nil {
 		clock = stack.RealClock{}

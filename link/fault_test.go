@@ -21,6 +21,8 @@ func TestParseFaults(t *testing.T) {
 			Tx: FaultRates{Loss: 0.02, Duplicate: 0.01, Reorder: 0.01, Corrupt: 0.001},
 			Rx: FaultRates{Loss: 0.02, Duplicate: 0.01, Reorder: 0.01, Corrupt: 0.001}}, ""},
 		{"", FaultConfig{}, ""},
+		{"loss=1%,seed=3,mirror=on", FaultConfig{Seed: 3, Mirror: true, Tx: FaultRates{Loss: 0.01}, Rx: FaultRates{Loss: 0.01}}, ""},
+		{"mirror=yes", FaultConfig{}, "fault mirror=yes: want on or off"},
 		{" rx.loss = 0.5 , tx.corrupt=100% ", FaultConfig{Rx: FaultRates{Loss: 0.5}, Tx: FaultRates{Corrupt: 1}}, ""},
 		{"loss=2%,tx.loss=0", FaultConfig{Rx: FaultRates{Loss: 0.02}}, ""},
 		{"loss", FaultConfig{}, `fault "loss": want name=value, like loss=2%`},
@@ -46,7 +48,7 @@ func TestParseFaults(t *testing.T) {
 		{"rate=NaNbit", FaultConfig{}, "fault rate=NaNbit: want bits per second with a unit, like 100mbit (bit, kbit, mbit, gbit)"},
 		{"queue=0", FaultConfig{}, "fault queue=0: want a number of frames from 1 to 16777216"},
 		{"queue=x", FaultConfig{}, "fault queue=x: want a number of frames from 1 to 16777216"},
-		{"speed=1%", FaultConfig{}, `unknown fault "speed" (want loss, duplicate, reorder, corrupt, corrupt-all, delay, jitter, rate, queue or seed)`},
+		{"speed=1%", FaultConfig{}, `unknown fault "speed" (want loss, duplicate, reorder, corrupt, corrupt-all, delay, jitter, rate, queue, seed or mirror)`},
 		{"up.loss=1%", FaultConfig{}, `fault "up.loss": direction must be tx or rx`},
 		{"seed=-3", FaultConfig{}, `fault seed "-3": want a non-negative integer`},
 	}
@@ -168,6 +170,40 @@ func TestFaultyDeterministicAndRoughlyAtRate(t *testing.T) {
 	if s := fa.TxStats(); s.Lost < 400 || s.Lost > 600 || s.Duplicated < 150 || s.Duplicated > 350 || s.Reordered < 150 || s.Reordered > 350 {
 		t.Errorf("stats %+v far from 10%%/5%%/5%% of 5000", s)
 	}
+}
+
+// TestFaultyMirror: with mirror=on the frames received meet the faults
+// the frames sent do, frame for frame (the same loss positions for a
+// sender on either side of a benchmark).
+func TestFaultyMirror(t *testing.T) {
+	cfg, err := ParseFaults("loss=30%,seed=5,mirror=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	sent, _ := runTx(t, cfg, n)
+	start := stack.LivePackets()
+	a, b := Pipe(1500)
+	fb := NewFaulty(b, cfg).(*Faulty)
+	c := make(chanSink, n)
+	fb.Attach(c)
+	for i := range n {
+		if err := a.WriteFrame(numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []int
+	for range sent {
+		p := recv(t, c)
+		got = append(got, number(p))
+		p.Release()
+	}
+	if !slices.Equal(got, sent) {
+		t.Errorf("received %v, want the frames the transmit direction passed: %v", got, sent)
+	}
+	a.Close()
+	fb.Close()
+	checkLive(t, start)
 }
 
 // TestFaultyRx puts rx faults on the receiving end of a Pipe.

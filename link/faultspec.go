@@ -17,7 +17,7 @@ const (
 )
 
 // faultNames lists the names ParseFaults knows, for its error message.
-const faultNames = "loss, duplicate, reorder, corrupt, corrupt-all, delay, jitter, rate, queue or seed"
+const faultNames = "loss, duplicate, reorder, corrupt, corrupt-all, delay, jitter, rate, queue, seed or mirror"
 
 // ParseFaults parses a fault specification such as
 // "loss=2%,duplicate=1%,reorder=1%,corrupt=0.1%,delay=1ms,seed=7". A
@@ -35,6 +35,9 @@ const faultNames = "loss, duplicate, reorder, corrupt, corrupt-all, delay, jitte
 //	                                    0 means unlimited
 //	queue                               the frames a direction holds (1 to MaxFaultQueue)
 //	seed                                a non-negative integer
+//	mirror                              on or off (the default): the receive direction
+//	                                    draws the transmit direction's faults, frame for
+//	                                    frame (FaultConfig.Mirror)
 func ParseFaults(s string) (FaultConfig, error) {
 	var c FaultConfig
 	for _, item := range strings.Split(s, ",") {
@@ -53,6 +56,17 @@ func ParseFaults(s string) (FaultConfig, error) {
 				return FaultConfig{}, fmt.Errorf("fault seed %q: want a non-negative integer", val)
 			}
 			c.Seed = n
+			continue
+		}
+		if key == "mirror" {
+			switch val {
+			case "on":
+				c.Mirror = true
+			case "off":
+				c.Mirror = false
+			default:
+				return FaultConfig{}, fmt.Errorf("fault mirror=%s: want on or off", val)
+			}
 			continue
 		}
 		dirs := []*FaultRates{&c.Tx, &c.Rx}

@@ -5,7 +5,10 @@
 # SPEC`, so every frame between the two crosses tapstack's own fault
 # decorator (link.NewFaulty; a fault without tx./rx. applies to both
 # directions, so delay=10ms is a 20 ms round trip). For each row of faults
-# it measures, alternating, 3 times each:
+# it measures, alternating, REPS times each, every transfer on a fresh
+# tapstack whose decorator has the run's seed and mirror=on (the n-th frame
+# received meets the faults the n-th frame sent does, so the two senders
+# meet the same loss positions):
 #   tapstack sends  curl in the namespace downloads http://10.0.0.2/bytes?n=N
 #                   (N = 16 MiB) from tapstack's HTTP service; the time is
 #                   curl's, from start to the last byte.
@@ -32,7 +35,12 @@
 #                 as a lost retransmission or an early loss decides them)
 #   SIZE          bytes per transfer (default 16777216)
 #   TIMEOUT       seconds before one transfer counts as failed (default 60)
-#   SEED          the decorator's seed (default 1), appended to every spec
+#   SEED          the decorator's first seed (default 1): run i of a row
+#                 starts tapstack afresh for each direction with seed
+#                 SEED+i-1 and mirror=on, so that both senders meet the
+#                 same loss positions (with one generator going on from
+#                 run to run, the luck of where the losses fell decided
+#                 the loss rows: 0.26 to 1.77 by the seed alone)
 #   LINUX_CC      the congestion control of the Linux side's connections
 #                 (default: the namespace's default, which a new namespace
 #                 inherits from the host's net.ipv4.tcp_congestion_control;
@@ -151,12 +159,12 @@ median() {
 TABLE="$WORK/table"
 START=$SECONDS
 IFS=';' read -r -a specs <<<"$ROWS"
-for spec in "${specs[@]}"; do
-	echo "== faults $spec (seed $SEED): $TAPSTACK_BIN up --faults"
+# start_tapstack SPEC SEED: tapstack up with the faults, answering HTTP.
+start_tapstack() {
 	ip netns exec "$NS" "$TAPSTACK_BIN" up --tap tft0 --bridge br0 --addr 10.0.0.2/24 --no-dad \
-		--faults "$spec,seed=$SEED" --cc "$TAPSTACK_CC" >"$WORK/log" 2>&1 &
+		--faults "$1,seed=$2,mirror=on" --cc "$TAPSTACK_CC" >"$WORK/log" 2>&1 &
 	PID=$!
-	# Up to 30 s: on a loaded machine the previous row's TAP may still be
+	# Up to 30 s: on a loaded machine the last run's TAP may still be
 	# going away.
 	for _ in $(seq 1 300); do
 		grep -q "up on" "$WORK/log" && break
@@ -166,7 +174,7 @@ for spec in "${specs[@]}"; do
 	if ! grep -q "up on" "$WORK/log"; then
 		state="still running"
 		kill -0 "$PID" 2>/dev/null || state="exited"
-		echo "bench_faults.sh: tapstack up --faults $spec did not come up in 30 s ($state); its output:" >&2
+		echo "bench_faults.sh: tapstack up --faults $1 did not come up in 30 s ($state); its output:" >&2
 		cat "$WORK/log" >&2
 		exit 1
 	fi
@@ -174,17 +182,28 @@ for spec in "${specs[@]}"; do
 	for _ in $(seq 1 30); do
 		ip netns exec "$NS" curl -s -o /dev/null -m 2 "http://10.0.0.2/bytes?n=1" && { ok=1; break; }
 	done
-	[ "$ok" = 1 ] || { echo "bench_faults.sh: tapstack at 10.0.0.2 does not answer with $spec" >&2; cat "$WORK/log" >&2; exit 1; }
+	[ "$ok" = 1 ] || { echo "bench_faults.sh: tapstack at 10.0.0.2 does not answer with $1" >&2; cat "$WORK/log" >&2; exit 1; }
+}
+
+for spec in "${specs[@]}"; do
+	echo "== faults $spec (seeds $SEED to $((SEED + REPS - 1)), mirrored): $TAPSTACK_BIN up --faults"
 	: >"$WORK/down"
 	: >"$WORK/up"
 	for i in $(seq 1 "$REPS"); do
+		# A fresh tapstack per transfer, its decorator seeded anew and
+		# mirrored: the two senders meet the same loss positions (the
+		# n-th data frame of either direction), a new set each run.
+		seed=$((SEED + i - 1))
+		start_tapstack "$spec" "$seed"
 		d="$(xfer down)"
+		stop_tapstack
+		start_tapstack "$spec" "$seed"
 		u="$(xfer up)"
-		echo "   run $i: tapstack sends ${d} s, Linux sends ${u} s"
+		stop_tapstack
+		echo "   run $i (seed $seed): tapstack sends ${d} s, Linux sends ${u} s"
 		echo "$d" >>"$WORK/down"
 		echo "$u" >>"$WORK/up"
 	done
-	stop_tapstack
 	md="$(median <"$WORK/down")"
 	mu="$(median <"$WORK/up")"
 	ratio="$(awk -v d="$md" -v u="$mu" 'BEGIN { if (d == "fail" || u == "fail" || d + 0 == 0) print "-"; else printf "%.2f", u / d }')"
@@ -192,7 +211,7 @@ for spec in "${specs[@]}"; do
 done
 
 echo
-echo "== tapstack $VERSION ($TAPSTACK_CC) vs Linux $(uname -r) ($LINUXCC), $(nproc) CPUs: $((SIZE / 1048576)) MiB per transfer through tapstack's --faults (both directions, seed $SEED), median of $REPS, $((SECONDS - START)) s in all"
+echo "== tapstack $VERSION ($TAPSTACK_CC) vs Linux $(uname -r) ($LINUXCC), $(nproc) CPUs: $((SIZE / 1048576)) MiB per transfer through tapstack's --faults (both directions, seeds $SEED to $((SEED + REPS - 1)), mirrored), median of $REPS, $((SECONDS - START)) s in all"
 echo
 echo "| faults (both directions) | tapstack sends, s | Linux sends, s | goodput tapstack/Linux |"
 echo "|---|---:|---:|---:|"
