@@ -114,6 +114,10 @@ ip -n "$NS" link set lo up
 ip -n "$NS" link add br0 type bridge
 ip -n "$NS" addr add 10.0.0.1/24 dev br0
 ip -n "$NS" link set br0 up
+# Linux keeps each destination's RTT and slow-start threshold from one
+# connection for the next (tcp_metrics); tapstack starts every run afresh,
+# so Linux must too.
+ip netns exec "$NS" sysctl -qw net.ipv4.tcp_no_metrics_save=1
 if [ -n "${LINUX_CC:-}" ]; then
 	ip -n "$NS" route replace 10.0.0.0/24 dev br0 proto kernel scope link src 10.0.0.1 congctl "$LINUX_CC"
 	LINUXCC="$LINUX_CC (route congctl)"
