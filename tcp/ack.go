@@ -99,7 +99,12 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		} else {
 			c.rec.recoveryAck(c, now, acked)
 		}
-	} else if c.isCwndLimited() {
+	} else if limited := c.isCwndLimited(); limited || c.pace.p != nil {
+		// An algorithm that paces (bbrlite) sees every ACK: it is its
+		// model, not RFC 7661's rule, that sizes its window, and while
+		// the pacing rate limits the sender the window is not what
+		// limits it. It is told when neither did (ccAppLimited).
+		c.ccAppLimited = !limited && c.pace.at.IsZero()
 		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.rack.minRTT
 		if c.ccObserves {
 			c.ccSacked = c.sackedBytes()

@@ -75,6 +75,12 @@ type bbrLite struct {
 	cps     [bbrCPs]rateCP
 	cpN     int
 	rateMax float64
+	// appLimited says an ACK of the round came while the application or
+	// the peer's window, not the window or the pacing rate, limited the
+	// sender: the round's delivery rate says nothing of the path unless
+	// it is a new high (BBR's app-limited samples), and it does not count
+	// towards the bandwidth's plateau that ends startup.
+	appLimited bool
 }
 
 // rateCP is what had been delivered at a time.
@@ -136,7 +142,7 @@ func (b *bbrLite) lossCheck(w *ccWindow, base int) bool {
 func (b *bbrLite) startRound(w *ccWindow, now time.Time) {
 	d := bbrDelivered(w)
 	inFlight := max(int(w.ccAck.Size(w.ccNxt))-w.ccSacked, w.mss)
-	b.roundStart, b.roundEnd, b.deliveredAt, b.lostAt, b.cut = now, d+inFlight, d, w.ccLost, false
+	b.roundStart, b.roundEnd, b.deliveredAt, b.lostAt, b.cut, b.appLimited = now, d+inFlight, d, w.ccLost, false, false
 }
 
 // sampleRate takes a delivery rate sample at an ACK: what was delivered
@@ -169,6 +175,7 @@ func (b *bbrLite) sampleRate(w *ccWindow, now time.Time) {
 // reordering path are.
 func (b *bbrLite) step(w *ccWindow, now time.Time) {
 	b.sampleRate(w, now)
+	b.appLimited = b.appLimited || w.ccAppLimited
 	if b.roundStart.IsZero() {
 		b.startRound(w, now)
 	} else if bbrDelivered(w) >= b.roundEnd {
@@ -181,14 +188,22 @@ func (b *bbrLite) step(w *ccWindow, now time.Time) {
 				}
 				b.probeOK = true
 			}
-			b.bw[b.round%bbrBWRounds] = max(float64(bbrDelivered(w)-b.deliveredAt)/d.Seconds(), b.rateMax)
+			bw := max(float64(bbrDelivered(w)-b.deliveredAt)/d.Seconds(), b.rateMax)
 			b.rateMax = 0
-			b.got[b.round%bbrBWRounds] = bbrDelivered(w) - b.deliveredAt
+			// An app-limited round's sample counts only as a new high
+			// (else the slot keeps its old one), and never towards the
+			// plateau that ends startup.
+			if !b.appLimited || bw >= b.maxBW() {
+				b.bw[b.round%bbrBWRounds] = bw
+				b.got[b.round%bbrBWRounds] = bbrDelivered(w) - b.deliveredAt
+			}
 			if !b.filled {
 				if bw := b.maxBW(); bw >= b.fullBW*bbrFull {
 					b.fullBW, b.fullRounds = bw, 0
-				} else if b.fullRounds++; b.fullRounds >= 3 {
-					b.filled = true
+				} else if !b.appLimited {
+					if b.fullRounds++; b.fullRounds >= 3 {
+						b.filled = true
+					}
 				}
 			}
 		}
@@ -216,7 +231,9 @@ func (b *bbrLite) onAck(w *ccWindow, now time.Time, acked int, _ time.Duration) 
 		target = min(target, b.inflightHi)
 	}
 	if w.cwnd < target {
-		w.cwnd = min(w.cwnd+acked, target) // slow start's pace
+		if !w.ccAppLimited { // a window the sender does not fill does not grow (RFC 7661)
+			w.cwnd = min(w.cwnd+acked, target) // slow start's pace
+		}
 	} else {
 		w.cwnd = target
 	}

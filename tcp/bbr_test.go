@@ -206,6 +206,20 @@ func TestBBRLiteRules(t *testing.T) {
 			t.Fatalf("bandwidth %.2f MB/s, want the 9.8 MB/s the data came at", bw/1e6)
 		}
 	})
+	t.Run("BBR app-limited samples: rounds the application limits neither end startup, lower the bandwidth nor grow the window", func(t *testing.T) {
+		p := newBBRPath(1 << 30)
+		for range 3 {
+			p.round(0)
+		}
+		bw, cwnd := p.b.maxBW(), p.w.cwnd
+		p.bottleneck, p.w.ccAppLimited = 10*mss, true // the application writes 10 segments a round
+		for range 2 * bbrBWRounds {
+			p.round(0)
+		}
+		if p.b.filled || p.b.maxBW() < bw || p.w.cwnd != cwnd {
+			t.Fatalf("after app-limited rounds: startup over %v, bandwidth %.0f (was %.0f), cwnd %d (was %d)", p.b.filled, p.b.maxBW(), bw, p.w.cwnd, cwnd)
+		}
+	})
 	t.Run("in recovery a lossy round lowers ssthresh, where PRR takes the window", func(t *testing.T) {
 		p := newBBRPath(100 * mss)
 		for range 12 {

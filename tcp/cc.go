@@ -27,6 +27,10 @@ type ccWindow struct {
 	// ccSacked is the bytes SACKed now, set for a recoveryObserver
 	// before each call (onAck, onRecoveryAck, onLoss).
 	ccSacked int
+	// ccAppLimited says, for a pacing algorithm's onAck (which sees
+	// every ACK), that neither the window nor the pacing rate limited
+	// the sender: the application or the peer's window did.
+	ccAppLimited bool
 }
 
 // congestionControl is a pluggable congestion control algorithm. The core
