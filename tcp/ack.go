@@ -105,7 +105,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		// the pacing rate limits the sender the window is not what
 		// limits it. It is told when neither did (ccAppLimited).
 		c.ccAppLimited = !limited && c.pace.at.IsZero()
-		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.rack.minRTT
+		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.minRTT()
 		if c.ccObserves {
 			c.ccSacked = c.sackedBytes()
 		}

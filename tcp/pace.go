@@ -48,6 +48,19 @@ func (c *core) paceRate() (rate float64, burst int) {
 	return rate, burst
 }
 
+// minRTT is the least RTT seen, for the congestion control (ccMinRTT):
+// RACK's min_RTT, or without RACK's records (no SACK) the least of the
+// samples the ACKs have given it so far.
+func (c *core) minRTT() time.Duration {
+	if c.rack.minRTT > 0 {
+		return c.rack.minRTT
+	}
+	if l := c.rtt.latest; l > 0 && (c.ccMinRTT == 0 || l < c.ccMinRTT) {
+		return l
+	}
+	return c.ccMinRTT
+}
+
 // outputPaced sends new data as output does, within the window and the
 // pacing credit, and sets the pacing timer when the credit, not the
 // window or the data, stopped it.

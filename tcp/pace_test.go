@@ -70,3 +70,57 @@ func TestPacingRules(t *testing.T) {
 		})
 	}
 }
+
+// ackCounter is a pacing congestion control that counts the ACKs it
+// sees and whether each said the sender was app-limited.
+type ackCounter struct {
+	fixedPacer
+	acks, appLimited int
+}
+
+func (*ackCounter) name() string { return "ackcounter" }
+func (a *ackCounter) onAck(w *ccWindow, _ time.Time, _ int, _ time.Duration) {
+	a.acks++
+	if w.ccAppLimited {
+		a.appLimited++
+	}
+}
+func (*ackCounter) onLoss(*ccWindow, time.Time, int)    {}
+func (*ackCounter) onTimeout(*ccWindow, time.Time, int) {}
+
+// TestPacedSenderSeesEveryACK: a congestion control that paces gets the
+// ACKs that come while its pacing rate, not its window, limits the
+// sender (else its model stops once it paces), told app-limited only
+// when neither limited it.
+func TestPacedSenderSeesEveryACK(t *testing.T) {
+	c := establishedScaled(t, testConfig())
+	ac := &ackCounter{fixedPacer: 1e6}
+	c.ca, c.pace.p = ac, ac
+	c.cwnd, c.ccMinRTT, c.noDelay = 100*testMSS, 50*time.Millisecond, true
+	now := t0.Add(time.Second)
+	c.write(now, make([]byte, 64*testMSS))
+	c.output(now)
+	if got := sentBytes(c); got != 2*testMSS || c.pace.at.IsZero() {
+		t.Fatalf("sent %d bytes, pacing timer %v: want a 2-segment burst and the timer", got, c.pace.at)
+	}
+	now = now.Add(50 * time.Millisecond) // the path's round trip: pacing stays on
+	c.handleSegment(now, ack(c.rcvNxt, c.sndUna.Add(testMSS)))
+	if ac.acks != 1 || ac.appLimited != 0 {
+		t.Fatalf("paced out with data waiting: %d ACKs seen (%d app-limited), want 1 (0)", ac.acks, ac.appLimited)
+	}
+	// Everything sent and acknowledged, nothing more to send: the
+	// application limits the sender now.
+	for range 100 {
+		if c.sndUna == c.sndMax && c.unsent() == 0 {
+			break
+		}
+		now = now.Add(2 * time.Millisecond)
+		c.handleTimer(now) // a burst
+		takeOut(c)
+		now = now.Add(50 * time.Millisecond)
+		c.handleSegment(now, ack(c.rcvNxt, c.sndMax))
+	}
+	if ac.appLimited == 0 {
+		t.Fatalf("%d ACKs seen, none app-limited after the data ran out", ac.acks)
+	}
+}

@@ -87,7 +87,7 @@ func (prrWindow) enter(c *core, now time.Time) {
 // runs RFC 6675's NextSeg against the pipe.
 func (prrWindow) recoveryAck(c *core, now time.Time, acked int) {
 	if acked > 0 && c.ccObserves {
-		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = c.sndUna, c.sndNxt, c.rtt.latest, c.rack.minRTT
+		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = c.sndUna, c.sndNxt, c.rtt.latest, c.minRTT()
 		c.ccSacked = c.sackedBytes()
 		c.ca.(recoveryObserver).onRecoveryAck(&c.ccWindow, now)
 	}
