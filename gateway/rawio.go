@@ -137,20 +137,8 @@ func (w *rawWriter) TryWriteBuffers(b [][]byte) (int, error) {
 
 // writevOnce is TryWriteBuffers' callback: writeOnce with w.iov.
 func (w *rawWriter) writevOnce(fd uintptr) bool {
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
-		switch e {
-		case unix.EINTR:
-			continue
-		case 0:
-			w.n, w.err = int(r), nil
-		case unix.EAGAIN:
-			w.n, w.err = 0, nil
-		default:
-			w.n, w.err = 0, e
-		}
-		return true
-	}
+	w.n, _, w.err = rawCallPtr(unix.SYS_WRITEV, fd, unsafe.Pointer(&w.iov[0]), len(w.iov))
+	return true
 }
 
 // writeOnce is TryWrite's callback: it writes what it can of w.buf and
@@ -171,8 +159,14 @@ func (w *rawWriter) tryWrite(fd uintptr) bool {
 // rawCall makes the read or write system call trap on fd with b, again
 // after EINTR; done is false on EAGAIN (the poller parks the caller).
 func rawCall(trap, fd uintptr, b []byte) (n int, done bool, err error) {
+	return rawCallPtr(trap, fd, unsafe.Pointer(&b[0]), len(b))
+}
+
+// rawCallPtr is rawCall with the system call's buffer (or iovec array,
+// for writev) and its length given as they are passed.
+func rawCallPtr(trap, fd uintptr, p unsafe.Pointer, n int) (int, bool, error) {
 	for {
-		r, _, e := unix.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		r, _, e := unix.RawSyscall(trap, fd, uintptr(p), uintptr(n))
 		switch e {
 		case 0:
 			return int(r), true, nil

@@ -33,6 +33,19 @@ type ccWindow struct {
 	ccAppLimited bool
 }
 
+// minRTT is the least RTT seen, for the congestion control (ccMinRTT):
+// RACK's min_RTT, or without RACK's records (no SACK) the least of the
+// samples the ACKs have given it so far.
+func (c *core) minRTT() time.Duration {
+	if c.rack.minRTT > 0 {
+		return c.rack.minRTT
+	}
+	if l := c.rtt.latest; l > 0 && (c.ccMinRTT == 0 || l < c.ccMinRTT) {
+		return l
+	}
+	return c.ccMinRTT
+}
+
 // congestionControl is a pluggable congestion control algorithm. The core
 // runs slow start / congestion avoidance through onAck outside loss
 // recovery, and calls onLoss or onTimeout when it detects a loss; the

@@ -41,24 +41,10 @@ func (c *core) paceRate() (rate float64, burst int) {
 		return 0, 0
 	}
 	rate = c.pace.p.pacingRate(&c.ccWindow)
-	burst = max(int(rate*paceQuantum.Seconds()), 2*c.mss)
 	if rate <= 0 || c.ccMinRTT <= paceQuantum {
 		return 0, 0
 	}
-	return rate, burst
-}
-
-// minRTT is the least RTT seen, for the congestion control (ccMinRTT):
-// RACK's min_RTT, or without RACK's records (no SACK) the least of the
-// samples the ACKs have given it so far.
-func (c *core) minRTT() time.Duration {
-	if c.rack.minRTT > 0 {
-		return c.rack.minRTT
-	}
-	if l := c.rtt.latest; l > 0 && (c.ccMinRTT == 0 || l < c.ccMinRTT) {
-		return l
-	}
-	return c.ccMinRTT
+	return rate, max(int(rate*paceQuantum.Seconds()), 2*c.mss)
 }
 
 // outputPaced sends new data as output does, within the window and the
