@@ -272,3 +272,41 @@ func TestRACKTailLossProbe(t *testing.T) {
 		t.Error("a retransmission timeout")
 	}
 }
+
+// TestProbeInRecoveryLostFinalACK is the probe timeout in fast recovery
+// (RFC 9002 section 6.2's PTO, which RFC 8985 leaves to the RTO): segment
+// 0 of ten is lost, 1 to 3 SACKed, RACK resends 0, and the one ACK that
+// covers everything (a receiver coalescing its SACKs sends no other) is
+// lost. The probe resends the last segment two round trips later; its
+// ACK ends recovery, with no retransmission timeout and no more than one
+// congestion response.
+func TestProbeInRecoveryLostFinalACK(t *testing.T) {
+	c, p, t1 := tenSent(t, 10, 3)
+	if !c.inRecovery {
+		t.Fatal("not in recovery")
+	}
+	out := takeOut(c)
+	if len(out) == 0 || out[0].seq != p.seq(0) {
+		t.Fatalf("segment 0 not resent: %+v", out)
+	}
+	for i := 4; i < 10; i++ {
+		p.take(i)
+	}
+	p.take(0) // the ACK of everything, lost
+	pto := c.tlp.at
+	if pto.IsZero() || !c.rtxAt.After(pto) {
+		t.Fatalf("in recovery: probe at %v, RTO at %v", pto.Sub(t1), c.rtxAt.Sub(t1))
+	}
+	c.handleTimer(pto)
+	out = takeOut(c)
+	if len(out) != 1 || out[0].seq != p.seq(9) || c.ctr.tlpProbes.Load() != 1 {
+		t.Fatalf("probe: %+v, want segment 9 again", out)
+	}
+	ack := p.take(9)
+	ack.opts.SACK[0], ack.opts.NumSACK = blk(p.seq(9), p.seq(10)), 1 // its D-SACK
+	c.handleSegment(pto.Add(time.Millisecond), ack)
+	if c.inRecovery || c.sndUna != c.sndMax || c.ctr.rtoExpired.Load() != 0 || c.ctr.tlpRecoveries.Load() != 0 {
+		t.Errorf("after the probe's ACK: recovery %v, una %d of %d, RTOs %d, TLP loss responses %d",
+			c.inRecovery, c.sndUna-p.base, c.sndMax-p.base, c.ctr.rtoExpired.Load(), c.ctr.tlpRecoveries.Load())
+	}
+}
