@@ -157,6 +157,12 @@ func (c *core) rackSent(now time.Time, seq, end seqnum.Value, seg int) {
 	r := &c.rack
 	if r.epoch.IsZero() {
 		r.epoch = now
+		// RACK.fack starts at the first byte sent, not at zero: a
+		// delivery "below" a zero compares by the sign of the distance,
+		// and half of all initial sequence numbers took the first
+		// in-order ACK for reordering (and RACK's reordering window
+		// was on from the start).
+		r.fack = seq
 	}
 	t := now.Sub(r.epoch)
 	if seq.LessThan(c.sndMax) && r.n > 0 {

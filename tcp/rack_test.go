@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/stack"
 )
 
 // TestRACKReoWnd checks RFC 8985 section 6.2 step 4's reordering window
@@ -308,5 +309,33 @@ func TestProbeInRecoveryLostFinalACK(t *testing.T) {
 	if c.inRecovery || c.sndUna != c.sndMax || c.ctr.rtoExpired.Load() != 0 || c.ctr.tlpRecoveries.Load() != 0 {
 		t.Errorf("after the probe's ACK: recovery %v, una %d of %d, RTOs %d, TLP loss responses %d",
 			c.inRecovery, c.sndUna-p.base, c.sndMax-p.base, c.ctr.rtoExpired.Load(), c.ctr.tlpRecoveries.Load())
+	}
+}
+
+// TestRACKReorderingNotSeenInOrder is RFC 8985 section 6.2 step 3:
+// RACK.reordering_seen only when a segment is delivered below RACK.fack.
+// In-order ACKs never set it, whatever half of the sequence space the
+// connection's ISS lies in (RACK.fack started at zero, and an ISS of
+// 2^31 or more compared the first ACK below it).
+func TestRACKReorderingNotSeenInOrder(t *testing.T) {
+	for _, iss := range []seqnum.Value{1000, 0x90000000, 0xfffffff0} {
+		var cs stack.Counters
+		c := new(core)
+		c.init(testConfig(), newCounters(&cs), iss, testMSS, 0)
+		c.connect(t0)
+		syn := takeOut(c)
+		c.handleSegment(t0.Add(10*time.Millisecond), &segment{seq: peerISS, ack: iss + 1, flags: FlagSYN | FlagACK, wnd: 65535,
+			opts: SegmentOptions{HasMSS: true, MSS: testMSS, HasTimestamps: true, TSVal: peerTS, TSEcr: syn[0].tsVal, SACKPermitted: true}})
+		takeOut(c)
+		c.cwnd = 10 * c.mss
+		p := newSegPeer(c, 4)
+		c.write(t0.Add(20*time.Millisecond), make([]byte, 4*c.mss))
+		takeOut(c)
+		for i := range 4 {
+			c.handleSegment(t0.Add(30*time.Millisecond), p.take(i))
+		}
+		if c.rack.reordering || c.sndUna != c.sndMax {
+			t.Errorf("ISS %#x: reordering seen %v after in-order ACKs (una %d of %d)", uint32(iss), c.rack.reordering, c.sndUna-p.base, c.sndMax-p.base)
+		}
 	}
 }
