@@ -28,11 +28,12 @@ func addObservability(mux *http.ServeMux, h *host.Host) {
 	})
 }
 
-// writeMetrics answers with h's counters and its TAPs' (tapmetrics.go).
+// writeMetrics answers with h's counters, its TAPs' (tapmetrics.go) and
+// what --faults injected (faultmetrics.go).
 func writeMetrics(w http.ResponseWriter, h *host.Host) {
 	w.Header().Set("Content-Type", host.MetricsContentType)
-	if h.WriteMetrics(w) == nil {
-		writeTapMetrics(w, hostTapStats(h))
+	if h.WriteMetrics(w) == nil && writeTapMetrics(w, hostTapStats(h)) == nil {
+		writeFaultMetrics(w, hostFaultStats(h))
 	}
 }
 

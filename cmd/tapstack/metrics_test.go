@@ -156,3 +156,41 @@ func TestTapMetricsLabelled(t *testing.T) {
 		t.Errorf("no devices: %q", b.String())
 	}
 }
+
+// What --faults injected is a family per kind of fault with a sample per
+// interface and direction, which Prometheus' parser reads back.
+func TestFaultMetricsLabelled(t *testing.T) {
+	var b strings.Builder
+	writeFaultMetrics(&b, []faultStats{{nic: "tap0", tx: link.FaultStats{Lost: 3, Overflowed: 2}, rx: link.FaultStats{Reordered: 5}}})
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if len(fams) != len(faultFamilies) {
+		t.Errorf("%d families, want %d", len(fams), len(faultFamilies))
+	}
+	got := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.Metric {
+			key := name
+			for _, l := range m.Label {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue()
+		}
+	}
+	for key, want := range map[string]float64{
+		"tapstack_faults_lost_total,nic=tap0,dir=tx":       3,
+		"tapstack_faults_overflowed_total,nic=tap0,dir=tx": 2,
+		"tapstack_faults_reordered_total,nic=tap0,dir=rx":  5,
+		"tapstack_faults_lost_total,nic=tap0,dir=rx":       0,
+	} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
+		}
+	}
+	if b.Reset(); writeFaultMetrics(&b, nil) != nil || b.Len() != 0 {
+		t.Errorf("no decorators: %q", b.String())
+	}
+}
