@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,17 @@ func TestSimFaultsEcho32MiB(t *testing.T) {
 	out, err := ns.Output("ip", "-s", "link", "show", "tap0")
 	if err == nil {
 		t.Logf("tap0 counters:\n%s", out)
+	}
+	// What the decorator injected is in the metrics, per direction.
+	metrics, err := ns.Output(binary(t), "metrics")
+	if err != nil {
+		t.Fatal(err, metrics)
+	}
+	for _, dir := range []string{"tx", "rx"} {
+		m := regexp.MustCompile(`(?m)^tapstack_faults_lost_total\{nic="tap0",dir="` + dir + `"\} ([0-9]+)$`).FindStringSubmatch(metrics)
+		if m == nil || m[1] == "0" {
+			t.Errorf("tapstack metrics: no frames lost by --faults on %s: %q", dir, m)
+		}
 	}
 }
 
