@@ -13,10 +13,10 @@ import (
 // sends a probe two smoothed RTTs after the last transmission or ACK: the
 // last segment again (tlpFire says why not new data), in fast recovery
 // too (tlpArm says why). Its ACK (with SACK blocks) lets fast recovery
-// repair the tail at once. A
-// probe that repaired a lost segment (its ACK goes beyond it without a
-// D-SACK) gets the congestion response of one loss; one whose original
-// also arrived (D-SACK, or a pure duplicate ACK) none. It needs SACK, as
+// repair the tail at once. A probe that repaired a lost segment (its ACK
+// goes beyond it without a D-SACK) gets the congestion response of one
+// loss; one whose original also arrived (D-SACK, or a pure duplicate ACK)
+// none. It needs SACK, as
 // the RFC says; Options.DisableTLP turns it off (Linux tcp_early_retrans
 // = 0). Counters: tcp.tlp.probes, tcp.tlp.recoveries.
 
@@ -86,7 +86,7 @@ func (c *core) tlpArm(now time.Time, restart bool) {
 // when the congestion window held it back: a full flight is out and no
 // ACK came. If it was the ACKs that were lost, the peer holds everything
 // and may delay the ACK of one new in-order segment (Linux: 40ms and
-// more; the lab's loss=1% row met it in most runs), where it ACKs a
+// more, as traced in the lab's loss=1% transfers), where it ACKs a
 // duplicate at once (RFC 5681 section 4.2, with a D-SACK that tells the
 // probe was not needed); if it was the tail, the duplicate repairs the
 // last segment itself, or its SACK shows RACK the rest.
