@@ -111,22 +111,19 @@ func TestControlServesSSAndMetrics(t *testing.T) {
 	}
 }
 
-// The TAPs' counters are families with one sample per device, labelled
-// tap="NAME" (and queue="N" for the per-queue reads), which Prometheus'
-// parser reads back with their values.
-func TestTapMetricsLabelled(t *testing.T) {
-	var b strings.Builder
-	writeTapMetrics(&b, []tapStats{
-		{"tap0", tap.Stats{RxFrames: 7, TxBytes: 1500, RxQueueFrames: []uint64{4, 3}}},
-		{"tap1", tap.Stats{RxFrames: 1}},
-	})
+// labelledSamples parses text with Prometheus' parser, checks that it
+// holds families families, each with a HELP line, and returns every
+// sample's value under its family's name and its labels
+// ("name,label=value,...").
+func labelledSamples(t *testing.T, text string, families int) map[string]float64 {
+	t.Helper()
 	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(b.String()))
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
-		t.Fatalf("%v\n%s", err, b.String())
+		t.Fatalf("%v\n%s", err, text)
 	}
-	if len(fams) != len(tapFamilies)+1 {
-		t.Errorf("%d families, want %d", len(fams), len(tapFamilies)+1)
+	if len(fams) != families {
+		t.Errorf("%d families, want %d", len(fams), families)
 	}
 	got := map[string]float64{}
 	for name, f := range fams {
@@ -141,17 +138,35 @@ func TestTapMetricsLabelled(t *testing.T) {
 			got[key] = m.GetCounter().GetValue()
 		}
 	}
-	for key, want := range map[string]float64{
+	return got
+}
+
+// wantSamples checks the samples want among got.
+func wantSamples(t *testing.T, got, want map[string]float64) {
+	t.Helper()
+	for key, w := range want {
+		if v, ok := got[key]; !ok || v != w {
+			t.Errorf("%s = %v (present %v), want %v", key, v, ok, w)
+		}
+	}
+}
+
+// The TAPs' counters are families with one sample per device, labelled
+// tap="NAME" (and queue="N" for the per-queue reads), which Prometheus'
+// parser reads back with their values.
+func TestTapMetricsLabelled(t *testing.T) {
+	var b strings.Builder
+	writeTapMetrics(&b, []tapStats{
+		{"tap0", tap.Stats{RxFrames: 7, TxBytes: 1500, RxQueueFrames: []uint64{4, 3}}},
+		{"tap1", tap.Stats{RxFrames: 1}},
+	})
+	wantSamples(t, labelledSamples(t, b.String(), len(tapFamilies)+1), map[string]float64{
 		"tapstack_tap_rx_frames_total,tap=tap0":               7,
 		"tapstack_tap_rx_frames_total,tap=tap1":               1,
 		"tapstack_tap_tx_bytes_total,tap=tap0":                1500,
 		"tapstack_tap_rx_queue_frames_total,tap=tap0,queue=1": 3,
 		"tapstack_tap_tx_checksum_partial_total,tap=tap1":     0,
-	} {
-		if v, ok := got[key]; !ok || v != want {
-			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
-		}
-	}
+	})
 	if b.Reset(); writeTapMetrics(&b, nil) != nil || b.Len() != 0 {
 		t.Errorf("no devices: %q", b.String())
 	}
@@ -162,34 +177,12 @@ func TestTapMetricsLabelled(t *testing.T) {
 func TestFaultMetricsLabelled(t *testing.T) {
 	var b strings.Builder
 	writeFaultMetrics(&b, []faultStats{{nic: "tap0", tx: link.FaultStats{Lost: 3, Overflowed: 2}, rx: link.FaultStats{Reordered: 5}}})
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(b.String()))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b.String())
-	}
-	if len(fams) != len(faultFamilies) {
-		t.Errorf("%d families, want %d", len(fams), len(faultFamilies))
-	}
-	got := map[string]float64{}
-	for name, f := range fams {
-		for _, m := range f.Metric {
-			key := name
-			for _, l := range m.Label {
-				key += "," + l.GetName() + "=" + l.GetValue()
-			}
-			got[key] = m.GetCounter().GetValue()
-		}
-	}
-	for key, want := range map[string]float64{
+	wantSamples(t, labelledSamples(t, b.String(), len(faultFamilies)), map[string]float64{
 		"tapstack_faults_lost_total,nic=tap0,dir=tx":       3,
 		"tapstack_faults_overflowed_total,nic=tap0,dir=tx": 2,
 		"tapstack_faults_reordered_total,nic=tap0,dir=rx":  5,
 		"tapstack_faults_lost_total,nic=tap0,dir=rx":       0,
-	} {
-		if v, ok := got[key]; !ok || v != want {
-			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
-		}
-	}
+	})
 	if b.Reset(); writeFaultMetrics(&b, nil) != nil || b.Len() != 0 {
 		t.Errorf("no decorators: %q", b.String())
 	}
