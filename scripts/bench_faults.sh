@@ -19,6 +19,10 @@
 # and prints a markdown table of the medians: seconds per direction and the
 # goodput ratio tapstack/Linux (= Linux seconds / tapstack seconds; >= 1
 # means tapstack sends at least as fast as Linux does on the same link).
+# Each run's line also says what the sender retransmitted and what the
+# decorator dropped in the sender's direction, by loss and by its delay
+# line's full queue (tapstack_faults_*_total), so that a slow run can be
+# told from an unlucky one.
 #
 # --faults turns the TAP's offloads off, so both directions carry MTU-sized
 # frames through the decorator. Needs root; installs curl, socat and
@@ -160,6 +164,27 @@ median() {
 	sort -g <<<"$v" | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
+# retrans_segs: the namespace's TCP RetransSegs (/proc/net/snmp).
+retrans_segs() {
+	ip netns exec "$NS" awk '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == "RetransSegs") c = i; n = 1 } else print $c }' /proc/net/snmp
+}
+
+# losses tx|rx [RTX]: what the sender of the transfer just made
+# retransmitted and what the decorator dropped in its direction (tx:
+# tapstack sends, from its counters; rx: Linux sends, RTX from
+# retrans_segs), so that a row's time can be read against them: "rtx N,
+# lost L, overflowed O" (the delay line's queue was full).
+losses() {
+	local m rtx="${2:-}"
+	m="$(ip netns exec "$NS" "$TAPSTACK_BIN" metrics --tap tft0 2>/dev/null || true)"
+	if [ "$1" = tx ]; then
+		rtx="$(awk '$1 == "tapstack_tcp_tx_retransmits_total" {print $2}' <<<"$m")"
+	fi
+	printf 'rtx %s, lost %s, overflowed %s' "${rtx:-0}" \
+		"$(awk -v d="dir=\"$1\"" 'index($1, "tapstack_faults_lost_total") == 1 && index($1, d) {s += $2} END {print s + 0}' <<<"$m")" \
+		"$(awk -v d="dir=\"$1\"" 'index($1, "tapstack_faults_overflowed_total") == 1 && index($1, d) {s += $2} END {print s + 0}' <<<"$m")"
+}
+
 TABLE="$WORK/table"
 START=$SECONDS
 IFS=';' read -r -a specs <<<"$ROWS"
@@ -200,11 +225,14 @@ for spec in "${specs[@]}"; do
 		seed=$((SEED + i - 1))
 		start_tapstack "$spec" "$seed"
 		d="$(xfer down)"
+		dm="$(losses tx)"
 		stop_tapstack
 		start_tapstack "$spec" "$seed"
+		r0="$(retrans_segs)"
 		u="$(xfer up)"
+		um="$(losses rx $(($(retrans_segs) - r0)))"
 		stop_tapstack
-		echo "   run $i (seed $seed): tapstack sends ${d} s, Linux sends ${u} s"
+		echo "   run $i (seed $seed): tapstack sends ${d} s ($dm), Linux sends ${u} s ($um)"
 		echo "$d" >>"$WORK/down"
 		echo "$u" >>"$WORK/up"
 	done
