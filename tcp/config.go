@@ -231,7 +231,7 @@ type counters struct {
 	pmtuUpdates, delayedAcks, rcvBufGrown                            *stack.Counter
 	sndBufGrown, sndBufModerated                                     *stack.Counter
 	rxDsacks, undoDsack, undoEifel, undoRTO                          *stack.Counter
-	tlpProbes, tlpRecoveries                                         *stack.Counter
+	tlpProbes, tlpRecoveries, tlpInRecovery                          *stack.Counter
 	ecnNegotiated, ecnCE, ecnReductions                              *stack.Counter
 	challengeCapped, invalidAckLimited                               *stack.Counter
 	txStaleTrimmed                                                   *stack.Counter
@@ -281,6 +281,7 @@ func newCounters(cs *stack.Counters) *counters {
 		undoRTO:           cs.Get("tcp.undo.rto"),
 		tlpProbes:         cs.Get("tcp.tlp.probes"),
 		tlpRecoveries:     cs.Get("tcp.tlp.recoveries"),
+		tlpInRecovery:     cs.Get("tcp.tlp.probes_in_recovery"),
 		ecnNegotiated:     cs.Get("tcp.ecn.negotiated"),
 		ecnCE:             cs.Get("tcp.ecn.ce_received"),
 		ecnReductions:     cs.Get("tcp.ecn.cwnd_reductions"),

@@ -300,7 +300,7 @@ func TestProbeInRecoveryLostFinalACK(t *testing.T) {
 	}
 	c.handleTimer(pto)
 	out = takeOut(c)
-	if len(out) != 1 || out[0].seq != p.seq(9) || c.ctr.tlpProbes.Load() != 1 {
+	if len(out) != 1 || out[0].seq != p.seq(9) || c.ctr.tlpProbes.Load() != 1 || c.ctr.tlpInRecovery.Load() != 1 {
 		t.Fatalf("probe: %+v, want segment 9 again", out)
 	}
 	ack := p.take(9)

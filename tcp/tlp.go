@@ -18,7 +18,8 @@ import (
 // loss; one whose original also arrived (D-SACK, or a pure duplicate ACK)
 // none. It needs SACK, as
 // the RFC says; Options.DisableTLP turns it off (Linux tcp_early_retrans
-// = 0). Counters: tcp.tlp.probes, tcp.tlp.recoveries.
+// = 0). Counters: tcp.tlp.probes (tcp.tlp.probes_in_recovery of them in
+// fast recovery), tcp.tlp.recoveries.
 
 // tlpState is the probe timer and the probe outstanding (TLP.end_seq).
 type tlpState struct {
@@ -105,6 +106,9 @@ func (c *core) tlpFire(now time.Time) {
 	}
 	c.rttTiming = false // Karn
 	c.ctr.tlpProbes.Inc()
+	if c.inRecovery {
+		c.ctr.tlpInRecovery.Inc()
+	}
 	c.tlp.restart = false
 	c.tlp.out, c.tlp.dsacked, c.tlp.endSeq = true, false, c.sndMax
 	c.rtxAt = now.Add(c.rtt.rto)
