@@ -71,6 +71,33 @@ func TestPacingRules(t *testing.T) {
 	}
 }
 
+// TestPacingLateTimer: a pacing timer that fires late (Go's poller sleeps
+// in whole milliseconds when nothing else runs) costs the sender at most
+// one burst of its rate: the credit holds two bursts, so a wake-up a
+// millisecond late also sends the millisecond it missed, and one after a
+// long pause still no more than two bursts.
+func TestPacingLateTimer(t *testing.T) {
+	c := establishedScaled(t, testConfig())
+	c.pace.p = fixedPacer(8e6)
+	c.cwnd, c.ccMinRTT = 100*testMSS, 50*time.Millisecond
+	now := t0.Add(time.Second)
+	c.noDelay = true
+	c.write(now, make([]byte, 64*testMSS))
+	c.output(now)
+	burst := sentBytes(c)
+	if burst != 8*testMSS || c.pace.at.IsZero() {
+		t.Fatalf("first burst %d bytes, timer %v", burst, c.pace.at)
+	}
+	c.handleTimer(c.pace.at.Add(paceQuantum))
+	if got := sentBytes(c); got != 2*burst {
+		t.Fatalf("a timer a millisecond late sent %d bytes, want two bursts (%d)", got, 2*burst)
+	}
+	c.handleTimer(c.pace.at.Add(10 * paceQuantum))
+	if got := sentBytes(c); got != 2*burst {
+		t.Fatalf("a timer 10ms late sent %d bytes, want two bursts (%d)", got, 2*burst)
+	}
+}
+
 // ackCounter is a pacing congestion control that counts the ACKs it
 // sees and whether each said the sender was app-limited.
 type ackCounter struct {
