@@ -120,6 +120,20 @@ func routeMSS(r stack.Route) int {
 	return max(min(mss, stack.MaxPacketSize-stack.Headroom-MaxHeaderLen-nh), floor)
 }
 
+// setChecksum completes the checksum of segment b (pkt's bytes) for r:
+// with offload the device sums header and payload over the pseudo-header
+// sum (for the whole packet's length; for each cut segment when it
+// segments) and stores the complement (ChecksumPartial); else it is
+// computed here.
+func setChecksum(pkt *stack.Packet, b []byte, r *stack.Route, offload bool) {
+	if offload {
+		binary.BigEndian.PutUint16(b[16:], checksum.PseudoHeader(r.LocalAddr, r.RemoteAddr, stack.ProtocolTCP, uint16(len(b))))
+		pkt.ChecksumPartial = true
+		return
+	}
+	Header(b).SetChecksum(r.LocalAddr, r.RemoteAddr)
+}
+
 // routeOffloads reports what the device of route r does for us: whether
 // it completes checksums, and how much payload one TSO super-segment may
 // carry (0: no TSO). A local route (loopback) offloads nothing.
@@ -362,17 +376,9 @@ func (e *endpoint) buildSeg(o *outSeg) (*stack.Packet, stack.NetworkParams) {
 	if o.dataLen > 0 {
 		e.c.snd.copyAt(b[hl:], o.dataOff)
 	}
-	if e.csumOffload {
-		// The device sums header and payload over the pseudo-header sum
-		// (for the whole packet's length; for each cut segment when it
-		// segments) and stores the complement.
-		binary.BigEndian.PutUint16(b[16:], checksum.PseudoHeader(e.route.LocalAddr, e.route.RemoteAddr, stack.ProtocolTCP, uint16(len(b))))
-		pkt.ChecksumPartial = true
-		if o.gso > 0 {
-			pkt.GSOSize = uint16(o.gso)
-		}
-	} else {
-		Header(b).SetChecksum(e.route.LocalAddr, e.route.RemoteAddr)
+	setChecksum(pkt, b, &e.route, e.csumOffload)
+	if e.csumOffload && o.gso > 0 {
+		pkt.GSOSize = uint16(o.gso)
 	}
 	e.p.ctr.txSegments.Inc()
 	if o.flags&FlagRST != 0 {

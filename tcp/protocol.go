@@ -252,7 +252,8 @@ func (p *Protocol) sendBare(t tuple, f Fields, opts SegmentOptions) bool {
 	if optLen > 0 {
 		opts.Encode(b[HeaderLen:])
 	}
-	Header(b).SetChecksum(r.LocalAddr, r.RemoteAddr)
+	csum, _ := routeOffloads(r)
+	setChecksum(pkt, b, &r, csum)
 	p.ctr.txSegments.Inc()
 	_ = r.WritePacket(tcpParams, pkt)
 	return true

@@ -207,7 +207,8 @@ func (p *Protocol) sendControl(r stack.Route, f Fields, opts *SegmentOptions) {
 	f.DataOffset = HeaderLen + ol
 	f.Encode(b)
 	opts.Encode(b[HeaderLen:])
-	Header(b).SetChecksum(r.LocalAddr, r.RemoteAddr)
+	csum, _ := routeOffloads(r)
+	setChecksum(pkt, b, &r, csum)
 	p.ctr.txSegments.Inc()
 	_ = r.WritePacket(tcpParams, pkt)
 }

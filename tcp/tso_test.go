@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"time"
+
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -61,10 +63,10 @@ func (w *segmentingWire) cut(r *stack.Route, p *stack.Packet) []*stack.Packet {
 	payload := len(h.Payload())
 	w.maxLen = max(w.maxLen, payload)
 	if !p.ChecksumPartial {
-		// Only the protocol's own RSTs carry a full checksum.
-		if h.Flags()&FlagRST == 0 || !h.ChecksumValid(r.LocalAddr, r.RemoteAddr) {
-			w.fail("packet not ChecksumPartial: flags %#x", h.Flags())
-		}
+		// Every segment leaves for the device to sum: the connections',
+		// and those sent without one (a RST, a TIME_WAIT record's ACK, a
+		// cookie SYN-ACK).
+		w.fail("packet not ChecksumPartial: flags %#x", h.Flags())
 		if p.GSOSize > 0 {
 			w.fail("GSOSize %d without ChecksumPartial", p.GSOSize)
 		}
@@ -264,4 +266,24 @@ func TestTSONotOnLoopback(t *testing.T) {
 	if csum, gso := routeOffloads(stack.Route{NIC: nic2}); csum || gso != 0 {
 		t.Errorf("plain NIC: csum %v gso %d", csum, gso)
 	}
+}
+
+// TestStatelessRepliesOffloaded: the RST for a port nothing listens on,
+// sent without a connection as a TIME_WAIT record's ACK is, leaves
+// ChecksumPartial on a route that offloads checksums, as a connection's
+// segments do (the offloading wire checks every packet; a TIME_WAIT ACK
+// summed in software once failed TestTSOSendWire's loss row).
+func TestStatelessRepliesOffloaded(t *testing.T) {
+	tn := newTestNetFamilies(t, Options{}, linkFaults{offload: 65535}, linkFaults{offload: 65535}, 4)
+	defer tn.close()
+	ctx, cancel := contextTimeout(10 * time.Second)
+	defer cancel()
+	if c, err := Dial(ctx, tn.a, netipAddrPort(tn.ipB, 9)); err == nil {
+		c.Close()
+		t.Fatal("a dial to a port nothing listens on succeeded")
+	}
+	if tn.wireB.packets == 0 {
+		t.Fatal("B sent nothing")
+	}
+	tn.wireB.check(t)
 }
