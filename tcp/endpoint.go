@@ -120,12 +120,13 @@ func routeMSS(r stack.Route) int {
 	return max(min(mss, stack.MaxPacketSize-stack.Headroom-MaxHeaderLen-nh), floor)
 }
 
-// setChecksum completes the checksum of segment b (pkt's bytes) for r:
+// setChecksum completes the checksum of the segment pkt holds for r:
 // with offload the device sums header and payload over the pseudo-header
 // sum (for the whole packet's length; for each cut segment when it
 // segments) and stores the complement (ChecksumPartial); else it is
 // computed here.
-func setChecksum(pkt *stack.Packet, b []byte, r *stack.Route, offload bool) {
+func setChecksum(pkt *stack.Packet, r *stack.Route, offload bool) {
+	b := pkt.Bytes()
 	if offload {
 		binary.BigEndian.PutUint16(b[16:], checksum.PseudoHeader(r.LocalAddr, r.RemoteAddr, stack.ProtocolTCP, uint16(len(b))))
 		pkt.ChecksumPartial = true
@@ -376,7 +377,7 @@ func (e *endpoint) buildSeg(o *outSeg) (*stack.Packet, stack.NetworkParams) {
 	if o.dataLen > 0 {
 		e.c.snd.copyAt(b[hl:], o.dataOff)
 	}
-	setChecksum(pkt, b, &e.route, e.csumOffload)
+	setChecksum(pkt, &e.route, e.csumOffload)
 	if e.csumOffload && o.gso > 0 {
 		pkt.GSOSize = uint16(o.gso)
 	}

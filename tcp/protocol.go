@@ -244,18 +244,7 @@ func (p *Protocol) sendBare(t tuple, f Fields, opts SegmentOptions) bool {
 	if err != nil || r.Broadcast {
 		return false
 	}
-	optLen := opts.EncodedLen()
-	f.DataOffset = HeaderLen + optLen
-	pkt := stack.NewPacket(stack.Headroom, f.DataOffset)
-	b := pkt.Bytes()
-	f.Encode(b)
-	if optLen > 0 {
-		opts.Encode(b[HeaderLen:])
-	}
-	csum, _ := routeOffloads(r)
-	setChecksum(pkt, b, &r, csum)
-	p.ctr.txSegments.Inc()
-	_ = r.WritePacket(tcpParams, pkt)
+	p.sendControl(r, f, &opts)
 	return true
 }
 

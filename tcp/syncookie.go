@@ -198,8 +198,9 @@ func windowShiftFor(size int) uint8 {
 	return s
 }
 
-// sendControl sends a segment without payload that no connection owns (a
-// cookie SYN-ACK).
+// sendControl sends on r a segment without payload that no connection
+// owns (a cookie SYN-ACK, a RST, a TIME_WAIT record's ACK: sendBare), its
+// checksum left to the device where the route offloads it.
 func (p *Protocol) sendControl(r stack.Route, f Fields, opts *SegmentOptions) {
 	ol := opts.EncodedLen()
 	pkt := stack.NewPacket(stack.Headroom, HeaderLen+ol)
@@ -208,7 +209,7 @@ func (p *Protocol) sendControl(r stack.Route, f Fields, opts *SegmentOptions) {
 	f.Encode(b)
 	opts.Encode(b[HeaderLen:])
 	csum, _ := routeOffloads(r)
-	setChecksum(pkt, b, &r, csum)
+	setChecksum(pkt, &r, csum)
 	p.ctr.txSegments.Inc()
 	_ = r.WritePacket(tcpParams, pkt)
 }
