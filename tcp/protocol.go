@@ -231,21 +231,18 @@ func (p *Protocol) sendReset(t tuple, seg *segment) {
 		return
 	}
 	f := Fields{SrcPort: t.local.Port(), DstPort: t.remote.Port(), Seq: uint32(seq), Ack: uint32(ack), Flags: flags}
-	if p.sendBare(t, f, SegmentOptions{}) {
-		p.ctr.txRst.Inc()
-	}
+	p.sendBare(t, f, SegmentOptions{})
 }
 
 // sendBare sends segment f with opts and no payload on the reply route
 // of t, for what answers without a connection (a RST, a TIME_WAIT
-// record's ACK); it reports whether it was sent.
-func (p *Protocol) sendBare(t tuple, f Fields, opts SegmentOptions) bool {
+// record's ACK), if t has one.
+func (p *Protocol) sendBare(t tuple, f Fields, opts SegmentOptions) {
 	r, err := p.replyRoute(t)
 	if err != nil || r.Broadcast {
-		return false
+		return
 	}
 	p.sendControl(r, f, &opts)
-	return true
 }
 
 // HandleError fails a connection attempt that an ICMP error (or a local

@@ -200,7 +200,9 @@ func windowShiftFor(size int) uint8 {
 
 // sendControl sends on r a segment without payload that no connection
 // owns (a cookie SYN-ACK, a RST, a TIME_WAIT record's ACK: sendBare), its
-// checksum left to the device where the route offloads it.
+// checksum left to the device where the route offloads it. It counts the
+// segment before writing it: a peer on a synchronous wire sees it (and a
+// caller may read the counter) before WritePacket returns.
 func (p *Protocol) sendControl(r stack.Route, f Fields, opts *SegmentOptions) {
 	ol := opts.EncodedLen()
 	pkt := stack.NewPacket(stack.Headroom, HeaderLen+ol)
@@ -211,5 +213,8 @@ func (p *Protocol) sendControl(r stack.Route, f Fields, opts *SegmentOptions) {
 	csum, _ := routeOffloads(r)
 	setChecksum(pkt, &r, csum)
 	p.ctr.txSegments.Inc()
+	if f.Flags&FlagRST != 0 {
+		p.ctr.txRst.Inc()
+	}
 	_ = r.WritePacket(tcpParams, pkt)
 }
