@@ -122,7 +122,7 @@ var counterHelp = map[string]string{
 	"udp.rx.zero_checksum6": "UDP datagrams over IPv6 dropped: zero checksum (RFC 8200)",
 	"udp.rx.no_port":        "UDP datagrams to a port with no socket (ICMP port unreachable sent for unicast ones)",
 	"udp.rx.queue_full":     "UDP datagrams dropped: the socket's receive queue was full",
-	"udp.tx.datagrams":      "UDP datagrams sent",
+	"udp.tx.datagrams":      "UDP datagrams sent (counted as handed to IP: one IP could not send counts in udp.tx.errors too)",
 	"udp.tx.errors":         "UDP datagrams not sent: writing to the route failed (resolution or device error)",
 
 	// TCP

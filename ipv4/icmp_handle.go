@@ -117,9 +117,8 @@ func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 	}
 	m.SetType(ICMPEchoReply)
 	p.ChecksumOK, p.ChecksumPartial, p.GSOSize = false, false, 0
-	if pr.writePacketOptions(&r, params, optBuf[:nOpts], p) == nil {
-		c.icmpTxEchoReply.Inc()
-	}
+	c.icmpTxEchoReply.Inc() // before it leaves, as Linux's icmp_reply counts it: the pinger may see it first
+	pr.writePacketOptions(&r, params, optBuf[:nOpts], p)
 }
 
 // handleICMPError passes an inbound ICMP error about a packet we sent to

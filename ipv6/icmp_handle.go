@@ -139,9 +139,8 @@ func (pr *Protocol) handleEcho(p *stack.Packet, m ICMP) {
 	m[0], m[1] = ICMPEchoReply, 0
 	SetICMPChecksum(m, r.LocalAddr, r.RemoteAddr)
 	p.ChecksumOK, p.ChecksumPartial, p.GSOSize = false, false, 0
-	if pr.WritePacket(&r, params, p) == nil {
-		c.icmpTxEchoReply.Inc()
-	}
+	c.icmpTxEchoReply.Inc() // before it leaves: the pinger may see it first
+	pr.WritePacket(&r, params, p)
 }
 
 // handleICMPError passes an inbound ICMPv6 error about a packet we sent to

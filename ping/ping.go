@@ -247,11 +247,10 @@ func (p *Pinger) send(r *stack.Route, seq uint16) error {
 		f := ipv6.ICMPFields{Type: ipv6.ICMPEchoRequest, Rest: ipv6.EchoRest(p.id, seq)}
 		f.Encode(b, r.LocalAddr, r.RemoteAddr)
 	}
-	if err := r.WritePacket(stack.NetworkParams{Protocol: proto}, pkt); err != nil {
-		return err
-	}
+	// Counted before it leaves: a reply on a synchronous wire comes back
+	// (and a caller may read the counter) before WritePacket returns.
 	p.ctrSent.Inc()
-	return nil
+	return r.WritePacket(stack.NetworkParams{Protocol: proto}, pkt)
 }
 
 // HandleEchoReply takes an IPv4 echo reply (data at the ICMP header,

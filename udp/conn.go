@@ -390,11 +390,13 @@ func (c *Conn) send(b []byte, r *stack.Route, port uint16) error {
 	h.SetChecksum(h.ComputeChecksum(r.LocalAddr, r.RemoteAddr))
 	params := c.multicastParams(r)
 	c.loopMulticast(r, params, p)
+	// Counted before it leaves: its answer on a synchronous wire can
+	// arrive (and be read with the counter) before WritePacket returns.
+	c.u.txDatagrams.Inc()
 	if err := r.WritePacket(params, p); err != nil {
 		c.u.txErrors.Inc()
 		return err
 	}
-	c.u.txDatagrams.Inc()
 	return nil
 }
 
