@@ -225,6 +225,10 @@ func (c *core) retransmitTimer(now time.Time) {
 			c.undoArm(now, true)
 		}
 		c.tlpStop()
+		c.ccAck, c.ccNxt = c.sndUna, c.sndMax // the flight the timeout ends
+		if c.ccObserves {
+			c.ccSacked = c.sackedBytes()
+		}
 		c.ca.onTimeout(&c.ccWindow, now, flight)
 		c.cwnd = c.mss
 		c.inRecovery = false

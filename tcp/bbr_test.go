@@ -220,6 +220,66 @@ func TestBBRLiteRules(t *testing.T) {
 			t.Fatalf("after app-limited rounds: startup over %v, bandwidth %.0f (was %.0f), cwnd %d (was %d)", p.b.filled, p.b.maxBW(), bw, p.w.cwnd, cwnd)
 		}
 	})
+	t.Run("one response per flight (RFC 6582): losses found later of data sent before a cut do not cut again", func(t *testing.T) {
+		// A startup burst overflows a drop-tail queue; RACK finds its
+		// losses over the rounds of recovery that follow.
+		p := newBBRPath(1 << 30)
+		for range 5 {
+			p.round(0)
+		}
+		cwnd := p.w.cwnd
+		p.w.ccLost += 20 * mss
+		p.b.onLoss(&p.w, p.now, cwnd) // startup ends: 0.7 of the window
+		want := p.w.ssthresh
+		// The flight is SACKed past the holes (the round ends), and
+		// another 20 of its segments are found lost: the cumulative
+		// ACK is still below the flight's end.
+		p.now = p.now.Add(p.rtt)
+		p.w.ccSacked = cwnd
+		p.b.onRecoveryAck(&p.w, p.now)
+		p.w.ccLost += 20 * mss
+		p.b.onRecoveryAck(&p.w, p.now)
+		if p.w.ssthresh != want || p.b.inflightHi != 0 {
+			t.Fatalf("ssthresh %d segments, inflightHi %d: cut again for the flight the first cut answered; want %d, no bound", p.w.ssthresh/mss, p.b.inflightHi/mss, want/mss)
+		}
+		// Once the cumulative ACK passes the flight, a lossy round of
+		// data sent since does cut.
+		p.w.ccAck, p.w.ccSacked = p.w.ccNxt, 0
+		p.w.ccDelivered += cwnd
+		p.w.ccNxt = p.w.ccAck.Add(seqnum.Size(want))
+		p.now = p.now.Add(p.rtt)
+		p.b.onRecoveryAck(&p.w, p.now)
+		p.w.ccLost += 20 * mss
+		p.b.onRecoveryAck(&p.w, p.now)
+		if p.w.ssthresh >= want {
+			t.Fatalf("ssthresh %d segments after a lossy round of new data, want below %d", p.w.ssthresh/mss, want/mss)
+		}
+	})
+	t.Run("a timeout's flight, found lost, does not bound the window to the segment it restarts from", func(t *testing.T) {
+		p := newBBRPath(1 << 30)
+		for range 5 {
+			p.round(0) // a timeout in startup
+		}
+		flight := p.w.cwnd
+		p.w.ccNxt = p.w.ccAck.Add(seqnum.Size(flight))
+		p.w.ccLost += flight / 10 // RACK's marks at the timeout
+		p.b.onTimeout(&p.w, p.now, flight)
+		p.w.cwnd = mss // the core restarts from one segment
+		// Go-back-N retransmits the flight, round by round (SND.NXT
+		// a window past the ACK), while RACK finds more of the old
+		// flight lost.
+		for range 5 {
+			p.w.ccLost += flight / 10
+			p.now = p.now.Add(p.rtt)
+			n := p.w.cwnd
+			p.w.ccAck, p.w.ccDelivered = p.w.ccAck.Add(seqnum.Size(n)), p.w.ccDelivered+n
+			p.w.ccNxt = p.w.ccAck.Add(seqnum.Size(2 * n))
+			p.b.onAck(&p.w, p.now, n, p.rtt)
+		}
+		if hi := p.b.inflightHi; hi != 0 && hi < flight/2 {
+			t.Fatalf("inflightHi %d segments after the timeout of a %d-segment flight", hi/mss, flight/mss)
+		}
+	})
 	t.Run("in recovery a lossy round lowers ssthresh, where PRR takes the window", func(t *testing.T) {
 		p := newBBRPath(100 * mss)
 		for range 12 {
