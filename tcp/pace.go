@@ -4,8 +4,13 @@ package tcp
 // leaves at that rate in bursts of about a millisecond's worth (Linux's
 // tcp_tso_autosize), not a window's worth at each ACK. A burst into a
 // drop-tail queue (a switch's, netem's limit, a TAP's) loses its tail;
-// the same window spread over the round trip passes. Retransmissions in
-// recovery, probes and the FIN are not paced.
+// the same window spread over the round trip passes. Recovery's
+// retransmissions and new data are paced too (rackRecover, sackRecover),
+// as Linux paces every segment: a drop-tail queue's losses, retransmitted
+// as their SACKs come back, left in a burst as long as the one that lost
+// them and overflowed the queue again. The fast retransmit that starts
+// recovery, probes, the FIN, NewReno recovery and the go-back-N after a
+// timeout are not paced.
 
 import (
 	"math"
@@ -51,11 +56,35 @@ func (c *core) paceRate() (rate float64, burst int) {
 // pacing credit, and sets the pacing timer when the credit, not the
 // window or the data, stopped it.
 func (c *core) outputPaced(now time.Time) {
-	c.pace.at = time.Time{}
-	rate, burst := c.paceRate()
+	rate, burst := c.paceEarn(now)
 	if rate == 0 {
 		c.sendWindow(now)
 		return
+	}
+	for {
+		nxt := c.sndNxt
+		if !c.sendNew(now, min(c.cwnd-c.inFlight(), c.pace.credit)) {
+			break
+		}
+		c.pace.credit -= int(nxt.Size(c.sndNxt))
+	}
+	if c.pace.credit >= c.mss || c.cwnd-c.inFlight() < c.mss {
+		return // the window, the peer's window or the data stopped it
+	}
+	if off := int(c.sndBufSeq.Size(c.sndNxt)); c.snd.n <= off || int(c.sndWnd) <= int(c.sndUna.Size(c.sndNxt)) {
+		return
+	}
+	c.paceWait(now, rate, burst)
+}
+
+// paceEarn starts a paced send at now: the credit earned since the last
+// one, and the pacing rate and burst (rate 0: not paced). The pacing
+// timer is off until paceWait sets it.
+func (c *core) paceEarn(now time.Time) (rate float64, burst int) {
+	c.pace.at = time.Time{}
+	rate, burst = c.paceRate()
+	if rate == 0 {
+		return 0, 0
 	}
 	if c.pace.last.IsZero() {
 		c.pace.credit = burst
@@ -71,19 +100,32 @@ func (c *core) outputPaced(now time.Time) {
 		c.pace.credit = min(c.pace.credit+int(rate*now.Sub(c.pace.last).Seconds()), 2*burst)
 	}
 	c.pace.last = now
-	for {
-		nxt := c.sndNxt
-		if !c.sendNew(now, min(c.cwnd-c.inFlight(), c.pace.credit)) {
-			break
-		}
-		c.pace.credit -= int(nxt.Size(c.sndNxt))
+	return rate, burst
+}
+
+// paceRoom bounds a recovery's room to the pacing credit when it is
+// paced (rate > 0, from paceEarn); it reports false, the timer set,
+// when the credit holds less than a segment.
+func (c *core) paceRoom(now time.Time, rate float64, burst, room int) (int, bool) {
+	if rate == 0 {
+		return room, true
 	}
-	if c.pace.credit >= c.mss || c.cwnd-c.inFlight() < c.mss {
-		return // the window, the peer's window or the data stopped it
+	if c.pace.credit < c.mss {
+		c.paceWait(now, rate, burst)
+		return 0, false
 	}
-	if off := int(c.sndBufSeq.Size(c.sndNxt)); c.snd.n <= off || int(c.sndWnd) <= int(c.sndUna.Size(c.sndNxt)) {
-		return
+	return min(room, c.pace.credit), true
+}
+
+// paceSpend takes n bytes sent from the credit when paced.
+func (c *core) paceSpend(rate float64, n int) {
+	if rate > 0 {
+		c.pace.credit -= n
 	}
+}
+
+// paceWait sets the pacing timer for when the credit holds a burst.
+func (c *core) paceWait(now time.Time, rate float64, burst int) {
 	wait := float64(burst-max(c.pace.credit, 0)) / rate
 	c.pace.at = now.Add(time.Duration(math.Ceil(wait * float64(time.Second))))
 }

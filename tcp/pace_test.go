@@ -3,6 +3,8 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
 )
 
 // fixedPacer paces at a fixed rate, in bytes per second.
@@ -149,5 +151,66 @@ func TestPacedSenderSeesEveryACK(t *testing.T) {
 	}
 	if ac.appLimited == 0 {
 		t.Fatalf("%d ACKs seen, none app-limited after the data ran out", ac.acks)
+	}
+}
+
+// TestPacingInRecovery: SACK recovery's retransmissions leave at the
+// pacing rate too, as Linux paces every segment: a drop-tail queue's
+// losses, resent as their SACKs come back, would otherwise leave in a
+// burst as long as the one that lost them. 20 of 40 segments are lost;
+// with a window that lets them all go, they leave a burst's worth per
+// pacing timer.
+func TestPacingInRecovery(t *testing.T) {
+	c := tsCore(t)
+	c.cwnd = 60 * c.mss
+	for range 40 {
+		c.write(t0, make([]byte, c.mss))
+	}
+	if n := len(takeOut(c)); n != 40 {
+		t.Fatalf("sent %d segments, want 40", n)
+	}
+	const rate = 4e6                      // bytes per second: a burst is 4 KB, at least two segments
+	c.ca, c.ccObserves = &bbrLite{}, true // keeps most of its window: PRR lets the recovery send
+	c.pace.p = fixedPacer(rate)
+	c.ccMinRTT = 50 * time.Millisecond
+	_, burst := c.paceRate()
+	una := testISS + 1
+	ack := sackOf(c)
+	ack.opts.NumSACK = 1
+	ack.opts.SACK[0] = blk(una.Add(seqnum.Size(20*c.mss)), una.Add(seqnum.Size(40*c.mss)))
+	now := t0.Add(100 * time.Millisecond)
+	c.handleSegment(now, ack)
+	if !c.inRecovery {
+		t.Fatal("not in recovery with 20 segments lost")
+	}
+	takeOut(c) // the fast retransmit and what PRR let the entering ACK send
+	// A window that lets the rest go (as PRR does with the next ACKs):
+	// the pacing credit, not the window, decides when.
+	c.cwnd, c.ccMinRTT = 60*c.mss, 50*time.Millisecond
+	c.output(now)
+	first := sentBytes(c)
+	if first == 0 || first > 2*burst || c.pace.at.IsZero() {
+		t.Fatalf("recovery sent %d bytes at once (timer %v), want at most two bursts (%d), then the pacing timer",
+			first, c.pace.at, 2*burst)
+	}
+	total := first
+	for range 40 {
+		if c.pace.at.IsZero() {
+			break
+		}
+		at := c.pace.at
+		c.handleTimer(at.Add(-time.Nanosecond))
+		if n := sentBytes(c); n != 0 {
+			t.Fatalf("sent %d bytes before the pacing timer", n)
+		}
+		c.handleTimer(at)
+		n := sentBytes(c)
+		if n > 2*burst {
+			t.Fatalf("the pacing timer sent %d bytes, more than two bursts (%d)", n, 2*burst)
+		}
+		total += n
+	}
+	if total < 18*c.mss {
+		t.Fatalf("recovery resent %d bytes in all, want the 18 lost segments left", total)
 	}
 }

@@ -157,11 +157,13 @@ func (r *rackState) firstLost() (seqnum.Value, int, bool) {
 // rackRecover is RFC 6675's transmission loop with RACK's lost marks
 // (RFC 8985 section 6.2 step 6 and section 7): while the pipe leaves room
 // in the window, the first lost record is retransmitted, else new data
-// goes out. Holes not marked lost are left to RACK's timer and TLP.
+// goes out. Holes not marked lost are left to RACK's timer and TLP. A
+// pacing algorithm's rate bounds it too (pace.go).
 func (c *core) rackRecover(now time.Time) {
+	rate, burst := c.paceEarn(now)
 	for range 4 * maxSACKBlocks {
-		room := c.cwnd - c.pipe()
-		if room < c.mss {
+		room, ok := c.paceRoom(now, rate, burst, c.cwnd-c.pipe())
+		if !ok || room < c.mss {
 			return
 		}
 		if seq, n, ok := c.rack.firstLost(); ok {
@@ -169,14 +171,17 @@ func (c *core) rackRecover(now time.Time) {
 			if l == 0 {
 				return
 			}
+			c.paceSpend(rate, int(l))
 			if end := seq.Add(l); c.rxtNext.LessThan(end) {
 				c.rxtNext = end
 			}
 			continue
 		}
+		nxt := c.sndNxt
 		if !c.sendNew(now, room) {
 			return
 		}
+		c.paceSpend(rate, int(nxt.Size(c.sndNxt)))
 	}
 }
 

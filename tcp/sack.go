@@ -294,33 +294,32 @@ func (c *core) takeSACK(now time.Time, seg *segment) (sackNew, dsack bool) {
 
 // sackRecover is RFC 6675 section 5 steps (C): while the pipe leaves at
 // least one MSS of the congestion window, send NextSeg: a lost hole, else
-// new data, else an unSACKed hole below the highest SACK.
+// new data, else an unSACKed hole below the highest SACK. A pacing
+// algorithm's rate bounds it too (pace.go).
 func (c *core) sackRecover(now time.Time) {
+	rate, burst := c.paceEarn(now)
 	for range 2 * maxSACKBlocks {
-		room := c.cwnd - c.sb.pipe(c.sndUna, c.sndMax, c.rxtNext, c.mss)
-		if room < c.mss {
+		room, ok := c.paceRoom(now, rate, burst, c.cwnd-c.sb.pipe(c.sndUna, c.sndMax, c.rxtNext, c.mss))
+		if !ok || room < c.mss {
 			return
 		}
 		seq, n, lost, ok := c.sb.nextHole(c.sndUna, c.rxtNext, c.mss)
-		if ok && lost {
-			l := c.sendRange(now, seq, n)
-			if l == 0 {
+		if !ok || !lost {
+			nxt := c.sndNxt
+			if c.sendNew(now, room) {
+				c.paceSpend(rate, int(nxt.Size(c.sndNxt)))
+				continue
+			}
+			if !ok {
 				return
 			}
-			c.rxtNext = seq.Add(l)
-			continue
 		}
-		if c.sendNew(now, room) {
-			continue
-		}
-		if !ok {
-			return
-		}
-		l := c.sendRange(now, seq, n) // rule 3
+		l := c.sendRange(now, seq, n) // a lost hole, or rule 3
 		if l == 0 {
 			return
 		}
 		c.rxtNext = seq.Add(l)
+		c.paceSpend(rate, int(l))
 	}
 }
 
