@@ -107,7 +107,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		c.ccAppLimited = !limited && c.pace.at.IsZero()
 		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.minRTT()
 		if c.ccObserves {
-			c.ccSacked = c.sackedBytes()
+			c.ccObserve()
 		}
 		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
@@ -227,7 +227,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		c.tlpStop()
 		c.ccAck, c.ccNxt = c.sndUna, c.sndMax // the flight the timeout ends
 		if c.ccObserves {
-			c.ccSacked = c.sackedBytes()
+			c.ccObserve()
 		}
 		c.ca.onTimeout(&c.ccWindow, now, flight)
 		c.cwnd = c.mss

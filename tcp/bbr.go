@@ -23,22 +23,25 @@ import (
 // below the data in flight when the loss was sent): a queue that drops
 // without delaying, as netem's
 // limit does, shows the bottleneck by loss alone. Startup is slow start,
-// left at the first loss (the window stepping back to 0.7, as BBR v2's
-// startup does, after which the model regrows it as fast as deliveries
-// show room) or when three round trips in a row raised the bandwidth by
-// less than a quarter.
+// left at such a lossy round (the window stepping back to 0.7, as BBR
+// v2's startup does when its loss rate is too high, after which the
+// model regrows it as fast as deliveries show room) or when three round
+// trips in a row raised the bandwidth by less than a quarter; one random
+// loss does not end it.
 //
 // On the loss=0.1%,delay=10ms path it moves 16 MiB in about
-// 0.45 s of virtual time where CUBIC, cut by each random loss, takes
+// 0.4 s of virtual time where CUBIC, cut by each random loss, takes
 // 1.7 to 3.6 s (TestBBRLiteUnderRandomLoss).
 //
-// It paces new data (pace.go) at BBR's pacing gains times the bandwidth
-// (pacingRate), so that a window does not leave in one burst as ACKs
-// come back. What it lacks against Linux's bbr: startup's drain and the probe-RTT
-// phases (the window target follows the model at once, and the least RTT
-// is the connection's), the long-term bandwidth of policers, per-segment
-// rate samples (sampleRate measures each ACK over the last least RTT from
-// delivery checkpoints instead), and the pacing of retransmissions.
+// It paces (pace.go) at BBR's pacing gains times the bandwidth
+// (pacingRate), new data and recovery's retransmissions, so that a window
+// does not leave in one burst as ACKs come back. Its delivery rate
+// samples are Linux's (sampleRate), and each ACK's feeds the filter at
+// once. What it lacks against Linux's bbr: startup's drain and the
+// probe-RTT phases (the window target follows the model at once, and the
+// least RTT is the connection's), the long-term bandwidth of policers,
+// and a rate sample per segment (one per send checkpoint, up to eight
+// per least RTT).
 // Its name is "bbrlite", to say so.
 type bbrLite struct {
 	bw [bbrBWRounds]float64 // delivery rate per round, bytes/s
@@ -84,13 +87,20 @@ type bbrLite struct {
 	priorHi     int
 	priorFilled bool
 	probeOK     bool // no lossy round since the last probe
-	// cps are checkpoints of bbrDelivered, at least an eighth of the
-	// least RTT apart (cpN counts them), from which each ACK samples the
-	// delivery rate over the last least RTT; rateMax is the round's
-	// largest sample (see sampleRate).
-	cps     [bbrCPs]rateCP
-	cpN     int
-	rateMax float64
+	// sends are checkpoints on the send side, at least an eighth of
+	// the least RTT apart, in sequence order (sHead, sN: a ring): the
+	// data up to seq left after delivered had been delivered, the last
+	// of it at at. Once the peer has the data up to seq (cumulatively
+	// or SACKed), what it received since, over the time since, is a
+	// delivery rate sample, Linux's per-packet rate sample
+	// (tcp_rate.c) for the checkpoint's last segment; rateMax is the
+	// round's largest (see sampleRate).
+	sends      [bbrCPs]sendCP
+	sHead, sN  int
+	lastD      int       // bbrDelivered at the previous ACK
+	lastAt     time.Time // the previous ACK's time
+	lastSendCP time.Time // when the newest checkpoint was taken
+	rateMax    float64
 	// appLimited says an ACK of the round came while the application or
 	// the peer's window, not the window or the pacing rate, limited the
 	// sender: the round's delivery rate says nothing of the path unless
@@ -99,14 +109,16 @@ type bbrLite struct {
 	appLimited bool
 }
 
-// rateCP is what had been delivered at a time.
-type rateCP struct {
-	at        time.Time
+// sendCP is a send-side checkpoint: the data up to seq left once
+// delivered bytes had been delivered, the last of them at at.
+type sendCP struct {
+	seq       seqnum.Value
 	delivered int
+	at        time.Time
 }
 
 const (
-	bbrCPs      = 16   // delivery checkpoints kept: two least RTTs' worth
+	bbrCPs      = 16   // send checkpoints kept: two least RTTs' worth
 	bbrBWRounds = 10   // the bandwidth filter's length, round trips
 	bbrCycle    = 8    // round trips per probe cycle
 	bbrCwndGain = 2.0  // the window in bandwidth-delay products
@@ -127,8 +139,12 @@ const (
 
 func (*bbrLite) name() string { return "bbrlite" }
 
-// maxBW is the bandwidth filter's estimate.
-func (b *bbrLite) maxBW() float64 { return slices.Max(b.bw[:]) }
+// maxBW is the bandwidth filter's estimate: its rounds' and the
+// current round's samples so far, as Linux's bbr feeds its filter each
+// ACK's sample (waiting for the round's end, the pacing rate of a
+// startup ran on samples of the data sent two rounds before, a quarter
+// too slow for a window that doubles each round).
+func (b *bbrLite) maxBW() float64 { return max(slices.Max(b.bw[:]), b.rateMax) }
 
 // bbrDelivered is what the peer has received: acknowledged cumulatively
 // or SACKed.
@@ -162,29 +178,44 @@ func (b *bbrLite) startRound(w *ccWindow, now time.Time) {
 	b.roundStart, b.roundEnd, b.deliveredAt, b.lostAt, b.cut, b.appLimited = now, d+inFlight, d, w.ccLost, false, false
 }
 
-// sampleRate takes a delivery rate sample at an ACK: what was delivered
-// since the newest checkpoint at least the least RTT old, over the time
-// since (as Linux's rate samples measure over a segment's round trip).
+// sampleRate takes the delivery rate samples of an ACK: for each send
+// checkpoint the peer now has, what was delivered since the checkpoint's
+// data left over the time since (as Linux's rate samples do, from the
+// delivery before a segment's send to the ACK of it). The data sent
+// between the previous ACK and this one left after the previous ACK's
+// delivery: it becomes the next checkpoint.
+//
 // A round's delivery over its whole length undercounts the path when the
-// round has gaps (a window sent in bursts, a lossy round stretched until
-// its data is in); the best least-RTT stretch of it does not.
+// round has gaps (a lossy round stretched until its data is in), which
+// the least-RTT samples do not. Samples over any least-RTT stretch of
+// ACKs, as this took before, overcount a window sent and acknowledged in
+// bursts: from the first ACK of one burst to the last of the next is two
+// windows in little more than a round trip, and bbrlite paced at twice
+// the path's rate into the drop-tail queue of the delay=50ms path
+// (TestBBRLiteRules' burst row).
 func (b *bbrLite) sampleRate(w *ccWindow, now time.Time) {
-	rtt := w.ccMinRTT
-	if rtt <= 0 {
-		return
-	}
 	d := bbrDelivered(w)
-	for i := 1; i <= min(b.cpN, bbrCPs); i++ {
-		cp := b.cps[(b.cpN-i)%bbrCPs]
-		if age := now.Sub(cp.at); age >= rtt {
-			b.rateMax = max(b.rateMax, float64(d-cp.delivered)/age.Seconds())
+	high := seqnum.Max(w.ccAck, w.ccHigh)
+	for b.sN > 0 {
+		cp := &b.sends[b.sHead]
+		if high.LessThan(cp.seq) {
 			break
 		}
+		if dt := now.Sub(cp.at); dt > 0 {
+			b.rateMax = max(b.rateMax, float64(d-cp.delivered)/dt.Seconds())
+		}
+		b.sHead, b.sN = (b.sHead+1)%bbrCPs, b.sN-1
 	}
-	if b.cpN == 0 || now.Sub(b.cps[(b.cpN-1)%bbrCPs].at) >= rtt/8 {
-		b.cps[b.cpN%bbrCPs] = rateCP{now, d}
-		b.cpN++
+	newest := w.ccAck
+	if b.sN > 0 {
+		newest = b.sends[(b.sHead+b.sN-1)%bbrCPs].seq
 	}
+	if !b.lastAt.IsZero() && w.ccNxt.GreaterThan(newest) && b.sN < bbrCPs && now.Sub(b.lastSendCP) >= w.ccMinRTT/8 {
+		b.sends[(b.sHead+b.sN)%bbrCPs] = sendCP{w.ccNxt, b.lastD, b.lastAt}
+		b.sN++
+		b.lastSendCP = now
+	}
+	b.lastD, b.lastAt = d, now
 }
 
 // step counts round trips and samples the delivery rate at each one's
@@ -205,7 +236,14 @@ func (b *bbrLite) step(w *ccWindow, now time.Time) {
 				}
 				b.probeOK = true
 			}
-			bw := max(float64(bbrDelivered(w)-b.deliveredAt)/d.Seconds(), b.rateMax)
+			// The round's own average only when it lasted the least
+			// RTT: a round that started at the first ACK of a burst
+			// ends with the burst (its data was what the burst
+			// acknowledges), and its average is the burst's rate.
+			bw := b.rateMax
+			if d >= w.ccMinRTT {
+				bw = max(bw, float64(bbrDelivered(w)-b.deliveredAt)/d.Seconds())
+			}
 			b.rateMax = 0
 			// An app-limited round's sample counts only as a new high
 			// (else the slot keeps its old one), and never towards the
@@ -262,18 +300,20 @@ func (b *bbrLite) onAck(w *ccWindow, now time.Time, acked int, _ time.Duration) 
 // drain the queue the probe built) and 1 otherwise. With no estimate yet
 // the window alone limits the sender.
 func (b *bbrLite) pacingRate(*ccWindow) float64 {
-	bw := b.maxBW()
+	return b.pacingGain() * b.maxBW()
+}
+
+// pacingGain is the gain pacingRate applies now.
+func (b *bbrLite) pacingGain() float64 {
 	switch {
-	case bw == 0:
-		return 0
 	case !b.filled:
-		return bbrStartupGain * bw
+		return bbrStartupGain
 	case b.round%bbrCycle == 0:
-		return bbrProbe * bw
+		return bbrProbe
 	case b.round%bbrCycle == 1:
-		return bbrDrain * bw
+		return bbrDrain
 	}
-	return bw
+	return 1
 }
 
 // onRecoveryAck watches the loss rate during recovery, where the window
@@ -290,14 +330,6 @@ func (b *bbrLite) onRecoveryAck(w *ccWindow, now time.Time) {
 func (b *bbrLite) onLoss(w *ccWindow, now time.Time, _ int) {
 	w.ssthresh = w.cwnd
 	b.priorHi, b.priorFilled = b.inflightHi, b.filled
-	if !b.filled {
-		// The first loss ends startup as in BBR v2: the window steps
-		// back to bbrBeta of itself and the model takes it from there
-		// (it regrows as fast as the deliveries show room).
-		b.filled, b.cut = true, true
-		b.cutSeq, b.cutOn = w.ccNxt, true
-		w.ssthresh = int(bbrBeta * float64(w.cwnd))
-	}
 	if b.inflightHi > 0 {
 		w.ssthresh = min(w.ssthresh, b.inflightHi)
 	}

@@ -24,13 +24,26 @@ type ccWindow struct {
 	// per transmission), for an algorithm that measures delivery and
 	// loss rates.
 	ccDelivered, ccLost int
-	// ccSacked is the bytes SACKed now, set for a recoveryObserver
-	// before each call (onAck, onRecoveryAck, onLoss).
+	// ccSacked is the bytes SACKed now and ccHigh the highest sequence
+	// the peer has (the cumulative ACK or the highest SACK), set for a
+	// recoveryObserver before each call (onAck, onRecoveryAck, onLoss:
+	// ccObserve).
 	ccSacked int
+	ccHigh   seqnum.Value
 	// ccAppLimited says, for a pacing algorithm's onAck (which sees
 	// every ACK), that neither the window nor the pacing rate limited
 	// the sender: the application or the peer's window did.
 	ccAppLimited bool
+}
+
+// ccObserve sets what a recoveryObserver reads beyond the ACK: the
+// bytes SACKed and the highest sequence the peer has.
+func (c *core) ccObserve() {
+	c.ccSacked = c.sackedBytes()
+	c.ccHigh = c.ccAck
+	if n := len(c.sb.blocks); c.sackOn && n > 0 && c.sb.blocks[n-1].end.GreaterThan(c.ccHigh) {
+		c.ccHigh = c.sb.blocks[n-1].end
+	}
 }
 
 // minRTT is the least RTT seen, for the congestion control (ccMinRTT):

@@ -88,7 +88,7 @@ func (prrWindow) enter(c *core, now time.Time) {
 func (prrWindow) recoveryAck(c *core, now time.Time, acked int) {
 	if acked > 0 && c.ccObserves {
 		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = c.sndUna, c.sndNxt, c.rtt.latest, c.minRTT()
-		c.ccSacked = c.sackedBytes()
+		c.ccObserve()
 		c.ca.(recoveryObserver).onRecoveryAck(&c.ccWindow, now)
 	}
 	c.prrOnAck(acked)

@@ -136,7 +136,7 @@ func (c *core) enterRecovery(now time.Time) {
 	c.undoArm(now, false)
 	c.tlpStop()
 	if c.ccObserves {
-		c.ccSacked = c.sackedBytes()
+		c.ccObserve()
 	}
 	c.ca.onLoss(&c.ccWindow, now, flight)
 	c.recover = c.sndMax
