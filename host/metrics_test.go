@@ -238,7 +238,7 @@ func TestWriteSSLikeSS(t *testing.T) {
 		`^State +Recv-Q +Send-Q +Local Address:Port +Peer Address:Port$`,
 		`^LISTEN +0 +4096 +\*:80 +\*:\*$`,
 		`^ESTAB +0 +0 +10\.0\.0\.2:80 +` + regexp.QuoteMeta(cc.LocalAddr().String()) + `$`,
-		`^\t ts sack cubic wscale:\d+,\d+ rto:\d+ rtt:[0-9.]+/[0-9.]+ mss:\d+ cwnd:\d+ bytes_sent:0 bytes_acked:0 bytes_received:5 snd_wnd:\d+ rcv_wnd:\d+$`,
+		`^\t ts sack cubic wscale:\d+,\d+ rto:\d+ rtt:[0-9.]+/[0-9.]+ mss:\d+ cwnd:\d+ bytes_sent:0 bytes_acked:0 bytes_received:5 snd_wnd:\d+ rcv_wnd:\d+ minrtt:[0-9.]+$`,
 	}
 	if len(lines) != len(wantRe) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(wantRe), out)

@@ -145,6 +145,16 @@ func ssDetail(d tcp.Socket) string {
 	}
 	f = append(f, fmt.Sprintf("bytes_sent:%d bytes_acked:%d bytes_received:%d snd_wnd:%d rcv_wnd:%d",
 		d.BytesSent, d.BytesAcked, d.BytesReceived, d.SndWnd, d.RcvWnd))
+	// As ss -n prints them: rates in bits per second, times in ms.
+	if d.Bandwidth > 0 {
+		f = append(f, fmt.Sprintf("bbr:(bw:%.0fbps,mrtt:%s,pacing_gain:%g)", 8*d.Bandwidth, msString(d.MinRTT), d.PacingGain))
+	}
+	if d.PacingRate > 0 {
+		f = append(f, fmt.Sprintf("pacing_rate %.0fbps", 8*d.PacingRate))
+	}
+	if d.MinRTT > 0 {
+		f = append(f, "minrtt:"+msString(d.MinRTT))
+	}
 	if d.BytesInFlight > 0 {
 		f = append(f, fmt.Sprintf("unacked:%d", (d.BytesInFlight+mss-1)/mss))
 	}

@@ -1,8 +1,11 @@
 package host
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tapstack/tapstack/tcp"
 )
 
 // ssTimer prints a timer's time left the way ss does (its print_ms_timer):
@@ -34,5 +37,39 @@ func TestSSStateNames(t *testing.T) {
 		if got := ssState(in); got != want {
 			t.Errorf("ssState(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// ss -tin prints BBR's model, the pacing rate (bits per second) and the
+// least RTT (ms) of a connection: bbrlite's as Linux's bbr, and no model
+// or pacing rate for an algorithm that does not pace.
+func TestSSDetailPacingLikeSS(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		d         tcp.ConnDetail
+		want      []string
+		wantNever []string
+	}{
+		{"bbrlite in startup",
+			tcp.ConnDetail{CC: "bbrlite", MSS: 1448, MinRTT: 50 * time.Millisecond, Bandwidth: 1e6, PacingGain: 2.885, PacingRate: 2.885e6},
+			[]string{" bbrlite ", " bbr:(bw:8000000bps,mrtt:50,pacing_gain:2.885) ", " pacing_rate 23080000bps ", " minrtt:50"}, nil},
+		{"cubic, not paced",
+			tcp.ConnDetail{CC: "cubic", MSS: 1448, MinRTT: 1500 * time.Microsecond},
+			[]string{" cubic ", " minrtt:1.5"}, []string{"bbr:", "pacing_rate"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.d.State = "ESTABLISHED"
+			got := " " + ssDetail(tcp.Socket{ConnDetail: tt.d}) + " "
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("%q lacks %q", got, w)
+				}
+			}
+			for _, w := range tt.wantNever {
+				if strings.Contains(got, w) {
+					t.Errorf("%q has %q", got, w)
+				}
+			}
+		})
 	}
 }

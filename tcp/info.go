@@ -46,6 +46,17 @@ type ConnDetail struct {
 	NumSACK int
 	OOO     [4]SACKBlock
 	NumOOO  int
+	// MinRTT is the least RTT seen (RACK's min_RTT), 0 before a sample.
+	MinRTT time.Duration
+	// PacingRate is the rate new data leaves at, in bytes per second,
+	// for an algorithm that paces (bbrlite); 0 when the window alone
+	// limits the sender.
+	PacingRate float64
+	// Bandwidth and PacingGain are bbrlite's model: the bottleneck
+	// bandwidth estimate in bytes per second and the gain on it that
+	// gives PacingRate (ss's bbr:(bw:...,pacing_gain:...)); 0 for the
+	// other algorithms.
+	Bandwidth, PacingGain float64
 	// WScale says the window scale shifts (send, receive); TS, SACKOn
 	// and ECN the negotiated options.
 	SndShift, RcvShift uint8
@@ -89,6 +100,11 @@ func (c *core) detail(ci ConnInfo) ConnDetail {
 	}
 	if c.ca != nil {
 		d.CC = c.ca.name()
+	}
+	d.MinRTT = c.minRTT()
+	d.PacingRate, _ = c.paceRate()
+	if b, ok := c.ca.(*bbrLite); ok {
+		d.Bandwidth, d.PacingGain = b.maxBW(), b.pacingGain()
 	}
 	for _, b := range c.sb.blocks {
 		if n := int32(b.start.Size(b.end)); n > 0 {

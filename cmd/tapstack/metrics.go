@@ -80,7 +80,9 @@ peer address, the pending timer (timer:(on|persist|keepalive|timewait,LEFT,COUNT
 and under each connection its details: ts sack ecn when negotiated, the
 congestion control, wscale, rto and rtt (smoothed/deviation) in ms, mss,
 cwnd and ssthresh in segments, bytes sent, acked and received (they wrap
-at 4 GiB), send and receive windows, unacked segments and the RTO backoff.
+at 4 GiB), send and receive windows, bbrlite's model (bbr:(bw:BITS/S,
+mrtt:MS,pacing_gain:G)), the pacing rate in bits per second, the least RTT
+(minrtt, ms), unacked segments and the RTO backoff.
 -4 or -6 prints one family. --tap picks the host when several run.
 `
 
