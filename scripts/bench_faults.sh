@@ -19,10 +19,11 @@
 # and prints a markdown table of the medians: seconds per direction and the
 # goodput ratio tapstack/Linux (= Linux seconds / tapstack seconds; >= 1
 # means tapstack sends at least as fast as Linux does on the same link).
-# Each run's line also says what the sender retransmitted and what the
-# decorator dropped in the sender's direction, by loss and by its delay
-# line's full queue (tapstack_faults_*_total), so that a slow run can be
-# told from an unlucky one.
+# Each run's line also says what the sender retransmitted, how many
+# retransmission timeouts it sat out, and what the decorator dropped in
+# the sender's direction, by loss and by its delay line's full queue
+# (tapstack_faults_*_total), so that a slow run can be told from an
+# unlucky one.
 #
 # --faults turns the TAP's offloads off, so both directions carry MTU-sized
 # frames through the decorator. Needs root; installs curl, socat and
@@ -169,18 +170,27 @@ retrans_segs() {
 	ip netns exec "$NS" awk '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == "RetransSegs") c = i; n = 1 } else print $c }' /proc/net/snmp
 }
 
-# losses tx|rx [RTX]: what the sender of the transfer just made
-# retransmitted and what the decorator dropped in its direction (tx:
-# tapstack sends, from its counters; rx: Linux sends, RTX from
-# retrans_segs), so that a row's time can be read against them: "rtx N,
-# lost L, overflowed O" (the delay line's queue was full).
+# rto_count: the namespace's retransmission timeouts (TcpExt
+# TCPTimeouts, /proc/net/netstat).
+rto_count() {
+	ip netns exec "$NS" awk '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == "TCPTimeouts") c = i; n = 1 } else print $c }' /proc/net/netstat
+}
+
+# losses tx|rx [RTX RTO]: what the sender of the transfer just made
+# retransmitted, its retransmission timeouts, and what the decorator
+# dropped in its direction (tx: tapstack sends, from its counters; rx:
+# Linux sends, RTX from retrans_segs and RTO from rto_count), so that a
+# row's time can be read against them: "rtx N, rto R, lost L, overflowed
+# O" (the delay line's queue was full). A run a few hundred ms slower
+# than its row's others with an rto is a timeout, not a slower sender.
 losses() {
-	local m rtx="${2:-}"
+	local m rtx="${2:-}" rto="${3:-}"
 	m="$(ip netns exec "$NS" "$TAPSTACK_BIN" metrics --tap tft0 2>/dev/null || true)"
 	if [ "$1" = tx ]; then
 		rtx="$(awk '$1 == "tapstack_tcp_tx_retransmits_total" {print $2}' <<<"$m")"
+		rto="$(awk '$1 == "tapstack_tcp_timer_rto_expired_total" {print $2}' <<<"$m")"
 	fi
-	printf 'rtx %s, lost %s, overflowed %s' "${rtx:-0}" \
+	printf 'rtx %s, rto %s, lost %s, overflowed %s' "${rtx:-0}" "${rto:-0}" \
 		"$(awk -v d="dir=\"$1\"" 'index($1, "tapstack_faults_lost_total") == 1 && index($1, d) {s += $2} END {print s + 0}' <<<"$m")" \
 		"$(awk -v d="dir=\"$1\"" 'index($1, "tapstack_faults_overflowed_total") == 1 && index($1, d) {s += $2} END {print s + 0}' <<<"$m")"
 }
@@ -229,8 +239,9 @@ for spec in "${specs[@]}"; do
 		stop_tapstack
 		start_tapstack "$spec" "$seed"
 		r0="$(retrans_segs)"
+		t0="$(rto_count)"
 		u="$(xfer up)"
-		um="$(losses rx $(($(retrans_segs) - r0)))"
+		um="$(losses rx $(($(retrans_segs) - r0)) $(($(rto_count) - t0)))"
 		stop_tapstack
 		echo "   run $i (seed $seed): tapstack sends ${d} s ($dm), Linux sends ${u} s ($um)"
 		echo "$d" >>"$WORK/down"
