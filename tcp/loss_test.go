@@ -26,9 +26,10 @@ type bulkResult struct {
 	undoEifel, undoDsack, undoRTO uint64
 	// tlpProbes is A's tail loss probes (tcp.tlp.probes).
 	tlpProbes uint64
-	// cc, cwnd and mss are A's connection's algorithm and window at the end.
-	cc        string
-	cwnd, mss int
+	// cc, cwnd, ssthresh and mss are A's connection's algorithm, window
+	// and slow-start threshold at the end.
+	cc                  string
+	cwnd, ssthresh, mss int
 }
 
 // runBulk sends size bytes from A to B (and size/4 back, so both
@@ -119,7 +120,7 @@ func runBulkOver(tb testing.TB, fam int, opts Options, size int, ab, ba linkFaul
 	res.undoRTO = cs.Value("tcp.undo.rto")
 	res.tlpProbes = cs.Value("tcp.tlp.probes")
 	in := c.Info()
-	res.cc, res.cwnd, res.mss = in.CongestionControl, in.CongestionWindow, in.MSS
+	res.cc, res.cwnd, res.ssthresh, res.mss = in.CongestionControl, in.CongestionWindow, in.SlowStartThreshold, in.MSS
 	c.Close()
 	s.Close()
 	return res

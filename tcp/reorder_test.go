@@ -37,4 +37,17 @@ func testReorderingUndone(t *testing.T, opts Options) {
 	if undos == 0 {
 		t.Errorf("%d spurious fast retransmits, none undone", r.fastRtx)
 	}
+	// No reduction stayed: the slow-start threshold ends where it
+	// began, as if the reordering had never looked like a loss. With
+	// timestamps (Eifel, every response undone at its first ACK). Not
+	// yet without them: there one response in a dozen is never undone
+	// (its retransmissions are not all reported duplicates before the
+	// next response re-arms the record), and its reduction stays.
+	switch {
+	case r.ssthresh == initialSsthresh:
+	case opts.DisableTimestamps:
+		t.Logf("ssthresh %d segments at the end: a D-SACK-only undo missed a response", r.ssthresh/r.mss)
+	default:
+		t.Errorf("ssthresh %d segments at the end: a congestion response to the reordering stayed", r.ssthresh/r.mss)
+	}
 }
