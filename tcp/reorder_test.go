@@ -40,9 +40,12 @@ func testReorderingUndone(t *testing.T, opts Options) {
 	// No reduction stayed: the slow-start threshold ends where it
 	// began, as if the reordering had never looked like a loss. With
 	// timestamps (Eifel, every response undone at its first ACK). Not
-	// yet without them: there one response in a dozen is never undone
-	// (its retransmissions are not all reported duplicates before the
-	// next response re-arms the record), and its reduction stays.
+	// yet without them: a response that arms while the one before
+	// still waits for the D-SACKs of its retransmissions takes that
+	// one's reduced window as its own "before", so undoing it leaves
+	// the first reduction (undo.go keeps one record, as Linux's
+	// undo_marker); and the D-SACKs of the transfer's last episode may
+	// come after its end.
 	switch {
 	case r.ssthresh == initialSsthresh:
 	case opts.DisableTimestamps:
