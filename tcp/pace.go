@@ -105,9 +105,10 @@ func (c *core) paceEarn(now time.Time) (rate float64, burst int) {
 
 // paceRoom bounds a recovery's room to the pacing credit when it is
 // paced (rate > 0, from paceEarn); it reports false, the timer set,
-// when the credit holds less than a segment.
+// when the credit, not the window, holds less than a segment (a full
+// window waits for ACKs, not for the pacing timer, as in outputPaced).
 func (c *core) paceRoom(now time.Time, rate float64, burst, room int) (int, bool) {
-	if rate == 0 {
+	if rate == 0 || room < c.mss {
 		return room, true
 	}
 	if c.pace.credit < c.mss {

@@ -214,3 +214,35 @@ func TestPacingInRecovery(t *testing.T) {
 		t.Fatalf("recovery resent %d bytes in all, want the 18 lost segments left", total)
 	}
 }
+
+// TestPacingInRecoveryFullWindow: in recovery, a window with no room
+// waits for ACKs, not for the pacing timer: no timer is armed to wake
+// the sender for nothing, as outputPaced arms none when the window
+// stopped it.
+func TestPacingInRecoveryFullWindow(t *testing.T) {
+	c := tsCore(t)
+	c.cwnd = 60 * c.mss
+	for range 40 {
+		c.write(t0, make([]byte, c.mss))
+	}
+	takeOut(c)
+	c.ca, c.ccObserves = &bbrLite{}, true
+	c.pace.p = fixedPacer(4e6)
+	una := testISS + 1
+	ack := sackOf(c)
+	ack.opts.NumSACK = 1
+	ack.opts.SACK[0] = blk(una.Add(seqnum.Size(20*c.mss)), una.Add(seqnum.Size(40*c.mss)))
+	now := t0.Add(100 * time.Millisecond)
+	c.handleSegment(now, ack)
+	if !c.inRecovery {
+		t.Fatal("not in recovery with 20 segments lost")
+	}
+	takeOut(c)
+	c.ccMinRTT = 50 * time.Millisecond
+	c.cwnd = c.pipe() // full
+	c.pace.credit, c.pace.last = 0, now
+	c.output(now)
+	if n := sentBytes(c); n != 0 || !c.pace.at.IsZero() {
+		t.Fatalf("a full window sent %d bytes and set the pacing timer %v ahead, want nothing and no timer", n, c.pace.at.Sub(now))
+	}
+}
