@@ -230,7 +230,7 @@ type counters struct {
 	synCookiesSent, synCookiesOK, synCookiesBad, keepaliveTimeouts   *stack.Counter
 	pmtuUpdates, delayedAcks, rcvBufGrown                            *stack.Counter
 	sndBufGrown, sndBufModerated                                     *stack.Counter
-	rxDsacks, undoDsack, undoEifel, undoRTO                          *stack.Counter
+	rxDsacks, undoDsack, undoEifel, undoRTO, undoJoined              *stack.Counter
 	tlpProbes, tlpRecoveries, tlpInRecovery                          *stack.Counter
 	ecnNegotiated, ecnCE, ecnReductions                              *stack.Counter
 	challengeCapped, invalidAckLimited                               *stack.Counter
@@ -279,6 +279,7 @@ func newCounters(cs *stack.Counters) *counters {
 		undoDsack:         cs.Get("tcp.undo.dsack"),
 		undoEifel:         cs.Get("tcp.undo.eifel"),
 		undoRTO:           cs.Get("tcp.undo.rto"),
+		undoJoined:        cs.Get("tcp.undo.joined"),
 		tlpProbes:         cs.Get("tcp.tlp.probes"),
 		tlpRecoveries:     cs.Get("tcp.tlp.recoveries"),
 		tlpInRecovery:     cs.Get("tcp.tlp.probes_in_recovery"),

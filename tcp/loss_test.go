@@ -23,7 +23,7 @@ type bulkResult struct {
 	// ecnReductions (A) and ceReceived (B) are the ECN counters.
 	ecnReductions, ceReceived uint64
 	// undo is A's tcp.undo.* counters.
-	undoEifel, undoDsack, undoRTO uint64
+	undoEifel, undoDsack, undoRTO, undoJoined uint64
 	// tlpProbes is A's tail loss probes (tcp.tlp.probes).
 	tlpProbes uint64
 	// cc, cwnd, ssthresh and mss are A's connection's algorithm, window
@@ -78,25 +78,39 @@ func runBulkOver(tb testing.TB, fam int, opts Options, size int, ab, ba linkFaul
 	}
 	up, down := mk(1, size), mk(2, size/4)
 	errc := make(chan error, 4)
-	send := func(c *Conn, b []byte) {
+	// With ab.settle, B closes only after A's data and the settle time:
+	// A stays open (FIN-WAIT-2) for what the wire still holds for it.
+	upDone := make(chan struct{})
+	send := func(c *Conn, b []byte, wait <-chan struct{}) {
 		_, err := c.Write(b)
+		if wait != nil {
+			<-wait
+			time.Sleep(ab.settle)
+		}
 		if err == nil {
 			err = c.CloseWrite()
 		}
 		errc <- err
 	}
-	recv := func(c *Conn, want []byte) {
+	recv := func(c *Conn, want []byte, done chan<- struct{}) {
 		h := sha256.New()
 		n, err := io.Copy(h, c)
 		if err == nil && (n != int64(len(want)) || !bytes.Equal(h.Sum(nil), sha256Sum(want))) {
 			err = fmt.Errorf("received %d bytes, want %d, or they differ", n, len(want))
 		}
+		if done != nil {
+			close(done)
+		}
 		errc <- err
 	}
-	go send(c, up)
-	go send(s, down)
-	go recv(s, up)
-	go recv(c, down)
+	var settled <-chan struct{}
+	if ab.settle > 0 {
+		settled = upDone
+	}
+	go send(c, up, nil)
+	go send(s, down, settled)
+	go recv(s, up, upDone)
+	go recv(c, down, nil)
 	for range 4 {
 		select {
 		case err := <-errc:
@@ -118,6 +132,7 @@ func runBulkOver(tb testing.TB, fam int, opts Options, size int, ab, ba linkFaul
 	res.undoEifel = cs.Value("tcp.undo.eifel")
 	res.undoDsack = cs.Value("tcp.undo.dsack")
 	res.undoRTO = cs.Value("tcp.undo.rto")
+	res.undoJoined = cs.Value("tcp.undo.joined")
 	res.tlpProbes = cs.Value("tcp.tlp.probes")
 	in := c.Info()
 	res.cc, res.cwnd, res.ssthresh, res.mss = in.CongestionControl, in.CongestionWindow, in.SlowStartThreshold, in.MSS

@@ -49,6 +49,13 @@ type linkFaults struct {
 	// delay line, FIFO); with a synctest bubble's virtual clock it gives
 	// the connection a round trip that a loaded machine cannot stretch.
 	delay time.Duration
+	// settle, set on A's side, has runBulk's B close its side only
+	// that long after A's data is in, so that A, still open, takes what
+	// the wire held for it (the D-SACKs of late duplicates) before
+	// runBulk reads A's counters and window. Only in a synctest bubble,
+	// whose clock is virtual: on the real clock a wait is no
+	// synchronisation.
+	settle time.Duration
 }
 
 // batchMax bounds a batch of a batching fake wire.

@@ -44,7 +44,7 @@ type oooQueue struct {
 func (c *core) queueOOO(seq seqnum.Value, p []byte) bool {
 	end := seq.Add(seqnum.Size(len(p)))
 	var gaps [maxOOO + 1]seqRange // the parts of [seq, end) not held
-	ng, at, touches := 0, seq, false
+	ng, at, touches, dup := 0, seq, false, false
 	for _, r := range c.ooo {
 		if r.end.LessThan(seq) {
 			continue
@@ -53,6 +53,12 @@ func (c *core) queueOOO(seq seqnum.Value, p []byte) bool {
 			break
 		}
 		touches = true
+		if lo, hi := seqnum.Max(seq, r.start), seqnum.Min(end, r.end); c.sackOn && !dup && lo.LessThan(hi) {
+			// The first part already held is a duplicate to report
+			// (RFC 2883 section 4, as Linux's tcp_data_queue_ofo): the
+			// block holding it follows in the same ACK (noteSACK).
+			c.dsack, c.dsackOn, dup = seqRange{lo, hi}, true, true
+		}
 		if at.LessThan(r.start) {
 			gaps[ng] = seqRange{at, r.start}
 			ng++

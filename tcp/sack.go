@@ -34,10 +34,10 @@ func (c *core) oooBlock(seq seqnum.Value) (seqRange, bool) {
 // fillSACK puts the SACK blocks into o: a pending D-SACK first, then the
 // out-of-order blocks, the most recently changed first.
 func (c *core) fillSACK(o *outSeg) {
-	n := 0
+	n, first := 0, 0 // first: the block after the D-SACK, which may repeat it
 	add := func(b seqRange) {
 		blk := SACKBlock{uint32(b.start), uint32(b.end)}
-		for _, x := range o.sack[:n] {
+		for _, x := range o.sack[first:n] {
 			if x == blk {
 				return
 			}
@@ -51,6 +51,7 @@ func (c *core) fillSACK(o *outSeg) {
 		c.dsackOn = false
 		c.ctr.dsacks.Inc()
 		add(c.dsack)
+		first = 1 // a whole block duplicated is the D-SACK and the block (RFC 2883 section 4)
 	}
 	k := 0
 	for i := range c.nrecent {

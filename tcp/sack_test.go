@@ -12,8 +12,9 @@ func blk(l, r seqnum.Value) SACKBlock { return SACKBlock{uint32(l), uint32(r)} }
 
 // TestSACKBlockGeneration is RFC 2018 section 4: the first block holds
 // the most recently received segment, then the most recent other blocks;
-// in-order data removes blocks it covers; a duplicate is reported as a
-// D-SACK block first (RFC 2883).
+// in-order data removes blocks it covers; a duplicate, below the
+// cumulative ACK or of data held out of order, is reported as a D-SACK
+// block first (RFC 2883).
 func TestSACKBlockGeneration(t *testing.T) {
 	b := peerISS + 1
 	type rx struct {
@@ -27,7 +28,7 @@ func TestSACKBlockGeneration(t *testing.T) {
 	}{
 		{"one hole", []rx{{b + 100, 100}}, []SACKBlock{blk(b+100, b+200)}},
 		{"most recent first", []rx{{b + 100, 100}, {b + 300, 100}}, []SACKBlock{blk(b+300, b+400), blk(b+100, b+200)}},
-		{"back to an older block", []rx{{b + 100, 100}, {b + 300, 100}, {b + 200 - 50, 10}}, []SACKBlock{blk(b+100, b+200), blk(b+300, b+400)}},
+		{"back to an older block", []rx{{b + 100, 100}, {b + 300, 100}, {b + 200, 10}}, []SACKBlock{blk(b+100, b+210), blk(b+300, b+400)}},
 		{"merging", []rx{{b + 100, 100}, {b + 300, 100}, {b + 200, 100}}, []SACKBlock{blk(b+100, b+400)}},
 		{"three blocks fit with timestamps", []rx{{b + 100, 10}, {b + 200, 10}, {b + 300, 10}, {b + 400, 10}},
 			[]SACKBlock{blk(b+400, b+410), blk(b+300, b+310), blk(b+200, b+210)}},
@@ -35,6 +36,12 @@ func TestSACKBlockGeneration(t *testing.T) {
 		{"all filled: no blocks", []rx{{b + 100, 100}, {b, 100}}, nil},
 		{"D-SACK of a duplicate", []rx{{b, 100}, {b + 200, 100}, {b, 100}}, []SACKBlock{blk(b, b+100), blk(b+200, b+300)}},
 		{"D-SACK of a partial duplicate", []rx{{b, 100}, {b + 50, 100}}, []SACKBlock{blk(b+50, b+100)}},
+		// RFC 2883 section 4, example 4.2: a duplicate of data held out
+		// of order; the block holding it comes second.
+		{"D-SACK of an out-of-order duplicate", []rx{{b + 100, 100}, {b + 300, 100}, {b + 100, 100}},
+			[]SACKBlock{blk(b+100, b+200), blk(b+100, b+200), blk(b+300, b+400)}},
+		{"D-SACK of a partial out-of-order duplicate", []rx{{b + 100, 100}, {b + 150, 100}},
+			[]SACKBlock{blk(b+150, b+200), blk(b+100, b+250)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

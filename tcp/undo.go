@@ -24,7 +24,8 @@ import (
 // (cwnd = max(cwnd, prior cwnd), ssthresh = max(ssthresh, prior
 // ssthresh)), ends recovery, and after a timeout stops the go-back-N
 // resending. Counters: tcp.undo.eifel and tcp.undo.dsack for fast
-// recovery, tcp.undo.rto for a timeout (either detector).
+// recovery, tcp.undo.rto for a timeout (either detector), tcp.undo.joined
+// for a recovery that joined the record of the one before (undoArm).
 
 // undoState is what one congestion response can be undone to.
 type undoState struct {
@@ -36,6 +37,7 @@ type undoState struct {
 	retrans   int          // bytes retransmitted since, less those D-SACKed (undo_retrans)
 	dsacked   bool         // every retransmitted byte has been D-SACKed
 	retransTS uint32       // TSval of the first retransmission (retrans_stamp)
+	lastRtx   time.Time    // when the last byte counted in retrans was sent
 }
 
 // rtxStamp is Linux's retrans_stamp: the TSval of the first retransmission
@@ -53,9 +55,21 @@ type rtxStamp struct {
 // undoArm records the window before a congestion response to a loss
 // found at now (before the algorithm changes it). A timeout within a
 // recovery keeps the recovery's record.
+//
+// So does a fast recovery that begins while the previous response's
+// retransmissions still wait for their D-SACKs (undoJoins): the new
+// response then joins the record, and one undo restores the window from
+// before both. A record of its own would take the first response's
+// reduced window as its "before", and undoing it would leave the first
+// reduction in place: the way reordering deeper than the duplicate
+// threshold, reported only by D-SACK, ratchets the window down.
 func (c *core) undoArm(now time.Time, rto bool) {
 	if rto && c.inRecovery && c.undo.armed {
 		c.undo.rto = true
+		return
+	}
+	if !rto && c.undoJoins(now) {
+		c.ctr.undoJoined.Inc()
 		return
 	}
 	ts := c.tsNow(now)
@@ -76,7 +90,25 @@ func (c *core) undoRetransmitted(now time.Time, seq seqnum.Value, n int) {
 	if c.undo.armed {
 		c.undo.retrans += n
 		c.undo.dsacked = false
+		c.undo.lastRtx = now
 	}
+}
+
+// undoJoins reports whether a fast recovery beginning at now joins the
+// armed record rather than replacing it: some of the record's
+// retransmissions are not yet reported duplicates, no Eifel test has
+// found them needed, and the last was sent within a round trip and its
+// variation (srtt + 4*rttvar, at least 1 ms for the clock; the RTO's
+// floor left out), when its D-SACK could still be on its way. Older, it
+// counts as lost, and the new response gets a record of its own: one
+// real loss does not block every later undo.
+func (c *core) undoJoins(now time.Time) bool {
+	u := &c.undo
+	if !u.armed || u.retrans == 0 || (c.tsOn && u.eifelDone) {
+		return false
+	}
+	wait := c.rtt.srtt + max(time.Millisecond, 4*c.rtt.rttvar)
+	return now.Sub(u.lastRtx) <= wait
 }
 
 // undoCheckDSACK takes the D-SACK block of an ACK, if any (RFC 3708):

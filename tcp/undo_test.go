@@ -164,3 +164,65 @@ func TestUndoSpuriousTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestUndoJoinsPendingRecovery: a fast recovery that begins while the
+// previous one's retransmission still waits for its D-SACK (within
+// srtt + 4*rttvar of it) joins that record, and the D-SACKs of both undo
+// to the window from before the first (tcp.undo.joined). Later than
+// that, the pending retransmission counts as lost and the new recovery
+// gets a record of its own, whose undo leaves the first reduction.
+func TestUndoJoinsPendingRecovery(t *testing.T) {
+	t1 := t0.Add(30 * time.Millisecond)
+	for _, tt := range []struct {
+		name    string
+		gap     time.Duration // from the first retransmission to the second recovery
+		joined  bool
+		restore bool // ssthresh back to where it was before the first
+	}{
+		{"within a round trip: joined", 20 * time.Millisecond, true, true},
+		{"after srtt+4*rttvar: a record of its own", 500 * time.Millisecond, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tsCore(t)
+			c.tsOn, c.tsOffer = false, false
+			c.rtt.sample(30 * time.Millisecond)
+			before := c.ssthresh
+			una1, m := spuriousRecovery(t, c, t1)
+			// The first recovery ends; its D-SACK is still on its way.
+			c.handleSegment(t1.Add(time.Millisecond), peerAck(c, una1+10*m, 0))
+			takeOut(c)
+			if c.inRecovery || c.ssthresh == before {
+				t.Fatalf("first recovery: in recovery %v, ssthresh %d", c.inRecovery, c.ssthresh)
+			}
+			reduced := c.ssthresh
+			// Ten more segments, the first late: the third SACK starts
+			// the second recovery gap after the first retransmission.
+			t2 := t1.Add(tt.gap)
+			c.cwnd = 10 * c.mss
+			c.write(t2, make([]byte, 10*c.mss))
+			takeOut(c)
+			una2 := c.sndUna
+			for i := range seqnum.Value(3) {
+				c.handleSegment(t2, peerAck(c, una2, 0, blk(una2+m, una2+(2+i)*m)))
+			}
+			if !c.inRecovery || takeOut(c)[0].seq != una2 {
+				t.Fatal("no second fast retransmit")
+			}
+			if got := c.ctr.undoJoined.Load() == 1; got != tt.joined {
+				t.Errorf("tcp.undo.joined = %d, want joined %v", c.ctr.undoJoined.Load(), tt.joined)
+			}
+			// Both retransmissions come back as duplicates.
+			t3 := t2.Add(time.Millisecond)
+			c.handleSegment(t3, peerAck(c, una2+10*m, 0, blk(una1, una1+m)))
+			c.handleSegment(t3, peerAck(c, una2+10*m, 0, blk(una2, una2+m)))
+			want := reduced
+			if tt.restore {
+				want = before
+			}
+			if c.ssthresh != want || c.ctr.undoDsack.Load() != 1 {
+				t.Errorf("ssthresh %d (before the first %d, after it %d), tcp.undo.dsack %d; want ssthresh %d and one undo",
+					c.ssthresh, before, reduced, c.ctr.undoDsack.Load(), want)
+			}
+		})
+	}
+}
