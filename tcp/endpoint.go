@@ -179,6 +179,18 @@ func (e *endpoint) deliver(seg *segment, pkt *stack.Packet) bool {
 		e.p.ctr.listenOverflow.Inc()
 		return true
 	}
+	if e.c.state == StateSynReceived && e.listener != nil && seg.flags&(FlagACK|FlagSYN|FlagRST) == FlagACK &&
+		!seg.ack.InRange(e.c.sndUna.Add(1), e.c.sndMax.Add(1)) && e.listener.cookieValid(e.id, seg, now) {
+		// The ACK answers the SYN cookie we sent for this 4-tuple before
+		// this half-open connection's SYN (a flood's with the peer's
+		// address, or an old duplicate) took it: as Linux's
+		// tcp_check_req, the listener gets it. The half-open connection
+		// goes without a RST, which would reset the peer's connection,
+		// and the listener accepts the cookie.
+		e.c.closeWith(nil)
+		e.afterCore(now)
+		return false
+	}
 	if len(seg.payload) > 0 {
 		e.c.unshed()
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
@@ -119,6 +120,76 @@ func TestSynCookieConnection(t *testing.T) {
 	}
 	c.Close()
 	s.Close()
+}
+
+// TestSynCookieACKMeetsHalfOpen is Linux's tcp_check_req rule: an ACK
+// that does not fit a half-open connection goes to the listener, which
+// accepts it when it carries a cookie. A SYN flood from the peer's own
+// address (hping3 from the client's host) sweeps its source port over
+// the client's: a flood SYN that finds the SYN queue no longer full
+// makes a half-open connection on the tuple whose cookie the client
+// has already answered; the client's ACK and data, outside that
+// connection's window, were dropped until the client gave up (as its ACK
+// checked first, within it, would have met a RST).
+func TestSynCookieACKMeetsHalfOpen(t *testing.T) {
+	synctest.Test(t, testSynCookieACKMeetsHalfOpen)
+}
+
+func testSynCookieACKMeetsHalfOpen(t *testing.T) {
+	// B's answers are lost: the test plays the peer by hand.
+	tn := newTestNet(t, Options{SynBacklog: 1}, linkFaults{}, linkFaults{loss: 1})
+	ln, err := Listen(tn.b, netip.MustParseAddrPort("0.0.0.0:8080"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer := netip.MustParseAddr("10.0.0.5")
+	in := func(src netip.Addr, f Fields) {
+		pkt := stack.NewPacket(stack.Headroom, HeaderLen)
+		f.DstPort, f.Window = 8080, 1000
+		f.Encode(pkt.Bytes())
+		pkt.Src, pkt.Dst, pkt.ChecksumOK = src, tn.ipB, true
+		tn.pb.HandlePacket(pkt)
+	}
+	cs := tn.b.Counters()
+	// A half-open connection fills the SYN queue; the peer's SYN gets a
+	// cookie.
+	in(netip.MustParseAddr("10.0.0.9"), Fields{SrcPort: 1234, Seq: 77, Flags: FlagSYN})
+	in(peer, Fields{SrcPort: 4000, Seq: 100, Flags: FlagSYN})
+	if cs.Value("tcp.syncookies.sent") != 1 {
+		t.Fatalf("no cookie: tcp.syncookies.sent %d", cs.Value("tcp.syncookies.sent"))
+	}
+	now := tn.pb.clock.Now()
+	tup := tuple{netip.AddrPortFrom(tn.ipB, 8080), netip.AddrPortFrom(peer, 4000)}
+	cookie, _ := tn.pb.makeCookie(tup, 100, now, defaultMSS4)
+	// The half-open connection goes (its peer resets it), and a flood
+	// SYN on the peer's tuple takes the free place.
+	in(netip.MustParseAddr("10.0.0.9"), Fields{SrcPort: 1234, Seq: 78, Flags: FlagRST})
+	in(peer, Fields{SrcPort: 4000, Seq: 90000, Flags: FlagSYN})
+	if cs.Value("tcp.syncookies.sent") != 1 {
+		t.Fatal("the flood SYN got a cookie: the SYN queue was still full")
+	}
+	rstBefore := cs.Value("tcp.tx.rst")
+	// The peer answers its cookie.
+	in(peer, Fields{SrcPort: 4000, Seq: 101, Ack: uint32(cookie.Add(1)), Flags: FlagACK})
+	synctest.Wait() // what B sends is built and counted
+	if got := cs.Value("tcp.syncookies.recv"); got != 1 {
+		t.Errorf("tcp.syncookies.recv %d, want 1", got)
+	}
+	if got := cs.Value("tcp.tx.rst") - rstBefore; got != 0 {
+		t.Errorf("%d RSTs sent to the ACK of the cookie", got)
+	}
+	acc := make(chan *Conn, 1)
+	go func() { c, _ := ln.AcceptTCP(); acc <- c }()
+	select {
+	case c := <-acc:
+		if c == nil || c.RemoteAddr().String() != "10.0.0.5:4000" {
+			t.Fatalf("accepted %v", c)
+		}
+		c.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cookie's connection was not accepted")
+	}
 }
 
 // TestCubic checks RFC 9438's window function: the reduction to β·cwnd,

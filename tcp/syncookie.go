@@ -122,6 +122,17 @@ func (l *Listener) sendCookie(t tuple, seg *segment) {
 	p.sendControl(r, f, &opts)
 }
 
+// cookieValid reports whether seg, an ACK to t, carries a cookie l sent
+// (within the cookie's lifetime), without counting or accepting it.
+func (l *Listener) cookieValid(t tuple, seg *segment, now time.Time) bool {
+	p := l.p
+	if !p.cfg.synCookies || l.isClosed() || now.UnixNano()-l.lastCookie.Load() > int64(2*cookiePeriod*time.Second) {
+		return false
+	}
+	_, ok := p.checkCookie(t, seg.ack.Sub(1), seg.seq.Sub(1), now)
+	return ok
+}
+
 // acceptCookie turns an ACK that carries a valid cookie into an
 // established connection on l. It reports false when the cookie is not
 // valid (the caller answers with RST).

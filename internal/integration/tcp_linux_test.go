@@ -370,9 +370,20 @@ func TestTCP2000Connections(t *testing.T) {
 	}
 }
 
-// TestTCPSynFlood: while hping3 floods the stack's port 80 with SYNs, a
-// Linux client keeps connecting and exchanging a message; nearly all
-// (>= 95%) of its connections succeed (issue 4 acceptance 3).
+// TestTCPSynFlood: while hping3 floods the stack's port 80 with SYNs
+// from random (spoofed) source addresses, a Linux client keeps connecting
+// and exchanging a message; nearly all (>= 95%) of its connections
+// succeed (issue 4 acceptance 3).
+//
+// A flood from the client's own address (hping3 without --rand-source)
+// tests something else, and failed 2 of 6 CI runs (28 of 31, 31 of 33):
+// it sweeps its source port over the client's, so its SYNs land on the
+// client's own tuples and its SYN-ACKs on the client's sockets. A client
+// whose handshake ACK and data the flooded TAP queue dropped answers such
+// a SYN-ACK with an ACK past its ISN, which no cookie check can accept:
+// tapstack, as Linux's listener would, resets it (traced with tcpdump).
+// The one case of those a stack can win is covered by
+// tcp.TestSynCookieACKMeetsHalfOpen.
 func TestTCPSynFlood(t *testing.T) {
 	needTools(t, "ip", "hping3", "timeout")
 	ns := bridgeNS(t)
@@ -388,7 +399,7 @@ func TestTCPSynFlood(t *testing.T) {
 	if out, err := ns.Output("ping", "-c", "1", "-W", "5", hostAddr); err != nil {
 		t.Fatal(out, err)
 	}
-	flood := ns.Cmd("timeout", "10s", "hping3", "--flood", "-S", "-p", "80", hostAddr)
+	flood := ns.Cmd("timeout", "10s", "hping3", "--flood", "--rand-source", "-S", "-p", "80", hostAddr)
 	var floodOut bytes.Buffer
 	flood.Stdout, flood.Stderr = &floodOut, &floodOut
 	if err := flood.Start(); err != nil {
