@@ -59,6 +59,21 @@
 #                 counterpart of Linux's: bbrlite for bbr, the same name
 #                 for cubic and reno, else cubic), so that the two sides
 #                 compare like with like; the heading names both.
+#   TAPSTACK_PROCS  tapstack's GOMAXPROCS (default 1; empty: the Go
+#                 runtime's default, one per CPU). Each tapstack here serves
+#                 one flow, on a machine that also runs the other end's
+#                 application (curl or socat): the case the README
+#                 recommends GOMAXPROCS=1 for. With two Ps on the lab's two
+#                 CPUs, tapstack's threads and curl contend, and curl's
+#                 turns pace the ACK clock: Linux acknowledges data its
+#                 application has not read only when the window's right
+#                 edge moves (__tcp_ack_snd_check), so with the small
+#                 window a loss leaves, tapstack's sending stalled until
+#                 curl ran (traced: a full window received, no ACK for 3.4
+#                 ms, then the tail loss probe's duplicate drew one).
+#                 CUBIC, loss=1% at the lab's round trip, medians of 7:
+#                 tapstack sends 0.0844 s with two Ps, 0.0676 with one;
+#                 Linux sending to tapstack 0.080 and 0.0707 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,6 +87,7 @@ REPS="${REPS:-7}"
 SIZE="${SIZE:-16777216}"
 TIMEOUT="${TIMEOUT:-60}"
 SEED="${SEED:-1}"
+TAPSTACK_PROCS="${TAPSTACK_PROCS-1}"
 
 missing=""
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
@@ -208,7 +224,7 @@ START=$SECONDS
 IFS=';' read -r -a specs <<<"$ROWS"
 # start_tapstack SPEC SEED: tapstack up with the faults, answering HTTP.
 start_tapstack() {
-	ip netns exec "$NS" "$TAPSTACK_BIN" up --tap tft0 --bridge br0 --addr 10.0.0.2/24 --no-dad \
+	ip netns exec "$NS" env ${TAPSTACK_PROCS:+GOMAXPROCS=$TAPSTACK_PROCS} "$TAPSTACK_BIN" up --tap tft0 --bridge br0 --addr 10.0.0.2/24 --no-dad \
 		--faults "$1,seed=$2,mirror=on" --cc "$TAPSTACK_CC" >"$WORK/log" 2>&1 &
 	PID=$!
 	# Up to 30 s: on a loaded machine the last run's TAP may still be
@@ -262,7 +278,7 @@ for spec in "${specs[@]}"; do
 done
 
 echo
-echo "== tapstack $VERSION ($TAPSTACK_CC) vs Linux $(uname -r) ($LINUXCC), $(nproc) CPUs: $((SIZE / 1048576)) MiB per transfer through tapstack's --faults (both directions, seeds $SEED to $((SEED + REPS - 1)), mirrored), median of $REPS, $((SECONDS - START)) s in all"
+echo "== tapstack $VERSION ($TAPSTACK_CC, GOMAXPROCS=${TAPSTACK_PROCS:-default}) vs Linux $(uname -r) ($LINUXCC), $(nproc) CPUs: $((SIZE / 1048576)) MiB per transfer through tapstack's --faults (both directions, seeds $SEED to $((SEED + REPS - 1)), mirrored), median of $REPS, $((SECONDS - START)) s in all"
 echo
 echo "| faults (both directions) | tapstack sends, s | Linux sends, s | goodput tapstack/Linux |"
 echo "|---|---:|---:|---:|"
