@@ -6,8 +6,10 @@ import (
 	"math/bits"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/tapstack/tapstack/internal/vclock"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -78,9 +80,14 @@ func number(p *stack.Packet) int {
 }
 
 // runTx writes frames 0..n-1 through a Faulty on a recording device and
-// returns the numbers of the frames that came out, in order.
+// returns the numbers of the frames that came out, in order. Without a
+// clock in cfg it runs on a virtual one that stands still, so no held
+// frame reaches MaxReorderHold however slowly the machine writes.
 func runTx(t *testing.T, cfg FaultConfig, n int) ([]int, *Faulty) {
 	t.Helper()
+	if cfg.Clock == nil {
+		cfg.Clock = vclock.New(t0)
+	}
 	start := stack.LivePackets()
 	dev := &frameDev{mtu: 1500}
 	f := NewFaulty(dev, cfg).(*Faulty)
@@ -117,6 +124,62 @@ func TestFaultyEachFault(t *testing.T) {
 	if want := []int{0, 1, 2, 3}; !slices.Equal(out, want) {
 		t.Errorf("no faults: out %v", out)
 	}
+}
+
+// TestFaultyReorderHoldBounded: a frame held back for reordering leaves
+// alone once it has waited MaxReorderHold for the next frame (a quiet
+// link does not keep it), and not before; both directions.
+func TestFaultyReorderHoldBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := stack.LivePackets()
+		dev := &frameDev{mtu: 1500}
+		f := NewFaulty(dev, FaultConfig{Tx: FaultRates{Reorder: 1}}).(*Faulty)
+		written := func() (out []int) {
+			for _, p := range dev.written {
+				out = append(out, number(p))
+			}
+			return out
+		}
+		if err := f.WriteFrame(numbered(0)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(MaxReorderHold - time.Microsecond)
+		synctest.Wait()
+		if out := written(); len(out) != 0 {
+			t.Fatalf("before MaxReorderHold: out %v", out)
+		}
+		time.Sleep(time.Microsecond)
+		synctest.Wait()
+		if out := written(); !slices.Equal(out, []int{0}) {
+			t.Fatalf("after MaxReorderHold: out %v, want [0]", out)
+		}
+		// Held again, then released by the next frame, as before.
+		f.WriteFrame(numbered(1))
+		f.WriteFrame(numbered(2))
+		time.Sleep(10 * MaxReorderHold)
+		synctest.Wait()
+		if out := written(); !slices.Equal(out, []int{0, 2, 1}) {
+			t.Fatalf("out %v, want [0 2 1]", out)
+		}
+		dev.release()
+		f.Close()
+
+		a, b := Pipe(1500)
+		fb := NewFaulty(b, FaultConfig{Rx: FaultRates{Reorder: 1}}).(*Faulty)
+		c := make(chanSink, 8)
+		fb.Attach(c)
+		if err := a.WriteFrame(numbered(7)); err != nil {
+			t.Fatal(err)
+		}
+		p := recv(t, c) // after MaxReorderHold of virtual time
+		if number(p) != 7 {
+			t.Errorf("rx: got frame %d", number(p))
+		}
+		p.Release()
+		a.Close()
+		fb.Close()
+		checkLive(t, start)
+	})
 }
 
 func TestFaultyCorruptAllFlipsOneBitOfACopy(t *testing.T) {
