@@ -128,56 +128,59 @@ func TestFaultyEachFault(t *testing.T) {
 
 // TestFaultyReorderHoldBounded: a frame held back for reordering leaves
 // alone once it has waited MaxReorderHold for the next frame (a quiet
-// link does not keep it), and not before; both directions.
+// link does not keep it), and not before; both directions. The frames
+// come out through a Pipe into a channel, which orders the timer's
+// writes before the test's reads.
 func TestFaultyReorderHoldBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := stack.LivePackets()
-		dev := &frameDev{mtu: 1500}
-		f := NewFaulty(dev, FaultConfig{Tx: FaultRates{Reorder: 1}}).(*Faulty)
-		written := func() (out []int) {
-			for _, p := range dev.written {
-				out = append(out, number(p))
-			}
-			return out
+		a, b := Pipe(1500)
+		fa := NewFaulty(a, FaultConfig{Tx: FaultRates{Reorder: 1}}).(*Faulty)
+		out := make(chanSink, 8)
+		b.Attach(out)
+		next := func() int {
+			p := <-out
+			defer p.Release()
+			return number(p)
 		}
-		if err := f.WriteFrame(numbered(0)); err != nil {
+		if err := fa.WriteFrame(numbered(0)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(MaxReorderHold - time.Microsecond)
 		synctest.Wait()
-		if out := written(); len(out) != 0 {
-			t.Fatalf("before MaxReorderHold: out %v", out)
+		if len(out) != 0 {
+			t.Fatalf("frame %d out before MaxReorderHold", next())
 		}
 		time.Sleep(time.Microsecond)
 		synctest.Wait()
-		if out := written(); !slices.Equal(out, []int{0}) {
-			t.Fatalf("after MaxReorderHold: out %v, want [0]", out)
+		if len(out) != 1 || next() != 0 {
+			t.Fatal("frame 0 still held after MaxReorderHold")
 		}
 		// Held again, then released by the next frame, as before.
-		f.WriteFrame(numbered(1))
-		f.WriteFrame(numbered(2))
+		fa.WriteFrame(numbered(1))
+		fa.WriteFrame(numbered(2))
 		time.Sleep(10 * MaxReorderHold)
 		synctest.Wait()
-		if out := written(); !slices.Equal(out, []int{0, 2, 1}) {
-			t.Fatalf("out %v, want [0 2 1]", out)
+		if got := []int{next(), next()}; !slices.Equal(got, []int{2, 1}) || len(out) != 0 {
+			t.Fatalf("out %v, want [2 1]", got)
 		}
-		dev.release()
-		f.Close()
+		fa.Close()
+		b.Close()
 
-		a, b := Pipe(1500)
-		fb := NewFaulty(b, FaultConfig{Rx: FaultRates{Reorder: 1}}).(*Faulty)
-		c := make(chanSink, 8)
-		fb.Attach(c)
-		if err := a.WriteFrame(numbered(7)); err != nil {
+		c, d := Pipe(1500)
+		fd := NewFaulty(d, FaultConfig{Rx: FaultRates{Reorder: 1}}).(*Faulty)
+		in := make(chanSink, 8)
+		fd.Attach(in)
+		if err := c.WriteFrame(numbered(7)); err != nil {
 			t.Fatal(err)
 		}
-		p := recv(t, c) // after MaxReorderHold of virtual time
+		p := recv(t, in) // after MaxReorderHold of virtual time
 		if number(p) != 7 {
 			t.Errorf("rx: got frame %d", number(p))
 		}
 		p.Release()
-		a.Close()
-		fb.Close()
+		c.Close()
+		fd.Close()
 		checkLive(t, start)
 	})
 }
