@@ -162,28 +162,8 @@ func TestPacedSenderSeesEveryACK(t *testing.T) {
 // pacing timer.
 func TestPacingInRecovery(t *testing.T) {
 	c := tsCore(t)
-	c.cwnd = 60 * c.mss
-	for range 40 {
-		c.write(t0, make([]byte, c.mss))
-	}
-	if n := len(takeOut(c)); n != 40 {
-		t.Fatalf("sent %d segments, want 40", n)
-	}
-	const rate = 4e6                      // bytes per second: a burst is 4 KB, at least two segments
-	c.ca, c.ccObserves = &bbrLite{}, true // keeps most of its window: PRR lets the recovery send
-	c.pace.p = fixedPacer(rate)
-	c.ccMinRTT = 50 * time.Millisecond
+	now := pacedRecovery(t, c)
 	_, burst := c.paceRate()
-	una := testISS + 1
-	ack := sackOf(c)
-	ack.opts.NumSACK = 1
-	ack.opts.SACK[0] = blk(una.Add(seqnum.Size(20*c.mss)), una.Add(seqnum.Size(40*c.mss)))
-	now := t0.Add(100 * time.Millisecond)
-	c.handleSegment(now, ack)
-	if !c.inRecovery {
-		t.Fatal("not in recovery with 20 segments lost")
-	}
-	takeOut(c) // the fast retransmit and what PRR let the entering ACK send
 	// A window that lets the rest go (as PRR does with the next ACKs):
 	// the pacing credit, not the window, decides when.
 	c.cwnd, c.ccMinRTT = 60*c.mss, 50*time.Millisecond
@@ -215,19 +195,23 @@ func TestPacingInRecovery(t *testing.T) {
 	}
 }
 
-// TestPacingInRecoveryFullWindow: in recovery, a window with no room
-// waits for ACKs, not for the pacing timer: no timer is armed to wake
-// the sender for nothing, as outputPaced arms none when the window
-// stopped it.
-func TestPacingInRecoveryFullWindow(t *testing.T) {
-	c := tsCore(t)
+// pacedRecovery sends 40 segments from a paced connection (bbrLite,
+// which keeps most of its window, so PRR lets the recovery send; 4 MB/s,
+// a burst of 4 KB, at least two segments; a 50 ms least RTT) and has
+// the peer SACK the last 20: it returns when that ACK arrived, recovery
+// begun and the fast retransmit taken.
+func pacedRecovery(t *testing.T, c *core) time.Time {
+	t.Helper()
 	c.cwnd = 60 * c.mss
 	for range 40 {
 		c.write(t0, make([]byte, c.mss))
 	}
-	takeOut(c)
+	if n := len(takeOut(c)); n != 40 {
+		t.Fatalf("sent %d segments, want 40", n)
+	}
 	c.ca, c.ccObserves = &bbrLite{}, true
 	c.pace.p = fixedPacer(4e6)
+	c.ccMinRTT = 50 * time.Millisecond
 	una := testISS + 1
 	ack := sackOf(c)
 	ack.opts.NumSACK = 1
@@ -237,8 +221,17 @@ func TestPacingInRecoveryFullWindow(t *testing.T) {
 	if !c.inRecovery {
 		t.Fatal("not in recovery with 20 segments lost")
 	}
-	takeOut(c)
-	c.ccMinRTT = 50 * time.Millisecond
+	takeOut(c) // the fast retransmit and what PRR let the entering ACK send
+	return now
+}
+
+// TestPacingInRecoveryFullWindow: in recovery, a window with no room
+// waits for ACKs, not for the pacing timer: no timer is armed to wake
+// the sender for nothing, as outputPaced arms none when the window
+// stopped it.
+func TestPacingInRecoveryFullWindow(t *testing.T) {
+	c := tsCore(t)
+	now := pacedRecovery(t, c)
 	c.cwnd = c.pipe() // full
 	c.pace.credit, c.pace.last = 0, now
 	c.output(now)
