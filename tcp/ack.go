@@ -67,7 +67,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	if c.tsSample(now, seg) {
 		c.rttTiming = false
 	} else if c.rttTiming && c.rttSeq.LessThanEq(ack) {
-		c.rtt.sample(now.Sub(c.rttStart))
+		c.rtt.sample(c.since(now, c.rttStart))
 		c.rttTiming = false
 	}
 	dataAcked := min(int(c.sndBufSeq.Size(ack)), c.snd.n)

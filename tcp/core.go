@@ -64,6 +64,9 @@ type core struct {
 	events events
 	// err is the terminal error (reset, refused, timed out), nil otherwise.
 	err error
+	// epoch is the origin of the connection's stamps (stamp.go) and of
+	// its RACK records' times.
+	epoch time.Time
 
 	sndSpace // the sender (sendspace.go, ack.go)
 	rcvSpace // the receiver (recvspace.go)
@@ -74,7 +77,7 @@ type core struct {
 	tsOffset    uint32 // per-connection random offset of our TSval clock
 	tsRecent    uint32
 	lastOOWAck  uint32 // ms clock of the last ACK for a rejected segment (ratelimit.go)
-	tsRecentAt  time.Time
+	tsRecentAt  stamp
 	lastAckSent seqnum.Value
 
 	// SACK (RFC 2018, 2883, 6675).
@@ -89,7 +92,8 @@ type core struct {
 	// Keepalive.
 	kaIdle, kaIntvl time.Duration
 	kaSent          int
-	kaAt, lastRcv   time.Time
+	kaAt            time.Time
+	lastRcv         stamp
 
 	// out collects the segments the core emits; the endpoint builds
 	// their packets (endpoint.flush), in the caller's goroutine or, after
@@ -109,10 +113,10 @@ func (c *core) queue(o outSeg) {
 // of a connection (Linux TCP_MAX_QUICKACKS).
 const maxQuickAcks = 16
 
-// init prepares a closed core with initial sequence number iss, timestamp
-// offset tsOffset and the MSS we advertise.
-func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
-	*c = core{cfg: cfg, ctr: ctr, out: c.out[:0],
+// init prepares a closed core at now (its stamps' epoch) with initial
+// sequence number iss, timestamp offset tsOffset and the MSS we advertise.
+func (c *core) init(now time.Time, cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
+	*c = core{cfg: cfg, ctr: ctr, epoch: now.Add(-1), out: c.out[:0],
 		sndSpace: sndSpace{iss: iss, ourMSS: ourMSS, sb: scoreboard{blocks: c.sb.blocks[:0]}, rack: rackState{segs: c.rack.segs}},
 		rcvSpace: rcvSpace{ooo: c.ooo[:0]}}
 	c.setCongestionControl(cfg.cc)
@@ -198,7 +202,7 @@ func (c *core) peerSynOptions(now time.Time, seg *segment) {
 	c.tsOn = c.tsOffer && seg.opts.HasTimestamps
 	c.tsOffer = c.tsOn
 	if c.tsOn {
-		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, now
+		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, c.at(now)
 	}
 	c.sackOn = c.sackOffer && seg.opts.SACKPermitted
 	c.sackOffer = c.sackOn
@@ -224,9 +228,9 @@ func (c *core) setMSS() {
 // deadline is when handleTimer must next run, zero if no timer is pending.
 func (c *core) deadline() time.Time {
 	d := c.rtxAt
-	for _, t := range [...]time.Time{c.twAt, c.ackAt, c.kaAt, c.tlp.at, c.rack.at, c.pace.at} {
+	for _, t := range [...]*time.Time{&c.twAt, &c.ackAt, &c.kaAt, &c.tlp.at, &c.rack.at, &c.pace.at} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
-			d = t
+			d = *t
 		}
 	}
 	return d
@@ -323,11 +327,12 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 			return
 		}
 	}
-	c.lastRcv = now
+	at := c.at(now) // once per segment: from a clock without monotonic readings, a conversion takes 80 ns
+	c.lastRcv = at
 	c.kaSent = 0
 
 	// PAWS (RFC 7323 section 5.3 R1) before the sequence number test.
-	if c.pawsReject(now, seg) {
+	if c.pawsReject(at, seg) {
 		c.ctr.pawsRejected.Inc()
 		c.ackInvalid(now, seg)
 		return
@@ -362,7 +367,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 		}
 		return
 	}
-	c.updateTSRecent(now, seg)
+	c.updateTSRecent(at, seg)
 	if c.ecnOn && !seg.has(FlagRST) {
 		c.ecnReceive(seg)
 	}
@@ -496,7 +501,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	c.sndWnd = uint32(seg.wnd) // never scaled in a SYN
 	c.maxSndWnd = c.sndWnd
 	c.sndWL1, c.sndWL2 = seg.seq, seg.ack
-	c.lastRcv = now
+	c.lastRcv = c.at(now)
 	if !ackOK {
 		// Simultaneous open: answer with SYN-ACK.
 		c.setState(StateSynReceived)
@@ -506,7 +511,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	}
 	c.sndUna = seg.ack
 	if !c.tsSample(now, seg) && c.rttTiming && c.rttSeq.LessThanEq(seg.ack) {
-		c.rtt.sample(now.Sub(c.rttStart))
+		c.rtt.sample(c.since(now, c.rttStart))
 	}
 	c.rttTiming = false
 	c.retries = 0

@@ -28,7 +28,7 @@ type endpoint struct {
 	route stack.Route
 
 	timer   stack.Timer
-	armedAt time.Time
+	armedAt stamp // the timer's deadline as a stamp of c; 0: not armed
 
 	// cond is what Read and Write wait on; after wakes them all when the
 	// core raised an event (events.go) or an application call ran, so one
@@ -99,8 +99,9 @@ func (e *endpoint) raddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id.re
 func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 	e := &endpoint{p: p, id: id, route: r}
 	e.cond.L = &e.mu
-	iss, tsOff := p.isn(id, p.clock.Now())
-	e.c.init(&p.cfg, p.ctr, iss, routeMSS(r), tsOff)
+	now := p.clock.Now()
+	iss, tsOff := p.isn(id, now)
+	e.c.init(now, &p.cfg, p.ctr, iss, routeMSS(r), tsOff)
 	e.c.setFamily(id.remote.Addr())
 	e.csumOffload, e.c.gsoMax = routeOffloads(r)
 	return e
@@ -286,7 +287,7 @@ func (e *endpoint) after(now time.Time, queue, app bool) {
 		if e.timer != nil {
 			e.timer.Stop()
 		}
-		e.armedAt = time.Time{}
+		e.armedAt = 0
 		e.endDial()
 		if e.listener != nil && !e.queued {
 			e.listener.pending.Add(-1)
@@ -435,16 +436,17 @@ func (e *endpoint) armTimer(now time.Time, app bool) {
 		// Nothing is due: stop the timer rather than let an idle
 		// connection's timer fire for nothing (each firing costs a
 		// goroutine).
-		if !e.armedAt.IsZero() {
+		if e.armedAt != 0 {
 			e.timer.Stop()
-			e.armedAt = time.Time{}
+			e.armedAt = 0
 		}
 		if !app {
 			e.c.shedIdle()
 		}
 		return
 	}
-	if !e.armedAt.IsZero() && !dl.Before(e.armedAt) {
+	at := e.c.at(dl)
+	if e.armedAt != 0 && at >= e.armedAt {
 		return
 	}
 	d := max(dl.Sub(now), 0)
@@ -453,7 +455,7 @@ func (e *endpoint) armTimer(now time.Time, app bool) {
 	} else {
 		e.timer.Reset(d)
 	}
-	e.armedAt = dl
+	e.armedAt = at
 }
 
 func (e *endpoint) onTimer() {
@@ -463,7 +465,7 @@ func (e *endpoint) onTimer() {
 	defer e.p.cbs.Done()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.armedAt = time.Time{}
+	e.armedAt = 0
 	if e.removed {
 		return
 	}

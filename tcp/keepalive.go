@@ -12,9 +12,9 @@ func (c *core) setKeepAlive(now time.Time, on bool) {
 	c.kaSent = 0
 	c.kaAt = time.Time{}
 	if on {
-		from := c.lastRcv
-		if from.IsZero() {
-			from = now
+		from := now
+		if c.lastRcv != 0 {
+			from = c.time(c.lastRcv)
 		}
 		c.kaAt = from.Add(c.kaIdle)
 	}
@@ -49,8 +49,8 @@ func (c *core) keepalive(now time.Time) {
 		c.kaAt = now.Add(c.kaIdle) // the retransmission timer is in charge
 		return
 	}
-	if c.kaSent == 0 && now.Sub(c.lastRcv) < c.kaIdle {
-		c.kaAt = c.lastRcv.Add(c.kaIdle)
+	if c.kaSent == 0 && c.since(now, c.lastRcv) < c.kaIdle {
+		c.kaAt = c.time(c.lastRcv).Add(c.kaIdle)
 		return
 	}
 	if c.kaSent >= c.cfg.kaProbes {
@@ -73,15 +73,15 @@ func (c *core) autotune(now time.Time, k int) {
 		return
 	}
 	c.tuneCopied += k
-	if c.tuneStart.IsZero() {
-		c.tuneStart = now
+	if c.tuneStart == 0 {
+		c.tuneStart = c.at(now)
 		return
 	}
-	if now.Sub(c.tuneStart) < max(c.rtt.srtt, time.Millisecond) {
+	if c.since(now, c.tuneStart) < max(c.rtt.srtt, time.Millisecond) {
 		return
 	}
 	copied := c.tuneCopied
-	c.tuneStart, c.tuneCopied = now, 0
+	c.tuneStart, c.tuneCopied = c.at(now), 0
 	if copied <= c.tuneSpace {
 		return
 	}

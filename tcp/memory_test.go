@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/stack"
@@ -28,7 +29,7 @@ func establishedWith(t testing.TB, cfg *config) *core {
 	t.Helper()
 	var cs stack.Counters
 	c := new(core)
-	c.init(cfg, newCounters(&cs), testISS, testMSS, 0)
+	c.init(t0, cfg, newCounters(&cs), testISS, testMSS, 0)
 	c.connect(t0)
 	takeOut(c)
 	c.handleSegment(t0.Add(10*time.Millisecond), &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535,
@@ -144,7 +145,7 @@ func TestMemoryPressureStopsWindowGrowth(t *testing.T) {
 	}
 	c := new(core)
 	var cs stack.Counters
-	c.init(cfg, newCounters(&cs), testISS, testMSS, 0)
+	c.init(t0, cfg, newCounters(&cs), testISS, testMSS, 0)
 	c.acceptSyn(t0, &segment{seq: peerISS, flags: FlagSYN, wnd: 65535, opts: SegmentOptions{HasMSS: true, MSS: testMSS}})
 	out := takeOut(c)
 	if len(out) != 1 || out[0].wnd != memMinimum {
@@ -395,5 +396,30 @@ func TestMemoryPressureHookOnEnterAndLeave(t *testing.T) {
 	}
 	if m.pressureEntered.Load() != 2 {
 		t.Fatalf("pressure_entered %d, want 2", m.pressureEntered.Load())
+	}
+}
+
+// TestEndpointSizeClass keeps a connection's state in the allocator's
+// 1792-byte size class: one more byte takes every endpoint to the
+// 2048-byte class, 256 bytes more per connection (an idle server holds
+// thousands). Something new in the endpoint has to make room (stamp.go
+// keeps times in 8 bytes where a time.Time takes 24).
+func TestEndpointSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(endpoint{}); n > 1792 {
+		t.Fatalf("endpoint is %d bytes, past the 1792-byte size class", n)
+	}
+}
+
+// TestIdleConnectionStack checks that an idle connection's handler
+// keeps the 2 KiB stack a goroutine starts with after it read a request
+// and wrote a small answer: a send path that needs more doubles every
+// handler's stack for good (a call more on it, a stamp conversion not
+// inlined, did: 2081 stack bytes per connection became 4145).
+func TestIdleConnectionStack(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation takes more stack")
+	}
+	if _, stackB := idleConnections(t, 200); stackB > 3072 {
+		t.Fatalf("%.0f bytes of goroutine stack per idle connection, want about 2048 (the handler's initial stack)", stackB)
 	}
 }

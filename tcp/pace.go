@@ -29,7 +29,7 @@ type pacer interface {
 type paceState struct {
 	p      pacer     // the algorithm, when it paces; nil: no pacing
 	credit int       // bytes that may leave now
-	last   time.Time // when the credit was last earned
+	last   stamp     // when the credit was last earned
 	at     time.Time // the pacing timer: when output may send again
 }
 
@@ -86,7 +86,7 @@ func (c *core) paceEarn(now time.Time) (rate float64, burst int) {
 	if rate == 0 {
 		return 0, 0
 	}
-	if c.pace.last.IsZero() {
+	if c.pace.last == 0 {
 		c.pace.credit = burst
 	} else {
 		// Up to two bursts: the timer that lets the next burst go
@@ -97,9 +97,9 @@ func (c *core) paceEarn(now time.Time) (rate float64, burst int) {
 		// delivery rate samples followed, and bbrlite's bandwidth
 		// estimate sank with them (a lossless 20 ms path read 0.46 to
 		// 0.77 s for 16 MiB where Linux's bbr took 0.43 to 0.49).
-		c.pace.credit = min(c.pace.credit+int(rate*now.Sub(c.pace.last).Seconds()), 2*burst)
+		c.pace.credit = min(c.pace.credit+int(rate*c.since(now, c.pace.last).Seconds()), 2*burst)
 	}
-	c.pace.last = now
+	c.pace.last = c.at(now)
 	return rate, burst
 }
 

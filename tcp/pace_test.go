@@ -233,7 +233,7 @@ func TestPacingInRecoveryFullWindow(t *testing.T) {
 	c := tsCore(t)
 	now := pacedRecovery(t, c)
 	c.cwnd = c.pipe() // full
-	c.pace.credit, c.pace.last = 0, now
+	c.pace.credit, c.pace.last = 0, c.at(now)
 	c.output(now)
 	if n := sentBytes(c); n != 0 || !c.pace.at.IsZero() {
 		t.Fatalf("a full window sent %d bytes and set the pacing timer %v ahead, want nothing and no timer", n, c.pace.at.Sub(now))

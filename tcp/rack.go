@@ -29,7 +29,7 @@ import (
 type rackSeg struct {
 	end   seqnum.Value
 	flags uint8
-	xmit  time.Duration // transmit time, since rackState.epoch
+	xmit  time.Duration // transmit time, as a stamp (the core's epoch)
 }
 
 const (
@@ -48,26 +48,25 @@ type rackState struct {
 	segs    []rackSeg    // ring of records in sequence order
 	head, n int          // first record and count
 	base    seqnum.Value // start of the first record
-	epoch   time.Time    // origin of the records' times
+	// The records are the sender's scoreboard under RACK (rackrecovery.go):
+	// sackedB and lostB are the bytes of the records marked delivered and
+	// lost, and no record below lostHint is marked lost.
+	lostHint       seqnum.Value
+	sackedB, lostB int
 
 	xmitTS     time.Duration // RACK.xmit_ts: newest transmit time delivered
 	endSeq     seqnum.Value  // RACK.end_seq
 	fack       seqnum.Value  // RACK.fack: highest end delivered
 	rtt        time.Duration // RACK.rtt
 	minRTT     time.Duration // min_RTT, zero before the first sample
-	seen       bool          // a delivery has set xmitTS
-	reordering bool          // RACK.reordering_seen
 	mult       int           // RACK.reo_wnd_mult
 	persist    int           // RACK.reo_wnd_persist
 	dsackRound seqnum.Value  // RACK.dsack_round, valid when dsackOn
 	dsackOn    bool
+	seen       bool      // a delivery has set xmitTS
+	started    bool      // something was sent: fack is set
+	reordering bool      // RACK.reordering_seen
 	at         time.Time // the reordering timer, zero when not armed
-
-	// The records are the sender's scoreboard under RACK (rackrecovery.go):
-	// sackedB and lostB are the bytes of the records marked delivered and
-	// lost, and no record below lostHint is marked lost.
-	sackedB, lostB int
-	lostHint       seqnum.Value
 }
 
 // LossDetection selects how the sender finds lost segments.
@@ -155,8 +154,8 @@ func (c *core) rackSent(now time.Time, seq, end seqnum.Value, seg int) {
 		return
 	}
 	r := &c.rack
-	if r.epoch.IsZero() {
-		r.epoch = now
+	if !r.started {
+		r.started = true
 		// RACK.fack starts at the first byte sent, not at zero: a
 		// delivery "below" a zero compares by the sign of the distance,
 		// and half of all initial sequence numbers took the first
@@ -164,7 +163,7 @@ func (c *core) rackSent(now time.Time, seq, end seqnum.Value, seg int) {
 		// was on from the start).
 		r.fack = seq
 	}
-	t := now.Sub(r.epoch)
+	t := time.Duration(c.at(now))
 	if seq.LessThan(c.sndMax) && r.n > 0 {
 		for i := r.find(seq); i < r.n && r.start(i).LessThan(end); i++ {
 			s := r.rec(i)
@@ -195,7 +194,7 @@ func (r *rackState) reset() {
 }
 
 // deliver is RFC 8985 section 6.2 steps 2 and 3 for a record of size
-// bytes newly delivered at t (since epoch); echoesOriginal says the ACK's
+// bytes newly delivered at t (a stamp); echoesOriginal says the ACK's
 // timestamp echo is older than the record's last transmission.
 func (r *rackState) deliver(s *rackSeg, size int, t time.Duration, echoesOriginal bool) {
 	r.unmark(s, size)
@@ -224,7 +223,7 @@ func (r *rackState) deliver(s *rackSeg, size int, t time.Duration, echoesOrigina
 // D-SACK. It reports whether segments are marked lost.
 func (c *core) rackOnAck(now time.Time, opts *SegmentOptions, dsack bool) bool {
 	r := &c.rack
-	t := now.Sub(r.epoch)
+	t := time.Duration(c.at(now))
 	for r.n > 0 && r.rec(0).end.LessThanEq(c.sndUna) {
 		s := r.rec(0)
 		size := int(r.base.Size(s.end))
@@ -270,10 +269,9 @@ func (c *core) rackOnAck(now time.Time, opts *SegmentOptions, dsack bool) bool {
 }
 
 // echoesBefore reports whether the timestamp echo of an ACK with options
-// opts is older than the TSval of a transmission at xmit (since the
-// records' epoch).
+// opts is older than the TSval of a transmission at xmit (a stamp).
 func (c *core) echoesBefore(opts *SegmentOptions, xmit time.Duration) bool {
-	return c.tsOn && opts.HasTimestamps && opts.TSEcr != 0 && tsBefore(opts.TSEcr, c.tsNow(c.rack.epoch.Add(xmit)))
+	return c.tsOn && opts.HasTimestamps && opts.TSEcr != 0 && tsBefore(opts.TSEcr, c.tsNow(c.time(stamp(xmit))))
 }
 
 // rackUndo forgets the lost marks when a congestion response is undone
@@ -330,7 +328,7 @@ func (c *core) rackDetect(now time.Time) bool {
 	if !r.seen {
 		return false
 	}
-	t := now.Sub(r.epoch)
+	t := time.Duration(c.at(now))
 	wnd := reoWnd(r.minRTT, c.rtt.srtt, r.mult, r.reordering, c.inRecovery || c.retries > 0, c.sackedBytes()/max(c.mss, 1))
 	var timeout time.Duration
 	marked := false

@@ -39,7 +39,7 @@ type rcvSpace struct {
 	rcvMSS     int
 
 	// Receive buffer auto-tuning.
-	tuneStart  time.Time
+	tuneStart  stamp
 	tuneCopied int
 	tuneSpace  int
 }

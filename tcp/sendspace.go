@@ -17,7 +17,6 @@ type sndSpace struct {
 	iss, sndUna, sndNxt, sndMax seqnum.Value
 	sndWnd, maxSndWnd           uint32
 	sndWL1, sndWL2              seqnum.Value
-	sndShift                    uint8
 	ourMSS, defMSS              int // MSS we advertise; the peer's default (defaultMSS)
 	peerMSS                     int // MSS the peer advertised
 	pmtuMSS                     int // MSS from path MTU discovery, 0 if none
@@ -26,7 +25,8 @@ type sndSpace struct {
 	sndBufSeq                   seqnum.Value // sequence number of snd's first byte
 	finQueued                   bool
 	finSeq                      seqnum.Value
-	noDelay                     bool // Nagle off (Go's default)
+	noDelay                     bool  // Nagle off (Go's default)
+	sndShift                    uint8 // the peer's window scale (here, among the flags, for the struct's packing)
 
 	// SACK scoreboard (RFC 6675).
 	sb      scoreboard // what the peer SACKed
@@ -36,7 +36,7 @@ type sndSpace struct {
 	rtt       rttEstimator
 	rttTiming bool
 	rttSeq    seqnum.Value
-	rttStart  time.Time
+	rttStart  stamp
 	retries   int
 	rtxAt     time.Time // retransmission or persist deadline
 
@@ -108,7 +108,7 @@ func (c *core) output(now time.Time) {
 	case StateSynSent, StateSynReceived:
 		if c.sndNxt == c.iss {
 			if c.retries == 0 && !c.rttTiming {
-				c.rttTiming, c.rttSeq, c.rttStart = true, c.iss.Add(1), now
+				c.rttTiming, c.rttSeq, c.rttStart = true, c.iss.Add(1), c.at(now)
 			}
 			c.emitSyn(now)
 			if c.rtxAt.IsZero() {
@@ -222,7 +222,7 @@ func (c *core) sendNew(now time.Time, room int) bool {
 		l++
 	}
 	if c.sndNxt.GreaterThanEq(c.sndMax) && n > 0 && !c.rttTiming {
-		c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt.Add(l), now
+		c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt.Add(l), c.at(now)
 	}
 	c.sndNxt = c.sndNxt.Add(l)
 	if c.sndMax.LessThan(c.sndNxt) {

@@ -161,7 +161,7 @@ func (l *Listener) acceptCookie(t tuple, seg *segment) bool {
 	_, tsOff := p.isn(t, now)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.c.init(&p.cfg, p.ctr, seg.ack.Sub(1), routeMSS(r), tsOff)
+	e.c.init(now, &p.cfg, p.ctr, seg.ack.Sub(1), routeMSS(r), tsOff)
 	e.c.setFamily(t.remote.Addr())
 	syn := SegmentOptions{HasMSS: true, MSS: uint16(peerMSS)}
 	if seg.opts.HasTimestamps && p.cfg.timestamps && seg.opts.TSEcr != 0 {
@@ -196,7 +196,7 @@ func (c *core) acceptCookie(now time.Time, seg *segment, syn *SegmentOptions) {
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
 	c.sndWL1, c.sndWL2 = c.irs, c.iss
 	c.lastAckSent = c.rcvNxt
-	c.lastRcv = now
+	c.lastRcv = c.at(now)
 }
 
 // windowShiftFor is the window scale that lets a buffer of size bytes be

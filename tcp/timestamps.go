@@ -21,11 +21,11 @@ func tsBefore(a, b uint32) bool { return int32(a-b) < 0 }
 
 // pawsReject is RFC 7323 section 5.3 R1: a non-RST segment whose TSval is
 // older than TS.Recent is an old duplicate (unless TS.Recent is stale).
-func (c *core) pawsReject(now time.Time, seg *segment) bool {
+func (c *core) pawsReject(now stamp, seg *segment) bool {
 	if !c.tsOn || !seg.opts.HasTimestamps || seg.has(FlagRST) || !tsBefore(seg.opts.TSVal, c.tsRecent) {
 		return false
 	}
-	if now.Sub(c.tsRecentAt) > pawsIdle {
+	if c.tsRecentAt == 0 || time.Duration(now-c.tsRecentAt) > pawsIdle {
 		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, now
 		return false
 	}
@@ -35,7 +35,7 @@ func (c *core) pawsReject(now time.Time, seg *segment) bool {
 // updateTSRecent is RFC 7323 section 4.3 (and 5.3 R3): an acceptable
 // segment at or before Last.ACK.sent with a TSval not older than TS.Recent
 // updates it, so the echo reflects the earliest unacknowledged segment.
-func (c *core) updateTSRecent(now time.Time, seg *segment) {
+func (c *core) updateTSRecent(now stamp, seg *segment) {
 	if c.tsOn && seg.opts.HasTimestamps && !tsBefore(seg.opts.TSVal, c.tsRecent) && seg.seq.LessThanEq(c.lastAckSent) {
 		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, now
 	}

@@ -32,12 +32,13 @@ type undoState struct {
 	armed     bool
 	rto       bool         // the response was to a retransmission timeout
 	eifelDone bool         // the Eifel test has been made
-	marker    seqnum.Value // SND.UNA when the response began (undo_marker)
-	prior     ccWindow     // the window before the response
-	retrans   int          // bytes retransmitted since, less those D-SACKed (undo_retrans)
 	dsacked   bool         // every retransmitted byte has been D-SACKed
+	marker    seqnum.Value // SND.UNA when the response began (undo_marker)
 	retransTS uint32       // TSval of the first retransmission (retrans_stamp)
-	lastRtx   time.Time    // when the last byte counted in retrans was sent
+	// priorCwnd and priorSsthresh are the window before the response.
+	priorCwnd, priorSsthresh int
+	retrans                  int   // bytes retransmitted since, less those D-SACKed (undo_retrans)
+	lastRtx                  stamp // when the last byte counted in retrans was sent
 }
 
 // rtxStamp is Linux's retrans_stamp: the TSval of the first retransmission
@@ -76,7 +77,7 @@ func (c *core) undoArm(now time.Time, rto bool) {
 	if c.rtxStamp.on {
 		ts = c.rtxStamp.ts
 	}
-	c.undo = undoState{armed: true, rto: rto, marker: c.sndUna, prior: c.ccWindow, retransTS: ts}
+	c.undo = undoState{armed: true, rto: rto, marker: c.sndUna, priorCwnd: c.cwnd, priorSsthresh: c.ssthresh, retransTS: ts}
 }
 
 // undoRetransmitted counts n bytes retransmitted from seq at now.
@@ -90,7 +91,7 @@ func (c *core) undoRetransmitted(now time.Time, seq seqnum.Value, n int) {
 	if c.undo.armed {
 		c.undo.retrans += n
 		c.undo.dsacked = false
-		c.undo.lastRtx = now
+		c.undo.lastRtx = c.at(now)
 	}
 }
 
@@ -108,7 +109,7 @@ func (c *core) undoJoins(now time.Time) bool {
 		return false
 	}
 	wait := c.rtt.srtt + max(time.Millisecond, 4*c.rtt.rttvar)
-	return now.Sub(u.lastRtx) <= wait
+	return c.since(now, u.lastRtx) <= wait
 }
 
 // undoCheckDSACK takes the D-SACK block of an ACK, if any (RFC 3708):
@@ -166,8 +167,8 @@ func (c *core) undoNow(now time.Time, ctr *stack.Counter) {
 		c.sndNxt = c.sndMax
 	}
 	ctr.Inc()
-	c.cwnd = max(c.cwnd, u.prior.cwnd)
-	c.ssthresh = max(c.ssthresh, u.prior.ssthresh)
+	c.cwnd = max(c.cwnd, u.priorCwnd)
+	c.ssthresh = max(c.ssthresh, u.priorSsthresh)
 	if c.ccObserves {
 		c.ca.(recoveryObserver).onUndo(&c.ccWindow)
 	}
