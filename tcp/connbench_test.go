@@ -79,19 +79,25 @@ func heapBenchNet(tb testing.TB) (*testNet, *Listener, runtime.MemStats) {
 // connection holds on both stacks (after one request and answer each, so
 // its buffers and records exist), the test's own goroutines and Conns
 // included, and the goroutine stacks they keep: issue 20's "RSS per idle
-// connection" row in miniature. The figures are the first run's: in a
-// later one, what the run before left (TIME_WAITs, timers) is freed while
-// it measures, and they read low (2045 heap bytes for 5807).
+// connection" row in miniature. It measures 2,000 connections once, in a
+// fresh process (freshproc_test.go): in the benchmark's own process what
+// earlier runs left is freed while it measures (the heap read 2045 bytes
+// for 5807) and the benchmarks before it set the goroutines' initial
+// stack (4112 stack bytes for 2081).
 func BenchmarkIdleConnectionHeap(b *testing.B) {
-	var heap, stack float64
-	for i := range b.N {
-		h, s := idleConnections(b, 2000)
-		if i == 0 {
-			heap, stack = h, s
-		}
+	idleBench.once.Do(func() { idleBench.heap, idleBench.stack = idleConnectionsFresh(b, 2000) })
+	for range b.N {
 	}
-	b.ReportMetric(heap, "heapB/conn")
-	b.ReportMetric(stack, "stackB/conn")
+	b.ReportMetric(0, "ns/op") // one measurement, not a rate
+	b.ReportMetric(idleBench.heap, "heapB/conn")
+	b.ReportMetric(idleBench.stack, "stackB/conn")
+}
+
+// idleBench is BenchmarkIdleConnectionHeap's measurement, made once
+// however many times the benchmark's function is called.
+var idleBench struct {
+	once        sync.Once
+	heap, stack float64
 }
 
 // idleConnections opens n connections between the test net's stacks,
