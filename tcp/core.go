@@ -106,6 +106,12 @@ func (c *core) queue(o outSeg) {
 	if c.out == nil {
 		c.out = newOut() // a pooled queue: an idle connection gives its own back (shedIdle)
 	}
+	if len(c.out) == cap(c.out) {
+		grown := outPool.get(2 * cap(c.out))[:len(c.out)]
+		copy(grown, c.out)
+		outPool.put(c.out)
+		c.out = grown
+	}
 	c.out = append(c.out, o)
 }
 

@@ -1,15 +1,13 @@
 package tcp
 
-import "sync"
-
 // What an idle connection gives back. A connection with nothing due (no
 // data in flight, no delayed ACK, no keepalive: armTimer finds no
 // deadline) needs neither its RACK records nor its queue of segments to
 // send; an idle server holding thousands of connections would otherwise
 // keep 224 bytes of them each (the records' first 8 and a queue of 2,
-// allocated by the first answer). The small ones go back to pools and are
-// taken again by the next segment, so a request and its answer allocate
-// nothing; larger ones, grown by a bulk transfer, go to the collector.
+// allocated by the first answer). They go back to pools by size
+// (slicePool) and are taken again by the next segment, so a request and
+// its answer allocate nothing, nor does a burst that grows them again.
 
 // rackPoolSegs is the size of the pooled RACK record rings: the first
 // ring push makes (grown ones double from it).
@@ -20,21 +18,16 @@ const rackPoolSegs = 8
 const outPoolSegs = 4
 
 var (
-	rackPool = sync.Pool{New: func() any { return new([rackPoolSegs]rackSeg) }}
-	outPool  = sync.Pool{New: func() any { return new([outPoolSegs]outSeg) }}
+	rackPool = slicePool[rackSeg]{min: rackPoolSegs}
+	outPool  = slicePool[outSeg]{min: outPoolSegs}
 )
 
 // newRackSegs returns a ring of RACK records for a connection that has
 // none (push).
-func newRackSegs() []rackSeg {
-	s := rackPool.Get().(*[rackPoolSegs]rackSeg)
-	return s[:]
-}
+func newRackSegs() []rackSeg { return rackPool.get(rackPoolSegs) }
 
 // newOut returns an empty queue of segments to send (queue).
-func newOut() []outSeg {
-	return outPool.Get().(*[outPoolSegs]outSeg)[:0]
-}
+func newOut() []outSeg { return outPool.get(outPoolSegs)[:0] }
 
 // unshed takes the RACK records and the send queue back for a connection
 // about to answer (a segment with data arrived): from the path of
@@ -60,15 +53,11 @@ func (c *core) shedIdle() {
 		return
 	}
 	if c.rack.n == 0 && c.rack.segs != nil {
-		if len(c.rack.segs) == rackPoolSegs {
-			rackPool.Put((*[rackPoolSegs]rackSeg)(c.rack.segs))
-		}
+		rackPool.put(c.rack.segs)
 		c.rack.segs, c.rack.head = nil, 0
 	}
 	if len(c.out) == 0 && c.out != nil {
-		if cap(c.out) == outPoolSegs {
-			outPool.Put((*[outPoolSegs]outSeg)(c.out[:outPoolSegs]))
-		}
+		outPool.put(c.out)
 		c.out = nil
 	}
 }

@@ -135,10 +135,13 @@ func (r *rackState) push(start, end seqnum.Value, t time.Duration) {
 		if len(r.segs) == 0 {
 			grown = newRackSegs() // 128 bytes, pooled: most connections keep few segments in flight; an idle one gives them back (shedIdle)
 		} else {
-			grown = make([]rackSeg, 2*len(r.segs))
+			grown = rackPool.get(2 * len(r.segs))
 		}
 		for i := range r.n {
 			grown[i] = *r.rec(i)
+		}
+		if r.segs != nil {
+			rackPool.put(r.segs)
 		}
 		r.segs, r.head = grown, 0
 	}
