@@ -18,9 +18,10 @@
 # idle-connection counts of the RSS rows, one row each, default
 # "5000 50000"), STACKS (default
 # "tapstack gvisor kernel"), PROFILE_DIR (write CPU profiles of the tapstack
-# server during the 1-stream download and upload there and print their top,
+# server during the 1-stream upload and download and the new-connection
+# HTTP row there, tapstack-1, -2 and -3.pprof, and print their top,
 # and a heap profile, tapstack-heap.pprof, while it holds the idle
-# connections; such a run samples every allocation, which deepens stacks:
+# connections; that server samples every allocation, which deepens stacks:
 # its RSS rows read high),
 # PINGS (echo requests per ping run, default 200, 5 ms apart), ROWS ("all",
 # the default, "latency": only the ping, UDP echo and idle-CPU rows, or
@@ -198,6 +199,10 @@ run_stack() {
 		args=(-stack tapstack -tap tap0 -bridge br0 -addr 10.0.0.2/24 -addr6 fd00::2/64)
 		[ "$TAPSTACK_OFFLOAD" = 1 ] && args+=(-offload)
 		[ -n "$PROFILE_DIR" ] && mkdir -p "$PROFILE_DIR" && args+=(-profile "$PROFILE_DIR/tapstack-")
+		# Every allocation sampled only on the idle-connection server: it
+		# slows allocation so much that the CPU profiles would show
+		# mostly the sampling.
+		[ -n "$PROFILE_DIR" ] && [ "$part" = conns ] && args+=(-exact-heap)
 		;;
 	gvisor)
 		args=(-stack gvisor -tap tap0 -bridge br0 -addr 10.0.0.2/24 -addr6 fd00::2/64)
@@ -303,7 +308,10 @@ run_stack() {
 	rps="$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')"
 	echo "   HTTP keep-alive: $rps req/s"
 	record "HTTP req/s, keep-alive (wrk -c16 -t2)" "$name" "$rps"
+	local prof=0
+	if [ -n "$PROFILE_DIR" ] && [ "$name" = tapstack ]; then prof=1; kill -USR1 "$PID"; fi
 	out="$("${C[@]}" wrk -t 2 -c 16 -d "${DUR}s" -H 'Connection: close' http://10.0.0.2/)"
+	[ "$prof" = 1 ] && kill -USR2 "$PID"
 	rps="$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')"
 	echo "   HTTP new connection per request: $rps req/s"
 	record "HTTP req/s, new connection per request" "$name" "$rps"
@@ -390,7 +398,12 @@ fi
 if [ -n "$PROFILE_DIR" ] && ls "$PROFILE_DIR"/tapstack-[0-9]*.pprof >/dev/null 2>&1; then
 	for f in "$PROFILE_DIR"/tapstack-[0-9]*.pprof; do
 		echo
-		echo "== $f ($([ "$f" = "$PROFILE_DIR/tapstack-1.pprof" ] && echo 'upload, 1 stream' || echo 'download, 1 stream'))"
+		case "$f" in
+		*/tapstack-1.pprof) what="upload, 1 stream" ;;
+		*/tapstack-2.pprof) what="download, 1 stream" ;;
+		*) what="HTTP, new connection per request" ;;
+		esac
+		echo "== $f ($what)"
 		go tool pprof -top -nodecount=25 bin/benchserver "$f" 2>/dev/null | tail -n +4
 	done
 fi

@@ -47,13 +47,12 @@ func main() {
 	profile := flag.String("profile", "", "CPU profile path prefix: SIGUSR1 starts <prefix>N.pprof, SIGUSR2 stops it")
 	procs := flag.Int("procs", 1, "kernel: serve the echo port from this many processes (SO_REUSEPORT), for more connections than one process's descriptor limit")
 	debug := flag.String("debug", "", "serve net/http/pprof and (tapstack) the host's counters at /metrics on this kernel-socket address, e.g. 127.0.0.1:6060 (in the server's namespace)")
+	exactHeap := flag.Bool("exact-heap", false, "sample every allocation, so that the heap profile SIGHUP writes (with -profile) counts each idle connection's bytes exactly; every allocation then records its stack, so not for CPU profiles")
 	echoOnly := flag.Bool("echo-only", false, "kernel: serve only the echo port, with SO_REUSEPORT (the extra processes of -procs)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("benchserver: ")
-	if *profile != "" {
-		// Every allocation sampled, so the heap profile of SIGHUP counts
-		// the bytes of each idle connection's state exactly.
+	if *exactHeap {
 		runtime.MemProfileRate = 1
 	}
 	if *echoOnly {
