@@ -19,7 +19,7 @@ type stamp time.Duration
 
 // at returns now as a stamp. It is inlined: the application's goroutine
 // sends small writes through it (rackSent), on a 2 KiB stack with little
-// room to spare (TestSmallWriteStack).
+// room to spare (TestIdleConnectionStack).
 func (c *core) at(now time.Time) stamp { return stamp(now.Sub(c.epoch)) }
 
 // time returns the time a set stamp stands for.
