@@ -23,7 +23,13 @@ func handConn(b testing.TB, ip stack.NetworkProtocol, o Options) (*Protocol, *Co
 // handConnOver is handConn between local (a prefix of the NIC) and remote,
 // IPv4 or IPv6 (ip must write that family).
 func handConnOver(b testing.TB, ip stack.NetworkProtocol, o Options, localPrefix, remoteAddr string) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr) {
-	s := stack.New(stack.Options{})
+	return handConnClock(b, ip, o, nil, localPrefix, remoteAddr)
+}
+
+// handConnClock is handConnOver on a stack whose timers run on clock
+// (nil: the wall clock).
+func handConnClock(b testing.TB, ip stack.NetworkProtocol, o Options, clock stack.Clock, localPrefix, remoteAddr string) (*Protocol, *Conn, *stack.NIC, netip.Addr, netip.Addr) {
+	s := stack.New(stack.Options{Clock: clock})
 	s.RegisterNetwork(ip)
 	p, err := Register(s, o)
 	if err != nil {

@@ -27,8 +27,8 @@ type endpoint struct {
 	c     core
 	route stack.Route
 
-	timer   stack.Timer
-	armedAt stamp // the timer's deadline as a stamp of c; 0: not armed
+	timer   *timerBox // nil while nothing is due (timerbox.go)
+	armedAt stamp     // the timer's deadline as a stamp of c; 0: not armed
 
 	// cond is what Read and Write wait on; after wakes them all when the
 	// core raised an event (events.go) or an application call ran, so one
@@ -194,6 +194,7 @@ func (e *endpoint) deliver(seg *segment, pkt *stack.Packet) bool {
 	}
 	if len(seg.payload) > 0 {
 		e.c.unshed()
+		e.takeTimer()
 	}
 	e.c.batching = seg.batched
 	if seg.batched && pkt != nil && len(seg.payload) > 0 && e.canHold() {
@@ -284,9 +285,8 @@ func (e *endpoint) after(now time.Time, queue, app bool) {
 	if e.c.state == StateClosed && !e.removed {
 		e.removed = true
 		e.p.removeConn(e)
-		if e.timer != nil {
-			e.timer.Stop()
-		}
+		e.stopTimer()
+		e.giveTimer()
 		e.armedAt = 0
 		e.endDial()
 		if e.listener != nil && !e.queued {
@@ -437,11 +437,12 @@ func (e *endpoint) armTimer(now time.Time, app bool) {
 		// connection's timer fire for nothing (each firing costs a
 		// goroutine).
 		if e.armedAt != 0 {
-			e.timer.Stop()
+			e.stopTimer()
 			e.armedAt = 0
 		}
 		if !app {
 			e.c.shedIdle()
+			e.giveTimer()
 		}
 		return
 	}
@@ -449,12 +450,7 @@ func (e *endpoint) armTimer(now time.Time, app bool) {
 	if e.armedAt != 0 && at >= e.armedAt {
 		return
 	}
-	d := max(dl.Sub(now), 0)
-	if e.timer == nil {
-		e.timer = e.p.clock.AfterFunc(d, e.onTimer)
-	} else {
-		e.timer.Reset(d)
-	}
+	e.resetTimer(max(dl.Sub(now), 0))
 	e.armedAt = at
 }
 
@@ -466,7 +462,9 @@ func (e *endpoint) onTimer() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.armedAt = 0
+	e.firedTimer()
 	if e.removed {
+		e.giveTimer()
 		return
 	}
 	e.flush() // what an application call left for a sender leaves first, in order (afterUser)

@@ -59,6 +59,8 @@ type Protocol struct {
 	cbMu     sync.Mutex
 	cbClosed bool
 	cbs      sync.WaitGroup
+	// timers are the clock timers of idle connections (timerbox.go).
+	timers sync.Pool
 
 	// tx are the senders of what application calls queue (afterUser),
 	// one per CPU so that their system calls run in parallel; an
