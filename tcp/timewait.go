@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"math"
 	"net/netip"
 	"time"
 
@@ -20,38 +21,40 @@ import (
 // they expire in the order they were made, TIME_WAIT being one length.
 
 // maxTimeWait bounds the records (Linux's tcp_max_tw_buckets, whose
-// default is 262,144 on a machine with a few GiB; some 40 MiB of records
+// default is 262,144 on a machine with a few GiB; some 25 MiB of records
 // here): a connection that ends with the table full closes at once, as
 // on Linux, counted in tcp.timewait.overflow.
 const maxTimeWait = 1 << 18
 
-// twConn is a connection in TIME_WAIT that its application closed.
+// twConn is a connection in TIME_WAIT that its application closed. The
+// table holds it by value, 32 bytes beside its 38-byte key, and no queue
+// besides: a server closing first holds its last minute's connections
+// (55,000 after bench.sh's new-connection row), and a record with its
+// own allocation and an entry in an expiry queue took twice the memory.
 type twConn struct {
 	sndNxt, rcvNxt seqnum.Value
 	at             int64  // when TIME_WAIT ends, in Unix nanoseconds
 	tsOffset       uint32 // our TSval clock's offset (timestamps.go)
 	tsRecent       uint32
 	lastOOWAck     uint32 // ms clock of the last invalid-segment ACK (ratelimit.go)
-	gen            uint32 // which twQueue entry is this record's
 	wnd            uint16 // the window field we advertised last
 	tsOn           bool
 }
 
-// twEntry is a record's place in the expiry queue.
-type twEntry struct {
-	k   connKey
-	gen uint32
-	at  int64 // the record's end when queued, in Unix nanoseconds
-}
+// twSlack is the part of TIME_WAIT by which a record may outlive it: the
+// table's timer ends the records that are due and then waits for the
+// next one's end, but at least this part of TIME_WAIT, so that a busy
+// table is swept a bounded number of times per record (16) instead of
+// once per record. A longer TIME_WAIT only protects the tuple longer.
+const twSlack = 16
 
 // timeWaitTable is the protocol's TIME_WAIT records, guarded by
 // Protocol.mu.
 type timeWaitTable struct {
 	max   int // maxTimeWait; tests lower it
-	m     map[connKey]*twConn
-	queue []twEntry // in expiry order; entries of ended records are skipped
-	head  int
-	gen   uint32
+	m     map[connKey]twConn
+	peak  int   // the most records m held since it was made
+	next  int64 // when the timer fires, in Unix nanoseconds, if armed
 	timer stack.Timer
 	armed bool
 }
@@ -66,7 +69,7 @@ func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool
 	if end.IsZero() {
 		end = now.Add(c.cfg.timeWait)
 	}
-	rec := &twConn{
+	rec := twConn{
 		sndNxt: c.sndNxt, rcvNxt: c.rcvNxt, at: end.UnixNano(),
 		tsOffset: c.tsOffset, tsRecent: c.tsRecent, lastOOWAck: c.lastOOWAck,
 		wnd: c.advertise(false), tsOn: c.tsOn,
@@ -83,44 +86,34 @@ func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool
 		return true, true
 	}
 	if tw.m == nil {
-		tw.m = make(map[connKey]*twConn)
+		tw.m = make(map[connKey]twConn)
 	}
 	delete(p.conns, k)
-	tw.gen++
-	rec.gen = tw.gen
 	tw.m[k] = rec
-	tw.push(twEntry{k, rec.gen, rec.at})
+	tw.peak = max(tw.peak, len(tw.m))
 	p.ctr.twCompact.Inc()
-	p.twArmLocked(now)
+	p.twArmLocked(now, rec.at)
 	return true, false
 }
 
-// push appends en to the expiry queue, compacting it when half is spent.
-func (tw *timeWaitTable) push(en twEntry) {
-	if tw.head > 0 && tw.head >= len(tw.queue)/2 {
-		n := copy(tw.queue, tw.queue[tw.head:])
-		clear(tw.queue[n:])
-		tw.queue, tw.head = tw.queue[:n], 0
-	}
-	tw.queue = append(tw.queue, en)
-}
-
-// twArmLocked arms the table's timer for the oldest record. p.mu is held.
-func (p *Protocol) twArmLocked(now time.Time) {
+// twArmLocked makes the table's timer fire at at (Unix nanoseconds), or
+// earlier if it is armed for earlier. p.mu is held.
+func (p *Protocol) twArmLocked(now time.Time, at int64) {
 	tw := &p.tw
-	if tw.armed || tw.head == len(tw.queue) {
+	if tw.armed && tw.next <= at {
 		return
 	}
-	d := max(time.Duration(tw.queue[tw.head].at-now.UnixNano()), 0)
+	d := max(time.Duration(at-now.UnixNano()), 0)
 	if tw.timer == nil {
 		tw.timer = p.clock.AfterFunc(d, p.twExpire)
 	} else {
 		tw.timer.Reset(d)
 	}
-	tw.armed = true
+	tw.armed, tw.next = true, at
 }
 
-// twExpire ends the records whose TIME_WAIT is over.
+// twExpire ends the records whose TIME_WAIT is over and arms the timer
+// for the next end, at least a twSlack-th of TIME_WAIT away.
 func (p *Protocol) twExpire() {
 	if !p.enterCB() {
 		return
@@ -132,38 +125,43 @@ func (p *Protocol) twExpire() {
 	p.mu.Lock()
 	tw := &p.tw
 	tw.armed = false
-	for tw.head < len(tw.queue) {
-		en := tw.queue[tw.head]
-		if now.UnixNano() < en.at {
-			break
-		}
-		tw.queue[tw.head] = twEntry{}
-		tw.head++
-		rec := tw.m[en.k]
-		if rec == nil || rec.gen != en.gen {
-			continue // ended early (a new connection, a RST)
-		}
+	next := int64(math.MaxInt64)
+	for k, rec := range tw.m {
 		if now.UnixNano() < rec.at {
-			// Restarted by a retransmitted FIN: it goes to the back,
-			// where its new end belongs.
-			en.at = rec.at
-			tw.push(en)
+			next = min(next, rec.at)
 			continue
 		}
-		delete(tw.m, en.k)
+		delete(tw.m, k)
 		if trace {
-			ended = append(ended, en.k)
+			ended = append(ended, k)
 		}
 	}
-	if tw.head == len(tw.queue) {
-		tw.queue, tw.head = tw.queue[:0], 0
+	tw.shrinkLocked()
+	if len(tw.m) > 0 {
+		p.twArmLocked(now, max(next, now.Add(p.cfg.timeWait/twSlack).UnixNano()))
 	}
-	p.twArmLocked(now)
 	p.mu.Unlock()
 	for _, k := range ended {
 		t := k.tuple()
 		p.s.TraceState("tcp", "connection", StateTimeWait.String(), StateClosed.String(), t.local, t.remote)
 	}
+}
+
+// shrinkLocked gives back the memory of a map that held four times as
+// many records as it has: a Go map keeps the room of its largest size.
+func (tw *timeWaitTable) shrinkLocked() {
+	if len(tw.m) > tw.peak/4 {
+		return
+	}
+	if len(tw.m) == 0 {
+		tw.m, tw.peak = nil, 0
+		return
+	}
+	m := make(map[connKey]twConn, len(tw.m))
+	for k, rec := range tw.m {
+		m[k] = rec
+	}
+	tw.m, tw.peak = m, len(m)
 }
 
 // tuple returns the connection tuple k keys (without zones).
@@ -182,14 +180,16 @@ func (k connKey) tuple() tuple {
 func (p *Protocol) timeWaitSegment(t tuple, k connKey, seg *segment) bool {
 	now := p.clock.Now()
 	p.mu.Lock()
-	rec := p.tw.m[k]
-	if rec == nil {
+	rec, ok := p.tw.m[k]
+	if !ok {
 		p.mu.Unlock()
 		return false
 	}
-	ack, end := p.twHandle(rec, now, seg)
+	ack, end := p.twHandle(&rec, now, seg)
 	if end {
 		delete(p.tw.m, k)
+	} else {
+		p.tw.m[k] = rec // its end or timestamps may have moved
 	}
 	var f Fields
 	var opts SegmentOptions

@@ -2,11 +2,13 @@ package tcp
 
 import (
 	"io"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
+	"github.com/tapstack/tapstack/internal/vclock"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -110,10 +112,10 @@ func testTimeWaitRecord(t *testing.T, ending string) {
 	id := tuple{s.e.id.local, s.e.id.remote}
 	tn.pb.mu.RLock()
 	_, stillEndpoint := tn.pb.conns[id.key()]
-	rec := tn.pb.tw.m[id.key()]
+	rec, haveRec := tn.pb.tw.m[id.key()]
 	tn.pb.mu.RUnlock()
-	if stillEndpoint || rec == nil {
-		t.Fatalf("endpoint kept %v, record %v", stillEndpoint, rec)
+	if stillEndpoint || !haveRec {
+		t.Fatalf("endpoint kept %v, record %v", stillEndpoint, haveRec)
 	}
 	socks := tn.pb.Sockets()
 	if len(socks) != 2 || socks[1].State != "TIME_WAIT" || socks[1].Local != id.local || socks[1].Remote != id.remote ||
@@ -196,4 +198,55 @@ func TestTimeWaitTableFull(t *testing.T) {
 			t.Errorf("tcp.timewait.overflow %d, want 1", n)
 		}
 	})
+}
+
+// TestTimeWaitRecordsEndWithinSlack: records made over a second each last
+// their TIME_WAIT (RFC 9293 section 3.6.1: 2 MSL at least) and at most a
+// twSlack-th of it longer; the table's timer sweeps them a bounded number
+// of times, and the emptied table gives its map back.
+func TestTimeWaitRecordsEndWithinSlack(t *testing.T) {
+	const n, spread = 2000, time.Second
+	clk := vclock.New(t0)
+	p, c, _, remote, local := handConnClock(t, &sinkIP{}, Options{}, clk, "10.0.0.2/24", "10.0.0.1")
+	tw := p.cfg.timeWait
+	ends := map[connKey]time.Time{}
+	for i := range n {
+		id := tuple{netip.AddrPortFrom(local, 80), netip.AddrPortFrom(remote, uint16(1024+i))}
+		e := newEndpoint(p, id, c.e.route)
+		if err := p.addConn(e); err != nil {
+			t.Fatal(err)
+		}
+		e.mu.Lock()
+		letGo, _ := p.timeWaitAdd(e, clk.Now())
+		e.mu.Unlock()
+		if !letGo {
+			t.Fatal("record not made")
+		}
+		ends[id.key()] = clk.Now().Add(tw)
+		clk.Advance(spread / n)
+	}
+	sweeps := 0
+	for clk.RunNext() {
+		sweeps++
+		now := clk.Now()
+		p.mu.RLock()
+		for k, end := range ends {
+			_, held := p.tw.m[k]
+			switch {
+			case held && now.After(end.Add(tw/twSlack)):
+				t.Fatalf("record held %v past its TIME_WAIT", now.Sub(end))
+			case !held && now.Before(end):
+				t.Fatalf("record ended %v before its TIME_WAIT", end.Sub(now))
+			case !held:
+				delete(ends, k)
+			}
+		}
+		p.mu.RUnlock()
+		if sweeps > twSlack+2 {
+			t.Fatalf("%d sweeps for records made over %v", sweeps, spread)
+		}
+	}
+	if len(ends) != 0 || p.tw.m != nil {
+		t.Fatalf("%d records left, map kept %v", len(ends), p.tw.m != nil)
+	}
 }
