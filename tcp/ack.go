@@ -104,7 +104,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		// model, not RFC 7661's rule, that sizes its window, and while
 		// the pacing rate limits the sender the window is not what
 		// limits it. It is told when neither did (ccAppLimited).
-		c.ccAppLimited = !limited && c.pace.at.IsZero()
+		c.ccAppLimited = !limited && c.pace.at == 0
 		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.minRTT()
 		if c.ccObserves {
 			c.ccObserve()
@@ -118,9 +118,9 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	}
 
 	if c.sndUna == c.sndMax {
-		c.rtxAt = time.Time{}
+		c.rtxAt = 0
 	} else {
-		c.rtxAt = now.Add(c.rtt.rto)
+		c.rtxAt = c.at(now.Add(c.rtt.rto))
 	}
 	c.tlpArm(now, true)
 
@@ -129,7 +129,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		case StateFinWait1:
 			c.setState(StateFinWait2)
 			if c.userClosed {
-				c.twAt = now.Add(c.cfg.finTimeout)
+				c.twAt = c.at(now.Add(c.cfg.finTimeout))
 			}
 		case StateClosing:
 			c.enterTimeWait(now)
@@ -200,7 +200,7 @@ func (c *core) retransmitTimer(now time.Time) {
 			c.sndNxt = c.sndNxt.Add(1)
 			c.sndMax = c.sndNxt
 			c.rtt.backoff()
-			c.rtxAt = now.Add(c.rtt.rto)
+			c.rtxAt = c.at(now.Add(c.rtt.rto))
 		}
 		return
 	}
@@ -212,7 +212,7 @@ func (c *core) retransmitTimer(now time.Time) {
 	case StateSynReceived:
 		limit = c.cfg.synAckRetries
 	}
-	if c.retries > limit {
+	if int(c.retries) > limit {
 		c.ctr.timeouts.Inc()
 		c.closeWith(stack.ErrTimedOut)
 		return
@@ -240,5 +240,5 @@ func (c *core) retransmitTimer(now time.Time) {
 	// the congestion window opens again (skipping SACKed data).
 	l := c.retransmitFirst(now)
 	c.sndNxt = c.sndUna.Add(l)
-	c.rtxAt = now.Add(c.rtt.rto)
+	c.rtxAt = c.at(now.Add(c.rtt.rto))
 }

@@ -12,22 +12,22 @@ func TestRetransmitBackoff(t *testing.T) {
 	rto := c.rtt.rto
 	c.write(t0, []byte("abc"))
 	takeOut(c)
-	if c.rtxAt != t0.Add(rto) {
-		t.Fatalf("rtx %v want %v", c.rtxAt, t0.Add(rto))
+	if c.due(c.rtxAt) != t0.Add(rto) {
+		t.Fatalf("rtx %v want %v", c.due(c.rtxAt), t0.Add(rto))
 	}
-	now := c.rtxAt
+	now := c.due(c.rtxAt)
 	for i := 1; i <= 3; i++ {
 		c.handleTimer(now)
 		out := takeOut(c)
 		wantSeg(t, out, 0, testISS+1, peerISS+1, FlagACK|FlagPSH, 3)
 		want := rto << i
-		if c.rtt.rto != want || c.rtxAt != now.Add(want) {
-			t.Fatalf("after timeout %d: rto %v rtxAt %v, want rto %v", i, c.rtt.rto, c.rtxAt.Sub(now), want)
+		if c.rtt.rto != want || c.due(c.rtxAt) != now.Add(want) {
+			t.Fatalf("after timeout %d: rto %v rtxAt %v, want rto %v", i, c.rtt.rto, c.due(c.rtxAt).Sub(now), want)
 		}
 		if c.cwnd != c.mss {
 			t.Errorf("cwnd %d after RTO", c.cwnd)
 		}
-		now = c.rtxAt
+		now = c.due(c.rtxAt)
 	}
 	if c.ctr.retransmits.Load() != 3 {
 		t.Errorf("retransmits counter %d", c.ctr.retransmits.Load())
@@ -39,7 +39,7 @@ func TestRetransmitGivesUp(t *testing.T) {
 	c.cfg.maxRetries = 2
 	c.write(t0, []byte("abc"))
 	for range 3 {
-		c.handleTimer(c.rtxAt)
+		c.handleTimer(c.due(c.rtxAt))
 	}
 	if c.state != StateClosed || !errors.Is(c.err, syscall.ETIMEDOUT) {
 		t.Fatalf("%v %v", c.state, c.err)
@@ -52,8 +52,8 @@ func TestSynRetransmit(t *testing.T) {
 	takeOut(c)
 	c.handleTimer(t0.Add(time.Second))
 	wantSeg(t, takeOut(c), 0, testISS, 0, FlagSYN, 0)
-	if c.rtxAt != t0.Add(3*time.Second) {
-		t.Errorf("second SYN timeout at %v", c.rtxAt.Sub(t0))
+	if c.due(c.rtxAt) != t0.Add(3*time.Second) {
+		t.Errorf("second SYN timeout at %v", c.due(c.rtxAt).Sub(t0))
 	}
 	// Karn: the SYN-ACK after a retransmitted SYN gives no RTT sample.
 	c.handleSegment(t0.Add(1500*time.Millisecond), &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 100})

@@ -63,8 +63,8 @@ func TestRFC5681AckPerBatch(t *testing.T) {
 			if len(out) != tt.atEnd {
 				t.Fatalf("%d ACKs at the end of the batch, want %d: %+v", len(out), tt.atEnd, out)
 			}
-			if tt.atEnd > 0 && (out[0].ack != c.rcvNxt || out[0].dataLen != 0 || !c.ackAt.IsZero() || c.ackBatch) {
-				t.Fatalf("ACK %+v (rcvNxt %d) ackAt %v ackBatch %v", out[0], c.rcvNxt, c.ackAt, c.ackBatch)
+			if tt.atEnd > 0 && (out[0].ack != c.rcvNxt || out[0].dataLen != 0 || c.ackAt != 0 || c.ackBatch) {
+				t.Fatalf("ACK %+v (rcvNxt %d) ackAt %v ackBatch %v", out[0], c.rcvNxt, c.due(c.ackAt), c.ackBatch)
 			}
 		})
 	}
@@ -86,10 +86,10 @@ func TestAckPerBatchFallbacks(t *testing.T) {
 	c := establishedCore(t)
 	c.quickAcks = 0
 	batch(c, 2)
-	if len(takeOut(c)) != 0 || !c.ackBatch || c.ackAt != t0.Add(c.cfg.delAck) {
-		t.Fatalf("ackBatch %v ackAt %v", c.ackBatch, c.ackAt)
+	if len(takeOut(c)) != 0 || !c.ackBatch || c.due(c.ackAt) != t0.Add(c.cfg.delAck) {
+		t.Fatalf("ackBatch %v ackAt %v", c.ackBatch, c.due(c.ackAt))
 	}
-	c.handleTimer(c.ackAt)
+	c.handleTimer(c.due(c.ackAt))
 	if out := takeOut(c); len(out) != 1 || out[0].ack != c.rcvNxt || c.ackBatch {
 		t.Fatalf("timer: %+v ackBatch %v", out, c.ackBatch)
 	}

@@ -12,6 +12,11 @@ import (
 // sender's MSS. The core embeds it, so c.cwnd, c.ssthresh and c.mss are
 // these fields.
 type ccWindow struct {
+	// epoch is the origin of the connection's stamps (stamp.go) and of
+	// its RACK records' times; c.epoch is this field. It is here so that
+	// an algorithm can keep its times as stamps too (cubic).
+	epoch time.Time
+
 	cwnd, ssthresh int
 	mss            int // effective send MSS (payload bytes per full segment)
 	caAcc          int // bytes acknowledged towards the next Reno increase
@@ -136,11 +141,11 @@ const (
 // cubic is CUBIC (RFC 9438) with fast convergence and the Reno-friendly
 // region; windows are computed in segments.
 type cubic struct {
-	wMax  float64   // window before the last reduction, segments
-	k     float64   // seconds from the epoch start to reach wMax
-	epoch time.Time // start of the current congestion avoidance epoch
-	wEst  float64   // Reno-friendly estimate, segments
-	hs    hystart   // HyStart++ in the initial slow start (hystart.go)
+	wMax  float64 // window before the last reduction, segments
+	k     float64 // seconds from the epoch start to reach wMax
+	epoch stamp   // start of the current congestion avoidance epoch, a stamp of w.epoch; 0: none
+	wEst  float64 // Reno-friendly estimate, segments
+	hs    hystart // HyStart++ in the initial slow start (hystart.go)
 }
 
 func (*cubic) name() string { return "cubic" }
@@ -156,8 +161,9 @@ func (c *cubic) onAck(w *ccWindow, now time.Time, acked int, rtt time.Duration) 
 	}
 	mss := float64(w.mss)
 	cw := float64(w.cwnd) / mss
-	if c.epoch.IsZero() {
-		c.epoch = now
+	at := stamp(now.Sub(w.epoch)) // as core.at
+	if c.epoch == 0 {
+		c.epoch = at
 		if cw < c.wMax {
 			c.k = math.Cbrt((c.wMax - cw) / cubicC)
 		} else {
@@ -166,7 +172,7 @@ func (c *cubic) onAck(w *ccWindow, now time.Time, acked int, rtt time.Duration) 
 		c.wEst = cw
 	}
 	segs := float64(acked) / mss
-	t := now.Sub(c.epoch).Seconds() + rtt.Seconds()
+	t := time.Duration(at-c.epoch).Seconds() + rtt.Seconds()
 	d := t - c.k
 	target := cubicC*d*d*d + c.wMax
 	target = min(max(target, cw), 1.5*cw)
@@ -190,7 +196,7 @@ func (c *cubic) onLoss(w *ccWindow, _ time.Time, _ int) {
 		c.wMax = cw
 	}
 	w.ssthresh = max(int(cw*cubicBeta*float64(w.mss)), 2*w.mss)
-	c.epoch = time.Time{}
+	c.epoch = 0
 }
 
 func (c *cubic) onTimeout(w *ccWindow, now time.Time, flight int) { c.onLoss(w, now, flight) }

@@ -107,11 +107,11 @@ func TestPluggedCongestionControl(t *testing.T) {
 	if !c.inRecovery || f.losses != 1 || c.ssthresh != f.lossFlight/2 {
 		t.Fatalf("recovery %v, OnCongestion calls %d (flight %d), ssthresh %d", c.inRecovery, f.losses, f.lossFlight, c.ssthresh)
 	}
-	if c.tlp.at.IsZero() {
+	if c.tlp.at == 0 {
 		t.Fatal("no probe armed in recovery")
 	}
-	c.handleTimer(c.tlp.at) // the probe goes first, then the RTO
-	c.handleTimer(c.rtxAt)
+	c.handleTimer(c.due(c.tlp.at)) // the probe goes first, then the RTO
+	c.handleTimer(c.due(c.rtxAt))
 	if f.timeouts != 1 || c.ssthresh != 2*c.mss || c.cwnd != c.mss {
 		t.Errorf("after the timeout: OnTimeout calls %d, ssthresh %d, cwnd %d (mss %d)", f.timeouts, c.ssthresh, c.cwnd, c.mss)
 	}

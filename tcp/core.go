@@ -60,16 +60,24 @@ type core struct {
 	// segment being handled came in a device's batch, and ackBatch that an
 	// ACK waits for the end of that batch.
 	ackNow, kaOn, rcvLocked, dsackOn, sndLocked, batching, ackBatch bool
+	// Flags of the sender and the receiver, kept here for the same
+	// reason: noDelay says Nagle is off (Go's default); ccObserves says
+	// ca is a recoveryObserver (bbr.go): it is shown the ACKs of recovery
+	// and undos, and the SACKed bytes are counted for it, where other
+	// algorithms cost the packet path nothing of that; sendWS says our
+	// SYN carries a window scale option.
+	noDelay, ccObserves, sendWS bool
 	// events are what happened for the endpoint to act on (events.go).
 	events events
 	// err is the terminal error (reset, refused, timed out), nil otherwise.
 	err error
-	// epoch is the origin of the connection's stamps (stamp.go) and of
-	// its RACK records' times.
-	epoch time.Time
 
 	sndSpace // the sender (sendspace.go, ack.go)
 	rcvSpace // the receiver (recvspace.go)
+
+	// SACK (RFC 2018, 2883, 6675).
+	sackOffer bool
+	sackOn    bool
 
 	// Timestamps (RFC 7323).
 	tsOffer     bool   // offer (active) or answer (passive) timestamps in the SYN
@@ -80,19 +88,16 @@ type core struct {
 	tsRecentAt  stamp
 	lastAckSent seqnum.Value
 
-	// SACK (RFC 2018, 2883, 6675).
-	sackOffer bool
-	sackOn    bool
+	kaSent int32 // keepalive probes sent unanswered (keepalive, below; here for the struct's packing)
 
-	twAt time.Time // TIME_WAIT or orphaned FIN_WAIT_2 deadline
+	twAt stamp // TIME_WAIT or orphaned FIN_WAIT_2 deadline; 0: none
 
 	// ECN (RFC 3168).
 	ecnState
 
 	// Keepalive.
 	kaIdle, kaIntvl time.Duration
-	kaSent          int
-	kaAt            time.Time
+	kaAt            stamp // when the keepalive timer is due; 0: not armed
 	lastRcv         stamp
 
 	// out collects the segments the core emits; the endpoint builds
@@ -122,8 +127,9 @@ const maxQuickAcks = 16
 // init prepares a closed core at now (its stamps' epoch) with initial
 // sequence number iss, timestamp offset tsOffset and the MSS we advertise.
 func (c *core) init(now time.Time, cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
-	*c = core{cfg: cfg, ctr: ctr, epoch: now.Add(-1), out: c.out[:0],
-		sndSpace: sndSpace{iss: iss, ourMSS: ourMSS, sb: scoreboard{blocks: c.sb.blocks[:0]}, rack: rackState{segs: c.rack.segs}},
+	*c = core{cfg: cfg, ctr: ctr, out: c.out[:0],
+		sndSpace: sndSpace{iss: iss, ourMSS: int32(ourMSS), sb: scoreboard{blocks: c.sb.blocks[:0]}, rack: rackState{segs: c.rack.segs},
+			ccWindow: ccWindow{epoch: now.Add(-1)}},
 		rcvSpace: rcvSpace{ooo: c.ooo[:0]}}
 	c.setCongestionControl(cfg.cc)
 	c.setLossRecovery()
@@ -196,9 +202,9 @@ func (c *core) acceptSyn(now time.Time, seg *segment) {
 
 // peerSynOptions applies the options of the peer's SYN (or SYN-ACK).
 func (c *core) peerSynOptions(now time.Time, seg *segment) {
-	c.peerMSS = c.defaultMSS()
+	c.peerMSS = int32(c.defaultMSS())
 	if seg.opts.HasMSS && seg.opts.MSS > 0 {
-		c.peerMSS = int(seg.opts.MSS)
+		c.peerMSS = int32(seg.opts.MSS)
 	}
 	if c.sendWS && seg.opts.HasWindowScale {
 		c.sndShift, c.rcvShift = seg.opts.WindowScale, c.wsOffer
@@ -214,16 +220,16 @@ func (c *core) peerSynOptions(now time.Time, seg *segment) {
 	c.sackOffer = c.sackOn
 	c.setLossRecovery()
 	c.setMSS()
-	c.rcvMSS = min(c.mss, 536)
+	c.rcvMSS = int32(min(c.mss, 536))
 	c.cwnd = 10 * c.mss // RFC 6928 initial window
 }
 
 // setMSS sets the send MSS from the peer's MSS, our own and the path's:
 // the fixed options (timestamps) come off it.
 func (c *core) setMSS() {
-	m := min(c.peerMSS, c.ourMSS)
+	m := int(min(c.peerMSS, c.ourMSS))
 	if c.pmtuMSS > 0 {
-		m = min(m, c.pmtuMSS)
+		m = min(m, int(c.pmtuMSS))
 	}
 	if c.tsOn {
 		m -= tsOptLen
@@ -249,7 +255,7 @@ func (c *core) emit(now time.Time, o outSeg) {
 		}
 		c.lastAckSent = o.ack
 		c.ackNow, c.ackBatch = false, false
-		c.ackAt = time.Time{}
+		c.ackAt = 0
 		c.rcvUnacked = 0
 	}
 	c.queue(o)
@@ -290,17 +296,17 @@ func (c *core) closeWith(err error) {
 	if c.err == nil {
 		c.err = err
 	}
-	c.rtxAt, c.twAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.rtxAt, c.twAt, c.ackAt, c.kaAt = 0, 0, 0, 0
 	c.tlpStop()
-	c.rack.at, c.pace.at = time.Time{}, time.Time{}
+	c.rack.at, c.pace.at = 0, 0
 }
 
 func (c *core) enterTimeWait(now time.Time) {
 	c.setState(StateTimeWait)
-	c.rtxAt, c.ackAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}
+	c.rtxAt, c.ackAt, c.kaAt = 0, 0, 0
 	c.tlpStop()
-	c.rack.at, c.pace.at = time.Time{}, time.Time{}
-	c.twAt = now.Add(c.cfg.timeWait)
+	c.rack.at, c.pace.at = 0, 0
+	c.twAt = c.at(now.Add(c.cfg.timeWait))
 }
 
 // handleSegment processes one inbound segment (RFC 9293 section 3.10.7).
@@ -349,7 +355,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 				c.ackNow = c.oowAckAllowed(now, seg) // a keepalive probe
 			}
 			if c.state == StateTimeWait && seg.has(FlagFIN) {
-				c.twAt = now.Add(c.cfg.timeWait) // the peer lost our last ACK
+				c.twAt = c.at(now.Add(c.cfg.timeWait)) // the peer lost our last ACK
 			}
 			if c.state != StateSynReceived && c.processAck(now, seg) && c.state == StateClosed {
 				return
@@ -456,7 +462,7 @@ func (c *core) handleSegment(now time.Time, seg *segment) {
 		default: // a retransmitted FIN we already have
 			c.ackNow = true
 			if c.state == StateTimeWait {
-				c.twAt = now.Add(c.cfg.timeWait)
+				c.twAt = c.at(now.Add(c.cfg.timeWait))
 			}
 		}
 	} else if hasFin {
@@ -510,7 +516,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	}
 	c.rttTiming = false
 	c.retries = 0
-	c.rtxAt = time.Time{}
+	c.rtxAt = 0
 	c.setState(StateEstablished)
 	c.ctr.activeOpens.Inc()
 	if c.ecnOn {

@@ -83,15 +83,15 @@ func TestActiveOpen(t *testing.T) {
 	c.connect(t0)
 	out := takeOut(c)
 	wantSeg(t, out, 0, testISS, 0, FlagSYN, 0)
-	if !out[0].syn || c.state != StateSynSent || c.rtxAt != t0.Add(time.Second) {
-		t.Fatalf("SYN %+v state %v rtx %v", out[0], c.state, c.rtxAt)
+	if !out[0].syn || c.state != StateSynSent || c.due(c.rtxAt) != t0.Add(time.Second) {
+		t.Fatalf("SYN %+v state %v rtx %v", out[0], c.state, c.due(c.rtxAt))
 	}
 	c.handleSegment(t0.Add(30*time.Millisecond), &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 1000,
 		opts: SegmentOptions{HasMSS: true, MSS: 500, HasWindowScale: true, WindowScale: 2}})
 	out = takeOut(c)
 	wantSeg(t, out, 0, testISS+1, peerISS+1, FlagACK, 0)
-	if c.state != StateEstablished || c.mss != 500 || c.sndShift != 2 || c.sndWnd != 1000 || !c.rtxAt.IsZero() {
-		t.Errorf("state %v mss %d shift %d wnd %d rtx %v", c.state, c.mss, c.sndShift, c.sndWnd, c.rtxAt)
+	if c.state != StateEstablished || c.mss != 500 || c.sndShift != 2 || c.sndWnd != 1000 || c.rtxAt != 0 {
+		t.Errorf("state %v mss %d shift %d wnd %d rtx %v", c.state, c.mss, c.sndShift, c.sndWnd, c.due(c.rtxAt))
 	}
 	if !c.rtt.hasSample || c.rtt.srtt != 30*time.Millisecond {
 		t.Errorf("SYN RTT sample: %+v", c.rtt)
@@ -260,8 +260,8 @@ func TestDataAndAck(t *testing.T) {
 	wantSeg(t, out, 1, testISS+1001, peerISS+6, FlagACK, 1000)
 	wantSeg(t, out, 2, testISS+2001, peerISS+6, FlagACK|FlagPSH, 500)
 	c.handleSegment(t0.Add(50*time.Millisecond), ack(peerISS+6, testISS+2501))
-	if c.snd.n != 0 || c.sndUna != testISS+2501 || !c.rtxAt.IsZero() {
-		t.Fatalf("after full ACK: queued %d una %d rtx %v", c.snd.n, c.sndUna, c.rtxAt)
+	if c.snd.n != 0 || c.sndUna != testISS+2501 || c.rtxAt != 0 {
+		t.Fatalf("after full ACK: queued %d una %d rtx %v", c.snd.n, c.sndUna, c.due(c.rtxAt))
 	}
 	// An ACK for data never sent is answered with an ACK and ignored.
 	c.handleSegment(t0, ack(peerISS+6, testISS+9999))
@@ -279,10 +279,10 @@ func TestSendWindowLimits(t *testing.T) {
 	}
 	// Zero window: nothing sent, persist timer armed, probe on expiry.
 	c.handleSegment(t0, &segment{seq: peerISS + 1, ack: testISS + 1001, flags: FlagACK, wnd: 0})
-	if len(takeOut(c)) != 0 || c.rtxAt.IsZero() {
-		t.Fatalf("zero window: rtx %v", c.rtxAt)
+	if len(takeOut(c)) != 0 || c.rtxAt == 0 {
+		t.Fatalf("zero window: rtx %v", c.due(c.rtxAt))
 	}
-	c.handleTimer(c.rtxAt)
+	c.handleTimer(c.due(c.rtxAt))
 	out = takeOut(c)
 	wantSeg(t, out, 0, testISS+1001, peerISS+1, FlagACK, 1)
 	// The window opens: the rest flows.
@@ -341,8 +341,8 @@ func TestActiveClose(t *testing.T) {
 		t.Fatal(c.state)
 	}
 	c.handleSegment(t0, ack(peerISS+1, testISS+2))
-	if c.state != StateFinWait2 || c.twAt != t0.Add(60*time.Second) {
-		t.Fatalf("state %v twAt %v", c.state, c.twAt)
+	if c.state != StateFinWait2 || c.due(c.twAt) != t0.Add(60*time.Second) {
+		t.Fatalf("state %v twAt %v", c.state, c.due(c.twAt))
 	}
 	c.handleSegment(t0, &segment{seq: peerISS + 1, ack: testISS + 2, flags: FlagACK | FlagFIN, wnd: 100})
 	wantSeg(t, takeOut(c), 0, testISS+2, peerISS+2, FlagACK, 0)
@@ -353,14 +353,14 @@ func TestActiveClose(t *testing.T) {
 	later := t0.Add(30 * time.Second)
 	c.handleSegment(later, &segment{seq: peerISS + 1, ack: testISS + 2, flags: FlagACK | FlagFIN, wnd: 100})
 	wantSeg(t, takeOut(c), 0, testISS+2, peerISS+2, FlagACK, 0)
-	if c.twAt != later.Add(60*time.Second) {
-		t.Errorf("TIME_WAIT not restarted: %v", c.twAt)
+	if c.due(c.twAt) != later.Add(60*time.Second) {
+		t.Errorf("TIME_WAIT not restarted: %v", c.due(c.twAt))
 	}
-	c.handleTimer(c.twAt.Add(-time.Nanosecond))
+	c.handleTimer(c.due(c.twAt).Add(-time.Nanosecond))
 	if c.state != StateTimeWait {
 		t.Fatal("TIME_WAIT ended early")
 	}
-	c.handleTimer(c.twAt)
+	c.handleTimer(c.due(c.twAt))
 	if c.state != StateClosed || c.err != nil {
 		t.Fatalf("after TIME_WAIT: %v %v", c.state, c.err)
 	}

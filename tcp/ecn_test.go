@@ -73,7 +73,7 @@ func TestECNNegotiation(t *testing.T) {
 					t.Fatalf("SYN-ACK ECN flags %#x, want %#x", got, tt.synAck)
 				}
 				// A retransmitted SYN-ACK keeps them.
-				c.handleTimer(c.rtxAt)
+				c.handleTimer(c.due(c.rtxAt))
 				if got := takeOut(c)[0].flags & (FlagECE | FlagCWR); got != tt.synAck {
 					t.Fatalf("retransmitted SYN-ACK ECN flags %#x", got)
 				}
@@ -88,7 +88,7 @@ func TestECNNegotiation(t *testing.T) {
 		c := ecnCore(t, Options{RequestECN: true})
 		c.connect(t0)
 		takeOut(c)
-		c.handleTimer(c.rtxAt)
+		c.handleTimer(c.due(c.rtxAt))
 		if f := takeOut(c)[0].flags; f&(FlagECE|FlagCWR) != 0 {
 			t.Fatalf("retransmitted SYN flags %#x", f)
 		}
@@ -129,7 +129,7 @@ func TestECNReceiver(t *testing.T) {
 	}
 	c.handleSegment(t0, data(peerISS+4, testISS+1, "defg"))
 	c.handleSegment(t0, data(peerISS+8, testISS+1, "hijk"))
-	c.handleTimer(c.ackAt) // the delayed ACK
+	c.handleTimer(c.due(c.ackAt)) // the delayed ACK
 	out = takeOut(c)
 	if len(out) == 0 || out[0].flags&FlagECE == 0 {
 		t.Fatalf("ACK after the mark without CWR: %+v, want ECE", out)
@@ -203,7 +203,7 @@ func TestECNSender(t *testing.T) {
 		}
 	}
 	// An RTO retransmission is not ECN-capable.
-	c.handleTimer(c.rtxAt)
+	c.handleTimer(c.due(c.rtxAt))
 	out = takeOut(c)
 	if len(out) == 0 || out[0].ect {
 		t.Fatalf("retransmission %+v: want not ECT", out)

@@ -42,7 +42,6 @@ type endpoint struct {
 	// either way (dialEnd).
 	dialDone chan struct{}
 	dl       *deadlines // nil until a deadline is set
-	readers  int        // Reads waiting (tests use it to know a Read blocks)
 	// inl is the TryWriter of a WriteTo in progress, written to at the
 	// end of a batch (trywriter.go); nil when there is none.
 	inl *inlineWriter
@@ -66,6 +65,8 @@ type endpoint struct {
 	// waiters are woken then, and wakeLater (during a batched deliver)
 	// that afterCore leaves them to it.
 	batchQueued, wakeBatch, wakeLater bool
+
+	readers int32 // Reads waiting (tests use it to know a Read blocks); here, in 32 bits, for the packing
 }
 
 // deadlines are a connection's read and write deadlines with the timers
@@ -139,7 +140,7 @@ func setChecksum(pkt *stack.Packet, r *stack.Route, offload bool) {
 // routeOffloads reports what the device of route r does for us: whether
 // it completes checksums, and how much payload one TSO super-segment may
 // carry (0: no TSO). A local route (loopback) offloads nothing.
-func routeOffloads(r stack.Route) (csum bool, gsoMax int) {
+func routeOffloads(r stack.Route) (csum bool, gsoMax int32) {
 	g, csum := r.Offloads()
 	if !csum {
 		return false, 0
@@ -147,7 +148,7 @@ func routeOffloads(r stack.Route) (csum bool, gsoMax int) {
 	if g > 0 {
 		// The network header (IPv4 20, IPv6 40 bytes) and the largest
 		// TCP header come off.
-		gsoMax = max(min(g, stack.MaxPacketSize-stack.Headroom)-netHeaderLen(r.RemoteAddr)-MaxHeaderLen, 0)
+		gsoMax = int32(max(min(g, stack.MaxPacketSize-stack.Headroom)-netHeaderLen(r.RemoteAddr)-MaxHeaderLen, 0))
 	}
 	return true, gsoMax
 }

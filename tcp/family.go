@@ -171,7 +171,7 @@ func (c *core) setFamily(remote netip.Addr) {
 	if remote.Is6() {
 		c.defMSS = defaultMSS6
 	}
-	c.mss = c.defMSS
+	c.mss = int(c.defMSS)
 }
 
 // defaultMSS is the MSS of a peer that sent none (setFamily).
@@ -179,5 +179,5 @@ func (c *core) defaultMSS() int {
 	if c.defMSS == 0 {
 		return defaultMSS4
 	}
-	return c.defMSS
+	return int(c.defMSS)
 }

@@ -75,15 +75,15 @@ func TestFinAck(t *testing.T) {
 				t.Fatalf("state %v, want %v", c.state, tt.wantState)
 			}
 			check(t, "at once", takeOut(c), tt.wantNow, tt.wantAck)
-			if len(tt.wantNow) == 0 && c.ackAt != t0.Add(delAck) {
-				t.Fatalf("delayed ACK at %v, want %v", c.ackAt, t0.Add(delAck))
+			if len(tt.wantNow) == 0 && c.due(c.ackAt) != t0.Add(delAck) {
+				t.Fatalf("delayed ACK at %v, want %v", c.due(c.ackAt), t0.Add(delAck))
 			}
 			switch tt.then {
 			case "close":
 				c.close(t0.Add(time.Millisecond))
 				check(t, "close", takeOut(c), tt.wantLater, tt.wantAck)
-				if !c.ackAt.IsZero() {
-					t.Fatalf("the FIN carried the ACK, yet one is still due at %v", c.ackAt)
+				if c.ackAt != 0 {
+					t.Fatalf("the FIN carried the ACK, yet one is still due at %v", c.due(c.ackAt))
 				}
 				c.handleTimer(t0.Add(delAck))
 				check(t, "after the delayed-ACK timeout", takeOut(c), nil, tt.wantAck)

@@ -36,13 +36,13 @@ const (
 // hystart is the state of HyStart++ (RFC 9406 section 4.2).
 type hystart struct {
 	started           bool
+	inCSS             bool
 	windowEnd         seqnum.Value // the round ends when this is acknowledged
 	lastRoundMinRTT   time.Duration
 	curRoundMinRTT    time.Duration
-	rttSampleCount    int
-	inCSS             bool
+	rttSampleCount    int32
+	cssRounds         int32
 	cssBaselineMinRTT time.Duration
-	cssRounds         int
 	cssAcc            int // bytes acknowledged in CSS not yet grown by
 }
 

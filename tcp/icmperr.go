@@ -4,6 +4,7 @@ package tcp
 // 1191, RFC 5927) and the hard errors that fail a connection attempt.
 
 import (
+	"math"
 	"time"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
@@ -25,9 +26,11 @@ func (c *core) handleError(now time.Time, kind stack.ErrorKind, seq seqnum.Value
 			return
 		}
 		old, oldPMTU := c.mss, c.pmtuMSS
-		c.pmtuMSS = max(mtu, minPathMTU) - 40
+		// pmtuMSS has 32 bits: an MSS beyond them (from an IPv6 Packet
+		// Too Big's 32-bit MTU) bounds nothing, as MaxInt32 does not.
+		c.pmtuMSS = int32(min(max(mtu, minPathMTU)-40, math.MaxInt32))
 		if c.peerMSS == 0 {
-			c.peerMSS = c.defaultMSS()
+			c.peerMSS = int32(c.defaultMSS())
 		}
 		c.setMSS()
 		if c.mss >= old {

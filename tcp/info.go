@@ -91,10 +91,10 @@ func (c *core) detail(ci ConnInfo) ConnDetail {
 		SndWnd: c.sndWnd,
 		IRS:    uint32(c.irs), RcvNxt: uint32(c.rcvNxt), RcvAdvRight: uint32(c.lastAdvRight),
 		RcvWnd: c.rcvWnd(),
-		MSS:    c.mss, PeerMSS: c.peerMSS,
+		MSS:    c.mss, PeerMSS: int(c.peerMSS),
 		Cwnd: c.cwnd, Ssthresh: c.ssthresh,
 		SRTT: c.rtt.srtt, RTTVar: c.rtt.rttvar, RTO: c.rtt.rto, HasRTT: c.rtt.hasSample,
-		Retries: c.retries, InRecovery: c.inRecovery,
+		Retries: int(c.retries), InRecovery: c.inRecovery,
 		SndShift: c.sndShift, RcvShift: c.rcvShift,
 		TS: c.tsOn, SACKOn: c.sackOn, ECN: c.ecnOn,
 	}

@@ -133,7 +133,7 @@ func TestRFC9293DefaultMSSIPv6(t *testing.T) {
 		t.Run(tt.remote, func(t *testing.T) {
 			c := familyCore(t, tt.remote)
 			c.acceptSyn(t0, &segment{seq: peerISS, flags: FlagSYN, wnd: 65535})
-			if c.mss != tt.want || c.peerMSS != tt.want {
+			if c.mss != tt.want || int(c.peerMSS) != tt.want {
 				t.Errorf("mss %d peerMSS %d, want %d", c.mss, c.peerMSS, tt.want)
 			}
 		})

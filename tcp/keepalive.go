@@ -10,13 +10,13 @@ import (
 func (c *core) setKeepAlive(now time.Time, on bool) {
 	c.kaOn = on
 	c.kaSent = 0
-	c.kaAt = time.Time{}
+	c.kaAt = 0
 	if on {
 		from := now
 		if c.lastRcv != 0 {
 			from = c.time(c.lastRcv)
 		}
-		c.kaAt = from.Add(c.kaIdle)
+		c.kaAt = c.at(from.Add(c.kaIdle))
 	}
 }
 
@@ -46,14 +46,14 @@ func (c *core) keepalive(now time.Time) {
 		return
 	}
 	if c.sndUna != c.sndMax {
-		c.kaAt = now.Add(c.kaIdle) // the retransmission timer is in charge
+		c.kaAt = c.at(now.Add(c.kaIdle)) // the retransmission timer is in charge
 		return
 	}
 	if c.kaSent == 0 && c.since(now, c.lastRcv) < c.kaIdle {
-		c.kaAt = c.time(c.lastRcv).Add(c.kaIdle)
+		c.kaAt = c.at(c.time(c.lastRcv).Add(c.kaIdle))
 		return
 	}
-	if c.kaSent >= c.cfg.kaProbes {
+	if int(c.kaSent) >= c.cfg.kaProbes {
 		c.ctr.keepaliveTimeouts.Inc()
 		c.emitReset(c.sndMax, c.rcvNxt, true)
 		c.closeWith(stack.ErrTimedOut)
@@ -61,7 +61,7 @@ func (c *core) keepalive(now time.Time) {
 	}
 	c.emit(now, outSeg{seq: c.sndUna.Sub(1), ack: c.rcvNxt, flags: FlagACK})
 	c.kaSent++
-	c.kaAt = now.Add(c.kaIntvl)
+	c.kaAt = c.at(now.Add(c.kaIntvl))
 }
 
 // autotune grows the receive buffer (Linux's dynamic right-sizing) when

@@ -400,15 +400,40 @@ func TestMemoryPressureHookOnEnterAndLeave(t *testing.T) {
 }
 
 // TestEndpointSizeClass keeps a connection's state in the allocator's
-// 1792-byte size class: one more byte takes every endpoint to the
-// 2048-byte class, 256 bytes more per connection (an idle server holds
-// thousands). Something new in the endpoint has to make room (stamp.go
-// keeps times in 8 bytes where a time.Time takes 24).
+// 1536-byte size class: more takes every endpoint to the 1792-byte
+// class, 256 bytes more per connection (an idle server holds thousands).
+// The runtime puts an 8-byte header before an object with pointers of
+// more than 512 bytes, so 1528 bytes of endpoint fill the class. There is
+// next to no room left: something new in the endpoint has to make room
+// (stamp.go keeps times in 8 bytes where a time.Time takes 24, counters
+// and segment sizes are 32 bits, and the fields pack without padding). It
+// checks where endpoints are allocated too.
 func TestEndpointSizeClass(t *testing.T) {
-	if n := unsafe.Sizeof(endpoint{}); n > 1792 {
-		t.Fatalf("endpoint is %d bytes, past the 1792-byte size class", n)
+	const class, header = 1536, 8
+	if n := unsafe.Sizeof(endpoint{}); n+header > class {
+		t.Fatalf("endpoint is %d bytes (%d with the allocator's header), past the %d-byte size class", n, n+header, class)
 	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range endpointSink {
+		endpointSink[i] = new(endpoint)
+	}
+	runtime.ReadMemStats(&after)
+	for i, s := range after.BySize {
+		if s.Size == class {
+			if d := s.Mallocs - before.BySize[i].Mallocs; d < uint64(len(endpointSink)) {
+				t.Fatalf("%d endpoints allocated, %d objects of the %d-byte size class", len(endpointSink), d, class)
+			}
+			endpointSink = [16]*endpoint{}
+			return
+		}
+	}
+	t.Fatalf("no %d-byte size class", class)
 }
+
+// endpointSink holds TestEndpointSizeClass's endpoints, so that they are
+// allocated on the heap.
+var endpointSink [16]*endpoint
 
 // TestIdleConnectionStack checks that an idle connection's handler
 // keeps the 2 KiB stack a goroutine starts with after it read a request

@@ -355,5 +355,5 @@ func checkNoLeaks(t *testing.T, tn *testNet, goroutinesBefore int, packetsBefore
 func (e *endpoint) rcondWaiters() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.readers
+	return int(e.readers)
 }

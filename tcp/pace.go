@@ -27,10 +27,10 @@ type pacer interface {
 // paceState is the sender's pacing: a credit of bytes earned at the rate,
 // at most two bursts, spent by what leaves.
 type paceState struct {
-	p      pacer     // the algorithm, when it paces; nil: no pacing
-	credit int       // bytes that may leave now
-	last   stamp     // when the credit was last earned
-	at     time.Time // the pacing timer: when output may send again
+	p      pacer // the algorithm, when it paces; nil: no pacing
+	credit int   // bytes that may leave now
+	last   stamp // when the credit was last earned
+	at     stamp // the pacing timer: when output may send again; 0: not armed
 }
 
 // paceQuantum is how long a burst lasts at the pacing rate (Linux's
@@ -81,7 +81,7 @@ func (c *core) outputPaced(now time.Time) {
 // one, and the pacing rate and burst (rate 0: not paced). The pacing
 // timer is off until paceWait sets it.
 func (c *core) paceEarn(now time.Time) (rate float64, burst int) {
-	c.pace.at = time.Time{}
+	c.pace.at = 0
 	rate, burst = c.paceRate()
 	if rate == 0 {
 		return 0, 0
@@ -128,15 +128,15 @@ func (c *core) paceSpend(rate float64, n int) {
 // paceWait sets the pacing timer for when the credit holds a burst.
 func (c *core) paceWait(now time.Time, rate float64, burst int) {
 	wait := float64(burst-max(c.pace.credit, 0)) / rate
-	c.pace.at = now.Add(time.Duration(math.Ceil(wait * float64(time.Second))))
+	c.pace.at = c.at(now.Add(time.Duration(math.Ceil(wait * float64(time.Second)))))
 }
 
-// paceDue runs the pacing timer if it is due; it reports whether output
-// should run.
-func (c *core) paceDue(now time.Time) bool {
-	if c.pace.at.IsZero() || now.Before(c.pace.at) {
+// paceDue runs the pacing timer if it is due at now (a stamp); it
+// reports whether output should run.
+func (c *core) paceDue(now stamp) bool {
+	if c.pace.at == 0 || now < c.pace.at {
 		return false
 	}
-	c.pace.at = time.Time{}
+	c.pace.at = 0
 	return true
 }

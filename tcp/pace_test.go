@@ -52,20 +52,20 @@ func TestPacingRules(t *testing.T) {
 				t.Fatalf("sent %d bytes at once, want %d", got, tt.wantFirst)
 			}
 			if tt.wantWait == 0 {
-				if !c.pace.at.IsZero() {
-					t.Fatalf("pacing timer set %v ahead, want none", c.pace.at.Sub(now))
+				if c.pace.at != 0 {
+					t.Fatalf("pacing timer set %v ahead, want none", c.due(c.pace.at).Sub(now))
 				}
 				return
 			}
-			if got := c.pace.at.Sub(now); got != tt.wantWait || c.deadline().After(c.pace.at) {
+			if got := c.due(c.pace.at).Sub(now); got != tt.wantWait || c.deadline().After(c.due(c.pace.at)) {
 				t.Fatalf("pacing timer %v ahead (deadline %v), want %v", got, c.deadline().Sub(now), tt.wantWait)
 			}
 			// Nothing more before the timer, a burst more when it fires.
-			c.handleTimer(c.pace.at.Add(-time.Nanosecond))
+			c.handleTimer(c.due(c.pace.at).Add(-time.Nanosecond))
 			if got := sentBytes(c); got != 0 {
 				t.Fatalf("sent %d bytes before the pacing timer", got)
 			}
-			c.handleTimer(c.pace.at)
+			c.handleTimer(c.due(c.pace.at))
 			if got := sentBytes(c); got != tt.wantFirst {
 				t.Fatalf("the pacing timer sent %d bytes, want a burst of %d", got, tt.wantFirst)
 			}
@@ -87,14 +87,14 @@ func TestPacingLateTimer(t *testing.T) {
 	c.write(now, make([]byte, 64*testMSS))
 	c.output(now)
 	burst := sentBytes(c)
-	if burst != 8*testMSS || c.pace.at.IsZero() {
-		t.Fatalf("first burst %d bytes, timer %v", burst, c.pace.at)
+	if burst != 8*testMSS || c.pace.at == 0 {
+		t.Fatalf("first burst %d bytes, timer %v", burst, c.due(c.pace.at))
 	}
-	c.handleTimer(c.pace.at.Add(paceQuantum))
+	c.handleTimer(c.due(c.pace.at).Add(paceQuantum))
 	if got := sentBytes(c); got != 2*burst {
 		t.Fatalf("a timer a millisecond late sent %d bytes, want two bursts (%d)", got, 2*burst)
 	}
-	c.handleTimer(c.pace.at.Add(10 * paceQuantum))
+	c.handleTimer(c.due(c.pace.at).Add(10 * paceQuantum))
 	if got := sentBytes(c); got != 2*burst {
 		t.Fatalf("a timer 10ms late sent %d bytes, want two bursts (%d)", got, 2*burst)
 	}
@@ -129,8 +129,8 @@ func TestPacedSenderSeesEveryACK(t *testing.T) {
 	now := t0.Add(time.Second)
 	c.write(now, make([]byte, 64*testMSS))
 	c.output(now)
-	if got := sentBytes(c); got != 2*testMSS || c.pace.at.IsZero() {
-		t.Fatalf("sent %d bytes, pacing timer %v: want a 2-segment burst and the timer", got, c.pace.at)
+	if got := sentBytes(c); got != 2*testMSS || c.pace.at == 0 {
+		t.Fatalf("sent %d bytes, pacing timer %v: want a 2-segment burst and the timer", got, c.due(c.pace.at))
 	}
 	now = now.Add(50 * time.Millisecond) // the path's round trip: pacing stays on
 	c.handleSegment(now, ack(c.rcvNxt, c.sndUna.Add(testMSS)))
@@ -169,16 +169,16 @@ func TestPacingInRecovery(t *testing.T) {
 	c.cwnd, c.ccMinRTT = 60*c.mss, 50*time.Millisecond
 	c.output(now)
 	first := sentBytes(c)
-	if first == 0 || first > 2*burst || c.pace.at.IsZero() {
+	if first == 0 || first > 2*burst || c.pace.at == 0 {
 		t.Fatalf("recovery sent %d bytes at once (timer %v), want at most two bursts (%d), then the pacing timer",
-			first, c.pace.at, 2*burst)
+			first, c.due(c.pace.at), 2*burst)
 	}
 	total := first
 	for range 40 {
-		if c.pace.at.IsZero() {
+		if c.pace.at == 0 {
 			break
 		}
-		at := c.pace.at
+		at := c.due(c.pace.at)
 		c.handleTimer(at.Add(-time.Nanosecond))
 		if n := sentBytes(c); n != 0 {
 			t.Fatalf("sent %d bytes before the pacing timer", n)
@@ -235,7 +235,7 @@ func TestPacingInRecoveryFullWindow(t *testing.T) {
 	c.cwnd = c.pipe() // full
 	c.pace.credit, c.pace.last = 0, c.at(now)
 	c.output(now)
-	if n := sentBytes(c); n != 0 || !c.pace.at.IsZero() {
-		t.Fatalf("a full window sent %d bytes and set the pacing timer %v ahead, want nothing and no timer", n, c.pace.at.Sub(now))
+	if n := sentBytes(c); n != 0 || c.pace.at != 0 {
+		t.Fatalf("a full window sent %d bytes and set the pacing timer %v ahead, want nothing and no timer", n, c.due(c.pace.at).Sub(now))
 	}
 }

@@ -63,10 +63,10 @@ type rackState struct {
 	persist    int           // RACK.reo_wnd_persist
 	dsackRound seqnum.Value  // RACK.dsack_round, valid when dsackOn
 	dsackOn    bool
-	seen       bool      // a delivery has set xmitTS
-	started    bool      // something was sent: fack is set
-	reordering bool      // RACK.reordering_seen
-	at         time.Time // the reordering timer, zero when not armed
+	seen       bool  // a delivery has set xmitTS
+	started    bool  // something was sent: fack is set
+	reordering bool  // RACK.reordering_seen
+	at         stamp // the reordering timer, 0 when not armed
 }
 
 // LossDetection selects how the sender finds lost segments.
@@ -327,7 +327,7 @@ func (c *core) rackUpdateReoWnd(dsack, recoveryEnd bool) {
 // any record lost.
 func (c *core) rackDetect(now time.Time) bool {
 	r := &c.rack
-	r.at = time.Time{}
+	r.at = 0
 	if !r.seen {
 		return false
 	}
@@ -360,7 +360,7 @@ func (c *core) rackDetect(now time.Time) bool {
 		}
 	}
 	if timeout > 0 {
-		r.at = now.Add(timeout)
+		r.at = c.at(now.Add(timeout))
 	}
 	return marked
 }

@@ -151,8 +151,8 @@ func TestRACKDetectLoss(t *testing.T) {
 			if tt.timerAt > 0 {
 				wantAt = t0.Add(time.Duration(tt.timerAt) * time.Millisecond)
 			}
-			if !c.rack.at.Equal(wantAt) {
-				t.Errorf("reordering timer at %v, want %v", c.rack.at.Sub(t0), wantAt.Sub(t0))
+			if !c.due(c.rack.at).Equal(wantAt) {
+				t.Errorf("reordering timer at %v, want %v", c.due(c.rack.at).Sub(t0), wantAt.Sub(t0))
 			}
 			if c.inRecovery != (len(tt.lost) > 0) {
 				t.Errorf("in recovery %v with %d lost", c.inRecovery, len(tt.lost))
@@ -174,8 +174,8 @@ func TestRACKReorderingTimer(t *testing.T) {
 	c.handleSegment(t0.Add(100*time.Millisecond), sackOf(c, 1))
 	// RACK.rtt 95ms, reo_wnd 10ms: segment 0 is lost at 0+95+10 = 105ms.
 	want := t0.Add(105 * time.Millisecond)
-	if !c.rack.at.Equal(want) || c.inRecovery {
-		t.Fatalf("timer at %v recovery %v, want the timer at 105ms", c.rack.at.Sub(t0), c.inRecovery)
+	if !c.due(c.rack.at).Equal(want) || c.inRecovery {
+		t.Fatalf("timer at %v recovery %v, want the timer at 105ms", c.due(c.rack.at).Sub(t0), c.inRecovery)
 	}
 	if out := takeOut(c); len(out) != 0 {
 		t.Fatalf("retransmitted before the window passed: %+v", out)
@@ -253,9 +253,9 @@ func TestRACKTailLossProbe(t *testing.T) {
 	c.handleSegment(at(30), &segment{seq: peerISS + 1, ack: una.Add(3 * m), flags: FlagACK, wnd: 65535,
 		opts: SegmentOptions{HasTimestamps: true, TSVal: peerTS}})
 	takeOut(c)
-	pto := c.tlp.at
-	if pto.IsZero() || !c.rtxAt.After(pto) {
-		t.Fatalf("probe at %v, RTO at %v", pto.Sub(t0), c.rtxAt.Sub(t0))
+	pto := c.due(c.tlp.at)
+	if pto.IsZero() || !c.due(c.rtxAt).After(pto) {
+		t.Fatalf("probe at %v, RTO at %v", pto.Sub(t0), c.due(c.rtxAt).Sub(t0))
 	}
 	c.handleTimer(pto)
 	out := takeOut(c)
@@ -267,7 +267,7 @@ func TestRACKTailLossProbe(t *testing.T) {
 	c.handleSegment(pto.Add(10*time.Millisecond), s)
 	out = takeOut(c)
 	if !c.inRecovery || len(out) == 0 || out[0].seq != una.Add(3*m) {
-		t.Fatalf("the segment before the probe not found lost: recovery %v, sent %+v (lost %v, timer %v)", c.inRecovery, out, lostSegs(c), c.rack.at.Sub(t0))
+		t.Fatalf("the segment before the probe not found lost: recovery %v, sent %+v (lost %v, timer %v)", c.inRecovery, out, lostSegs(c), c.due(c.rack.at).Sub(t0))
 	}
 	if c.ctr.rtoExpired.Load() != 0 {
 		t.Error("a retransmission timeout")
@@ -294,9 +294,9 @@ func TestProbeInRecoveryLostFinalACK(t *testing.T) {
 		p.take(i)
 	}
 	p.take(0) // the ACK of everything, lost
-	pto := c.tlp.at
-	if pto.IsZero() || !c.rtxAt.After(pto) {
-		t.Fatalf("in recovery: probe at %v, RTO at %v", pto.Sub(t1), c.rtxAt.Sub(t1))
+	pto := c.due(c.tlp.at)
+	if pto.IsZero() || !c.due(c.rtxAt).After(pto) {
+		t.Fatalf("in recovery: probe at %v, RTO at %v", pto.Sub(t1), c.due(c.rtxAt).Sub(t1))
 	}
 	c.handleTimer(pto)
 	out = takeOut(c)

@@ -114,7 +114,7 @@ func (rackRecovery) timer(c *core, now time.Time) { c.rackTimer(now) }
 
 // timeout disarms the reordering timer: the timeout's go-back-N resends
 // what RACK would have.
-func (rackRecovery) timeout(c *core) { c.rack.at = time.Time{} }
+func (rackRecovery) timeout(c *core) { c.rack.at = 0 }
 
 // rackStep runs RACK for an ACK and starts fast recovery when it finds
 // a loss outside recovery (RFC 8985 section 6.2 step 6).

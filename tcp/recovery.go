@@ -144,7 +144,7 @@ func (c *core) enterRecovery(now time.Time) {
 	c.ctr.fastRetransmits.Inc()
 	c.rttTiming = false
 	c.rec.enter(c, now)
-	c.rtxAt = now.Add(c.rtt.rto)
+	c.rtxAt = c.at(now.Add(c.rtt.rto))
 }
 
 // endRecovery ends recovery on an ACK at or beyond the recovery point:

@@ -116,7 +116,7 @@ func TestLossRecoveryRules(t *testing.T) {
 				}
 				sndMax := c.sndMax
 				if s.timer {
-					if c.rack.at.IsZero() {
+					if c.rack.at == 0 {
 						t.Fatal("no reordering timer armed")
 					}
 					c.handleTimer(c.deadline())
@@ -177,11 +177,11 @@ func BenchmarkAckRecovery(b *testing.B) {
 					}
 					c.handleSegment(now, &a)
 				}
-				if !c.inRecovery && !c.rack.at.IsZero() {
+				if !c.inRecovery && c.rack.at != 0 {
 					// RACK saw reordering (the retransmission of the
 					// last round was delivered below RACK.fack): its
 					// reordering timer finds the loss.
-					now = c.rack.at
+					now = c.due(c.rack.at)
 					c.handleTimer(now)
 				}
 				if !c.inRecovery {

@@ -16,27 +16,26 @@ import (
 // embeds it.
 type rcvSpace struct {
 	irs, rcvNxt  seqnum.Value
-	rcv          ring
+	rcvFinSeq    seqnum.Value
+	lastAdvRight seqnum.Value
 	rcvShift     uint8
-	wsOffer      uint8      // shift we offer in our SYN
-	sendWS       bool       // put a window scale option in our SYN
+	wsOffer      uint8 // shift we offer in our SYN
+	rcvFinOOO    bool
+	finRcvd      bool
+	nrecent      int32 // SACK blocks in recent (below; here for the struct's packing)
+	rcv          ring
 	ooo          []seqRange // out-of-order ranges held, sorted; their data in oooq (ooo.go)
 	oooq         oooQueue
-	rcvFinOOO    bool
-	rcvFinSeq    seqnum.Value
-	finRcvd      bool
-	lastAdvRight seqnum.Value
 
 	// SACK blocks to send (RFC 2018, 2883).
-	recent  [4]seqRange // out-of-order blocks, most recently changed first
-	nrecent int
-	dsack   seqRange // a duplicate to report once (RFC 2883)
+	recent [4]seqRange // out-of-order blocks, most recently changed first
+	dsack  seqRange    // a duplicate to report once (RFC 2883)
 
 	// Delayed ACK.
-	ackAt      time.Time
-	quickAcks  int
+	ackAt      stamp // when the delayed ACK is due; 0: none is
 	rcvUnacked int
-	rcvMSS     int
+	quickAcks  int32
+	rcvMSS     int32
 
 	// Receive buffer auto-tuning.
 	tuneStart  stamp
@@ -130,22 +129,22 @@ func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
 	// super-segments, one ACK per segment is one write into the TAP per
 	// 64 KiB, and each runs the sender's TCP in that write.)
 	c.rcvUnacked += len(p)
-	c.rcvMSS = max(c.rcvMSS, min(len(p), c.ourMSS))
+	c.rcvMSS = max(c.rcvMSS, int32(min(len(p), int(c.ourMSS))))
 	switch {
 	case c.cfg.delAck == 0 || filled:
 		c.ackNow = true
 	case c.quickAcks > 0:
 		c.quickAcks--
 		c.ackNow = true
-	case c.rcvUnacked > c.rcvMSS && c.batching && 2*c.rcvUnacked < c.rcv.max:
+	case c.rcvUnacked > int(c.rcvMSS) && c.batching && 2*c.rcvUnacked < c.rcv.max:
 		c.ackBatch = true
-		if c.ackAt.IsZero() { // should the end of the batch never come
-			c.ackAt = now.Add(c.cfg.delAck)
+		if c.ackAt == 0 { // should the end of the batch never come
+			c.ackAt = c.at(now.Add(c.cfg.delAck))
 		}
-	case c.rcvUnacked > c.rcvMSS:
+	case c.rcvUnacked > int(c.rcvMSS):
 		c.ackNow = true
-	case c.ackAt.IsZero():
-		c.ackAt = now.Add(c.cfg.delAck)
+	case c.ackAt == 0:
+		c.ackAt = c.at(now.Add(c.cfg.delAck))
 	}
 }
 
@@ -202,7 +201,7 @@ func (c *core) receiveFin(now time.Time) {
 	case StateFinWait2:
 		c.enterTimeWait(now)
 	case StateTimeWait:
-		c.twAt = now.Add(c.cfg.timeWait)
+		c.twAt = c.at(now.Add(c.cfg.timeWait))
 	}
 	c.ackNow = true
 }
@@ -224,7 +223,7 @@ func (c *core) delayFinAck(now time.Time) {
 		c.ackNow = true
 		return
 	}
-	if at := now.Add(c.cfg.delAck); c.ackAt.IsZero() || at.Before(c.ackAt) {
+	if at := c.at(now.Add(c.cfg.delAck)); c.ackAt == 0 || at < c.ackAt {
 		c.ackAt = at
 	}
 }
@@ -263,7 +262,7 @@ func (c *core) consumed(now time.Time, k int) {
 func (c *core) windowUpdateDue() bool {
 	w := min(c.advWnd()>>c.rcvShift, 0xffff) << c.rcvShift
 	newRight := c.rcvNxt.Add(seqnum.Size(w))
-	if !newRight.GreaterThan(c.lastAdvRight) || int(c.lastAdvRight.Size(newRight)) < min(c.rcv.max/2, c.ourMSS) {
+	if !newRight.GreaterThan(c.lastAdvRight) || int(c.lastAdvRight.Size(newRight)) < min(c.rcv.max/2, int(c.ourMSS)) {
 		return false
 	}
 	known := 0 // the window the peer knows

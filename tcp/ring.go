@@ -32,11 +32,6 @@ type ring struct {
 	// mem is the stack-wide budget the chunk is charged to (memory.go);
 	// nil charges nothing.
 	mem *memBudget
-	// pinned says a Conn.WriteTo writes from the buffer without the
-	// connection's lock (writeto.go): a buffer that resize or release
-	// retires meanwhile is left to the garbage collector, not put back in
-	// its pool where another connection could take it.
-	pinned bool
 
 	// Held segments (trywriter.go): while the buffer part is empty, the
 	// in-order payloads of a device's batch may be kept by reference in
@@ -49,8 +44,15 @@ type ring struct {
 	// memory the budget did not grant.
 	holdPkt *stack.Packet // the packet of the segment being delivered, when it may be held
 	ext     *heldSegs     // from heldPool while next > 0, so that a ring costs 8 bytes for it
-	next    int           // held segments, ext[:next]
 	extN    int           // bytes in them
+	next    int32         // held segments, ext[:next] (at most maxHeld)
+
+	// pinned says a Conn.WriteTo writes from the buffer without the
+	// connection's lock (writeto.go): a buffer that resize or release
+	// retires meanwhile is left to the garbage collector, not put back in
+	// its pool where another connection could take it. (It is last, with
+	// next, so that the struct packs tightly.)
+	pinned bool
 }
 
 // heldSegs is the room for a ring's held segments.
@@ -285,7 +287,7 @@ func (r *ring) dropHeld() {
 func (r *ring) discardHeld(k int) {
 	r.n -= k
 	r.extN -= k
-	i := 0
+	var i int32
 	for ; i < r.next && k >= len(r.ext[i].b); i++ {
 		k -= len(r.ext[i].b)
 		r.ext[i].pkt.Release()
@@ -295,7 +297,7 @@ func (r *ring) discardHeld(k int) {
 	}
 	m := copy(r.ext[:], r.ext[i:r.next])
 	clear(r.ext[m:r.next])
-	if r.next = m; m == 0 {
+	if r.next = int32(m); m == 0 {
 		heldPool.Put(r.ext)
 		r.ext = nil
 	}

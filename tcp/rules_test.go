@@ -198,7 +198,7 @@ func testSynCookieACKMeetsHalfOpen(t *testing.T) {
 func TestCubic(t *testing.T) {
 	const mss = 1000
 	cc := &cubic{}
-	w := ccWindow{cwnd: 100 * mss, ssthresh: 1 << 30, mss: mss}
+	w := ccWindow{epoch: t0.Add(-1), cwnd: 100 * mss, ssthresh: 1 << 30, mss: mss} // the epoch of a core initialised at t0
 	cc.onLoss(&w, t0, 0)
 	if w.ssthresh != 70*mss || cc.wMax != 100 {
 		t.Fatalf("after loss: ssthresh %d wMax %v", w.ssthresh, cc.wMax)
@@ -236,7 +236,7 @@ func TestCubic(t *testing.T) {
 		t.Errorf("fast convergence wMax %v, want %v", cc.wMax, want)
 	}
 	// Slow start below ssthresh.
-	w = ccWindow{cwnd: 10 * mss, ssthresh: 1 << 30, mss: mss}
+	w = ccWindow{epoch: t0.Add(-1), cwnd: 10 * mss, ssthresh: 1 << 30, mss: mss}
 	cc.onAck(&w, t0, 2*mss, 0)
 	if w.cwnd != 12*mss {
 		t.Errorf("slow start: cwnd %d", w.cwnd)
@@ -292,12 +292,12 @@ func TestDelayedAck(t *testing.T) {
 	}
 	c.handleSegment(t0, data(seq, testISS+1, full))
 	seq += testMSS
-	if out := takeOut(c); len(out) != 0 || c.ackAt != t0.Add(40*time.Millisecond) {
-		t.Fatalf("lone segment: out %+v ackAt %v", out, c.ackAt)
+	if out := takeOut(c); len(out) != 0 || c.due(c.ackAt) != t0.Add(40*time.Millisecond) {
+		t.Fatalf("lone segment: out %+v ackAt %v", out, c.due(c.ackAt))
 	}
 	c.handleSegment(t0, data(seq, testISS+1, full))
 	seq += testMSS
-	if out := takeOut(c); len(out) != 1 || out[0].ack != seq || !c.ackAt.IsZero() {
+	if out := takeOut(c); len(out) != 1 || out[0].ack != seq || c.ackAt != 0 {
 		t.Fatalf("second full segment: %+v", out)
 	}
 	c.handleSegment(t0, data(seq, testISS+1, "x"))
@@ -320,8 +320,8 @@ func TestDelayedAck(t *testing.T) {
 	c.handleSegment(t0, data(seq+11, testISS+1, "z"))
 	c.write(t0, []byte("reply"))
 	out := takeOut(c)
-	if len(out) != 1 || out[0].dataLen != 5 || out[0].ack != seq+12 || !c.ackAt.IsZero() {
-		t.Fatalf("piggybacked ACK: %+v ackAt %v", out, c.ackAt)
+	if len(out) != 1 || out[0].dataLen != 5 || out[0].ack != seq+12 || c.ackAt != 0 {
+		t.Fatalf("piggybacked ACK: %+v ackAt %v", out, c.due(c.ackAt))
 	}
 }
 
@@ -353,25 +353,25 @@ func TestKeepalive(t *testing.T) {
 	c.cfg.kaProbes = 3
 	start := t0.Add(10 * time.Millisecond)
 	c.setKeepAlive(start, true)
-	if c.kaAt != start.Add(2*time.Hour) {
-		t.Fatalf("first probe due %v", c.kaAt.Sub(start))
+	if c.due(c.kaAt) != start.Add(2*time.Hour) {
+		t.Fatalf("first probe due %v", c.due(c.kaAt).Sub(start))
 	}
 	// Traffic postpones the probe.
 	later := start.Add(time.Hour)
 	c.handleSegment(later, ack(peerISS+1, testISS+1))
-	c.handleTimer(c.kaAt)
-	if len(takeOut(c)) != 0 || c.kaAt != later.Add(2*time.Hour) {
-		t.Fatalf("probe despite traffic; next %v", c.kaAt)
+	c.handleTimer(c.due(c.kaAt))
+	if len(takeOut(c)) != 0 || c.due(c.kaAt) != later.Add(2*time.Hour) {
+		t.Fatalf("probe despite traffic; next %v", c.due(c.kaAt))
 	}
-	now := c.kaAt
+	now := c.due(c.kaAt)
 	for i := range 3 {
 		c.handleTimer(now)
 		out := takeOut(c)
 		wantSeg(t, out, 0, testISS, peerISS+1, FlagACK, 0)
-		if c.kaAt != now.Add(75*time.Second) {
-			t.Fatalf("probe %d: next at %v", i, c.kaAt.Sub(now))
+		if c.due(c.kaAt) != now.Add(75*time.Second) {
+			t.Fatalf("probe %d: next at %v", i, c.due(c.kaAt).Sub(now))
 		}
-		now = c.kaAt
+		now = c.due(c.kaAt)
 	}
 	c.handleTimer(now)
 	out := takeOut(c)
@@ -381,9 +381,9 @@ func TestKeepalive(t *testing.T) {
 	// An answer resets the count.
 	c = establishedCore(t)
 	c.setKeepAlive(t0, true)
-	c.handleTimer(c.kaAt)
+	c.handleTimer(c.due(c.kaAt))
 	takeOut(c)
-	c.handleSegment(c.kaAt, ack(peerISS+1, testISS+1))
+	c.handleSegment(c.due(c.kaAt), ack(peerISS+1, testISS+1))
 	if c.kaSent != 0 {
 		t.Fatal("answer did not reset the probe count")
 	}

@@ -15,10 +15,10 @@ func (c *core) noteSACK(seq seqnum.Value) {
 	if !c.sackOn {
 		return
 	}
-	n := min(c.nrecent, len(c.recent)-1)
+	n := min(int(c.nrecent), len(c.recent)-1)
 	copy(c.recent[1:n+1], c.recent[:n])
 	c.recent[0] = seqRange{seq, seq}
-	c.nrecent = n + 1
+	c.nrecent = int32(n + 1)
 }
 
 // oooBlock returns the out-of-order block holding seq.
@@ -54,14 +54,14 @@ func (c *core) fillSACK(o *outSeg) {
 		first = 1 // a whole block duplicated is the D-SACK and the block (RFC 2883 section 4)
 	}
 	k := 0
-	for i := range c.nrecent {
+	for i := range int(c.nrecent) {
 		if b, ok := c.oooBlock(c.recent[i].start); ok {
 			c.recent[k] = c.recent[i]
 			k++
 			add(b)
 		}
 	}
-	c.nrecent = k
+	c.nrecent = int32(k)
 	for _, b := range c.ooo {
 		add(b)
 	}

@@ -17,28 +17,31 @@ type sndSpace struct {
 	iss, sndUna, sndNxt, sndMax seqnum.Value
 	sndWnd, maxSndWnd           uint32
 	sndWL1, sndWL2              seqnum.Value
-	ourMSS, defMSS              int // MSS we advertise; the peer's default (defaultMSS)
-	peerMSS                     int // MSS the peer advertised
-	pmtuMSS                     int // MSS from path MTU discovery, 0 if none
-	gsoMax                      int // payload one TSO super-segment may carry; 0: no TSO
-	snd                         ring
 	sndBufSeq                   seqnum.Value // sequence number of snd's first byte
-	finQueued                   bool
 	finSeq                      seqnum.Value
-	noDelay                     bool  // Nagle off (Go's default)
-	sndShift                    uint8 // the peer's window scale (here, among the flags, for the struct's packing)
+	// The segment sizes, in 32 bits (with the flags after them, so that
+	// the struct packs tightly).
+	ourMSS, defMSS int32 // MSS we advertise; the peer's default (defaultMSS)
+	peerMSS        int32 // MSS the peer advertised
+	pmtuMSS        int32 // MSS from path MTU discovery, 0 if none
+	gsoMax         int32 // payload one TSO super-segment may carry; 0: no TSO
+	finQueued      bool
+	sndShift       uint8 // the peer's window scale
+	rttTiming      bool  // an RTT is being timed (retransmission, below)
+	inRecovery     bool  // in loss recovery (rec, below)
+	snd            ring
 
 	// SACK scoreboard (RFC 6675).
 	sb      scoreboard // what the peer SACKed
 	rxtNext seqnum.Value
 
 	// Retransmission.
-	rtt       rttEstimator
-	rttTiming bool
-	rttSeq    seqnum.Value
-	rttStart  stamp
-	retries   int
-	rtxAt     time.Time // retransmission or persist deadline
+	rttSeq   seqnum.Value
+	rtt      rttEstimator
+	rttStart stamp
+	rtxAt    stamp // retransmission or persist deadline; 0: not armed
+	retries  int32 // retransmission timeouts in a row
+	dupAcks  int32 // duplicate ACKs counted (loss recovery, below)
 
 	// Loss recovery (recovery.go), chosen with SACK at the handshake.
 	rec lossRecovery
@@ -49,19 +52,13 @@ type sndSpace struct {
 	cwndValidation // sndbuf.go
 	ca             congestionControl
 	cubic          cubic // the default algorithm's state; ca points here when it runs
-	dupAcks        int
-	inRecovery     bool
-	// ccObserves says ca is a recoveryObserver (bbr.go): it is shown the
-	// ACKs of recovery and undos, and the SACKed bytes are counted for
-	// it; other algorithms cost the packet path nothing of that.
-	ccObserves bool
-	recover    seqnum.Value
-	prr        prrState  // prr.go
-	undo       undoState // undo.go
-	rtxStamp   rtxStamp  // undo.go
-	tlp        tlpState  // tlp.go
-	rack       rackState // rack.go
-	pace       paceState // pace.go
+	recover        seqnum.Value
+	rtxStamp       rtxStamp  // undo.go
+	prr            prrState  // prr.go
+	undo           undoState // undo.go
+	tlp            tlpState  // tlp.go
+	rack           rackState // rack.go
+	pace           paceState // pace.go
 }
 
 // outSeg is a segment the state machine wants sent. Its payload is
@@ -111,8 +108,8 @@ func (c *core) output(now time.Time) {
 				c.rttTiming, c.rttSeq, c.rttStart = true, c.iss.Add(1), c.at(now)
 			}
 			c.emitSyn(now)
-			if c.rtxAt.IsZero() {
-				c.rtxAt = now.Add(c.rtt.rto)
+			if c.rtxAt == 0 {
+				c.rtxAt = c.at(now.Add(c.rtt.rto))
 			}
 		} else if c.ackNow && c.state == StateSynReceived {
 			c.emit(now, outSeg{seq: c.sndNxt, ack: c.rcvNxt, flags: FlagACK})
@@ -142,8 +139,8 @@ func (c *core) output(now time.Time) {
 	c.ackNow = false
 	// Persist: a zero window with data waiting and nothing in flight to
 	// bring a window update.
-	if c.sndUna == c.sndMax && c.rtxAt.IsZero() && c.sndWnd == 0 && c.snd.n > int(c.sndBufSeq.Size(c.sndNxt)) {
-		c.rtxAt = now.Add(c.rtt.rto)
+	if c.sndUna == c.sndMax && c.rtxAt == 0 && c.sndWnd == 0 && c.snd.n > int(c.sndBufSeq.Size(c.sndNxt)) {
+		c.rtxAt = c.at(now.Add(c.rtt.rto))
 	}
 }
 
@@ -228,8 +225,8 @@ func (c *core) sendNew(now time.Time, room int) bool {
 	if c.sndMax.LessThan(c.sndNxt) {
 		c.sndMax = c.sndNxt
 	}
-	if c.rtxAt.IsZero() {
-		c.rtxAt = now.Add(c.rtt.rto)
+	if c.rtxAt == 0 {
+		c.rtxAt = c.at(now.Add(c.rtt.rto))
 	}
 	return !fin
 }
@@ -239,10 +236,10 @@ func (c *core) sendNew(now time.Time, room int) bool {
 // super-segment holds. Retransmissions (below sndMax) stay single
 // segments.
 func (c *core) superMax(segMax int) int {
-	if c.gsoMax <= segMax || c.sndNxt.LessThan(c.sndMax) || c.ecnCWR {
+	if int(c.gsoMax) <= segMax || c.sndNxt.LessThan(c.sndMax) || c.ecnCWR {
 		return segMax // a CWR segment goes alone (TSO with CWR needs the device's ECN GSO type)
 	}
-	return c.gsoMax / segMax * segMax
+	return int(c.gsoMax) / segMax * segMax
 }
 
 // write queues as much of p as the send buffer takes and sends what the
@@ -293,7 +290,7 @@ func (c *core) shutdown(now time.Time) {
 func (c *core) close(now time.Time) {
 	c.userClosed = true
 	c.shutdown(now)
-	if c.state == StateFinWait2 && c.twAt.IsZero() {
-		c.twAt = now.Add(c.cfg.finTimeout)
+	if c.state == StateFinWait2 && c.twAt == 0 {
+		c.twAt = c.at(now.Add(c.cfg.finTimeout))
 	}
 }

@@ -84,15 +84,15 @@ func (c *core) socket(now time.Time, ci ConnInfo) Socket {
 		}
 	}
 	switch {
-	case !c.rtxAt.IsZero():
-		s.Timer, s.TimerLeft, s.TimerCount = "on", c.rtxAt.Sub(now), c.retries
+	case c.rtxAt != 0:
+		s.Timer, s.TimerLeft, s.TimerCount = "on", c.time(c.rtxAt).Sub(now), int(c.retries)
 		if c.sndUna == c.sndMax {
 			s.Timer = "persist"
 		}
-	case !c.twAt.IsZero():
-		s.Timer, s.TimerLeft = "timewait", c.twAt.Sub(now)
-	case !c.kaAt.IsZero():
-		s.Timer, s.TimerLeft, s.TimerCount = "keepalive", c.kaAt.Sub(now), c.kaSent
+	case c.twAt != 0:
+		s.Timer, s.TimerLeft = "timewait", c.time(c.twAt).Sub(now)
+	case c.kaAt != 0:
+		s.Timer, s.TimerLeft, s.TimerCount = "keepalive", c.time(c.kaAt).Sub(now), int(c.kaSent)
 	}
 	s.TimerLeft = max(s.TimerLeft, 0)
 	return s

@@ -5,16 +5,24 @@ import (
 	"time"
 )
 
-// A connection keeps most of its times as stamps: offsets from its own
-// epoch, 8 bytes where a time.Time takes 24. An idle server holds
-// thousands of connections; with their times as time.Time an endpoint
-// took the allocator's 2048-byte size class, with stamps the 1792-byte
-// one (BenchmarkIdleConnectionHeap). The deadlines the timer reads
-// (deadline) stay times.
+// The core keeps its times as stamps: offsets from the connection's own
+// epoch, 8 bytes where a time.Time takes 24; only the epoch is a
+// time.Time (ccWindow.epoch). An idle server holds thousands of
+// connections; with their times as time.Time an endpoint took the
+// allocator's 2048-byte size class. With the times it measures from
+// (when data was sent, received, timed) as stamps it took the 1792-byte
+// one; with its deadlines (rtxAt, ackAt, twAt, kaAt, the probe,
+// reordering and pacing timers) and CUBIC's epoch as stamps too, and its
+// small counters and segment sizes in 32 bits, it takes the 1536-byte
+// one (TestEndpointSizeClass, BenchmarkIdleConnectionHeap). deadline
+// turns the earliest deadline back into a time, for the endpoint's clock
+// timer.
 
-// stamp is a time as its offset from the connection's epoch (core.epoch,
+// stamp is a time as its offset from the connection's epoch (c.epoch,
 // a nanosecond before init's now, so that no later time reads as unset);
-// zero is unset.
+// zero is unset. A deadline is set from a time no earlier than init's now
+// (the call's now, or a stamp's time) plus a duration of zero or more, so
+// it never reads as unset either.
 type stamp time.Duration
 
 // at returns now as a stamp. It is inlined: the application's goroutine
@@ -24,6 +32,14 @@ func (c *core) at(now time.Time) stamp { return stamp(now.Sub(c.epoch)) }
 
 // time returns the time a set stamp stands for.
 func (c *core) time(s stamp) time.Time { return c.epoch.Add(time.Duration(s)) }
+
+// due returns the time of deadline s, zero if s is unset.
+func (c *core) due(s stamp) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return c.time(s)
+}
 
 // since returns the time from s to now; an unset s is as long ago as
 // the zero time.Time (now.Sub of it saturates to the longest duration).

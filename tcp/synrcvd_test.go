@@ -103,8 +103,8 @@ func TestSynReceivedBlackHole(t *testing.T) {
 	at := t0
 	for i, d := range []int{1, 2, 4, 8, 16} {
 		at = at.Add(time.Duration(d) * time.Second)
-		if c.rtxAt != at {
-			t.Fatalf("retry %d due at %v, want %v", i+1, c.rtxAt.Sub(t0), at.Sub(t0))
+		if c.due(c.rtxAt) != at {
+			t.Fatalf("retry %d due at %v, want %v", i+1, c.due(c.rtxAt).Sub(t0), at.Sub(t0))
 		}
 		c.handleTimer(at)
 		wantSeg(t, takeOut(c), 0, testISS, peerISS+1, FlagSYN|FlagACK, 0)
@@ -113,8 +113,8 @@ func TestSynReceivedBlackHole(t *testing.T) {
 		wantSeg(t, takeOut(c), 0, testISS, peerISS+1, FlagSYN|FlagACK, 0)
 	}
 	at = at.Add(32 * time.Second)
-	if c.rtxAt != at {
-		t.Fatalf("last timeout at %v, want 63s", c.rtxAt.Sub(t0))
+	if c.due(c.rtxAt) != at {
+		t.Fatalf("last timeout at %v, want 63s", c.due(c.rtxAt).Sub(t0))
 	}
 	c.handleTimer(at)
 	if c.state != StateClosed || !errors.Is(c.err, stack.ErrTimedOut) || len(c.out) != 0 {

@@ -10,52 +10,53 @@ import "time"
 // deadline is when handleTimer must next run, zero if no timer is pending.
 func (c *core) deadline() time.Time {
 	d := c.rtxAt
-	for _, t := range [...]*time.Time{&c.twAt, &c.ackAt, &c.kaAt, &c.tlp.at, &c.rack.at, &c.pace.at} {
-		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
-			d = *t
+	for _, s := range [...]stamp{c.twAt, c.ackAt, c.kaAt, c.tlp.at, c.rack.at, c.pace.at} {
+		if s != 0 && (d == 0 || s < d) {
+			d = s
 		}
 	}
-	return d
+	return c.due(d)
 }
 
 // handleTimer runs the timers that are due at now.
 func (c *core) handleTimer(now time.Time) {
-	if !c.twAt.IsZero() && !now.Before(c.twAt) {
-		c.twAt = time.Time{}
+	at := c.at(now)
+	if c.twAt != 0 && at >= c.twAt {
+		c.twAt = 0
 		if c.state == StateTimeWait || c.state == StateFinWait2 {
 			c.closeWith(nil)
 			return
 		}
 	}
-	if !c.ackAt.IsZero() && !now.Before(c.ackAt) {
-		c.ackAt = time.Time{}
+	if c.ackAt != 0 && at >= c.ackAt {
+		c.ackAt = 0
 		if c.state.synchronized() && c.state != StateTimeWait {
 			c.ctr.delayedAcks.Inc()
 			c.ackNow = true
 		}
 	}
-	if !c.kaAt.IsZero() && !now.Before(c.kaAt) {
-		c.kaAt = time.Time{}
+	if c.kaAt != 0 && at >= c.kaAt {
+		c.kaAt = 0
 		c.keepalive(now)
 		if c.state == StateClosed {
 			return
 		}
 	}
-	if !c.rack.at.IsZero() && !now.Before(c.rack.at) {
-		c.rack.at = time.Time{}
+	if c.rack.at != 0 && at >= c.rack.at {
+		c.rack.at = 0
 		c.rec.timer(c, now)
 	}
-	if !c.tlp.at.IsZero() && !now.Before(c.tlp.at) {
+	if c.tlp.at != 0 && at >= c.tlp.at {
 		c.tlpFire(now)
 	}
-	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
-		c.rtxAt = time.Time{}
+	if c.rtxAt != 0 && at >= c.rtxAt {
+		c.rtxAt = 0
 		c.retransmitTimer(now)
 		if c.state == StateClosed {
 			return
 		}
 	}
-	if paced := c.paceDue(now); c.ackNow || paced {
+	if paced := c.paceDue(at); c.ackNow || paced {
 		c.output(now)
 	}
 }

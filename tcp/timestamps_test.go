@@ -158,12 +158,12 @@ func TestTimestampRTT(t *testing.T) {
 	sent := takeOut(c)[0]
 	// Time out and retransmit: Karn forbids a timed sample, but the
 	// echoed TSval identifies the transmission (RFC 7323 section 4).
-	c.handleTimer(c.rtxAt)
+	c.handleTimer(c.due(c.rtxAt))
 	rtx := takeOut(c)[0]
 	if rtx.tsVal == sent.tsVal {
 		t.Fatal("retransmission reuses the TSval")
 	}
-	now := c.rtxAt.Add(-2 * time.Second).Add(300 * time.Millisecond) // 300ms after the retransmission
+	now := c.due(c.rtxAt).Add(-2 * time.Second).Add(300 * time.Millisecond) // 300ms after the retransmission
 	c.handleSegment(now, &segment{seq: peerISS + 1, ack: testISS + 4, flags: FlagACK, wnd: 65535,
 		opts: SegmentOptions{HasTimestamps: true, TSVal: peerTS + 1, TSEcr: rtx.tsVal}})
 	if !c.rtt.hasSample || c.rtt.srtt != 300*time.Millisecond {

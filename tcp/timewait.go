@@ -13,7 +13,7 @@ import (
 // has nothing left to do in TIME_WAIT but acknowledge a retransmitted FIN,
 // answer stray segments and keep its tuple from a new connection for 2*MSL
 // (RFC 9293 section 3.6.1); as Linux's tcp_timewait_sock it gives back its
-// endpoint (some 1.8 KiB with its buffers' headers, timer and conditions)
+// endpoint (some 1.5 KiB with its buffers' headers, timer and conditions)
 // and lives on as a twConn of a few dozen bytes in the protocol's table.
 // A server closing first (HTTP with Connection: close) otherwise held
 // tens of thousands of endpoints for a minute: most of its resident set
@@ -65,10 +65,11 @@ type timeWaitTable struct {
 // the protocol is closing, which aborts it). e.mu is held.
 func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool) {
 	c := &e.c
-	end := c.twAt
-	if end.IsZero() {
-		end = now.Add(c.cfg.timeWait)
+	left := c.cfg.timeWait
+	if c.twAt != 0 {
+		left = c.time(c.twAt).Sub(now)
 	}
+	end := now.Add(left) // the record's end is a Unix time: the time left from now's wall clock reading
 	rec := twConn{
 		sndNxt: c.sndNxt, rcvNxt: c.rcvNxt, at: end.UnixNano(),
 		tsOffset: c.tsOffset, tsRecent: c.tsRecent, lastOOWAck: c.lastOOWAck,

@@ -23,7 +23,7 @@ import (
 
 // tlpState is the probe timer and the probe outstanding (TLP.end_seq).
 type tlpState struct {
-	at      time.Time    // when the probe timeout (PTO) fires; zero: not armed
+	at      stamp        // when the probe timeout (PTO) fires; 0: not armed
 	restart bool         // new data went out: restart the PTO
 	out     bool         // a probe is outstanding
 	dsacked bool         // a D-SACK reported it a duplicate
@@ -71,14 +71,14 @@ func tlpPTO(srtt time.Duration, hasSRTT, oneSegment bool, now, rtoExpire time.Ti
 func (c *core) tlpArm(now time.Time, restart bool) {
 	flight := int(c.sndUna.Size(c.sndMax))
 	if c.cfg.noTLP || !c.sackOn || flight == 0 || c.tlp.out || c.sndNxt != c.sndMax ||
-		c.sndWnd == 0 || c.retries > 0 || !c.rack.at.IsZero() || c.rtxAt.IsZero() || !c.state.synchronized() || c.state == StateTimeWait {
-		c.tlp.at = time.Time{}
+		c.sndWnd == 0 || c.retries > 0 || c.rack.at != 0 || c.rtxAt == 0 || !c.state.synchronized() || c.state == StateTimeWait {
+		c.tlp.at = 0
 		return
 	}
-	if !c.tlp.at.IsZero() && !restart {
+	if c.tlp.at != 0 && !restart {
 		return
 	}
-	c.tlp.at = now.Add(tlpPTO(c.rtt.srtt, c.rtt.hasSample, flight <= c.mss, now, c.rtxAt))
+	c.tlp.at = c.at(now.Add(tlpPTO(c.rtt.srtt, c.rtt.hasSample, flight <= c.mss, now, c.time(c.rtxAt))))
 }
 
 // tlpFire sends the probe: the last segment sent, then the RTO is armed
@@ -92,7 +92,7 @@ func (c *core) tlpArm(now time.Time, restart bool) {
 // probe was not needed); if it was the tail, the duplicate repairs the
 // last segment itself, or its SACK shows RACK the rest.
 func (c *core) tlpFire(now time.Time) {
-	c.tlp.at = time.Time{}
+	c.tlp.at = 0
 	if c.sndUna == c.sndMax || c.tlp.out {
 		return
 	}
@@ -111,7 +111,7 @@ func (c *core) tlpFire(now time.Time) {
 	}
 	c.tlp.restart = false
 	c.tlp.out, c.tlp.dsacked, c.tlp.endSeq = true, false, c.sndMax
-	c.rtxAt = now.Add(c.rtt.rto)
+	c.rtxAt = c.at(now.Add(c.rtt.rto))
 }
 
 // tlpOnAck is RFC 8985 section 7.4 (as Linux's tcp_process_tlp_ack): has

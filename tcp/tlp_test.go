@@ -83,8 +83,8 @@ func TestTLPProbe(t *testing.T) {
 			at := t0.Add(srtt)
 			c.handleSegment(at, peerAck(c, una+seqnum.Value(tt.ackThe)*m, c.tsNow(t0)))
 			takeOut(c)
-			rto := c.rtxAt
-			pto := c.tlp.at
+			rto := c.due(c.rtxAt)
+			pto := c.due(c.tlp.at)
 			if !tt.wantProbe {
 				if !pto.IsZero() {
 					t.Fatalf("probe armed at %v", pto.Sub(at))
@@ -109,8 +109,8 @@ func TestTLPProbe(t *testing.T) {
 			if p.seq != top-m || p.dataLen != c.mss {
 				t.Fatalf("probe {seq %d len %d} with %d sent, want the last segment", p.seq-una, p.dataLen, top-una)
 			}
-			if !c.rtxAt.After(pto) {
-				t.Errorf("RTO at %v not rearmed after the probe", c.rtxAt.Sub(at))
+			if !c.due(c.rtxAt).After(pto) {
+				t.Errorf("RTO at %v not rearmed after the probe", c.due(c.rtxAt).Sub(at))
 			}
 			cwnd, ssthresh := c.cwnd, c.ssthresh
 			later := pto.Add(srtt)

@@ -194,13 +194,13 @@ func TestTSOSendCore(t *testing.T) {
 		c := mk()
 		c.write(t0, make([]byte, 100_000))
 		takeOut(c)
-		c.handleTimer(c.rtxAt)
+		c.handleTimer(c.due(c.rtxAt))
 		out := takeOut(c)
 		if len(out) != 1 || out[0].dataLen != testMSS || out[0].gso != 0 {
 			t.Fatalf("RTO retransmission %+v", out)
 		}
 		// The ACK of it opens cwnd to 2 segments: still retransmissions.
-		c.handleSegment(c.rtxAt, ack(peerISS+1, testISS+1+testMSS))
+		c.handleSegment(c.due(c.rtxAt), ack(peerISS+1, testISS+1+testMSS))
 		for _, o := range takeOut(c) {
 			if o.dataLen > testMSS || o.gso != 0 {
 				t.Fatalf("go-back-N resend %+v", o)

@@ -139,7 +139,7 @@ func TestUndoSpuriousTimeout(t *testing.T) {
 		c.write(t0, make([]byte, 10*c.mss))
 		takeOut(c)
 		una := c.sndUna
-		at := c.rtxAt
+		at := c.due(c.rtxAt)
 		c.handleTimer(at)
 		if out := takeOut(c); len(out) != 1 || out[0].seq != una || c.cwnd != c.mss {
 			t.Fatalf("timeout: cwnd %d, sent %+v", c.cwnd, out)
