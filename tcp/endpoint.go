@@ -98,10 +98,16 @@ func (e *endpoint) laddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id.lo
 func (e *endpoint) raddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id.remote) }
 
 func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
-	e := &endpoint{p: p, id: id, route: r}
-	e.cond.L = &e.mu
 	now := p.clock.Now()
 	iss, tsOff := p.isn(id, now)
+	return newEndpointISS(p, id, r, now, iss, tsOff)
+}
+
+// newEndpointISS is newEndpoint at now with the initial sequence number
+// and timestamp offset the caller chose (a SYN cookie's).
+func newEndpointISS(p *Protocol, id tuple, r stack.Route, now time.Time, iss seqnum.Value, tsOff uint32) *endpoint {
+	e := &endpoint{p: p, id: id, route: r}
+	e.cond.L = &e.mu
 	e.c.init(now, &p.cfg, p.ctr, iss, routeMSS(r), tsOff)
 	e.c.setFamily(id.remote.Addr())
 	e.csumOffload, e.c.gsoMax = routeOffloads(r)

@@ -486,3 +486,44 @@ func TestSockopts(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestSynCookieConnectionKeepsOffloads: a connection accepted through a
+// SYN cookie sends with its route's offloads (checksum and segmentation)
+// as one from the SYN queue does; it used to be set up twice, the second
+// time without them.
+func TestSynCookieConnectionKeepsOffloads(t *testing.T) {
+	s := stack.New(stack.Options{})
+	defer s.Close()
+	s.RegisterNetwork(&sinkIP{})
+	p, err := Register(s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nic, _ := s.AddNIC("eth0", offloadLink{nullLink{1500}, 65536})
+	nic.AddAddress(netip.MustParsePrefix("10.0.0.2/24"))
+	ln, err := Listen(s, netip.MustParseAddrPort("10.0.0.2:80"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tup := tuple{netip.MustParseAddrPort("10.0.0.2:80"), netip.MustParseAddrPort("10.0.0.1:40000")}
+	const peerISN = seqnum.Value(1000)
+	now := p.clock.Now()
+	cookie, _ := p.makeCookie(tup, peerISN, now, 1460)
+	ln.lastCookie.Store(now.UnixNano())
+	if !ln.acceptCookie(tup, &segment{seq: peerISN + 1, ack: cookie + 1, flags: FlagACK, wnd: 65535}) {
+		t.Fatal("cookie not accepted")
+	}
+	p.mu.RLock()
+	e := p.conns[tup.key()]
+	p.mu.RUnlock()
+	if e == nil {
+		t.Fatal("no connection from the cookie")
+	}
+	csum, gso := routeOffloads(e.route)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !csum || gso == 0 || e.csumOffload != csum || e.c.gsoMax != gso {
+		t.Fatalf("cookie connection: checksum offload %v, GSO %d; the route gives %v, %d", e.csumOffload, e.c.gsoMax, csum, gso)
+	}
+}

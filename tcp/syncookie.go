@@ -156,13 +156,11 @@ func (l *Listener) acceptCookie(t tuple, seg *segment) bool {
 		return true
 	}
 	p.ctr.synCookiesOK.Inc()
-	e := newEndpoint(p, t, r)
-	e.listener = l
 	_, tsOff := p.isn(t, now)
+	e := newEndpointISS(p, t, r, now, seg.ack.Sub(1), tsOff)
+	e.listener = l
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.c.init(now, &p.cfg, p.ctr, seg.ack.Sub(1), routeMSS(r), tsOff)
-	e.c.setFamily(t.remote.Addr())
 	syn := SegmentOptions{HasMSS: true, MSS: uint16(peerMSS)}
 	if seg.opts.HasTimestamps && p.cfg.timestamps && seg.opts.TSEcr != 0 {
 		enc := seg.opts.TSEcr & cookieTSMask
