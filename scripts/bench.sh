@@ -303,6 +303,14 @@ run_stack() {
 		record "$label, 1 stream(s), Gbit/s" "$name" "$(kv "$out" gbps)"
 	done
 
+	# Connections opened per second: 16 at a time to the echo port, each
+	# closed with a RST once established (no TIME_WAIT on either side,
+	# so the client's ports last the run).
+	out="$("${C[@]}" ./bin/benchclient connrate -streams 16 -dur "${DUR}s" -pid "$PIDS")"
+	echo "   connections opened: $out"
+	record "TCP connections opened per second (16 at a time)" "$name" "$(kv "$out" cps)"
+	record "server CPU us per connection opened (lower is better)" "$name" "$(kv "$out" cpu_us_per_conn)"
+
 	out="$("${C[@]}" wrk -t 2 -c 16 -d "${DUR}s" http://10.0.0.2/)"
 	local rps
 	rps="$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')"

@@ -5,6 +5,7 @@
 //	benchclient tput  -addr 10.0.0.2 -dir up|down -streams N -dur 5s [-every 1s] [-pid P]
 //	benchclient conns -addr 10.0.0.2 -n 5000[,50000...] -pid P
 //	benchclient udpecho -addr 10.0.0.2 -dur 5s [-pid P]
+//	benchclient connrate -addr 10.0.0.2 -streams 16 -dur 5s [-pid P]
 //	ping ... | benchclient pingstats
 //	benchclient table -in results.tsv
 //
@@ -18,7 +19,10 @@
 // the UDP echo port and waits for its echo, for -dur, and prints
 // "rtps=R p50_us=M p99_us=N cpu=C cpu_pct=P cpu_us_per_rt=U" (round trips
 // per second, the median and 99th percentile round trip, the server's CPU:
-// seconds, percent of a CPU, microseconds per round trip). pingstats reads
+// seconds, percent of a CPU, microseconds per round trip). connrate opens
+// connections to the echo port, -streams at a time, each closed with a RST
+// once established, and prints "cps=R n=N errors=E cpu=C
+// cpu_us_per_conn=U". pingstats reads
 // ping's per-reply lines on stdin and prints "avg_ms=A p50_ms=M p99_ms=B n=N". table
 // prints the results file as one table.
 package main
@@ -44,12 +48,12 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("benchclient: ")
 	if len(os.Args) < 2 {
-		log.Fatal("usage: benchclient tput|conns|udpecho|pingstats|table ...")
+		log.Fatal("usage: benchclient tput|conns|udpecho|connrate|pingstats|table ...")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	addr := fs.String("addr", "10.0.0.2", "server address")
 	dir := fs.String("dir", "down", "tput: up (client sends) or down (server sends)")
-	streams := fs.Int("streams", 1, "tput: parallel connections")
+	streams := fs.Int("streams", 1, "tput, connrate: parallel connections")
 	dur := fs.Duration("dur", 5*time.Second, "tput: duration")
 	every := fs.Duration("every", 0, "tput: also print the throughput of each interval this long to stderr (\"t=1s gbps=G\")")
 	pidList := fs.String("pid", "", "server process id (for CPU and RSS); a comma-separated list sums several")
@@ -75,6 +79,8 @@ func main() {
 		connsWorker(*addr)
 	case "udpecho":
 		udpEcho(*addr, *dur, pid)
+	case "connrate":
+		connRate(*addr, *streams, *dur, pid)
 	case "pingstats":
 		pingStats(os.Stdin)
 	case "table":
