@@ -48,6 +48,10 @@ type twConn struct {
 // once per record. A longer TIME_WAIT only protects the tuple longer.
 const twSlack = 16
 
+// twSweepChunk is how many records the sweep looks at between letting go
+// of the protocol's lock (some 100 us of work).
+const twSweepChunk = 4096
+
 // timeWaitTable is the protocol's TIME_WAIT records, guarded by
 // Protocol.mu.
 type timeWaitTable struct {
@@ -127,7 +131,18 @@ func (p *Protocol) twExpire() {
 	tw := &p.tw
 	tw.armed = false
 	next := int64(math.MaxInt64)
+	n := 0
 	for k, rec := range tw.m {
+		if n++; n%twSweepChunk == 0 {
+			// Let the demultiplexer in: a full table takes
+			// milliseconds to sweep. A map may change while it is
+			// ranged over; the records added meanwhile end later.
+			p.mu.Unlock()
+			p.mu.Lock()
+			if p.closed {
+				break
+			}
+		}
 		if now.UnixNano() < rec.at {
 			next = min(next, rec.at)
 			continue
@@ -136,6 +151,10 @@ func (p *Protocol) twExpire() {
 		if trace {
 			ended = append(ended, k)
 		}
+	}
+	if p.closed {
+		p.mu.Unlock()
+		return
 	}
 	tw.shrinkLocked()
 	if len(tw.m) > 0 {

@@ -200,12 +200,13 @@ func TestTimeWaitTableFull(t *testing.T) {
 	})
 }
 
-// TestTimeWaitRecordsEndWithinSlack: records made over a second each last
+// TestTimeWaitRecordsEndWithinSlack: records made over a second (more than
+// the sweep looks at between letting go of the lock) each last
 // their TIME_WAIT (RFC 9293 section 3.6.1: 2 MSL at least) and at most a
 // twSlack-th of it longer; the table's timer sweeps them a bounded number
 // of times, and the emptied table gives its map back.
 func TestTimeWaitRecordsEndWithinSlack(t *testing.T) {
-	const n, spread = 2000, time.Second
+	const n, spread = 3*twSweepChunk + 100, time.Second
 	clk := vclock.New(t0)
 	p, c, _, remote, local := handConnClock(t, &sinkIP{}, Options{}, clk, "10.0.0.2/24", "10.0.0.1")
 	tw := p.cfg.timeWait
