@@ -25,8 +25,9 @@
 # its RSS rows read high),
 # PINGS (echo requests per ping run, default 200, 5 ms apart), ROWS ("all",
 # the default, "latency": only the ping, UDP echo and idle-CPU rows, or
-# "conns": only the idle-connection and RSS rows, for quick before/after
-# runs; e.g. ROWS=latency STACKS=tapstack).
+# "conns": only the idle-connection and RSS rows, "tput": only the IPv4
+# throughput rows, for quick before/after runs; e.g. ROWS=latency
+# STACKS=tapstack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +43,7 @@ TAPSTACK_OFFLOAD="${TAPSTACK_OFFLOAD:-1}"
 PROFILE_DIR="${PROFILE_DIR:-}"
 PINGS="${PINGS:-200}"
 ROWS="${ROWS:-all}"
-case "$ROWS" in all | latency | conns) ;; *) echo "bench.sh: ROWS is all, latency or conns, not $ROWS" >&2; exit 1 ;; esac
+case "$ROWS" in all | latency | conns | tput) ;; *) echo "bench.sh: ROWS is all, latency, conns or tput, not $ROWS" >&2; exit 1 ;; esac
 
 # The idle-connection rows hold up to max(CONNS) sockets open at once: the
 # client holds one descriptor per connection and so does the kernel column's
@@ -241,7 +242,7 @@ run_stack() {
 	"${C[@]}" ping -c 1 -W 5 10.0.0.2 >/dev/null
 
 	local out avg t0 t1
-	if [ "$part" = suite ]; then
+	if [ "$part" = suite ] && [ "$ROWS" != tput ]; then
 		latency_rows "$name"
 		t0="$(cpu_ticks "$PID")"
 		sleep 2 # a measurement of idle cost, not a synchronisation
@@ -289,6 +290,13 @@ run_stack() {
 			fi
 		done
 	done
+
+	if [ "$ROWS" = tput ]; then
+		stop_server
+		ip netns del "$ns"
+		[ "$srvns" != "$ns" ] && ip netns del "$srvns"
+		return 0
+	fi
 
 	# The IPv6 rows: the same server at fd00::2.
 	"${C[@]}" ping -6 -c 1 -W 5 fd00::2 >/dev/null
@@ -378,7 +386,7 @@ for s in $STACKS; do
 	[ "$ROWS" = conns ] || run_stack "$s" suite
 done
 for s in $STACKS; do
-	[ "$ROWS" = latency ] || run_stack "$s" conns
+	[ "$ROWS" = latency ] || [ "$ROWS" = tput ] || run_stack "$s" conns
 done
 for s in $STACKS; do
 	[ "$ROWS" = all ] || break
