@@ -23,6 +23,9 @@
 # and a heap profile, tapstack-heap.pprof, while it holds the idle
 # connections; that server samples every allocation, which deepens stacks:
 # its RSS rows read high),
+# ROUNDS (default 1: how many times each stack's suite runs, the stacks in
+# alternating order; the table shows each figure's median; the
+# idle-connection and TUN rows run once),
 # PINGS (echo requests per ping run, default 200, 5 ms apart), ROWS ("all",
 # the default, "latency": only the ping, UDP echo and idle-CPU rows, or
 # "conns": only the idle-connection and RSS rows, "tput": only the IPv4
@@ -43,6 +46,8 @@ TAPSTACK_OFFLOAD="${TAPSTACK_OFFLOAD:-1}"
 PROFILE_DIR="${PROFILE_DIR:-}"
 PINGS="${PINGS:-200}"
 ROWS="${ROWS:-all}"
+ROUNDS="${ROUNDS:-1}"
+case "$ROUNDS" in '' | *[!0-9]* | 0) echo "bench.sh: ROUNDS is a count of rounds, not $ROUNDS" >&2; exit 1 ;; esac
 case "$ROWS" in all | latency | conns | tput) ;; *) echo "bench.sh: ROWS is all, latency, conns or tput, not $ROWS" >&2; exit 1 ;; esac
 
 # The idle-connection rows hold up to max(CONNS) sockets open at once: the
@@ -382,8 +387,17 @@ run_tun() {
 	ip netns del "$ns"
 }
 
-for s in $STACKS; do
-	[ "$ROWS" = conns ] || run_stack "$s" suite
+# Each round runs every stack's suite, in the opposite order of the round
+# before, so that a slow spell of the machine does not fall on one column
+# only; the table shows each figure's median over the rounds.
+rev_stacks="$(echo $STACKS | tr ' ' '\n' | tac | tr '\n' ' ')"
+for round in $(seq 1 "$ROUNDS"); do
+	order="$STACKS"
+	[ $((round % 2)) = 0 ] && order="$rev_stacks"
+	[ "$ROUNDS" -gt 1 ] && echo "== round $round of $ROUNDS: $order"
+	for s in $order; do
+		[ "$ROWS" = conns ] || run_stack "$s" suite
+	done
 done
 for s in $STACKS; do
 	[ "$ROWS" = latency ] || [ "$ROWS" = tput ] || run_stack "$s" conns
@@ -394,16 +408,17 @@ for s in $STACKS; do
 	tapstack | gvisor) run_tun "$s" ;;
 	kernel) # the TUN rows' kernel column: the veth figures of its run
 		for dir in upload download; do
-			v="$(awk -F'\t' -v m="TCP $dir" '$2 == "kernel" && index($1, m) == 1 && index($1, "1 stream") {print $3; exit}' "$RESULTS")"
 			[ "$dir" = upload ] && label="TUN: TCP upload (client->server)" || label="TUN: TCP download (server->client)"
-			record "$label, 1 stream(s), Gbit/s (kernel: veth)" kernel "$v"
+			for v in $(awk -F'\t' -v m="TCP $dir" '$2 == "kernel" && index($1, m) == 1 && index($1, "1 stream") {print $3}' "$RESULTS"); do
+				record "$label, 1 stream(s), Gbit/s (kernel: veth)" kernel "$v"
+			done
 		done
 		;;
 	esac
 done
 
 echo
-echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run"
+echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run$([ "$ROUNDS" -gt 1 ] && echo ", medians of $ROUNDS rounds")"
 ./bin/benchclient table -in "$RESULTS"
 
 if [ -n "$PROFILE_DIR" ] && [ -f "$PROFILE_DIR/tapstack-heap.pprof" ]; then

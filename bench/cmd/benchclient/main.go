@@ -29,6 +29,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -88,6 +89,26 @@ func main() {
 	default:
 		log.Fatalf("unknown command %q", os.Args[1])
 	}
+}
+
+// median returns the median of vs, numbers as bench.sh recorded them (the
+// lower middle one of an even count), or the last value when they are not
+// all numbers.
+func median(vs []string) string {
+	type num struct {
+		s string
+		v float64
+	}
+	ns := make([]num, 0, len(vs))
+	for _, s := range vs {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return vs[len(vs)-1]
+		}
+		ns = append(ns, num{s, v})
+	}
+	slices.SortFunc(ns, func(a, b num) int { return cmp.Compare(a.v, b.v) })
+	return ns[(len(ns)-1)/2].s
 }
 
 // pids are the server's processes (the kernel column may run several).
@@ -228,7 +249,8 @@ func table(path string) {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	vals := map[string]map[string]string{}
+	// A metric measured in several rounds (ROUNDS) shows its median.
+	all := map[string]map[string][]string{}
 	var order []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -236,11 +258,18 @@ func table(path string) {
 		if len(p) != 3 {
 			continue
 		}
-		if vals[p[0]] == nil {
-			vals[p[0]] = map[string]string{}
+		if all[p[0]] == nil {
+			all[p[0]] = map[string][]string{}
 			order = append(order, p[0])
 		}
-		vals[p[0]][p[1]] = p[2]
+		all[p[0]][p[1]] = append(all[p[0]][p[1]], p[2])
+	}
+	vals := map[string]map[string]string{}
+	for m, byStack := range all {
+		vals[m] = map[string]string{}
+		for s, vs := range byStack {
+			vals[m][s] = median(vs)
+		}
 	}
 	// The kernel column's RSS per idle connection is the application's
 	// share alone (its goroutine, buffer and file; kernel socket memory is
