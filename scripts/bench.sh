@@ -23,8 +23,8 @@
 # and a heap profile, tapstack-heap.pprof, while it holds the idle
 # connections; that server samples every allocation, which deepens stacks:
 # its RSS rows read high),
-# ROUNDS (default 1: how many times each stack's suite runs, the stacks in
-# alternating order; the table shows each figure's median; the
+# ROUNDS (default 1: how many times each stack's suite runs, the stacks'
+# order rotated each round; the table shows each figure's median; the
 # idle-connection and TUN rows run once),
 # PINGS (echo requests per ping run, default 200, 5 ms apart), ROWS ("all",
 # the default, "latency": only the ping, UDP echo and idle-CPU rows, or
@@ -387,13 +387,13 @@ run_tun() {
 	ip netns del "$ns"
 }
 
-# Each round runs every stack's suite, in the opposite order of the round
-# before, so that a slow spell of the machine does not fall on one column
-# only; the table shows each figure's median over the rounds.
-rev_stacks="$(echo $STACKS | tr ' ' '\n' | tac | tr '\n' ' ')"
+# Each round runs every stack's suite, the order rotated by one from the
+# round before (T G K, G K T, K T G), so that a slow spell of the machine
+# does not fall on one column only and no stack runs twice in a row; the
+# table shows each figure's median over the rounds.
+order="$STACKS"
 for round in $(seq 1 "$ROUNDS"); do
-	order="$STACKS"
-	[ $((round % 2)) = 0 ] && order="$rev_stacks"
+	[ "$round" -gt 1 ] && order="$(echo $order | awk '{for (i = 2; i <= NF; i++) printf "%s ", $i; print $1}')"
 	[ "$ROUNDS" -gt 1 ] && echo "== round $round of $ROUNDS: $order"
 	for s in $order; do
 		[ "$ROWS" = conns ] || run_stack "$s" suite
