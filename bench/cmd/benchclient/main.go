@@ -318,12 +318,37 @@ func table(path string) {
 	for _, m := range order {
 		w = max(w, len(m))
 	}
-	fmt.Printf("%-*s | %10s | %10s | %10s | %15s | %15s\n", w, "metric", "tapstack", "gVisor", "kernel", "tapstack/gVisor", "tapstack/kernel")
-	fmt.Println(strings.Repeat("-", w+75))
+	// With several rounds, the range of the tapstack/kernel ratio over
+	// the rounds: the i-th figure of each stack is its i-th round's.
+	rounds := func(m string) string {
+		ts, ks := all[m]["tapstack"], all[m]["kernel"]
+		lo, hi, n := 0.0, 0.0, 0
+		for i := range min(len(ts), len(ks)) {
+			x, err1 := strconv.ParseFloat(ts[i], 64)
+			y, err2 := strconv.ParseFloat(ks[i], 64)
+			if err1 != nil || err2 != nil || y == 0 {
+				continue
+			}
+			r := x / y
+			if n == 0 || r < lo {
+				lo = r
+			}
+			if n == 0 || r > hi {
+				hi = r
+			}
+			n++
+		}
+		if n < 2 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f-%.2fx", lo, hi)
+	}
+	fmt.Printf("%-*s | %10s | %10s | %10s | %15s | %15s | %18s\n", w, "metric", "tapstack", "gVisor", "kernel", "tapstack/gVisor", "tapstack/kernel", "per round")
+	fmt.Println(strings.Repeat("-", w+96))
 	for _, m := range order {
 		v := vals[m]
 		t, g, k := get(v, "tapstack"), get(v, "gvisor"), get(v, "kernel")
-		fmt.Printf("%-*s | %10s | %10s | %10s | %15s | %15s\n", w, m, t, g, k, ratio(t, g), ratio(t, k))
+		fmt.Printf("%-*s | %10s | %10s | %10s | %15s | %15s | %18s\n", w, m, t, g, k, ratio(t, g), ratio(t, k), rounds(m))
 	}
 }
 
