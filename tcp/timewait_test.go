@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/internal/vclock"
@@ -249,5 +250,14 @@ func TestTimeWaitRecordsEndWithinSlack(t *testing.T) {
 	}
 	if len(ends) != 0 || p.tw.m != nil {
 		t.Fatalf("%d records left, map kept %v", len(ends), p.tw.m != nil)
+	}
+}
+
+// TestTimeWaitRecordSize keeps a TIME_WAIT record at 32 bytes beside its
+// 38-byte key: a server closing first holds a minute's connections as
+// records (up to maxTimeWait), and each byte more is paid by all of them.
+func TestTimeWaitRecordSize(t *testing.T) {
+	if n, k := unsafe.Sizeof(twConn{}), unsafe.Sizeof(connKey{}); n > 32 || k > 38 {
+		t.Fatalf("record %d bytes (want <= 32), key %d (want <= 38)", n, k)
 	}
 }
