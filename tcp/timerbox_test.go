@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -61,8 +62,12 @@ func ackAll(e *endpoint) {
 // TestIdleConnectionGivesTimerBack: a connection holds a clock timer
 // while something is due (here its retransmission timeout) and gives it
 // back to the protocol's pool once everything is acknowledged; the next
-// answer takes it again, armed.
+// answer takes it again, armed. It runs on one P, whose pool the give
+// fills (another P's cannot take it); the race detector's sync.Pool drops
+// some of what it is given, so the count of timers made is not checked
+// under it.
 func TestIdleConnectionGivesTimerBack(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	clk := &handClock{}
 	_, c, _, _, _ := handConnClock(t, &sinkIP{}, Options{}, clk, "10.0.0.2/24", "10.0.0.1")
 	e := c.e
@@ -84,8 +89,8 @@ func TestIdleConnectionGivesTimerBack(t *testing.T) {
 			t.Fatalf("round %d: idle connection kept its timer (armed %v)", round, b.t.(*handTimer).active)
 		}
 	}
-	if len(clk.timers) > 2 {
-		t.Fatalf("%d clock timers made for 3 answers, want them taken from the pool", len(clk.timers))
+	if !raceEnabled && len(clk.timers) != 1 {
+		t.Fatalf("%d clock timers made for 3 answers, want one, taken from the pool again", len(clk.timers))
 	}
 }
 
