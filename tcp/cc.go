@@ -161,7 +161,7 @@ func (c *cubic) onAck(w *ccWindow, now time.Time, acked int, rtt time.Duration) 
 	}
 	mss := float64(w.mss)
 	cw := float64(w.cwnd) / mss
-	at := stamp(now.Sub(w.epoch)) // as core.at
+	at := w.at(now)
 	if c.epoch == 0 {
 		c.epoch = at
 		if cw < c.wMax {

@@ -25,10 +25,12 @@ import (
 // it never reads as unset either.
 type stamp time.Duration
 
-// at returns now as a stamp. It is inlined: the application's goroutine
+// at returns now as a stamp; it is the window's (where the epoch is), so
+// that CUBIC, which sees only the window, takes its stamps as the core
+// does (c.at is this method). It is inlined: the application's goroutine
 // sends small writes through it (rackSent), on a 2 KiB stack with little
 // room to spare (TestIdleConnectionStack).
-func (c *core) at(now time.Time) stamp { return stamp(now.Sub(c.epoch)) }
+func (w *ccWindow) at(now time.Time) stamp { return stamp(now.Sub(w.epoch)) }
 
 // time returns the time a set stamp stands for.
 func (c *core) time(s stamp) time.Time { return c.epoch.Add(time.Duration(s)) }
