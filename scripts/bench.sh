@@ -30,7 +30,9 @@
 # the default, "latency": only the ping, UDP echo and idle-CPU rows, or
 # "conns": only the idle-connection and RSS rows, "tput": only the IPv4
 # throughput rows, for quick before/after runs; e.g. ROWS=latency
-# STACKS=tapstack).
+# STACKS=tapstack), SERVER_PROCS (GOMAXPROCS of every column's server, the
+# same for all three; unset: the Go runtime's default, one per CPU. The
+# clients keep the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +50,7 @@ PINGS="${PINGS:-200}"
 ROWS="${ROWS:-all}"
 ROUNDS="${ROUNDS:-1}"
 case "$ROUNDS" in '' | *[!0-9]* | 0) echo "bench.sh: ROUNDS is a count of rounds, not $ROUNDS" >&2; exit 1 ;; esac
+case "${SERVER_PROCS:-1}" in '' | *[!0-9]* | 0) echo "bench.sh: SERVER_PROCS is the servers' GOMAXPROCS, a count of 1 or more, not $SERVER_PROCS" >&2; exit 1 ;; esac
 case "$ROWS" in all | latency | conns | tput) ;; *) echo "bench.sh: ROWS is all, latency, conns or tput, not $ROWS" >&2; exit 1 ;; esac
 
 # The idle-connection rows hold up to max(CONNS) sockets open at once: the
@@ -228,7 +231,7 @@ run_stack() {
 		;;
 	esac
 	echo "== $name ($part): benchserver ${args[*]}"
-	ip netns exec "$srvns" ./bin/benchserver "${args[@]}" >"$LOG" 2>&1 &
+	ip netns exec "$srvns" env ${SERVER_PROCS:+GOMAXPROCS=$SERVER_PROCS} ./bin/benchserver "${args[@]}" >"$LOG" 2>&1 &
 	PID=$!
 	for _ in $(seq 1 100); do
 		grep -q '^ready' "$LOG" && break
@@ -361,7 +364,7 @@ run_tun() {
 	args=(-stack "$name" -tun -tap tun0 -addr 10.1.0.2/24)
 	[ "$name" = tapstack ] && [ "$TAPSTACK_OFFLOAD" = 1 ] && args+=(-offload)
 	echo "== $name on a TUN: benchserver ${args[*]}"
-	ip netns exec "$ns" ./bin/benchserver "${args[@]}" >"$LOG" 2>&1 &
+	ip netns exec "$ns" env ${SERVER_PROCS:+GOMAXPROCS=$SERVER_PROCS} ./bin/benchserver "${args[@]}" >"$LOG" 2>&1 &
 	PID=$!
 	for _ in $(seq 1 100); do
 		grep -q '^ready' "$LOG" && break
@@ -418,7 +421,7 @@ for s in $STACKS; do
 done
 
 echo
-echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run$([ "$ROUNDS" -gt 1 ] && echo ", medians of $ROUNDS rounds")"
+echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run, servers' GOMAXPROCS ${SERVER_PROCS:-the runtime's default}$([ "$ROUNDS" -gt 1 ] && echo ", medians of $ROUNDS rounds")"
 ./bin/benchclient table -in "$RESULTS"
 
 if [ -n "$PROFILE_DIR" ] && [ -f "$PROFILE_DIR/tapstack-heap.pprof" ]; then

@@ -73,7 +73,6 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	dataAcked := min(int(c.sndBufSeq.Size(ack)), c.snd.n)
 	if dataAcked > 0 && ack.GreaterThan(c.sndBufSeq) {
 		c.snd.discard(dataAcked)
-		c.raise(evWritable)
 		c.sndBufSeq = c.sndBufSeq.Add(seqnum.Size(dataAcked))
 		if c.snd.n == 0 {
 			c.snd.release() // everything sent was acknowledged
@@ -115,6 +114,9 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	c.cwnd = min(c.cwnd, 1<<30)
 	if dataAcked > 0 {
 		c.sndbufExpand()
+		if c.sndWritable() {
+			c.raise(evWritable)
+		}
 	}
 
 	if c.sndUna == c.sndMax {

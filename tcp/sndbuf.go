@@ -68,6 +68,14 @@ func (c *core) sndBufTarget() int {
 	return 2 * max(c.cwnd, 10*c.mss)
 }
 
+// sndWritable says whether a Write that waits for room in the send buffer
+// is woken: once the free room is at least half what is queued, a third of
+// the buffer, as Linux's sk_stream_is_writeable (sk_stream_wspace >=
+// sk_stream_min_wspace). Waking the writer for every ACK that frees a
+// little would hand it a segment's worth of room at a time: a wake-up, a
+// short Write and another wait per ACK.
+func (c *core) sndWritable() bool { return c.snd.max-c.snd.n >= c.snd.n/2 }
+
 // sndbufExpand grows the send buffer after an ACK freed some of it
 // (tcp_new_space), or moderates it under memory pressure.
 func (c *core) sndbufExpand() {

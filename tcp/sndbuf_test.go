@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapstack/tapstack/internal/seqnum"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -165,5 +166,44 @@ func TestCwndValidation(t *testing.T) {
 				t.Errorf("cwnd %d after 5 rounds from %d; want growth %v", c.cwnd, initial, tt.wantGrows)
 			}
 		})
+	}
+}
+
+// TestWriterWokenWhenAThirdIsFree checks Linux's sk_stream_is_writeable
+// rule (sk_stream_wspace >= sk_stream_min_wspace): a full send buffer
+// raises evWritable only once the room freed is at least half what is
+// still queued, not for every ACK that frees a segment's worth; an ACK of
+// everything always does.
+func TestWriterWokenWhenAThirdIsFree(t *testing.T) {
+	cfg := testConfig()
+	cfg.sndBuf, cfg.maxSndBuf = 30000, 30000 // no auto-tuning: the buffer stays 30,000
+	c := establishedScaled(t, cfg)
+	c.cwnd = 1 << 20
+	for c.write(t0, make([]byte, 4096)) > 0 {
+	}
+	c.out = c.out[:0]
+	full := c.snd.n
+	if full != c.snd.max {
+		t.Fatalf("buffer holds %d of %d after filling", full, c.snd.max)
+	}
+	c.takeEvents()
+	una := c.sndUna
+	for i, tc := range []struct {
+		acked    int // bytes acknowledged by this ACK, cumulatively
+		writable bool
+	}{
+		{1000, false}, // 1,000 free, 29,000 queued
+		{5000, false}, // 5,000 free, 25,000 queued
+		{9000, false}, // 9,000 free, 21,000 queued
+		{10000, true}, // 10,000 free, 20,000 queued: a third
+		{11000, true}, // still: a Write that waits is woken by each
+		{full, true},  // all of it
+	} {
+		c.handleSegment(t0, &segment{seq: c.rcvNxt, ack: una.Add(seqnum.Size(tc.acked)), flags: FlagACK, wnd: 65535})
+		c.out = c.out[:0]
+		ev, _ := c.takeEvents()
+		if got := ev&evWritable != 0; got != tc.writable {
+			t.Errorf("ACK %d (%d of %d acknowledged): writable %v, want %v", i, tc.acked, full, got, tc.writable)
+		}
 	}
 }
