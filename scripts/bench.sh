@@ -29,7 +29,8 @@
 # PINGS (echo requests per ping run, default 200, 5 ms apart), ROWS ("all",
 # the default, "latency": only the ping, UDP echo and idle-CPU rows, or
 # "conns": only the idle-connection and RSS rows, "tput": only the IPv4
-# throughput rows, for quick before/after runs; e.g. ROWS=latency
+# throughput rows, "http": only the connection-rate and HTTP rows, for
+# quick before/after runs; e.g. ROWS=latency
 # STACKS=tapstack), SERVER_PROCS (GOMAXPROCS of every column's server, the
 # same for all three; unset: the Go runtime's default, one per CPU. The
 # clients keep the default).
@@ -51,7 +52,7 @@ ROWS="${ROWS:-all}"
 ROUNDS="${ROUNDS:-1}"
 case "$ROUNDS" in '' | *[!0-9]* | 0) echo "bench.sh: ROUNDS is a count of rounds, not $ROUNDS" >&2; exit 1 ;; esac
 case "${SERVER_PROCS:-1}" in '' | *[!0-9]* | 0) echo "bench.sh: SERVER_PROCS is the servers' GOMAXPROCS, a count of 1 or more, not $SERVER_PROCS" >&2; exit 1 ;; esac
-case "$ROWS" in all | latency | conns | tput) ;; *) echo "bench.sh: ROWS is all, latency, conns or tput, not $ROWS" >&2; exit 1 ;; esac
+case "$ROWS" in all | latency | conns | tput | http) ;; *) echo "bench.sh: ROWS is all, latency, conns, tput or http, not $ROWS" >&2; exit 1 ;; esac
 
 # The idle-connection rows hold up to max(CONNS) sockets open at once: the
 # client holds one descriptor per connection and so does the kernel column's
@@ -250,7 +251,7 @@ run_stack() {
 	"${C[@]}" ping -c 1 -W 5 10.0.0.2 >/dev/null
 
 	local out avg t0 t1
-	if [ "$part" = suite ] && [ "$ROWS" != tput ]; then
+	if [ "$part" = suite ] && [ "$ROWS" != tput ] && [ "$ROWS" != http ]; then
 		latency_rows "$name"
 		t0="$(cpu_ticks "$PID")"
 		sleep 2 # a measurement of idle cost, not a synchronisation
@@ -283,7 +284,7 @@ run_stack() {
 	fi
 
 	local dir streams label
-	for dir in up down; do
+	[ "$ROWS" = http ] || for dir in up down; do
 		for streams in 1 4; do
 			[ "$dir" = up ] && label="TCP upload (client->server)" || label="TCP download (server->client)"
 			local prof=0
@@ -307,6 +308,7 @@ run_stack() {
 	fi
 
 	# The IPv6 rows: the same server at fd00::2.
+	if [ "$ROWS" != http ]; then
 	"${C[@]}" ping -6 -c 1 -W 5 fd00::2 >/dev/null
 	out="$("${C[@]}" ping -6 -q -c 50 -i 0.01 fd00::2)"
 	avg="$(echo "$out" | awk -F/ '/^rtt/ {print $5}')"
@@ -318,6 +320,7 @@ run_stack() {
 		echo "   IPv6 $dir x1: $out"
 		record "$label, 1 stream(s), Gbit/s" "$name" "$(kv "$out" gbps)"
 	done
+	fi
 
 	# Connections opened per second: 16 at a time to the echo port, each
 	# closed with a RST once established (no TIME_WAIT on either side,
@@ -403,7 +406,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	done
 done
 for s in $STACKS; do
-	[ "$ROWS" = latency ] || [ "$ROWS" = tput ] || run_stack "$s" conns
+	[ "$ROWS" = all ] || [ "$ROWS" = conns ] && run_stack "$s" conns
 done
 for s in $STACKS; do
 	[ "$ROWS" = all ] || break
@@ -421,7 +424,7 @@ for s in $STACKS; do
 done
 
 echo
-echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run, servers' GOMAXPROCS ${SERVER_PROCS:-the runtime's default}$([ "$ROUNDS" -gt 1 ] && echo ", medians of $ROUNDS rounds")"
+echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run, servers' GOMAXPROCS ${SERVER_PROCS:-as the Go runtime sets it}$([ "$ROUNDS" -gt 1 ] && echo ", medians of $ROUNDS rounds")"
 ./bin/benchclient table -in "$RESULTS"
 
 if [ -n "$PROFILE_DIR" ] && [ -f "$PROFILE_DIR/tapstack-heap.pprof" ]; then

@@ -106,8 +106,22 @@ type core struct {
 	out []outSeg
 }
 
-// queue hands an emitted segment on.
+// queue hands an emitted segment on. A bare FIN that follows the data of
+// a segment still waiting to be built rides on that segment, as Linux's
+// tcp_send_fin sets FIN on the unsent tail of the write queue: a response
+// written and the sending side shut down at once (net/http's close of a
+// Connection: close request) leave in one frame, not two, and the peer
+// answers both with one ACK.
 func (c *core) queue(o outSeg) {
+	if n := len(c.out); n > 0 && o.flags&(FlagFIN|FlagSYN|FlagRST) == FlagFIN && o.dataLen == 0 && o.nsack == 0 {
+		last := &c.out[n-1]
+		if last.dataLen > 0 && last.gso == 0 && last.flags&(FlagFIN|FlagSYN|FlagRST) == 0 && last.seq.Add(seqnum.Size(last.dataLen)) == o.seq {
+			last.flags |= o.flags
+			last.ack, last.wnd = o.ack, o.wnd
+			last.ts, last.tsVal, last.tsEcr = o.ts, o.tsVal, o.tsEcr
+			return
+		}
+	}
 	if c.out == nil {
 		c.out = newOut() // a pooled queue: an idle connection gives its own back (shedIdle)
 	}

@@ -160,3 +160,49 @@ func TestPassiveCloseSegments(t *testing.T) {
 		}
 	})
 }
+
+// TestFinRidesOnUnsentData: as Linux's tcp_send_fin, a FIN queued while
+// the segment of the last data written is still waiting to be built rides
+// on it (data, PSH and FIN in one segment); a FIN after data already built, or after a TSO
+// super-segment, goes alone.
+func TestFinRidesOnUnsentData(t *testing.T) {
+	tests := []struct {
+		name      string
+		flushed   bool // the data's segment was built before the shutdown
+		gso       bool // the data's segment is a TSO super-segment
+		wantFlags []uint8
+		wantLens  []int
+	}{
+		{name: "data not yet built", wantFlags: []uint8{FlagACK | FlagPSH | FlagFIN}, wantLens: []int{5}},
+		{name: "data already built", flushed: true, wantFlags: []uint8{FlagACK | FlagFIN}, wantLens: []int{0}},
+		{name: "data in a super-segment", gso: true, wantFlags: []uint8{FlagACK | FlagPSH, FlagACK | FlagFIN}, wantLens: []int{5, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := establishedCore(t)
+			if c.write(t0, []byte("hello")) != 5 || len(c.out) != 1 {
+				t.Fatalf("write: %+v", c.out)
+			}
+			if tt.flushed {
+				c.out = c.out[:0]
+			}
+			if tt.gso {
+				c.out[0].gso = testMSS
+			}
+			c.shutdown(t0.Add(time.Millisecond))
+			got := takeOut(c)
+			if len(got) != len(tt.wantFlags) {
+				t.Fatalf("sent %+v, want %d segments", got, len(tt.wantFlags))
+			}
+			for i := range got {
+				if got[i].flags != tt.wantFlags[i] || got[i].dataLen != tt.wantLens[i] {
+					t.Errorf("segment %d: flags %#x, %d bytes; want %#x, %d", i, got[i].flags, got[i].dataLen, tt.wantFlags[i], tt.wantLens[i])
+				}
+			}
+			last := got[len(got)-1]
+			if end := last.seq.Add(seqnum.Size(last.dataLen)); end != testISS+6 {
+				t.Errorf("FIN at %d, want at %d", end, testISS+6)
+			}
+		})
+	}
+}
