@@ -109,9 +109,11 @@ type core struct {
 // queue hands an emitted segment on. A bare FIN that follows the data of
 // a segment still waiting to be built rides on that segment, as Linux's
 // tcp_send_fin sets FIN on the unsent tail of the write queue: a response
-// written and the sending side shut down at once (net/http's close of a
-// Connection: close request) leave in one frame, not two, and the peer
-// answers both with one ACK.
+// written and the sending side shut down before a sender built the
+// response leave in one frame, not two, and the peer answers both with
+// one ACK. The data's segment keeps its own options: a FIN carrying SACK
+// blocks goes alone, as they might not fit beside a full segment's
+// payload, and so does one after a TSO super-segment.
 func (c *core) queue(o outSeg) {
 	if n := len(c.out); n > 0 && o.flags&(FlagFIN|FlagSYN|FlagRST) == FlagFIN && o.dataLen == 0 && o.nsack == 0 {
 		last := &c.out[n-1]
