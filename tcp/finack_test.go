@@ -163,8 +163,8 @@ func TestPassiveCloseSegments(t *testing.T) {
 
 // TestFinRidesOnUnsentData: as Linux's tcp_send_fin, a FIN queued while
 // the segment of the last data written is still waiting to be built rides
-// on it (data, PSH and FIN in one segment); a FIN after data already built, or after a TSO
-// super-segment, goes alone.
+// on it (data, PSH and FIN in one segment); a FIN after data already
+// built, or after a TSO super-segment, or with SACK blocks, goes alone.
 func TestFinRidesOnUnsentData(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -205,4 +205,13 @@ func TestFinRidesOnUnsentData(t *testing.T) {
 			}
 		})
 	}
+	t.Run("FIN with SACK blocks", func(t *testing.T) {
+		// Its blocks might not fit beside the data's payload.
+		c := establishedCore(t)
+		c.queue(outSeg{seq: testISS + 1, ack: peerISS + 1, flags: FlagACK | FlagPSH, dataLen: 5})
+		c.queue(outSeg{seq: testISS + 6, ack: peerISS + 1, flags: FlagACK | FlagFIN, nsack: 1})
+		if got := takeOut(c); len(got) != 2 || got[0].flags != FlagACK|FlagPSH || got[1].flags != FlagACK|FlagFIN {
+			t.Fatalf("sent %+v, want the data and the FIN apart", got)
+		}
+	})
 }
