@@ -30,10 +30,10 @@
 # the default, "latency": only the ping, UDP echo and idle-CPU rows, or
 # "conns": only the idle-connection and RSS rows, "tput": only the IPv4
 # throughput rows, "http": only the connection-rate and HTTP rows, for
-# quick before/after runs; e.g. ROWS=latency
-# STACKS=tapstack), SERVER_PROCS (GOMAXPROCS of every column's server, the
-# same for all three; unset: the Go runtime's default, one per CPU. The
-# clients keep the default).
+# quick before/after runs; e.g. ROWS=latency STACKS=tapstack),
+# SERVER_PROCS (GOMAXPROCS of every column's server, the same for all
+# three; unset: the Go runtime's default, one per CPU; the clients keep
+# the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -406,7 +406,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	done
 done
 for s in $STACKS; do
-	[ "$ROWS" = all ] || [ "$ROWS" = conns ] && run_stack "$s" conns
+	case "$ROWS" in all | conns) run_stack "$s" conns ;; esac
 done
 for s in $STACKS; do
 	[ "$ROWS" = all ] || break
