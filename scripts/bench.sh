@@ -269,6 +269,12 @@ run_stack() {
 		for n in $CONNS; do
 			record "RSS per idle connection at $n, KiB (lower is better)" "$name" "$(kv "$out" "kib_per_conn_$n")"
 		done
+		# The kernel's slab growth (sockets, files, epoll entries: memory
+		# no RSS shows): the client's sockets, and the kernel column's
+		# server's. The table adds each to its RSS row.
+		for n in $CONNS; do
+			record "kernel slab per idle connection at $n, KiB (client's sockets; the kernel column's server's too)" "$name" "$(kv "$out" "slab_kib_per_conn_$n")"
+		done
 		sleep 5 # a measurement of what is given back, not a synchronisation
 		record "RSS 5 s after the idle connections closed, MiB (lower is better)" "$name" "$(rss_mib "$PIDS")"
 		stop_server

@@ -42,10 +42,14 @@ type worker struct {
 // all held open together, and after each step prints the server's VmRSS
 // growth per connection since before the first: the larger counts pay
 // for every connection, none reuses memory that closed ones left.
+// It also prints the growth of the kernel's slab memory per connection
+// (/proc/meminfo's Slab: socket, file, inode, dentry and epoll entries),
+// which no process's RSS shows: the Linux client's sockets in every
+// column, and in the kernel column the server's too.
 // With hup it sends the server SIGHUP at the end, while it holds them
 // (benchserver logs its memory figures).
 func conns(addr string, ns []int, pid pids, hup bool) {
-	before := rssKiB(pid)
+	before, slab0 := rssKiB(pid), slabKiB()
 	total := ns[len(ns)-1]
 	per := perWorker()
 	var ws []*worker
@@ -103,8 +107,8 @@ func conns(addr string, ns []int, pid pids, hup bool) {
 		}
 		from = n
 		time.Sleep(500 * time.Millisecond) // let the server settle (a measurement, not a synchronisation)
-		after := rssKiB(pid)
-		res = append(res, fmt.Sprintf("kib_per_conn_%d=%.2f after_%d=%.0f", n, (after-before)/float64(n), n, after))
+		after, slab := rssKiB(pid), slabKiB()
+		res = append(res, fmt.Sprintf("kib_per_conn_%d=%.2f after_%d=%.0f slab_kib_per_conn_%d=%.2f", n, (after-before)/float64(n), n, after, n, (slab-slab0)/float64(n)))
 	}
 	fmt.Println(strings.Join(res, " "))
 	if hup {
@@ -173,4 +177,23 @@ func connsWorker(addr string) {
 	for _, c := range held {
 		c.Close()
 	}
+}
+
+// slabKiB is the kernel's slab memory (/proc/meminfo's Slab) in KiB.
+func slabKiB() float64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Slab:" {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				log.Fatalf("/proc/meminfo: %q", line)
+			}
+			return v
+		}
+	}
+	log.Fatal("/proc/meminfo has no Slab line")
+	return 0
 }

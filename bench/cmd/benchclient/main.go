@@ -300,6 +300,32 @@ func table(path string) {
 		vals[ownRow] = own
 		i++
 	}
+	// Memory per idle connection, the machine's: the server's RSS growth
+	// plus the kernel's slab growth. Both include the Linux client's
+	// sockets; the kernel column's slab holds its server's sockets too,
+	// which its RSS does not. One such row follows each "kernel slab per
+	// idle connection" row.
+	for i := 0; i < len(order); i++ {
+		m := order[i]
+		rest, ok := strings.CutPrefix(m, "kernel slab per idle connection at ")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		rss := vals["RSS per idle connection at "+n+", KiB (lower is better)"]
+		sum := map[string]string{}
+		for s, v := range vals[m] {
+			x, err1 := strconv.ParseFloat(v, 64)
+			y, err2 := strconv.ParseFloat(rss[s], 64)
+			if err1 == nil && err2 == nil {
+				sum[s] = fmt.Sprintf("%.2f", x+y)
+			}
+		}
+		row := "  RSS and slab together at " + n + ": the machine's, KiB"
+		order = append(order[:i+1], append([]string{row}, order[i+1:]...)...)
+		vals[row] = sum
+		i++
+	}
 	ratio := func(a, b string) string {
 		x, err1 := strconv.ParseFloat(a, 64)
 		y, err2 := strconv.ParseFloat(b, 64)
