@@ -49,11 +49,11 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 			c.retries = 0 // the peer is alive, probing goes on
 		}
 		if len(seg.payload) == 0 && seg.flags&(FlagSYN|FlagFIN) == 0 && (!windowChanged || sackNew) && c.sndMax != c.sndUna {
-			c.rec.dupAck(c, now, sackNew, seg.opts.NumSACK > 0)
+			c.rec().dupAck(c, now, sackNew, seg.opts.NumSACK > 0)
 		}
-		c.rec.detect(c, now, seg.opts, dsack)
+		c.rec().detect(c, now, seg.opts, dsack)
 		if c.inRecovery {
-			c.rec.recoveryAck(c, now, 0)
+			c.rec().recoveryAck(c, now, 0)
 		}
 		return true
 	}
@@ -79,7 +79,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		}
 	}
 	c.sndUna = ack
-	if c.rtxStamp.on && !ack.LessThan(c.rtxStamp.high) {
+	if c.lossState != nil && c.rtxStamp.on && !ack.LessThan(c.rtxStamp.high) {
 		c.rtxStamp.on = false // every retransmission acknowledged
 	}
 	c.sb.advance(ack)
@@ -96,7 +96,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		if ack.GreaterThanEq(c.recover) {
 			c.endRecovery(now)
 		} else {
-			c.rec.recoveryAck(c, now, acked)
+			c.rec().recoveryAck(c, now, acked)
 		}
 	} else if limited := c.isCwndLimited(); limited || c.pace.p != nil {
 		// An algorithm that paces (bbrlite) sees every ACK: it is its
@@ -105,12 +105,12 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 		// limits it. It is told when neither did (ccAppLimited).
 		c.ccAppLimited = !limited && c.pace.at == 0
 		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = ack, c.sndNxt, c.rtt.latest, c.minRTT()
-		if c.ccObserves {
+		if c.ccObserves() {
 			c.ccObserve()
 		}
 		c.ca.onAck(&c.ccWindow, now, acked, c.rtt.srtt)
 	}
-	c.rec.detect(c, now, seg.opts, dsack)
+	c.rec().detect(c, now, seg.opts, dsack)
 	c.cwnd = min(c.cwnd, 1<<30)
 	if dataAcked > 0 {
 		c.sndbufExpand()
@@ -228,7 +228,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		}
 		c.tlpStop()
 		c.ccAck, c.ccNxt = c.sndUna, c.sndMax // the flight the timeout ends
-		if c.ccObserves {
+		if c.ccObserves() {
 			c.ccObserve()
 		}
 		c.ca.onTimeout(&c.ccWindow, now, flight)
@@ -236,7 +236,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		c.inRecovery = false
 		c.recover = c.sndMax
 		c.dupAcks = 0
-		c.rec.timeout(c)
+		c.rec().timeout(c)
 	}
 	// Retransmit the first segment, then go back N: the rest follows as
 	// the congestion window opens again (skipping SACKed data).

@@ -41,6 +41,15 @@ type ccWindow struct {
 	ccAppLimited bool
 }
 
+// ccObserves says ca is a recoveryObserver (bbr.go): it is shown the
+// ACKs of recovery and undos, and the SACKed bytes are counted for it,
+// where other algorithms cost the packet path nothing of that. A type
+// assertion where a flag took a byte of the connection.
+func (c *core) ccObserves() bool {
+	_, ok := c.ca.(recoveryObserver)
+	return ok
+}
+
 // ccObserve sets what a recoveryObserver reads beyond the ACK: the
 // bytes SACKed and the highest sequence the peer has.
 func (c *core) ccObserve() {

@@ -69,7 +69,7 @@ func DialNetwork(ctx context.Context, s *stack.Stack, network string, addr netip
 	}
 	e := newEndpoint(p, tuple{netip.AddrPortFrom(r.LocalAddr, port), addr}, r)
 	e.dialDone = make(chan struct{})
-	p.conns[e.id.key()] = e
+	p.conns[e.id().key()] = e
 	p.mu.Unlock()
 
 	now := p.clock.Now()
@@ -237,10 +237,10 @@ func (c *Conn) LocalAddr() net.Addr { return c.e.laddr() }
 func (c *Conn) RemoteAddr() net.Addr { return c.e.raddr() }
 
 // LocalAddrPort returns the local address.
-func (c *Conn) LocalAddrPort() netip.AddrPort { return c.e.id.local }
+func (c *Conn) LocalAddrPort() netip.AddrPort { return c.e.id().local }
 
 // RemoteAddrPort returns the peer's address.
-func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.e.id.remote }
+func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.e.id().remote }
 
 // State returns the connection's current TCP state.
 func (c *Conn) State() State {

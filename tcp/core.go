@@ -61,12 +61,11 @@ type core struct {
 	// ACK waits for the end of that batch.
 	ackNow, kaOn, rcvLocked, dsackOn, sndLocked, batching, ackBatch bool
 	// Flags of the sender and the receiver, kept here for the same
-	// reason: noDelay says Nagle is off (Go's default); ccObserves says
-	// ca is a recoveryObserver (bbr.go): it is shown the ACKs of recovery
-	// and undos, and the SACKed bytes are counted for it, where other
-	// algorithms cost the packet path nothing of that; sendWS says our
-	// SYN carries a window scale option.
-	noDelay, ccObserves, sendWS bool
+	// reason: noDelay says Nagle is off (Go's default); sendWS says our
+	// SYN carries a window scale option; recKind is the loss recovery
+	// (recovery.go: rec), chosen with SACK at the handshake.
+	noDelay, sendWS bool
+	recKind         uint8
 	// events are what happened for the endpoint to act on (events.go).
 	events events
 	// err is the terminal error (reset, refused, timed out), nil otherwise.
@@ -96,9 +95,9 @@ type core struct {
 	ecnState
 
 	// Keepalive.
-	kaIdle, kaIntvl time.Duration
-	kaAt            stamp // when the keepalive timer is due; 0: not armed
-	lastRcv         stamp
+	kaIdleMs, kaIntvlMs uint32 // in milliseconds (keepalive.go: kaIdle, kaIntvl), half the room of two Durations
+	kaAt                stamp  // when the keepalive timer is due; 0: not armed
+	lastRcv             stamp
 
 	// out collects the segments the core emits; the endpoint builds
 	// their packets (endpoint.flush), in the caller's goroutine or, after
@@ -160,7 +159,7 @@ func (c *core) init(now time.Time, cfg *config, ctr *counters, iss seqnum.Value,
 	c.mss = c.defaultMSS() // RFC 9293 default until the peer tells us
 	c.noDelay = true
 	c.quickAcks = maxQuickAcks
-	c.kaIdle, c.kaIntvl = cfg.kaIdle, cfg.kaIntvl
+	c.kaIdleMs, c.kaIntvlMs = kaMillis(cfg.kaIdle), kaMillis(cfg.kaIntvl)
 	c.tsOffer, c.sackOffer = cfg.timestamps, cfg.sack
 	c.ecnOffer = cfg.ecnRequest
 	c.ecnRecover = iss
@@ -190,7 +189,6 @@ func (c *core) setCongestionControl(name string) bool {
 			c.ca = &c.cubic
 		}
 	}
-	_, c.ccObserves = c.ca.(recoveryObserver)
 	c.pace = paceState{}
 	c.pace.p, _ = c.ca.(pacer)
 	return ok

@@ -3,6 +3,7 @@ package tcp
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -20,12 +21,15 @@ import (
 // their own goroutines), and nothing under e.mu calls user code or blocks
 // on a condition.
 type endpoint struct {
-	p  *Protocol
-	id tuple
-
-	mu    sync.Mutex
-	c     core
+	p *Protocol
+	// route is the connection's route; its addresses and the two ports
+	// are the connection's four-tuple (id), kept once.
 	route stack.Route
+
+	mu           sync.Mutex
+	lport, rport uint16
+	readers      int32 // Reads waiting (tests use it to know a Read blocks); here, in 32 bits, for the packing
+	c            core
 
 	timer   *timerBox // nil while nothing is due (timerbox.go)
 	armedAt stamp     // the timer's deadline as a stamp of c; 0: not armed
@@ -65,8 +69,6 @@ type endpoint struct {
 	// waiters are woken then, and wakeLater (during a batched deliver)
 	// that afterCore leaves them to it.
 	batchQueued, wakeBatch, wakeLater bool
-
-	readers int32 // Reads waiting (tests use it to know a Read blocks); here, in 32 bits, for the packing
 }
 
 // deadlines are a connection's read and write deadlines with the timers
@@ -92,10 +94,15 @@ func (e *endpoint) wrDeadline() time.Time {
 	return e.dl.wr
 }
 
+// id is the connection's four-tuple.
+func (e *endpoint) id() tuple {
+	return tuple{netip.AddrPortFrom(e.route.LocalAddr, e.lport), netip.AddrPortFrom(e.route.RemoteAddr, e.rport)}
+}
+
 // laddr and raddr are the addresses as package net has them, made on
 // demand: an idle connection should not carry two more allocations.
-func (e *endpoint) laddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id.local) }
-func (e *endpoint) raddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id.remote) }
+func (e *endpoint) laddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id().local) }
+func (e *endpoint) raddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id().remote) }
 
 func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 	now := p.clock.Now()
@@ -106,7 +113,8 @@ func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 // newEndpointISS is newEndpoint at now with the initial sequence number
 // and timestamp offset the caller chose (a SYN cookie's).
 func newEndpointISS(p *Protocol, id tuple, r stack.Route, now time.Time, iss seqnum.Value, tsOff uint32) *endpoint {
-	e := &endpoint{p: p, id: id, route: r}
+	r.LocalAddr, r.RemoteAddr = id.local.Addr(), id.remote.Addr()
+	e := &endpoint{p: p, route: r, lport: id.local.Port(), rport: id.remote.Port()}
 	e.cond.L = &e.mu
 	e.c.init(now, &p.cfg, p.ctr, iss, routeMSS(r), tsOff)
 	e.c.setFamily(id.remote.Addr())
@@ -188,7 +196,7 @@ func (e *endpoint) deliver(seg *segment, pkt *stack.Packet) bool {
 		return true
 	}
 	if e.c.state == StateSynReceived && e.listener != nil && seg.flags&(FlagACK|FlagSYN|FlagRST) == FlagACK &&
-		!seg.ack.InRange(e.c.sndUna.Add(1), e.c.sndMax.Add(1)) && e.listener.cookieValid(e.id, seg, now) {
+		!seg.ack.InRange(e.c.sndUna.Add(1), e.c.sndMax.Add(1)) && e.listener.cookieValid(e.id(), seg, now) {
 		// The ACK answers the SYN cookie we sent for this 4-tuple before
 		// this half-open connection's SYN (a flood's with the peer's
 		// address, or an old duplicate) took it: as Linux's
@@ -384,7 +392,7 @@ func (e *endpoint) buildSeg(o *outSeg) (*stack.Packet, stack.NetworkParams) {
 	pkt := stack.NewPacket(stack.Headroom, hl+o.dataLen)
 	b := pkt.Bytes()
 	f := Fields{
-		SrcPort: e.id.local.Port(), DstPort: e.id.remote.Port(),
+		SrcPort: e.lport, DstPort: e.rport,
 		Seq: uint32(o.seq), Ack: uint32(o.ack), DataOffset: hl, Flags: o.flags, Window: o.wnd,
 	}
 	if o.flags&FlagACK == 0 {

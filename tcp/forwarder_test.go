@@ -67,8 +67,8 @@ func TestForwarderAcceptsAnyDestination(t *testing.T) {
 			}
 			defer c.Close()
 			id := <-ids
-			if id.Local != to || id.Remote != c.e.id.local {
-				t.Errorf("ID %+v, want local %v remote %v", id, to, c.e.id.local)
+			if id.Local != to || id.Remote != c.e.id().local {
+				t.Errorf("ID %+v, want local %v remote %v", id, to, c.e.id().local)
 			}
 			if _, err := c.Write([]byte("hello")); err != nil {
 				t.Fatal(err)

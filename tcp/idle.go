@@ -60,4 +60,7 @@ func (c *core) shedIdle() {
 		outPool.put(c.out)
 		c.out = nil
 	}
+	if c.oooState != nil && len(c.oooq.p) == 0 {
+		c.oooState = nil // no block left to report: recent's refer to none
+	}
 }

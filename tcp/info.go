@@ -76,7 +76,7 @@ func (p *Protocol) ConnDetails(dst []ConnDetail) []ConnDetail {
 	p.mu.RUnlock()
 	for _, e := range es {
 		e.mu.Lock()
-		dst = append(dst, e.c.detail(ConnInfo{Local: e.id.local, Remote: e.id.remote}))
+		dst = append(dst, e.c.detail(ConnInfo{Local: e.id().local, Remote: e.id().remote}))
 		e.mu.Unlock()
 	}
 	return dst

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"math"
 	"time"
 
 	"github.com/tapstack/tapstack/stack"
@@ -16,9 +17,20 @@ func (c *core) setKeepAlive(now time.Time, on bool) {
 		if c.lastRcv != 0 {
 			from = c.time(c.lastRcv)
 		}
-		c.kaAt = c.at(from.Add(c.kaIdle))
+		c.kaAt = c.at(from.Add(c.kaIdle()))
 	}
 }
+
+// kaMillis is d in the whole milliseconds the connection keeps its
+// keepalive times in, rounded up (Linux keeps whole seconds), at most
+// 2^32-1 (49 days; Linux's bound is 32,767 seconds).
+func kaMillis(d time.Duration) uint32 {
+	return uint32(min((d+time.Millisecond-1)/time.Millisecond, 1<<32-1))
+}
+
+// kaIdle and kaIntvl are the keepalive idle time and probe interval.
+func (c *core) kaIdle() time.Duration  { return time.Duration(c.kaIdleMs) * time.Millisecond }
+func (c *core) kaIntvl() time.Duration { return time.Duration(c.kaIntvlMs) * time.Millisecond }
 
 // setKeepAlivePeriod sets the idle time and the probe interval, as Go's
 // net.TCPConn.SetKeepAlivePeriod does.
@@ -26,7 +38,8 @@ func (c *core) setKeepAlivePeriod(now time.Time, d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	c.kaIdle, c.kaIntvl = d, d
+	c.kaIdleMs = kaMillis(d)
+	c.kaIntvlMs = c.kaIdleMs
 	if c.kaOn {
 		c.setKeepAlive(now, true)
 	}
@@ -46,11 +59,11 @@ func (c *core) keepalive(now time.Time) {
 		return
 	}
 	if c.sndUna != c.sndMax {
-		c.kaAt = c.at(now.Add(c.kaIdle)) // the retransmission timer is in charge
+		c.kaAt = c.at(now.Add(c.kaIdle())) // the retransmission timer is in charge
 		return
 	}
-	if c.kaSent == 0 && c.since(now, c.lastRcv) < c.kaIdle {
-		c.kaAt = c.at(c.time(c.lastRcv).Add(c.kaIdle))
+	if c.kaSent == 0 && c.since(now, c.lastRcv) < c.kaIdle() {
+		c.kaAt = c.at(c.time(c.lastRcv).Add(c.kaIdle()))
 		return
 	}
 	if int(c.kaSent) >= c.cfg.kaProbes {
@@ -61,7 +74,7 @@ func (c *core) keepalive(now time.Time) {
 	}
 	c.emit(now, outSeg{seq: c.sndUna.Sub(1), ack: c.rcvNxt, flags: FlagACK})
 	c.kaSent++
-	c.kaAt = c.at(now.Add(c.kaIntvl))
+	c.kaAt = c.at(now.Add(c.kaIntvl()))
 }
 
 // autotune grows the receive buffer (Linux's dynamic right-sizing) when
@@ -72,7 +85,7 @@ func (c *core) autotune(now time.Time, k int) {
 	if c.rcvLocked || c.rcv.max >= c.cfg.maxRcvBuf || c.cfg.mem.underPressure() {
 		return
 	}
-	c.tuneCopied += k
+	c.tuneCopied = int32(min(int(c.tuneCopied)+k, math.MaxInt32))
 	if c.tuneStart == 0 {
 		c.tuneStart = c.at(now)
 		return
@@ -86,7 +99,7 @@ func (c *core) autotune(now time.Time, k int) {
 		return
 	}
 	c.tuneSpace = copied
-	if want := min(4*copied, c.cfg.maxRcvBuf); want > c.rcv.max {
+	if want := min(4*int(copied), c.cfg.maxRcvBuf); want > c.rcv.max {
 		c.rcv.max = want
 		c.ctr.rcvBufGrown.Inc()
 	}

@@ -50,7 +50,7 @@ func (p *Protocol) Connections() []ConnInfo {
 	}
 	for _, e := range es {
 		e.mu.Lock()
-		out = append(out, ConnInfo{Local: e.id.local, Remote: e.id.remote, State: e.c.state.String(),
+		out = append(out, ConnInfo{Local: e.id().local, Remote: e.id().remote, State: e.c.state.String(),
 			RecvQueue: e.c.rcv.n, SendQueue: e.c.snd.n})
 		e.mu.Unlock()
 	}

@@ -238,8 +238,8 @@ func (c *core) advWnd() int {
 // data (counted) and the peer sends it again.
 func (c *core) rcvAdmit(n int) bool {
 	need := c.rcv.n + n
-	for !c.rcv.reserve(need, c.oooq.alloc) {
-		if len(c.oooq.p) == 0 {
+	for !c.rcv.reserve(need, c.oooAlloc()) {
+		if c.oooPieces() == 0 {
 			c.cfg.mem.rxDropped.Inc()
 			return false
 		}

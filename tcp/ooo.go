@@ -36,6 +36,41 @@ type oooQueue struct {
 	alloc int
 }
 
+// oooState is what a connection that receives data out of order needs:
+// the data, and the SACK blocks to send (RFC 2018, 2883), the most
+// recently changed first (sack.go). Most connections never need it, and
+// an idle one gives it back (shedIdle).
+type oooState struct {
+	oooq    oooQueue
+	recent  [4]seqRange // out-of-order blocks, most recently changed first
+	nrecent int32       // blocks in recent
+}
+
+// oooOn returns the connection's out-of-order state, allocating it on
+// first use.
+func (c *core) oooOn() *oooState {
+	if c.oooState == nil {
+		c.oooState = new(oooState)
+	}
+	return c.oooState
+}
+
+// oooAlloc is the memory the connection's out-of-order data takes.
+func (c *core) oooAlloc() int {
+	if c.oooState == nil {
+		return 0
+	}
+	return c.oooq.alloc
+}
+
+// oooPieces is how many pieces of out-of-order data the connection holds.
+func (c *core) oooPieces() int {
+	if c.oooState == nil {
+		return 0
+	}
+	return len(c.oooq.p)
+}
+
 // queueOOO keeps out-of-order data p from seq (beyond rcvNxt, within the
 // receive buffer): the parts not held already, as far as the piece limit,
 // the connection's share (twice its receive buffer) and the budget allow.
@@ -96,7 +131,7 @@ func (c *core) queueOOO(seq seqnum.Value, p []byte) bool {
 // room of the piece that ends at seq, then in a new piece. It returns how
 // many bytes it stored.
 func (c *core) storePiece(seq seqnum.Value, data []byte) int {
-	q := &c.oooq
+	q := &c.oooOn().oooq
 	i := 0
 	for i < len(q.p) && q.p[i].seq.LessThan(seq) {
 		i++
@@ -133,6 +168,9 @@ func (c *core) storePiece(seq seqnum.Value, data []byte) int {
 // pullOOO moves the out-of-order data that rcvNxt has reached into the
 // ring, after the in-order data that filled the gap.
 func (c *core) pullOOO() {
+	if c.oooState == nil {
+		return // nothing out of order: no ranges either (addOOO follows storePiece)
+	}
 	q := &c.oooq
 	k := 0
 	for ; k < len(q.p) && q.p[k].seq.LessThanEq(c.rcvNxt); k++ {
@@ -193,6 +231,9 @@ func (c *core) pruneLastOOO() {
 
 // dropOOO forgets all out-of-order data.
 func (c *core) dropOOO() {
+	if c.oooState == nil {
+		return
+	}
 	for i, pc := range c.oooq.p {
 		c.freePiece(pc)
 		c.oooq.p[i] = oooPiece{}

@@ -209,7 +209,7 @@ func pacedRecovery(t *testing.T, c *core) time.Time {
 	if n := len(takeOut(c)); n != 40 {
 		t.Fatalf("sent %d segments, want 40", n)
 	}
-	c.ca, c.ccObserves = &bbrLite{}, true
+	c.ca = &bbrLite{}
 	c.pace.p = fixedPacer(4e6)
 	c.ccMinRTT = 50 * time.Millisecond
 	una := testISS + 1

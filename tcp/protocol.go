@@ -281,16 +281,16 @@ func (p *Protocol) addConn(e *endpoint) error {
 	if p.closed {
 		return stack.ErrClosed
 	}
-	if _, ok := p.conns[e.id.key()]; ok || p.twInUseLocked(e.id.key()) {
+	if _, ok := p.conns[e.id().key()]; ok || p.twInUseLocked(e.id().key()) {
 		return stack.ErrAddressInUse
 	}
-	p.conns[e.id.key()] = e
+	p.conns[e.id().key()] = e
 	return nil
 }
 
 func (p *Protocol) removeConn(e *endpoint) {
 	p.mu.Lock()
-	if k := e.id.key(); p.conns[k] == e {
+	if k := e.id().key(); p.conns[k] == e {
 		delete(p.conns, k)
 	}
 	p.mu.Unlock()
@@ -394,7 +394,7 @@ func (e *endpoint) traceState(from, st State) {
 	if from == StateClosed && e.listener != nil && st == StateSynReceived {
 		from = StateListen
 	}
-	e.p.s.TraceState("tcp", "connection", from.String(), st.String(), e.id.local, e.id.remote)
+	e.p.s.TraceState("tcp", "connection", from.String(), st.String(), e.id().local, e.id().remote)
 }
 
 // traceListen reports the connection a listener made for t, if it made

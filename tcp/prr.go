@@ -45,7 +45,7 @@ func (p *prrState) sndcnt(deliveredData, pipe, ssthresh, mss int) int {
 
 // prrEnter begins PRR as SACK recovery begins; ssthresh is set.
 func (c *core) prrEnter() {
-	c.prr.start(int(c.sndUna.Size(c.sndMax)), c.sackedBytes())
+	c.lossOn().prr.start(int(c.sndUna.Size(c.sndMax)), c.sackedBytes())
 }
 
 // prrOnAck sets the window for an ACK in SACK recovery that
@@ -53,6 +53,7 @@ func (c *core) prrEnter() {
 // RFC 6675's transmission loop (sackRecover) sends sndcnt bytes.
 func (c *core) prrOnAck(acked int) {
 	sacked := c.sackedBytes()
+	c.lossOn() // made by prrEnter already, unless recovery began otherwise
 	delivered := max(acked+sacked-c.prr.sacked, 0)
 	c.prr.sacked = sacked
 	pipe := c.pipe()
@@ -61,7 +62,7 @@ func (c *core) prrOnAck(acked int) {
 
 // prrSent counts n bytes sent (new or retransmitted) in SACK recovery.
 func (c *core) prrSent(n int) {
-	if c.inRecovery {
+	if c.inRecovery && c.lossState != nil { // SACK recovery began with prrEnter, which made it
 		c.prr.out += n
 	}
 }
@@ -86,7 +87,7 @@ func (prrWindow) enter(c *core, now time.Time) {
 // that observes recovery each ACK that acknowledged new data); output then
 // runs RFC 6675's NextSeg against the pipe.
 func (prrWindow) recoveryAck(c *core, now time.Time, acked int) {
-	if acked > 0 && c.ccObserves {
+	if acked > 0 && c.ccObserves() {
 		c.ccAck, c.ccNxt, c.ccRTT, c.ccMinRTT = c.sndUna, c.sndNxt, c.rtt.latest, c.minRTT()
 		c.ccObserve()
 		c.ca.(recoveryObserver).onRecoveryAck(&c.ccWindow, now)

@@ -59,8 +59,8 @@ type rackState struct {
 	fack       seqnum.Value  // RACK.fack: highest end delivered
 	rtt        time.Duration // RACK.rtt
 	minRTT     time.Duration // min_RTT, zero before the first sample
-	mult       int           // RACK.reo_wnd_mult
-	persist    int           // RACK.reo_wnd_persist
+	mult       int32         // RACK.reo_wnd_mult
+	persist    int32         // RACK.reo_wnd_persist
 	dsackRound seqnum.Value  // RACK.dsack_round, valid when dsackOn
 	dsackOn    bool
 	seen       bool  // a delivery has set xmitTS
@@ -83,8 +83,7 @@ const (
 
 // rackOn says RACK detects losses on this connection.
 func (c *core) rackOn() bool {
-	_, ok := c.rec.(rackRecovery)
-	return ok
+	return c.recKind == recRACK
 }
 
 // rec returns the record i places after the head.
@@ -332,7 +331,7 @@ func (c *core) rackDetect(now time.Time) bool {
 		return false
 	}
 	t := time.Duration(c.at(now))
-	wnd := reoWnd(r.minRTT, c.rtt.srtt, r.mult, r.reordering, c.inRecovery || c.retries > 0, c.sackedBytes()/max(c.mss, 1))
+	wnd := reoWnd(r.minRTT, c.rtt.srtt, int(r.mult), r.reordering, c.inRecovery || c.retries > 0, c.sackedBytes()/max(c.mss, 1))
 	var timeout time.Duration
 	marked := false
 	for i := range r.n {

@@ -62,7 +62,7 @@ func TestRACKReoWndDSACKRounds(t *testing.T) {
 			c.sndNxt = 9000
 		}
 		c.rackUpdateReoWnd(s.dsack, s.end)
-		if r.mult != s.wantMult || r.persist != s.wantPersist {
+		if int(r.mult) != s.wantMult || int(r.persist) != s.wantPersist {
 			t.Fatalf("%s: mult %d persist %d, want %d %d", s.name, r.mult, r.persist, s.wantMult, s.wantPersist)
 		}
 	}

@@ -86,13 +86,31 @@ type lossRecovery interface {
 func (c *core) setLossRecovery() {
 	switch {
 	case !c.sackOn:
-		c.rec = newRenoRecovery{}
+		c.recKind = recNewReno
 	case c.cfg.lossDetection == LossRACK:
-		c.rec = rackRecovery{}
+		c.recKind = recRACK
 	default:
-		c.rec = sackRecovery{}
+		c.recKind = recSACK
 	}
 }
+
+// The loss recoveries a connection may use (recKind): one byte in the
+// connection where the interface value took sixteen.
+const (
+	recNewReno = iota
+	recSACK
+	recRACK
+)
+
+// recoveries are the loss recoveries by recKind. The algorithms are
+// empty structs, so their interface values cost nothing to copy.
+var recoveries = [...]lossRecovery{recNewReno: newRenoRecovery{}, recSACK: sackRecovery{}, recRACK: rackRecovery{}}
+
+// rec is the connection's loss recovery. It is a table lookup, cheap
+// enough that the small methods calling it (pipe, inFlight) are inlined
+// still: a frame more on the sending path of a Write grows every
+// handler's 2 KiB stack for good (recordSent).
+func (c *core) rec() lossRecovery { return recoveries[c.recKind] }
 
 // recordSent records with the loss recovery a transmission (new or
 // retransmitted) of n bytes of data from seq, and the FIN after them when
@@ -104,27 +122,27 @@ func (c *core) setLossRecovery() {
 // grew every answering server goroutine's stack to 4 KiB for good
 // (bench.sh's RSS per idle connection went from 5.8 to 7.8 KiB).
 func (c *core) recordSent(now time.Time, seq seqnum.Value, n int, fin bool, seg int) {
-	switch c.rec.(type) {
-	case rackRecovery:
+	switch c.recKind {
+	case recRACK:
 		c.prrSent(n)
 		l := seqnum.Size(n)
 		if fin {
 			l++
 		}
 		c.rackSent(now, seq, seq.Add(l), seg)
-	case sackRecovery:
+	case recSACK:
 		c.prrSent(n)
 	}
 }
 
 // sackedBytes is what the peer SACKed above SND.UNA.
-func (c *core) sackedBytes() int { return c.rec.sacked(c) }
+func (c *core) sackedBytes() int { return c.rec().sacked(c) }
 
 // pipe is RFC 6675's estimate of the bytes in flight.
-func (c *core) pipe() int { return c.rec.pipe(c) }
+func (c *core) pipe() int { return c.rec().pipe(c) }
 
 // inFlight is what the congestion window limits outside SACK recovery.
-func (c *core) inFlight() int { return c.rec.inFlight(c) }
+func (c *core) inFlight() int { return c.rec().inFlight(c) }
 
 // dupThresh is RFC 5681's duplicate ACK threshold.
 const dupThresh = 3
@@ -135,7 +153,7 @@ func (c *core) enterRecovery(now time.Time) {
 	flight := int(c.sndUna.Size(c.sndMax))
 	c.undoArm(now, false)
 	c.tlpStop()
-	if c.ccObserves {
+	if c.ccObserves() {
 		c.ccObserve()
 	}
 	c.ca.onLoss(&c.ccWindow, now, flight)
@@ -143,7 +161,7 @@ func (c *core) enterRecovery(now time.Time) {
 	c.inRecovery = true
 	c.ctr.fastRetransmits.Inc()
 	c.rttTiming = false
-	c.rec.enter(c, now)
+	c.rec().enter(c, now)
 	c.rtxAt = c.at(now.Add(c.rtt.rto))
 }
 
@@ -151,7 +169,7 @@ func (c *core) enterRecovery(now time.Time) {
 // the algorithm's window, at least one segment, and an undo if every
 // retransmission turned out spurious meanwhile.
 func (c *core) endRecovery(now time.Time) {
-	c.rec.exit(c)
+	c.rec().exit(c)
 	c.cwnd = max(c.cwnd, c.mss)
 	c.inRecovery = false
 	c.undoAtRecoveryEnd(now)

@@ -35,7 +35,7 @@ func recoveryCore(t testing.TB, alg string) *core {
 		c.cfg.lossDetection = LossRACK
 	}
 	c.setLossRecovery()
-	if got := fmt.Sprintf("%T", c.rec); got != map[string]string{"NewReno": "tcp.newRenoRecovery", "SACK": "tcp.sackRecovery", "RACK": "tcp.rackRecovery"}[alg] {
+	if got := fmt.Sprintf("%T", c.rec()); got != map[string]string{"NewReno": "tcp.newRenoRecovery", "SACK": "tcp.sackRecovery", "RACK": "tcp.rackRecovery"}[alg] {
 		t.Fatalf("%s chose %s", alg, got)
 	}
 	c.cwnd = 10 * c.mss

@@ -22,25 +22,24 @@ type rcvSpace struct {
 	wsOffer      uint8 // shift we offer in our SYN
 	rcvFinOOO    bool
 	finRcvd      bool
-	nrecent      int32 // SACK blocks in recent (below; here for the struct's packing)
+	rcvMSS       int32 // the peer's segment size as we see it (here for the struct's packing)
 	rcv          ring
 	ooo          []seqRange // out-of-order ranges held, sorted; their data in oooq (ooo.go)
-	oooq         oooQueue
-
-	// SACK blocks to send (RFC 2018, 2883).
-	recent [4]seqRange // out-of-order blocks, most recently changed first
-	dsack  seqRange    // a duplicate to report once (RFC 2883)
+	// *oooState holds the out-of-order data and the order of its SACK
+	// blocks: nil until data arrives out of order (oooOn), and again
+	// once an idle connection holds none (shedIdle).
+	*oooState
+	dsack seqRange // a duplicate to report once (RFC 2883)
 
 	// Delayed ACK.
 	ackAt      stamp // when the delayed ACK is due; 0: none is
-	rcvUnacked int
+	rcvUnacked int32
 	quickAcks  int32
-	rcvMSS     int32
 
 	// Receive buffer auto-tuning.
 	tuneStart  stamp
-	tuneCopied int
-	tuneSpace  int
+	tuneCopied int32 // in 32 bits: what a round trip copies stays below the buffer's maximum
+	tuneSpace  int32
 }
 
 // maxOOO bounds the number of out-of-order ranges kept; data beyond it is
@@ -128,7 +127,7 @@ func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
 	// and no segment waits longer than the batch. (With a TAP's 64 KiB
 	// super-segments, one ACK per segment is one write into the TAP per
 	// 64 KiB, and each runs the sender's TCP in that write.)
-	c.rcvUnacked += len(p)
+	c.rcvUnacked += int32(len(p))
 	c.rcvMSS = max(c.rcvMSS, int32(min(len(p), int(c.ourMSS))))
 	switch {
 	case c.cfg.delAck == 0 || filled:
@@ -136,12 +135,12 @@ func (c *core) receiveData(now time.Time, seq seqnum.Value, p []byte) {
 	case c.quickAcks > 0:
 		c.quickAcks--
 		c.ackNow = true
-	case c.rcvUnacked > int(c.rcvMSS) && c.batching && 2*c.rcvUnacked < c.rcv.max:
+	case c.rcvUnacked > c.rcvMSS && c.batching && 2*int(c.rcvUnacked) < c.rcv.max:
 		c.ackBatch = true
 		if c.ackAt == 0 { // should the end of the batch never come
 			c.ackAt = c.at(now.Add(c.cfg.delAck))
 		}
-	case c.rcvUnacked > int(c.rcvMSS):
+	case c.rcvUnacked > c.rcvMSS:
 		c.ackNow = true
 	case c.ackAt == 0:
 		c.ackAt = c.at(now.Add(c.cfg.delAck))

@@ -15,10 +15,11 @@ func (c *core) noteSACK(seq seqnum.Value) {
 	if !c.sackOn {
 		return
 	}
-	n := min(int(c.nrecent), len(c.recent)-1)
-	copy(c.recent[1:n+1], c.recent[:n])
-	c.recent[0] = seqRange{seq, seq}
-	c.nrecent = int32(n + 1)
+	o := c.oooOn()
+	n := min(int(o.nrecent), len(o.recent)-1)
+	copy(o.recent[1:n+1], o.recent[:n])
+	o.recent[0] = seqRange{seq, seq}
+	o.nrecent = int32(n + 1)
 }
 
 // oooBlock returns the out-of-order block holding seq.
@@ -53,15 +54,17 @@ func (c *core) fillSACK(o *outSeg) {
 		add(c.dsack)
 		first = 1 // a whole block duplicated is the D-SACK and the block (RFC 2883 section 4)
 	}
-	k := 0
-	for i := range int(c.nrecent) {
-		if b, ok := c.oooBlock(c.recent[i].start); ok {
-			c.recent[k] = c.recent[i]
-			k++
-			add(b)
+	if o := c.oooState; o != nil {
+		k := 0
+		for i := range int(o.nrecent) {
+			if b, ok := c.oooBlock(o.recent[i].start); ok {
+				o.recent[k] = o.recent[i]
+				k++
+				add(b)
+			}
 		}
+		o.nrecent = int32(k)
 	}
-	c.nrecent = int32(k)
 	for _, b := range c.ooo {
 		add(b)
 	}
@@ -288,7 +291,7 @@ func (c *core) takeSACK(now time.Time, seg *segment) (sackNew, dsack bool) {
 	_, dsack = dsackBlock(&seg.opts, seg.ack)
 	c.undoCheckDSACK(now, seg)
 	if !c.inRecovery {
-		c.prr.sacked = c.sackedBytes() // what this ACK delivers counts if it starts recovery
+		c.lossOn().prr.sacked = c.sackedBytes() // what this ACK delivers counts if it starts recovery
 	}
 	return c.sb.update(&seg.opts, seg.ack, c.sndMax), dsack
 }

@@ -23,7 +23,7 @@ const maxSenders = 8
 // senderOf is the sender of e: one of the protocol's, by its ports, so
 // that an endpoint's segments leave in the order they were queued.
 func (p *Protocol) senderOf(e *endpoint) *sender {
-	return &p.tx[int(e.id.local.Port()^e.id.remote.Port())%len(p.tx)]
+	return &p.tx[int(e.lport^e.rport)%len(p.tx)]
 }
 
 // queue puts e, whose lock the caller holds, in line to be flushed. It

@@ -167,7 +167,7 @@ func TestPendingSegmentsGoBeforeTheCore(t *testing.T) {
 	p, c, _, _, _ := handConn(t, ip, Options{})
 	// Keep the sender busy: it waits for the lock of a queued endpoint
 	// the test holds, and what is queued after it waits too.
-	busy := &endpoint{p: p, id: c.e.id} // the same sender as c
+	busy := &endpoint{p: p, lport: c.e.lport, rport: c.e.rport} // the same sender as c
 	busy.mu.Lock()
 	if !p.senderOf(busy).queue(busy) {
 		t.Fatal("the sender is closed")
@@ -214,7 +214,7 @@ func TestPendingSegmentsGoBeforeTheCore(t *testing.T) {
 func TestQueuedSegmentFindsItsDataBySequence(t *testing.T) {
 	ip := &payloadIP{}
 	p, c, _, _, _ := handConn(t, ip, Options{})
-	busy := &endpoint{p: p, id: c.e.id}
+	busy := &endpoint{p: p, lport: c.e.lport, rport: c.e.rport}
 	busy.mu.Lock()
 	if !p.senderOf(busy).queue(busy) {
 		t.Fatal("the sender is closed")

@@ -43,22 +43,20 @@ type sndSpace struct {
 	retries  int32 // retransmission timeouts in a row
 	dupAcks  int32 // duplicate ACKs counted (loss recovery, below)
 
-	// Loss recovery (recovery.go), chosen with SACK at the handshake.
-	rec lossRecovery
-
 	// Congestion control: the algorithm adjusts the embedded window; the
 	// loss recovery (rec) sets it during recovery.
 	ccWindow
 	cwndValidation // sndbuf.go
+	recover        seqnum.Value
 	ca             congestionControl
 	cubic          cubic // the default algorithm's state; ca points here when it runs
-	recover        seqnum.Value
-	rtxStamp       rtxStamp  // undo.go
-	prr            prrState  // prr.go
-	undo           undoState // undo.go
-	tlp            tlpState  // tlp.go
-	rack           rackState // rack.go
-	pace           paceState // pace.go
+	// *lossState holds what only a connection that has retransmitted
+	// needs (undo.go): nil until its first retransmission or loss
+	// response (lossOn), so that most connections never carry it.
+	*lossState
+	tlp  tlpState  // tlp.go
+	rack rackState // rack.go
+	pace paceState // pace.go
 }
 
 // outSeg is a segment the state machine wants sent. Its payload is
@@ -121,7 +119,7 @@ func (c *core) output(now time.Time) {
 		return
 	}
 	if c.inRecovery {
-		c.rec.send(c, now)
+		c.rec().send(c, now)
 	} else if c.pace.p != nil {
 		c.outputPaced(now)
 	} else {
@@ -156,7 +154,7 @@ func (c *core) sendWindow(now time.Time) {
 // reports whether it sent one.
 func (c *core) sendNew(now time.Time, room int) bool {
 	// After a timeout (go-back-N) skip what the peer has SACKed.
-	limit := c.rec.skip(c)
+	limit := c.rec().skip(c)
 	off := int(c.sndBufSeq.Size(c.sndNxt))
 	avail := max(c.snd.n-off, 0)
 	inflight := int(c.sndUna.Size(c.sndNxt))

@@ -1,6 +1,10 @@
 package tcp
 
-import "github.com/tapstack/tapstack/internal/seqnum"
+import (
+	"math"
+
+	"github.com/tapstack/tapstack/internal/seqnum"
+)
 
 // Send-buffer auto-tuning, after Linux's tcp_sndbuf_expand and
 // sk_stream_moderate_sndbuf, and congestion window validation (RFC 7661,
@@ -32,7 +36,7 @@ import "github.com/tapstack/tapstack/internal/seqnum"
 // cwndValidation is the core's record of how much of the congestion window
 // the last window of data used.
 type cwndValidation struct {
-	flightMax   int          // most bytes in flight since usageSeq was set
+	flightMax   int32        // most bytes in flight since usageSeq was set
 	usageSeq    seqnum.Value // the window of data ends here
 	cwndLimited bool         // the window held the sender back in it
 }
@@ -41,8 +45,8 @@ type cwndValidation struct {
 func (c *core) noteCwndUse() {
 	inflight := int(c.sndUna.Size(c.sndNxt))
 	limited := c.inFlight()+c.mss > c.cwnd && c.unsent() > 0
-	if c.sndUna.GreaterThanEq(c.usageSeq) || limited || inflight > c.flightMax {
-		c.flightMax = inflight
+	if c.sndUna.GreaterThanEq(c.usageSeq) || limited || inflight > int(c.flightMax) {
+		c.flightMax = int32(min(inflight, math.MaxInt32))
 		c.usageSeq = c.sndNxt
 		c.cwndLimited = limited
 	}
@@ -52,7 +56,7 @@ func (c *core) noteCwndUse() {
 // (tcp_is_cwnd_limited).
 func (c *core) isCwndLimited() bool {
 	if c.cwnd < c.ssthresh {
-		return c.cwnd < 2*c.flightMax
+		return c.cwnd < 2*int(c.flightMax)
 	}
 	return c.cwndLimited
 }

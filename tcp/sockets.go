@@ -45,7 +45,7 @@ func (p *Protocol) Sockets() []Socket {
 	}
 	for _, e := range es {
 		e.mu.Lock()
-		out = append(out, e.c.socket(now, ConnInfo{Local: e.id.local, Remote: e.id.remote}))
+		out = append(out, e.c.socket(now, ConnInfo{Local: e.id().local, Remote: e.id().remote}))
 		e.mu.Unlock()
 	}
 	out = append(out, p.timeWaitSockets(now)...)

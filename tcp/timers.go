@@ -44,7 +44,7 @@ func (c *core) handleTimer(now time.Time) {
 	}
 	if c.rack.at != 0 && at >= c.rack.at {
 		c.rack.at = 0
-		c.rec.timer(c, now)
+		c.rec().timer(c, now)
 	}
 	if c.tlp.at != 0 && at >= c.tlp.at {
 		c.tlpFire(now)

@@ -81,7 +81,7 @@ func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool
 		tsOffset: c.tsOffset, tsRecent: c.tsRecent, lastOOWAck: c.lastOOWAck,
 		wnd: c.advertise(false), tsOn: c.tsOn,
 	}
-	k := e.id.key()
+	k := e.id().key()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	tw := &p.tw

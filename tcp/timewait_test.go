@@ -110,7 +110,7 @@ func testTimeWaitRecord(t *testing.T, ending string) {
 	}
 	c.Close()
 	synctest.Wait()
-	id := tuple{s.e.id.local, s.e.id.remote}
+	id := tuple{s.e.id().local, s.e.id().remote}
 	tn.pb.mu.RLock()
 	_, stillEndpoint := tn.pb.conns[id.key()]
 	rec, haveRec := tn.pb.tw.m[id.key()]

@@ -53,6 +53,25 @@ type rtxStamp struct {
 	high seqnum.Value // the end of the highest retransmission
 }
 
+// lossState is the state of the loss response and its undoing: PRR's
+// counts (prr.go), the undo record and the stamp of the retransmissions.
+// A connection allocates it at its first retransmission or loss response
+// (lossOn) and keeps it: most connections never lose a segment, and an
+// idle one should not carry these 96 bytes.
+type lossState struct {
+	rtxStamp rtxStamp
+	prr      prrState
+	undo     undoState
+}
+
+// lossOn returns the connection's loss state, allocating it on first use.
+func (c *core) lossOn() *lossState {
+	if c.lossState == nil {
+		c.lossState = new(lossState)
+	}
+	return c.lossState
+}
+
 // undoArm records the window before a congestion response to a loss
 // found at now (before the algorithm changes it). A timeout within a
 // recovery keeps the recovery's record.
@@ -65,6 +84,7 @@ type rtxStamp struct {
 // reduction in place: the way reordering deeper than the duplicate
 // threshold, reported only by D-SACK, ratchets the window down.
 func (c *core) undoArm(now time.Time, rto bool) {
+	c.lossOn()
 	if rto && c.inRecovery && c.undo.armed {
 		c.undo.rto = true
 		return
@@ -82,6 +102,7 @@ func (c *core) undoArm(now time.Time, rto bool) {
 
 // undoRetransmitted counts n bytes retransmitted from seq at now.
 func (c *core) undoRetransmitted(now time.Time, seq seqnum.Value, n int) {
+	c.lossOn()
 	if !c.rtxStamp.on {
 		c.rtxStamp = rtxStamp{on: true, ts: c.tsNow(now), high: seq}
 	}
@@ -122,6 +143,9 @@ func (c *core) undoCheckDSACK(now time.Time, seg *segment) {
 		return
 	}
 	c.ctr.rxDsacks.Inc()
+	if c.lossState == nil {
+		return // nothing was retransmitted
+	}
 	u := &c.undo
 	if !u.armed || u.retrans == 0 || b.start.LessThan(u.marker) {
 		return
@@ -138,6 +162,9 @@ func (c *core) undoCheckDSACK(now time.Time, seg *segment) {
 // undoCheckEifel is the Eifel test (RFC 3522) on the first ACK that
 // acknowledges the first retransmitted byte; it reports whether it undid.
 func (c *core) undoCheckEifel(now time.Time, seg *segment) bool {
+	if c.lossState == nil {
+		return false
+	}
 	u := &c.undo
 	if !u.armed || u.eifelDone || !c.tsOn || !seg.opts.HasTimestamps || seg.opts.TSEcr == 0 || !seg.ack.GreaterThan(u.marker) {
 		return false
@@ -153,7 +180,7 @@ func (c *core) undoCheckEifel(now time.Time, seg *segment) bool {
 // undoAtRecoveryEnd undoes, when recovery ends, a response whose
 // retransmissions were all D-SACKed meanwhile.
 func (c *core) undoAtRecoveryEnd(now time.Time) {
-	if c.undo.armed && c.undo.dsacked {
+	if c.lossState != nil && c.undo.armed && c.undo.dsacked {
 		c.undoNow(now, c.ctr.undoDsack)
 	}
 }
@@ -169,7 +196,7 @@ func (c *core) undoNow(now time.Time, ctr *stack.Counter) {
 	ctr.Inc()
 	c.cwnd = max(c.cwnd, u.priorCwnd)
 	c.ssthresh = max(c.ssthresh, u.priorSsthresh)
-	if c.ccObserves {
+	if c.ccObserves() {
 		c.ca.(recoveryObserver).onUndo(&c.ccWindow)
 	}
 	c.inRecovery = false
