@@ -265,7 +265,19 @@ run_stack() {
 		local n
 		out="$(timeout 300 ip netns exec "$ns" ./bin/benchclient conns -n "$(echo $CONNS | tr ' ' ',')" -pid "$PIDS" $([ "$name" != kernel ] && echo -hup))"
 		echo "   idle connections: $out"
-		grep '^benchserver: memory:' "$LOG" | sed 's/^/   holding them: /' || true
+		# With the goroutines' stack per goroutine: 2 KiB is the handlers'
+		# initial stack; about 4 KiB means a call on their path outgrew it
+		# and every idle connection pays 2 KiB more.
+		grep '^benchserver: memory:' "$LOG" | awk '{
+			g = 0; s = 0
+			for (i = 1; i <= NF; i++) {
+				if ($i ~ /^goroutines=/) g = substr($i, 12)
+				if ($i ~ /^stack_inuse=/) s = substr($i, 13)
+			}
+			printf "   holding them: %s", $0
+			if (g > 0) printf " (%.0f stack bytes per goroutine)", s / g
+			printf "\n"
+		}' || true
 		for n in $CONNS; do
 			record "RSS per idle connection at $n, KiB (lower is better)" "$name" "$(kv "$out" "kib_per_conn_$n")"
 		done
