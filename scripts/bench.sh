@@ -33,7 +33,14 @@
 # quick before/after runs; e.g. ROWS=latency STACKS=tapstack),
 # SERVER_PROCS (GOMAXPROCS of every column's server, the same for all
 # three; unset: the Go runtime's default, one per CPU; the clients keep
-# the default).
+# the default), LINUX_CC (the congestion control of the Linux side's
+# connections: the client's in every column, the kernel column's server's
+# too, set on their routes (ip route ... congctl); unset: the namespaces'
+# default, the host's net.ipv4.tcp_congestion_control, which the header
+# names. The upload rows measure the Linux sender's pacing as much as the
+# receiver: on a host whose default is bbr, LINUX_CC=cubic more than
+# doubled the kernel's 1-stream upload at 8a9aa44, 21 -> 46-49 Gbit/s, and
+# tapstack's 12 -> 20-22).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +60,24 @@ ROUNDS="${ROUNDS:-1}"
 case "$ROUNDS" in '' | *[!0-9]* | 0) echo "bench.sh: ROUNDS is a count of rounds, not $ROUNDS" >&2; exit 1 ;; esac
 case "${SERVER_PROCS:-1}" in '' | *[!0-9]* | 0) echo "bench.sh: SERVER_PROCS is the servers' GOMAXPROCS, a count of 1 or more, not $SERVER_PROCS" >&2; exit 1 ;; esac
 case "$ROWS" in all | latency | conns | tput | http) ;; *) echo "bench.sh: ROWS is all, latency, conns, tput or http, not $ROWS" >&2; exit 1 ;; esac
+LINUX_CC="${LINUX_CC:-}"
+if [ -n "$LINUX_CC" ] && ! grep -qw -- "$LINUX_CC" /proc/sys/net/ipv4/tcp_available_congestion_control; then
+	echo "bench.sh: LINUX_CC=$LINUX_CC is not one of this kernel's: $(cat /proc/sys/net/ipv4/tcp_available_congestion_control)" >&2
+	exit 1
+fi
+
+# linux_cc NS DEV: with LINUX_CC, the connections of namespace NS over the
+# on-link routes of DEV (IPv4 and IPv6) use it.
+linux_cc() {
+	[ -n "$LINUX_CC" ] || return 0
+	local r
+	for fam in -4 -6; do
+		ip -n "$1" "$fam" route show dev "$2" proto kernel | while read -r r; do
+			# shellcheck disable=SC2086 # the route's words, as ip prints them
+			ip -n "$1" "$fam" route replace $r dev "$2" congctl "$LINUX_CC"
+		done
+	done
+}
 
 # The idle-connection rows hold up to max(CONNS) sockets open at once: the
 # client holds one descriptor per connection and so does the kernel column's
@@ -142,6 +167,7 @@ client_ns() {
 	ip -n "$1" addr add 10.0.0.1/24 dev br0
 	ip -n "$1" addr add fd00::1/64 dev br0 nodad
 	ip -n "$1" link set br0 up
+	linux_cc "$1" br0
 	# The whole ephemeral port range in this namespace only, for the
 	# 50,000 idle connections to one server port (the default
 	# 32768-60999 holds 28,232).
@@ -227,6 +253,7 @@ run_stack() {
 		ip -n "$srvns" addr add 10.0.0.2/24 dev veth1
 		ip -n "$srvns" addr add fd00::2/64 dev veth1 nodad
 		ip -n "$srvns" link set veth1 up
+		linux_cc "$srvns" veth1
 		args=(-stack kernel)
 		[ "$part" = conns ] && args+=(-procs "$KERNEL_PROCS")
 		;;
@@ -399,6 +426,7 @@ run_tun() {
 	fi
 	ip -n "$ns" addr add 10.1.0.1/24 dev tun0
 	ip -n "$ns" link set tun0 up
+	linux_cc "$ns" tun0
 	local C=(timeout 180 ip netns exec "$ns") out dir label
 	"${C[@]}" ping -c 1 -W 5 10.1.0.2 >/dev/null
 	for dir in up down; do
@@ -442,7 +470,7 @@ for s in $STACKS; do
 done
 
 echo
-echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run, servers' GOMAXPROCS ${SERVER_PROCS:-as the Go runtime sets it}$([ "$ROUNDS" -gt 1 ] && echo ", medians of $ROUNDS rounds")"
+echo "== tapstack $(git rev-parse --short HEAD 2>/dev/null || echo '?') (offload=$TAPSTACK_OFFLOAD) vs gVisor netstack $(cd bench && go list -m -f '{{.Version}}' gvisor.dev/gvisor) vs Linux $(uname -r), $(nproc) CPUs, ${DUR}s per run, servers' GOMAXPROCS ${SERVER_PROCS:-as the Go runtime sets it}, Linux's congestion control ${LINUX_CC:-$(cat /proc/sys/net/ipv4/tcp_congestion_control) (the default)}$([ "$ROUNDS" -gt 1 ] && echo ", medians of $ROUNDS rounds")"
 ./bin/benchclient table -in "$RESULTS"
 
 if [ -n "$PROFILE_DIR" ] && [ -f "$PROFILE_DIR/tapstack-heap.pprof" ]; then
