@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -93,6 +94,21 @@ func BenchmarkIdleConnectionHeap(b *testing.B) {
 	b.ReportMetric(idleBench.stack, "stackB/conn")
 }
 
+// echoOnce is a handler as bench.sh's echo server has it (benchserver's
+// serveEcho): a frame of its own and calls through net.Conn, whose
+// buffer therefore lives on the heap (one byte here, so that the heap
+// figures stay the stack's own). It echoes one read, hands c over, and
+// waits in Read.
+//
+//go:noinline
+func echoOnce(nc net.Conn, accepted chan<- *Conn) {
+	var buf [1]byte
+	n, _ := nc.Read(buf[:])
+	nc.Write(buf[:n])
+	accepted <- nc.(*Conn)
+	nc.Read(buf[:])
+}
+
 // idleBench is BenchmarkIdleConnectionHeap's measurement, made once
 // however many times the benchmark's function is called.
 var idleBench struct {
@@ -120,11 +136,7 @@ func idleConnections(tb testing.TB, n int) (heapB, stackB float64) {
 			handlers.Add(1)
 			go func() {
 				defer handlers.Done()
-				var buf [1]byte
-				c.Read(buf[:])
-				c.Write(buf[:])
-				accepted <- c
-				c.Read(buf[:])
+				echoOnce(c, accepted)
 			}()
 		}
 	}()
