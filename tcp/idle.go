@@ -8,6 +8,8 @@ package tcp
 // allocated by the first answer). They go back to pools by size
 // (slicePool) and are taken again by the next segment, so a request and
 // its answer allocate nothing, nor does a burst that grows them again.
+// The out-of-order state (ooo.go: oooState) goes too when it holds no
+// piece; it is allocated again by the next segment out of order.
 
 // rackPoolSegs is the size of the pooled RACK record rings: the first
 // ring push makes (grown ones double from it).

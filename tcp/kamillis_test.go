@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -21,6 +22,7 @@ func TestKeepaliveTimesInMilliseconds(t *testing.T) {
 		{75 * time.Second, 75_000},
 		{2 * time.Hour, 7_200_000},
 		{60 * 24 * time.Hour, 1<<32 - 1},
+		{math.MaxInt64, 1<<32 - 1}, // "forever": rounding up must not wrap
 	} {
 		if got := kaMillis(tt.d); got != tt.want {
 			t.Errorf("kaMillis(%v) = %d, want %d", tt.d, got, tt.want)

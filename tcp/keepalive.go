@@ -25,7 +25,11 @@ func (c *core) setKeepAlive(now time.Time, on bool) {
 // keepalive times in, rounded up (Linux keeps whole seconds), at most
 // 2^32-1 (49 days; Linux's bound is 32,767 seconds).
 func kaMillis(d time.Duration) uint32 {
-	return uint32(min((d+time.Millisecond-1)/time.Millisecond, 1<<32-1))
+	const most = 1<<32 - 1
+	if d >= most*time.Millisecond {
+		return most // also where rounding up would overflow
+	}
+	return uint32((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // kaIdle and kaIntvl are the keepalive idle time and probe interval.

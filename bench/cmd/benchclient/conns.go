@@ -178,22 +178,3 @@ func connsWorker(addr string) {
 		c.Close()
 	}
 }
-
-// slabKiB is the kernel's slab memory (/proc/meminfo's Slab) in KiB.
-func slabKiB() float64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Slab:" {
-			v, err := strconv.ParseFloat(f[1], 64)
-			if err != nil {
-				log.Fatalf("/proc/meminfo: %q", line)
-			}
-			return v
-		}
-	}
-	log.Fatal("/proc/meminfo has no Slab line")
-	return 0
-}

@@ -151,23 +151,31 @@ func cpuSeconds(p pids) float64 {
 func rssKiB(p pids) float64 {
 	total := 0.0
 	for _, pid := range p {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			log.Fatal(err)
-		}
-		found := false
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "VmRSS:") {
-				v, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-				total += v
-				found = true
-			}
-		}
-		if !found {
-			log.Fatalf("no VmRSS for %d", pid)
-		}
+		total += procKiB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS")
 	}
 	return total
+}
+
+// slabKiB is the kernel's slab memory (/proc/meminfo's Slab) in KiB.
+func slabKiB() float64 { return procKiB("/proc/meminfo", "Slab") }
+
+// procKiB reads the "key: N kB" line of a /proc file.
+func procKiB(path, key string) float64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key+":" {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				log.Fatalf("%s: %q", path, line)
+			}
+			return v
+		}
+	}
+	log.Fatalf("%s has no %s line", path, key)
+	return 0
 }
 
 func tput(addr, dir string, streams int, dur, every time.Duration, pid pids) {
