@@ -94,6 +94,7 @@ func (e *endpoint) endBatch() bool {
 // endBatch queues the ACK deferred to the end of the batch, if one waits.
 func (c *core) endBatch(now time.Time) {
 	if c.ackBatch {
+		c.busyOn()
 		c.ackBatch = false
 		c.ackNow = true
 		c.output(now)

@@ -99,10 +99,12 @@ type core struct {
 	kaAt                stamp  // when the keepalive timer is due; 0: not armed
 	lastRcv             stamp
 
-	// out collects the segments the core emits; the endpoint builds
-	// their packets (endpoint.flush), in the caller's goroutine or, after
-	// an application call, in a sender's.
-	out []outSeg
+	// *busy holds what only a connection with traffic needs: the
+	// buffers, the segments to send, the SACK scoreboard, TLP and pacing
+	// (busy.go). An idle connection gives it back to a pool; idleBufs
+	// keeps its buffers' limits meanwhile.
+	*busy
+	idleBufs idleBufs
 }
 
 // queue hands an emitted segment on. A bare FIN that follows the data of
@@ -142,10 +144,9 @@ const maxQuickAcks = 16
 // init prepares a closed core at now (its stamps' epoch) with initial
 // sequence number iss, timestamp offset tsOffset and the MSS we advertise.
 func (c *core) init(now time.Time, cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
-	*c = core{cfg: cfg, ctr: ctr, out: c.out[:0],
-		sndSpace: sndSpace{iss: iss, ourMSS: int32(ourMSS), sb: scoreboard{blocks: c.sb.blocks[:0]}, rack: rackState{segs: c.rack.segs},
-			ccWindow: ccWindow{epoch: now.Add(-1)}},
-		rcvSpace: rcvSpace{ooo: c.ooo[:0]}}
+	*c = core{cfg: cfg, ctr: ctr, busy: c.newBusy(),
+		sndSpace: sndSpace{iss: iss, ourMSS: int32(ourMSS), rack: rackState{segs: c.rack.segs},
+			ccWindow: ccWindow{epoch: now.Add(-1)}}}
 	c.setCongestionControl(cfg.cc)
 	c.setLossRecovery()
 	c.tsOffset = tsOffset
@@ -176,6 +177,7 @@ func (c *core) init(now time.Time, cfg *config, ctr *counters, iss seqnum.Value,
 // setCongestionControl switches the algorithm; the window is kept.
 // CUBIC, the default, lives in the core (no allocation per connection).
 func (c *core) setCongestionControl(name string) bool {
+	c.busyOn()
 	ok := true
 	if name == "" || name == "cubic" {
 		c.cubic = cubic{}
@@ -196,12 +198,14 @@ func (c *core) setCongestionControl(name string) bool {
 
 // connect starts an active open: SYN_SENT and a SYN on the wire.
 func (c *core) connect(now time.Time) {
+	c.busyOn()
 	c.setState(StateSynSent)
 	c.output(now)
 }
 
 // acceptSyn starts a passive open from a SYN that arrived at a listener.
 func (c *core) acceptSyn(now time.Time, seg *segment) {
+	c.busyOn()
 	c.passive = true
 	c.setState(StateSynReceived)
 	c.irs = seg.seq
@@ -306,6 +310,7 @@ func (c *core) replyReset(seg *segment) {
 // closeWith moves to CLOSED with the given terminal error (nil for an
 // orderly end) and stops every timer.
 func (c *core) closeWith(err error) {
+	c.busyOn()
 	c.setState(StateClosed)
 	if c.err == nil {
 		c.err = err
@@ -325,6 +330,7 @@ func (c *core) enterTimeWait(now time.Time) {
 
 // handleSegment processes one inbound segment (RFC 9293 section 3.10.7).
 func (c *core) handleSegment(now time.Time, seg *segment) {
+	c.busyOn()
 	switch c.state {
 	case StateClosed, StateListen:
 		c.replyReset(seg)
@@ -562,6 +568,7 @@ func (c *core) handleReset() {
 
 // abort ends the connection at once, with a RST if it was synchronized.
 func (c *core) abort() {
+	c.busyOn()
 	switch c.state {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		c.emitReset(c.sndMax, c.rcvNxt, true)

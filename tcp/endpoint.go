@@ -310,8 +310,10 @@ func (e *endpoint) after(now time.Time, queue, app bool) {
 		}
 		// Nothing is sent any more: the send buffer goes back to its
 		// pool; the receive buffer too unless unread data is left.
-		e.c.snd.release()
-		e.c.snd = ring{}
+		if e.c.busy != idleBusy {
+			e.c.snd.release()
+			e.c.snd = ring{}
+		}
 		e.c.releaseRcv()
 	}
 	if e.c.state == StateClosed {
@@ -345,7 +347,11 @@ var tcpParams = stack.NetworkParams{Protocol: stack.ProtocolTCP, DontFragment: t
 
 // dropQueued forgets what the core emitted and was not yet sent (a
 // SYN-ACK for a connection that could not be added).
-func (e *endpoint) dropQueued() { e.c.out = e.c.out[:0] }
+func (e *endpoint) dropQueued() {
+	if e.c.out != nil {
+		e.c.out = e.c.out[:0]
+	}
+}
 
 // flush builds and sends the segments the core queued, in order.
 func (e *endpoint) flush() {
@@ -354,7 +360,9 @@ func (e *endpoint) flush() {
 			_ = e.route.WritePacket(params, pkt)
 		}
 	}
-	e.c.out = e.c.out[:0]
+	if e.c.out != nil { // nil in an idle connection's busy (busy.go), which is read-only
+		e.c.out = e.c.out[:0]
+	}
 }
 
 // buildSeg builds one segment in a fresh packet: header, options and the

@@ -167,6 +167,7 @@ const (
 // setFamily tells a core that init prepared which family its connection
 // runs over (that of remote).
 func (c *core) setFamily(remote netip.Addr) {
+	c.busyOn()
 	c.defMSS = defaultMSS4
 	if remote.Is6() {
 		c.defMSS = defaultMSS6

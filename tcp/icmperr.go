@@ -21,6 +21,7 @@ const minPathMTU = 552
 // resends what is in flight in smaller segments (RFC 1191, RFC 5927:
 // only for a sequence number in flight).
 func (c *core) handleError(now time.Time, kind stack.ErrorKind, seq seqnum.Value, mtu int) {
+	c.busyOn()
 	if kind == stack.ErrorFragmentationNeeded {
 		if !c.state.synchronized() && !c.state.handshaking() || !seq.InRange(c.sndUna, c.sndMax) || mtu <= 0 {
 			return

@@ -37,6 +37,7 @@ func newOut() []outSeg { return outPool.get(outPoolSegs)[:0] }
 // write the answer, need not take them from the pools itself (the pools'
 // slow paths would grow its 2 KiB stack for good; see afterUser).
 func (c *core) unshed() {
+	c.busyOn()
 	if c.out == nil {
 		c.out = newOut()
 	}
@@ -65,4 +66,5 @@ func (c *core) shedIdle() {
 	if c.oooState != nil && len(c.oooq.p) == 0 {
 		c.oooState = nil // no block left to report: recent's refer to none
 	}
+	c.busyOff()
 }

@@ -9,6 +9,7 @@ import (
 
 // setKeepAlive turns keepalive probing on or off.
 func (c *core) setKeepAlive(now time.Time, on bool) {
+	c.busyOn()
 	c.kaOn = on
 	c.kaSent = 0
 	c.kaAt = 0
@@ -39,6 +40,7 @@ func (c *core) kaIntvl() time.Duration { return time.Duration(c.kaIntvlMs) * tim
 // setKeepAlivePeriod sets the idle time and the probe interval, as Go's
 // net.TCPConn.SetKeepAlivePeriod does.
 func (c *core) setKeepAlivePeriod(now time.Time, d time.Duration) {
+	c.busyOn()
 	if d <= 0 {
 		return
 	}

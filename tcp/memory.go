@@ -252,6 +252,9 @@ func (c *core) rcvAdmit(n int) bool {
 // use: its out-of-order data, and its unread data once the application
 // has closed it too.
 func (c *core) releaseClosed(userClosed bool) {
+	if c.busy == idleBusy {
+		return // an idle connection holds none
+	}
 	c.dropOOO()
 	if userClosed {
 		c.rcv.discard(c.rcv.n)

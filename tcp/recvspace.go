@@ -23,8 +23,8 @@ type rcvSpace struct {
 	rcvFinOOO    bool
 	finRcvd      bool
 	rcvMSS       int32 // the peer's segment size as we see it (here for the struct's packing)
-	rcv          ring
-	ooo          []seqRange // out-of-order ranges held, sorted; their data in oooq (ooo.go)
+	// The receive buffer (rcv) and the out-of-order ranges held, sorted,
+	// their data in oooq (ooo), are in the core's busy (busy.go).
 	// *oooState holds the out-of-order data and the order of its SACK
 	// blocks: nil until data arrives out of order (oooOn), and again
 	// once an idle connection holds none (shedIdle).
@@ -230,6 +230,7 @@ func (c *core) delayFinAck(now time.Time) {
 // read moves received data into p and opens the window, telling the peer
 // when the window grew by enough to matter (receiver SWS avoidance).
 func (c *core) read(now time.Time, p []byte) int {
+	c.busyOn()
 	k := c.rcv.read(p)
 	c.consumed(now, k)
 	return k
@@ -238,6 +239,7 @@ func (c *core) read(now time.Time, p []byte) int {
 // consumed opens the window after the application took k bytes from the
 // receive buffer (read, or WriteTo straight from the buffer).
 func (c *core) consumed(now time.Time, k int) {
+	c.busyOn()
 	if k == 0 {
 		return
 	}
@@ -274,6 +276,7 @@ func (c *core) windowUpdateDue() bool {
 // shutdownRead is CloseRead: unread data is dropped and later data is
 // acknowledged and discarded.
 func (c *core) shutdownRead() {
+	c.busyOn()
 	c.readShut = true
 	c.raise(evReadable)
 	c.rcv.discard(c.rcv.n)
@@ -283,7 +286,7 @@ func (c *core) shutdownRead() {
 // releaseRcv gives the receive buffer back when it holds nothing (data
 // out of order waits elsewhere): an idle connection keeps no buffer.
 func (c *core) releaseRcv() {
-	if c.rcv.n == 0 {
+	if c.rcv.n == 0 && c.busy != idleBusy {
 		c.rcv.release()
 	}
 }

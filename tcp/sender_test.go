@@ -167,12 +167,13 @@ func TestPendingSegmentsGoBeforeTheCore(t *testing.T) {
 	p, c, _, _, _ := handConn(t, ip, Options{})
 	// Keep the sender busy: it waits for the lock of a queued endpoint
 	// the test holds, and what is queued after it waits too.
-	busy := &endpoint{p: p, lport: c.e.lport, rport: c.e.rport} // the same sender as c
-	busy.mu.Lock()
-	if !p.senderOf(busy).queue(busy) {
+	blocker := &endpoint{p: p, lport: c.e.lport, rport: c.e.rport} // the same sender as c
+	blocker.c.busy = idleBusy                                      // as an idle connection's
+	blocker.mu.Lock()
+	if !p.senderOf(blocker).queue(blocker) {
 		t.Fatal("the sender is closed")
 	}
-	defer busy.mu.Unlock()
+	defer blocker.mu.Unlock()
 
 	e := c.e
 	peer := func(ack seqnum.Value) {
@@ -214,12 +215,13 @@ func TestPendingSegmentsGoBeforeTheCore(t *testing.T) {
 func TestQueuedSegmentFindsItsDataBySequence(t *testing.T) {
 	ip := &payloadIP{}
 	p, c, _, _, _ := handConn(t, ip, Options{})
-	busy := &endpoint{p: p, lport: c.e.lport, rport: c.e.rport}
-	busy.mu.Lock()
-	if !p.senderOf(busy).queue(busy) {
+	blocker := &endpoint{p: p, lport: c.e.lport, rport: c.e.rport}
+	blocker.c.busy = idleBusy // as an idle connection's
+	blocker.mu.Lock()
+	if !p.senderOf(blocker).queue(blocker) {
 		t.Fatal("the sender is closed")
 	}
-	defer busy.mu.Unlock()
+	defer blocker.mu.Unlock()
 	e := c.e
 	if _, err := c.Write([]byte("first")); err != nil {
 		t.Fatal(err)

@@ -29,11 +29,10 @@ type sndSpace struct {
 	sndShift       uint8 // the peer's window scale
 	rttTiming      bool  // an RTT is being timed (retransmission, below)
 	inRecovery     bool  // in loss recovery (rec, below)
-	snd            ring
+	// The send buffer (snd), the SACK scoreboard (sb, RFC 6675), the tail
+	// loss probe (tlp) and pacing (pace) are in the core's busy (busy.go).
 
-	// SACK scoreboard (RFC 6675).
-	sb      scoreboard // what the peer SACKed
-	rxtNext seqnum.Value
+	rxtNext seqnum.Value // SACK recovery's next retransmission
 
 	// Retransmission.
 	rttSeq   seqnum.Value
@@ -54,9 +53,7 @@ type sndSpace struct {
 	// needs (undo.go): nil until its first retransmission or loss
 	// response (lossOn), so that most connections never carry it.
 	*lossState
-	tlp  tlpState  // tlp.go
 	rack rackState // rack.go
-	pace paceState // pace.go
 }
 
 // outSeg is a segment the state machine wants sent. Its payload is
@@ -243,6 +240,7 @@ func (c *core) superMax(segMax int) int {
 // write queues as much of p as the send buffer takes and sends what the
 // windows allow. It returns the number of bytes queued.
 func (c *core) write(now time.Time, p []byte) int {
+	c.busyOn()
 	switch c.state {
 	case StateEstablished, StateCloseWait:
 	default:
@@ -260,6 +258,7 @@ func (c *core) write(now time.Time, p []byte) int {
 
 // shutdown closes the sending direction: a FIN follows the queued data.
 func (c *core) shutdown(now time.Time) {
+	c.busyOn()
 	if c.finQueued {
 		return
 	}
@@ -286,6 +285,7 @@ func (c *core) shutdown(now time.Time) {
 // close is the application's Close without unread data: FIN after the
 // queued data, and the connection lives on alone until it ends.
 func (c *core) close(now time.Time) {
+	c.busyOn()
 	c.userClosed = true
 	c.shutdown(now)
 	if c.state == StateFinWait2 && c.twAt == 0 {

@@ -64,6 +64,7 @@ func (c *Conn) SetReadBuffer(bytes int) error {
 	}
 	return c.locked("set", func(time.Time) {
 		k := &c.e.c
+		k.busyOn()
 		k.rcvLocked = true
 		k.rcv.max = max(bytes, k.rcv.n+int(k.rcvNxt.Size(k.lastAdvRight)))
 	})
@@ -77,6 +78,7 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 	}
 	return c.locked("set", func(time.Time) {
 		k := &c.e.c
+		k.busyOn()
 		k.sndLocked = true
 		k.snd.max = max(bytes, k.snd.n)
 	})

@@ -186,6 +186,7 @@ func (l *Listener) acceptCookie(t tuple, seg *segment) bool {
 // a SYN with the options syn, which the cookie remembered; the caller
 // then hands it the ACK.
 func (c *core) acceptCookie(now time.Time, seg *segment, syn *SegmentOptions) {
+	c.busyOn()
 	c.passive = true
 	c.setState(StateSynReceived)
 	c.irs = seg.seq.Sub(1)

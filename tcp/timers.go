@@ -20,6 +20,7 @@ func (c *core) deadline() time.Time {
 
 // handleTimer runs the timers that are due at now.
 func (c *core) handleTimer(now time.Time) {
+	c.busyOn()
 	at := c.at(now)
 	if c.twAt != 0 && at >= c.twAt {
 		c.twAt = 0

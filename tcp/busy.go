@@ -1,0 +1,123 @@
+package tcp
+
+// What only a connection with traffic needs. An idle connection (nothing
+// in flight, nothing queued or held, its buffers given back: shedIdle)
+// keeps its sequence space, windows, timers and estimates in the core, but
+// not its buffers' rings, the segments to send, the SACK scoreboard, the
+// tail loss probe's and the pacer's state: they are all zero then, and
+// the core gives their struct (busy) back to a pool. A server holding
+// thousands of idle connections saves its size on each, a size class of
+// the endpoint (TestEndpointSizeClass).
+//
+// The core of an idle connection points at idleBusy, a busy of zeros on a
+// read-only page: whatever reads its buffers or queues sees them empty,
+// as they are, and a write into it faults at once (a missing busyOn) rather
+// than touching every idle connection's state. Every way into the core
+// that may change them takes a busy from the pool first (busyOn): a
+// segment, a timer, a Read with data or a Write, a close, a socket
+// option. The pool's struct is zero but for spare capacity in slices of
+// length zero, so a connection that takes one is exactly where it was.
+
+import (
+	"os"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// busy is the core's part that only traffic needs (above).
+type busy struct {
+	snd  ring       // the send buffer (sendspace.go)
+	rcv  ring       // the receive buffer (recvspace.go)
+	sb   scoreboard // what the peer SACKed (sack.go)
+	tlp  tlpState   // tlp.go
+	pace paceState  // pace.go
+	// ooo are the out-of-order ranges held, sorted; their data is in
+	// oooq (ooo.go).
+	ooo []seqRange
+	// out collects the segments the core emits; the endpoint builds
+	// their packets (endpoint.flush), in the caller's goroutine or, after
+	// an application call, in a sender's.
+	out []outSeg
+}
+
+// idleBufs is what an idle connection keeps of its buffers: their limits
+// and the lengths they had (ring.max, ring.hint), in 32 bits.
+type idleBufs struct {
+	sndMax, sndHint, rcvMax, rcvHint int32
+}
+
+var busyPool = sync.Pool{New: func() any { return new(busy) }}
+
+// idleBusy is the zero busy of idle connections, on a read-only page; nil
+// when the page could not be mapped (then connections keep their busy).
+var idleBusy = mapIdleBusy()
+
+func mapIdleBusy() *busy {
+	size := max(os.Getpagesize(), int(unsafe.Sizeof(busy{})))
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil
+	}
+	return (*busy)(unsafe.Pointer(&b[0]))
+}
+
+// busyOn gives an idle connection its busy back, before anything may
+// change what it holds.
+func (c *core) busyOn() {
+	if c.busy != idleBusy {
+		return
+	}
+	b := busyPool.Get().(*busy)
+	i := &c.idleBufs
+	b.snd.max, b.snd.hint, b.snd.mem = int(i.sndMax), int(i.sndHint), c.cfg.mem
+	b.rcv.max, b.rcv.hint, b.rcv.mem = int(i.rcvMax), int(i.rcvHint), c.cfg.mem
+	c.busy = b
+}
+
+// newBusy gives a core being initialised its busy: the one it had, reset,
+// keeping the capacity of its slices, or a pooled one.
+func (c *core) newBusy() *busy {
+	b := c.busy
+	if b == nil || b == idleBusy {
+		return busyPool.Get().(*busy)
+	}
+	*b = busy{out: b.out[:0], sb: scoreboard{blocks: b.sb.blocks[:0]}, ooo: b.ooo[:0]}
+	return b
+}
+
+// busyOff gives the busy of an idle connection back to the pool when all
+// it holds is zero but for its buffers' limits (kept in idleBufs) and
+// spare capacity (kept with it in the pool). Otherwise it keeps it.
+func (c *core) busyOff() {
+	b := c.busy
+	if b == idleBusy || idleBusy == nil || b.snd.max > maxInt32 || b.rcv.max > maxInt32 {
+		return
+	}
+	i := idleBufs{int32(b.snd.max), int32(b.snd.hint), int32(b.rcv.max), int32(b.rcv.hint)}
+	blocks, ooo := b.sb.blocks, b.ooo
+	if len(blocks) > 0 || len(ooo) > 0 {
+		return
+	}
+	b.sb.blocks, b.ooo = nil, nil
+	if b.pace.p == nil {
+		// A failed type assertion leaves the interface's data word as it
+		// was (setCongestionControl): nil, but not zero bytes.
+		b.pace.p = nil
+	}
+	b.snd.max, b.snd.hint, b.snd.mem = 0, 0, nil
+	b.rcv.max, b.rcv.hint, b.rcv.mem = 0, 0, nil
+	if *(*[unsafe.Sizeof(busy{})]byte)(unsafe.Pointer(b)) != [unsafe.Sizeof(busy{})]byte{} {
+		b.sb.blocks, b.ooo = blocks, ooo
+		b.snd.max, b.snd.hint, b.snd.mem = int(i.sndMax), int(i.sndHint), c.cfg.mem
+		b.rcv.max, b.rcv.hint, b.rcv.mem = int(i.rcvMax), int(i.rcvHint), c.cfg.mem
+		return
+	}
+	b.sb.blocks, b.ooo = blocks, ooo
+	c.idleBufs = i
+	c.busy = idleBusy
+	busyPool.Put(b)
+}
+
+const maxInt32 = 1<<31 - 1

@@ -1,0 +1,82 @@
+package tcp
+
+import (
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+// TestIdleConnectionGivesBackItsBusy: a connection with nothing in
+// flight, queued or held gives its busy back (shedIdle), and reads its
+// buffers and queues as empty meanwhile; the next segment takes a busy
+// again, with the buffers' limits and lengths the connection had, and the
+// exchange goes on. A busy that holds anything (here SACK blocks to keep)
+// stays.
+func TestIdleConnectionGivesBackItsBusy(t *testing.T) {
+	if idleBusy == nil {
+		t.Skip("no read-only page for idle connections: they keep their busy")
+	}
+	c := establishedCore(t)
+	c.rcvLocked, c.rcv.max = true, 12345 // as SetReadBuffer
+	now := t0.Add(20 * time.Millisecond)
+	buf := make([]byte, 16)
+	c.handleSegment(now, data(peerISS+1, testISS+1, "ping"))
+	if n := c.read(now, buf); n != 4 {
+		t.Fatalf("read %d bytes, want 4", n)
+	}
+	c.write(now, []byte("pong"))
+	takeOut(c)
+	c.handleSegment(now.Add(time.Millisecond), ack(peerISS+5, testISS+5))
+	takeOut(c)
+	sndMax, sndHint, rcvHint := c.snd.max, c.snd.hint, c.rcv.hint
+	c.shedIdle()
+	if c.busy != idleBusy {
+		t.Fatal("an idle connection kept its busy")
+	}
+	if c.rcv.n != 0 || c.snd.n != 0 || len(c.out) != 0 || c.tlp.at != 0 {
+		t.Fatal("an idle connection's buffers or queues do not read empty")
+	}
+
+	c.handleSegment(now.Add(2*time.Millisecond), data(peerISS+5, testISS+5, "again"))
+	if c.busy == idleBusy {
+		t.Fatal("a segment with data found the idle busy")
+	}
+	if c.rcv.max != 12345 || c.snd.max != sndMax || c.snd.hint != sndHint || c.rcv.hint != rcvHint {
+		t.Fatalf("buffers after idle: rcv max %d hint %d, snd max %d hint %d; want %d %d, %d %d",
+			c.rcv.max, c.rcv.hint, c.snd.max, c.snd.hint, 12345, rcvHint, sndMax, sndHint)
+	}
+	if n := c.read(now, buf); string(buf[:n]) != "again" {
+		t.Fatalf("read %q after idle, want %q", buf[:n], "again")
+	}
+	out := takeOut(c)
+	if len(out) != 1 || out[0].ack != peerISS+10 {
+		t.Fatalf("after idle sent %+v, want the ACK of the data", out)
+	}
+
+	// Data beyond a hole: the connection keeps what it must report.
+	c.handleSegment(now, data(peerISS+20, testISS+5, "later"))
+	takeOut(c)
+	c.shedIdle()
+	if c.busy == idleBusy {
+		t.Fatal("a connection holding out-of-order data gave its busy back")
+	}
+}
+
+// TestIdleBusyIsReadOnly: a write into the idle connections' busy (a way
+// into the core without busyOn) faults instead of changing every idle
+// connection's state.
+func TestIdleBusyIsReadOnly(t *testing.T) {
+	if idleBusy == nil {
+		t.Skip("no read-only page for idle connections")
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a write into idleBusy did not fault")
+		}
+		if idleBusy.tlp.restart {
+			t.Fatal("idleBusy changed")
+		}
+	}()
+	idleBusy.tlp.restart = true
+}
