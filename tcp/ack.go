@@ -65,10 +65,10 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	c.retries = 0
 	c.rtt.latest = 0
 	if c.tsSample(now, seg) {
-		c.rttTiming = false
+		c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0
 	} else if c.rttTiming && c.rttSeq.LessThanEq(ack) {
 		c.rtt.sample(c.since(now, c.rttStart))
-		c.rttTiming = false
+		c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0
 	}
 	dataAcked := min(int(c.sndBufSeq.Size(ack)), c.snd.n)
 	if dataAcked > 0 && ack.GreaterThan(c.sndBufSeq) {
@@ -145,7 +145,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 // retransmitFirst resends the oldest unacknowledged segment regardless of
 // the windows, and returns its length in sequence space.
 func (c *core) retransmitFirst(now time.Time) seqnum.Size {
-	c.rttTiming = false // Karn: no sample from a retransmitted segment
+	c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0 // Karn: no sample from a retransmitted segment
 	if c.state.handshaking() {
 		c.sndNxt = c.iss
 		c.emitSyn(now)

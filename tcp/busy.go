@@ -2,12 +2,15 @@ package tcp
 
 // What only a connection with traffic needs. An idle connection (nothing
 // in flight, nothing queued or held, its buffers given back: shedIdle)
-// keeps its sequence space, windows, timers and estimates in the core, but
-// not its buffers' rings, the segments to send, the SACK scoreboard, the
-// tail loss probe's and the pacer's state: they are all zero then, and
-// the core gives their struct (busy) back to a pool. A server holding
-// thousands of idle connections saves its size on each, a size class of
-// the endpoint (TestEndpointSizeClass).
+// keeps its sequence space, windows, estimates and keepalive in the core,
+// but not its buffers' rings, the segments to send, the SACK scoreboard,
+// the tail loss probe's and the pacer's state, the deadlines of
+// retransmission, delayed ACK and TIME_WAIT, the segment being timed and
+// the counts of what is unanswered: they are all zero then, and the core
+// gives their struct (busy) back to a pool. A server holding thousands of
+// idle connections saves its size on each, two size classes of the
+// endpoint (TestEndpointSizeClass). A closed connection that its
+// application closed too gives it back whatever it holds (busyDrop).
 //
 // The core of an idle connection points at idleBusy, a busy of zeros on a
 // read-only page: whatever reads its buffers or queues sees them empty,
@@ -23,6 +26,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/tapstack/tapstack/internal/seqnum"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,6 +44,21 @@ type busy struct {
 	// their packets (endpoint.flush), in the caller's goroutine or, after
 	// an application call, in a sender's.
 	out []outSeg
+
+	// What is zero while nothing is due, in flight or unanswered:
+	err        error        // the terminal error (reset, refused, timed out)
+	rtxAt      stamp        // retransmission or persist deadline; 0: not armed
+	ackAt      stamp        // when the delayed ACK is due; 0: none is
+	twAt       stamp        // TIME_WAIT or orphaned FIN_WAIT_2 deadline; 0: none
+	dsack      seqRange     // a duplicate to report once (RFC 2883)
+	finSeq     seqnum.Value // our FIN's sequence number, once queued
+	rcvFinSeq  seqnum.Value // the peer's FIN's, once received
+	retries    int32        // retransmission timeouts in a row
+	dupAcks    int32        // duplicate ACKs counted (loss recovery)
+	rcvUnacked int32        // bytes received and not yet acknowledged
+	kaSent     int32        // keepalive probes sent unanswered
+	rttStart   stamp        // when the timed segment was sent (rttTiming)
+	rttSeq     seqnum.Value // the timed segment's end (rttTiming)
 }
 
 // idleBufs is what an idle connection keeps of its buffers: their limits
@@ -116,6 +135,25 @@ func (c *core) busyOff() {
 	}
 	b.sb.blocks, b.ooo = blocks, ooo
 	c.idleBufs = i
+	c.busy = idleBusy
+	busyPool.Put(b)
+}
+
+// busyDrop gives back the busy of a connection that is closed, forgotten
+// by the protocol and closed by the application: nobody reads it any more
+// (its error included: the application's calls return net.ErrClosed). A
+// busy whose buffers still hold memory, or with segments queued for a
+// sender, stays with its endpoint.
+func (c *core) busyDrop() {
+	b := c.busy
+	if b == idleBusy || idleBusy == nil || len(b.out) > 0 || b.snd.chunk != nil || b.rcv.chunk != nil ||
+		b.rcv.next > 0 || b.rcv.pinned || b.snd.pinned {
+		return
+	}
+	if b.out != nil {
+		outPool.put(b.out)
+	}
+	*b = busy{sb: scoreboard{blocks: b.sb.blocks[:0]}, ooo: b.ooo[:0]}
 	c.busy = idleBusy
 	busyPool.Put(b)
 }

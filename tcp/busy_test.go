@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,4 +80,46 @@ func TestIdleBusyIsReadOnly(t *testing.T) {
 		}
 	}()
 	idleBusy.tlp.restart = true
+}
+
+// TestClosedConnectionGivesBackItsBusy: a connection reset by its peer
+// keeps its busy, and with it the error its Read returns, until the
+// application closes it; then the busy goes back to the pool. So does
+// the busy of a connection that the application closed first, once it
+// leaves for TIME_WAIT's record.
+func TestClosedConnectionGivesBackItsBusy(t *testing.T) {
+	if idleBusy == nil {
+		t.Skip("no read-only page for idle connections")
+	}
+	isIdle := func(c *Conn) bool {
+		c.e.mu.Lock()
+		defer c.e.mu.Unlock()
+		return c.e.c.busy == idleBusy
+	}
+
+	_, c, _, _, _ := handConn(t, &payloadIP{}, Options{})
+	c.e.mu.Lock()
+	rst := segment{seq: c.e.c.rcvNxt, flags: FlagRST}
+	c.e.mu.Unlock()
+	c.e.deliver(&rst, nil)
+	if isIdle(c) {
+		t.Fatal("a connection reset by its peer gave its busy back before the application saw the error")
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("Read after RST: %v, want the reset", err)
+	}
+	c.Close()
+	if !isIdle(c) {
+		t.Fatal("a reset connection closed by its application kept its busy")
+	}
+
+	_, c, _, _, _ = handConn(t, &payloadIP{}, Options{})
+	c.Close() // our FIN
+	c.e.mu.Lock()
+	fin := segment{seq: c.e.c.rcvNxt, ack: c.e.c.sndNxt, flags: FlagFIN | FlagACK, wnd: 65535}
+	c.e.mu.Unlock()
+	c.e.deliver(&fin, nil) // TIME_WAIT, kept as the protocol's record
+	if !isIdle(c) {
+		t.Fatal("a connection gone to TIME_WAIT's record kept its busy")
+	}
 }

@@ -68,8 +68,9 @@ type core struct {
 	recKind         uint8
 	// events are what happened for the endpoint to act on (events.go).
 	events events
-	// err is the terminal error (reset, refused, timed out), nil otherwise.
-	err error
+	// The terminal error (err), the deadlines of retransmission (rtxAt),
+	// delayed ACK (ackAt) and TIME_WAIT (twAt) and the counts of what is
+	// unanswered are in busy (busy.go): an idle connection has none.
 
 	sndSpace // the sender (sendspace.go, ack.go)
 	rcvSpace // the receiver (recvspace.go)
@@ -83,13 +84,9 @@ type core struct {
 	tsOn        bool   // negotiated
 	tsOffset    uint32 // per-connection random offset of our TSval clock
 	tsRecent    uint32
-	lastOOWAck  uint32 // ms clock of the last ACK for a rejected segment (ratelimit.go)
-	tsRecentAt  stamp
 	lastAckSent seqnum.Value
-
-	kaSent int32 // keepalive probes sent unanswered (keepalive, below; here for the struct's packing)
-
-	twAt stamp // TIME_WAIT or orphaned FIN_WAIT_2 deadline; 0: none
+	lastOOWAck  uint32 // ms clock of the last ACK for a rejected segment (ratelimit.go); a keepalive probe's sets it
+	tsRecentAt  stamp
 
 	// ECN (RFC 3168).
 	ecnState
@@ -534,7 +531,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	if !c.tsSample(now, seg) && c.rttTiming && c.rttSeq.LessThanEq(seg.ack) {
 		c.rtt.sample(c.since(now, c.rttStart))
 	}
-	c.rttTiming = false
+	c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0
 	c.retries = 0
 	c.rtxAt = 0
 	c.setState(StateEstablished)

@@ -318,6 +318,9 @@ func (e *endpoint) after(now time.Time, queue, app bool) {
 	}
 	if e.c.state == StateClosed {
 		e.c.releaseClosed(e.userClosed)
+		if e.removed && e.userClosed {
+			e.c.busyDrop()
+		}
 	}
 	// The waiters are woken when the core raised something for them, or
 	// after an application call (Close, CloseRead and CloseWrite change

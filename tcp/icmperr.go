@@ -42,7 +42,7 @@ func (c *core) handleError(now time.Time, kind stack.ErrorKind, seq seqnum.Value
 		if c.state.synchronized() {
 			// Resend everything in flight in the new size, without a
 			// congestion response (Linux tcp_simple_retransmit).
-			c.rttTiming = false
+			c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0
 			c.sndNxt = c.sndUna
 			c.output(now)
 		}

@@ -160,7 +160,7 @@ func (c *core) enterRecovery(now time.Time) {
 	c.recover = c.sndMax
 	c.inRecovery = true
 	c.ctr.fastRetransmits.Inc()
-	c.rttTiming = false
+	c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0
 	c.rec().enter(c, now)
 	c.rtxAt = c.at(now.Add(c.rtt.rto))
 }

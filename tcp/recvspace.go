@@ -16,25 +16,20 @@ import (
 // embeds it.
 type rcvSpace struct {
 	irs, rcvNxt  seqnum.Value
-	rcvFinSeq    seqnum.Value
 	lastAdvRight seqnum.Value
 	rcvShift     uint8
 	wsOffer      uint8 // shift we offer in our SYN
 	rcvFinOOO    bool
 	finRcvd      bool
 	rcvMSS       int32 // the peer's segment size as we see it (here for the struct's packing)
+	quickAcks    int32 // segments still acknowledged at once (delayed ACK, below)
 	// The receive buffer (rcv) and the out-of-order ranges held, sorted,
 	// their data in oooq (ooo), are in the core's busy (busy.go).
 	// *oooState holds the out-of-order data and the order of its SACK
 	// blocks: nil until data arrives out of order (oooOn), and again
 	// once an idle connection holds none (shedIdle).
 	*oooState
-	dsack seqRange // a duplicate to report once (RFC 2883)
-
-	// Delayed ACK.
-	ackAt      stamp // when the delayed ACK is due; 0: none is
-	rcvUnacked int32
-	quickAcks  int32
+	// The delayed ACK's deadline and the bytes it covers are in busy.
 
 	// Receive buffer auto-tuning.
 	tuneStart  stamp

@@ -18,7 +18,6 @@ type sndSpace struct {
 	sndWnd, maxSndWnd           uint32
 	sndWL1, sndWL2              seqnum.Value
 	sndBufSeq                   seqnum.Value // sequence number of snd's first byte
-	finSeq                      seqnum.Value
 	// The segment sizes, in 32 bits (with the flags after them, so that
 	// the struct packs tightly).
 	ourMSS, defMSS int32 // MSS we advertise; the peer's default (defaultMSS)
@@ -30,17 +29,14 @@ type sndSpace struct {
 	rttTiming      bool  // an RTT is being timed (retransmission, below)
 	inRecovery     bool  // in loss recovery (rec, below)
 	// The send buffer (snd), the SACK scoreboard (sb, RFC 6675), the tail
-	// loss probe (tlp) and pacing (pace) are in the core's busy (busy.go).
+	// loss probe (tlp), pacing (pace), the retransmission deadline and
+	// count and the segment being timed (rttSeq, rttStart) are in the
+	// core's busy (busy.go).
 
 	rxtNext seqnum.Value // SACK recovery's next retransmission
 
 	// Retransmission.
-	rttSeq   seqnum.Value
-	rtt      rttEstimator
-	rttStart stamp
-	rtxAt    stamp // retransmission or persist deadline; 0: not armed
-	retries  int32 // retransmission timeouts in a row
-	dupAcks  int32 // duplicate ACKs counted (loss recovery, below)
+	rtt rttEstimator
 
 	// Congestion control: the algorithm adjusts the embedded window; the
 	// loss recovery (rec) sets it during recovery.

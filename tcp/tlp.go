@@ -104,7 +104,7 @@ func (c *core) tlpFire(now time.Time) {
 	if c.sendRange(now, end.Sub(seqnum.Size(n)), n) == 0 {
 		return
 	}
-	c.rttTiming = false // Karn
+	c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0 // Karn
 	c.ctr.tlpProbes.Inc()
 	if c.inRecovery {
 		c.ctr.tlpInRecovery.Inc()
