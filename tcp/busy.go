@@ -8,9 +8,10 @@ package tcp
 // retransmission, delayed ACK and TIME_WAIT, the segment being timed and
 // the counts of what is unanswered: they are all zero then, and the core
 // gives their struct (busy) back to a pool. A server holding thousands of
-// idle connections saves its size on each, two size classes of the
-// endpoint (TestEndpointSizeClass). A closed connection that its
-// application closed too gives it back whatever it holds (busyDrop).
+// idle connections saves its size on each: the endpoint went from the
+// 1,280-byte size class to the 896-byte one (TestEndpointSizeClass). A
+// closed connection that its application closed too gives it back
+// whatever it holds (busyDrop).
 //
 // The core of an idle connection points at idleBusy, a busy of zeros on a
 // read-only page: whatever reads its buffers or queues sees them empty,
@@ -83,7 +84,8 @@ func mapIdleBusy() *busy {
 }
 
 // busyOn gives an idle connection its busy back, before anything may
-// change what it holds.
+// change what it holds. Its buffers are charged to the protocol's budget
+// (cfg.mem), as init made them.
 func (c *core) busyOn() {
 	if c.busy != idleBusy {
 		return
@@ -115,7 +117,7 @@ func (c *core) busyOff() {
 		return
 	}
 	i := idleBufs{int32(b.snd.max), int32(b.snd.hint), int32(b.rcv.max), int32(b.rcv.hint)}
-	blocks, ooo := b.sb.blocks, b.ooo
+	blocks, ooo, sm, rm := b.sb.blocks, b.ooo, b.snd.mem, b.rcv.mem
 	if len(blocks) > 0 || len(ooo) > 0 {
 		return
 	}
@@ -129,8 +131,8 @@ func (c *core) busyOff() {
 	b.rcv.max, b.rcv.hint, b.rcv.mem = 0, 0, nil
 	if *(*[unsafe.Sizeof(busy{})]byte)(unsafe.Pointer(b)) != [unsafe.Sizeof(busy{})]byte{} {
 		b.sb.blocks, b.ooo = blocks, ooo
-		b.snd.max, b.snd.hint, b.snd.mem = int(i.sndMax), int(i.sndHint), c.cfg.mem
-		b.rcv.max, b.rcv.hint, b.rcv.mem = int(i.rcvMax), int(i.rcvHint), c.cfg.mem
+		b.snd.max, b.snd.hint, b.snd.mem = int(i.sndMax), int(i.sndHint), sm
+		b.rcv.max, b.rcv.hint, b.rcv.mem = int(i.rcvMax), int(i.rcvHint), rm
 		return
 	}
 	b.sb.blocks, b.ooo = blocks, ooo

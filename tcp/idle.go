@@ -47,10 +47,11 @@ func (c *core) unshed() {
 }
 
 // shedIdle gives back the RACK records and the send queue of a connection
-// with nothing in flight and nothing queued. Not while received data
-// waits to be read: the application will likely answer it, and would
-// then take them from the pools on its own goroutine (an ACK sent at once,
-// as at the start of a connection, leaves nothing due before that).
+// with nothing in flight and nothing queued, then its busy part when all
+// of it is zero (busyOff, busy.go). Not while received data waits to be
+// read: the application will likely answer it, and would then take them
+// from the pools on its own goroutine (an ACK sent at once, as at the
+// start of a connection, leaves nothing due before that).
 func (c *core) shedIdle() {
 	if c.rcv.n > 0 {
 		return
