@@ -1,6 +1,9 @@
 package tcp
 
 import (
+	"context"
+	"io"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -121,5 +124,86 @@ func TestClosedConnectionGivesBackItsBusy(t *testing.T) {
 	c.e.deliver(&fin, nil) // TIME_WAIT, kept as the protocol's record
 	if !isIdle(c) {
 		t.Fatal("a connection gone to TIME_WAIT's record kept its busy")
+	}
+}
+
+// TestBusyUnderTrafficAndInspection: connections that go idle and busy
+// again at every request (a keep-alive exchange) while another goroutine
+// lists them and reads their details (which see idle ones through the
+// read-only idleBusy) and sets socket options on them; every answer
+// arrives whole. Run with -race (make test) it also checks that the busy
+// part changes hands only under the connection's lock.
+func TestBusyUnderTrafficAndInspection(t *testing.T) {
+	tn, ln, _ := heapBenchNet(t)
+	defer tn.close()
+	defer ln.Close()
+	const conns, rounds = 8, 50
+	go func() {
+		for {
+			c, err := ln.AcceptTCP()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	cs := make([]*Conn, conns)
+	for i := range cs {
+		c, err := Dial(context.Background(), tn.a, netip.MustParseAddrPort("10.0.0.2:80"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs[i] = c
+	}
+	stop := make(chan struct{})
+	inspected := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				inspected <- n
+				return
+			default:
+			}
+			for _, p := range []*Protocol{cs[0].e.p, ln.p} {
+				p.Connections()
+				p.ConnDetails(nil)
+			}
+			for _, c := range cs {
+				c.SetNoDelay(true)
+				c.SetReadBuffer(64 << 10)
+			}
+			n++
+		}
+	}()
+	msg := []byte("request and answer")
+	buf := make([]byte, len(msg))
+	for r := range rounds {
+		for i, c := range cs {
+			if _, err := c.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != string(msg) {
+				t.Fatalf("round %d, connection %d: read %q, %v", r, i, buf, err)
+			}
+		}
+	}
+	close(stop)
+	if n := <-inspected; n == 0 {
+		t.Fatal("the inspecting goroutine never ran")
 	}
 }
