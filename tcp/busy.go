@@ -60,6 +60,13 @@ type busy struct {
 	kaSent     int32        // keepalive probes sent unanswered
 	rttStart   stamp        // when the timed segment was sent (rttTiming)
 	rttSeq     seqnum.Value // the timed segment's end (rttTiming)
+
+	// CUBIC's state (cc.go), zero until a connection leaves slow start:
+	// c.ca points at it when CUBIC runs. RACK's records (rack.go):
+	// c.rack's rackRecs points at them. setBusy keeps both pointing into
+	// the connection's busy.
+	cubic    cubic
+	rackRecs rackRecs
 }
 
 // idleBufs is what an idle connection keeps of its buffers: their limits
@@ -94,7 +101,18 @@ func (c *core) busyOn() {
 	i := &c.idleBufs
 	b.snd.max, b.snd.hint, b.snd.mem = int(i.sndMax), int(i.sndHint), c.cfg.mem
 	b.rcv.max, b.rcv.hint, b.rcv.mem = int(i.rcvMax), int(i.rcvHint), c.cfg.mem
+	c.setBusy(b)
+}
+
+// setBusy makes b the connection's busy, and what points into the busy
+// (CUBIC's state as c.ca, RACK's records) point into b. Every change of
+// c.busy goes through here.
+func (c *core) setBusy(b *busy) {
+	if p, ok := c.ca.(*cubic); ok && c.busy != nil && p == &c.busy.cubic {
+		c.ca = &b.cubic
+	}
 	c.busy = b
+	c.rack.rackRecs = &b.rackRecs
 }
 
 // newBusy gives a core being initialised its busy: the one it had, reset,
@@ -104,7 +122,7 @@ func (c *core) newBusy() *busy {
 	if b == nil || b == idleBusy {
 		return busyPool.Get().(*busy)
 	}
-	*b = busy{out: b.out[:0], sb: scoreboard{blocks: b.sb.blocks[:0]}, ooo: b.ooo[:0]}
+	*b = busy{out: b.out[:0], sb: scoreboard{blocks: b.sb.blocks[:0]}, ooo: b.ooo[:0], rackRecs: rackRecs{segs: b.rackRecs.segs}}
 	return b
 }
 
@@ -137,7 +155,7 @@ func (c *core) busyOff() {
 	}
 	b.sb.blocks, b.ooo = blocks, ooo
 	c.idleBufs = i
-	c.busy = idleBusy
+	c.setBusy(idleBusy)
 	busyPool.Put(b)
 }
 
@@ -155,8 +173,11 @@ func (c *core) busyDrop() {
 	if b.out != nil {
 		outPool.put(b.out)
 	}
+	if b.rackRecs.segs != nil {
+		rackPool.put(b.rackRecs.segs)
+	}
 	*b = busy{sb: scoreboard{blocks: b.sb.blocks[:0]}, ooo: b.ooo[:0]}
-	c.busy = idleBusy
+	c.setBusy(idleBusy)
 	busyPool.Put(b)
 }
 

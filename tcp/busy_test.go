@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tapstack/tapstack/stack"
 )
 
 // TestIdleConnectionGivesBackItsBusy: a connection with nothing in
@@ -138,27 +140,18 @@ func TestBusyUnderTrafficAndInspection(t *testing.T) {
 	defer tn.close()
 	defer ln.Close()
 	const conns, rounds = 8, 50
-	go func() {
+	serveEach(ln, func(c *Conn) {
+		buf := make([]byte, 64)
 		for {
-			c, err := ln.AcceptTCP()
+			n, err := c.Read(buf)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
 		}
-	}()
+	})
 	cs := make([]*Conn, conns)
 	for i := range cs {
 		c, err := Dial(context.Background(), tn.a, netip.MustParseAddrPort("10.0.0.2:80"))
@@ -206,4 +199,59 @@ func TestBusyUnderTrafficAndInspection(t *testing.T) {
 	if n := <-inspected; n == 0 {
 		t.Fatal("the inspecting goroutine never ran")
 	}
+}
+
+// TestBusyCarriesCubicAndRackRecords: CUBIC's state and RACK's records
+// live in the busy part, so c.ca and c.rack's records must follow the busy
+// an idle connection gives back and takes again; a connection whose CUBIC
+// has state (after a loss) keeps its busy.
+func TestBusyCarriesCubicAndRackRecords(t *testing.T) {
+	if idleBusy == nil {
+		t.Skip("no read-only page for idle connections")
+	}
+	cfg := Options{TimeWait: 60 * time.Second}.config() // CUBIC, RACK
+	var cs stack.Counters
+	c := new(core)
+	c.init(t0, &cfg, newCounters(&cs), testISS, testMSS, 0)
+	c.connect(t0)
+	takeOut(c)
+	c.handleSegment(t0.Add(10*time.Millisecond), &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535,
+		opts: SegmentOptions{HasMSS: true, MSS: testMSS, SACKPermitted: true}})
+	takeOut(c)
+	pointed := func(when string) {
+		t.Helper()
+		if p, ok := c.ca.(*cubic); !ok || p != &c.busy.cubic {
+			t.Fatalf("%s: c.ca is %T %p, want the busy's CUBIC %p", when, c.ca, c.ca, &c.busy.cubic)
+		}
+		if c.rack.rackRecs != &c.busy.rackRecs {
+			t.Fatalf("%s: RACK's records are not the busy's", when)
+		}
+	}
+	pointed("after the handshake")
+	now := t0.Add(20 * time.Millisecond)
+	c.write(now, []byte("abc"))
+	takeOut(c)
+	c.handleSegment(now.Add(time.Millisecond), ack(peerISS+1, testISS+4))
+	takeOut(c)
+	c.shedIdle()
+	if c.busy != idleBusy {
+		t.Fatal("an idle connection in slow start kept its busy")
+	}
+	pointed("idle")
+	c.write(now, []byte("def"))
+	if c.busy == idleBusy {
+		t.Fatal("a Write found the idle busy")
+	}
+	pointed("after a Write")
+	takeOut(c)
+
+	// A loss response gives CUBIC state (its window before the loss).
+	c.ca.onLoss(&c.ccWindow, now, 3)
+	c.handleSegment(now.Add(2*time.Millisecond), ack(peerISS+1, testISS+7))
+	takeOut(c)
+	c.shedIdle()
+	if c.busy == idleBusy {
+		t.Fatal("a connection with CUBIC state gave its busy back")
+	}
+	pointed("with CUBIC state")
 }

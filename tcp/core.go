@@ -141,9 +141,10 @@ const maxQuickAcks = 16
 // init prepares a closed core at now (its stamps' epoch) with initial
 // sequence number iss, timestamp offset tsOffset and the MSS we advertise.
 func (c *core) init(now time.Time, cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
-	*c = core{cfg: cfg, ctr: ctr, busy: c.newBusy(),
-		sndSpace: sndSpace{iss: iss, ourMSS: int32(ourMSS), rack: rackState{segs: c.rack.segs},
-			ccWindow: ccWindow{epoch: now.Add(-1)}}}
+	b := c.newBusy()
+	*c = core{cfg: cfg, ctr: ctr,
+		sndSpace: sndSpace{iss: iss, ourMSS: int32(ourMSS), ccWindow: ccWindow{epoch: now.Add(-1)}}}
+	c.setBusy(b)
 	c.setCongestionControl(cfg.cc)
 	c.setLossRecovery()
 	c.tsOffset = tsOffset

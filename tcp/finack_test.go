@@ -112,26 +112,18 @@ func TestPassiveCloseSegments(t *testing.T) {
 		}
 		defer ln.Close()
 		closed := make(chan struct{})
-		go func() {
+		serveEach(ln, func(c *Conn) {
+			var buf [16]byte
+			c.Read(buf[:])
+			c.Write(buf[:1])
 			for {
-				c, err := ln.AcceptTCP()
-				if err != nil {
-					return
+				if _, err := c.Read(buf[:]); err != nil {
+					break
 				}
-				go func() {
-					var buf [16]byte
-					c.Read(buf[:])
-					c.Write(buf[:1])
-					for {
-						if _, err := c.Read(buf[:]); err != nil {
-							break
-						}
-					}
-					c.Close()
-					closed <- struct{}{}
-				}()
 			}
-		}()
+			c.Close()
+			closed <- struct{}{}
+		})
 		sent := tn.b.Counters().Get("tcp.tx.segments")
 		var perClose []uint64
 		for range conns {

@@ -357,3 +357,21 @@ func (e *endpoint) rcondWaiters() int {
 	defer e.mu.Unlock()
 	return int(e.readers)
 }
+
+// serveEach accepts the connections of ln until it is closed, each served
+// by handle on a goroutine of its own, which closes the connection when
+// handle returns.
+func serveEach(ln *Listener, handle func(c *Conn)) {
+	go func() {
+		for {
+			c, err := ln.AcceptTCP()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+}

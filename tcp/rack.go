@@ -45,14 +45,10 @@ const maxRackSegs = 1 << 14
 
 // rackState is RFC 8985's RACK state and the segment records.
 type rackState struct {
-	segs    []rackSeg    // ring of records in sequence order
-	head, n int          // first record and count
-	base    seqnum.Value // start of the first record
-	// The records are the sender's scoreboard under RACK (rackrecovery.go):
-	// sackedB and lostB are the bytes of the records marked delivered and
-	// lost, and no record below lostHint is marked lost.
-	lostHint       seqnum.Value
-	sackedB, lostB int
+	// *rackRecs is in the core's busy (busy.go): the records and the
+	// reordering timer, which an idle connection has none of.
+	*rackRecs
+	base seqnum.Value // start of the first record
 
 	xmitTS     time.Duration // RACK.xmit_ts: newest transmit time delivered
 	endSeq     seqnum.Value  // RACK.end_seq
@@ -63,10 +59,21 @@ type rackState struct {
 	persist    int32         // RACK.reo_wnd_persist
 	dsackRound seqnum.Value  // RACK.dsack_round, valid when dsackOn
 	dsackOn    bool
-	seen       bool  // a delivery has set xmitTS
-	started    bool  // something was sent: fack is set
-	reordering bool  // RACK.reordering_seen
-	at         stamp // the reordering timer, 0 when not armed
+	seen       bool // a delivery has set xmitTS
+	started    bool // something was sent: fack is set
+	reordering bool // RACK.reordering_seen
+}
+
+// rackRecs are RACK's segment records and reordering timer.
+type rackRecs struct {
+	segs    []rackSeg // ring of records in sequence order
+	head, n int       // first record and count
+	// The records are the sender's scoreboard under RACK (rackrecovery.go):
+	// sackedB and lostB are the bytes of the records marked delivered and
+	// lost, and no record below lostHint is marked lost.
+	lostHint       seqnum.Value
+	sackedB, lostB int
+	at             stamp // the reordering timer, 0 when not armed
 }
 
 // LossDetection selects how the sender finds lost segments.

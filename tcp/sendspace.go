@@ -43,8 +43,7 @@ type sndSpace struct {
 	ccWindow
 	cwndValidation // sndbuf.go
 	recover        seqnum.Value
-	ca             congestionControl
-	cubic          cubic // the default algorithm's state; ca points here when it runs
+	ca             congestionControl // CUBIC's state, the default's, is in busy: ca points there when it runs
 	// *lossState holds what only a connection that has retransmitted
 	// needs (undo.go): nil until its first retransmission or loss
 	// response (lossOn), so that most connections never carry it.
