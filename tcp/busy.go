@@ -5,13 +5,14 @@ package tcp
 // keeps its sequence space, windows, estimates and keepalive in the core,
 // but not its buffers' rings, the segments to send, the SACK scoreboard,
 // the tail loss probe's and the pacer's state, the deadlines of
-// retransmission, delayed ACK and TIME_WAIT, the segment being timed and
-// the counts of what is unanswered: they are all zero then, and the core
-// gives their struct (busy) back to a pool. A server holding thousands of
-// idle connections saves its size on each: the endpoint went from the
-// 1,280-byte size class to the 896-byte one (TestEndpointSizeClass). A
-// closed connection that its application closed too gives it back
-// whatever it holds (busyDrop).
+// retransmission, delayed ACK and TIME_WAIT, the segment being timed, the
+// counts of what is unanswered, RACK's segment records and CUBIC's state
+// (zero until the connection leaves slow start): they are all zero then,
+// and the core gives their struct (busy) back to a pool. A server holding
+// thousands of idle connections saves its size on each: the endpoint
+// went from the 1,280-byte size class to the 768-byte one
+// (TestEndpointSizeClass). A closed connection that its application
+// closed too gives it back whatever it holds (busyDrop).
 //
 // The core of an idle connection points at idleBusy, a busy of zeros on a
 // read-only page: whatever reads its buffers or queues sees them empty,
@@ -21,6 +22,8 @@ package tcp
 // segment, a timer, a Read with data or a Write, a close, a socket
 // option. The pool's struct is zero but for spare capacity in slices of
 // length zero, so a connection that takes one is exactly where it was.
+// Whether a busy is all zero is a comparison of its bytes: state nobody
+// classified as idle is never lost, only kept.
 
 import (
 	"os"
