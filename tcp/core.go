@@ -97,9 +97,10 @@ type core struct {
 	lastRcv             stamp
 
 	// *busy holds what only a connection with traffic needs: the
-	// buffers, the segments to send, the SACK scoreboard, TLP and pacing
-	// (busy.go). An idle connection gives it back to a pool; idleBufs
-	// keeps its buffers' limits meanwhile.
+	// buffers, the segments to send, the SACK scoreboard, TLP and pacing,
+	// the deadlines and counts of what is due, RACK's records and CUBIC's
+	// state (busy.go). An idle connection gives it back to a pool;
+	// idleBufs keeps its buffers' limits meanwhile.
 	*busy
 	idleBufs idleBufs
 }
@@ -173,7 +174,8 @@ func (c *core) init(now time.Time, cfg *config, ctr *counters, iss seqnum.Value,
 }
 
 // setCongestionControl switches the algorithm; the window is kept.
-// CUBIC, the default, lives in the core (no allocation per connection).
+// CUBIC, the default, keeps its state in the connection's busy (no
+// allocation per connection; setBusy keeps c.ca pointing at it).
 func (c *core) setCongestionControl(name string) bool {
 	c.busyOn()
 	ok := true
