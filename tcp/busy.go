@@ -8,11 +8,12 @@ package tcp
 // retransmission, delayed ACK and TIME_WAIT, the segment being timed, the
 // counts of what is unanswered, RACK's segment records and CUBIC's state
 // (zero until the connection leaves slow start): they are all zero then,
-// and the core gives their struct (busy) back to a pool. A server holding
-// thousands of idle connections saves its size on each: the endpoint
-// went from the 1,280-byte size class to the 768-byte one
-// (TestEndpointSizeClass). A closed connection that its application
-// closed too gives it back whatever it holds (busyDrop).
+// and the core gives their struct (busy) back to a pool
+// (tcp.idle.busy_released counts it). A server holding thousands of idle
+// connections saves its size on each: the endpoint went from the
+// 1,280-byte size class to the 768-byte one (TestEndpointSizeClass). A
+// closed connection that its application closed too gives it back
+// whatever it holds (busyDrop).
 //
 // The core of an idle connection points at idleBusy, a busy of zeros on a
 // read-only page: whatever reads its buffers or queues sees them empty,
@@ -26,6 +27,7 @@ package tcp
 // classified as idle is never lost, only kept.
 
 import (
+	"math"
 	"os"
 	"sync"
 	"unsafe"
@@ -134,7 +136,7 @@ func (c *core) newBusy() *busy {
 // spare capacity (kept with it in the pool). Otherwise it keeps it.
 func (c *core) busyOff() {
 	b := c.busy
-	if b == idleBusy || idleBusy == nil || b.snd.max > maxInt32 || b.rcv.max > maxInt32 {
+	if b == idleBusy || idleBusy == nil || b.snd.max > math.MaxInt32 || b.rcv.max > math.MaxInt32 {
 		return
 	}
 	i := idleBufs{int32(b.snd.max), int32(b.snd.hint), int32(b.rcv.max), int32(b.rcv.hint)}
@@ -160,6 +162,7 @@ func (c *core) busyOff() {
 	c.idleBufs = i
 	c.setBusy(idleBusy)
 	busyPool.Put(b)
+	c.ctr.busyReleased.Inc()
 }
 
 // busyDrop gives back the busy of a connection that is closed, forgotten
@@ -170,7 +173,7 @@ func (c *core) busyOff() {
 func (c *core) busyDrop() {
 	b := c.busy
 	if b == idleBusy || idleBusy == nil || len(b.out) > 0 || b.snd.chunk != nil || b.rcv.chunk != nil ||
-		b.rcv.next > 0 || b.rcv.pinned || b.snd.pinned {
+		b.rcv.next > 0 || b.rcv.pinned {
 		return
 	}
 	if b.out != nil {
@@ -183,5 +186,3 @@ func (c *core) busyDrop() {
 	c.setBusy(idleBusy)
 	busyPool.Put(b)
 }
-
-const maxInt32 = 1<<31 - 1

@@ -39,6 +39,9 @@ func TestIdleConnectionGivesBackItsBusy(t *testing.T) {
 	if c.busy != idleBusy {
 		t.Fatal("an idle connection kept its busy")
 	}
+	if n := c.ctr.busyReleased.Load(); n != 1 {
+		t.Fatalf("tcp.idle.busy_released %d, want 1", n)
+	}
 	if c.rcv.n != 0 || c.snd.n != 0 || len(c.out) != 0 || c.tlp.at != 0 {
 		t.Fatal("an idle connection's buffers or queues do not read empty")
 	}
@@ -198,6 +201,11 @@ func TestBusyUnderTrafficAndInspection(t *testing.T) {
 	close(stop)
 	if n := <-inspected; n == 0 {
 		t.Fatal("the inspecting goroutine never ran")
+	}
+	// The server's connections went idle between requests and gave their
+	// busy back: what the exchanges above took again.
+	if n := tn.b.Counters().Value("tcp.idle.busy_released"); n == 0 {
+		t.Fatal("no server connection gave its busy back between requests (tcp.idle.busy_released 0)")
 	}
 }
 

@@ -236,6 +236,7 @@ type counters struct {
 	challengeCapped, invalidAckLimited                               *stack.Counter
 	txStaleTrimmed                                                   *stack.Counter
 	twCompact, twEnded, twOverflow                                   *stack.Counter
+	busyReleased                                                     *stack.Counter
 }
 
 func newCounters(cs *stack.Counters) *counters {
@@ -294,5 +295,7 @@ func newCounters(cs *stack.Counters) *counters {
 		twCompact:  cs.Get("tcp.timewait.records"),
 		twEnded:    cs.Get("tcp.timewait.ended_early"),
 		twOverflow: cs.Get("tcp.timewait.overflow"),
+		// Idle connections that gave their busy part back (busy.go).
+		busyReleased: cs.Get("tcp.idle.busy_released"),
 	}
 }

@@ -281,7 +281,7 @@ func (c *core) shutdownRead() {
 // releaseRcv gives the receive buffer back when it holds nothing (data
 // out of order waits elsewhere): an idle connection keeps no buffer.
 func (c *core) releaseRcv() {
-	if c.rcv.n == 0 && c.busy != idleBusy {
+	if c.rcv.n == 0 {
 		c.rcv.release()
 	}
 }
