@@ -69,7 +69,7 @@ func DialNetwork(ctx context.Context, s *stack.Stack, network string, addr netip
 	}
 	e := newEndpoint(p, tuple{netip.AddrPortFrom(r.LocalAddr, port), addr}, r)
 	e.dialDone = make(chan struct{})
-	p.conns[e.id().key()] = e
+	p.conns.put(e.id().key(), e)
 	p.mu.Unlock()
 
 	now := p.clock.Now()

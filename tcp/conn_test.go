@@ -338,7 +338,7 @@ func waitState(t *testing.T, p *Protocol, state string) {
 func dumpConns(t *testing.T, p *Protocol) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	for _, e := range p.conns {
+	for _, e := range p.conns.appendTo(nil) {
 		e.mu.Lock()
 		c := &e.c
 		t.Logf("%v->%v %v una %d nxt %d max %d wnd %d cwnd %d ssth %d snd.n %d bufseq %d fin %v/%d rcvNxt %d rcv.n %d free %d ooo %v rtx %v tw %v rto %v retries %d rec %v dup %d armed %v",

@@ -23,13 +23,15 @@ import (
 type endpoint struct {
 	p *Protocol
 	// route is the connection's route; its addresses and the two ports
-	// are the connection's four-tuple (id), kept once.
-	route stack.Route
-
-	mu           sync.Mutex
+	// are the connection's four-tuple (id), kept once. The ports come
+	// first, so that the demux's comparison (connTable) reads one cache
+	// line of the endpoint.
 	lport, rport uint16
 	readers      int32 // Reads waiting (tests use it to know a Read blocks); here, in 32 bits, for the packing
-	c            core
+	route        stack.Route
+
+	mu sync.Mutex
+	c  core
 
 	timer   *timerBox // nil while nothing is due (timerbox.go)
 	armedAt stamp     // the timer's deadline as a stamp of c; 0: not armed

@@ -125,7 +125,7 @@ func (f *Forwarder) handleSyn(t tuple, seg *segment) {
 		return
 	}
 	f.p.mu.RLock()
-	e := f.p.conns[t.key()]
+	e := f.p.conns.get(t.key())
 	f.p.mu.RUnlock()
 	if e != nil {
 		// Accepted between HandlePacket's lookup and now.

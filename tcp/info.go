@@ -69,10 +69,7 @@ type ConnDetail struct {
 // it, and a caller polling it should do so at a modest rate.
 func (p *Protocol) ConnDetails(dst []ConnDetail) []ConnDetail {
 	p.mu.RLock()
-	es := make([]*endpoint, 0, len(p.conns))
-	for _, e := range p.conns {
-		es = append(es, e)
-	}
+	es := p.conns.appendTo(make([]*endpoint, 0, p.conns.len()))
 	p.mu.RUnlock()
 	for _, e := range es {
 		e.mu.Lock()

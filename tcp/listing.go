@@ -15,10 +15,7 @@ func (p *Protocol) snapshot() ([]*Listener, []*endpoint) {
 	for _, l := range p.listeners {
 		ls = append(ls, l)
 	}
-	es := make([]*endpoint, 0, len(p.conns))
-	for _, e := range p.conns {
-		es = append(es, e)
-	}
+	es := p.conns.appendTo(make([]*endpoint, 0, p.conns.len()))
 	p.mu.RUnlock()
 	return ls, es
 }

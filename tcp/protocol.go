@@ -50,8 +50,8 @@ type Protocol struct {
 	fwd atomic.Pointer[Forwarder]
 
 	mu        sync.RWMutex
-	conns     map[connKey]*endpoint // demux.go
-	tw        timeWaitTable         // timewait.go
+	conns     connTable     // demux.go
+	tw        timeWaitTable // timewait.go
 	listeners map[netip.AddrPort]*Listener
 	closed    bool
 
@@ -84,7 +84,6 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		// tcp.rx.bad_address: segments to a multicast or broadcast
 		// address, or from a multicast, unspecified or IPv4-mapped one.
 		badAddress: s.Counters().Get("tcp.rx.bad_address"),
-		conns:      make(map[connKey]*endpoint),
 		listeners:  make(map[netip.AddrPort]*Listener),
 		tw:         timeWaitTable{max: maxTimeWait},
 	}
@@ -108,6 +107,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 		}
 	}
 	p.cfg.challenge = newChallengeCap(p.cfg.challengeMax, p.secret)
+	p.conns.init(p.secret[:])
 	p.portRand = mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(portSeed[:8]), binary.BigEndian.Uint64(portSeed[8:])))
 	if err := s.RegisterTransport(p); err != nil {
 		return nil, err
@@ -190,7 +190,7 @@ func (p *Protocol) HandlePacket(pkt *stack.Packet) bool {
 		p.mu.RUnlock()
 		return true
 	}
-	e := p.conns[k]
+	e := p.conns.get(k)
 	tw := e == nil && p.twInUseLocked(k)
 	p.mu.RUnlock()
 	if e != nil && e.deliver(&seg, pkt) {
@@ -261,7 +261,7 @@ func (p *Protocol) HandleError(te stack.TransportError) {
 	}
 	seq := seqnum.Value(binary.BigEndian.Uint32(h[4:]))
 	p.mu.RLock()
-	e := p.conns[t.key()]
+	e := p.conns.get(t.key())
 	p.mu.RUnlock()
 	if e == nil {
 		return
@@ -281,18 +281,17 @@ func (p *Protocol) addConn(e *endpoint) error {
 	if p.closed {
 		return stack.ErrClosed
 	}
-	if _, ok := p.conns[e.id().key()]; ok || p.twInUseLocked(e.id().key()) {
+	k := e.id().key()
+	if p.conns.get(k) != nil || p.twInUseLocked(k) {
 		return stack.ErrAddressInUse
 	}
-	p.conns[e.id().key()] = e
+	p.conns.put(k, e)
 	return nil
 }
 
 func (p *Protocol) removeConn(e *endpoint) {
 	p.mu.Lock()
-	if k := e.id().key(); p.conns[k] == e {
-		delete(p.conns, k)
-	}
+	p.conns.remove(e.id().key(), e)
 	p.mu.Unlock()
 }
 
@@ -333,7 +332,7 @@ func (p *Protocol) pickEphemeralLocked(local, remote netip.AddrPort) (uint16, er
 		if p.portInUseLocked(local.Addr(), port) {
 			continue
 		}
-		if k := (tuple{netip.AddrPortFrom(local.Addr(), port), remote}.key()); p.conns[k] != nil || p.twInUseLocked(k) {
+		if k := (tuple{netip.AddrPortFrom(local.Addr(), port), remote}.key()); p.conns.get(k) != nil || p.twInUseLocked(k) {
 			continue
 		}
 		return port, nil
@@ -355,10 +354,7 @@ func (p *Protocol) Close() error {
 	for _, l := range p.listeners {
 		ls = append(ls, l)
 	}
-	es := make([]*endpoint, 0, len(p.conns))
-	for _, e := range p.conns {
-		es = append(es, e)
-	}
+	es := p.conns.appendTo(make([]*endpoint, 0, p.conns.len()))
 	p.mu.Unlock()
 	for _, l := range ls {
 		l.Close()
@@ -374,7 +370,7 @@ func (p *Protocol) Close() error {
 		p.tx[i].close()
 	}
 	p.mu.Lock()
-	clear(p.conns)
+	p.conns.clear()
 	clear(p.listeners)
 	p.twCloseLocked()
 	p.mu.Unlock()
@@ -401,7 +397,7 @@ func (e *endpoint) traceState(from, st State) {
 // one: LISTEN → SYN_RECEIVED.
 func (p *Protocol) traceListen(t tuple) {
 	p.mu.RLock()
-	e := p.conns[t.key()]
+	e := p.conns.get(t.key())
 	p.mu.RUnlock()
 	if e != nil {
 		p.s.TraceState("tcp", "connection", StateListen.String(), StateSynReceived.String(), t.local, t.remote)

@@ -515,7 +515,7 @@ func TestSynCookieConnectionKeepsOffloads(t *testing.T) {
 		t.Fatal("cookie not accepted")
 	}
 	p.mu.RLock()
-	e := p.conns[tup.key()]
+	e := p.conns.get(tup.key())
 	p.mu.RUnlock()
 	if e == nil {
 		t.Fatal("no connection from the cookie")

@@ -85,7 +85,7 @@ func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	tw := &p.tw
-	if p.closed || p.conns[k] != e {
+	if p.closed || p.conns.get(k) != e {
 		return false, false
 	}
 	if len(tw.m) >= tw.max {
@@ -95,7 +95,7 @@ func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool
 	if tw.m == nil {
 		tw.m = make(map[connKey]twConn)
 	}
-	delete(p.conns, k)
+	p.conns.remove(k, e)
 	tw.m[k] = rec
 	tw.peak = max(tw.peak, len(tw.m))
 	p.ctr.twCompact.Inc()

@@ -112,7 +112,7 @@ func testTimeWaitRecord(t *testing.T, ending string) {
 	synctest.Wait()
 	id := tuple{s.e.id().local, s.e.id().remote}
 	tn.pb.mu.RLock()
-	_, stillEndpoint := tn.pb.conns[id.key()]
+	stillEndpoint := tn.pb.conns.get(id.key()) != nil
 	rec, haveRec := tn.pb.tw.m[id.key()]
 	tn.pb.mu.RUnlock()
 	if stillEndpoint || !haveRec {
