@@ -220,7 +220,7 @@ func TestBusyCarriesCubicAndRackRecords(t *testing.T) {
 	cfg := Options{TimeWait: 60 * time.Second}.config() // CUBIC, RACK
 	var cs stack.Counters
 	c := new(core)
-	c.init(t0, &cfg, newCounters(&cs), testISS, testMSS, 0)
+	c.init(&cfg, newCounters(&cs), testISS, testMSS, 0)
 	c.connect(t0)
 	takeOut(c)
 	c.handleSegment(t0.Add(10*time.Millisecond), &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535,

@@ -12,10 +12,11 @@ import (
 // sender's MSS. The core embeds it, so c.cwnd, c.ssthresh and c.mss are
 // these fields.
 type ccWindow struct {
-	// epoch is the origin of the connection's stamps (stamp.go) and of
-	// its RACK records' times; c.epoch is this field. It is here so that
-	// an algorithm can keep its times as stamps too (cubic).
-	epoch time.Time
+	// cfg is the connection's configuration; c.cfg is this field. It is
+	// here, not in the core, so that the window finds the origin of the
+	// stamps (config.base, stamp.go) and an algorithm can keep its times
+	// as stamps too (cubic).
+	cfg *config
 
 	cwnd, ssthresh int
 	mss            int // effective send MSS (payload bytes per full segment)
@@ -152,7 +153,7 @@ const (
 type cubic struct {
 	wMax  float64 // window before the last reduction, segments
 	k     float64 // seconds from the epoch start to reach wMax
-	epoch stamp   // start of the current congestion avoidance epoch, a stamp of w.epoch; 0: none
+	epoch stamp   // start of the current congestion avoidance epoch, a stamp (w.at); 0: none
 	wEst  float64 // Reno-friendly estimate, segments
 	hs    hystart // HyStart++ in the initial slow start (hystart.go)
 }

@@ -182,6 +182,7 @@ func (o Options) config() config {
 		ecnRequest:    o.RequestECN && !o.DisableECN,
 		ecnAccept:     !o.DisableECN,
 		mem:           newMemBudget(o.MemoryLimit, o.MemoryPressure),
+		base:          time.Unix(0, 0), // Register sets the clock's reading
 	}
 	if o.DelayedAck < 0 {
 		cfg.delAck = 0
@@ -218,6 +219,14 @@ type config struct {
 	challenge               *challengeCap // nil: no global cap
 	ecnRequest, ecnAccept   bool
 	mem                     *memBudget // stack-wide, shared (memory.go)
+	// base is the origin of the stamps of all the protocol's
+	// connections (stamp.go): a nanosecond before the stack clock's
+	// reading when Register made the protocol, so that no time it gives
+	// later reads as an unset stamp, with the clock's monotonic reading
+	// when it has one. A config made without a protocol (the core's
+	// tests) counts from the Unix epoch. Kept here, once, rather than an
+	// epoch in every connection: 24 bytes of each endpoint.
+	base time.Time
 }
 
 // counters are the protocol's named events.

@@ -40,7 +40,8 @@ func (s *segment) seqLen() seqnum.Size {
 // goroutines, no clock reads. Callers pass the time in and collect the
 // segments to send from out; deadline says when handleTimer is due.
 type core struct {
-	cfg   *config
+	// The configuration, c.cfg, is in the window (ccWindow.cfg), where
+	// the congestion control finds the origin of the stamps.
 	ctr   *counters
 	state State
 	// passive says the connection came from a listener.
@@ -139,12 +140,13 @@ func (c *core) queue(o outSeg) {
 // of a connection (Linux TCP_MAX_QUICKACKS).
 const maxQuickAcks = 16
 
-// init prepares a closed core at now (its stamps' epoch) with initial
-// sequence number iss, timestamp offset tsOffset and the MSS we advertise.
-func (c *core) init(now time.Time, cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
+// init prepares a closed core with initial sequence number iss,
+// timestamp offset tsOffset and the MSS we advertise. Its stamps count
+// from cfg.base (stamp.go), so it needs no time.
+func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, tsOffset uint32) {
 	b := c.newBusy()
-	*c = core{cfg: cfg, ctr: ctr,
-		sndSpace: sndSpace{iss: iss, ourMSS: int32(ourMSS), ccWindow: ccWindow{epoch: now.Add(-1)}}}
+	*c = core{ctr: ctr,
+		sndSpace: sndSpace{iss: iss, ourMSS: int32(ourMSS), ccWindow: ccWindow{cfg: cfg}}}
 	c.setBusy(b)
 	c.setCongestionControl(cfg.cc)
 	c.setLossRecovery()

@@ -31,7 +31,7 @@ func newTestCore(t testing.TB) *core {
 	t.Helper()
 	var cs stack.Counters
 	c := new(core)
-	c.init(t0, testConfig(), newCounters(&cs), testISS, testMSS, 0)
+	c.init(testConfig(), newCounters(&cs), testISS, testMSS, 0)
 	return c
 }
 
@@ -437,7 +437,7 @@ func smallBufferCore() *core {
 	cfg.windowScale = false
 	var cs stack.Counters
 	c := new(core)
-	c.init(t0, cfg, newCounters(&cs), testISS, testMSS, 0)
+	c.init(cfg, newCounters(&cs), testISS, testMSS, 0)
 	c.connect(t0)
 	takeOut(c)
 	c.handleSegment(t0, &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535})

@@ -14,7 +14,7 @@ func ecnCore(t *testing.T, opts Options) *core {
 	cfg := opts.config()
 	var cs stack.Counters
 	c := new(core)
-	c.init(t0, &cfg, newCounters(&cs), testISS, testMSS, 0)
+	c.init(&cfg, newCounters(&cs), testISS, testMSS, 0)
 	return c
 }
 

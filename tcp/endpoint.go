@@ -107,18 +107,17 @@ func (e *endpoint) laddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id().
 func (e *endpoint) raddr() *net.TCPAddr { return net.TCPAddrFromAddrPort(e.id().remote) }
 
 func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
-	now := p.clock.Now()
-	iss, tsOff := p.isn(id, now)
-	return newEndpointISS(p, id, r, now, iss, tsOff)
+	iss, tsOff := p.isn(id, p.clock.Now())
+	return newEndpointISS(p, id, r, iss, tsOff)
 }
 
-// newEndpointISS is newEndpoint at now with the initial sequence number
-// and timestamp offset the caller chose (a SYN cookie's).
-func newEndpointISS(p *Protocol, id tuple, r stack.Route, now time.Time, iss seqnum.Value, tsOff uint32) *endpoint {
+// newEndpointISS is newEndpoint with the initial sequence number and
+// timestamp offset the caller chose (a SYN cookie's).
+func newEndpointISS(p *Protocol, id tuple, r stack.Route, iss seqnum.Value, tsOff uint32) *endpoint {
 	r.LocalAddr, r.RemoteAddr = id.local.Addr(), id.remote.Addr()
 	e := &endpoint{p: p, route: r, lport: id.local.Port(), rport: id.remote.Port()}
 	e.cond.L = &e.mu
-	e.c.init(now, &p.cfg, p.ctr, iss, routeMSS(r), tsOff)
+	e.c.init(&p.cfg, p.ctr, iss, routeMSS(r), tsOff)
 	e.c.setFamily(id.remote.Addr())
 	e.csumOffload, e.c.gsoMax = routeOffloads(r)
 	return e

@@ -38,7 +38,7 @@ type hsDriver struct {
 }
 
 func newHSDriver() *hsDriver {
-	d := &hsDriver{w: ccWindow{epoch: t0.Add(-1), cwnd: 10 * 1000, ssthresh: initialSsthresh, mss: 1000}, una: 1000}
+	d := &hsDriver{w: ccWindow{cfg: &config{base: t0.Add(-1)}, cwnd: 10 * 1000, ssthresh: initialSsthresh, mss: 1000}, una: 1000}
 	d.nxt = d.una.Add(seqnum.Size(d.w.cwnd))
 	return d
 }

@@ -59,7 +59,7 @@ func TestConnDetailsSequenceSpace(t *testing.T) {
 // and the scoreboard is reported lowest block first.
 func TestConnDetailRFC6675Pipe(t *testing.T) {
 	var c core
-	c.init(t0, &config{sndBuf: 1 << 16, rcvBuf: 1 << 16}, nil, 1000, 1460, 0)
+	c.init(&config{sndBuf: 1 << 16, rcvBuf: 1 << 16, base: t0.Add(-1)}, nil, 1000, 1460, 0)
 	c.state = StateEstablished
 	c.sndUna, c.sndNxt, c.sndMax = 1001, 9001, 9001
 	c.sb.blocks = append(c.sb.blocks, seqRange{3001, 4001}, seqRange{5001, 7001})

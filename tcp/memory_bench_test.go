@@ -26,7 +26,7 @@ func BenchmarkOutOfOrderEdgeHeap(b *testing.B) {
 		ctr := newCounters(&cs)
 		for i := range cores {
 			c := new(core)
-			c.init(t0, &cfg, ctr, testISS, 1460, 0)
+			c.init(&cfg, ctr, testISS, 1460, 0)
 			c.acceptSyn(t0, &segment{seq: peerISS, flags: FlagSYN, wnd: 65535, opts: SegmentOptions{HasMSS: true, MSS: 1460, HasWindowScale: true, WindowScale: 7}})
 			c.handleSegment(t0, ack(peerISS+1, testISS+1))
 			c.ackNow = true
@@ -58,7 +58,7 @@ func BenchmarkNeverReadingPeers(b *testing.B) {
 		ctr := newCounters(&cs)
 		for i := range cores {
 			c := new(core)
-			c.init(t0, &cfg, ctr, testISS, 1460, 0)
+			c.init(&cfg, ctr, testISS, 1460, 0)
 			c.acceptSyn(t0, &segment{seq: peerISS, flags: FlagSYN, wnd: 0, opts: SegmentOptions{HasMSS: true, MSS: 1460}})
 			c.handleSegment(t0, &segment{seq: peerISS + 1, ack: testISS + 1, flags: FlagACK})
 			c.out = c.out[:0]

@@ -29,7 +29,7 @@ func establishedWith(t testing.TB, cfg *config) *core {
 	t.Helper()
 	var cs stack.Counters
 	c := new(core)
-	c.init(t0, cfg, newCounters(&cs), testISS, testMSS, 0)
+	c.init(cfg, newCounters(&cs), testISS, testMSS, 0)
 	c.connect(t0)
 	takeOut(c)
 	c.handleSegment(t0.Add(10*time.Millisecond), &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 65535,
@@ -145,7 +145,7 @@ func TestMemoryPressureStopsWindowGrowth(t *testing.T) {
 	}
 	c := new(core)
 	var cs stack.Counters
-	c.init(t0, cfg, newCounters(&cs), testISS, testMSS, 0)
+	c.init(cfg, newCounters(&cs), testISS, testMSS, 0)
 	c.acceptSyn(t0, &segment{seq: peerISS, flags: FlagSYN, wnd: 65535, opts: SegmentOptions{HasMSS: true, MSS: testMSS}})
 	out := takeOut(c)
 	if len(out) != 1 || out[0].wnd != memMinimum {

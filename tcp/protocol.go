@@ -92,6 +92,7 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	}
 	p.cfg.mem.setCounters(s.Counters())
 	p.cfg.mem.p = p
+	p.cfg.base = p.clock.Now().Add(-1) // the origin of the connections' stamps (config.base)
 	p.tx = make([]sender, min(runtime.GOMAXPROCS(0), maxSenders))
 	if _, ok := newCongestionControl(p.cfg.cc); !ok {
 		return nil, stack.NewError("tcp: unknown congestion control "+strconv.Quote(p.cfg.cc)+" (want one of "+ccChoices()+")", syscall.EINVAL)

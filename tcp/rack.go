@@ -29,7 +29,7 @@ import (
 type rackSeg struct {
 	end   seqnum.Value
 	flags uint8
-	xmit  time.Duration // transmit time, as a stamp (the core's epoch)
+	xmit  time.Duration // transmit time, as a stamp (c.at)
 }
 
 const (

@@ -321,7 +321,7 @@ func TestRACKReorderingNotSeenInOrder(t *testing.T) {
 	for _, iss := range []seqnum.Value{1000, 0x90000000, 0xfffffff0} {
 		var cs stack.Counters
 		c := new(core)
-		c.init(t0, testConfig(), newCounters(&cs), iss, testMSS, 0)
+		c.init(testConfig(), newCounters(&cs), iss, testMSS, 0)
 		c.connect(t0)
 		syn := takeOut(c)
 		c.handleSegment(t0.Add(10*time.Millisecond), &segment{seq: peerISS, ack: iss + 1, flags: FlagSYN | FlagACK, wnd: 65535,

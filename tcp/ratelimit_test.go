@@ -20,7 +20,7 @@ var tB = t0.Add(time.Second)
 func establishedOn(t *testing.T, cfg *config, ctr *counters, iss seqnum.Value) *core {
 	t.Helper()
 	c := new(core)
-	c.init(t0, cfg, ctr, iss, testMSS, 0)
+	c.init(cfg, ctr, iss, testMSS, 0)
 	c.connect(t0)
 	takeOut(c)
 	c.handleSegment(t0.Add(10*time.Millisecond), &segment{seq: peerISS, ack: iss + 1, flags: FlagSYN | FlagACK, wnd: 65535,

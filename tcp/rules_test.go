@@ -198,7 +198,7 @@ func testSynCookieACKMeetsHalfOpen(t *testing.T) {
 func TestCubic(t *testing.T) {
 	const mss = 1000
 	cc := &cubic{}
-	w := ccWindow{epoch: t0.Add(-1), cwnd: 100 * mss, ssthresh: 1 << 30, mss: mss} // the epoch of a core initialised at t0
+	w := ccWindow{cfg: &config{base: t0.Add(-1)}, cwnd: 100 * mss, ssthresh: 1 << 30, mss: mss} // stamps from just before t0
 	cc.onLoss(&w, t0, 0)
 	if w.ssthresh != 70*mss || cc.wMax != 100 {
 		t.Fatalf("after loss: ssthresh %d wMax %v", w.ssthresh, cc.wMax)
@@ -236,7 +236,7 @@ func TestCubic(t *testing.T) {
 		t.Errorf("fast convergence wMax %v, want %v", cc.wMax, want)
 	}
 	// Slow start below ssthresh.
-	w = ccWindow{epoch: t0.Add(-1), cwnd: 10 * mss, ssthresh: 1 << 30, mss: mss}
+	w = ccWindow{cfg: w.cfg, cwnd: 10 * mss, ssthresh: 1 << 30, mss: mss}
 	cc.onAck(&w, t0, 2*mss, 0)
 	if w.cwnd != 12*mss {
 		t.Errorf("slow start: cwnd %d", w.cwnd)

@@ -157,7 +157,7 @@ func (l *Listener) acceptCookie(t tuple, seg *segment) bool {
 	}
 	p.ctr.synCookiesOK.Inc()
 	_, tsOff := p.isn(t, now)
-	e := newEndpointISS(p, t, r, now, seg.ack.Sub(1), tsOff)
+	e := newEndpointISS(p, t, r, seg.ack.Sub(1), tsOff)
 	e.listener = l
 	e.mu.Lock()
 	defer e.mu.Unlock()

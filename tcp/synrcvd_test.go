@@ -19,7 +19,7 @@ func smallBufCore(t *testing.T) *core {
 	cfg := Options{ReceiveBufferSize: 4 << 10, CongestionControl: "reno"}.config()
 	var cs stack.Counters
 	c := new(core)
-	c.init(t0, &cfg, newCounters(&cs), testISS, testMSS, 0)
+	c.init(&cfg, newCounters(&cs), testISS, testMSS, 0)
 	c.acceptSyn(t0, &segment{seq: peerISS, flags: FlagSYN, wnd: 65535, opts: SegmentOptions{
 		HasMSS: true, MSS: testMSS, HasWindowScale: true, WindowScale: 7, HasTimestamps: true, TSVal: 100,
 	}})

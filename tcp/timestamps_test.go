@@ -79,7 +79,7 @@ func TestTimestampsDisabled(t *testing.T) {
 	cfg := testConfig()
 	cfg.timestamps, cfg.sack = false, false
 	c := new(core)
-	c.init(t0, cfg, newTestCore(t).ctr, testISS, testMSS, 0)
+	c.init(cfg, newTestCore(t).ctr, testISS, testMSS, 0)
 	c.connect(t0)
 	if o := takeOut(c)[0]; o.ts || c.sackOffer {
 		t.Fatalf("SYN offers timestamps or SACK although disabled: %+v", o)
