@@ -343,7 +343,7 @@ func dumpConns(t *testing.T, p *Protocol) {
 		c := &e.c
 		t.Logf("%v->%v %v una %d nxt %d max %d wnd %d cwnd %d ssth %d snd.n %d bufseq %d fin %v/%d rcvNxt %d rcv.n %d free %d ooo %v rtx %v tw %v rto %v retries %d rec %v dup %d armed %v",
 			e.id().local, e.id().remote, c.state, c.sndUna, c.sndNxt, c.sndMax, c.sndWnd, c.cwnd, c.ssthresh, c.snd.n, c.sndBufSeq,
-			c.finQueued, c.finSeq, c.rcvNxt, c.rcv.n, c.rcv.free(), c.ooo, c.rtxAt, c.twAt, c.rtt.rto, c.retries, c.inRecovery, c.dupAcks, e.armedAt)
+			c.finQueued, c.finSeq, c.rcvNxt, c.rcv.n, c.rcv.free(), c.ooo, c.rtxAt, c.twAt, c.rtt.rto, c.retries, c.inRecovery, c.dupAcks, e.armedAt())
 		e.mu.Unlock()
 	}
 }

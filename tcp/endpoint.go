@@ -33,8 +33,9 @@ type endpoint struct {
 	mu sync.Mutex
 	c  core
 
-	timer   *timerBox // nil while nothing is due (timerbox.go)
-	armedAt stamp     // the timer's deadline as a stamp of c; 0: not armed
+	// timer is nil while nothing is due (timerbox.go); the deadline it
+	// is armed for is in it (armedAt).
+	timer *timerBox
 
 	// cond is what Read and Write wait on; after wakes them all when the
 	// core raised an event (events.go) or an application call ran, so one
@@ -303,7 +304,6 @@ func (e *endpoint) after(now time.Time, queue, app bool) {
 		e.p.removeConn(e)
 		e.stopTimer()
 		e.giveTimer()
-		e.armedAt = 0
 		e.endDial()
 		if e.listener != nil && !e.queued {
 			e.listener.pending.Add(-1)
@@ -463,9 +463,8 @@ func (e *endpoint) armTimer(now time.Time, app bool) {
 		// Nothing is due: stop the timer rather than let an idle
 		// connection's timer fire for nothing (each firing costs a
 		// goroutine).
-		if e.armedAt != 0 {
+		if e.armedAt() != 0 {
 			e.stopTimer()
-			e.armedAt = 0
 		}
 		if !app {
 			e.c.shedIdle()
@@ -474,11 +473,10 @@ func (e *endpoint) armTimer(now time.Time, app bool) {
 		return
 	}
 	at := e.c.at(dl)
-	if e.armedAt != 0 && at >= e.armedAt {
+	if armed := e.armedAt(); armed != 0 && at >= armed {
 		return
 	}
-	e.resetTimer(max(dl.Sub(now), 0))
-	e.armedAt = at
+	e.resetTimer(max(dl.Sub(now), 0), at)
 }
 
 func (e *endpoint) onTimer() {
@@ -488,7 +486,6 @@ func (e *endpoint) onTimer() {
 	defer e.p.cbs.Done()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.armedAt = 0
 	e.firedTimer()
 	if e.removed {
 		e.giveTimer()
