@@ -67,7 +67,7 @@ func (e *endpoint) endBatch() bool {
 		// its held segments filled up, endpoint.deliver) would only wait
 		// again; woken, it could take the next batch's data from under
 		// its end (and write it itself, a wake-up per batch).
-		if wake && (e.inl == nil || !e.writeToIdle()) {
+		if wake && (e.inl() == nil || !e.writeToIdle()) {
 			e.cond.Broadcast()
 		}
 		return false

@@ -68,7 +68,7 @@ func DialNetwork(ctx context.Context, s *stack.Stack, network string, addr netip
 		return nil, opErr(nil, err)
 	}
 	e := newEndpoint(p, tuple{netip.AddrPortFrom(r.LocalAddr, port), addr}, r)
-	e.dialDone = make(chan struct{})
+	done := e.startDial()
 	p.conns.put(e.id().key(), e)
 	p.mu.Unlock()
 
@@ -80,7 +80,7 @@ func DialNetwork(ctx context.Context, s *stack.Stack, network string, addr netip
 	e.mu.Unlock()
 
 	select {
-	case <-e.dialDone:
+	case <-done:
 	case <-ctx.Done():
 		e.mu.Lock()
 		if e.c.state.handshaking() {
@@ -196,8 +196,8 @@ func (c *Conn) Close() error {
 		return c.opErr("close", net.ErrClosed)
 	}
 	e.userClosed = true
-	if e.dl != nil {
-		e.dl.stop()
+	if e.rare != nil {
+		e.rare.stop()
 	}
 	now := e.p.clock.Now()
 	if e.c.rcv.n > 0 || e.lingerZero {
@@ -268,19 +268,17 @@ func (c *Conn) setDeadline(t time.Time, rd, wr bool) error {
 	if e.userClosed {
 		return c.opErr("set", net.ErrClosed)
 	}
-	if e.dl == nil {
-		if t.IsZero() {
-			return nil
-		}
-		e.dl = new(deadlines)
+	if e.rare == nil && t.IsZero() {
+		return nil
 	}
+	r := e.takeRare()
 	if rd {
-		e.dl.rd = t
-		e.dl.rdTimer = e.armDeadline(e.dl.rdTimer, t)
+		r.rd = t
+		r.rdTimer = e.armDeadline(r.rdTimer, t)
 	}
 	if wr {
-		e.dl.wr = t
-		e.dl.wrTimer = e.armDeadline(e.dl.wrTimer, t)
+		r.wr = t
+		r.wrTimer = e.armDeadline(r.wrTimer, t)
 	}
 	e.cond.Broadcast()
 	return nil
@@ -306,12 +304,12 @@ func (e *endpoint) armDeadline(tm *time.Timer, t time.Time) *time.Timer {
 }
 
 // stop stops both timers (the connection is closed).
-func (d *deadlines) stop() {
-	if d.rdTimer != nil {
-		d.rdTimer.Stop()
+func (r *rare) stop() {
+	if r.rdTimer != nil {
+		r.rdTimer.Stop()
 	}
-	if d.wrTimer != nil {
-		d.wrTimer.Stop()
+	if r.wrTimer != nil {
+		r.wrTimer.Stop()
 	}
 }
 

@@ -45,13 +45,9 @@ type endpoint struct {
 	// listener is the listener a passive connection belongs to until it
 	// is accepted; queued says it was handed to the accept queue.
 	listener *Listener
-	// dialDone, made by Dial only, is closed when the handshake ends,
-	// either way (dialEnd).
-	dialDone chan struct{}
-	dl       *deadlines // nil until a deadline is set
-	// inl is the TryWriter of a WriteTo in progress, written to at the
-	// end of a batch (trywriter.go); nil when there is none.
-	inl *inlineWriter
+	// rare holds the deadlines, a Dial's channel and a WriteTo's
+	// TryWriter while there are any (rare.go); nil when there are none.
+	rare *rare
 
 	// The flags are kept together, so that the struct packs tightly.
 	removed bool
@@ -72,29 +68,6 @@ type endpoint struct {
 	// waiters are woken then, and wakeLater (during a batched deliver)
 	// that afterCore leaves them to it.
 	batchQueued, wakeBatch, wakeLater bool
-}
-
-// deadlines are a connection's read and write deadlines with the timers
-// that wake its waiters; most connections never set one, so they live
-// apart from the endpoint.
-type deadlines struct {
-	rd, wr           time.Time
-	rdTimer, wrTimer *time.Timer
-}
-
-// rdDeadline and wrDeadline are the deadlines, zero when unset.
-func (e *endpoint) rdDeadline() time.Time {
-	if e.dl == nil {
-		return time.Time{}
-	}
-	return e.dl.rd
-}
-
-func (e *endpoint) wrDeadline() time.Time {
-	if e.dl == nil {
-		return time.Time{}
-	}
-	return e.dl.wr
 }
 
 // id is the connection's four-tuple.
@@ -338,11 +311,15 @@ func (e *endpoint) after(now time.Time, queue, app bool) {
 	e.armTimer(now, app)
 }
 
+// endDial ends a Dial's wait (startDial): the handshake ended, either
+// way (dialEnd).
 func (e *endpoint) endDial() {
 	if !e.dialEnd {
 		e.dialEnd = true
-		if e.dialDone != nil {
-			close(e.dialDone)
+		if r := e.rare; r != nil && r.dialDone != nil {
+			close(r.dialDone)
+			r.dialDone = nil
+			e.dropRare()
 		}
 	}
 }

@@ -207,7 +207,7 @@ func (r *ForwarderRequest) Accept() (*Conn, error) {
 		return nil, err
 	}
 	e := newEndpoint(p, r.id, route)
-	e.dialDone = make(chan struct{})
+	done := e.startDial()
 	now := p.clock.Now()
 	e.mu.Lock()
 	e.c.acceptSyn(now, &r.syn)
@@ -221,7 +221,7 @@ func (r *ForwarderRequest) Accept() (*Conn, error) {
 	f.ctrAccepted.Inc()
 	e.afterCore(now)
 	e.mu.Unlock()
-	<-e.dialDone
+	<-done
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.c.state == StateClosed || e.c.state.handshaking() {

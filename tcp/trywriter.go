@@ -39,7 +39,7 @@ type TryBuffersWriter interface {
 	TryWriteBuffers(b [][]byte) (n int, err error)
 }
 
-// inlineWriter is the TryWriter of a WriteTo in progress (endpoint.inl),
+// inlineWriter is the TryWriter of a WriteTo in progress (rare.inl),
 // with what was written through it and its error, which WriteTo adds to
 // its count and returns.
 type inlineWriter struct {
@@ -60,7 +60,7 @@ func (e *endpoint) canWriteInline() bool {
 
 // canTryWrite is canWriteInline without the data. e.mu is held.
 func (e *endpoint) canTryWrite() bool {
-	iw := e.inl
+	iw := e.inl()
 	return iw != nil && iw.err == nil && !e.removed && !e.c.rcv.pinned &&
 		!e.userClosed && !e.c.readShut && !deadlinePassed(e.rdDeadline())
 }
@@ -69,7 +69,8 @@ func (e *endpoint) canTryWrite() bool {
 // be held in its packet for the end of the batch (ring.hold): a WriteTo
 // waits with a TryBuffersWriter. e.mu is held.
 func (e *endpoint) canHold() bool {
-	return e.inl != nil && e.inl.bw != nil && e.canTryWrite()
+	iw := e.inl()
+	return iw != nil && iw.bw != nil && e.canTryWrite()
 }
 
 // writeInline writes the received data to the WriteTo's TryWriter until
@@ -78,7 +79,7 @@ func (e *endpoint) canHold() bool {
 // payloads first, in one TryWriteBuffers, then what the buffer holds.
 // e.mu is held and canWriteInline was true.
 func (e *endpoint) writeInline(now time.Time) {
-	iw := e.inl
+	iw := e.inl()
 	total := 0
 	more := true // the writer took everything so far
 	if e.c.rcv.next > 0 && iw.bw != nil {
@@ -127,5 +128,5 @@ func tryWrite(tw TryWriter, b []byte) (int, error) {
 // nothing to write, no error, no end. e.mu is held; the reasons
 // canWriteInline checks (close, shutdown, deadline) it leaves to it.
 func (e *endpoint) writeToIdle() bool {
-	return e.c.rcv.n == 0 && e.inl.err == nil && !e.c.finRcvd && e.c.err == nil && e.c.state != StateClosed
+	return e.c.rcv.n == 0 && e.inl().err == nil && !e.c.finRcvd && e.c.err == nil && e.c.state != StateClosed
 }

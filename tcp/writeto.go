@@ -28,12 +28,13 @@ func (c *Conn) WriteTo(w io.Writer) (total int64, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var iw *inlineWriter // nil when another WriteTo has one
-	if tw, ok := w.(TryWriter); ok && e.inl == nil {
+	if tw, ok := w.(TryWriter); ok && e.inl() == nil {
 		iw = &inlineWriter{tw: tw}
 		iw.bw, _ = w.(TryBuffersWriter)
-		e.inl = iw
+		e.takeRare().inl = iw
 		defer func() {
-			e.inl = nil
+			e.rare.inl = nil
+			e.dropRare()
 			total += iw.n
 		}()
 	}
