@@ -58,3 +58,9 @@ func (p *PackedRoute) LocalAddr() netip.Addr { return p.local }
 
 // RemoteAddr is the route's destination (Route.RemoteAddr).
 func (p *PackedRoute) RemoteAddr() netip.Addr { return p.remote }
+
+// WritePacket sends p along the route (Route.WritePacket).
+func (p *PackedRoute) WritePacket(params NetworkParams, pkt *Packet) error {
+	r := p.Route()
+	return r.WritePacket(params, pkt)
+}

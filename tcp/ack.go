@@ -67,7 +67,7 @@ func (c *core) processAck(now time.Time, seg *segment) bool {
 	if c.tsSample(now, seg) {
 		c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0
 	} else if c.rttTiming && c.rttSeq.LessThanEq(ack) {
-		c.rtt.sample(c.since(now, c.rttStart))
+		c.rtt.sample(c.since(now, c.rttStart), c.cfg.minRTO, c.cfg.maxRTO)
 		c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0
 	}
 	dataAcked := min(int(c.sndBufSeq.Size(ack)), c.snd.n)
@@ -201,7 +201,7 @@ func (c *core) retransmitTimer(now time.Time) {
 			c.recordSent(now, c.sndNxt, 1, false, 1)
 			c.sndNxt = c.sndNxt.Add(1)
 			c.sndMax = c.sndNxt
-			c.rtt.backoff()
+			c.rtt.backoff(c.cfg.minRTO, c.cfg.maxRTO)
 			c.rtxAt = c.at(now.Add(c.rtt.rto))
 		}
 		return
@@ -220,7 +220,7 @@ func (c *core) retransmitTimer(now time.Time) {
 		return
 	}
 	c.ctr.rtoExpired.Inc()
-	c.rtt.backoff()
+	c.rtt.backoff(c.cfg.minRTO, c.cfg.maxRTO)
 	if !c.state.handshaking() {
 		flight := int(c.sndUna.Size(c.sndMax))
 		if c.retries == 1 {

@@ -57,20 +57,20 @@ func TestSynRetransmit(t *testing.T) {
 	}
 	// Karn: the SYN-ACK after a retransmitted SYN gives no RTT sample.
 	c.handleSegment(t0.Add(1500*time.Millisecond), &segment{seq: peerISS, ack: testISS + 1, flags: FlagSYN | FlagACK, wnd: 100})
-	if c.rtt.hasSample {
+	if c.rtt.hasSample() {
 		t.Error("RTT sampled from a retransmitted SYN")
 	}
 }
 
 func TestKarn(t *testing.T) {
 	c := establishedCore(t)
-	c.rtt.init(time.Second, 200*time.Millisecond, 120*time.Second)
+	c.rtt.init(time.Second)
 	c.write(t0, []byte("abc"))
 	takeOut(c)
 	c.handleTimer(t0.Add(time.Second))
 	takeOut(c)
 	c.handleSegment(t0.Add(1100*time.Millisecond), ack(peerISS+1, testISS+4))
-	if c.rtt.hasSample {
+	if c.rtt.hasSample() {
 		t.Fatal("RTT sampled from a retransmitted segment")
 	}
 	if c.rtt.rto != 2*time.Second {
@@ -81,31 +81,31 @@ func TestKarn(t *testing.T) {
 	c.write(now, []byte("def"))
 	takeOut(c)
 	c.handleSegment(now.Add(40*time.Millisecond), ack(peerISS+1, testISS+7))
-	if !c.rtt.hasSample || c.rtt.srtt != 40*time.Millisecond || c.rtt.rto != 200*time.Millisecond {
+	if !c.rtt.hasSample() || c.rtt.srtt != 40*time.Millisecond || c.rtt.rto != 200*time.Millisecond {
 		t.Errorf("sample: %+v", c.rtt)
 	}
 }
 
 func TestRTOEstimator(t *testing.T) {
 	var r rttEstimator
-	r.init(time.Second, 200*time.Millisecond, 120*time.Second)
-	r.sample(100 * time.Millisecond)
+	r.init(time.Second)
+	r.sample(100*time.Millisecond, 200*time.Millisecond, 120*time.Second)
 	if r.srtt != 100*time.Millisecond || r.rttvar != 50*time.Millisecond || r.rto != 300*time.Millisecond {
 		t.Fatalf("first sample %+v", r)
 	}
-	r.sample(200 * time.Millisecond)
+	r.sample(200*time.Millisecond, 200*time.Millisecond, 120*time.Second)
 	// rttvar = 3/4*50 + 1/4*100 = 62.5; srtt = 7/8*100 + 1/8*200 = 112.5
 	if r.rttvar != 62500*time.Microsecond || r.srtt != 112500*time.Microsecond || r.rto != 362500*time.Microsecond {
 		t.Fatalf("second sample %+v", r)
 	}
 	for range 40 {
-		r.sample(time.Millisecond)
+		r.sample(time.Millisecond, 200*time.Millisecond, 120*time.Second)
 	}
 	if r.rto != 200*time.Millisecond {
 		t.Errorf("min RTO not applied: %v", r.rto)
 	}
 	for range 20 {
-		r.backoff()
+		r.backoff(200*time.Millisecond, 120*time.Second)
 	}
 	if r.rto != 120*time.Second {
 		t.Errorf("max RTO not applied: %v", r.rto)

@@ -86,8 +86,8 @@ type core struct {
 	tsOffset    uint32 // per-connection random offset of our TSval clock
 	tsRecent    uint32
 	lastAckSent seqnum.Value
-	lastOOWAck  uint32 // ms clock of the last ACK for a rejected segment (ratelimit.go); a keepalive probe's sets it
-	tsRecentAt  stamp
+	lastOOWAck  uint32   // ms clock of the last ACK for a rejected segment (ratelimit.go); a keepalive probe's sets it
+	tsRecentAt  secStamp // when TS.Recent was set, for PAWS's 24 days (timestamps.go)
 
 	// ECN (RFC 3168).
 	ecnState
@@ -171,7 +171,7 @@ func (c *core) init(cfg *config, ctr *counters, iss seqnum.Value, ourMSS int, ts
 			c.wsOffer++
 		}
 	}
-	c.rtt.init(cfg.initRTO, cfg.minRTO, cfg.maxRTO)
+	c.rtt.init(cfg.initRTO)
 	c.ssthresh = 1 << 30
 }
 
@@ -234,7 +234,7 @@ func (c *core) peerSynOptions(now time.Time, seg *segment) {
 	c.tsOn = c.tsOffer && seg.opts.HasTimestamps
 	c.tsOffer = c.tsOn
 	if c.tsOn {
-		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, c.at(now)
+		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, c.at(now).secs()
 	}
 	c.sackOn = c.sackOffer && seg.opts.SACKPermitted
 	c.sackOffer = c.sackOn
@@ -534,7 +534,7 @@ func (c *core) handleSynSent(now time.Time, seg *segment) {
 	}
 	c.sndUna = seg.ack
 	if !c.tsSample(now, seg) && c.rttTiming && c.rttSeq.LessThanEq(seg.ack) {
-		c.rtt.sample(c.since(now, c.rttStart))
+		c.rtt.sample(c.since(now, c.rttStart), c.cfg.minRTO, c.cfg.maxRTO)
 	}
 	c.rttTiming, c.rttSeq, c.rttStart = false, 0, 0
 	c.retries = 0

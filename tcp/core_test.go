@@ -95,7 +95,7 @@ func TestActiveOpen(t *testing.T) {
 	if c.state != StateEstablished || c.mss != 500 || c.sndShift != 2 || c.sndWnd != 1000 || c.rtxAt != 0 {
 		t.Errorf("state %v mss %d shift %d wnd %d rtx %v", c.state, c.mss, c.sndShift, c.sndWnd, c.due(c.rtxAt))
 	}
-	if !c.rtt.hasSample || c.rtt.srtt != 30*time.Millisecond {
+	if !c.rtt.hasSample() || c.rtt.srtt != 30*time.Millisecond {
 		t.Errorf("SYN RTT sample: %+v", c.rtt)
 	}
 }

@@ -90,8 +90,8 @@ func (t *connTable) hash(k *connKey) uint64 {
 // is reports whether e's tuple is k's.
 func (e *endpoint) is(k *connKey) bool {
 	return e.lport == k.lport && e.rport == k.rport &&
-		e.route.RemoteAddr.As16() == k.remote && e.route.LocalAddr.As16() == k.local &&
-		e.route.LocalAddr.Is4() == k.v4
+		e.route.RemoteAddr().As16() == k.remote && e.route.LocalAddr().As16() == k.local &&
+		e.route.LocalAddr().Is4() == k.v4
 }
 
 // len returns the number of connections in the table.

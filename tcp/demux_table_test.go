@@ -11,7 +11,7 @@ import (
 // tableEndpoint is an endpoint that has only what the demux table reads.
 func tableEndpoint(local, remote netip.AddrPort) *endpoint {
 	return &endpoint{
-		route: stack.Route{LocalAddr: local.Addr(), RemoteAddr: remote.Addr()},
+		route: stack.Route{LocalAddr: local.Addr(), RemoteAddr: remote.Addr(), NextHop: remote.Addr()}.Pack(),
 		lport: local.Port(), rport: remote.Port(),
 	}
 }

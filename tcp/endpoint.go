@@ -28,7 +28,7 @@ type endpoint struct {
 	// line of the endpoint.
 	lport, rport uint16
 	readers      int32 // Reads waiting (tests use it to know a Read blocks); here, in 32 bits, for the packing
-	route        stack.Route
+	route        stack.PackedRoute
 
 	mu sync.Mutex
 	c  core
@@ -72,7 +72,7 @@ type endpoint struct {
 
 // id is the connection's four-tuple.
 func (e *endpoint) id() tuple {
-	return tuple{netip.AddrPortFrom(e.route.LocalAddr, e.lport), netip.AddrPortFrom(e.route.RemoteAddr, e.rport)}
+	return tuple{netip.AddrPortFrom(e.route.LocalAddr(), e.lport), netip.AddrPortFrom(e.route.RemoteAddr(), e.rport)}
 }
 
 // laddr and raddr are the addresses as package net has them, made on
@@ -89,7 +89,7 @@ func newEndpoint(p *Protocol, id tuple, r stack.Route) *endpoint {
 // timestamp offset the caller chose (a SYN cookie's).
 func newEndpointISS(p *Protocol, id tuple, r stack.Route, iss seqnum.Value, tsOff uint32) *endpoint {
 	r.LocalAddr, r.RemoteAddr = id.local.Addr(), id.remote.Addr()
-	e := &endpoint{p: p, route: r, lport: id.local.Port(), rport: id.remote.Port()}
+	e := &endpoint{p: p, route: r.Pack(), lport: id.local.Port(), rport: id.remote.Port()}
 	e.cond.L = &e.mu
 	e.c.init(&p.cfg, p.ctr, iss, routeMSS(r), tsOff)
 	e.c.setFamily(id.remote.Addr())
@@ -116,14 +116,14 @@ func routeMSS(r stack.Route) int {
 // sum (for the whole packet's length; for each cut segment when it
 // segments) and stores the complement (ChecksumPartial); else it is
 // computed here.
-func setChecksum(pkt *stack.Packet, r *stack.Route, offload bool) {
+func setChecksum(pkt *stack.Packet, local, remote netip.Addr, offload bool) {
 	b := pkt.Bytes()
 	if offload {
-		binary.BigEndian.PutUint16(b[16:], checksum.PseudoHeader(r.LocalAddr, r.RemoteAddr, stack.ProtocolTCP, uint16(len(b))))
+		binary.BigEndian.PutUint16(b[16:], checksum.PseudoHeader(local, remote, stack.ProtocolTCP, uint16(len(b))))
 		pkt.ChecksumPartial = true
 		return
 	}
-	Header(b).SetChecksum(r.LocalAddr, r.RemoteAddr)
+	Header(b).SetChecksum(local, remote)
 }
 
 // routeOffloads reports what the device of route r does for us: whether
@@ -394,7 +394,7 @@ func (e *endpoint) buildSeg(o *outSeg) (*stack.Packet, stack.NetworkParams) {
 	if o.dataLen > 0 {
 		e.c.snd.copyAt(b[hl:], o.dataOff)
 	}
-	setChecksum(pkt, &e.route, e.csumOffload)
+	setChecksum(pkt, e.route.LocalAddr(), e.route.RemoteAddr(), e.csumOffload)
 	if e.csumOffload && o.gso > 0 {
 		pkt.GSOSize = uint16(o.gso)
 	}

@@ -90,7 +90,7 @@ func (c *core) detail(ci ConnInfo) ConnDetail {
 		RcvWnd: c.rcvWnd(),
 		MSS:    c.mss, PeerMSS: int(c.peerMSS),
 		Cwnd: c.cwnd, Ssthresh: c.ssthresh,
-		SRTT: c.rtt.srtt, RTTVar: c.rtt.rttvar, RTO: c.rtt.rto, HasRTT: c.rtt.hasSample,
+		SRTT: c.rtt.srtt, RTTVar: c.rtt.rttvar, RTO: c.rtt.rto, HasRTT: c.rtt.hasSample(),
 		Retries: int(c.retries), InRecovery: c.inRecovery,
 		SndShift: c.sndShift, RcvShift: c.rcvShift,
 		TS: c.tsOn, SACKOn: c.sackOn, ECN: c.ecnOn,

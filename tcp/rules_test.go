@@ -520,7 +520,7 @@ func TestSynCookieConnectionKeepsOffloads(t *testing.T) {
 	if e == nil {
 		t.Fatal("no connection from the cookie")
 	}
-	csum, gso := routeOffloads(e.route)
+	csum, gso := routeOffloads(e.route.Route())
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !csum || gso == 0 || e.csumOffload != csum || e.c.gsoMax != gso {

@@ -112,7 +112,7 @@ func (l *Listener) sendCookie(t tuple, seg *segment) {
 			enc |= cookieSACKBit
 		}
 		opts.HasTimestamps = true
-		opts.TSVal = (uint32(now.UnixMilli())+tsOff)&^cookieTSMask | enc
+		opts.TSVal = (p.cfg.tsClock(now)+tsOff)&^cookieTSMask | enc
 		opts.TSEcr = seg.opts.TSVal
 	}
 	l.lastCookie.Store(now.UnixNano())
@@ -221,7 +221,7 @@ func (p *Protocol) sendControl(r stack.Route, f Fields, opts *SegmentOptions) {
 	f.Encode(b)
 	opts.Encode(b[HeaderLen:])
 	csum, _ := routeOffloads(r)
-	setChecksum(pkt, &r, csum)
+	setChecksum(pkt, r.LocalAddr, r.RemoteAddr, csum)
 	p.ctr.txSegments.Inc()
 	if f.Flags&FlagRST != 0 {
 		p.ctr.txRst.Inc()

@@ -14,7 +14,30 @@ const pawsIdle = 24 * 24 * time.Hour
 
 // tsNow is our TSval clock: milliseconds, as Linux, plus a
 // per-connection random offset.
-func (c *core) tsNow(now time.Time) uint32 { return uint32(now.UnixMilli()) + c.tsOffset }
+func (c *core) tsNow(now time.Time) uint32 { return c.cfg.tsClock(now) + c.tsOffset }
+
+// tsClock is the TSval clock of all the protocol's connections (before
+// their offsets; SYN cookies and TIME_WAIT records answer with it too):
+// milliseconds since the protocol's base time (config.base), on the
+// clock's monotonic reading when it has one. RFC 7323 section 5.4 asks
+// for a clock that only goes forward: one on the wall clock went back
+// with the wall clock (NTP stepping it at boot), and the peer's PAWS
+// then dropped every segment of the connection as an old duplicate.
+// Without a protocol (the core's tests) the base is the Unix epoch, and
+// this is now.UnixMilli().
+func (cfg *config) tsClock(now time.Time) uint32 {
+	return uint32(now.Sub(cfg.base) / time.Millisecond)
+}
+
+// secStamp is a set stamp in whole seconds, plus one, so that zero
+// stays unset: 4 bytes where a stamp takes 8, for when TS.Recent was set,
+// which PAWS measures against 24 days (it fills the core's padding after
+// lastOOWAck and takes the endpoint to the 640-byte size class). It wraps
+// after 136 years of the protocol.
+type secStamp uint32
+
+// secs returns s as a secStamp.
+func (s stamp) secs() secStamp { return secStamp(time.Duration(s)/time.Second) + 1 }
 
 // tsBefore reports a < b in timestamp space (modulo 2^32).
 func tsBefore(a, b uint32) bool { return int32(a-b) < 0 }
@@ -25,8 +48,8 @@ func (c *core) pawsReject(now stamp, seg *segment) bool {
 	if !c.tsOn || !seg.opts.HasTimestamps || seg.has(FlagRST) || !tsBefore(seg.opts.TSVal, c.tsRecent) {
 		return false
 	}
-	if c.tsRecentAt == 0 || time.Duration(now-c.tsRecentAt) > pawsIdle {
-		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, now
+	if c.tsRecentAt == 0 || time.Duration(now.secs()-c.tsRecentAt)*time.Second > pawsIdle {
+		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, now.secs()
 		return false
 	}
 	return true
@@ -37,7 +60,7 @@ func (c *core) pawsReject(now stamp, seg *segment) bool {
 // updates it, so the echo reflects the earliest unacknowledged segment.
 func (c *core) updateTSRecent(now stamp, seg *segment) {
 	if c.tsOn && seg.opts.HasTimestamps && !tsBefore(seg.opts.TSVal, c.tsRecent) && seg.seq.LessThanEq(c.lastAckSent) {
-		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, now
+		c.tsRecent, c.tsRecentAt = seg.opts.TSVal, now.secs()
 	}
 }
 
@@ -53,6 +76,6 @@ func (c *core) tsSample(now time.Time, seg *segment) bool {
 	if d < 0 || time.Duration(d)*time.Millisecond > c.cfg.maxRTO {
 		return false
 	}
-	c.rtt.sample(time.Duration(d) * time.Millisecond)
+	c.rtt.sample(time.Duration(d)*time.Millisecond, c.cfg.minRTO, c.cfg.maxRTO)
 	return true
 }

@@ -153,7 +153,7 @@ func TestTSRecentOnlyAtLastAckSent(t *testing.T) {
 func TestTimestampRTT(t *testing.T) {
 	c := tsCore(t)
 	c.cfg.noTLP = true // the timeout, not a probe first
-	c.rtt.init(time.Second, 200*time.Millisecond, 120*time.Second)
+	c.rtt.init(time.Second)
 	c.write(t0, []byte("abc"))
 	sent := takeOut(c)[0]
 	// Time out and retransmit: Karn forbids a timed sample, but the
@@ -166,7 +166,7 @@ func TestTimestampRTT(t *testing.T) {
 	now := c.due(c.rtxAt).Add(-2 * time.Second).Add(300 * time.Millisecond) // 300ms after the retransmission
 	c.handleSegment(now, &segment{seq: peerISS + 1, ack: testISS + 4, flags: FlagACK, wnd: 65535,
 		opts: SegmentOptions{HasTimestamps: true, TSVal: peerTS + 1, TSEcr: rtx.tsVal}})
-	if !c.rtt.hasSample || c.rtt.srtt != 300*time.Millisecond {
-		t.Fatalf("srtt %v (sample %v), want 300ms from the echo", c.rtt.srtt, c.rtt.hasSample)
+	if !c.rtt.hasSample() || c.rtt.srtt != 300*time.Millisecond {
+		t.Fatalf("srtt %v (sample %v), want 300ms from the echo", c.rtt.srtt, c.rtt.hasSample())
 	}
 }

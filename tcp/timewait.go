@@ -219,7 +219,7 @@ func (p *Protocol) timeWaitSegment(t tuple, k connKey, seg *segment) bool {
 		f = Fields{SrcPort: t.local.Port(), DstPort: t.remote.Port(), Seq: uint32(rec.sndNxt), Ack: uint32(rec.rcvNxt),
 			Flags: FlagACK, Window: rec.wnd}
 		if rec.tsOn {
-			opts.HasTimestamps, opts.TSVal, opts.TSEcr = true, uint32(now.UnixMilli())+rec.tsOffset, rec.tsRecent
+			opts.HasTimestamps, opts.TSVal, opts.TSEcr = true, p.cfg.tsClock(now)+rec.tsOffset, rec.tsRecent
 		}
 	}
 	p.mu.Unlock()

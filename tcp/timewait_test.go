@@ -214,7 +214,7 @@ func TestTimeWaitRecordsEndWithinSlack(t *testing.T) {
 	ends := map[connKey]time.Time{}
 	for i := range n {
 		id := tuple{netip.AddrPortFrom(local, 80), netip.AddrPortFrom(remote, uint16(1024+i))}
-		e := newEndpoint(p, id, c.e.route)
+		e := newEndpoint(p, id, c.e.route.Route())
 		if err := p.addConn(e); err != nil {
 			t.Fatal(err)
 		}

@@ -78,7 +78,7 @@ func (c *core) tlpArm(now time.Time, restart bool) {
 	if c.tlp.at != 0 && !restart {
 		return
 	}
-	c.tlp.at = c.at(now.Add(tlpPTO(c.rtt.srtt, c.rtt.hasSample, flight <= c.mss, now, c.time(c.rtxAt))))
+	c.tlp.at = c.at(now.Add(tlpPTO(c.rtt.srtt, c.rtt.hasSample(), flight <= c.mss, now, c.time(c.rtxAt))))
 }
 
 // tlpFire sends the probe: the last segment sent, then the RTO is armed

@@ -43,8 +43,8 @@ func TestTLPTimeout(t *testing.T) {
 func tlpCore(t *testing.T, more int) (c *core, una seqnum.Value) {
 	t.Helper()
 	c = tsCore(t)
-	c.rtt.init(time.Second, 200*time.Millisecond, 120*time.Second)
-	c.rtt.sample(20 * time.Millisecond)
+	c.rtt.init(time.Second)
+	c.rtt.sample(20*time.Millisecond, c.cfg.minRTO, c.cfg.maxRTO)
 	c.cwnd = 10 * c.mss
 	c.write(t0, make([]byte, 10*c.mss+more))
 	if out := takeOut(c); len(out) != 10 {

@@ -185,7 +185,7 @@ func TestUndoJoinsPendingRecovery(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tsCore(t)
 			c.tsOn, c.tsOffer = false, false
-			c.rtt.sample(30 * time.Millisecond)
+			c.rtt.sample(30*time.Millisecond, c.cfg.minRTO, c.cfg.maxRTO)
 			before := c.ssthresh
 			una1, m := spuriousRecovery(t, c, t1)
 			// The first recovery ends; its D-SACK is still on its way.
