@@ -1,6 +1,9 @@
 package stack
 
-import "net/netip"
+import (
+	"net/netip"
+	"sync"
+)
 
 // PackedRoute is a Route packed for a holder that keeps one for long,
 // like a connection: 64 bytes instead of Route's 96. The next hop is kept
@@ -59,8 +62,18 @@ func (p *PackedRoute) LocalAddr() netip.Addr { return p.local }
 // RemoteAddr is the route's destination (Route.RemoteAddr).
 func (p *PackedRoute) RemoteAddr() netip.Addr { return p.remote }
 
-// WritePacket sends p along the route (Route.WritePacket).
+// WritePacket sends p along the route (Route.WritePacket). The route
+// is unpacked into a pooled Route, not one on the stack: the IP layer is
+// called through an interface, so a local Route would escape, an
+// allocation per packet. The IP layers do not keep the route past the
+// call.
 func (p *PackedRoute) WritePacket(params NetworkParams, pkt *Packet) error {
-	r := p.Route()
-	return r.WritePacket(params, pkt)
+	r := routePool.Get().(*Route)
+	*r = p.Route()
+	err := r.WritePacket(params, pkt)
+	routePool.Put(r)
+	return err
 }
+
+// routePool holds the Routes PackedRoute.WritePacket unpacks into.
+var routePool = sync.Pool{New: func() any { return new(Route) }}

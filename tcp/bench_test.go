@@ -185,3 +185,24 @@ func BenchmarkSendBurst(b *testing.B) {
 		}
 	}
 }
+
+// TestDataSegmentsAllocateNothing runs the send and receive benchmarks
+// of a data segment in make test, which runs no benchmark, and fails if
+// either allocates: a route unpacked on the stack for the IP layer's
+// interface call escaped and cost an allocation per packet sent, which
+// only these benchmarks showed.
+func TestDataSegmentsAllocateNothing(t *testing.T) {
+	if raceEnabled || testing.Short() {
+		t.Skip("the race detector allocates; -short")
+	}
+	for name, f := range map[string]func(*testing.B){
+		"send":         func(b *testing.B) { benchSend(b, benchConn) },
+		"send IPv6":    func(b *testing.B) { benchSend(b, benchConn6) },
+		"receive":      BenchmarkReceiveDataSegment,
+		"receive IPv6": BenchmarkReceiveDataSegmentIPv6,
+	} {
+		if r := testing.Benchmark(f); r.N == 0 || r.AllocsPerOp() != 0 {
+			t.Errorf("%s: %d allocations per segment over %d segments, want 0", name, r.AllocsPerOp(), r.N)
+		}
+	}
+}
