@@ -26,7 +26,7 @@ type Listener struct {
 	done    chan struct{}
 	// pending counts half-open connections (SYN_RECEIVED).
 	pending atomic.Int32
-	// lastCookie is when the last SYN cookie was sent (Unix nanoseconds).
+	// lastCookie is when the last SYN cookie was sent (config.nanos).
 	lastCookie atomic.Int64
 
 	mu     sync.Mutex

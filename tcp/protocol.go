@@ -148,7 +148,7 @@ func (p *Protocol) isn(t tuple, now time.Time) (iss seqnum.Value, tsOff uint32) 
 	copy(b[:16], p.secret[:])
 	n := 16 + putTuple(b[16:], t)
 	h := sha256.Sum256(b[:n])
-	return seqnum.Value(binary.BigEndian.Uint32(h[:]) + uint32(now.UnixNano()/4000)), binary.BigEndian.Uint32(h[4:])
+	return seqnum.Value(binary.BigEndian.Uint32(h[:]) + uint32(p.cfg.nanos(now)/4000)), binary.BigEndian.Uint32(h[4:])
 }
 
 // HandlePacket processes an inbound segment; it always takes ownership of

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/tapstack/tapstack/stack"
 )
@@ -28,7 +29,9 @@ func TestOptionsRand(t *testing.T) {
 	}
 	draw := func(p *Protocol) (iss uint32, ts uint32, ports [4]uint16) {
 		tp := tuple{netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")}
-		i, o := p.isn(tp, t0)
+		// The same moment of each protocol's life: the ISN's clock counts
+		// from the protocol's base time (config.nanos).
+		i, o := p.isn(tp, p.cfg.base.Add(time.Second))
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for k := range ports {

@@ -510,7 +510,7 @@ func TestSynCookieConnectionKeepsOffloads(t *testing.T) {
 	const peerISN = seqnum.Value(1000)
 	now := p.clock.Now()
 	cookie, _ := p.makeCookie(tup, peerISN, now, 1460)
-	ln.lastCookie.Store(now.UnixNano())
+	ln.lastCookie.Store(p.cfg.nanos(now))
 	if !ln.acceptCookie(tup, &segment{seq: peerISN + 1, ack: cookie + 1, flags: FlagACK, wnd: 65535}) {
 		t.Fatal("cookie not accepted")
 	}

@@ -115,7 +115,7 @@ func (l *Listener) sendCookie(t tuple, seg *segment) {
 		opts.TSVal = (p.cfg.tsClock(now)+tsOff)&^cookieTSMask | enc
 		opts.TSEcr = seg.opts.TSVal
 	}
-	l.lastCookie.Store(now.UnixNano())
+	l.lastCookie.Store(p.cfg.nanos(now))
 	p.ctr.synCookiesSent.Inc()
 	f := Fields{SrcPort: t.local.Port(), DstPort: t.remote.Port(), Seq: uint32(iss), Ack: uint32(seg.seq.Add(1)),
 		Flags: FlagSYN | FlagACK, Window: uint16(min(p.cfg.rcvBuf, 0xffff))}
@@ -126,7 +126,7 @@ func (l *Listener) sendCookie(t tuple, seg *segment) {
 // (within the cookie's lifetime), without counting or accepting it.
 func (l *Listener) cookieValid(t tuple, seg *segment, now time.Time) bool {
 	p := l.p
-	if !p.cfg.synCookies || l.isClosed() || now.UnixNano()-l.lastCookie.Load() > int64(2*cookiePeriod*time.Second) {
+	if !p.cfg.synCookies || l.isClosed() || p.cfg.nanos(now)-l.lastCookie.Load() > int64(2*cookiePeriod*time.Second) {
 		return false
 	}
 	_, ok := p.checkCookie(t, seg.ack.Sub(1), seg.seq.Sub(1), now)
@@ -139,7 +139,7 @@ func (l *Listener) cookieValid(t tuple, seg *segment, now time.Time) bool {
 func (l *Listener) acceptCookie(t tuple, seg *segment) bool {
 	p := l.p
 	now := p.clock.Now()
-	if now.UnixNano()-l.lastCookie.Load() > int64(2*cookiePeriod*time.Second) {
+	if p.cfg.nanos(now)-l.lastCookie.Load() > int64(2*cookiePeriod*time.Second) {
 		return false // no cookie sent recently: not worth hashing
 	}
 	peerMSS, ok := p.checkCookie(t, seg.ack.Sub(1), seg.seq.Sub(1), now)

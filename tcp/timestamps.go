@@ -29,6 +29,15 @@ func (cfg *config) tsClock(now time.Time) uint32 {
 	return uint32(now.Sub(cfg.base) / time.Millisecond)
 }
 
+// nanos is t in nanoseconds since the protocol's base time, on the
+// clock's monotonic reading when it has one: the clock of what the
+// protocol keeps as a number across time (TIME_WAIT records' ends, the
+// last SYN cookie sent, the ISN's timer), so that a step of the wall
+// clock does not hold a TIME_WAIT record for hours or end it at once, nor
+// move the ISN clock back (RFC 6528's M is a timer). Without a protocol
+// (the core's tests) it is t.UnixNano().
+func (cfg *config) nanos(t time.Time) int64 { return int64(t.Sub(cfg.base)) }
+
 // secStamp is a set stamp in whole seconds, plus one, so that zero
 // stays unset: 4 bytes where a stamp takes 8, for when TS.Recent was set,
 // which PAWS measures against 24 days (it fills the core's padding after

@@ -35,7 +35,7 @@ const maxTimeWait = 1 << 18
 // where this one takes about 145 (BenchmarkTimeWaitHeap).
 type twConn struct {
 	sndNxt, rcvNxt seqnum.Value
-	at             int64  // when TIME_WAIT ends, in Unix nanoseconds
+	at             int64  // when TIME_WAIT ends, in nanoseconds of config.nanos
 	tsOffset       uint32 // our TSval clock's offset (timestamps.go)
 	tsRecent       uint32
 	lastOOWAck     uint32 // ms clock of the last invalid-segment ACK (ratelimit.go)
@@ -60,7 +60,7 @@ type timeWaitTable struct {
 	max   int // maxTimeWait; tests lower it
 	m     map[connKey]twConn
 	peak  int   // the most records m held since it was made
-	next  int64 // when the timer fires, in Unix nanoseconds, if armed
+	next  int64 // when the timer fires (config.nanos), if armed
 	timer stack.Timer
 	armed bool
 }
@@ -77,7 +77,7 @@ func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool
 	}
 	end := now.Add(left) // the record's end is a Unix time: the time left from now's wall clock reading
 	rec := twConn{
-		sndNxt: c.sndNxt, rcvNxt: c.rcvNxt, at: end.UnixNano(),
+		sndNxt: c.sndNxt, rcvNxt: c.rcvNxt, at: p.cfg.nanos(end),
 		tsOffset: c.tsOffset, tsRecent: c.tsRecent, lastOOWAck: c.lastOOWAck,
 		wnd: c.advertise(false), tsOn: c.tsOn,
 	}
@@ -103,14 +103,14 @@ func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool
 	return true, false
 }
 
-// twArmLocked makes the table's timer fire at at (Unix nanoseconds), or
+// twArmLocked makes the table's timer fire at at (config.nanos), or
 // earlier if it is armed for earlier. p.mu is held.
 func (p *Protocol) twArmLocked(now time.Time, at int64) {
 	tw := &p.tw
 	if tw.armed && tw.next <= at {
 		return
 	}
-	d := max(time.Duration(at-now.UnixNano()), 0)
+	d := max(time.Duration(at-p.cfg.nanos(now)), 0)
 	if tw.timer == nil {
 		tw.timer = p.clock.AfterFunc(d, p.twExpire)
 	} else {
@@ -145,7 +145,7 @@ func (p *Protocol) twExpire() {
 				break
 			}
 		}
-		if now.UnixNano() < rec.at {
+		if p.cfg.nanos(now) < rec.at {
 			next = min(next, rec.at)
 			continue
 		}
@@ -160,7 +160,7 @@ func (p *Protocol) twExpire() {
 	}
 	tw.shrinkLocked()
 	if len(tw.m) > 0 {
-		p.twArmLocked(now, max(next, now.Add(p.cfg.timeWait/twSlack).UnixNano()))
+		p.twArmLocked(now, max(next, p.cfg.nanos(now.Add(p.cfg.timeWait/twSlack))))
 	}
 	p.mu.Unlock()
 	for _, k := range ended {
@@ -260,7 +260,7 @@ func (p *Protocol) twHandle(rec *twConn, now time.Time, seg *segment) (ack, end 
 	if seg.has(FlagFIN) && seg.seq.Add(seqnum.Size(len(seg.payload))).Add(1) == rec.rcvNxt {
 		// The peer lost our last ACK: acknowledge again, TIME_WAIT
 		// starts over.
-		rec.at = now.Add(p.cfg.timeWait).UnixNano()
+		rec.at = p.cfg.nanos(now.Add(p.cfg.timeWait))
 		if hasTS {
 			rec.tsRecent = seg.opts.TSVal
 		}
@@ -293,7 +293,7 @@ func (p *Protocol) timeWaitSocketsLocked(now time.Time) []Socket {
 		t := k.tuple()
 		out = append(out, Socket{
 			ConnDetail: ConnDetail{ConnInfo: ConnInfo{Local: t.local, Remote: t.remote, State: StateTimeWait.String()}},
-			Timer:      "timewait", TimerLeft: max(time.Duration(rec.at-now.UnixNano()), 0),
+			Timer:      "timewait", TimerLeft: max(time.Duration(rec.at-p.cfg.nanos(now)), 0),
 		})
 	}
 	return out
