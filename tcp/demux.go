@@ -31,11 +31,11 @@ func (t tuple) key() connKey {
 // open-addressing hash table probed linearly. A slot holds an endpoint
 // pointer and its key's hash, not the key: each endpoint holds its tuple
 // (id), read only when the hashes match, and a lookup then goes on to use
-// that endpoint anyway. A slot is 16 bytes and the table between 3/8 and
-// 3/4 full, so a connection costs 21-43 bytes of table, where a Go map of
-// connKey cost about 90 (a 48-byte slot, its control byte, the map's
-// slack): some 60 bytes less per idle connection, and resizing reads no
-// endpoint. The hashes make a miss, or a run of other connections'
+// that endpoint anyway. A slot is 16 bytes and a growing table between
+// 3/8 and 3/4 full, so a connection costs 21-43 bytes of table (up to 128
+// while connections go, before it halves), where a Go map of connKey cost
+// about 90 (a 48-byte slot, its control byte, the map's slack): some 60
+// bytes less per idle connection, and resizing reads no endpoint. The hashes make a miss, or a run of other connections'
 // slots, cost no visit to their endpoints.
 //
 // The hash is keyed with a secret (seed), so that a peer choosing its

@@ -26,7 +26,7 @@ func (c *core) tsNow(now time.Time) uint32 { return c.cfg.tsClock(now) + c.tsOff
 // Without a protocol (the core's tests) the base is the Unix epoch, and
 // this is now.UnixMilli().
 func (cfg *config) tsClock(now time.Time) uint32 {
-	return uint32(now.Sub(cfg.base) / time.Millisecond)
+	return uint32(cfg.nanos(now) / int64(time.Millisecond))
 }
 
 // nanos is t in nanoseconds since the protocol's base time, on the
