@@ -29,12 +29,13 @@ import (
 // 4.7 to 5.19 did, so that one second's count says nothing about another
 // connection; it is off by default, as on Linux since 6.0.
 
-// invalidAckTime is the clock of the per-connection limit: milliseconds of
-// now, modulo 2^32 (as the timestamps clock, and Linux's jiffies). A clock
-// step backwards or forwards makes the next ACK allowed, never suppresses
-// one for longer than the interval.
-func invalidAckTime(now time.Time) uint32 {
-	if t := uint32(now.UnixMilli()); t != 0 {
+// oowClock is the clock of the per-connection limit: the TSval clock's
+// milliseconds (config.tsClock: monotonic, from the protocol's base),
+// modulo 2^32 as Linux's jiffies, never 0. On the wall clock, as before,
+// a step of it made the next ACK allowed at once or, backwards by a
+// multiple of 2^32 ms less a little, suppressed ACKs for the interval.
+func (cfg *config) oowClock(now time.Time) uint32 {
+	if t := cfg.tsClock(now); t != 0 {
 		return t
 	}
 	return 1 // 0 means "none sent yet"
@@ -44,16 +45,16 @@ func invalidAckTime(now time.Time) uint32 {
 // connection sent an invalid-segment ACK less than InvalidAckInterval ago;
 // if not, it records now as the time of the one about to be sent.
 func (c *core) oowLimited(now time.Time) bool {
-	return oowLimitedAt(&c.lastOOWAck, c.cfg.invalidAckMs, now)
+	return oowLimitedAt(&c.lastOOWAck, c.cfg.invalidAckMs, c.cfg.oowClock(now))
 }
 
 // oowLimitedAt is oowLimited with the time of the last such ACK in *last
-// (a connection's, or a TIME_WAIT record's) and the interval iv in ms.
-func oowLimitedAt(last *uint32, iv uint32, now time.Time) bool {
+// (a connection's, or a TIME_WAIT record's), the interval iv in ms and
+// the time t on config.oowClock.
+func oowLimitedAt(last *uint32, iv uint32, t uint32) bool {
 	if iv == 0 {
 		return false
 	}
-	t := invalidAckTime(now)
 	if l := *last; l != 0 {
 		if d := int32(t - l); d >= 0 && uint32(d) < iv {
 			return true
@@ -103,7 +104,7 @@ func (c *core) challengeAck(now time.Time) {
 		c.ctr.challengeLimited.Inc()
 		return
 	}
-	if !c.cfg.challenge.allow(now) {
+	if !c.cfg.challenge.allow(c.cfg.seconds(now)) {
 		c.ctr.challengeCapped.Inc()
 		return
 	}
@@ -150,12 +151,13 @@ func (g *challengeCap) budget(sec uint32) uint32 {
 	return half + uint32(binary.BigEndian.Uint64(h[:])%uint64(g.limit))
 }
 
-// allow takes one challenge ACK from the current second's budget.
-func (g *challengeCap) allow(now time.Time) bool {
+// allow takes one challenge ACK from the budget of second sec (on
+// config.seconds: a wall clock step neither replays a second's budget
+// nor skips ahead).
+func (g *challengeCap) allow(sec uint32) bool {
 	if g == nil {
 		return true
 	}
-	sec := uint32(now.Unix())
 	var fresh uint32 // the budget of sec plus one, computed at most once
 	for {
 		s := g.state.Load()

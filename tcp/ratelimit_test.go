@@ -259,7 +259,7 @@ func TestLinuxChallengeAckGlobalCapRandomised(t *testing.T) {
 		for s := range seconds {
 			now := time.Unix(1_700_000_000+int64(s), 300_000_000)
 			n := 0
-			for g.allow(now) {
+			for g.allow(uint32(now.Unix())) {
 				n++
 				if n > 2*limit {
 					t.Fatalf("second %d: over %d challenge ACKs", s, 2*limit)
@@ -289,7 +289,7 @@ func TestLinuxChallengeAckGlobalCapRandomised(t *testing.T) {
 		t.Errorf("budgets %v, again %v, with another key %v", a, b, other)
 	}
 	// Off (the default): no cap at all.
-	if g := newChallengeCap(0, key); g != nil || !g.allow(tB) {
+	if g := newChallengeCap(0, key); g != nil || !g.allow(uint32(tB.Unix())) {
 		t.Errorf("ChallengeAckLimit 0 gives cap %+v", g)
 	}
 }
@@ -310,7 +310,7 @@ func TestChallengeAckGlobalCapConcurrent(t *testing.T) {
 			defer wg.Done()
 			<-start
 			for range calls {
-				if g.allow(now) {
+				if g.allow(uint32(now.Unix())) {
 					got[i]++
 				}
 			}

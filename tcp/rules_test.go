@@ -42,6 +42,7 @@ func TestAckAcceptability(t *testing.T) {
 
 func TestSynCookieRoundTrip(t *testing.T) {
 	p := &Protocol{}
+	p.cfg.base = time.Unix(0, 0) // the counter ticks from the protocol's base time
 	copy(p.cookieSecret[:], "0123456789abcdef")
 	tup := tuple{netip.MustParseAddrPort("10.0.0.2:80"), netip.MustParseAddrPort("10.0.0.1:40000")}
 	other := tuple{netip.MustParseAddrPort("10.0.0.2:80"), netip.MustParseAddrPort("10.0.0.1:40001")}
@@ -525,5 +526,47 @@ func TestSynCookieConnectionKeepsOffloads(t *testing.T) {
 	defer e.mu.Unlock()
 	if !csum || gso == 0 || e.csumOffload != csum || e.c.gsoMax != gso {
 		t.Fatalf("cookie connection: checksum offload %v, GSO %d; the route gives %v, %d", e.csumOffload, e.c.gsoMax, csum, gso)
+	}
+}
+
+// TestProtocolClocksCountFromBase: the SYN cookie counter, the challenge
+// ACK cap's second and the out-of-window ACK limit's milliseconds count
+// from the protocol's base time (on the monotonic reading), not from the
+// Unix epoch, so a wall clock step moves none of them (RFC 7323 section
+// 5.4 asks the same of the TSval clock). The base is 30 s past a 64-second
+// boundary of Unix time, so an epoch-based counter would tick at base+34s.
+func TestProtocolClocksCountFromBase(t *testing.T) {
+	base := time.Unix(1_700_000_030, 0)
+	cfg := config{base: base}
+	at := func(d time.Duration) time.Time { return base.Add(d) }
+	for _, tt := range []struct {
+		name      string
+		got, want uint32
+	}{
+		{"cookie tick 0 at base", cfg.cookieCount(at(0)), 0},
+		{"cookie tick 0 at base+63s", cfg.cookieCount(at(63 * time.Second)), 0},
+		{"cookie tick 1 at base+64s", cfg.cookieCount(at(64 * time.Second)), 1},
+		{"cookie tick before base", cfg.cookieCount(at(-time.Nanosecond)), ^uint32(0)},
+		{"challenge second 0 at base+999ms", cfg.seconds(at(999 * time.Millisecond)), 0},
+		{"challenge second 1 at base+1s", cfg.seconds(at(time.Second)), 1},
+		{"challenge second before base", cfg.seconds(at(-time.Millisecond)), ^uint32(0)},
+		{"oow clock never 0", cfg.oowClock(at(0)), 1},
+		{"oow clock in ms", cfg.oowClock(at(5 * time.Millisecond)), 5},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, tt.got, tt.want)
+		}
+	}
+	// A cookie made at base+63s is one tick old at base+127s and
+	// expired at base+128s.
+	p := &Protocol{}
+	p.cfg.base = base
+	tup := tuple{netip.MustParseAddrPort("10.0.0.2:80"), netip.MustParseAddrPort("10.0.0.1:40000")}
+	c, _ := p.makeCookie(tup, 7, at(63*time.Second), 1460)
+	if _, ok := p.checkCookie(tup, c, 7, at(127*time.Second)); !ok {
+		t.Error("cookie of base+63s refused at base+127s")
+	}
+	if _, ok := p.checkCookie(tup, c, 7, at(128*time.Second)); ok {
+		t.Error("cookie of base+63s accepted at base+128s")
 	}
 }

@@ -56,7 +56,7 @@ func (p *Protocol) makeCookie(t tuple, peerISN seqnum.Value, now time.Time, mss 
 			idx = i
 		}
 	}
-	count := uint32(now.Unix() / cookiePeriod)
+	count := p.cfg.cookieCount(now)
 	v := (count&0x1f)<<27 | uint32(idx)<<24 | p.cookieHash(t, peerISN, count, idx)
 	return seqnum.Value(v), int(cookieMSS[idx])
 }
@@ -67,7 +67,7 @@ func (p *Protocol) makeCookie(t tuple, peerISN seqnum.Value, now time.Time, mss 
 func (p *Protocol) checkCookie(t tuple, cookie, peerISN seqnum.Value, now time.Time) (int, bool) {
 	v := uint32(cookie)
 	idx := int(v>>24) & 7
-	now32 := uint32(now.Unix() / cookiePeriod)
+	now32 := p.cfg.cookieCount(now)
 	for age := range uint32(2) {
 		count := now32 - age
 		if count&0x1f != v>>27 {

@@ -38,6 +38,30 @@ func (cfg *config) tsClock(now time.Time) uint32 {
 // (the core's tests) it is t.UnixNano().
 func (cfg *config) nanos(t time.Time) int64 { return int64(t.Sub(cfg.base)) }
 
+// seconds is t in whole seconds since the protocol's base (config.nanos),
+// rounded down, modulo 2^32: the clock of the challenge ACK cap.
+func (cfg *config) seconds(t time.Time) uint32 {
+	return uint32(floorDiv(cfg.nanos(t), int64(time.Second)))
+}
+
+// cookieCount is the SYN cookie counter at t: cookiePeriod-second ticks
+// since the protocol's base (config.nanos), modulo 2^32. A wall clock
+// step no longer ages every cookie in flight at once.
+func (cfg *config) cookieCount(t time.Time) uint32 {
+	return uint32(floorDiv(cfg.nanos(t), int64(cookiePeriod*time.Second)))
+}
+
+// floorDiv is a/b rounded towards minus infinity (b > 0): a test's clock
+// may read before the protocol's base, and a tick must not be twice as
+// long around it.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
 // secStamp is a set stamp in whole seconds, plus one, so that zero
 // stays unset: 4 bytes where a stamp takes 8, for when TS.Recent was set,
 // which PAWS measures against 24 days (it fills the core's padding after

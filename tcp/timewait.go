@@ -278,7 +278,7 @@ func (p *Protocol) twAckAllowed(rec *twConn, now time.Time, seg *segment) bool {
 	if seg.seqLen() > 0 && !seg.has(FlagSYN) {
 		return true
 	}
-	if oowLimitedAt(&rec.lastOOWAck, p.cfg.invalidAckMs, now) {
+	if oowLimitedAt(&rec.lastOOWAck, p.cfg.invalidAckMs, p.cfg.oowClock(now)) {
 		p.ctr.invalidAckLimited.Inc()
 		return false
 	}
