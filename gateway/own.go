@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/tapstack/tapstack/stack"
 )
 
 // The loop guard. A guest address can also be one of the gateway
@@ -28,7 +30,7 @@ const ownRefresh = time.Second
 type ownAddrs struct {
 	list  func() ([]netip.Addr, error)
 	set   atomic.Pointer[map[netip.Addr]struct{}]
-	stamp atomic.Int64 // time.Now().UnixNano() of the last read
+	stamp atomic.Int64 // stack.Nanos(time.Now()) of the last read
 	kick  chan struct{}
 }
 
@@ -83,7 +85,7 @@ func newOwnAddrs(ctx context.Context, list func() ([]netip.Addr, error), subscri
 // refresh re-reads the set; on an error the old one stays.
 func (o *ownAddrs) refresh() {
 	as, err := o.list()
-	o.stamp.Store(time.Now().UnixNano())
+	o.stamp.Store(stack.Nanos(time.Now()))
 	if err != nil {
 		return
 	}
@@ -97,7 +99,7 @@ func (o *ownAddrs) refresh() {
 // has reports whether a is one of the namespace's addresses, asking for
 // a re-read when the set is old.
 func (o *ownAddrs) has(a netip.Addr) bool {
-	if time.Now().UnixNano()-o.stamp.Load() > int64(ownRefresh) {
+	if stack.Nanos(time.Now())-o.stamp.Load() > int64(ownRefresh) {
 		select {
 		case o.kick <- struct{}{}:
 		default:

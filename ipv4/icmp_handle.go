@@ -229,7 +229,7 @@ func (pr *Protocol) sendError(p *stack.Packet, typ, code uint8, rest uint32) {
 			return
 		}
 	}
-	if !pr.errRL.allow(pr.s.Clock().Now()) {
+	if !pr.errRL.Allow(pr.s.Clock().Now()) {
 		c.icmpTxRateLimited.Inc()
 		return
 	}

@@ -1,11 +1,11 @@
 package ipv4
 
 import (
-	"github.com/tapstack/tapstack/internal/loopq"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tapstack/tapstack/internal/gcra"
+	"github.com/tapstack/tapstack/internal/loopq"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -60,7 +60,7 @@ type Protocol struct {
 	c    counters
 
 	nextID atomic.Uint32
-	errRL  rateLimiter
+	errRL  gcra.Limiter
 	reasm  reassembler
 	any    anyDst // anydst.go
 
@@ -104,8 +104,8 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	pr.any.on.Store(opts.AcceptAnyDestination)
 	pr.reasm.limit, pr.reasm.timeout = opts.ReassemblyMemory, opts.ReassemblyTimeout
 	if opts.ICMPErrorRate > 0 {
-		pr.errRL.interval = time.Second / time.Duration(opts.ICMPErrorRate)
-		pr.errRL.burst = opts.ICMPErrorBurst
+		pr.errRL.Interval = time.Second / time.Duration(opts.ICMPErrorRate)
+		pr.errRL.Burst = opts.ICMPErrorBurst
 	}
 	pr.loop = pr.newLoopback()
 	if err := s.RegisterNetwork(pr); err != nil {
@@ -230,33 +230,4 @@ func (c *counters) init(cs *stack.Counters) {
 	c.icmpTxRateLimited = g("icmp.tx.rate_limited")
 	c.icmpTxSuppressed = g("icmp.tx.suppressed")
 	c.icmpTxNoRoute = g("icmp.tx.no_route")
-}
-
-// rateLimiter is a token bucket in GCRA form: tat is the theoretical arrival
-// time of the next message; up to burst messages may run ahead of it.
-type rateLimiter struct {
-	mu       sync.Mutex
-	interval time.Duration // 0: unlimited
-	burst    int
-	tat      int64 // UnixNano
-}
-
-// allow reports whether one more message may be sent at now.
-func (rl *rateLimiter) allow(now time.Time) bool {
-	if rl.interval == 0 {
-		return true
-	}
-	t := now.UnixNano()
-	iv := int64(rl.interval)
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
-	tat := rl.tat
-	if tat < t {
-		tat = t
-	}
-	if tat-t > int64(rl.burst-1)*iv {
-		return false
-	}
-	rl.tat = tat + iv
-	return true
 }

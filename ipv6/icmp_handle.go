@@ -238,7 +238,7 @@ func (pr *Protocol) sendError(p *stack.Packet, typ, code uint8, rest uint32, toM
 			return
 		}
 	}
-	if !pr.errRL.allow(pr.s.Clock().Now()) {
+	if !pr.errRL.Allow(pr.s.Clock().Now()) {
 		c.icmpTxRateLimited.Inc()
 		return
 	}

@@ -1,10 +1,10 @@
 package ipv6
 
 import (
-	"github.com/tapstack/tapstack/internal/loopq"
-	"sync"
 	"time"
 
+	"github.com/tapstack/tapstack/internal/gcra"
+	"github.com/tapstack/tapstack/internal/loopq"
 	"github.com/tapstack/tapstack/stack"
 )
 
@@ -76,7 +76,7 @@ type Protocol struct {
 	c    counters
 
 	ids   identifier
-	errRL rateLimiter
+	errRL gcra.Limiter
 	reasm reassembler
 	pmtu  pmtuCache
 	any   anyDst // anydst.go
@@ -132,8 +132,8 @@ func Register(s *stack.Stack, opts Options) (*Protocol, error) {
 	pr.reasm.limit, pr.reasm.maxDatagrams, pr.reasm.timeout = opts.ReassemblyMemory, opts.ReassemblyDatagrams, opts.ReassemblyTimeout
 	pr.pmtu.max, pr.pmtu.timeout = opts.PathMTUEntries, opts.PathMTUTimeout
 	if opts.ICMPErrorRate > 0 {
-		pr.errRL.interval = time.Second / time.Duration(opts.ICMPErrorRate)
-		pr.errRL.burst = opts.ICMPErrorBurst
+		pr.errRL.Interval = time.Second / time.Duration(opts.ICMPErrorRate)
+		pr.errRL.Burst = opts.ICMPErrorBurst
 	}
 	pr.loop = pr.newLoopback()
 	if err := s.RegisterNetwork(pr); err != nil {
@@ -267,30 +267,4 @@ func (c *counters) init(cs *stack.Counters) {
 	c.icmpTxRateLimited = g("icmpv6.tx.rate_limited")
 	c.icmpTxSuppressed = g("icmpv6.tx.suppressed")
 	c.icmpTxNoRoute = g("icmpv6.tx.no_route")
-}
-
-// rateLimiter is a token bucket in GCRA form: tat is the theoretical arrival
-// time of the next message; up to burst messages may run ahead of it.
-type rateLimiter struct {
-	mu       sync.Mutex
-	interval time.Duration // 0: unlimited
-	burst    int
-	tat      int64 // UnixNano
-}
-
-// allow reports whether one more message may be sent at now.
-func (rl *rateLimiter) allow(now time.Time) bool {
-	if rl.interval == 0 {
-		return true
-	}
-	t := now.UnixNano()
-	iv := int64(rl.interval)
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
-	tat := max(rl.tat, t)
-	if tat-t > int64(rl.burst-1)*iv {
-		return false
-	}
-	rl.tat = tat + iv
-	return true
 }

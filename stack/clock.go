@@ -28,3 +28,16 @@ func (RealClock) Now() time.Time { return time.Now() }
 
 // AfterFunc wraps time.AfterFunc.
 func (RealClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// monoBase is the origin of Nanos, read once with a monotonic reading.
+var monoBase = time.Now()
+
+// Nanos is t in nanoseconds since the process started, on t's monotonic
+// reading when it has one (time.Now's times do; a virtual clock's may
+// not, and then count on their wall reading, which only that clock
+// moves). It is the number to keep for a time compared later (an atomic
+// stamp, a rate limiter's theoretical arrival time): UnixNano there moves
+// with every step of the wall clock (NTP at boot), which held back ICMP
+// errors, UDP flows' expiry or a bond's ARP verdicts for as long as the
+// clock went back.
+func Nanos(t time.Time) int64 { return int64(t.Sub(monoBase)) }

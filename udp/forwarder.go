@@ -78,7 +78,7 @@ type flow struct {
 	f  *Forwarder
 	id ForwarderID
 	c  *Conn
-	// last is when a datagram last passed either way (Unix nanoseconds
+	// last is when a datagram last passed either way (stack.Nanos
 	// of the stack's clock).
 	last  atomic.Int64
 	timer stack.Timer // accepted flows: the idle check
@@ -172,7 +172,7 @@ func (f *Forwarder) Pending() int {
 // UDP header h) from src to dst that no endpoint takes.
 func (f *Forwarder) handle(p *stack.Packet, h Header, src, dst netip.AddrPort) {
 	id := ForwarderID{Local: dst, Remote: src}
-	now := f.u.s.Clock().Now().UnixNano()
+	now := stack.Nanos(f.u.s.Clock().Now())
 	f.mu.RLock()
 	fl := f.flows[id]
 	f.mu.RUnlock()
@@ -338,7 +338,7 @@ func (f *Forwarder) route(id ForwarderID) (stack.Route, error) {
 func (fl *flow) checkIdle() {
 	f := fl.f
 	idle := f.opts.IdleTimeout
-	left := time.Duration(fl.last.Load()+int64(idle)) - time.Duration(f.u.s.Clock().Now().UnixNano())
+	left := time.Duration(fl.last.Load()+int64(idle)) - time.Duration(stack.Nanos(f.u.s.Clock().Now()))
 	if left > 0 {
 		f.mu.Lock()
 		if f.flows[fl.id] == fl {
@@ -352,4 +352,4 @@ func (fl *flow) checkIdle() {
 }
 
 // touch records traffic on a forwarded flow (Conn.Write).
-func (fl *flow) touch() { fl.last.Store(fl.f.u.s.Clock().Now().UnixNano()) }
+func (fl *flow) touch() { fl.last.Store(stack.Nanos(fl.f.u.s.Clock().Now())) }

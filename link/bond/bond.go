@@ -230,7 +230,7 @@ func (b *Bond) Attach(d link.FrameDispatcher) {
 			s.pendSince = now
 		}
 		s.arpUp = true // until the ARP monitor's first verdict
-		s.lastRx.Store(now.UnixNano())
+		s.lastRx.Store(stack.Nanos(now))
 		if s.port != nil {
 			b.lacp.SetEnabled(now, s.port, s.mii)
 		}

@@ -3,6 +3,8 @@ package bond
 import (
 	"net/netip"
 	"time"
+
+	"github.com/tapstack/tapstack/stack"
 )
 
 // monitor runs the periodic checks: miimon, the ARP monitor and LACP;
@@ -75,7 +77,7 @@ func (b *Bond) arpMonitoring() bool {
 func (b *Bond) arpMonitor(now time.Time) {
 	window := 2 * b.cfg.ARPInterval
 	for _, s := range b.slaves {
-		s.arpUp = now.Sub(time.Unix(0, s.lastRx.Load())) <= window
+		s.arpUp = time.Duration(stack.Nanos(now)-s.lastRx.Load()) <= window
 	}
 	var via []*slave
 	if a := b.active; a != nil && a.usable(b) {

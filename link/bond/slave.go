@@ -33,7 +33,7 @@ type slave struct {
 	markerCount  int
 
 	rxOK   atomic.Bool  // frames received here go up
-	lastRx atomic.Int64 // UnixNano of the last frame received (ARP monitor)
+	lastRx atomic.Int64 // stack.Nanos of the last frame received (ARP monitor)
 
 	Counters SlaveCounters
 }
@@ -70,7 +70,7 @@ func (s *slave) DeliverFrame(p *stack.Packet) {
 	b := s.b
 	f := p.Bytes()
 	if b.arpMonitoring() && isARP(f) {
-		s.lastRx.Store(b.clock.Now().UnixNano())
+		s.lastRx.Store(stack.Nanos(b.clock.Now()))
 	}
 	if len(f) >= 14 && binary.BigEndian.Uint16(f[12:14]) == lacp.EtherType {
 		s.slowFrame(f[14:])
