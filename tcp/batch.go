@@ -54,7 +54,8 @@ func (p *Protocol) EndBatch() bool {
 // ACK then carries the window that opened.
 func (e *endpoint) endBatch() bool {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlockTx()
+	e.deferTx()
 	e.batchQueued = false
 	wake := e.wakeBatch
 	e.wakeBatch = false

@@ -74,8 +74,9 @@ func (s *sender) run() {
 		for i, e := range batch {
 			e.mu.Lock()
 			e.txQueued = false
+			e.deferTx()
 			e.flush()
-			e.mu.Unlock()
+			e.unlockTx()
 			batch[i] = nil
 		}
 	}
