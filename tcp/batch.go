@@ -54,8 +54,7 @@ func (p *Protocol) EndBatch() bool {
 // ACK then carries the window that opened.
 func (e *endpoint) endBatch() bool {
 	e.mu.Lock()
-	defer e.unlockTx()
-	e.deferTx()
+	defer e.mu.Unlock()
 	e.batchQueued = false
 	wake := e.wakeBatch
 	e.wakeBatch = false

@@ -50,9 +50,6 @@ type busy struct {
 	// their packets (endpoint.flush), in the caller's goroutine or, after
 	// an application call, in a sender's.
 	out []outSeg
-	// tx holds built packets while a transmit writes them (tx.go); nil
-	// otherwise, so that an idle busy is still all zero.
-	tx *txQueue
 
 	// What is zero while nothing is due, in flight or unanswered:
 	err        error        // the terminal error (reset, refused, timed out)
@@ -175,7 +172,7 @@ func (c *core) busyOff() {
 // sender, stays with its endpoint.
 func (c *core) busyDrop() {
 	b := c.busy
-	if b == idleBusy || idleBusy == nil || len(b.out) > 0 || b.tx != nil || b.snd.chunk != nil || b.rcv.chunk != nil ||
+	if b == idleBusy || idleBusy == nil || len(b.out) > 0 || b.snd.chunk != nil || b.rcv.chunk != nil ||
 		b.rcv.next > 0 || b.rcv.pinned {
 		return
 	}

@@ -175,9 +175,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		gen := e.p.cfg.mem.freed()
 		if k := e.c.write(now, b[n:]); k > 0 {
 			n += k
-			e.deferTx()
 			e.afterIO(now, len(b))
-			e.transmit(true)
 			continue
 		}
 		if e.c.memBlocked() && e.p.cfg.mem.memWait(e, gen) {

@@ -61,8 +61,6 @@ type endpoint struct {
 	// txQueued says the endpoint waits in its sender (senderOf) for its
 	// queued segments to be sent (afterUser).
 	txQueued bool
-	// txDefer says flush queues what it builds for transmit (tx.go).
-	txDefer bool
 	// memWaiting says a Write waits among the budget's waiters (memWait).
 	memWaiting bool
 	// batchQueued says the endpoint waits in the protocol's batch list
@@ -153,8 +151,7 @@ func routeOffloads(r stack.Route) (csum bool, gsoMax int32) {
 // there by a WriteTo's TryWriter (trywriter.go).
 func (e *endpoint) deliver(seg *segment, pkt *stack.Packet) bool {
 	e.mu.Lock()
-	defer e.unlockTx()
-	e.deferTx()
+	defer e.mu.Unlock()
 	if e.removed {
 		return false
 	}
@@ -339,17 +336,9 @@ func (e *endpoint) dropQueued() {
 
 // flush builds and sends the segments the core queued, in order.
 func (e *endpoint) flush() {
-	if len(e.c.out) == 0 {
-		return
-	}
-	queue := e.queueTx()
 	for i := range e.c.out {
 		if pkt, params := e.buildSeg(&e.c.out[i]); pkt != nil {
-			if queue {
-				e.enqueueTx(pkt, params)
-			} else {
-				_ = e.route.WritePacket(params, pkt)
-			}
+			_ = e.route.WritePacket(params, pkt)
 		}
 	}
 	if e.c.out != nil { // nil in an idle connection's busy (busy.go), which is read-only

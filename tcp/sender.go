@@ -74,9 +74,8 @@ func (s *sender) run() {
 		for i, e := range batch {
 			e.mu.Lock()
 			e.txQueued = false
-			e.deferTx()
 			e.flush()
-			e.unlockTx()
+			e.mu.Unlock()
 			batch[i] = nil
 		}
 	}
