@@ -56,6 +56,9 @@ type linkFaults struct {
 	// whose clock is virtual: on the real clock a wait is no
 	// synchronisation.
 	settle time.Duration
+	// drop, when set, loses every segment it reports true for (a test's
+	// loss of particular segments: seg is the TCP header and payload).
+	drop func(seg []byte) bool
 }
 
 // batchMax bounds a batch of a batching fake wire.
@@ -135,7 +138,7 @@ func (n *fakeIP) put(r *stack.Route, params stack.NetworkParams, p *stack.Packet
 		p.Release()
 		return stack.ErrClosed
 	}
-	if n.faults.loss > 0 && peer.rng.Float64() < n.faults.loss {
+	if n.faults.loss > 0 && peer.rng.Float64() < n.faults.loss || n.faults.drop != nil && n.faults.drop(p.Bytes()) {
 		p.Release()
 		return nil
 	}

@@ -287,29 +287,52 @@ func run(t *testing.T, sc *scenario) (res result) {
 			// Like an application, dial again when ARP found no one:
 			// the requests or replies may all have been lost (Linux
 			// fails the connect with EHOSTUNREACH the same way).
-			var conn net.Conn
-			var err error
-			for try := 0; ; try++ {
-				conn, err = w.dial(dialer, netip.AddrPortFrom(dst, c.port))
-				retry := errors.Is(err, syscall.EHOSTUNREACH) && try < 10
-				// A corrupted ARP reply (ARP has no checksum; a real
-				// link's CRC would drop it) can point the cache at a
-				// wrong MAC until NUD notices: the SYNs may all go
-				// there. One more dial resolves afresh.
-				retry = retry || errors.Is(err, syscall.ETIMEDOUT) && try < 1
-				if err == nil || !retry {
-					break
+			for attempt := 0; ; attempt++ {
+				var conn net.Conn
+				var err error
+				for try := 0; ; try++ {
+					conn, err = w.dial(dialer, netip.AddrPortFrom(dst, c.port))
+					retry := errors.Is(err, syscall.EHOSTUNREACH) && try < 10
+					// A corrupted ARP reply (ARP has no checksum; a real
+					// link's CRC would drop it) can point the cache at a
+					// wrong MAC until NUD notices: the SYNs may all go
+					// there. One more dial resolves afresh.
+					retry = retry || errors.Is(err, syscall.ETIMEDOUT) && try < 1
+					if err == nil || !retry {
+						break
+					}
+					redials.Add(1)
+					time.Sleep(time.Second)
 				}
-				redials.Add(1)
-				time.Sleep(time.Second)
-			}
-			if err != nil {
-				fail("conn %d: dial: %v", i, err)
-				l.Close() // so that the acceptor ends
+				if err != nil {
+					fail("conn %d: dial: %v", i, err)
+					l.Close() // so that the acceptor ends
+					return
+				}
+				rc := &readCounter{Conn: conn}
+				if c.mode == modeServerFirst {
+					// When every ACK that completes the handshake is lost
+					// (seed 2470: four of them, and the last SYN-ACK), the
+					// dialer is ESTABLISHED and waits for the acceptor's
+					// data, while the acceptor's half-open connection has
+					// timed out (RFC 9293's half-open connection: Linux
+					// also drops it without a RST). An application of a
+					// server-first protocol learns it from keepalive: the
+					// acceptor's listener answers the probe with a RST,
+					// and the dialer dials again.
+					kc := conn.(keepAliver)
+					kc.SetKeepAlive(true)
+					kc.SetKeepAlivePeriod(30 * time.Second)
+				}
+				err = exchange(rc, sc.seed, i, true, c)
+				if err != nil && c.mode == modeServerFirst && rc.n.Load() == 0 && errors.Is(err, syscall.ECONNRESET) && attempt < 3 {
+					redials.Add(1)
+					continue
+				}
+				if err != nil {
+					fail("conn %d (%s) dialer: %v", i, c.mode, err)
+				}
 				return
-			}
-			if err := exchange(conn, sc.seed, i, true, c); err != nil {
-				fail("conn %d (%s) dialer: %v", i, c.mode, err)
 			}
 		}()
 	}

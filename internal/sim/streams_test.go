@@ -22,6 +22,27 @@ import (
 // halfCloser is the CloseWrite of *tcp.Conn (and *net.TCPConn).
 type halfCloser interface{ CloseWrite() error }
 
+// keepAliver is the keepalive setting of *tcp.Conn (and *net.TCPConn).
+type keepAliver interface {
+	SetKeepAlive(bool) error
+	SetKeepAlivePeriod(time.Duration) error
+}
+
+// readCounter is a connection that counts the bytes read from it.
+type readCounter struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (r *readCounter) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.n.Add(int64(n))
+	return n, err
+}
+
+// CloseWrite is the connection's.
+func (r *readCounter) CloseWrite() error { return r.Conn.(halfCloser).CloseWrite() }
+
 // exchange runs one end of connection i of the plan on conn and closes it.
 func exchange(conn net.Conn, seed uint64, i int, dialer bool, c *connPlan) error {
 	out, in := c.up, c.down
