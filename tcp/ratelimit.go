@@ -31,9 +31,9 @@ import (
 
 // oowClock is the clock of the per-connection limit: the TSval clock's
 // milliseconds (config.tsClock: monotonic, from the protocol's base),
-// modulo 2^32 as Linux's jiffies, never 0. On the wall clock, as before,
-// a step of it made the next ACK allowed at once or, backwards by a
-// multiple of 2^32 ms less a little, suppressed ACKs for the interval.
+// modulo 2^32 as Linux's jiffies, never 0. (It was the wall clock, where
+// a step only let the next ACK through early; now the limit runs on the
+// protocol's one clock like the rest.)
 func (cfg *config) oowClock(now time.Time) uint32 {
 	if t := cfg.tsClock(now); t != 0 {
 		return t
