@@ -35,8 +35,9 @@ func (t tuple) key() connKey {
 // 3/8 and 3/4 full, so a connection costs 21-43 bytes of table (up to 128
 // while connections go, before it halves), where a Go map of connKey cost
 // about 90 (a 48-byte slot, its control byte, the map's slack): some 60
-// bytes less per idle connection, and resizing reads no endpoint. The hashes make a miss, or a run of other connections'
-// slots, cost no visit to their endpoints.
+// bytes less per idle connection, and resizing reads no endpoint. The
+// hashes make a miss, or a run of other connections' slots, cost no visit
+// to their endpoints.
 //
 // The hash is keyed with a secret (seed), so that a peer choosing its
 // address and ports cannot pile its connections into one run of slots.

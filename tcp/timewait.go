@@ -75,7 +75,7 @@ func (p *Protocol) timeWaitAdd(e *endpoint, now time.Time) (letGo, overflow bool
 	if c.twAt != 0 {
 		left = c.time(c.twAt).Sub(now)
 	}
-	end := now.Add(left) // the record's end is a Unix time: the time left from now's wall clock reading
+	end := now.Add(left) // kept as config.nanos: the time left from now
 	rec := twConn{
 		sndNxt: c.sndNxt, rcvNxt: c.rcvNxt, at: p.cfg.nanos(end),
 		tsOffset: c.tsOffset, tsRecent: c.tsRecent, lastOOWAck: c.lastOOWAck,

@@ -49,15 +49,3 @@ func TestLimiterFirstMessageBeforeProcessStart(t *testing.T) {
 		t.Fatal("second message within the interval allowed")
 	}
 }
-
-// TestLimiterFollowsMonotonicReading: the bucket runs on the monotonic
-// reading of time.Now's times, whatever the wall reading (UnixNano moves
-// with the wall clock's steps). A time stripped of it (Round(0)) and one
-// that keeps it agree when the wall clock has not stepped.
-func TestLimiterFollowsMonotonicReading(t *testing.T) {
-	l := &Limiter{Interval: time.Hour, Burst: 1}
-	now := time.Now()
-	if !l.Allow(now) || l.Allow(now.Add(59*time.Minute)) || !l.Allow(now.Round(0).Add(2*time.Hour)) {
-		t.Fatal("an hour's interval not kept")
-	}
-}
